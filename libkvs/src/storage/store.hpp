@@ -1,0 +1,127 @@
+#pragma once
+
+// storage::Store: the durable half of a node, on one LMDB environment per data_dir.
+//
+// Databases (LMDB named DBIs) and what they hold:
+//   meta      format version, node identity (joined timestamp), counters
+//   versions  path -> encoded current Version (tombstones included)
+//   revisions path \0 big-endian u64 revision -> encoded Version (when history is enabled)
+//   expiry    big-endian i64 expires_at_ms, path -> empty (keys with a TTL)
+//   tindex    "_ts:{timestamp, 13 digits zero-padded}:{path}" -> empty (time index, bootstrap)
+//   changes   big-endian u64 sequence -> path (every version this node applied)
+//
+// Threading: reads run on the caller's thread in their own read transaction, begun and ended
+// within the call. Writes are queued to one writer thread, which runs every queued intent in
+// one write transaction and commits with one fsync (group commit); each `write` returns after
+// the commit that holds it is durable. A second process opening the same directory fails at
+// once: the directory is held with an exclusive flock on `<dir>/LOCK`.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvs/status.hpp"
+#include "kvs/version.hpp"
+
+namespace kvs::storage {
+
+struct StoreOptions {
+  std::filesystem::path dir;
+  bool compression_enabled = true;
+  int compression_level = 3;
+  bool revision_history_enabled = true;
+  std::size_t max_revisions = 10;
+  std::size_t map_size_bytes = std::size_t{1} << 30;
+  std::size_t max_batch = 1024;            // intents per write transaction at most
+  std::size_t max_queue = 65536;           // queued intents at most; beyond: kUnavailable
+};
+
+// A view of the store inside the writer's transaction: it sees what earlier intents of the
+// same batch wrote. Valid only during the `Decide` call it is passed to.
+class WriteView {
+ public:
+  virtual ~WriteView() = default;
+  // The current version of `path` (tombstones included), or nullopt.
+  virtual Result<std::optional<Version>> get(std::string_view path) = 0;
+};
+
+// Decides, inside the write transaction, what one intent writes. Returns the version to store;
+// nullopt to write nothing (for example, a replicated version that loses by the order); or a
+// non-ok status, which fails this intent alone and leaves the rest of the batch alone.
+using Decide = std::function<Result<std::optional<Version>>(WriteView& view)>;
+
+struct StoredRevision {
+  std::uint64_t revision = 0;
+  Version version;
+};
+
+struct StoreStats {
+  std::uint64_t keys = 0;                  // current versions held, tombstones included
+  std::uint64_t live_keys = 0;             // not tombstones
+  std::uint64_t bytes = 0;                 // bytes of encoded current versions
+  std::uint64_t last_sequence = 0;         // of the change sequence
+  std::uint64_t commits = 0;               // write transactions committed since open
+  std::uint64_t intents = 0;               // intents applied since open
+};
+
+class Store {
+ public:
+  // Opens or creates the environment in `options.dir`. kUnavailable when another process holds
+  // the directory; kCorruption when the on-disk format version is unknown.
+  static Result<std::unique_ptr<Store>> open(const StoreOptions& options);
+  ~Store();
+
+  // Runs `decide` on the writer thread inside a batched write transaction. If it returns a
+  // version, that version becomes the current one for its path: the revision, expiry, time
+  // index and change sequence entries are written in the same transaction. Returns the version
+  // written (nullopt when `decide` chose to write nothing) after the commit is fsynced.
+  // kUnavailable when the queue is full or the store is closing.
+  Result<std::optional<Version>> write(Decide decide);
+
+  // Removes the current version of `path` outright, with its expiry and time index entries,
+  // only while its uuid is still `uuid` (purges of expired keys and old tombstones).
+  // Revisions are dropped too. Returns true when removed.
+  Result<bool> purge(std::string_view path, std::string_view uuid);
+
+  // The current version of `path`, tombstones and expired versions included.
+  Result<std::optional<Version>> get(std::string_view path) const;
+
+  // Current versions with start <= path < end (empty end: no bound) in key order, tombstones
+  // included. `visit` returns false to stop.
+  Status scan(std::string_view start, std::string_view end,
+              const std::function<bool(const Version&)>& visit) const;
+
+  // Revisions of `path`, newest first (at most max_revisions are kept).
+  Result<std::vector<StoredRevision>> history(std::string_view path) const;
+  Result<std::optional<StoredRevision>> revision(std::string_view path, std::uint64_t revision) const;
+
+  // Paths whose expires_at_ms <= now_ms, oldest first, at most `limit`.
+  Result<std::vector<std::string>> expired(std::int64_t now_ms, std::size_t limit) const;
+
+  // Versions with timestamp_ms >= since_ms from the time index, oldest first. `visit` returns
+  // false to stop.
+  Status scan_since(std::int64_t since_ms, const std::function<bool(const Version&)>& visit) const;
+
+  // The change sequence: (sequence, path) after `after`, ascending, at most `limit`.
+  Result<std::vector<std::pair<std::uint64_t, std::string>>> changes(std::uint64_t after,
+                                                                     std::size_t limit) const;
+
+  // Small persistent settings (node identity and the like) in the meta database.
+  Result<std::optional<std::string>> get_meta(std::string_view name) const;
+  Status put_meta(std::string_view name, std::string_view value);
+
+  StoreStats stats() const;
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kvs::storage

@@ -1,0 +1,452 @@
+#include "kvs/node.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "kvs/log.hpp"
+#include "storage/store.hpp"
+
+#ifndef KVS_VERSION_STRING
+#define KVS_VERSION_STRING "0.0.0"
+#endif
+
+namespace kvs {
+namespace {
+
+constexpr std::string_view kJoinedMetaName = "joined_timestamp";
+constexpr std::size_t kSweepBatch = 1000;
+
+std::string host_name() {
+  char buffer[256] = {};
+  if (::gethostname(buffer, sizeof buffer - 1) != 0 || buffer[0] == '\0') return "kvs-node";
+  return buffer;
+}
+
+// A key is reserved when its first segment starts with '_' (internal system keys).
+bool is_reserved(std::string_view path) { return !path.empty() && path.front() == '_'; }
+
+bool is_live(const std::optional<Version>& version, std::int64_t now_ms) {
+  return version.has_value() && !version->deleted && !is_expired(*version, now_ms);
+}
+
+// The smallest string greater than every string that starts with `prefix`; empty when there
+// is none (a prefix of only 0xFF bytes).
+std::string prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto last = static_cast<unsigned char>(end.back());
+    if (last != 0xFF) {
+      end.back() = static_cast<char>(last + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return end;
+}
+
+Entry to_entry(const Version& version) {
+  return Entry{version.path, version.uuid, version.timestamp_ms, version.data, version.expires_at_ms};
+}
+
+}  // namespace
+
+struct Node::Impl {
+  Config config;
+  const Clock* clock = nullptr;
+  Random* random = nullptr;
+  std::unique_ptr<storage::Store> store;
+  std::int64_t joined_ms = 0;
+  std::chrono::steady_clock::time_point started_at;
+
+  // The sweeper thread purges expired keys and old tombstones. `sweep_mutex` guards
+  // `stopping` and serialises sweeps.
+  std::mutex sweep_mutex;
+  std::condition_variable sweep_wakeup;
+  bool stopping = false;
+  std::thread sweeper;
+  std::int64_t last_tombstone_sweep_ms = 0;
+
+  std::int64_t now_ms() const { return clock->now_ms(); }
+
+  // The timestamp of a local write: never below the held version's, so an overwrite always
+  // wins against the version it replaces, whatever the clocks say.
+  std::int64_t stamp(const std::optional<Version>& held) const {
+    std::int64_t now = now_ms();
+    return held ? std::max(now, held->timestamp_ms + 1) : now;
+  }
+
+  Version new_version(std::string path, const std::optional<Version>& held) {
+    Version version;
+    version.path = std::move(path);
+    version.uuid = make_uuid_v4(*random);
+    version.timestamp_ms = stamp(held);
+    version.origin_node_id = config.node_id;
+    version.origin_joined_ms = joined_ms;
+    return version;
+  }
+
+  Status check_writable() const {
+    if (config.read_only) return Status::read_only("the node is in read-only mode");
+    return Status::ok();
+  }
+
+  Result<std::size_t> purge_expired(std::int64_t now) {
+    std::size_t purged = 0;
+    for (;;) {
+      auto paths = store->expired(now, kSweepBatch);
+      if (!paths.is_ok()) return paths.status();
+      if (paths->empty()) break;
+      std::size_t before = purged;
+      for (const auto& path : *paths) {
+        auto current = store->get(path);
+        if (!current.is_ok()) return current.status();
+        if (!current->has_value() || !is_expired(**current, now)) continue;
+        auto removed = store->purge(path, (*current)->uuid);
+        if (!removed.is_ok()) return removed.status();
+        if (*removed) ++purged;
+      }
+      // A batch that purged nothing holds only entries that raced with overwrites: the next
+      // call will not see them, since the overwrite replaced their index entries.
+      if (paths->size() < kSweepBatch || purged == before) break;
+    }
+    return purged;
+  }
+
+  // Tombstones carry no expiry-index entry, so they are found by a scan of the keyspace. It
+  // runs rarely (see sweep_loop); its cost is one pass over the keys.
+  Result<std::size_t> purge_tombstones(std::int64_t now) {
+    std::int64_t cutoff = now - config.tombstone_ttl.count();
+    std::vector<std::pair<std::string, std::string>> doomed;
+    Status scanned = store->scan("", "", [&](const Version& version) {
+      if (version.deleted && version.timestamp_ms <= cutoff) doomed.emplace_back(version.path, version.uuid);
+      return true;
+    });
+    if (!scanned.is_ok()) return scanned;
+    std::size_t purged = 0;
+    for (const auto& [path, uuid] : doomed) {
+      auto removed = store->purge(path, uuid);
+      if (!removed.is_ok()) return removed.status();
+      if (*removed) ++purged;
+    }
+    return purged;
+  }
+
+  Result<std::size_t> sweep(bool tombstones) {
+    std::int64_t now = now_ms();
+    auto expired = purge_expired(now);
+    if (!expired.is_ok()) return expired;
+    std::size_t total = *expired;
+    if (tombstones) {
+      auto purged = purge_tombstones(now);
+      if (!purged.is_ok()) return purged;
+      total += *purged;
+      last_tombstone_sweep_ms = now;
+    }
+    return total;
+  }
+
+  void sweep_loop() {
+    std::unique_lock lock(sweep_mutex);
+    while (!stopping) {
+      sweep_wakeup.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; });
+      if (stopping) break;
+      // Tombstone scans run at most every tenth of tombstone_ttl (and at most hourly), so a
+      // tombstone lives between tombstone_ttl and 1.1 x tombstone_ttl.
+      auto period = std::min<std::int64_t>(config.tombstone_ttl.count() / 10, 3'600'000);
+      bool tombstones = now_ms() - last_tombstone_sweep_ms >= period;
+      auto swept = sweep(tombstones);
+      if (!swept.is_ok()) {
+        log(LogLevel::kWarn, "sweeper.failed", {{"error", swept.status().to_string()}});
+      } else if (*swept > 0) {
+        log(LogLevel::kDebug, "sweeper.purged", {{"versions", std::to_string(*swept)}});
+      }
+    }
+  }
+};
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Node::~Node() {
+  if (!impl_) return;
+  {
+    std::lock_guard lock(impl_->sweep_mutex);
+    impl_->stopping = true;
+  }
+  impl_->sweep_wakeup.notify_all();
+  if (impl_->sweeper.joinable()) impl_->sweeper.join();
+  impl_->store.reset();  // drains the writer queue and closes the environment
+}
+
+Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
+  Status valid = validate_config(config);
+  if (!valid.is_ok()) return valid;
+
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  if (impl->config.node_id.empty()) impl->config.node_id = host_name();
+  impl->clock = env.clock ? env.clock : &system_clock();
+  impl->random = env.random ? env.random : &system_random();
+  impl->started_at = std::chrono::steady_clock::now();
+
+  std::error_code error;
+  std::filesystem::create_directories(config.data_dir, error);
+  if (error) return Status::io_error("cannot create data_dir " + config.data_dir + ": " + error.message());
+
+  storage::StoreOptions options;
+  options.dir = config.data_dir;
+  options.compression_enabled = config.compression_enabled;
+  options.compression_level = config.compression_level;
+  options.revision_history_enabled = config.revision_history_enabled;
+  options.max_revisions = config.max_revisions;
+  options.map_size_bytes = config.map_size_mb * std::size_t{1024} * 1024;
+  auto store = storage::Store::open(options);
+  if (!store.is_ok()) return store.status();
+  impl->store = std::move(*store);
+
+  // The joined timestamp is the node's age in the oldest-node rule: fixed at the first start
+  // and kept across restarts.
+  auto joined = impl->store->get_meta(kJoinedMetaName);
+  if (!joined.is_ok()) return joined.status();
+  if (joined->has_value()) {
+    try {
+      impl->joined_ms = std::stoll(**joined);
+    } catch (const std::exception&) {
+      return Status::corruption("meta joined_timestamp is not a number: " + **joined);
+    }
+  } else {
+    impl->joined_ms = impl->now_ms();
+    Status saved = impl->store->put_meta(kJoinedMetaName, std::to_string(impl->joined_ms));
+    if (!saved.is_ok()) return saved;
+  }
+
+  Impl* raw = impl.get();
+  if (env.background_sweeper) raw->sweeper = std::thread([raw] { raw->sweep_loop(); });
+  log(LogLevel::kInfo, "node.opened",
+      {{"node_id", raw->config.node_id}, {"data_dir", config.data_dir},
+       {"joined_timestamp", std::to_string(raw->joined_ms)}});
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, const PutOptions& options) {
+  auto path = normalize_key(raw_path);
+  if (!path.is_ok()) return path.status();
+  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
+  if (json.size() > impl_->config.max_json_size) {
+    return Status::too_large("document of " + std::to_string(json.size()) + " bytes exceeds max_json_size " +
+                             std::to_string(impl_->config.max_json_size));
+  }
+  if (Status valid = validate_json(json); !valid.is_ok()) return valid;
+  auto ttl = options.ttl.value_or(impl_->config.default_ttl);
+  if (ttl.count() < 0) return Status::invalid_argument("ttl is negative");
+
+  Impl* impl = impl_.get();
+  auto written = impl->store->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
+    auto held = view.get(*path);
+    if (!held.is_ok()) return held.status();
+    std::int64_t now = impl->now_ms();
+    bool live = is_live(*held, now);
+    if (options.if_none_match && live) return Status::precondition_failed("key " + *path + " exists");
+    if (options.if_match && (!live || (*held)->uuid != *options.if_match)) {
+      return Status::precondition_failed("key " + *path + " is not at version " + *options.if_match);
+    }
+    Version version = impl->new_version(*path, *held);
+    version.data.assign(json);
+    if (ttl.count() > 0) version.expires_at_ms = version.timestamp_ms + ttl.count();
+    if (live) {
+      version.owner_uuid = (*held)->owner_uuid;
+      version.group_uuid = (*held)->group_uuid;
+      version.permissions = (*held)->permissions;
+    } else {
+      version.owner_uuid = options.caller.user_uuid;
+      version.group_uuid = options.group_uuid;
+      version.permissions = impl->config.default_permissions;
+    }
+    return std::optional<Version>(std::move(version));
+  });
+  if (!written.is_ok()) return written.status();
+  if (!written->has_value()) return Status::internal("put of " + *path + " wrote nothing");
+  return WriteResult{(*written)->uuid, (*written)->timestamp_ms};
+}
+
+Result<Entry> Node::get(std::string_view raw_path, const ReadOptions& /*options*/) const {
+  auto path = normalize_key(raw_path);
+  if (!path.is_ok()) return path.status();
+  auto held = impl_->store->get(*path);
+  if (!held.is_ok()) return held.status();
+  if (!is_live(*held, impl_->now_ms())) return Status::not_found("key " + *path);
+  return to_entry(**held);
+}
+
+Status Node::remove(std::string_view raw_path, const RemoveOptions& options) {
+  auto path = normalize_key(raw_path);
+  if (!path.is_ok()) return path.status();
+  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
+
+  Impl* impl = impl_.get();
+  auto written = impl->store->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
+    auto held = view.get(*path);
+    if (!held.is_ok()) return held.status();
+    if (!is_live(*held, impl->now_ms())) return Status::not_found("key " + *path);
+    if (options.if_match && (*held)->uuid != *options.if_match) {
+      return Status::precondition_failed("key " + *path + " is not at version " + *options.if_match);
+    }
+    Version tombstone = impl->new_version(*path, *held);
+    tombstone.deleted = true;
+    tombstone.owner_uuid = (*held)->owner_uuid;
+    tombstone.group_uuid = (*held)->group_uuid;
+    tombstone.permissions = (*held)->permissions;
+    return std::optional<Version>(std::move(tombstone));
+  });
+  return written.status();
+}
+
+Result<RangeResult> Node::range(const RangeQuery& query) const {
+  if (query.limit == 0 || query.limit > kMaxRangeLimit) {
+    return Status::invalid_argument("limit must be between 1 and " + std::to_string(kMaxRangeLimit));
+  }
+  std::string start = query.start_key;
+  std::string end = query.end_key;
+  if (!query.prefix.empty()) {
+    start = std::max(start, query.prefix);
+    std::string bound = prefix_end(query.prefix);
+    if (!bound.empty() && (end.empty() || bound < end)) end = std::move(bound);
+  }
+  RangeResult result;
+  if (!end.empty() && start >= end) return result;
+
+  std::int64_t now = impl_->now_ms();
+  Status scanned = impl_->store->scan(start, end, [&](const Version& version) {
+    if (version.deleted || is_expired(version, now) || is_reserved(version.path)) return true;
+    if (result.items.size() == query.limit) {
+      result.next_start_key = version.path;
+      return false;
+    }
+    RangeItem item{version.path, version.uuid, version.timestamp_ms, std::nullopt};
+    if (query.values) item.data = version.data;
+    result.items.push_back(std::move(item));
+    return true;
+  });
+  if (!scanned.is_ok()) return scanned;
+  return result;
+}
+
+Result<History> Node::history(std::string_view raw_path, const ReadOptions& /*options*/) const {
+  if (!impl_->config.revision_history_enabled) return Status::unavailable("revision history is disabled");
+  auto path = normalize_key(raw_path);
+  if (!path.is_ok()) return path.status();
+  auto revisions = impl_->store->history(*path);
+  if (!revisions.is_ok()) return revisions.status();
+  if (revisions->empty()) return Status::not_found("no revisions of key " + *path);
+  History history{*path, {}};
+  history.revisions.reserve(revisions->size());
+  for (auto& stored : *revisions) {
+    Revision revision{stored.revision, stored.version.uuid, stored.version.timestamp_ms, std::nullopt,
+                      stored.version.deleted};
+    if (!stored.version.deleted) revision.data = std::move(stored.version.data);
+    history.revisions.push_back(std::move(revision));
+  }
+  return history;
+}
+
+Result<Entry> Node::get_revision(std::string_view raw_path, std::uint64_t revision,
+                                 const ReadOptions& /*options*/) const {
+  if (!impl_->config.revision_history_enabled) return Status::unavailable("revision history is disabled");
+  auto path = normalize_key(raw_path);
+  if (!path.is_ok()) return path.status();
+  auto stored = impl_->store->revision(*path, revision);
+  if (!stored.is_ok()) return stored.status();
+  if (!stored->has_value() || (*stored)->version.deleted) {
+    return Status::not_found("revision " + std::to_string(revision) + " of key " + *path);
+  }
+  return to_entry((*stored)->version);
+}
+
+Result<KeyMeta> Node::get_meta(std::string_view raw_path, const ReadOptions& /*options*/) const {
+  auto path = normalize_key(raw_path);
+  if (!path.is_ok()) return path.status();
+  auto held = impl_->store->get(*path);
+  if (!held.is_ok()) return held.status();
+  if (!is_live(*held, impl_->now_ms())) return Status::not_found("key " + *path);
+  return KeyMeta{(*held)->owner_uuid, (*held)->group_uuid, (*held)->permissions};
+}
+
+Status Node::set_meta(std::string_view raw_path, const MetaUpdate& update, const ReadOptions& /*options*/) {
+  auto path = normalize_key(raw_path);
+  if (!path.is_ok()) return path.status();
+  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
+  if (update.permissions && *update.permissions > 0xFFF) {
+    return Status::invalid_argument("permissions must fit in 12 bits (0 to 0xFFF)");
+  }
+  Impl* impl = impl_.get();
+  // A metadata change is a new version with the same document, so it replicates and is
+  // ordered like any other write.
+  auto written = impl->store->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
+    auto held = view.get(*path);
+    if (!held.is_ok()) return held.status();
+    if (!is_live(*held, impl->now_ms())) return Status::not_found("key " + *path);
+    Version version = impl->new_version(*path, *held);
+    version.data = (*held)->data;
+    version.expires_at_ms = (*held)->expires_at_ms;
+    version.owner_uuid = update.owner_uuid.value_or((*held)->owner_uuid);
+    version.group_uuid = update.group_uuid.value_or((*held)->group_uuid);
+    version.permissions = update.permissions.value_or((*held)->permissions);
+    return std::optional<Version>(std::move(version));
+  });
+  return written.status();
+}
+
+Result<bool> Node::apply_version(const Version& version) {
+  auto path = normalize_key(version.path, /*allow_reserved=*/true);
+  if (!path.is_ok()) return path.status();
+  if (*path != version.path) return Status::invalid_argument("version path '" + version.path + "' is not normalised");
+  if (version.uuid.empty()) return Status::invalid_argument("version of " + version.path + " has no uuid");
+  if (version.permissions > 0xFFF) return Status::invalid_argument("version of " + version.path + " has bad permissions");
+  if (!version.deleted) {
+    if (Status valid = validate_json(version.data); !valid.is_ok()) return valid.with_context("version of " + version.path);
+  }
+  auto written = impl_->store->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
+    auto held = view.get(version.path);
+    if (!held.is_ok()) return held.status();
+    if (held->has_value() && !supersedes(version, **held)) return std::optional<Version>();
+    return std::optional<Version>(version);
+  });
+  if (!written.is_ok()) return written.status();
+  return written->has_value();
+}
+
+Status Node::export_versions(const std::function<bool(const Version&)>& visit) const {
+  return impl_->store->scan("", "", visit);
+}
+
+Health Node::health() const {
+  Health health;
+  health.mode = impl_->config.read_only ? "read-only" : "normal";
+  health.member_count = 1;
+  health.node_id = impl_->config.node_id;
+  health.version = std::string(library_version());
+  health.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                                     impl_->started_at)
+                        .count();
+  health.keys = impl_->store->stats().live_keys;
+  return health;
+}
+
+const Config& Node::config() const noexcept { return impl_->config; }
+
+Result<std::size_t> Node::sweep_now() {
+  std::lock_guard lock(impl_->sweep_mutex);
+  return impl_->sweep(/*tombstones=*/true);
+}
+
+std::string_view library_version() noexcept { return KVS_VERSION_STRING; }
+
+}  // namespace kvs

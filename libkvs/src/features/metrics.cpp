@@ -1,0 +1,420 @@
+#include "features/metrics.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <type_traits>
+
+namespace kvs::features {
+namespace {
+
+// A registration mistake is a bug in kvs, not an operating error: stop loudly.
+void require(bool condition, const std::string& what) {
+  if (condition) return;
+  std::fprintf(stderr, "kvs metrics: %s\n", what.c_str());
+  std::abort();
+}
+
+bool valid_metric_name(std::string_view name) {
+  if (name.empty()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+    if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return false;
+  }
+  return true;
+}
+
+bool valid_label_name(std::string_view name) {
+  if (name.empty() || name.starts_with("__")) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return false;
+  }
+  return true;
+}
+
+std::uint64_t hash_values(std::span<const std::string_view> values) {
+  std::uint64_t h = 14695981039346656037ULL;  // FNV-1a
+  for (std::string_view v : values) {
+    for (char c : v) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ULL;
+    }
+    h ^= 0xff;  // a separator no UTF-8 text contains: {"ab",""} and {"a","b"} differ
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+std::size_t round_up_pow2(std::size_t n) {
+  std::size_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+// HELP text escapes backslash and newline.
+void append_help(std::string& out, std::string_view text) {
+  for (char c : text) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+}
+
+// Label values escape backslash, double quote and newline.
+void append_label_value(std::string& out, std::string_view text) {
+  for (char c : text) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+}
+
+void append_double(std::string& out, double value) {
+  if (std::isnan(value)) {
+    out += "NaN";
+  } else if (std::isinf(value)) {
+    out += value > 0 ? "+Inf" : "-Inf";
+  } else {
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+    out.append(buf, end);
+  }
+}
+
+void append_u64(std::string& out, std::uint64_t value) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  out.append(buf, end);
+}
+
+// `{a="x",b="y"}` or, with an extra `le` label, `{a="x",le="0.5"}`; nothing without labels.
+void append_labels(std::string& out, const std::vector<std::string>& names, const std::vector<std::string>& values,
+                   std::string_view le = {}) {
+  if (names.empty() && le.empty()) return;
+  out += '{';
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += ',';
+    out += names[i];
+    out += "=\"";
+    append_label_value(out, values[i]);
+    out += '"';
+  }
+  if (!le.empty()) {
+    if (!names.empty()) out += ',';
+    out += "le=\"";
+    out += le;
+    out += '"';
+  }
+  out += '}';
+}
+
+const char* type_name(MetricType type) {
+  switch (type) {
+    case MetricType::kCounter: return "counter";
+    case MetricType::kGauge: return "gauge";
+    case MetricType::kHistogram: return "histogram";
+  }
+  return "untyped";
+}
+
+}  // namespace
+
+std::vector<double> default_latency_buckets() {
+  return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+
+// ---- Histogram --------------------------------------------------------------------------------
+
+Histogram::Histogram(const std::vector<double>& bounds)
+    : bounds_(bounds), buckets_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds.size() + 1)) {}
+
+void Histogram::observe(double value) noexcept {
+  const auto it = std::lower_bound(bounds_.begin(), bounds_.end(), value);
+  const auto index = static_cast<std::size_t>(it - bounds_.begin());  // bounds_.size(): +Inf
+  buckets_[index].fetch_add(1, std::memory_order_relaxed);
+  sum_.fetch_add(value, std::memory_order_relaxed);
+}
+
+Histogram::Snapshot Histogram::snapshot() const {
+  Snapshot s;
+  s.cumulative.reserve(bounds_.size() + 1);
+  std::uint64_t running = 0;
+  for (std::size_t i = 0; i <= bounds_.size(); ++i) {
+    running += buckets_[i].load(std::memory_order_relaxed);
+    s.cumulative.push_back(running);
+  }
+  // The count is the +Inf bucket, so the exposition is consistent with itself.
+  s.count = running;
+  s.sum = sum_.load(std::memory_order_relaxed);
+  return s;
+}
+
+// ---- Families ---------------------------------------------------------------------------------
+
+MetricFamilyBase::MetricFamilyBase(std::string name, std::string help, MetricType type,
+                                   std::vector<std::string> label_names)
+    : name_(std::move(name)), help_(std::move(help)), type_(type), label_names_(std::move(label_names)) {}
+
+template <class M>
+MetricFamily<M>::Series::Series(std::vector<std::string> v, const std::vector<double>& bounds)
+    : values(std::move(v)), metric([&]() -> M {
+        if constexpr (std::is_same_v<M, Histogram>) return M(bounds);
+        else return M();
+      }()) {}
+
+template <class M>
+MetricFamily<M>::MetricFamily(std::string name, std::string help, MetricType type,
+                              std::vector<std::string> label_names, std::vector<double> bounds,
+                              std::size_t max_series)
+    : MetricFamilyBase(std::move(name), std::move(help), type, std::move(label_names)),
+      bounds_(std::move(bounds)),
+      max_series_(std::max<std::size_t>(max_series, 1)),
+      slot_mask_(round_up_pow2(2 * max_series_) - 1),
+      slots_(std::make_unique<std::atomic<Series*>[]>(slot_mask_ + 1)) {
+  for (std::size_t i = 0; i <= slot_mask_; ++i) slots_[i].store(nullptr, std::memory_order_relaxed);
+  // A family without labels has exactly one series; create it so it renders as 0 at once.
+  if (label_names_.empty()) (void)get();
+}
+
+template <class M>
+MetricFamily<M>::~MetricFamily() = default;
+
+template <class M>
+typename MetricFamily<M>::Series* MetricFamily<M>::find(std::span<const std::string_view> values,
+                                                        std::uint64_t hash) const {
+  for (std::size_t i = 0, slot = hash & slot_mask_; i <= slot_mask_; ++i, slot = (slot + 1) & slot_mask_) {
+    Series* s = slots_[slot].load(std::memory_order_acquire);
+    if (s == nullptr) return nullptr;
+    if (std::equal(s->values.begin(), s->values.end(), values.begin(), values.end())) return s;
+  }
+  return nullptr;
+}
+
+template <class M>
+typename MetricFamily<M>::Series* MetricFamily<M>::insert_locked(std::span<const std::string_view> values,
+                                                                 std::uint64_t hash) {
+  auto owned = std::make_unique<Series>(std::vector<std::string>(values.begin(), values.end()), bounds_);
+  Series* s = owned.get();
+  series_.push_back(std::move(owned));
+  // At most max_series entries in 2 * max_series slots: an empty slot always exists.
+  std::size_t slot = hash & slot_mask_;
+  while (slots_[slot].load(std::memory_order_relaxed) != nullptr) slot = (slot + 1) & slot_mask_;
+  slots_[slot].store(s, std::memory_order_release);  // publishes the fully built series
+  return s;
+}
+
+template <class M>
+M& MetricFamily<M>::labels(std::span<const std::string_view> values) {
+  require(values.size() == label_names_.size(),
+          "metric " + name_ + " takes " + std::to_string(label_names_.size()) + " label values, got " +
+              std::to_string(values.size()));
+  const std::uint64_t hash = hash_values(values);
+  if (Series* s = find(values, hash)) return s->metric;  // the hot path: no lock
+
+  std::lock_guard lock(mutex_);
+  if (Series* s = find(values, hash)) return s->metric;  // created meanwhile
+  if (series_.size() >= max_series_) {
+    if (overflow_ == nullptr) {
+      auto owned = std::make_unique<Series>(std::vector<std::string>(label_names_.size(), "_overflow"), bounds_);
+      overflow_ = owned.get();
+      series_.push_back(std::move(owned));
+    }
+    return overflow_->metric;
+  }
+  return insert_locked(values, hash)->metric;
+}
+
+template <class M>
+std::size_t MetricFamily<M>::series_count() const {
+  std::lock_guard lock(mutex_);
+  return series_.size();
+}
+
+template <class M>
+void MetricFamily<M>::render(std::string& out) const {
+  std::vector<const Series*> series;
+  {
+    std::lock_guard lock(mutex_);
+    series.reserve(series_.size());
+    for (const auto& s : series_) series.push_back(s.get());
+  }
+  // Sorted by label values: the output never depends on creation order or hashing.
+  std::sort(series.begin(), series.end(), [](const Series* a, const Series* b) { return a->values < b->values; });
+
+  out += "# HELP ";
+  out += name_;
+  out += ' ';
+  append_help(out, help_);
+  out += "\n# TYPE ";
+  out += name_;
+  out += ' ';
+  out += type_name(type_);
+  out += '\n';
+
+  for (const Series* s : series) {
+    if constexpr (std::is_same_v<M, Histogram>) {
+      const auto snap = s->metric.snapshot();
+      for (std::size_t i = 0; i <= bounds_.size(); ++i) {
+        std::string le;
+        if (i < bounds_.size()) append_double(le, bounds_[i]);
+        else le = "+Inf";
+        out += name_;
+        out += "_bucket";
+        append_labels(out, label_names_, s->values, le);
+        out += ' ';
+        append_u64(out, snap.cumulative[i]);
+        out += '\n';
+      }
+      out += name_;
+      out += "_sum";
+      append_labels(out, label_names_, s->values);
+      out += ' ';
+      append_double(out, snap.sum);
+      out += '\n';
+      out += name_;
+      out += "_count";
+      append_labels(out, label_names_, s->values);
+      out += ' ';
+      append_u64(out, snap.count);
+      out += '\n';
+    } else {
+      out += name_;
+      append_labels(out, label_names_, s->values);
+      out += ' ';
+      if constexpr (std::is_same_v<M, Counter>) append_u64(out, s->metric.value());
+      else append_double(out, s->metric.value());
+      out += '\n';
+    }
+  }
+}
+
+template class MetricFamily<Counter>;
+template class MetricFamily<Gauge>;
+template class MetricFamily<Histogram>;
+
+// ---- Registry ---------------------------------------------------------------------------------
+
+MetricsRegistry::MetricsRegistry() = default;
+MetricsRegistry::~MetricsRegistry() = default;
+
+MetricFamilyBase* MetricsRegistry::find_locked(const std::string& name) const {
+  for (const auto& f : families_) {
+    if (f->name() == name) return f.get();
+  }
+  return nullptr;
+}
+
+namespace {
+
+void check_names(const std::string& name, const std::vector<std::string>& label_names, MetricType type) {
+  require(valid_metric_name(name), "invalid metric name \"" + name + "\"");
+  for (std::size_t i = 0; i < label_names.size(); ++i) {
+    require(valid_label_name(label_names[i]), "metric " + name + ": invalid label name \"" + label_names[i] + "\"");
+    require(!(type == MetricType::kHistogram && label_names[i] == "le"),
+            "metric " + name + ": a histogram may not use the label \"le\"");
+    for (std::size_t j = 0; j < i; ++j) {
+      require(label_names[i] != label_names[j], "metric " + name + ": label \"" + label_names[i] + "\" repeats");
+    }
+  }
+}
+
+template <class M>
+MetricFamily<M>& register_family(std::mutex& mutex, std::vector<std::unique_ptr<MetricFamilyBase>>& families,
+                                 MetricFamilyBase* existing, std::string name, std::string help, MetricType type,
+                                 std::vector<std::string> label_names, std::vector<double> bounds,
+                                 std::size_t max_series) {
+  (void)mutex;  // held by the caller
+  if (existing != nullptr) {
+    require(existing->type() == type && existing->label_names() == label_names,
+            "metric " + name + " registered twice with another type or other labels");
+    return static_cast<MetricFamily<M>&>(*existing);
+  }
+  auto family = std::make_unique<MetricFamily<M>>(std::move(name), std::move(help), type, std::move(label_names),
+                                                  std::move(bounds), max_series);
+  auto& ref = *family;
+  families.push_back(std::move(family));
+  return ref;
+}
+
+}  // namespace
+
+CounterFamily& MetricsRegistry::counter(std::string name, std::string help, std::vector<std::string> label_names,
+                                        std::size_t max_series) {
+  check_names(name, label_names, MetricType::kCounter);
+  std::lock_guard lock(mutex_);
+  MetricFamilyBase* existing = find_locked(name);  // before `name` is moved from
+  return register_family<Counter>(mutex_, families_, existing, std::move(name), std::move(help),
+                                  MetricType::kCounter, std::move(label_names), {}, max_series);
+}
+
+GaugeFamily& MetricsRegistry::gauge(std::string name, std::string help, std::vector<std::string> label_names,
+                                    std::size_t max_series) {
+  check_names(name, label_names, MetricType::kGauge);
+  std::lock_guard lock(mutex_);
+  MetricFamilyBase* existing = find_locked(name);  // before `name` is moved from
+  return register_family<Gauge>(mutex_, families_, existing, std::move(name), std::move(help),
+                                MetricType::kGauge, std::move(label_names), {}, max_series);
+}
+
+HistogramFamily& MetricsRegistry::histogram(std::string name, std::string help, std::vector<std::string> label_names,
+                                            std::vector<double> bounds, std::size_t max_series) {
+  check_names(name, label_names, MetricType::kHistogram);
+  if (bounds.empty()) bounds = default_latency_buckets();
+  for (std::size_t i = 0; i < bounds.size(); ++i) {
+    require(std::isfinite(bounds[i]), "histogram " + name + ": bucket bounds must be finite");
+    require(i == 0 || bounds[i - 1] < bounds[i], "histogram " + name + ": bucket bounds must ascend");
+  }
+  std::lock_guard lock(mutex_);
+  MetricFamilyBase* existing = find_locked(name);  // before `name` is moved from
+  return register_family<Histogram>(mutex_, families_, existing, std::move(name), std::move(help),
+                                    MetricType::kHistogram, std::move(label_names), std::move(bounds), max_series);
+}
+
+std::string MetricsRegistry::render() const {
+  std::vector<const MetricFamilyBase*> families;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& f : families_) families.push_back(f.get());
+  }
+  std::string out;
+  for (const auto* f : families) f->render(out);
+  return out;
+}
+
+// ---- NodeMetrics ------------------------------------------------------------------------------
+
+NodeMetrics::NodeMetrics(MetricsRegistry& r)
+    : http_requests(r.counter("kvs_http_requests_total", "HTTP requests served, by route template, method and status.",
+                              {"route", "method", "status"})),
+      http_request_duration(r.histogram("kvs_http_request_duration_seconds",
+                                        "HTTP request latency in seconds, by route template and method.",
+                                        {"route", "method"})),
+      rate_limited(r.counter("kvs_rate_limited_requests_total", "Requests refused with 429 by the rate limiter.").get()),
+      keys(r.gauge("kvs_keys", "Live keys stored on this node (tombstones excluded).").get()),
+      stored_bytes(r.gauge("kvs_stored_bytes", "Bytes of encoded current versions stored on this node.").get()),
+      writes(r.counter("kvs_writes_total", "Versions written, by kind: put, delete, replicated.", {"kind"})),
+      members_alive(r.gauge("kvs_members_alive", "Live cluster members, this node included.").get()),
+      replication_queue_depth(
+          r.gauge("kvs_replication_queue_depth", "Replication pushes queued and not yet acknowledged.").get()),
+      replication_lag(
+          r.gauge("kvs_replication_lag_seconds", "Age in seconds of the oldest queued replication push.").get()),
+      anti_entropy_rounds(r.counter("kvs_anti_entropy_rounds_total", "Merkle anti-entropy rounds, by result.",
+                                    {"result"})),
+      backups(r.counter("kvs_backups_total", "Backups attempted, by result: ok, failed.", {"result"})),
+      backup_last_success(r.gauge("kvs_backup_last_success_timestamp_seconds",
+                                  "Unix time of the last successful backup.")
+                              .get()),
+      backup_last_bytes(r.gauge("kvs_backup_last_size_bytes", "Size in bytes of the last successful backup.").get()),
+      backup_last_duration(
+          r.gauge("kvs_backup_last_duration_seconds", "Duration in seconds of the last successful backup.").get()),
+      audit_entries(r.gauge("kvs_audit_entries", "Sequence number of the last audit log entry.").get()),
+      read_only(r.gauge("kvs_read_only", "1 when the node is in read-only mode, else 0.").get()),
+      uptime(r.gauge("kvs_uptime_seconds", "Seconds since this node started.").get()) {}
+
+}  // namespace kvs::features

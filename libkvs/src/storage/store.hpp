@@ -2,19 +2,24 @@
 
 // storage::Store: the durable half of a node, on one LMDB environment per data_dir.
 //
-// Databases (LMDB named DBIs) and what they hold:
-//   meta      format version, node identity (joined timestamp), counters
-//   versions  path -> encoded current Version (tombstones included)
-//   revisions path \0 big-endian u64 revision -> encoded Version (when history is enabled)
-//   expiry    big-endian i64 expires_at_ms, path -> empty (keys with a TTL)
-//   tindex    "_ts:{timestamp, 13 digits zero-padded}:{path}" -> empty (time index, bootstrap)
+// Databases (LMDB named DBIs) and what they hold. A "path key" is the path itself, or for a
+// path longer than 400 bytes its first 400 bytes + a 16-byte BLAKE2b hash (LMDB keys are at
+// most 511 bytes; storage/keys.hpp has the details):
+//   meta      "format_version" -> "1" (an unknown one fails open with kCorruption),
+//             "stats.*" -> big-endian u64 counters, and the embedder's settings (put_meta)
+//   versions  path key -> encoded current Version (tombstones included; storage/record_codec.cpp
+//             documents the record field by field)
+//   revisions path key \0 big-endian u64 revision -> encoded Version (when history is enabled)
+//   expiry    big-endian i64 expires_at_ms (sign bit flipped), path key -> path (keys with a TTL)
+//   tindex    "_ts:{timestamp, 13 digits zero-padded}:{path key}" -> empty (time index, bootstrap)
 //   changes   big-endian u64 sequence -> path (every version this node applied)
 //
 // Threading: reads run on the caller's thread in their own read transaction, begun and ended
 // within the call. Writes are queued to one writer thread, which runs every queued intent in
 // one write transaction and commits with one fsync (group commit); each `write` returns after
 // the commit that holds it is durable. A second process opening the same directory fails at
-// once: the directory is held with an exclusive flock on `<dir>/LOCK`.
+// once: the directory is held with an exclusive flock on `<dir>/LOCK`. Every method is safe
+// from any thread; no exception leaves the Store. The Store must outlive every call into it.
 
 #include <cstddef>
 #include <cstdint>
@@ -53,7 +58,10 @@ class WriteView {
 
 // Decides, inside the write transaction, what one intent writes. Returns the version to store;
 // nullopt to write nothing (for example, a replicated version that loses by the order); or a
-// non-ok status, which fails this intent alone and leaves the rest of the batch alone.
+// non-ok status, which fails this intent alone and leaves the rest of the batch alone. An
+// exception it throws fails its intent alone with kInternal. It runs on the writer thread and
+// must not call write, purge or put_meta (that is refused with kInternal), nor block for long:
+// every other writer waits for it.
 using Decide = std::function<Result<std::optional<Version>>(WriteView& view)>;
 
 struct StoredRevision {
@@ -67,7 +75,9 @@ struct StoreStats {
   std::uint64_t bytes = 0;                 // bytes of encoded current versions
   std::uint64_t last_sequence = 0;         // of the change sequence
   std::uint64_t commits = 0;               // write transactions committed since open
-  std::uint64_t intents = 0;               // intents applied since open
+  std::uint64_t intents = 0;               // intents completed by those commits since open
+                                           // (writes, purges, put_meta; a Decide that wrote
+                                           // nothing counts too)
 };
 
 class Store {
@@ -81,7 +91,9 @@ class Store {
   // version, that version becomes the current one for its path: the revision, expiry, time
   // index and change sequence entries are written in the same transaction. Returns the version
   // written (nullopt when `decide` chose to write nothing) after the commit is fsynced.
-  // kUnavailable when the queue is full or the store is closing.
+  // kUnavailable when the queue is full or the store is closing; `decide`'s own status when it
+  // fails; kIOError when the transaction failed (map full, disk error): then no intent of that
+  // batch was written.
   Result<std::optional<Version>> write(Decide decide);
 
   // Removes the current version of `path` outright, with its expiry and time index entries,
@@ -112,11 +124,17 @@ class Store {
   Result<std::vector<std::pair<std::uint64_t, std::string>>> changes(std::uint64_t after,
                                                                      std::size_t limit) const;
 
-  // Small persistent settings (node identity and the like) in the meta database.
+  // Small persistent settings (node identity and the like) in the meta database. put_meta is
+  // durable when it returns (it goes through the writer like a write); the names
+  // "format_version" and "stats.*" are reserved (kInvalidArgument).
   Result<std::optional<std::string>> get_meta(std::string_view name) const;
   Status put_meta(std::string_view name, std::string_view value);
 
+  // Counters as of the last commit (kept in memory; never fails).
   StoreStats stats() const;
+
+  // Intents waiting for the writer thread (not counting the batch it is running).
+  std::size_t queued_for_testing() const;
 
  private:
   struct Impl;

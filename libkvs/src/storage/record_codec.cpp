@@ -1,0 +1,239 @@
+#include "storage/record_codec.hpp"
+
+#include <algorithm>
+#include <memory>
+
+#include <zstd.h>
+
+namespace kvs::storage {
+namespace {
+
+// Record format 1. Integers are little-endian; a "string" is a u32 byte length followed by
+// that many bytes.
+//
+//   offset  size  field
+//   0       1     format version (kRecordFormatV1 = 1)
+//   1       1     flags: bit 0 deleted (a tombstone)
+//                        bit 1 expires_at_ms present
+//                        bit 2 data is one zstd frame (else the document as sent)
+//                        bits 3-7 zero (a decoder refuses a record with any of them set)
+//   2       2     u16 permissions
+//   4       8     i64 timestamp_ms
+//   12      8     i64 origin_joined_ms
+//   20      8     i64 expires_at_ms                 only when flags bit 1 is set
+//   then          string path
+//                 string uuid
+//                 string origin_node_id
+//                 string owner_uuid
+//                 string group_uuid
+//                 u32    document length before compression (equals the data length when raw)
+//                 string data (the zstd frame, or the document)
+//   end           nothing follows: trailing bytes make the record corrupt
+constexpr std::uint8_t kFlagDeleted = 1U << 0;
+constexpr std::uint8_t kFlagExpires = 1U << 1;
+constexpr std::uint8_t kFlagCompressed = 1U << 2;
+constexpr std::uint8_t kKnownFlags = kFlagDeleted | kFlagExpires | kFlagCompressed;
+
+void put_u16(std::string& out, std::uint16_t value) {
+  out.push_back(static_cast<char>(value & 0xFF));
+  out.push_back(static_cast<char>(value >> 8));
+}
+
+void put_u32(std::string& out, std::uint32_t value) {
+  for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<char>((value >> shift) & 0xFF));
+}
+
+void put_i64(std::string& out, std::int64_t signed_value) {
+  auto value = static_cast<std::uint64_t>(signed_value);
+  for (int shift = 0; shift < 64; shift += 8) out.push_back(static_cast<char>((value >> shift) & 0xFF));
+}
+
+void put_string(std::string& out, std::string_view text) {
+  put_u32(out, static_cast<std::uint32_t>(text.size()));
+  out.append(text);
+}
+
+// Reads fields front to back; any read past the end marks the reader failed.
+class Reader {
+ public:
+  explicit Reader(std::string_view bytes) : bytes_(bytes) {}
+
+  bool failed() const noexcept { return failed_; }
+  bool at_end() const noexcept { return pos_ == bytes_.size(); }
+
+  std::uint8_t u8() { return static_cast<std::uint8_t>(take(1)); }
+  std::uint16_t u16() { return static_cast<std::uint16_t>(take(2)); }
+  std::uint32_t u32() { return static_cast<std::uint32_t>(take(4)); }
+  std::int64_t i64() { return static_cast<std::int64_t>(take(8)); }
+
+  std::string_view string() {
+    std::uint32_t size = u32();
+    if (failed_ || bytes_.size() - pos_ < size) {
+      failed_ = true;
+      return {};
+    }
+    std::string_view text = bytes_.substr(pos_, size);
+    pos_ += size;
+    return text;
+  }
+
+ private:
+  // Little-endian unsigned integer of `size` bytes.
+  std::uint64_t take(std::size_t size) {
+    if (failed_ || bytes_.size() - pos_ < size) {
+      failed_ = true;
+      return 0;
+    }
+    std::uint64_t value = 0;
+    for (std::size_t i = 0; i < size; ++i) {
+      value |= std::uint64_t{static_cast<unsigned char>(bytes_[pos_ + i])} << (8 * i);
+    }
+    pos_ += size;
+    return value;
+  }
+
+  std::string_view bytes_;
+  std::size_t pos_ = 0;
+  bool failed_ = false;
+};
+
+struct CCtxDeleter {
+  void operator()(ZSTD_CCtx* context) const noexcept { ZSTD_freeCCtx(context); }
+};
+struct DCtxDeleter {
+  void operator()(ZSTD_DCtx* context) const noexcept { ZSTD_freeDCtx(context); }
+};
+
+// One context per thread: contexts are not thread-safe, and reusing one saves its setup.
+ZSTD_CCtx* compression_context() {
+  thread_local std::unique_ptr<ZSTD_CCtx, CCtxDeleter> context(ZSTD_createCCtx());
+  return context.get();
+}
+
+ZSTD_DCtx* decompression_context() {
+  thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> context(ZSTD_createDCtx());
+  return context.get();
+}
+
+// The zstd frame of `data` when it is smaller than `data`; nullopt otherwise.
+std::optional<std::string> compress(std::string_view data, int level) {
+  ZSTD_CCtx* context = compression_context();
+  if (context == nullptr) return std::nullopt;  // out of memory: store it raw
+  level = std::clamp(level, ZSTD_minCLevel(), ZSTD_maxCLevel());
+  std::string frame(ZSTD_compressBound(data.size()), '\0');
+  std::size_t size = ZSTD_compressCCtx(context, frame.data(), frame.size(), data.data(), data.size(), level);
+  if (ZSTD_isError(size) || size >= data.size()) return std::nullopt;
+  frame.resize(size);
+  return frame;
+}
+
+Status corrupt(std::string_view what) { return Status::corruption("record: " + std::string(what)); }
+
+struct Header {
+  std::uint8_t flags = 0;
+  RecordSummary summary;
+};
+
+// Reads everything up to (not including) the strings after uuid.
+Result<Header> read_header(Reader& reader) {
+  std::uint8_t format = reader.u8();
+  if (reader.failed()) return corrupt("empty");
+  if (format != kRecordFormatV1) return corrupt("unknown format version " + std::to_string(format));
+  Header header;
+  header.flags = reader.u8();
+  if ((header.flags & ~kKnownFlags) != 0) return corrupt("unknown flags " + std::to_string(header.flags));
+  (void)reader.u16();  // permissions: read by decode_record
+  header.summary.timestamp_ms = reader.i64();
+  (void)reader.i64();  // origin_joined_ms: read by decode_record
+  if ((header.flags & kFlagExpires) != 0) header.summary.expires_at_ms = reader.i64();
+  header.summary.path = reader.string();
+  header.summary.uuid = reader.string();
+  if (reader.failed()) return corrupt("truncated header");
+  header.summary.deleted = (header.flags & kFlagDeleted) != 0;
+  header.summary.compressed = (header.flags & kFlagCompressed) != 0;
+  return header;
+}
+
+}  // namespace
+
+std::string encode_record(const Version& version, const CodecOptions& options) {
+  std::optional<std::string> frame;
+  if (options.compression_enabled && version.data.size() >= kCompressMinBytes) {
+    frame = compress(version.data, options.compression_level);
+  }
+  std::string_view data = frame ? std::string_view(*frame) : std::string_view(version.data);
+
+  std::uint8_t flags = 0;
+  if (version.deleted) flags |= kFlagDeleted;
+  if (version.expires_at_ms) flags |= kFlagExpires;
+  if (frame) flags |= kFlagCompressed;
+
+  std::string out;
+  out.reserve(40 + 4 * 6 + version.path.size() + version.uuid.size() + version.origin_node_id.size() +
+              version.owner_uuid.size() + version.group_uuid.size() + data.size());
+  out.push_back(static_cast<char>(kRecordFormatV1));
+  out.push_back(static_cast<char>(flags));
+  put_u16(out, version.permissions);
+  put_i64(out, version.timestamp_ms);
+  put_i64(out, version.origin_joined_ms);
+  if (version.expires_at_ms) put_i64(out, *version.expires_at_ms);
+  put_string(out, version.path);
+  put_string(out, version.uuid);
+  put_string(out, version.origin_node_id);
+  put_string(out, version.owner_uuid);
+  put_string(out, version.group_uuid);
+  put_u32(out, static_cast<std::uint32_t>(version.data.size()));
+  put_string(out, data);
+  return out;
+}
+
+Result<RecordSummary> decode_summary(std::string_view bytes) {
+  Reader reader(bytes);
+  auto header = read_header(reader);
+  if (!header.is_ok()) return header.status();
+  return header->summary;
+}
+
+Result<Version> decode_record(std::string_view bytes) {
+  Reader reader(bytes);
+  auto header = read_header(reader);
+  if (!header.is_ok()) return header.status();
+
+  // Re-read the fixed fields that read_header skipped.
+  Reader fixed(bytes.substr(2));
+  Version version;
+  version.permissions = fixed.u16();
+  (void)fixed.i64();  // timestamp_ms: in the summary
+  version.origin_joined_ms = fixed.i64();
+
+  version.path.assign(header->summary.path);
+  version.uuid.assign(header->summary.uuid);
+  version.timestamp_ms = header->summary.timestamp_ms;
+  version.expires_at_ms = header->summary.expires_at_ms;
+  version.deleted = header->summary.deleted;
+  version.origin_node_id.assign(reader.string());
+  version.owner_uuid.assign(reader.string());
+  version.group_uuid.assign(reader.string());
+  std::uint32_t raw_size = reader.u32();
+  std::string_view data = reader.string();
+  if (reader.failed()) return corrupt("truncated record of " + version.path);
+  if (!reader.at_end()) return corrupt("trailing bytes after the record of " + version.path);
+
+  if (!header->summary.compressed) {
+    if (raw_size != data.size()) return corrupt("document length mismatch in the record of " + version.path);
+    version.data.assign(data);
+    return version;
+  }
+  if (raw_size > kMaxRecordDataBytes) return corrupt("implausible document length in the record of " + version.path);
+  ZSTD_DCtx* context = decompression_context();
+  if (context == nullptr) return Status::internal("out of memory for a zstd decompression context");
+  version.data.resize(raw_size);
+  std::size_t size = ZSTD_decompressDCtx(context, version.data.data(), version.data.size(), data.data(), data.size());
+  if (ZSTD_isError(size)) {
+    return corrupt("zstd frame of " + version.path + ": " + ZSTD_getErrorName(size));
+  }
+  if (size != raw_size) return corrupt("document of " + version.path + " decompressed to the wrong length");
+  return version;
+}
+
+}  // namespace kvs::storage

@@ -1,0 +1,57 @@
+#pragma once
+
+// The record codec: how one Version is laid out as the value of an LMDB entry (in `versions`
+// and `revisions`). Every record begins with a format version byte; the fields follow, each
+// explicitly sized (the layout is documented field by field in record_codec.cpp). The document
+// is zstd-compressed when compression is on and it pays; a flag says so and decoding
+// decompresses transparently, so the compression setting may change between opens.
+//
+// Pure functions; safe from any thread (each thread keeps its own zstd contexts).
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "kvs/status.hpp"
+#include "kvs/version.hpp"
+
+namespace kvs::storage {
+
+// The record format this build writes and reads. Append-only: a new layout gets a new number
+// and the decoder keeps reading the old ones.
+inline constexpr std::uint8_t kRecordFormatV1 = 1;
+
+// Documents shorter than this are never compressed: zstd's frame overhead eats the gain.
+inline constexpr std::size_t kCompressMinBytes = 128;
+
+// Documents larger than this are refused by the decoder as corrupt (a guard against a damaged
+// length field asking for an absurd allocation).
+inline constexpr std::size_t kMaxRecordDataBytes = std::size_t{1} << 30;
+
+struct CodecOptions {
+  bool compression_enabled = true;
+  int compression_level = 3;  // zstd level; clamped to zstd's range
+};
+
+// Encodes `version`. Throws only std::bad_alloc.
+std::string encode_record(const Version& version, const CodecOptions& options);
+
+// Decodes a whole record, decompressing the document. kCorruption for anything malformed:
+// unknown format version, unknown flags, truncation, trailing bytes, a bad zstd frame.
+Result<Version> decode_record(std::string_view bytes);
+
+// The fields of a record that the store's indexes need, read without touching the document.
+// The views point into `bytes`.
+struct RecordSummary {
+  std::string_view path;
+  std::string_view uuid;
+  std::int64_t timestamp_ms = 0;
+  std::optional<std::int64_t> expires_at_ms;
+  bool deleted = false;
+  bool compressed = false;
+};
+Result<RecordSummary> decode_summary(std::string_view bytes);
+
+}  // namespace kvs::storage

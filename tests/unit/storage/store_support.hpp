@@ -1,0 +1,106 @@
+#pragma once
+
+// Helpers shared by the storage tests: opening a store in a temp dir, writing fixed versions,
+// and holding the writer thread so that a test decides exactly which intents share a batch.
+
+#include <atomic>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include <catch2/catch.hpp>
+
+#include "storage/store.hpp"
+#include "support/temp_dir.hpp"
+
+namespace kvs::storage::test {
+
+inline StoreOptions options_in(const kvs::test::TempDir& dir) {
+  StoreOptions options;
+  options.dir = dir.path() / "data";
+  return options;
+}
+
+inline std::unique_ptr<Store> open_store(const StoreOptions& options) {
+  auto store = Store::open(options);
+  INFO(store.status().to_string());
+  REQUIRE(store.is_ok());
+  return std::move(*store);
+}
+
+inline Version make_version(std::string path, std::string uuid, std::int64_t timestamp_ms, std::string data) {
+  Version version;
+  version.path = std::move(path);
+  version.uuid = std::move(uuid);
+  version.timestamp_ms = timestamp_ms;
+  version.data = std::move(data);
+  version.origin_node_id = "node-a";
+  version.origin_joined_ms = 1'600'000'000'000;
+  return version;
+}
+
+// Writes `version` unconditionally.
+inline Result<std::optional<Version>> put(Store& store, const Version& version) {
+  return store.write([version](WriteView&) -> Result<std::optional<Version>> { return std::optional<Version>(version); });
+}
+
+inline void require_put(Store& store, const Version& version) {
+  auto written = put(store, version);
+  INFO(written.status().to_string());
+  REQUIRE(written.is_ok());
+  REQUIRE(written->has_value());
+}
+
+inline std::optional<Version> require_get(const Store& store, std::string_view path) {
+  auto held = store.get(path);
+  INFO(held.status().to_string());
+  REQUIRE(held.is_ok());
+  return *held;
+}
+
+// Spins (yielding) until `done` holds. Used to wait for another thread to reach a point that
+// the store reports; never a timed sleep.
+template <class Predicate>
+void spin_until(Predicate done) {
+  while (!done()) std::this_thread::yield();
+}
+
+// Runs `decide` as a write on its own thread and returns the future of its result. The caller
+// usually waits with spin_until(queued_for_testing() == n) so the queue order is known.
+inline std::future<Result<std::optional<Version>>> write_async(Store& store, Decide decide) {
+  return std::async(std::launch::async, [&store, decide = std::move(decide)]() mutable {
+    return store.write(std::move(decide));
+  });
+}
+
+// Occupies the writer thread with an intent whose Decide waits for release(): intents queued
+// meanwhile all land in the next batch (up to max_batch). The held intent writes nothing.
+class WriterHold {
+ public:
+  explicit WriterHold(Store& store) {
+    result_ = write_async(store, [this](WriteView&) -> Result<std::optional<Version>> {
+      holding_ = true;
+      spin_until([this] { return released_.load(); });
+      return std::optional<Version>();
+    });
+    spin_until([this] { return holding_.load(); });
+  }
+  ~WriterHold() { release(); }
+  WriterHold(const WriterHold&) = delete;
+  WriterHold& operator=(const WriterHold&) = delete;
+
+  void release() {
+    released_ = true;
+    if (result_.valid()) (void)result_.get();
+  }
+
+ private:
+  std::atomic<bool> holding_{false};
+  std::atomic<bool> released_{false};
+  std::future<Result<std::optional<Version>>> result_;
+};
+
+}  // namespace kvs::storage::test

@@ -476,8 +476,10 @@ Status Store::Impl::submit(Intent& intent) {
                                  std::to_string(queue.size()) + " intents waiting)");
     }
     queue.push_back(&intent);
+    // Notified under the lock: once the lock is released the intent may complete and the
+    // store may be destroyed (with its condition variable) before a later notify would run.
+    queue_wakeup.notify_one();
   }
-  queue_wakeup.notify_one();
   done.wait();
   return Status::ok();
 }

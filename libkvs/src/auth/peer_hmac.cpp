@@ -1,0 +1,144 @@
+#include "auth/peer_hmac.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include <sodium.h>
+
+#include "auth/base64url.hpp"
+
+namespace kvs::auth {
+namespace {
+
+constexpr std::string_view kDomain = "kvs-peer-v1";
+constexpr std::string_view kHeaderVersion = "v1";
+constexpr std::size_t kMaxNonceBytes = 64;
+
+bool is_valid_nonce(std::string_view nonce) noexcept {
+  if (nonce.empty() || nonce.size() > kMaxNonceBytes) return false;
+  return std::all_of(nonce.begin(), nonce.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+}
+
+void update_field(crypto_auth_hmacsha256_state& state, std::string_view field) {
+  unsigned char length[8];
+  auto size = static_cast<std::uint64_t>(field.size());
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>(size >> (8 * i));
+  crypto_auth_hmacsha256_update(&state, length, sizeof length);
+  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(field.data()), field.size());
+}
+
+Status reject(std::string reason) { return Status::unauthenticated("peer signature " + std::move(reason)); }
+
+}  // namespace
+
+PeerSigner::PeerSigner(const Key& peer_key, PeerSignerOptions options) : key_(peer_key), options_(options) {
+  ensure_sodium();
+}
+
+PeerSigner::~PeerSigner() { sodium_memzero(key_.data(), key_.size()); }
+
+std::array<unsigned char, 32> PeerSigner::mac(std::string_view method, std::string_view target, std::string_view body,
+                                              std::string_view timestamp_text, std::string_view nonce) const {
+  crypto_auth_hmacsha256_state state;
+  crypto_auth_hmacsha256_init(&state, key_.data(), key_.size());
+  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(kDomain.data()), kDomain.size());
+  update_field(state, method);
+  update_field(state, target);
+  update_field(state, timestamp_text);
+  update_field(state, nonce);
+  update_field(state, body);
+  std::array<unsigned char, 32> out{};
+  crypto_auth_hmacsha256_final(&state, out.data());
+  sodium_memzero(&state, sizeof state);
+  return out;
+}
+
+std::string PeerSigner::sign(std::string_view method, std::string_view target, std::string_view body,
+                             std::int64_t timestamp_ms, std::string_view nonce) const {
+  std::string timestamp_text = std::to_string(timestamp_ms);
+  auto digest = mac(method, target, body, timestamp_text, nonce);
+  std::string header(kHeaderVersion);
+  header += '.';
+  header += timestamp_text;
+  header += '.';
+  header += nonce;
+  header += '.';
+  header += base64url_encode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+  return header;
+}
+
+Status PeerSigner::verify(std::string_view header_value, std::string_view method, std::string_view target,
+                          std::string_view body, std::int64_t now_ms) {
+  if (header_value.empty()) return reject("is missing");
+  if (header_value.size() > 256) return reject("is malformed");
+  // v1.<timestamp>.<nonce>.<mac>: exactly four dot-separated parts.
+  std::string_view parts[4];
+  std::string_view rest = header_value;
+  for (int i = 0; i < 4; ++i) {
+    auto dot = rest.find('.');
+    if (i < 3) {
+      if (dot == std::string_view::npos) return reject("is malformed");
+      parts[i] = rest.substr(0, dot);
+      rest.remove_prefix(dot + 1);
+    } else {
+      if (dot != std::string_view::npos) return reject("is malformed");
+      parts[i] = rest;
+    }
+  }
+  if (parts[0] != kHeaderVersion) return reject("has an unknown version");
+  std::string_view timestamp_text = parts[1];
+  std::int64_t timestamp_ms = 0;
+  auto parsed = std::from_chars(timestamp_text.data(), timestamp_text.data() + timestamp_text.size(), timestamp_ms);
+  // Canonical decimal only (no sign, no leading zeros): the text is signed as sent.
+  if (timestamp_text.empty() || parsed.ec != std::errc() || parsed.ptr != timestamp_text.data() + timestamp_text.size() ||
+      timestamp_ms < 0 || (timestamp_text.size() > 1 && timestamp_text[0] == '0')) {
+    return reject("has a malformed timestamp");
+  }
+  std::string_view nonce = parts[2];
+  if (!is_valid_nonce(nonce)) return reject("has a malformed nonce");
+  auto given = base64url_decode(parts[3]);
+  if (!given || given->size() != crypto_auth_hmacsha256_BYTES) return reject("has a malformed mac");
+
+  const std::int64_t window_ms = options_.window.count();
+  // Written so that no subtraction can overflow whatever the timestamp.
+  if (timestamp_ms > now_ms + window_ms || timestamp_ms < now_ms - window_ms) {
+    return reject("is stale (timestamp outside the accepted window)");
+  }
+
+  auto expected = mac(method, target, body, timestamp_text, nonce);
+  if (crypto_verify_32(expected.data(), reinterpret_cast<const unsigned char*>(given->data())) != 0) {
+    return reject("does not match");
+  }
+
+  // Only authentic requests reach the replay cache, so an outsider cannot fill it.
+  SeenId id{timestamp_ms, {}};
+  std::copy_n(expected.begin(), id.second.size(), id.second.begin());
+  std::lock_guard lock(mutex_);
+  // Forget signatures that have left the window: they are refused as stale from now on.
+  auto keep_from = seen_.lower_bound(SeenId{now_ms - window_ms, {}});
+  seen_.erase(seen_.begin(), keep_from);
+  if (seen_.count(id) != 0) return reject("was already used (replay)");
+  if (seen_.size() >= options_.replay_capacity) {
+    return Status::unavailable("peer replay cache is full; retry later");
+  }
+  seen_.insert(id);
+  return Status::ok();
+}
+
+std::size_t PeerSigner::replay_cache_size_for_testing() const {
+  std::lock_guard lock(mutex_);
+  return seen_.size();
+}
+
+std::string make_peer_nonce(std::uint64_t first, std::uint64_t second) {
+  char bytes[16];
+  for (int i = 0; i < 8; ++i) {
+    bytes[i] = static_cast<char>(first >> (8 * i));
+    bytes[8 + i] = static_cast<char>(second >> (8 * i));
+  }
+  return base64url_encode(std::string_view(bytes, sizeof bytes));
+}
+
+}  // namespace kvs::auth

@@ -1,0 +1,88 @@
+#pragma once
+
+// Peer request signatures: how nodes of one cluster prove to each other that a request under
+// /members/ or /sync/ comes from a holder of the cluster secret (SPEC section 2, Cluster).
+//
+// The sender adds the header `X-KVS-Peer-Signature: v1.<timestamp_ms>.<nonce>.<mac>` where
+//   timestamp_ms  the sender's wall clock, decimal ms since the epoch;
+//   nonce         1..64 characters of [A-Za-z0-9_-], fresh per request (16 random bytes,
+//                 base64url), so that two identical requests in one millisecond differ;
+//   mac           base64url(HMAC-SHA256(peer key, M)), 43 characters;
+//   M             "kvs-peer-v1" followed by, for each of method, target, timestamp_ms (the
+//                 decimal text), nonce, body in this order: its length as 8 bytes little-endian,
+//                 then its bytes. Length prefixes make the fields unambiguous.
+// `method` is the HTTP method in upper case; `target` the request target as sent (path and
+// query string, percent-encoding untouched); `body` the exact body bytes.
+//
+// The receiver accepts a request when the header parses, |now - timestamp| <= window
+// (default 30 s: nodes must keep their clocks within that of each other, e.g. by NTP), the mac
+// matches (constant-time compare) and the same (timestamp, mac) was not accepted before. The
+// replay cache keeps accepted signatures until they leave the window, so it holds at most
+// window * 2 worth of requests; past `replay_capacity` entries new requests are refused with
+// kUnavailable (fail closed; the peer retries with back-off) rather than forgetting a
+// signature that could then be replayed.
+//
+// Thread safety: sign is const and lock-free; verify serialises on the replay cache mutex.
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "auth/secret.hpp"
+#include "kvs/status.hpp"
+#include "storage/thread_annotations.hpp"
+
+namespace kvs::auth {
+
+inline constexpr std::string_view kPeerSignatureHeader = "X-KVS-Peer-Signature";
+
+struct PeerSignerOptions {
+  std::chrono::milliseconds window{std::chrono::seconds(30)};  // accepted clock difference, each way
+  std::size_t replay_capacity{200000};                         // signatures remembered at most
+};
+
+class PeerSigner {
+ public:
+  explicit PeerSigner(const Key& peer_key, PeerSignerOptions options = {});
+  ~PeerSigner();
+  PeerSigner(const PeerSigner&) = delete;
+  PeerSigner& operator=(const PeerSigner&) = delete;
+
+  // The header value for one request. Requires: `nonce` is 1..64 chars of [A-Za-z0-9_-].
+  std::string sign(std::string_view method, std::string_view target, std::string_view body,
+                   std::int64_t timestamp_ms, std::string_view nonce) const;
+
+  // ok when `header_value` is a fresh, valid, first-seen signature of this request at `now_ms`,
+  // and records it. kUnauthenticated with the reason (missing, malformed, stale, bad mac,
+  // replayed); kUnavailable when the replay cache is full.
+  Status verify(std::string_view header_value, std::string_view method, std::string_view target,
+                std::string_view body, std::int64_t now_ms);
+
+  std::size_t replay_cache_size_for_testing() const;
+
+ private:
+  // The first 16 bytes of an accepted mac, with its timestamp: enough to recognise a replay
+  // (a 128-bit collision is not a concern) at half the memory of the whole mac.
+  using SeenId = std::pair<std::int64_t, std::array<unsigned char, 16>>;
+
+  std::array<unsigned char, 32> mac(std::string_view method, std::string_view target, std::string_view body,
+                                    std::string_view timestamp_text, std::string_view nonce) const;
+
+  Key key_;
+  const PeerSignerOptions options_;
+
+  mutable std::mutex mutex_;
+  std::set<SeenId> seen_ KVS_GUARDED_BY(mutex_);  // ordered by timestamp, so pruning is cheap
+};
+
+// A fresh nonce for `sign`: the 16 bytes of two draws of the Random seam, as base64url
+// (22 characters).
+std::string make_peer_nonce(std::uint64_t first, std::uint64_t second);
+
+}  // namespace kvs::auth

@@ -1,0 +1,182 @@
+#include "auth/records.hpp"
+
+#include <algorithm>
+
+#include "auth/json_text.hpp"
+#include "auth/scopes.hpp"
+
+namespace kvs::auth {
+namespace {
+
+Status corrupt(std::string_view key_prefix, std::string_view id, std::string_view reason) {
+  return Status::corruption(std::string(key_prefix) + std::string(id) + ": " + std::string(reason));
+}
+
+// Reads the members common to every record: "format" must be kRecordFormat, and the id field
+// (`id_name`) must equal `id`.
+Result<simdjson::dom::object> open_record(std::string_view json, std::string_view key_prefix, std::string_view id,
+                                          std::string_view id_name) {
+  simdjson::dom::object object;
+  if (parse_json(json).get_object().get(object) != simdjson::SUCCESS) {
+    return corrupt(key_prefix, id, "not a JSON object");
+  }
+  std::int64_t format = 0;
+  if (object["format"].get_int64().get(format) != simdjson::SUCCESS || format != kRecordFormat) {
+    return corrupt(key_prefix, id, "unknown record format");
+  }
+  std::string_view stored_id;
+  if (object[id_name].get_string().get(stored_id) != simdjson::SUCCESS || stored_id != id) {
+    return corrupt(key_prefix, id, std::string(id_name) + " does not match the key");
+  }
+  return object;
+}
+
+bool read_int64(simdjson::dom::object object, std::string_view name, std::int64_t& out) {
+  return object[name].get_int64().get(out) == simdjson::SUCCESS;
+}
+
+}  // namespace
+
+bool is_valid_record_id(std::string_view id) noexcept {
+  if (id.empty() || id.size() > kMaxRecordIdBytes || id == "." || id == "..") return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.';
+  });
+}
+
+bool is_valid_name(std::string_view name) noexcept {
+  return !name.empty() && name.size() <= kMaxNameBytes && is_clean_text(name);
+}
+
+std::optional<AuthKey> parse_auth_key(std::string_view path) noexcept {
+  struct Layout {
+    std::string_view prefix;
+    RecordKind kind;
+  };
+  static constexpr Layout kLayouts[] = {
+      {kUsersPrefix, RecordKind::kUser},
+      {kGroupsPrefix, RecordKind::kGroup},
+      {kRevokedPrefix, RecordKind::kRevocation},
+  };
+  for (const auto& layout : kLayouts) {
+    if (path.substr(0, layout.prefix.size()) == layout.prefix) {
+      std::string_view id = path.substr(layout.prefix.size());
+      if (!is_valid_record_id(id)) return std::nullopt;
+      return AuthKey{layout.kind, id};
+    }
+  }
+  return std::nullopt;
+}
+
+std::string user_key(std::string_view uuid) { return std::string(kUsersPrefix) + std::string(uuid); }
+std::string group_key(std::string_view uuid) { return std::string(kGroupsPrefix) + std::string(uuid); }
+std::string revocation_key(std::string_view token_id) { return std::string(kRevokedPrefix) + std::string(token_id); }
+
+bool GroupRecord::has_member(std::string_view user_uuid) const noexcept {
+  return std::binary_search(members.begin(), members.end(), user_uuid,
+                            [](std::string_view a, std::string_view b) { return a < b; });
+}
+
+void normalize_members(std::vector<std::string>& members) {
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+}
+
+std::string encode_user(const UserRecord& user) {
+  std::string out = "{\"format\":" + std::to_string(kRecordFormat) + ",\"uuid\":";
+  append_json_string(out, user.uuid);
+  out += ",\"nickname\":";
+  append_json_string(out, user.nickname);
+  out += ",\"scopes\":" + scopes_to_json(user.scopes);
+  out += ",\"created_at\":" + std::to_string(user.created_at_ms) + "}";
+  return out;
+}
+
+std::string encode_group(const GroupRecord& group) {
+  std::string out = "{\"format\":" + std::to_string(kRecordFormat) + ",\"uuid\":";
+  append_json_string(out, group.uuid);
+  out += ",\"name\":";
+  append_json_string(out, group.name);
+  out += ",\"members\":[";
+  for (std::size_t i = 0; i < group.members.size(); ++i) {
+    if (i > 0) out += ',';
+    append_json_string(out, group.members[i]);
+  }
+  out += "],\"created_at\":" + std::to_string(group.created_at_ms) + "}";
+  return out;
+}
+
+std::string encode_revocation(const RevocationRecord& revocation) {
+  std::string out = "{\"format\":" + std::to_string(kRecordFormat) + ",\"jti\":";
+  append_json_string(out, revocation.token_id);
+  out += ",\"expires_at\":" + std::to_string(revocation.expires_at_ms);
+  out += ",\"revoked_at\":" + std::to_string(revocation.revoked_at_ms) + "}";
+  return out;
+}
+
+Result<UserRecord> decode_user(std::string_view id, std::string_view json) {
+  auto object = open_record(json, kUsersPrefix, id, "uuid");
+  if (!object.is_ok()) return object.status();
+  UserRecord user;
+  user.uuid = std::string(id);
+  std::string_view nickname;
+  if ((*object)["nickname"].get_string().get(nickname) != simdjson::SUCCESS || !is_valid_name(nickname)) {
+    return corrupt(kUsersPrefix, id, "bad nickname");
+  }
+  user.nickname = std::string(nickname);
+  simdjson::dom::array scopes;
+  if ((*object)["scopes"].get_array().get(scopes) != simdjson::SUCCESS) return corrupt(kUsersPrefix, id, "bad scopes");
+  for (auto element : scopes) {
+    std::string_view name;
+    std::optional<std::uint8_t> bit;
+    if (element.get_string().get(name) != simdjson::SUCCESS || !(bit = parse_scope(name))) {
+      return corrupt(kUsersPrefix, id, "bad scopes");
+    }
+    user.scopes = static_cast<std::uint8_t>(user.scopes | *bit);
+  }
+  if (!read_int64(*object, "created_at", user.created_at_ms)) return corrupt(kUsersPrefix, id, "bad created_at");
+  return user;
+}
+
+Result<GroupRecord> decode_group(std::string_view id, std::string_view json) {
+  auto object = open_record(json, kGroupsPrefix, id, "uuid");
+  if (!object.is_ok()) return object.status();
+  GroupRecord group;
+  group.uuid = std::string(id);
+  std::string_view name;
+  if ((*object)["name"].get_string().get(name) != simdjson::SUCCESS || !is_valid_name(name)) {
+    return corrupt(kGroupsPrefix, id, "bad name");
+  }
+  group.name = std::string(name);
+  simdjson::dom::array members;
+  if ((*object)["members"].get_array().get(members) != simdjson::SUCCESS) {
+    return corrupt(kGroupsPrefix, id, "bad members");
+  }
+  for (auto element : members) {
+    std::string_view member;
+    if (element.get_string().get(member) != simdjson::SUCCESS || !is_valid_record_id(member)) {
+      return corrupt(kGroupsPrefix, id, "bad members");
+    }
+    group.members.emplace_back(member);
+  }
+  normalize_members(group.members);
+  if (!read_int64(*object, "created_at", group.created_at_ms)) return corrupt(kGroupsPrefix, id, "bad created_at");
+  return group;
+}
+
+Result<RevocationRecord> decode_revocation(std::string_view id, std::string_view json) {
+  auto object = open_record(json, kRevokedPrefix, id, "jti");
+  if (!object.is_ok()) return object.status();
+  RevocationRecord revocation;
+  revocation.token_id = std::string(id);
+  if (!read_int64(*object, "expires_at", revocation.expires_at_ms)) {
+    return corrupt(kRevokedPrefix, id, "bad expires_at");
+  }
+  if (!read_int64(*object, "revoked_at", revocation.revoked_at_ms)) {
+    return corrupt(kRevokedPrefix, id, "bad revoked_at");
+  }
+  return revocation;
+}
+
+}  // namespace kvs::auth

@@ -1,0 +1,156 @@
+#include "auth/secret.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include <sodium.h>
+
+#include "kvs/log.hpp"
+
+namespace kvs::auth {
+namespace {
+
+// crypto_kdf contexts are exactly crypto_kdf_CONTEXTBYTES (8) characters.
+constexpr char kKdfContext[crypto_kdf_CONTEXTBYTES + 1] = "kvs-auth";
+// Subkey ids: append-only (see the header).
+constexpr std::uint64_t kTokenSubkeyId = 1;
+constexpr std::uint64_t kPeerSubkeyId = 2;
+
+std::string_view trim(std::string_view text) {
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+Status errno_status(const std::string& what, const std::filesystem::path& path) {
+  return Status::io_error(what + " " + path.string() + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+void ensure_sodium() {
+  static const bool initialised = [] { return sodium_init() >= 0; }();
+  if (!initialised) {
+    std::fputs("kvs: libsodium failed to initialise\n", stderr);
+    std::abort();
+  }
+}
+
+DerivedKeys derive_keys(std::string_view cluster_secret) {
+  ensure_sodium();
+  unsigned char master[crypto_kdf_KEYBYTES];
+  static_assert(crypto_kdf_KEYBYTES == 32 && crypto_generichash_BYTES == 32);
+  crypto_generichash(master, sizeof master, reinterpret_cast<const unsigned char*>(cluster_secret.data()),
+                     cluster_secret.size(), nullptr, 0);
+  DerivedKeys keys{};
+  crypto_kdf_derive_from_key(keys.token_signing.data(), keys.token_signing.size(), kTokenSubkeyId, kKdfContext, master);
+  crypto_kdf_derive_from_key(keys.peer_signing.data(), keys.peer_signing.size(), kPeerSubkeyId, kKdfContext, master);
+  sodium_memzero(master, sizeof master);
+  return keys;
+}
+
+std::string generate_cluster_secret() {
+  ensure_sodium();
+  unsigned char bytes[32];
+  randombytes_buf(bytes, sizeof bytes);
+  std::string hex = to_hex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
+  sodium_memzero(bytes, sizeof bytes);
+  return hex;
+}
+
+std::string to_hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (char c : bytes) {
+    auto byte = static_cast<unsigned char>(c);
+    out.push_back(kDigits[byte >> 4]);
+    out.push_back(kDigits[byte & 15]);
+  }
+  return out;
+}
+
+Status write_private_file(const std::filesystem::path& path, std::string_view content) {
+  std::error_code ec;
+  auto parent = path.parent_path();
+  if (!parent.empty()) {
+    std::filesystem::create_directories(parent, ec);
+    if (ec) return Status::io_error("create directory " + parent.string() + ": " + ec.message());
+  }
+  auto temp = path;
+  temp += ".tmp";
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return errno_status("open", temp);
+  // O_TRUNC keeps the mode of a leftover temporary file; set it explicitly.
+  if (::fchmod(fd, 0600) != 0) {
+    auto status = errno_status("chmod", temp);
+    ::close(fd);
+    return status;
+  }
+  const char* data = content.data();
+  std::size_t left = content.size();
+  while (left > 0) {
+    ssize_t written = ::write(fd, data, left);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      auto status = errno_status("write", temp);
+      ::close(fd);
+      return status;
+    }
+    data += written;
+    left -= static_cast<std::size_t>(written);
+  }
+  if (::fsync(fd) != 0) {
+    auto status = errno_status("fsync", temp);
+    ::close(fd);
+    return status;
+  }
+  if (::close(fd) != 0) return errno_status("close", temp);
+  if (::rename(temp.c_str(), path.c_str()) != 0) return errno_status("rename to", path);
+  // Make the rename itself durable.
+  int dir_fd = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  return Status::ok();
+}
+
+Result<std::string> load_or_create_cluster_secret(std::string_view configured, const std::filesystem::path& data_dir) {
+  if (!trim(configured).empty()) return std::string(trim(configured));
+  auto path = data_dir / std::string(kClusterSecretFileName);
+  std::error_code ec;
+  bool exists = std::filesystem::exists(path, ec);
+  if (ec) return Status::io_error("stat " + path.string() + ": " + ec.message());
+  if (!exists) {
+    std::string secret = generate_cluster_secret();
+    auto written = write_private_file(path, secret + "\n");
+    if (!written.is_ok()) return written;
+    log(LogLevel::kInfo, "auth.cluster_secret_generated", {{"path", path.string()}});
+    return secret;
+  }
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0 && (info.st_mode & 077) != 0) {
+    log(LogLevel::kWarn, "auth.cluster_secret_readable_by_others", {{"path", path.string()}});
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return errno_status("open", path);
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (in.bad()) return errno_status("read", path);
+  std::string secret(trim(content.str()));
+  if (secret.empty()) return Status::corruption("cluster secret file " + path.string() + " is empty");
+  return secret;
+}
+
+}  // namespace kvs::auth

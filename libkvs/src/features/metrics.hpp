@@ -33,6 +33,8 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/thread_annotations.hpp"
+
 namespace kvs::features {
 
 // Prometheus' default latency buckets, in seconds: 5 ms .. 10 s.
@@ -142,8 +144,8 @@ class MetricFamily final : public MetricFamilyBase {
 
   mutable std::mutex mutex_;
   // Guarded by `mutex_`: owns every series, in creation order.
-  std::vector<std::unique_ptr<Series>> series_;
-  Series* overflow_ = nullptr;  // guarded by `mutex_`
+  std::vector<std::unique_ptr<Series>> series_ KVS_GUARDED_BY(mutex_);
+  Series* overflow_ KVS_GUARDED_BY(mutex_) = nullptr;
 };
 
 using CounterFamily = MetricFamily<Counter>;
@@ -177,7 +179,7 @@ class MetricsRegistry {
 
   mutable std::mutex mutex_;
   // Guarded by `mutex_`, in registration order.
-  std::vector<std::unique_ptr<MetricFamilyBase>> families_;
+  std::vector<std::unique_ptr<MetricFamilyBase>> families_ KVS_GUARDED_BY(mutex_);
 };
 
 inline constexpr std::string_view kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";

@@ -38,6 +38,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "storage/thread_annotations.hpp"
+
 namespace kvs::features {
 
 struct RateLimiterOptions {
@@ -91,8 +93,8 @@ class RateLimiter {
     std::mutex mutex;
     // Guarded by `mutex`. Most recently seen first; `index` points into it (list nodes never
     // move, so the string_view keys stay valid until their node is erased).
-    std::list<Entry> order;
-    std::unordered_map<std::string_view, std::list<Entry>::iterator> index;
+    std::list<Entry> order KVS_GUARDED_BY(mutex);
+    std::unordered_map<std::string_view, std::list<Entry>::iterator> index KVS_GUARDED_BY(mutex);
   };
 
   Shard& shard_for(std::string_view client);

@@ -1,0 +1,366 @@
+// node_bench: what kvs::Node costs over raw LMDB, and how group commit scales durable puts.
+// In one run it prints:
+//   1. durable puts through kvs::Node with 1, 2, 4, 8, 16, 32 and 64 writer threads (small JSON
+//      documents, every put fsynced before it returns), with puts/s, the ratio to 1 writer and
+//      the put latency (p50, p99);
+//   2. the same durable puts straight into LMDB (one transaction and one fsync per put) with 1
+//      and 64 writers: the floor without group commit;
+//   3. random gets on N keys of ~200-byte JSON with 1 and 2 reader threads, through kvs::Node and
+//      through raw LMDB (read transaction, mdb_get, copy), with the Node/LMDB ratio.
+// Targets (issue 2): Node gets >= 70% of raw LMDB; Node puts with 64 writers >= 20x 1 writer.
+//
+//   node_bench [--seconds S] [--keys N] [--dir PARENT]
+//
+// S: seconds per measurement (default 2). N: keys for the get test (default 100000). PARENT:
+// where the temporary data directories go (default: the system temp dir); fsync cost depends on
+// that disk, so run it on the disk you care about.
+
+#include <lmdb.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "kvs/kvs.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  double seconds = 2.0;
+  std::size_t keys = 100000;
+  std::filesystem::path parent = std::filesystem::temp_directory_path();
+};
+
+// A scratch directory removed with everything in it on destruction.
+class ScratchDir {
+ public:
+  ScratchDir(const std::filesystem::path& parent, const char* name) {
+    std::string pattern = (parent / (std::string(name) + "-XXXXXX")).string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      std::perror("mkdtemp");
+      std::exit(1);
+    }
+    path_ = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// xorshift64*: cheap per-thread randomness for key choice.
+struct FastRandom {
+  std::uint64_t state;
+  std::uint64_t next() {
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return state * 0x2545F4914F6CDD1DULL;
+  }
+};
+
+// A small document for the put test (~60 bytes).
+std::string small_document(std::uint64_t n) {
+  return R"({"n":)" + std::to_string(n) + R"(,"kind":"bench","ok":true,"tags":["a","b"]})";
+}
+
+// A ~200-byte document for the get test, different per key.
+std::string document(std::uint64_t n) {
+  return R"({"id":)" + std::to_string(n) +
+         R"(,"name":"benchmark user","email":"benchmark.user@example.com","tags":["alpha","beta","gamma","delta"],)"
+         R"("address":{"street":"1 Main Street","city":"Springfield","zip":"12345","country":"US"},"score":)" +
+         std::to_string(n % 1000) + "}";
+}
+
+std::string key_for(std::uint64_t n) {
+  char key[32];
+  std::snprintf(key, sizeof key, "users/%08llu", static_cast<unsigned long long>(n));
+  return key;
+}
+
+kvs::Config bench_config(const std::filesystem::path& dir) {
+  kvs::Config config;
+  config.node_id = "bench";
+  config.data_dir = (dir / "data").string();
+  config.backup_path = (dir / "backups").string();
+  config.auth_enabled = false;
+  config.clustering_enabled = false;
+  config.backup_enabled = false;
+  config.rate_limiting_enabled = false;
+  config.tamper_logging_enabled = false;
+  config.revision_history_enabled = true;  // the default: revisions are part of a put's cost
+  return config;
+}
+
+std::unique_ptr<kvs::Node> open_node(const kvs::Config& config) {
+  auto node = kvs::Node::open(config);
+  if (!node) {
+    std::fprintf(stderr, "node_bench: open %s: %s\n", config.data_dir.c_str(), node.status().to_string().c_str());
+    std::exit(1);
+  }
+  return std::move(*node);
+}
+
+void check_mdb(int rc, const char* what) {
+  if (rc != MDB_SUCCESS) {
+    std::fprintf(stderr, "node_bench: %s: %s\n", what, mdb_strerror(rc));
+    std::exit(1);
+  }
+}
+
+// A raw LMDB environment with one unnamed database, default (durable) flags.
+struct RawLmdb {
+  MDB_env* env = nullptr;
+  MDB_dbi dbi = 0;
+
+  explicit RawLmdb(const std::filesystem::path& dir) {
+    check_mdb(mdb_env_create(&env), "mdb_env_create");
+    check_mdb(mdb_env_set_mapsize(env, std::size_t{1} << 30), "mdb_env_set_mapsize");
+    check_mdb(mdb_env_set_maxreaders(env, 256), "mdb_env_set_maxreaders");
+    check_mdb(mdb_env_open(env, dir.c_str(), MDB_NOTLS, 0644), "mdb_env_open");
+    MDB_txn* txn = nullptr;
+    check_mdb(mdb_txn_begin(env, nullptr, 0, &txn), "mdb_txn_begin");
+    check_mdb(mdb_dbi_open(txn, nullptr, 0, &dbi), "mdb_dbi_open");
+    check_mdb(mdb_txn_commit(txn), "mdb_txn_commit");
+  }
+  ~RawLmdb() { mdb_env_close(env); }
+  RawLmdb(const RawLmdb&) = delete;
+  RawLmdb& operator=(const RawLmdb&) = delete;
+
+  // One key in its own durable transaction.
+  bool put(const std::string& key, const std::string& value) {
+    MDB_txn* txn = nullptr;
+    if (mdb_txn_begin(env, nullptr, 0, &txn) != MDB_SUCCESS) return false;
+    MDB_val k{key.size(), const_cast<char*>(key.data())};
+    MDB_val v{value.size(), const_cast<char*>(value.data())};
+    if (mdb_put(txn, dbi, &k, &v, 0) != MDB_SUCCESS) {
+      mdb_txn_abort(txn);
+      return false;
+    }
+    return mdb_txn_commit(txn) == MDB_SUCCESS;
+  }
+
+  bool get(const std::string& key, std::string& out) {
+    MDB_txn* txn = nullptr;
+    if (mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) != MDB_SUCCESS) return false;
+    MDB_val k{key.size(), const_cast<char*>(key.data())};
+    MDB_val v{};
+    int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == MDB_SUCCESS) out.assign(static_cast<const char*>(v.mv_data), v.mv_size);
+    mdb_txn_abort(txn);
+    return rc == MDB_SUCCESS;
+  }
+};
+
+struct Figures {
+  std::uint64_t ops = 0;
+  std::uint64_t failures = 0;
+  double seconds = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  double rate() const { return seconds > 0 ? static_cast<double>(ops) / seconds : 0; }
+};
+
+// Runs `op(thread, n)` on `threads` threads until `seconds` have passed; `op` returns success.
+// Latencies are recorded when `latencies` is set.
+template <class Op>
+Figures measure(int threads, double seconds, bool latencies, Op op) {
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> ops{0};
+  std::atomic<std::uint64_t> failures{0};
+  std::vector<std::vector<float>> samples(static_cast<std::size_t>(threads));
+  std::vector<std::thread> workers;
+  const auto started = Clock::now();
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      std::uint64_t mine = 0;
+      std::uint64_t bad = 0;
+      auto& my_samples = samples[static_cast<std::size_t>(t)];
+      for (std::uint64_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
+        const auto before = latencies ? Clock::now() : Clock::time_point{};
+        bool ok = op(t, n);
+        if (latencies) {
+          my_samples.push_back(std::chrono::duration<float, std::micro>(Clock::now() - before).count());
+        }
+        if (ok) ++mine;
+        else ++bad;
+      }
+      ops += mine;
+      failures += bad;
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& worker : workers) worker.join();
+  Figures figures;
+  figures.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  figures.ops = ops;
+  figures.failures = failures;
+  if (latencies) {
+    std::vector<float> all;
+    for (auto& s : samples) all.insert(all.end(), s.begin(), s.end());
+    if (!all.empty()) {
+      std::sort(all.begin(), all.end());
+      figures.p50_us = all[all.size() / 2];
+      figures.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+    }
+  }
+  return figures;
+}
+
+Options parse(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "node_bench: %s needs a value\n", arg.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--seconds") {
+      options.seconds = std::atof(value().c_str());
+    } else if (arg == "--keys") {
+      options.keys = std::strtoull(value().c_str(), nullptr, 10);
+    } else if (arg == "--dir") {
+      options.parent = value();
+    } else {
+      std::fprintf(stderr, "usage: node_bench [--seconds S] [--keys N] [--dir PARENT]\n");
+      std::exit(arg == "--help" || arg == "-h" ? 0 : 2);
+    }
+  }
+  if (options.seconds <= 0 || options.keys == 0) {
+    std::fprintf(stderr, "node_bench: --seconds and --keys must be positive\n");
+    std::exit(2);
+  }
+  return options;
+}
+
+void print_puts(const char* what, int writers, const Figures& f, double base) {
+  std::printf("%-10s writers=%-3d %10.0f puts/s  x%-6.1f p50=%8.0fus p99=%8.0fus  (%llu puts, %llu failed)\n", what,
+              writers, f.rate(), base > 0 ? f.rate() / base : 1.0, f.p50_us, f.p99_us,
+              static_cast<unsigned long long>(f.ops), static_cast<unsigned long long>(f.failures));
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options options = parse(argc, argv);
+  kvs::set_log_level(kvs::LogLevel::kWarn);
+  std::printf("node_bench: kvs %s, %u hardware threads, %.1f s per measurement, data under %s\n",
+              std::string(kvs::library_version()).c_str(), std::thread::hardware_concurrency(), options.seconds,
+              options.parent.c_str());
+
+  // 1. Durable puts through kvs::Node: each writer count on a fresh data_dir.
+  std::printf("\n== durable puts, small JSON (fsync before each put returns) ==\n");
+  double node_one_writer = 0;
+  double node_64_writers = 0;
+  for (int writers : {1, 2, 4, 8, 16, 32, 64}) {
+    ScratchDir dir(options.parent, "kvs-node-bench");
+    auto node = open_node(bench_config(dir.path()));
+    Figures f = measure(writers, options.seconds, true, [&](int t, std::uint64_t n) {
+      std::string key = "w/" + std::to_string(t) + "/" + std::to_string(n);
+      return node->put(key, small_document(n)).is_ok();
+    });
+    if (writers == 1) node_one_writer = f.rate();
+    if (writers == 64) node_64_writers = f.rate();
+    print_puts("kvs::Node", writers, f, node_one_writer);
+  }
+
+  // 2. The floor: one LMDB transaction and fsync per put, writers serialised by LMDB's lock.
+  double raw_one_writer = 0;
+  for (int writers : {1, 64}) {
+    ScratchDir dir(options.parent, "kvs-lmdb-bench");
+    RawLmdb lmdb(dir.path());
+    Figures f = measure(writers, options.seconds, true, [&](int t, std::uint64_t n) {
+      return lmdb.put("w/" + std::to_string(t) + "/" + std::to_string(n), small_document(n));
+    });
+    if (writers == 1) raw_one_writer = f.rate();
+    print_puts("raw LMDB", writers, f, raw_one_writer);
+  }
+
+  // 3. Random gets on N keys of ~200-byte JSON.
+  std::printf("\n== random gets, %zu keys of ~%zu-byte JSON ==\n", options.keys, document(0).size());
+  ScratchDir node_dir(options.parent, "kvs-node-bench");
+  auto node = open_node(bench_config(node_dir.path()));
+  {
+    // Load through 64 writers so group commit shares the fsyncs.
+    const auto started = Clock::now();
+    std::atomic<std::uint64_t> next{0};
+    std::atomic<std::uint64_t> failed{0};
+    std::vector<std::thread> loaders;
+    for (int t = 0; t < 64; ++t) {
+      loaders.emplace_back([&] {
+        for (std::uint64_t n = next++; n < options.keys; n = next++) {
+          if (!node->put(key_for(n), document(n)).is_ok()) ++failed;
+        }
+      });
+    }
+    for (auto& loader : loaders) loader.join();
+    std::printf("loaded kvs::Node: %zu keys in %.1f s (%llu failed)\n", options.keys,
+                std::chrono::duration<double>(Clock::now() - started).count(),
+                static_cast<unsigned long long>(failed.load()));
+  }
+  ScratchDir lmdb_dir(options.parent, "kvs-lmdb-bench");
+  RawLmdb lmdb(lmdb_dir.path());
+  {
+    MDB_txn* txn = nullptr;
+    check_mdb(mdb_txn_begin(lmdb.env, nullptr, 0, &txn), "mdb_txn_begin");
+    for (std::uint64_t n = 0; n < options.keys; ++n) {
+      std::string key = key_for(n);
+      std::string value = document(n);
+      MDB_val k{key.size(), key.data()};
+      MDB_val v{value.size(), value.data()};
+      check_mdb(mdb_put(txn, lmdb.dbi, &k, &v, 0), "mdb_put");
+    }
+    check_mdb(mdb_txn_commit(txn), "mdb_txn_commit");
+  }
+
+  double worst_ratio = 1e9;
+  for (int readers : {1, 2}) {
+    std::vector<FastRandom> random(static_cast<std::size_t>(readers));
+    for (int t = 0; t < readers; ++t) random[static_cast<std::size_t>(t)].state = 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(t + 1);
+    Figures via_node = measure(readers, options.seconds, false, [&](int t, std::uint64_t) {
+      auto got = node->get(key_for(random[static_cast<std::size_t>(t)].next() % options.keys));
+      return got.is_ok() && !got->data.empty();
+    });
+    std::vector<std::string> buffers(static_cast<std::size_t>(readers));
+    Figures via_lmdb = measure(readers, options.seconds, false, [&](int t, std::uint64_t) {
+      return lmdb.get(key_for(random[static_cast<std::size_t>(t)].next() % options.keys),
+                      buffers[static_cast<std::size_t>(t)]);
+    });
+    double ratio = via_lmdb.rate() > 0 ? via_node.rate() / via_lmdb.rate() : 0;
+    worst_ratio = std::min(worst_ratio, ratio);
+    std::printf("gets readers=%d  kvs::Node %10.0f gets/s  raw LMDB %10.0f gets/s  Node/LMDB %5.1f%%  (%llu + %llu failed)\n",
+                readers, via_node.rate(), via_lmdb.rate(), 100 * ratio,
+                static_cast<unsigned long long>(via_node.failures), static_cast<unsigned long long>(via_lmdb.failures));
+    std::fflush(stdout);
+  }
+
+  std::printf("\n== summary ==\n");
+  std::printf("durable puts: 64 writers / 1 writer = x%.1f (target >= x20)\n",
+              node_one_writer > 0 ? node_64_writers / node_one_writer : 0.0);
+  std::printf("gets: kvs::Node / raw LMDB, worst of 1 and 2 readers = %.0f%% (target >= 70%%)\n", 100 * worst_ratio);
+  return 0;
+}

@@ -1,9 +1,9 @@
 #include "features/audit.hpp"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <cstring>
+
+#include <sodium.h>
 
 #include "features/json_text.hpp"
 
@@ -117,6 +117,13 @@ AuditEntry make_audit_entry(const AuditTip& tip, std::int64_t time_ms, std::stri
   entry.prev_hash = tip.hash;
   entry.entry_hash = compute_audit_entry_hash(entry);
   return entry;
+}
+
+std::string seal_audit_entry(AuditEntry& entry) {
+  std::string out = audit_canonical_bytes(entry);
+  entry.entry_hash = blake2b(out);
+  put_hash(out, entry.entry_hash);
+  return out;
 }
 
 std::string encode_audit_entry(const AuditEntry& entry) {

@@ -106,6 +106,10 @@ AuditHash compute_audit_entry_hash(const AuditEntry& entry);
 
 // Stored form: audit_canonical_bytes(entry) followed by the 32-byte entry_hash.
 std::string encode_audit_entry(const AuditEntry& entry);
+
+// Sets entry.entry_hash and returns the stored form, building the canonical bytes only once
+// (the writer's hot path: make the entry with make_audit_entry's fields, then seal it).
+std::string seal_audit_entry(AuditEntry& entry);
 // Parses the stored form. kCorruption when the version is unknown or the bytes are truncated
 // or too long. It does not check the hash: that is the verifier's job.
 Result<AuditEntry> decode_audit_entry(std::string_view bytes);

@@ -40,10 +40,23 @@ Result<AuditTip> read_audit_tip(MDB_txn* txn, MDB_dbi dbi) {
 Result<AuditEntry> append_audit_entry(MDB_txn* txn, MDB_dbi dbi, const AuditTip& tip, std::int64_t time_ms,
                                       std::string actor, std::string action, std::string path,
                                       std::optional<std::string_view> value) {
-  AuditEntry entry =
-      make_audit_entry(tip, time_ms, std::move(actor), std::move(action), std::move(path), value);
+  return append_audit_entry(txn, dbi, tip, time_ms, std::move(actor), std::move(action), std::move(path),
+                            value ? audit_value_hash(*value) : AuditHash{});
+}
+
+Result<AuditEntry> append_audit_entry(MDB_txn* txn, MDB_dbi dbi, const AuditTip& tip, std::int64_t time_ms,
+                                      std::string actor, std::string action, std::string path,
+                                      const AuditHash& value_hash) {
+  AuditEntry entry;
+  entry.seq = tip.seq + 1;
+  entry.time_ms = time_ms;
+  entry.actor = std::move(actor);
+  entry.action = std::move(action);
+  entry.path = std::move(path);
+  entry.value_hash = value_hash;
+  entry.prev_hash = tip.hash;
+  std::string bytes = seal_audit_entry(entry);  // same result as make_audit_entry + encode
   std::string key = audit_key(entry.seq);
-  std::string bytes = encode_audit_entry(entry);
   MDB_val k{key.size(), key.data()};
   MDB_val v{bytes.size(), bytes.data()};
   // MDB_APPEND: keys only grow, and LMDB then fills pages to the brim instead of splitting.

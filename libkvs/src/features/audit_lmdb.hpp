@@ -7,14 +7,14 @@
 // mutation it records (see audit.hpp), the readers in any read transaction. Like every LMDB
 // call, each must run on the thread that owns `txn`.
 
-#include <lmdb.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <lmdb.h>
 
 #include "features/audit.hpp"
 #include "kvs/status.hpp"
@@ -30,6 +30,13 @@ Result<AuditTip> read_audit_tip(MDB_txn* txn, MDB_dbi dbi);
 Result<AuditEntry> append_audit_entry(MDB_txn* txn, MDB_dbi dbi, const AuditTip& tip, std::int64_t time_ms,
                                       std::string actor, std::string action, std::string path,
                                       std::optional<std::string_view> value);
+
+// The same, with the value's hash already computed (audit_value_hash, or all zero for no
+// value). Lets the request thread hash the document before it queues the write, so the single
+// writer thread only hashes the small entry itself.
+Result<AuditEntry> append_audit_entry(MDB_txn* txn, MDB_dbi dbi, const AuditTip& tip, std::int64_t time_ms,
+                                      std::string actor, std::string action, std::string path,
+                                      const AuditHash& value_hash);
 
 struct AuditPage {
   std::vector<AuditEntry> entries;        // seq >= since, ascending

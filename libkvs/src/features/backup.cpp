@@ -1,22 +1,25 @@
 #include "features/backup.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
 #include <fcntl.h>
+#include <lmdb.h>
 #include <pthread.h>
 #include <signal.h>
-#include <lmdb.h>
 #include <sodium.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
-
-#include <algorithm>
-#include <array>
-#include <cerrno>
-#include <cstring>
-#include <memory>
-#include <system_error>
-#include <thread>
 
 #include "features/json_text.hpp"
 

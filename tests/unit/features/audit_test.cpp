@@ -276,3 +276,40 @@ TEST_CASE("entries written in the mutation's LMDB transaction verify, and an edi
   mdb_txn_abort(read);
   mdb_env_close(env);
 }
+
+TEST_CASE("sealing an entry gives the same bytes as making and encoding it", "[audit]") {
+  const auto made = make_audit_entry({}, 5, "a", "kv.put", "k", "{\"x\":1}");
+  AuditEntry unsealed = made;
+  unsealed.entry_hash = {};
+  const std::string sealed = seal_audit_entry(unsealed);
+  CHECK(unsealed == made);
+  CHECK(sealed == encode_audit_entry(made));
+}
+
+TEST_CASE("appending with a value hashed beforehand writes the same entry", "[audit][lmdb]") {
+  kvs::test::TempDir dir("kvs-audit");
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  REQUIRE(mdb_env_set_maxdbs(env, 4) == 0);
+  REQUIRE(mdb_env_open(env, dir.str().c_str(), 0, 0600) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi a = 0;
+  MDB_dbi b = 0;
+  REQUIRE(mdb_dbi_open(txn, "a", MDB_CREATE, &a) == 0);
+  REQUIRE(mdb_dbi_open(txn, "b", MDB_CREATE, &b) == 0);
+  const std::string value = "{\"doc\":true}";
+  auto one = append_audit_entry(txn, a, AuditTip{}, 7, "u", "kv.put", "p", value);
+  auto two = append_audit_entry(txn, b, AuditTip{}, 7, "u", "kv.put", "p", audit_value_hash(value));
+  auto none = append_audit_entry(txn, a, audit_tip(*one), 8, "u", "kv.delete", "p", std::nullopt);
+  auto zero = append_audit_entry(txn, b, audit_tip(*two), 8, "u", "kv.delete", "p", AuditHash{});
+  REQUIRE(one.is_ok());
+  REQUIRE(two.is_ok());
+  CHECK(*one == *two);
+  CHECK(*none == *zero);
+  auto tip = read_audit_tip(txn, a);
+  REQUIRE(tip.is_ok());
+  CHECK(*tip == audit_tip(*none));
+  mdb_txn_abort(txn);
+  mdb_env_close(env);
+}

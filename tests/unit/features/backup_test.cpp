@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "features/backup.hpp"
+#include "features/backup_service.hpp"
+#include "support/manual_clock.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
@@ -474,4 +476,71 @@ TEST_CASE("the scheduler of a schedule that never fires is never due", "[backup]
   CHECK_FALSE(scheduler.next_run_ms(kNow).has_value());
   CHECK_FALSE(scheduler.due(kNow));
   CHECK_FALSE(scheduler.due(kNow + 365 * kDay));
+}
+
+// ---- BackupService ------------------------------------------------------------------------------
+
+TEST_CASE("the backup service names, writes, prunes and counts backups", "[backup]") {
+  TempDir tmp("kvs-backup");
+  kvs::test::ManualClock clock(kNow);
+  MetricsRegistry registry;
+  NodeMetrics metrics(registry);
+  BackupSettings settings;
+  settings.dir = tmp / "b";
+  settings.retention_days = 7;
+  settings.node_id = "node-7";
+  BackupService service(settings, clock, &metrics);
+
+  Env env(tmp / "src");
+  env.put(sample_items(100));
+  auto first = service.run(env.copier());
+  REQUIRE(first.is_ok());
+  CHECK(first->info.path == tmp / "b" / backup_file_name(kNow));
+  CHECK(first->info.node_id == "node-7");
+  CHECK(first->removed.empty());
+  CHECK(first->retention.is_ok());
+
+  clock.advance(std::chrono::hours(24 * 10));
+  auto second = service.run(env.copier());
+  REQUIRE(second.is_ok());
+  CHECK(second->removed == std::vector<fs::path>{first->info.path});  // older than 7 days
+  auto list = service.list();
+  REQUIRE(list.is_ok());
+  REQUIRE(list->size() == 1);
+  CHECK(list->front().path == second->info.path);
+
+  auto failed = service.run([](int) { return Status::io_error("no space left"); });
+  CHECK_FALSE(failed.is_ok());
+  CHECK(metrics.backups.labels({"ok"}).value() == 2);
+  CHECK(metrics.backups.labels({"failed"}).value() == 1);
+  CHECK(metrics.backup_last_bytes.value() == static_cast<double>(second->info.bytes));
+  CHECK(metrics.backup_last_success.value() == static_cast<double>(kNow + 10 * kDay) / 1000.0);
+  CHECK_FALSE(service.running());
+}
+
+TEST_CASE("a second backup while one runs is refused at once", "[backup]") {
+  TempDir tmp("kvs-backup");
+  kvs::test::ManualClock clock(kNow);
+  BackupSettings settings;
+  settings.dir = tmp / "b";
+  BackupService service(settings, clock, nullptr);
+
+  std::atomic<bool> inside{false};
+  std::atomic<bool> release{false};
+  kvs::Result<BackupOutcome> first = Status::internal("not run");
+  std::thread t([&] {
+    first = service.run([&](int fd) {
+      inside = true;
+      while (!release.load()) std::this_thread::yield();  // held by the test, not by time
+      return bytes_copier("payload")(fd);
+    });
+  });
+  while (!inside.load()) std::this_thread::yield();
+  CHECK(service.running());
+  auto second = service.run(bytes_copier("other"));
+  CHECK(second.status().code() == Status::Code::kUnavailable);
+  release = true;
+  t.join();
+  CHECK(first.is_ok());
+  CHECK_FALSE(service.running());
 }

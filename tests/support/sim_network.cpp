@@ -59,7 +59,7 @@ void SimNetwork::start(std::size_t index, std::optional<std::string> new_address
     self = *node.persisted;
     self.address = node.address;
   } else {
-    self = cluster::SelfRecord{node.id, node.address, wall_ms(index), 0};
+    self = cluster::SelfRecord{node.id, node.address, wall_ms(index), 0, {}};
   }
   // Each life gets its own random stream, derived from the node's seed and its epoch.
   node.random = std::make_unique<SeededRandom>(node.random_seed + node.epoch * 0x9e3779b97f4a7c15ULL);

@@ -114,6 +114,7 @@ void Core::on_message(const PeerMessage& message, TimePoint now) {
           if (body.member.id == self_.id) return;  // our own join echoed back (a seed list naming us)
           merge(body.member, now_);
           // Answer even when the entry was stale (a duplicate join): the joiner waits for it.
+          self_.heartbeat += 1;  // every view we send carries a new sign of life
           JoinReply reply{self_.id, view()};
           send(body.member.address, PeerMessage{std::move(reply)});
         } else if constexpr (std::is_same_v<T, JoinReply> || std::is_same_v<T, Gossip>) {
@@ -403,6 +404,9 @@ void Core::answer_push(const Gossip& push) {
   const MemberEntry* sender = nullptr;
   if (auto it = theirs.find(push.from); it != theirs.end()) sender = it->second;
   if (sender == nullptr) return;
+  // A new heartbeat with every answer: our liveness then spreads with every exchange, not only
+  // with our own pushes, which keeps false suspicion rare in large clusters.
+  self_.heartbeat += 1;
   std::vector<MemberEntry> delta;
   for (const auto& entry : view()) {
     auto it = theirs.find(entry.id);

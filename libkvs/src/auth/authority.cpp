@@ -34,6 +34,7 @@ Authority::Authority(std::string_view cluster_secret, const Clock& clock, Random
       random_(random),
       options_(options),
       state_(options.tombstone_ttl.count()),
+      verified_tokens_(options.verified_token_cache),
       peer_signer_(std::make_unique<PeerSigner>(keys_.peer_signing, options.peer)) {}
 
 Authority::~Authority() { sodium_memzero(&keys_, sizeof keys_); }
@@ -68,12 +69,21 @@ Result<std::string_view> Authority::bearer_token(std::string_view authorization_
 Result<Caller> Authority::authenticate(std::string_view token) const { return authenticate_at(token, clock_.now_ms()); }
 
 Result<Caller> Authority::authenticate_at(std::string_view token, std::int64_t now_ms) const {
-  auto claims = verify_jwt(token, keys_.token_signing, now_ms);
-  if (!claims.is_ok()) return claims.status();
-  // A token whose ids could not name a reserved key could never be revoked: refuse it.
-  if (!is_valid_record_id(claims->subject) || !is_valid_record_id(claims->token_id)) {
-    return Status::unauthenticated("token has a malformed sub or jti");
+  // Oversized input goes straight to verify_jwt_signature, which refuses it before hashing.
+  std::optional<TokenClaims> claims;
+  if (!token.empty() && token.size() <= kMaxTokenBytes) claims = verified_tokens_.find(token);
+  if (!claims) {
+    auto verified = verify_jwt_signature(token, keys_.token_signing);
+    if (!verified.is_ok()) return verified.status();
+    // A token whose ids could not name a reserved key could never be revoked: refuse it.
+    if (!is_valid_record_id(verified->subject) || !is_valid_record_id(verified->token_id)) {
+      return Status::unauthenticated("token has a malformed sub or jti");
+    }
+    claims = std::move(*verified);
+    verified_tokens_.insert(token, *claims);
   }
+  auto in_time = check_token_time(*claims, now_ms);
+  if (!in_time.is_ok()) return in_time;
   TokenStanding standing = state_.standing(claims->subject, claims->token_id);
   if (standing.revoked) return Status::unauthenticated("token revoked");
   if (!standing.scopes) return Status::unauthenticated("token user no longer exists");

@@ -46,6 +46,7 @@
 #include "auth/permissions.hpp"
 #include "auth/records.hpp"
 #include "auth/secret.hpp"
+#include "auth/token_cache.hpp"
 #include "kvs/clock.hpp"
 #include "kvs/config.hpp"
 #include "kvs/node.hpp"
@@ -63,6 +64,7 @@ struct AuthorityOptions {
   std::chrono::milliseconds token_ttl{std::chrono::hours(24)};           // lifetime when none is asked for
   std::chrono::milliseconds max_token_ttl{std::chrono::hours(24 * 365)}; // longest lifetime allowed
   std::chrono::milliseconds tombstone_ttl{std::chrono::hours(24 * 7)};   // see AuthState
+  std::size_t verified_token_cache{16384};                               // tokens whose signature is cached
   PeerSignerOptions peer;
 
   // token_ttl and tombstone_ttl from the node's config.
@@ -129,7 +131,8 @@ class Authority {
   // The Caller a token stands for: trusted=false, user_uuid=sub, scopes and token_id from the
   // token. kUnauthenticated (reason in the message) when verify_jwt fails, the token is
   // revoked, its user no longer exists, or its scopes exceed the user's current scopes.
-  // Touches no disk.
+  // Touches no disk. A token seen before skips the signature check (VerifiedTokenCache); its
+  // expiry, revocation and user are checked on every call.
   Result<Caller> authenticate(std::string_view token) const;
   Result<Caller> authenticate_at(std::string_view token, std::int64_t now_ms) const;
 
@@ -230,6 +233,7 @@ class Authority {
   Random& random_;
   const AuthorityOptions options_;
   AuthState state_;
+  mutable VerifiedTokenCache verified_tokens_;
   std::unique_ptr<PeerSigner> peer_signer_;
 };
 

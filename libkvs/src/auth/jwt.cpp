@@ -121,7 +121,7 @@ Result<TokenClaims> parse_claims(std::string_view payload_segment) {
   return claims;
 }
 
-Result<TokenClaims> verify_unguarded(std::string_view token, const Key& key, std::int64_t now_ms) {
+Result<TokenClaims> verify_unguarded(std::string_view token, const Key& key) {
   if (token.empty()) return reject("is empty");
   if (token.size() > kMaxTokenBytes) return reject("is too long");
   auto first_dot = token.find('.');
@@ -150,11 +150,7 @@ Result<TokenClaims> verify_unguarded(std::string_view token, const Key& key, std
     return reject("signature does not match");
   }
 
-  auto claims = parse_claims(payload_segment);
-  if (!claims.is_ok()) return claims;
-  if (claims->expires_at_ms() <= now_ms) return reject("expired");
-  if (claims->not_before_s && *claims->not_before_s * 1000 > now_ms) return reject("is not valid yet (nbf)");
-  return claims;
+  return parse_claims(payload_segment);
 }
 
 }  // namespace
@@ -180,10 +176,24 @@ std::string mint_jwt(const TokenClaims& claims, const Key& key) {
   return token;
 }
 
+Status check_token_time(const TokenClaims& claims, std::int64_t now_ms) {
+  if (claims.expires_at_ms() <= now_ms) return reject("expired");
+  if (claims.not_before_s && *claims.not_before_s * 1000 > now_ms) return reject("is not valid yet (nbf)");
+  return Status::ok();
+}
+
 Result<TokenClaims> verify_jwt(std::string_view token, const Key& key, std::int64_t now_ms) {
+  auto claims = verify_jwt_signature(token, key);
+  if (!claims.is_ok()) return claims;
+  auto in_time = check_token_time(*claims, now_ms);
+  if (!in_time.is_ok()) return in_time;
+  return claims;
+}
+
+Result<TokenClaims> verify_jwt_signature(std::string_view token, const Key& key) {
   ensure_sodium();
   try {
-    return verify_unguarded(token, key, now_ms);
+    return verify_unguarded(token, key);
   } catch (const std::exception& error) {
     // Only allocation can throw here; fail closed.
     return Status::unauthenticated(std::string("token could not be checked: ") + error.what());

@@ -60,4 +60,11 @@ std::string mint_jwt(const TokenClaims& claims, const Key& key);
 // Never throws and never reads past `token`, whatever it holds.
 Result<TokenClaims> verify_jwt(std::string_view token, const Key& key, std::int64_t now_ms);
 
+// The two halves of verify_jwt, for callers that cache verified tokens (a token's signature and
+// claims never change, but whether it is still valid does):
+//   verify_jwt_signature: every check above except the time checks;
+//   check_token_time:     the last bullet (exp, nbf) for `claims` at `now_ms`.
+Result<TokenClaims> verify_jwt_signature(std::string_view token, const Key& key);
+Status check_token_time(const TokenClaims& claims, std::int64_t now_ms);
+
 }  // namespace kvs::auth

@@ -420,3 +420,46 @@ TEST_CASE("peer requests signed by one node verify on another node of the cluste
   clock.advance(31s);
   CHECK(b.verify_peer_request(later, "GET", "/members/", "").code() == Status::Code::kUnauthenticated);
 }
+
+TEST_CASE("a token seen before is still checked for expiry, revocation and its user on every use",
+          "[auth][authority][cache]") {
+  Fixture f;
+  f.add_user("admin", kScopeAll);
+  UserRecord alice = f.add_user("alice", kScopeRead);
+  auto minted = f.authority.issue_token(alice, kScopeRead, 1h);
+  REQUIRE(minted.is_ok());
+  REQUIRE(f.authority.authenticate(minted->token).is_ok());
+  REQUIRE(f.authority.authenticate(minted->token).is_ok());  // from the cache
+
+  SECTION("expiry") {
+    f.clock.advance(1h);
+    CHECK(f.authority.authenticate(minted->token).status().message() == "token expired");
+  }
+  SECTION("revocation") {
+    f.write(*f.authority.revoke_token(Caller::local(), minted->token_id, minted->expires_at_ms));
+    CHECK(f.authority.authenticate(minted->token).status().message() == "token revoked");
+  }
+  SECTION("deleted user") {
+    f.write(*f.authority.prepare_delete_user(Caller::local(), alice.uuid));
+    CHECK(f.authority.authenticate(minted->token).status().message() == "token user no longer exists");
+  }
+  SECTION("a tampered copy of a cached token") {
+    std::string forged = minted->token;
+    forged[forged.size() - 3] = forged[forged.size() - 3] == 'A' ? 'B' : 'A';
+    CHECK(f.authority.authenticate(forged).status().code() == Status::Code::kUnauthenticated);
+  }
+}
+
+TEST_CASE("the verified token cache stays within its capacity", "[auth][cache]") {
+  VerifiedTokenCache cache(2);
+  TokenClaims claims;
+  claims.subject = "u";
+  cache.insert("a", claims);
+  cache.insert("b", claims);
+  CHECK(cache.size() == 2);
+  CHECK(cache.find("a").has_value());
+  CHECK_FALSE(cache.find("c").has_value());
+  cache.insert("c", claims);
+  CHECK(cache.size() == 1);
+  CHECK(cache.find("c")->subject == "u");
+}

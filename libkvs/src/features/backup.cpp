@@ -563,8 +563,9 @@ Result<std::vector<BackupInfo>> list_backups(const fs::path& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return out;
   fs::directory_iterator it(dir, ec);
-  if (ec) return Status::io_error("list backups in " + dir.string() + ": " + ec.message());
-  for (const auto& entry : it) {
+  // Iterated with error codes: std::filesystem throws otherwise, and nothing may throw here.
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const fs::directory_entry& entry = *it;
     const fs::path path = entry.path();
     const std::string name = path.filename().string();
     if (!name.ends_with(kBackupExtension) || name.starts_with(".")) continue;
@@ -587,6 +588,7 @@ Result<std::vector<BackupInfo>> list_backups(const fs::path& dir) {
     }
     out.push_back(info_of(path, *layout));
   }
+  if (ec) return Status::io_error("list backups in " + dir.string() + ": " + ec.message());
   std::sort(out.begin(), out.end(), [](const BackupInfo& a, const BackupInfo& b) {
     if (a.created_at_ms != b.created_at_ms) return a.created_at_ms > b.created_at_ms;
     return a.path.filename() > b.path.filename();
@@ -621,10 +623,10 @@ Result<std::vector<fs::path>> apply_retention(const fs::path& dir, std::int64_t 
   // Temp files of backups that never finished (a crash mid-write).
   std::error_code ec;
   if (fs::exists(dir, ec)) {
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      const std::string name = entry.path().filename().string();
-      if (!is_temp_name(name) || mtime_ms(entry.path()) >= cutoff_ms) continue;
-      if (::unlink(entry.path().c_str()) == 0) removed.push_back(entry.path());
+    for (fs::directory_iterator it(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      const fs::path path = it->path();
+      if (!is_temp_name(path.filename().string()) || mtime_ms(path) >= cutoff_ms) continue;
+      if (::unlink(path.c_str()) == 0) removed.push_back(path);
     }
   }
   if (!removed.empty()) (void)fsync_dir(dir);

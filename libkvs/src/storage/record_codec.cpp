@@ -115,14 +115,15 @@ ZSTD_DCtx* decompression_context() {
   return context.get();
 }
 
-// The zstd frame of `data` when it is smaller than `data`; nullopt otherwise.
+// The zstd frame of `data` when it saves at least 1/kCompressMinSavingDivisor of `data`;
+// nullopt otherwise.
 std::optional<std::string> compress(std::string_view data, int level) {
   ZSTD_CCtx* context = compression_context();
   if (context == nullptr) return std::nullopt;  // out of memory: store it raw
   level = std::clamp(level, ZSTD_minCLevel(), ZSTD_maxCLevel());
   std::string frame(ZSTD_compressBound(data.size()), '\0');
   std::size_t size = ZSTD_compressCCtx(context, frame.data(), frame.size(), data.data(), data.size(), level);
-  if (ZSTD_isError(size) || size >= data.size()) return std::nullopt;
+  if (ZSTD_isError(size) || size > data.size() - data.size() / kCompressMinSavingDivisor) return std::nullopt;
   frame.resize(size);
   return frame;
 }

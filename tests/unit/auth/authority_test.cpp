@@ -2,8 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -462,4 +465,48 @@ TEST_CASE("the verified token cache stays within its capacity", "[auth][cache]")
   cache.insert("c", claims);
   CHECK(cache.size() == 1);
   CHECK(cache.find("c")->subject == "u");
+}
+
+TEST_CASE("authenticate and permission checks run safely while versions are applied on other threads",
+          "[auth][authority][threads]") {
+  Fixture f;
+  f.add_user("admin", kScopeAll);
+  UserRecord alice = f.add_user("alice", kScopeRead | kScopeWrite);
+  auto group = f.authority.prepare_create_group(Caller::local(), "team", {alice.uuid});
+  REQUIRE(group.is_ok());
+  f.write(group->write);
+  std::string token = f.token_for(alice, kScopeRead);
+  KeyMeta meta{"someone", group->group.uuid, 0xF10};
+
+  // Versions are prepared up front: Fixture::write uses Catch assertions, which are not
+  // thread-safe, so the writer thread applies them directly.
+  std::vector<Version> versions;
+  for (int i = 0; i < 2000; ++i) {
+    Version version;
+    version.path = i % 2 == 0 ? group_key(group->group.uuid) : revocation_key("jti-" + std::to_string(i));
+    version.uuid = "v-" + std::to_string(i);
+    version.timestamp_ms = f.clock.now_ms() + 1000 + i;
+    version.data = i % 2 == 0 ? encode_group(GroupRecord{group->group.uuid, "team", {alice.uuid}, 1})
+                              : encode_revocation(RevocationRecord{"jti-" + std::to_string(i), f.clock.now_ms() + 1, 1});
+    versions.push_back(std::move(version));
+  }
+  std::atomic<bool> failed{false};
+  std::thread writer([&] {
+    for (const auto& version : versions) {
+      if (!f.authority.apply(version).is_ok()) failed = true;
+      if (version.uuid.back() == '0') f.authority.forget_expired();
+    }
+  });
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {
+        auto caller = f.authority.authenticate(token);
+        if (!caller.is_ok() || !f.authority.check_read(*caller, "k", meta).is_ok()) failed = true;
+      }
+    });
+  }
+  writer.join();
+  for (auto& reader : readers) reader.join();
+  CHECK_FALSE(failed.load());
 }

@@ -210,6 +210,7 @@ class ModelRun {
         return "put " + key + ": expected precondition_failed, got " +
                (result.is_ok() ? std::string("ok") : describe(result.status()));
       }
+      ++counts["put refused"];
       return {};
     }
     if (!result.is_ok()) return "put " + key + ": expected ok, got " + describe(result.status());
@@ -222,6 +223,7 @@ class ModelRun {
       return "put " + key + ": timestamp " + std::to_string(result->timestamp_ms) + ", expected " +
              std::to_string(version.timestamp_ms);
     }
+    ++counts[options.ttl && options.ttl->count() > 0 ? "put with ttl" : "put"];
     model_.write(key, std::move(version));
     return {};
   }
@@ -238,6 +240,7 @@ class ModelRun {
     } else if (options.if_match && model_.keys[key].current->uuid != *options.if_match) {
       expected = Code::kPreconditionFailed;
     }
+    ++counts[expected == Code::kOk ? "remove" : "remove refused"];
     if (status.code() != expected) {
       return "remove " + key + ": expected " + std::string(Status::code_name(expected)) + ", got " + describe(status);
     }
@@ -281,6 +284,7 @@ class ModelRun {
   std::string do_get() {
     const std::string key = some_key();
     note("get " + key);
+    ++counts[model_.live(key) ? "get found" : "get absent"];
     return check_get(key);
   }
 
@@ -308,6 +312,7 @@ class ModelRun {
     auto result = fixture_.node().range(query);
     if (!result.is_ok()) return "range: " + describe(result.status());
     std::size_t expected_items = std::min(matching.size(), query.limit);
+    ++counts[expected_items == 0 ? "range empty" : matching.size() > query.limit ? "range paged" : "range"];
     if (result->items.size() != expected_items) {
       return "range: " + std::to_string(result->items.size()) + " items, expected " + std::to_string(expected_items);
     }
@@ -381,12 +386,14 @@ class ModelRun {
     auto swept = fixture_.node().sweep_now();
     if (!swept.is_ok()) return "sweep_now: " + describe(swept.status());
     std::size_t expected = model_.sweep();
+    counts["swept versions"] += static_cast<int>(expected);
     if (*swept != expected) return "sweep_now purged " + std::to_string(*swept) + ", expected " + std::to_string(expected);
     return compare_everything();
   }
 
   std::string do_reopen() {
     note("reopen");
+    ++counts["reopen"];
     fixture_.reopen();
     return compare_everything();
   }
@@ -422,6 +429,12 @@ class ModelRun {
 
   std::mt19937_64 rng_;
   NodeFixture& fixture_;
+
+ public:
+  // What the run did, for the report: a model test that only ever refused would prove little.
+  std::map<std::string, int> counts;
+
+ private:
   Model model_;
   std::vector<std::string> pool_;
   std::deque<std::string> log_;
@@ -447,7 +460,9 @@ void run_model(std::uint64_t seed, int ops) {
   ModelRun run(seed, fixture);
   std::string mismatch = run.run(ops);
   if (!mismatch.empty()) FAIL("seed " << seed << ": " << mismatch);
-  SUCCEED("seed " << seed << ": " << ops << " operations agree with the model");
+  std::string summary;
+  for (const auto& [what, count] : run.counts) summary += " " + what + "=" + std::to_string(count);
+  SUCCEED("seed " << seed << ": " << ops << " operations agree with the model:" << summary);
 }
 
 }  // namespace

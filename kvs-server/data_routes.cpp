@@ -1,0 +1,459 @@
+#include "data_routes.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <httplib.h>
+#include <simdjson.h>
+
+#include "json_writer.hpp"
+#include "kvs/config.hpp"
+
+namespace kvs::server {
+namespace {
+
+constexpr std::string_view kKvPrefix = "/kv/";
+
+std::string_view trim(std::string_view text) {
+  const char* kSpace = " \t\r\n";
+  std::size_t start = text.find_first_not_of(kSpace);
+  if (start == std::string_view::npos) return {};
+  std::size_t end = text.find_last_not_of(kSpace);
+  return text.substr(start, end - start + 1);
+}
+
+std::string etag(std::string_view uuid) { return "\"" + std::string(uuid) + "\""; }
+
+// The entity tags of an If-Match / If-None-Match header: "*" or a list of quoted tags (weak
+// tags compare by their value). kInvalidArgument for an empty list.
+Result<std::vector<std::string>> parse_etags(std::string_view header, std::string_view name) {
+  std::vector<std::string> tags;
+  std::size_t start = 0;
+  while (start <= header.size()) {
+    std::size_t comma = header.find(',', start);
+    std::string_view item = trim(header.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    if (item.substr(0, 2) == "W/") item.remove_prefix(2);
+    if (item.size() >= 2 && item.front() == '"' && item.back() == '"') item = item.substr(1, item.size() - 2);
+    if (!item.empty()) tags.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  if (tags.empty()) return Status::invalid_argument(std::string(name) + " header holds no entity tag");
+  return tags;
+}
+
+bool contains(const std::vector<std::string>& tags, std::string_view value) {
+  return std::find(tags.begin(), tags.end(), value) != tags.end();
+}
+
+// Entry JSON: {"uuid","timestamp","data"[,"expires_at"]}.
+std::string entry_json(const Entry& entry) {
+  JsonWriter json;
+  json.begin_object().key("uuid").string(entry.uuid).key("timestamp").number(entry.timestamp_ms).key("data").raw(entry.data);
+  if (entry.expires_at_ms) json.key("expires_at").number(*entry.expires_at_ms);
+  json.end_object();
+  return json.take();
+}
+
+std::string meta_json(const KeyMeta& meta) {
+  JsonWriter json;
+  json.begin_object().key("owner_uuid");
+  if (meta.owner_uuid.empty()) json.null(); else json.string(meta.owner_uuid);
+  json.key("group_uuid");
+  if (meta.group_uuid.empty()) json.null(); else json.string(meta.group_uuid);
+  json.key("permissions").number(static_cast<std::int64_t>(meta.permissions)).end_object();
+  return json.take();
+}
+
+// A boolean query flag: absent -> false; bare, "true" or "1" -> true; "false" or "0" -> false.
+Result<bool> flag(const Target& target, std::string_view name) {
+  const QueryParam* param = target.find(name);
+  if (param == nullptr) return false;
+  if (!param->value || param->value->empty() || *param->value == "true" || *param->value == "1") return true;
+  if (*param->value == "false" || *param->value == "0") return false;
+  return Status::invalid_argument("query parameter " + std::string(name) + " must be true or false");
+}
+
+Result<std::uint64_t> parse_unsigned(std::string_view text, std::string_view name, std::uint64_t min,
+                                     std::uint64_t max) {
+  auto fail = [&] {
+    return Status::invalid_argument("query parameter " + std::string(name) + " must be an integer from " +
+                                    std::to_string(min) + " to " + std::to_string(max));
+  };
+  if (text.empty() || text.size() > 19) return fail();
+  std::uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return fail();
+    value = value * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (value < min || value > max) return fail();
+  return value;
+}
+
+// The request's key: the path after /kv/, percent-decoded (by parse_target), normalised.
+Result<std::string> request_key(const RequestContext& context) {
+  std::string_view raw = std::string_view(context.target.path).substr(kKvPrefix.size());
+  return normalize_key(raw);
+}
+
+// The document and TTL of a PUT body. The envelope form is an object whose only members are
+// "data" and "ttl"; its "data" is stored as sent (the slice of the body), never re-serialised.
+struct PutBody {
+  std::string envelope_data;  // set for the envelope form
+  bool envelope = false;
+  std::optional<std::chrono::milliseconds> ttl;
+};
+
+Result<PutBody> parse_put_body(const std::string& body) {
+  PutBody parsed;
+  std::string_view text = trim(body);
+  // Cheap test first: most bodies cannot be an envelope.
+  if (text.empty() || text.front() != '{' || body.find("\"ttl\"") == std::string::npos ||
+      body.find("\"data\"") == std::string::npos) {
+    return parsed;
+  }
+  thread_local simdjson::dom::parser dom;
+  simdjson::dom::object object;
+  if (dom.parse(body.data(), body.size(), true).get_object().get(object) != simdjson::SUCCESS) {
+    return parsed;  // not an object (or not JSON): the plain form, which Node validates
+  }
+  if (object.size() != 2) return parsed;
+  simdjson::dom::element ttl_element;
+  simdjson::dom::element data_element;
+  if (object["ttl"].get(ttl_element) != simdjson::SUCCESS || object["data"].get(data_element) != simdjson::SUCCESS) {
+    return parsed;
+  }
+  parsed.envelope = true;
+  std::string_view ttl_text;
+  if (ttl_element.get_string().get(ttl_text) != simdjson::SUCCESS) {
+    return Status::invalid_argument("envelope member ttl must be a duration string such as \"30s\" or \"1h\"");
+  }
+  auto ttl = parse_duration(ttl_text);
+  if (!ttl.is_ok()) return ttl.status().with_context("ttl");
+  parsed.ttl = *ttl;
+
+  // The exact text of "data": the On-Demand API points into the (padded) input.
+  simdjson::padded_string padded(body);
+  simdjson::ondemand::parser ondemand;
+  simdjson::ondemand::document document;
+  simdjson::ondemand::object fields;
+  if (ondemand.iterate(padded).get(document) != simdjson::SUCCESS ||
+      document.get_object().get(fields) != simdjson::SUCCESS) {
+    return Status::invalid_argument("the envelope could not be read");
+  }
+  for (auto field : fields) {
+    std::string_view key;
+    if (field.unescaped_key().get(key) != simdjson::SUCCESS) return Status::invalid_argument("bad envelope key");
+    if (key != "data") continue;
+    simdjson::ondemand::value value;
+    simdjson::ondemand::json_type type;
+    if (field.value().get(value) != simdjson::SUCCESS || value.type().get(type) != simdjson::SUCCESS) {
+      return Status::invalid_argument("bad envelope data");
+    }
+    std::string_view raw;
+    simdjson::error_code error = simdjson::SUCCESS;
+    if (type == simdjson::ondemand::json_type::object) {
+      simdjson::ondemand::object inner;
+      error = value.get_object().get(inner);
+      if (!error) error = inner.raw_json().get(raw);
+    } else if (type == simdjson::ondemand::json_type::array) {
+      simdjson::ondemand::array inner;
+      error = value.get_array().get(inner);
+      if (!error) error = inner.raw_json().get(raw);
+    } else {
+      raw = value.raw_json_token();
+    }
+    if (error) return Status::invalid_argument("bad envelope data");
+    parsed.envelope_data.assign(trim(raw));
+    return parsed;
+  }
+  return Status::invalid_argument("the envelope has no data member");
+}
+
+// Resolves If-Match into the uuid the write must find. A single tag goes to Node as it is
+// (atomic); "*" or a list is resolved against the current version first, and Node then checks
+// that version's uuid, so the write still applies only to the version that was checked.
+Result<std::optional<std::string>> resolve_if_match(const RequestContext& context, Node& node, const std::string& key) {
+  if (!context.has_header("If-Match")) return std::optional<std::string>();
+  auto tags = parse_etags(context.header("If-Match"), "If-Match");
+  if (!tags.is_ok()) return tags.status();
+  if (tags->size() == 1 && tags->front() != "*") return std::optional<std::string>(tags->front());
+  auto current = node.get(key, ReadOptions{context.caller});
+  if (!current.is_ok()) {
+    if (current.status().code() == Status::Code::kNotFound) {
+      return Status::precondition_failed("key " + key + " does not exist (If-Match)");
+    }
+    return current.status();
+  }
+  if (!contains(*tags, "*") && !contains(*tags, current->uuid)) {
+    return Status::precondition_failed("key " + key + " is not at any version in If-Match");
+  }
+  return std::optional<std::string>(current->uuid);
+}
+
+class DataRoutes {
+ public:
+  explicit DataRoutes(Node& node) : node_(node) {}
+
+  void get(RequestContext& context, httplib::Response& response) {
+    auto key = request_key(context);
+    if (!key.is_ok()) return write_error(response, key.status());
+    const Target& target = context.target;
+    int modes = target.has("history") + target.has("revision") + target.has("meta");
+    if (modes > 1) return write_error(response, Status::invalid_argument("use only one of ?history, ?revision and ?meta"));
+    ReadOptions read{context.caller};
+
+    if (target.has("history") || target.has("revision")) {
+      // A feature that is off has its routes absent.
+      if (!node_.config().revision_history_enabled) {
+        return write_error(response, Status::not_found("revision history is disabled on this node"));
+      }
+    }
+    if (target.has("history")) {
+      auto history = node_.history(*key, read);
+      if (!history.is_ok()) return write_error(response, history.status());
+      JsonWriter json;
+      json.begin_object().key("path").string(history->path).key("revisions").begin_array();
+      for (const auto& revision : history->revisions) {
+        json.begin_object()
+            .key("revision").number(revision.revision)
+            .key("uuid").string(revision.uuid)
+            .key("timestamp").number(revision.timestamp_ms)
+            .key("data");
+        if (revision.data) json.raw(*revision.data); else json.null();
+        json.key("deleted").boolean(revision.deleted).end_object();
+      }
+      json.end_array().end_object();
+      return write_json(response, 200, json.take());
+    }
+    if (const QueryParam* param = target.find("revision")) {
+      auto number = parse_unsigned(param->value.value_or(""), "revision", 1, UINT64_MAX >> 1);
+      if (!number.is_ok()) return write_error(response, number.status());
+      auto entry = node_.get_revision(*key, *number, read);
+      if (!entry.is_ok()) return write_error(response, entry.status());
+      response.set_header("ETag", etag(entry->uuid));
+      return write_json(response, 200, entry_json(*entry));
+    }
+    if (target.has("meta")) {
+      auto meta = node_.get_meta(*key, read);
+      if (!meta.is_ok()) return write_error(response, meta.status());
+      return write_json(response, 200, meta_json(*meta));
+    }
+
+    auto entry = node_.get(*key, read);
+    if (!entry.is_ok()) return write_error(response, entry.status());
+    response.set_header("ETag", etag(entry->uuid));
+    if (context.has_header("If-None-Match")) {
+      auto tags = parse_etags(context.header("If-None-Match"), "If-None-Match");
+      if (!tags.is_ok()) return write_error(response, tags.status());
+      if (contains(*tags, "*") || contains(*tags, entry->uuid)) {
+        response.status = 304;
+        return;
+      }
+    }
+    write_json(response, 200, entry_json(*entry));
+  }
+
+  void put(RequestContext& context, httplib::Response& response) {
+    auto key = request_key(context);
+    if (!key.is_ok()) return write_error(response, key.status());
+    const Target& target = context.target;
+    if (target.has("history") || target.has("revision")) {
+      return write_error(response, Status::invalid_argument("?history and ?revision are read-only views; use GET"));
+    }
+    if (target.has("meta")) return put_meta(context, response, *key);
+
+    PutOptions options;
+    options.caller = context.caller;
+    options.group_uuid = context.header("X-KVS-Group");
+    if (const QueryParam* param = target.find("ttl")) {
+      auto ttl = parse_duration(param->value.value_or(""));
+      if (!ttl.is_ok()) return write_error(response, ttl.status().with_context("query parameter ttl"));
+      options.ttl = *ttl;
+    }
+    const std::string& body = context.http.body;
+    if (body.size() > node_.config().max_json_size + kEnvelopeSlack) {
+      return write_error(response, Status::too_large("the request body exceeds max_json_size"));
+    }
+    auto parsed = parse_put_body(body);
+    if (!parsed.is_ok()) return write_error(response, parsed.status());
+    if (parsed->envelope) {
+      if (options.ttl) {
+        return write_error(response, Status::invalid_argument("ttl given both as a query parameter and in the body"));
+      }
+      options.ttl = parsed->ttl;
+    }
+
+    auto if_match = resolve_if_match(context, node_, *key);
+    if (!if_match.is_ok()) return write_error(response, if_match.status());
+    options.if_match = *if_match;
+    if (context.has_header("If-None-Match")) {
+      auto tags = parse_etags(context.header("If-None-Match"), "If-None-Match");
+      if (!tags.is_ok()) return write_error(response, tags.status());
+      if (contains(*tags, "*")) {
+        options.if_none_match = true;
+      } else {
+        // Specific tags: refuse when the current version is one of them.
+        auto current = node_.get(*key, ReadOptions{context.caller});
+        if (current.is_ok() && contains(*tags, current->uuid)) {
+          return write_error(response, Status::precondition_failed("key " + *key + " matches If-None-Match"));
+        }
+      }
+    }
+
+    std::string_view document = parsed->envelope ? std::string_view(parsed->envelope_data) : std::string_view(body);
+    auto written = node_.put(*key, document, options);
+    if (!written.is_ok()) return write_error(response, written.status());
+    response.set_header("ETag", etag(written->uuid));
+    JsonWriter json;
+    json.begin_object().key("uuid").string(written->uuid).key("timestamp").number(written->timestamp_ms).end_object();
+    write_json(response, 200, json.take());
+  }
+
+  void remove(RequestContext& context, httplib::Response& response) {
+    auto key = request_key(context);
+    if (!key.is_ok()) return write_error(response, key.status());
+    const Target& target = context.target;
+    if (target.has("history") || target.has("revision") || target.has("meta")) {
+      return write_error(response, Status::invalid_argument("DELETE takes no ?history, ?revision or ?meta"));
+    }
+    RemoveOptions options;
+    options.caller = context.caller;
+    auto if_match = resolve_if_match(context, node_, *key);
+    if (!if_match.is_ok()) return write_error(response, if_match.status());
+    options.if_match = *if_match;
+    Status removed = node_.remove(*key, options);
+    if (!removed.is_ok()) return write_error(response, removed);
+    response.status = 204;
+  }
+
+  void range(RequestContext& context, httplib::Response& response) {
+    const Target& target = context.target;
+    RangeQuery query;
+    query.caller = context.caller;
+    if (const QueryParam* p = target.find("start_key")) query.start_key = p->value.value_or("");
+    if (const QueryParam* p = target.find("end_key")) query.end_key = p->value.value_or("");
+    if (const QueryParam* p = target.find("prefix")) query.prefix = p->value.value_or("");
+    if (const QueryParam* p = target.find("limit")) {
+      auto limit = parse_unsigned(p->value.value_or(""), "limit", 1, kMaxRangeLimit);
+      if (!limit.is_ok()) return write_error(response, limit.status());
+      query.limit = static_cast<std::size_t>(*limit);
+    }
+    auto values = flag(target, "values");
+    if (!values.is_ok()) return write_error(response, values.status());
+    query.values = *values;
+
+    auto result = node_.range(query);
+    if (!result.is_ok()) return write_error(response, result.status());
+    JsonWriter json;
+    json.begin_object().key("items").begin_array();
+    for (const auto& item : result->items) {
+      json.begin_object().key("path").string(item.path).key("uuid").string(item.uuid).key("timestamp").number(item.timestamp_ms);
+      if (item.data) json.key("data").raw(*item.data);
+      json.end_object();
+    }
+    json.end_array().key("next_start_key");
+    if (result->next_start_key) json.string(*result->next_start_key); else json.null();
+    json.end_object();
+    write_json(response, 200, json.take());
+  }
+
+  // Bytes an envelope may add around a document of max_json_size (see kvs-server main).
+  static constexpr std::size_t kEnvelopeSlack = 64 * 1024;
+
+ private:
+  void put_meta(RequestContext& context, httplib::Response& response, const std::string& key) {
+    thread_local simdjson::dom::parser dom;
+    const std::string& body = context.http.body;
+    simdjson::dom::object object;
+    if (dom.parse(body.data(), body.size(), true).get_object().get(object) != simdjson::SUCCESS) {
+      return write_error(response, Status::invalid_argument(
+          "the ?meta body must be a JSON object with owner_uuid, group_uuid and/or permissions"));
+    }
+    MetaUpdate update;
+    for (auto [name, value] : object) {
+      if (name == "owner_uuid" || name == "group_uuid") {
+        std::string text;
+        if (!value.is_null()) {
+          std::string_view view;
+          if (value.get_string().get(view) != simdjson::SUCCESS) {
+            return write_error(response, Status::invalid_argument(std::string(name) + " must be a string or null"));
+          }
+          text = view;
+        }
+        (name == "owner_uuid" ? update.owner_uuid : update.group_uuid) = text;
+      } else if (name == "permissions") {
+        std::uint64_t bits = 0;
+        std::string_view text;
+        if (value.get_uint64().get(bits) == simdjson::SUCCESS) {
+        } else if (value.get_string().get(text) == simdjson::SUCCESS && !text.empty()) {
+          try {
+            std::size_t used = 0;
+            bits = std::stoull(std::string(text), &used, 0);
+            if (used != text.size()) bits = 0x10000;
+          } catch (const std::exception&) {
+            bits = 0x10000;
+          }
+        } else {
+          bits = 0x10000;
+        }
+        if (bits > 0xFFF) {
+          return write_error(response, Status::invalid_argument(
+              "permissions must be a number from 0 to 4095 (0xFFF), or a string such as \"0xF10\""));
+        }
+        update.permissions = static_cast<std::uint16_t>(bits);
+      } else {
+        return write_error(response, Status::invalid_argument("unknown ?meta member " + std::string(name)));
+      }
+    }
+    if (!update.owner_uuid && !update.group_uuid && !update.permissions) {
+      return write_error(response, Status::invalid_argument("the ?meta body changes nothing"));
+    }
+    ReadOptions read{context.caller};
+    Status changed = node_.set_meta(key, update, read);
+    if (!changed.is_ok()) return write_error(response, changed);
+    auto meta = node_.get_meta(key, read);
+    if (!meta.is_ok()) return write_error(response, meta.status());
+    write_json(response, 200, meta_json(*meta));
+  }
+
+  Node& node_;
+};
+
+}  // namespace
+
+void register_data_routes(HttpServer& server, Node& node) {
+  auto routes = std::make_shared<DataRoutes>(node);
+  server.add_route({"kv", "GET", std::string(kKvPrefix), true, true,
+                    [routes](RequestContext& c, httplib::Response& r) { routes->get(c, r); }});
+  server.add_route({"kv", "PUT", std::string(kKvPrefix), true, true,
+                    [routes](RequestContext& c, httplib::Response& r) { routes->put(c, r); }});
+  server.add_route({"kv", "DELETE", std::string(kKvPrefix), true, true,
+                    [routes](RequestContext& c, httplib::Response& r) { routes->remove(c, r); }});
+  server.add_route({"kv_range", "GET", "/kv/_range", false, true,
+                    [routes](RequestContext& c, httplib::Response& r) { routes->range(c, r); }});
+}
+
+void register_health_route(HttpServer& server, Node& node) {
+  server.add_route({"health", "GET", "/health", false, false, [&node](RequestContext&, httplib::Response& response) {
+                      Health health = node.health();
+                      JsonWriter json;
+                      json.begin_object()
+                          .key("status").string(health.status)
+                          .key("mode").string(health.mode)
+                          .key("member_count").number(static_cast<std::uint64_t>(health.member_count))
+                          .key("node_id").string(health.node_id)
+                          .key("version").string(health.version)
+                          .key("uptime_s").number(health.uptime_s)
+                          .key("keys").number(health.keys)
+                          .end_object();
+                      write_json(response, 200, json.take());
+                    }});
+}
+
+}  // namespace kvs::server

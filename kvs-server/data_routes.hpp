@@ -1,0 +1,18 @@
+#pragma once
+
+// The data interface (SPEC section 2, "Data: /kv/") and GET /health: each handler parses the
+// request, makes one call into kvs::Node (two for conditional forms the Node has no direct
+// call for) and writes the JSON answer.
+
+#include "http_server.hpp"
+#include "kvs/node.hpp"
+
+namespace kvs::server {
+
+// Registers /kv/ (PUT, GET, DELETE), /kv/_range (GET). `node` must outlive `server`.
+void register_data_routes(HttpServer& server, Node& node);
+
+// Registers GET /health (open even when authentication is on).
+void register_health_route(HttpServer& server, Node& node);
+
+}  // namespace kvs::server

@@ -1,0 +1,42 @@
+#pragma once
+
+// JsonWriter: builds a JSON text with correctly escaped strings. Documents stored in kvs are
+// already validated JSON, so `raw` embeds them as they are, byte for byte.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace kvs::server {
+
+// Appends `text` as a JSON string literal, quotes included. Control characters, quotes and
+// backslashes are escaped; other bytes (UTF-8) are copied.
+void append_json_string(std::string& out, std::string_view text);
+
+class JsonWriter {
+ public:
+  JsonWriter& begin_object();
+  JsonWriter& end_object();
+  JsonWriter& begin_array();
+  JsonWriter& end_array();
+  // Member name inside an object; the value follows.
+  JsonWriter& key(std::string_view name);
+  JsonWriter& string(std::string_view value);
+  JsonWriter& number(std::int64_t value);
+  JsonWriter& number(std::uint64_t value);
+  JsonWriter& boolean(bool value);
+  JsonWriter& null();
+  // A JSON text that is known to be valid.
+  JsonWriter& raw(std::string_view json);
+
+  const std::string& str() const noexcept { return out_; }
+  std::string take() { return std::move(out_); }
+
+ private:
+  void separate();
+
+  std::string out_;
+  bool need_comma_ = false;
+};
+
+}  // namespace kvs::server

@@ -1,0 +1,207 @@
+// kvs-server: one kvs node behind the REST interface of SPEC section 2, plus the operator
+// subcommands. Exit status: 0 clean stop, 1 runtime failure (data_dir held, port in use),
+// 2 bad usage or configuration.
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "data_routes.hpp"
+#include "http_server.hpp"
+#include "kvs/config.hpp"
+#include "kvs/log.hpp"
+#include "kvs/node.hpp"
+#include "subcommands.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: kvs-server [CONFIG]                  run a node (CONFIG defaults to ./config.yaml;\n"
+    "                                            a missing file is written with every default)\n"
+    "       kvs-server export --config FILE      write every version, tombstones included, as\n"
+    "                                            JSON lines to stdout\n"
+    "       kvs-server import --config FILE      apply JSON lines from stdin by the version order\n"
+    "       kvs-server restore --config FILE --from BACKUP\n"
+    "                                            restore a backup into data_dir\n"
+    "       kvs-server --help | --version\n"
+    "\n"
+    "The subcommands work on a stopped node's data_dir; they refuse to run while a server holds it.\n"
+    "Exit status: 0 success, 1 failure, 2 bad usage or configuration.\n";
+
+// Writes the default configuration to `path` (creating its directory). Returns false and
+// prints why when it cannot.
+bool write_default_config(const std::string& path) {
+  std::error_code error;
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, error);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << kvs::default_config_yaml();
+  out.close();
+  if (!out) {
+    std::fprintf(stderr, "kvs-server: cannot write the default configuration to %s: %s\n", path.c_str(),
+                 std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+// Features whose code has not landed yet: the switch is on but nothing implements it. They
+// are logged so that an operator is not misled. TODO: remove each as its feature lands.
+void warn_missing_features(const kvs::Config& config) {
+  auto missing = [](const char* key, const char* what) {
+    kvs::log(kvs::LogLevel::kWarn, "feature.unavailable",
+             {{"key", key}, {"detail", std::string(what) + " is not in this build yet"}});
+  };
+  if (config.clustering_enabled) missing("clustering_enabled", "clustering (/members/, /sync/)");
+  if (config.rate_limiting_enabled) missing("rate_limiting_enabled", "rate limiting");
+  if (config.tamper_logging_enabled) missing("tamper_logging_enabled", "the audit log (/audit)");
+  if (config.backup_enabled) missing("backup_enabled", "backups (/admin/backup)");
+}
+
+int run_server(const std::string& config_path) {
+  bool written = false;
+  std::error_code exists_error;
+  if (!std::filesystem::exists(config_path, exists_error)) {
+    if (!write_default_config(config_path)) return 1;
+    written = true;
+  }
+  std::vector<std::string> warnings;
+  auto config = kvs::load_config(config_path, &warnings);
+  if (!config.is_ok()) {
+    std::fprintf(stderr, "kvs-server: bad configuration: %s\n", config.status().message().c_str());
+    return config.status().code() == kvs::Status::Code::kInvalidArgument ? 2 : 1;
+  }
+  // validate_config has accepted log_level.
+  kvs::set_log_level(*kvs::parse_log_level(config->log_level));
+  if (written) kvs::log(kvs::LogLevel::kInfo, "config.written", {{"path", config_path}});
+  kvs::log(kvs::LogLevel::kInfo, "config.loaded", {{"path", config_path}});
+  for (const auto& warning : warnings) kvs::log(kvs::LogLevel::kWarn, "config.warning", {{"detail", warning}});
+
+  // Block the stop signals in every thread (they inherit the mask); one thread takes them
+  // with sigwait, which may then call anything, unlike a signal handler.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A client that disconnects mid-response must not kill the process.
+  signal(SIGPIPE, SIG_IGN);
+
+  auto opened = kvs::Node::open(*config);
+  if (!opened.is_ok()) {
+    std::fprintf(stderr, "kvs-server: cannot open data_dir %s: %s\n", config->data_dir.c_str(),
+                 opened.status().to_string().c_str());
+    kvs::log(kvs::LogLevel::kError, "node.open_failed", {{"data_dir", config->data_dir}, {"error", opened.status().to_string()}});
+    return 1;
+  }
+  std::unique_ptr<kvs::Node> node = std::move(*opened);
+
+  kvs::server::HttpOptions http;
+  http.bind_address = config->bind_address;
+  http.port = config->port;
+  http.tls_cert_file = config->tls_cert_file;
+  http.tls_key_file = config->tls_key_file;
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  http.min_threads = std::max<std::size_t>(8, 4 * std::size_t{cores});
+  http.max_threads = std::max<std::size_t>(http.min_threads, 512);
+  // Room for the envelope form around a document of max_json_size; the document itself is
+  // checked against max_json_size by Node::put (413 either way).
+  http.payload_max_bytes = config->max_json_size + 64 * 1024;
+  kvs::server::HttpServer server(http);
+
+  if (config->auth_enabled) {
+    // TODO(auth): the authentication interceptor replaces this. Until it lands, protected
+    // routes fail closed rather than serve data unauthenticated.
+    kvs::log(kvs::LogLevel::kWarn, "feature.unavailable",
+             {{"key", "auth_enabled"},
+              {"detail", "token verification is not in this build yet; /kv/ answers 401 until then "
+                         "(set auth_enabled: false to serve without authentication)"}});
+    server.add_interceptor([](kvs::server::RequestContext& context, httplib::Response& response) {
+      if (!context.route->needs_auth) return false;
+      kvs::server::write_error(response, kvs::Status::unauthenticated(
+          "auth_enabled is set but this build cannot verify tokens yet; set auth_enabled: false"));
+      return true;
+    });
+  }
+  warn_missing_features(*config);
+  kvs::server::register_health_route(server, *node);
+  kvs::server::register_data_routes(server, *node);
+
+  kvs::Status bound = server.bind();
+  if (!bound.is_ok()) {
+    std::fprintf(stderr, "kvs-server: %s\n", bound.message().c_str());
+    kvs::log(kvs::LogLevel::kError, "server.bind_failed", {{"error", bound.to_string()}});
+    return 1;
+  }
+
+  std::thread signal_thread([&server, stop_signals] {
+    int received = 0;
+    sigwait(&stop_signals, &received);
+    kvs::log(kvs::LogLevel::kInfo, "server.stopping", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    server.stop();
+  });
+
+  kvs::log(kvs::LogLevel::kInfo, "server.listening",
+           {{"address", config->bind_address + ":" + std::to_string(config->port)},
+            {"node_id", node->config().node_id},
+            {"tls", config->tls_cert_file.empty() ? "off" : "on"},
+            {"threads", std::to_string(http.min_threads) + ".." + std::to_string(http.max_threads)}});
+  kvs::Status served = server.serve();
+  int exit_code = 0;
+  if (!served.is_ok()) {
+    kvs::log(kvs::LogLevel::kError, "server.failed", {{"error", served.to_string()}});
+    exit_code = 1;
+    // Wake the signal thread so that it can be joined.
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+  }
+  signal_thread.join();
+  // Every request has finished: close the node, which drains its writer and syncs.
+  node.reset();
+  kvs::log(kvs::LogLevel::kInfo, "server.stopped", {});
+  return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty()) {
+    const std::string& first = args[0];
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (first == "--help" || first == "-h" || first == "help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (first == "--version" || first == "-V" || first == "version") {
+      std::printf("kvs-server %s\n", std::string(kvs::library_version()).c_str());
+      return 0;
+    }
+    if (first == "export") return kvs::server::run_export(rest);
+    if (first == "import") return kvs::server::run_import(rest);
+    if (first == "restore") return kvs::server::run_restore(rest);
+    if (first == "token") {
+      // TODO(auth): `kvs-server token --config FILE --user NICKNAME` lands with authentication.
+      std::fputs("kvs-server token: not supported yet: this build has no authentication\n", stderr);
+      return 1;
+    }
+  }
+  std::string config_path = "./config.yaml";
+  if (args.size() == 1 && !args[0].empty() && args[0][0] != '-') {
+    config_path = args[0];
+  } else if (args.size() == 2 && args[0] == "--config") {
+    config_path = args[1];
+  } else if (!args.empty()) {
+    std::fprintf(stderr, "kvs-server: unexpected arguments\n%s", kUsage);
+    return 2;
+  }
+  return run_server(config_path);
+}

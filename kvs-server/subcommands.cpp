@@ -1,0 +1,289 @@
+#include "subcommands.hpp"
+
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include <simdjson.h>
+
+#include "json_writer.hpp"
+#include "kvs/config.hpp"
+#include "kvs/log.hpp"
+#include "kvs/node.hpp"
+
+namespace kvs::server {
+namespace {
+
+struct CommonArgs {
+  std::string config_path{"./config.yaml"};
+  std::string from;  // restore only
+};
+
+// Parses --config FILE (and --from FILE when `want_from`). Prints the problem and returns
+// nullopt on bad usage.
+std::optional<CommonArgs> parse_args(const char* command, const std::vector<std::string>& args, bool want_from) {
+  CommonArgs parsed;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    auto value = [&](const std::string& name) -> std::optional<std::string> {
+      if (arg == name) {
+        if (i + 1 >= args.size()) return std::nullopt;
+        return args[++i];
+      }
+      if (arg.rfind(name + "=", 0) == 0) return arg.substr(name.size() + 1);
+      return std::nullopt;
+    };
+    if (arg == "--config" || arg.rfind("--config=", 0) == 0) {
+      auto v = value("--config");
+      if (!v) {
+        std::fprintf(stderr, "kvs-server %s: --config needs a file\n", command);
+        return std::nullopt;
+      }
+      parsed.config_path = *v;
+    } else if (want_from && (arg == "--from" || arg.rfind("--from=", 0) == 0)) {
+      auto v = value("--from");
+      if (!v) {
+        std::fprintf(stderr, "kvs-server %s: --from needs a backup path\n", command);
+        return std::nullopt;
+      }
+      parsed.from = *v;
+    } else {
+      std::fprintf(stderr, "kvs-server %s: unexpected argument '%s' (see kvs-server --help)\n", command, arg.c_str());
+      return std::nullopt;
+    }
+  }
+  if (want_from && parsed.from.empty()) {
+    std::fprintf(stderr, "kvs-server %s: --from BACKUP is required\n", command);
+    return std::nullopt;
+  }
+  return parsed;
+}
+
+// Loads the configuration (which must exist: an operator command never writes one) and opens
+// the node. Prints the problem and sets `exit_code` on failure.
+std::unique_ptr<Node> open_node(const char* command, const std::string& config_path, int& exit_code) {
+  std::vector<std::string> warnings;
+  auto config = load_config(config_path, &warnings);
+  if (!config.is_ok()) {
+    std::fprintf(stderr, "kvs-server %s: %s\n", command, config.status().message().c_str());
+    exit_code = 2;
+    return nullptr;
+  }
+  for (const auto& warning : warnings) std::fprintf(stderr, "kvs-server %s: warning: %s\n", command, warning.c_str());
+  // Commands print their own results; the node's routine log lines would only be noise.
+  if (auto level = parse_log_level(config->log_level); level.is_ok() && *level > LogLevel::kWarn) {
+    set_log_level(*level);
+  } else if (level.is_ok() && *level < LogLevel::kInfo) {
+    set_log_level(*level);
+  } else {
+    set_log_level(LogLevel::kWarn);
+  }
+  NodeEnv env;
+  env.background_sweeper = false;  // an export must see tombstones and expired keys as stored
+  auto node = Node::open(*config, env);
+  if (!node.is_ok()) {
+    std::fprintf(stderr, "kvs-server %s: cannot open data_dir %s: %s\n", command, config->data_dir.c_str(),
+                 node.status().to_string().c_str());
+    exit_code = 1;
+    return nullptr;
+  }
+  return std::move(*node);
+}
+
+// One export line: every field of a version, "data" embedded as the stored JSON text.
+std::string version_line(const Version& version) {
+  JsonWriter json;
+  json.begin_object()
+      .key("path").string(version.path)
+      .key("uuid").string(version.uuid)
+      .key("timestamp").number(version.timestamp_ms)
+      .key("data");
+  if (version.deleted || version.data.empty()) json.null(); else json.raw(version.data);
+  json.key("origin_node_id").string(version.origin_node_id)
+      .key("origin_joined_timestamp").number(version.origin_joined_ms)
+      .key("expires_at");
+  if (version.expires_at_ms) json.number(*version.expires_at_ms); else json.null();
+  json.key("owner_uuid").string(version.owner_uuid)
+      .key("group_uuid").string(version.group_uuid)
+      .key("permissions").number(static_cast<std::int64_t>(version.permissions))
+      .key("deleted").boolean(version.deleted)
+      .end_object();
+  std::string line = json.take();
+  line.push_back('\n');
+  return line;
+}
+
+// Parses one export line back into a Version; kInvalidArgument names the bad field.
+Result<Version> parse_version_line(const std::string& line) {
+  thread_local simdjson::dom::parser dom;
+  simdjson::dom::object object;
+  auto error = dom.parse(line.data(), line.size(), true).get_object().get(object);
+  if (error) return Status::invalid_argument(std::string("not a JSON object: ") + simdjson::error_message(error));
+  Version version;
+  bool has_data = false;
+  auto need_string = [&](const char* name, std::string& out, bool required) -> Status {
+    simdjson::dom::element element;
+    if (object[name].get(element) != simdjson::SUCCESS) {
+      return required ? Status::invalid_argument(std::string("missing field ") + name) : Status::ok();
+    }
+    std::string_view text;
+    if (element.get_string().get(text) != simdjson::SUCCESS) {
+      return Status::invalid_argument(std::string("field ") + name + " must be a string");
+    }
+    out = text;
+    return Status::ok();
+  };
+  auto need_int = [&](const char* name, std::int64_t& out) -> Status {
+    if (object[name].get_int64().get(out) != simdjson::SUCCESS) {
+      return Status::invalid_argument(std::string("field ") + name + " must be an integer");
+    }
+    return Status::ok();
+  };
+  for (Status s : {need_string("path", version.path, true), need_string("uuid", version.uuid, true),
+                   need_int("timestamp", version.timestamp_ms), need_string("origin_node_id", version.origin_node_id, true),
+                   need_int("origin_joined_timestamp", version.origin_joined_ms),
+                   need_string("owner_uuid", version.owner_uuid, false),
+                   need_string("group_uuid", version.group_uuid, false)}) {
+    if (!s.is_ok()) return s;
+  }
+  std::int64_t permissions = kDefaultPermissions;
+  if (object["permissions"].error() == simdjson::SUCCESS) {
+    if (Status s = need_int("permissions", permissions); !s.is_ok()) return s;
+    if (permissions < 0 || permissions > 0xFFF) return Status::invalid_argument("field permissions must be 0 to 4095");
+  }
+  version.permissions = static_cast<std::uint16_t>(permissions);
+  simdjson::dom::element expires;
+  if (object["expires_at"].get(expires) == simdjson::SUCCESS && !expires.is_null()) {
+    std::int64_t at = 0;
+    if (expires.get_int64().get(at) != simdjson::SUCCESS) {
+      return Status::invalid_argument("field expires_at must be an integer or null");
+    }
+    version.expires_at_ms = at;
+  }
+  bool deleted = false;
+  if (object["deleted"].error() == simdjson::SUCCESS && object["deleted"].get_bool().get(deleted) != simdjson::SUCCESS) {
+    return Status::invalid_argument("field deleted must be true or false");
+  }
+  version.deleted = deleted;
+  simdjson::dom::element data;
+  if (object["data"].get(data) == simdjson::SUCCESS && !data.is_null()) has_data = true;
+  if (!deleted && !has_data) return Status::invalid_argument("a live version (deleted: false) needs data");
+
+  if (has_data && !deleted) {
+    // The document's exact text, as exported: On-Demand gives the slice of the line.
+    simdjson::padded_string padded(line);
+    simdjson::ondemand::parser ondemand;
+    simdjson::ondemand::document document;
+    simdjson::ondemand::object fields;
+    if (ondemand.iterate(padded).get(document) || document.get_object().get(fields)) {
+      return Status::invalid_argument("the line could not be read");
+    }
+    for (auto field : fields) {
+      std::string_view key;
+      if (field.unescaped_key().get(key)) return Status::invalid_argument("bad field name");
+      if (key != "data") continue;
+      simdjson::ondemand::value value;
+      simdjson::ondemand::json_type type;
+      if (field.value().get(value) || value.type().get(type)) return Status::invalid_argument("bad data field");
+      std::string_view raw;
+      simdjson::error_code failed = simdjson::SUCCESS;
+      if (type == simdjson::ondemand::json_type::object) {
+        simdjson::ondemand::object inner;
+        failed = value.get_object().get(inner);
+        if (!failed) failed = inner.raw_json().get(raw);
+      } else if (type == simdjson::ondemand::json_type::array) {
+        simdjson::ondemand::array inner;
+        failed = value.get_array().get(inner);
+        if (!failed) failed = inner.raw_json().get(raw);
+      } else {
+        raw = value.raw_json_token();
+      }
+      if (failed) return Status::invalid_argument("bad data field");
+      while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\r' || raw.back() == '\n')) {
+        raw.remove_suffix(1);
+      }
+      version.data.assign(raw);
+      break;
+    }
+  }
+  return version;
+}
+
+}  // namespace
+
+int run_export(const std::vector<std::string>& args) {
+  auto parsed = parse_args("export", args, false);
+  if (!parsed) return 2;
+  int exit_code = 0;
+  auto node = open_node("export", parsed->config_path, exit_code);
+  if (!node) return exit_code;
+  std::size_t count = 0;
+  bool write_failed = false;
+  Status exported = node->export_versions([&](const Version& version) {
+    std::string line = version_line(version);
+    if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size()) {
+      write_failed = true;
+      return false;
+    }
+    ++count;
+    return true;
+  });
+  if (std::fflush(stdout) != 0) write_failed = true;
+  if (!exported.is_ok()) {
+    std::fprintf(stderr, "kvs-server export: %s\n", exported.to_string().c_str());
+    return 1;
+  }
+  if (write_failed) {
+    std::fprintf(stderr, "kvs-server export: cannot write to stdout\n");
+    return 1;
+  }
+  std::fprintf(stderr, "kvs-server export: %zu versions\n", count);
+  return 0;
+}
+
+int run_import(const std::vector<std::string>& args) {
+  auto parsed = parse_args("import", args, false);
+  if (!parsed) return 2;
+  int exit_code = 0;
+  auto node = open_node("import", parsed->config_path, exit_code);
+  if (!node) return exit_code;
+  std::size_t applied = 0;
+  std::size_t kept = 0;
+  std::size_t number = 0;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    auto version = parse_version_line(line);
+    if (!version.is_ok()) {
+      std::fprintf(stderr, "kvs-server import: line %zu: %s (%zu versions applied before it)\n", number,
+                   version.status().message().c_str(), applied);
+      return 1;
+    }
+    auto result = node->apply_version(*version);
+    if (!result.is_ok()) {
+      std::fprintf(stderr, "kvs-server import: line %zu: %s (%zu versions applied before it)\n", number,
+                   result.status().to_string().c_str(), applied);
+      return 1;
+    }
+    (*result ? applied : kept)++;
+  }
+  std::fprintf(stderr, "kvs-server import: %zu versions applied, %zu older than the held version\n", applied, kept);
+  return 0;
+}
+
+int run_restore(const std::vector<std::string>& args) {
+  auto parsed = parse_args("restore", args, true);
+  if (!parsed) return 2;
+  // TODO(backups): restore lands with the backup feature (POST /admin/backup); until then the
+  // command says so instead of pretending.
+  std::fprintf(stderr,
+               "kvs-server restore: not supported yet: this build has no backup support, so it cannot restore "
+               "%s\n",
+               parsed->from.c_str());
+  return 1;
+}
+
+}  // namespace kvs::server

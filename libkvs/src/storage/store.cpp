@@ -55,6 +55,18 @@ Status lmdb_status(int rc, std::string_view operation) {
 MDB_val to_val(std::string_view bytes) { return MDB_val{bytes.size(), const_cast<char*>(bytes.data())}; }
 std::string_view to_view(const MDB_val& val) { return {static_cast<const char*>(val.mv_data), val.mv_size}; }
 
+// Names what an LMDB call works on, for its error message; the text is built only on error.
+struct What {
+  What(std::string_view label_text, std::string_view subject_text = {}) : label(label_text), subject(subject_text) {}
+  std::string_view label;
+  std::string_view subject;
+  std::string text() const {
+    std::string text(label);
+    if (!subject.empty()) text.append(" ").append(subject);
+    return text;
+  }
+};
+
 bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
 // The named databases, opened once at open and valid for every transaction after.
@@ -81,7 +93,7 @@ class Cursor {
     int rc = mdb_cursor_open(txn, dbi, &cursor_);
     if (rc != 0) {
       cursor_ = nullptr;
-      return lmdb_status(rc, "cursor on " + std::string(what));
+      return lmdb_status(rc, What{"cursor on", what}.text());
     }
     return Status::ok();
   }
@@ -211,39 +223,38 @@ class WriteTxn {
   MDB_txn* txn_ = nullptr;
 };
 
-Status lmdb_put(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value, std::string_view what,
+Status lmdb_put(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value, What what,
            unsigned flags = 0) {
   MDB_val k = to_val(key);
   MDB_val v = to_val(value);
   int rc = mdb_put(txn, dbi, &k, &v, flags);
-  if (rc != 0) return lmdb_status(rc, "put " + std::string(what));
+  if (rc != 0) return lmdb_status(rc, "put " + what.text());
   return Status::ok();
 }
 
 // Deletes `key`; a key that is already gone is fine.
-Status lmdb_del(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view what) {
+Status lmdb_del(MDB_txn* txn, MDB_dbi dbi, std::string_view key, What what) {
   MDB_val k = to_val(key);
   int rc = mdb_del(txn, dbi, &k, nullptr);
-  if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_status(rc, "delete " + std::string(what));
+  if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_status(rc, "delete " + what.text());
   return Status::ok();
 }
 
 // The value at `key`, viewing LMDB's memory (valid until the transaction writes or ends), or
 // nullopt.
-Result<std::optional<std::string_view>> lmdb_get(MDB_txn* txn, MDB_dbi dbi, std::string_view key,
-                                            std::string_view what) {
+Result<std::optional<std::string_view>> lmdb_get(MDB_txn* txn, MDB_dbi dbi, std::string_view key, What what) {
   MDB_val k = to_val(key);
   MDB_val v{0, nullptr};
   int rc = mdb_get(txn, dbi, &k, &v);
   if (rc == MDB_NOTFOUND) return std::optional<std::string_view>();
-  if (rc != 0) return lmdb_status(rc, "get " + std::string(what));
+  if (rc != 0) return lmdb_status(rc, "get " + what.text());
   return std::optional<std::string_view>(to_view(v));
 }
 
 // Decodes a stored record of `path`, checking that it really is that path's record.
 Result<Version> decode_for(std::string_view bytes, std::string_view path) {
   auto version = decode_record(bytes);
-  if (!version.is_ok()) return version.status().with_context("key " + std::string(path));
+  if (!version.is_ok()) return version.status().with_context(What{"key", path}.text());
   if (version->path != path) {
     return Status::corruption("record stored under key " + std::string(path) + " is for " + version->path);
   }
@@ -251,7 +262,11 @@ Result<Version> decode_for(std::string_view bytes, std::string_view path) {
 }
 
 Result<std::optional<Version>> read_version(MDB_txn* txn, const Dbs& dbs, std::string_view path) {
-  auto bytes = lmdb_get(txn, dbs.versions, keys::path_key(path), "version of " + std::string(path));
+  // The hot read path: a short path is its own key, so no copy is made for it.
+  std::string hashed;
+  std::string_view key = path;
+  if (path.size() > keys::kMaxInlinePath) key = hashed = keys::path_key(path);
+  auto bytes = lmdb_get(txn, dbs.versions, key, What{"version of", path});
   if (!bytes.is_ok()) return bytes.status();
   if (!bytes->has_value()) return std::optional<Version>();
   auto version = decode_for(**bytes, path);
@@ -268,7 +283,7 @@ struct Counters {
 };
 
 Result<std::uint64_t> read_counter(MDB_txn* txn, const Dbs& dbs, std::string_view name) {
-  auto bytes = lmdb_get(txn, dbs.meta, name, "meta " + std::string(name));
+  auto bytes = lmdb_get(txn, dbs.meta, name, What{"meta", name});
   if (!bytes.is_ok()) return bytes.status();
   if (!bytes->has_value()) return std::uint64_t{0};
   if ((*bytes)->size() != 8) return Status::corruption("meta " + std::string(name) + " is not a u64");
@@ -278,7 +293,7 @@ Result<std::uint64_t> read_counter(MDB_txn* txn, const Dbs& dbs, std::string_vie
 Status write_counter(MDB_txn* txn, const Dbs& dbs, std::string_view name, std::uint64_t value) {
   std::string bytes;
   keys::append_be64(bytes, value);
-  return lmdb_put(txn, dbs.meta, name, bytes, "meta " + std::string(name));
+  return lmdb_put(txn, dbs.meta, name, bytes, What{"meta", name});
 }
 
 Result<Counters> read_counters(MDB_txn* txn, const Dbs& dbs) {
@@ -429,7 +444,7 @@ Status Store::Impl::open_databases() {
     if (rc != 0) return lmdb_status(rc, std::string("open database ") + name);
   }
 
-  auto format = lmdb_get(txn.get(), dbs.meta, kFormatVersionName, "meta format_version");
+  auto format = lmdb_get(txn.get(), dbs.meta, kFormatVersionName, What{"meta format_version"});
   if (!format.is_ok()) return format.status();
   if (format->has_value()) {
     if (**format != kFormatVersion) {
@@ -444,9 +459,8 @@ Status Store::Impl::open_databases() {
     if (stat.ms_entries != 0) {
       return Status::corruption("data_dir " + options.dir.string() + " holds versions but no format_version");
     }
-    if (Status s = lmdb_put(txn.get(), dbs.meta, kFormatVersionName, kFormatVersion, "meta format_version"); !s.is_ok()) {
-      return s;
-    }
+    Status saved = lmdb_put(txn.get(), dbs.meta, kFormatVersionName, kFormatVersion, What{"meta format_version"});
+    if (!saved.is_ok()) return saved;
     if (Status s = write_counters(txn.get(), dbs, Counters{}); !s.is_ok()) return s;
   }
 
@@ -558,7 +572,7 @@ void Store::Impl::run_batch(std::vector<Intent*>& batch) {
 Status Store::Impl::run_intent(MDB_txn* txn, Intent& intent, Counters& next) {
   switch (intent.kind) {
     case Intent::Kind::kPutMeta:
-      return lmdb_put(txn, dbs.meta, intent.name, intent.value, "meta " + std::string(intent.name));
+      return lmdb_put(txn, dbs.meta, intent.name, intent.value, What{"meta", intent.name});
 
     case Intent::Kind::kPurge: {
       auto purged = purge_version(txn, intent.path, intent.uuid, next);
@@ -603,22 +617,21 @@ Status Store::Impl::apply_version(MDB_txn* txn, const Version& version, Counters
   const std::string& path = version.path;
   std::string key = keys::path_key(path);
 
-  auto old_bytes = lmdb_get(txn, dbs.versions, key, "version of " + path);
+  auto old_bytes = lmdb_get(txn, dbs.versions, key, What{"version of", path});
   if (!old_bytes.is_ok()) return old_bytes.status();
   if (old_bytes->has_value()) {
     // Copy what is needed out of the summary now: LMDB's memory may move on the next write.
     auto old = decode_summary(**old_bytes);
-    if (!old.is_ok()) return old.status().with_context("current version of " + path);
+    if (!old.is_ok()) return old.status().with_context(What{"current version of", path}.text());
     std::size_t old_size = (*old_bytes)->size();
     bool old_live = !old->deleted;
     std::int64_t old_timestamp = old->timestamp_ms;
     std::optional<std::int64_t> old_expiry = old->expires_at_ms;
     if (old_expiry) {
-      if (Status s = lmdb_del(txn, dbs.expiry, keys::expiry_key(*old_expiry, key), "expiry of " + path); !s.is_ok()) {
-        return s;
-      }
+      Status s = lmdb_del(txn, dbs.expiry, keys::expiry_key(*old_expiry, key), What{"expiry of", path});
+      if (!s.is_ok()) return s;
     }
-    if (Status s = lmdb_del(txn, dbs.tindex, keys::tindex_key(old_timestamp, key), "time index of " + path);
+    if (Status s = lmdb_del(txn, dbs.tindex, keys::tindex_key(old_timestamp, key), What{"time index of", path});
         !s.is_ok()) {
       return s;
     }
@@ -628,14 +641,14 @@ Status Store::Impl::apply_version(MDB_txn* txn, const Version& version, Counters
   }
 
   std::string record = encode_record(version, codec);
-  if (Status s = lmdb_put(txn, dbs.versions, key, record, "version of " + path); !s.is_ok()) return s;
+  if (Status s = lmdb_put(txn, dbs.versions, key, record, What{"version of", path}); !s.is_ok()) return s;
   if (version.expires_at_ms) {
-    if (Status s = lmdb_put(txn, dbs.expiry, keys::expiry_key(*version.expires_at_ms, key), path, "expiry of " + path);
-        !s.is_ok()) {
-      return s;
-    }
+    Status s = lmdb_put(txn, dbs.expiry, keys::expiry_key(*version.expires_at_ms, key), path,
+                        What{"expiry of", path});
+    if (!s.is_ok()) return s;
   }
-  if (Status s = lmdb_put(txn, dbs.tindex, keys::tindex_key(version.timestamp_ms, key), {}, "time index of " + path);
+  if (Status s = lmdb_put(txn, dbs.tindex, keys::tindex_key(version.timestamp_ms, key), {},
+                          What{"time index of", path});
       !s.is_ok()) {
     return s;
   }
@@ -644,7 +657,7 @@ Status Store::Impl::apply_version(MDB_txn* txn, const Version& version, Counters
   }
   // Sequence numbers only grow, so each lands at the end of the database.
   next.sequence += 1;
-  if (Status s = lmdb_put(txn, dbs.changes, keys::sequence_key(next.sequence), path, "change sequence of " + path,
+  if (Status s = lmdb_put(txn, dbs.changes, keys::sequence_key(next.sequence), path, What{"change sequence of", path},
                      MDB_APPEND);
       !s.is_ok()) {
     return s;
@@ -677,9 +690,8 @@ Status Store::Impl::append_revision(MDB_txn* txn, std::string_view path_key, std
   if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_status(rc, "find newest revision");
 
   std::uint64_t revision = newest + 1;
-  if (Status s = lmdb_put(txn, dbs.revisions, keys::revision_key(path_key, revision), record, "revision"); !s.is_ok()) {
-    return s;
-  }
+  Status stored = lmdb_put(txn, dbs.revisions, keys::revision_key(path_key, revision), record, What{"revision"});
+  if (!stored.is_ok()) return stored;
   if (revision <= options.max_revisions) return Status::ok();
   std::uint64_t drop_through = revision - options.max_revisions;
   rc = cursor.seek(prefix);
@@ -712,12 +724,12 @@ Status Store::Impl::drop_revisions(MDB_txn* txn, std::string_view path_key) {
 Result<bool> Store::Impl::purge_version(MDB_txn* txn, std::string_view path, std::string_view uuid,
                                         Counters& next) {
   std::string key = keys::path_key(path);
-  std::string what = "version of " + std::string(path);
+  What what{"version of", path};
   auto bytes = lmdb_get(txn, dbs.versions, key, what);
   if (!bytes.is_ok()) return bytes.status();
   if (!bytes->has_value()) return false;
   auto held = decode_summary(**bytes);
-  if (!held.is_ok()) return held.status().with_context("current version of " + std::string(path));
+  if (!held.is_ok()) return held.status().with_context(What{"current version of", path}.text());
   if (held->uuid != uuid || held->path != path) return false;
 
   std::size_t size = (*bytes)->size();
@@ -726,12 +738,12 @@ Result<bool> Store::Impl::purge_version(MDB_txn* txn, std::string_view path, std
   std::optional<std::int64_t> expiry = held->expires_at_ms;
   if (Status s = lmdb_del(txn, dbs.versions, key, what); !s.is_ok()) return s;
   if (expiry) {
-    if (Status s = lmdb_del(txn, dbs.expiry, keys::expiry_key(*expiry, key), "expiry of " + std::string(path));
+    if (Status s = lmdb_del(txn, dbs.expiry, keys::expiry_key(*expiry, key), What{"expiry of", path});
         !s.is_ok()) {
       return s;
     }
   }
-  if (Status s = lmdb_del(txn, dbs.tindex, keys::tindex_key(timestamp, key), "time index of " + std::string(path));
+  if (Status s = lmdb_del(txn, dbs.tindex, keys::tindex_key(timestamp, key), What{"time index of", path});
       !s.is_ok()) {
     return s;
   }
@@ -870,7 +882,8 @@ Status Store::scan(std::string_view start, std::string_view end,
       auto version = decode_record(cursor.value());
       if (!version.is_ok()) return version.status().with_context("scan");
       if (keys::is_hashed(key)) {
-        if (!run.empty() && run.front().path.compare(0, keys::kMaxInlinePath, key.substr(0, keys::kMaxInlinePath)) != 0) {
+        std::string_view prefix = key.substr(0, keys::kMaxInlinePath);
+        if (!run.empty() && run.front().path.compare(0, keys::kMaxInlinePath, prefix) != 0) {
           if (!flush_run()) return Status::ok();
         }
         run.push_back(std::move(*version));
@@ -908,7 +921,7 @@ Result<std::vector<StoredRevision>> Store::history(std::string_view path) const 
       }
       rc = cursor.move(MDB_PREV);
     }
-    if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_status(rc, "history of " + std::string(path));
+    if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_status(rc, What{"history of", path}.text());
     return revisions;
   } catch (...) {
     return Status::internal("history: " + what_of(std::current_exception()));
@@ -920,7 +933,7 @@ Result<std::optional<StoredRevision>> Store::revision(std::string_view path, std
     ReadTxn txn(*impl_->readers);
     if (Status s = txn.begin(); !s.is_ok()) return s;
     auto bytes = lmdb_get(txn.get(), impl_->dbs.revisions, keys::revision_key(keys::path_key(path), revision),
-                     "revision of " + std::string(path));
+                     What{"revision of", path});
     if (!bytes.is_ok()) return bytes.status();
     if (!bytes->has_value()) return std::optional<StoredRevision>();
     auto version = decode_for(**bytes, path);
@@ -940,7 +953,9 @@ Result<std::vector<std::string>> Store::expired(std::int64_t now_ms, std::size_t
     std::vector<std::string> paths;
     int rc = cursor.move(MDB_FIRST);
     while (rc == 0 && paths.size() < limit) {
-      if (cursor.key().size() < 8) return Status::corruption("expiry index key of " + std::to_string(cursor.key().size()) + " bytes");
+      if (cursor.key().size() < 8) {
+        return Status::corruption("expiry index key of " + std::to_string(cursor.key().size()) + " bytes");
+      }
       if (keys::expiry_time(cursor.key()) > now_ms) break;
       paths.emplace_back(cursor.value());
       rc = cursor.move(MDB_NEXT);
@@ -962,7 +977,7 @@ Status Store::scan_since(std::int64_t since_ms, const std::function<bool(const V
     while (rc == 0) {
       std::string_view path_key = keys::tindex_path_key(cursor.key());
       if (path_key.empty()) return Status::corruption("malformed time index key " + std::string(cursor.key()));
-      auto bytes = lmdb_get(txn.get(), impl_->dbs.versions, path_key, "version in the time index");
+      auto bytes = lmdb_get(txn.get(), impl_->dbs.versions, path_key, What{"version in the time index"});
       if (!bytes.is_ok()) return bytes.status();
       if (!bytes->has_value()) {
         return Status::corruption("time index entry " + std::string(cursor.key()) + " has no version");
@@ -991,7 +1006,9 @@ Result<std::vector<std::pair<std::uint64_t, std::string>>> Store::changes(std::u
     if (Status s = cursor.open(txn.get(), impl_->dbs.changes, "changes"); !s.is_ok()) return s;
     int rc = cursor.seek(keys::sequence_key(after + 1));
     while (rc == 0 && changes.size() < limit) {
-      if (cursor.key().size() != 8) return Status::corruption("change sequence key of " + std::to_string(cursor.key().size()) + " bytes");
+      if (cursor.key().size() != 8) {
+        return Status::corruption("change sequence key of " + std::to_string(cursor.key().size()) + " bytes");
+      }
       changes.emplace_back(keys::read_be64(cursor.key()), std::string(cursor.value()));
       rc = cursor.move(MDB_NEXT);
     }
@@ -1006,7 +1023,7 @@ Result<std::optional<std::string>> Store::get_meta(std::string_view name) const 
   try {
     ReadTxn txn(*impl_->readers);
     if (Status s = txn.begin(); !s.is_ok()) return s;
-    auto bytes = lmdb_get(txn.get(), impl_->dbs.meta, name, "meta " + std::string(name));
+    auto bytes = lmdb_get(txn.get(), impl_->dbs.meta, name, What{"meta", name});
     if (!bytes.is_ok()) return bytes.status();
     if (!bytes->has_value()) return std::optional<std::string>();
     return std::optional<std::string>(std::string(**bytes));

@@ -44,7 +44,8 @@ inline Version make_version(std::string path, std::string uuid, std::int64_t tim
 
 // Writes `version` unconditionally.
 inline Result<std::optional<Version>> put(Store& store, const Version& version) {
-  return store.write([version](WriteView&) -> Result<std::optional<Version>> { return std::optional<Version>(version); });
+  return store.write(
+      [version](WriteView&) -> Result<std::optional<Version>> { return std::optional<Version>(version); });
 }
 
 inline void require_put(Store& store, const Version& version) {

@@ -371,7 +371,19 @@ Status Authority::check_change_meta(const Caller& caller, std::string_view path,
   if (update.group_uuid && !update.group_uuid->empty() && !is_valid_record_id(*update.group_uuid)) {
     return Status::invalid_argument("malformed group_uuid");
   }
-  return may_change_meta(caller, meta) ? Status::ok() : denied("change meta of", path);
+  if (!may_change_meta(caller, meta)) return denied("change meta of", path);
+  if (caller.trusted) return Status::ok();  // the embedder may name users and groups not yet replicated here
+  if (update.owner_uuid && !update.owner_uuid->empty() && !state_.user(*update.owner_uuid)) {
+    return Status::invalid_argument("unknown user " + *update.owner_uuid);
+  }
+  if (update.group_uuid && !update.group_uuid->empty()) {
+    if (!state_.group(*update.group_uuid)) return Status::invalid_argument("unknown group " + *update.group_uuid);
+    // As chgrp in POSIX: an owner may hand a key only to a group it belongs to.
+    if (!is_superuser(caller) && !state_.is_member(*update.group_uuid, caller.user_uuid)) {
+      return Status::permission_denied("not a member of group " + *update.group_uuid);
+    }
+  }
+  return Status::ok();
 }
 
 bool Authority::can_read(const Caller& caller, const KeyMeta& meta) const {

@@ -188,8 +188,9 @@ class Authority {
   // nullptr when there is none.
   Status check_create(const Caller& caller, std::string_view path, const KeyMeta* nearest_ancestor) const;
   Status check_read_meta(const Caller& caller, std::string_view path, const KeyMeta& meta) const;
-  // Also validates the update: kInvalidArgument for permissions above 0xFFF or a malformed
-  // owner/group uuid.
+  // Also validates the update: kInvalidArgument for permissions above 0xFFF, a malformed
+  // owner/group uuid, or (for a non-trusted caller) an unknown user or group;
+  // kPermissionDenied when a non-admin owner names a group it is not a member of.
   Status check_change_meta(const Caller& caller, std::string_view path, const KeyMeta& meta,
                            const MetaUpdate& update) const;
   // For range filtering: no allocation, no message.

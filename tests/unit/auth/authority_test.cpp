@@ -317,6 +317,22 @@ TEST_CASE("key checks use the caller's group membership from the cache", "[auth]
   CHECK(f.authority.check_change_meta(Caller::local(), "docs/a", *meta, bad_owner).code() ==
         Status::Code::kInvalidArgument);
 
+  MetaUpdate give_away;
+  give_away.owner_uuid = member.uuid;
+  CHECK(f.authority.check_change_meta(as_owner, "docs/a", *meta, give_away).is_ok());
+  give_away.owner_uuid = "no-such-user";
+  CHECK(f.authority.check_change_meta(as_owner, "docs/a", *meta, give_away).code() == Status::Code::kInvalidArgument);
+  MetaUpdate chgrp;
+  chgrp.group_uuid = "no-such-group";
+  CHECK(f.authority.check_change_meta(as_owner, "docs/a", *meta, chgrp).code() == Status::Code::kInvalidArgument);
+  auto other_group = f.authority.prepare_create_group(Caller::local(), "others", {stranger.uuid});
+  REQUIRE(other_group.is_ok());
+  f.write(other_group->write);
+  chgrp.group_uuid = other_group->group.uuid;
+  CHECK(f.authority.check_change_meta(as_owner, "docs/a", *meta, chgrp).code() == Status::Code::kPermissionDenied);
+  chgrp.group_uuid = "";
+  CHECK(f.authority.check_change_meta(as_owner, "docs/a", *meta, chgrp).is_ok());
+
   CHECK(f.authority.meta_for_new_key(as_stranger, group->group.uuid, 0xF10).status().code() ==
         Status::Code::kPermissionDenied);
   CHECK(f.authority.meta_for_new_key(as_owner, "no-such-group", 0xF10).status().code() ==

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <set>
 #include <utility>
 
 namespace kvs::cluster {
@@ -342,10 +341,10 @@ void Core::retry_joins(TimePoint now) {
   // A seed counts as reached while a member lives at its address. Until then it is retried with
   // back-off, even after other peers let us in: two groups that formed while a seed was down
   // (each through a different seed) would otherwise never learn of each other.
-  std::set<std::string_view> addresses;
-  for (const auto& [id, member] : members_) addresses.insert(member.entry.address);
   for (auto& seed : seeds_) {
-    seed.reached = addresses.count(seed.address) > 0;
+    // A scan per seed: seeds are few, and it allocates nothing (this runs on every tick).
+    seed.reached = std::any_of(members_.begin(), members_.end(),
+                               [&](const auto& item) { return item.second.entry.address == seed.address; });
     if (seed.reached) {
       seed.backoff = options_.join_retry_min;  // if it goes away, look for it soon
       continue;

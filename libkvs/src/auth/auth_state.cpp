@@ -102,15 +102,15 @@ std::size_t AuthState::forget_expired(std::int64_t now_ms) {
 TokenStanding AuthState::standing(std::string_view user_uuid, std::string_view token_id) const {
   TokenStanding result;
   std::shared_lock lock(mutex_);
-  result.revoked = revoked_.count(std::string(token_id)) != 0;
-  auto found = users_.find(std::string(user_uuid));
+  result.revoked = revoked_.count(token_id) != 0;
+  auto found = users_.find(user_uuid);
   if (found != users_.end()) result.scopes = found->second.scopes;
   return result;
 }
 
 std::optional<UserRecord> AuthState::user(std::string_view uuid) const {
   std::shared_lock lock(mutex_);
-  auto found = users_.find(std::string(uuid));
+  auto found = users_.find(uuid);
   if (found == users_.end()) return std::nullopt;
   return found->second;
 }
@@ -130,7 +130,7 @@ std::optional<UserRecord> AuthState::find_user_by_nickname(std::string_view nick
 
 std::optional<GroupRecord> AuthState::group(std::string_view uuid) const {
   std::shared_lock lock(mutex_);
-  auto found = groups_.find(std::string(uuid));
+  auto found = groups_.find(uuid);
   if (found == groups_.end()) return std::nullopt;
   return found->second;
 }
@@ -138,13 +138,13 @@ std::optional<GroupRecord> AuthState::group(std::string_view uuid) const {
 bool AuthState::is_member(std::string_view group_uuid, std::string_view user_uuid) const {
   if (group_uuid.empty() || user_uuid.empty()) return false;
   std::shared_lock lock(mutex_);
-  auto found = groups_.find(std::string(group_uuid));
+  auto found = groups_.find(group_uuid);
   return found != groups_.end() && found->second.has_member(user_uuid);
 }
 
 bool AuthState::is_revoked(std::string_view token_id) const {
   std::shared_lock lock(mutex_);
-  return revoked_.count(std::string(token_id)) != 0;
+  return revoked_.count(token_id) != 0;
 }
 
 bool AuthState::has_users() const {

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -76,16 +77,24 @@ class AuthState {
     Version version;  // path, uuid, timestamp_ms, origin_joined_ms, deleted; data empty
   };
 
+  // Lets the maps be searched with a string_view, so the hot path allocates no key.
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
+  };
+  template <class T>
+  using Map = std::unordered_map<std::string, T, StringHash, std::equal_to<>>;
+
   void remove_entry(const AuthKey& key) KVS_REQUIRES(mutex_);
 
   const std::int64_t tombstone_ttl_ms_;
 
   mutable std::shared_mutex mutex_;
   // Guarded by mutex_:
-  std::unordered_map<std::string, Stamp> stamps_ KVS_GUARDED_BY(mutex_);  // by path
-  std::unordered_map<std::string, UserRecord> users_ KVS_GUARDED_BY(mutex_);
-  std::unordered_map<std::string, GroupRecord> groups_ KVS_GUARDED_BY(mutex_);
-  std::unordered_map<std::string, std::int64_t> revoked_ KVS_GUARDED_BY(mutex_);  // jti -> expires_at_ms
+  Map<Stamp> stamps_ KVS_GUARDED_BY(mutex_);  // by path
+  Map<UserRecord> users_ KVS_GUARDED_BY(mutex_);
+  Map<GroupRecord> groups_ KVS_GUARDED_BY(mutex_);
+  Map<std::int64_t> revoked_ KVS_GUARDED_BY(mutex_);  // jti -> expires_at_ms
 };
 
 }  // namespace kvs::auth

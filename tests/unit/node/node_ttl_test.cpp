@@ -2,6 +2,7 @@
 // purges expired keys and tombstones older than tombstone_ttl. No test sleeps.
 
 #include <atomic>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -184,6 +185,26 @@ TEST_CASE("a ttl of zero means no expiry and a negative ttl is invalid", "[node]
   CHECK(node.get("negative").status().code() == Code::kNotFound);
   fixture.clock.advance(std::chrono::hours(24 * 365));
   CHECK(node.get("forever").is_ok());
+}
+
+TEST_CASE("an enormous ttl neither wraps around nor expires the key at once", "[node][ttl]") {
+  // timestamp + ttl must not overflow: either the put is refused as invalid or the key lives.
+  NodeFixture fixture;
+  Node& node = fixture.node();
+  for (auto ttl : {milliseconds::max(), milliseconds(std::numeric_limits<std::int64_t>::max() / 2)}) {
+    INFO("ttl " << ttl.count() << " ms");
+    auto put = node.put("k", "{}", with_ttl(ttl));
+    if (!put.is_ok()) {
+      CHECK(put.status().code() == Code::kInvalidArgument);
+      continue;
+    }
+    auto got = node.get("k");
+    CHECK(got.is_ok());
+    if (!got.is_ok()) continue;
+    if (got->expires_at_ms) CHECK(*got->expires_at_ms > put->timestamp_ms);
+    CHECK(*node.sweep_now() == 0);
+    CHECK(node.get("k").is_ok());
+  }
 }
 
 TEST_CASE("default_ttl applies to puts that give no ttl", "[node][ttl]") {

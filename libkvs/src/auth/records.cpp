@@ -107,6 +107,17 @@ std::string encode_group(const GroupRecord& group) {
   return out;
 }
 
+std::string user_view_json(const UserRecord& user) {
+  std::string stored = encode_user(user);
+  // Drop the leading {"format":N, so that the view starts at "uuid".
+  return "{" + stored.substr(stored.find(",\"uuid\"") + 1);
+}
+
+std::string group_view_json(const GroupRecord& group) {
+  std::string stored = encode_group(group);
+  return "{" + stored.substr(stored.find(",\"uuid\"") + 1);
+}
+
 std::string encode_revocation(const RevocationRecord& revocation) {
   std::string out = "{\"format\":" + std::to_string(kRecordFormat) + ",\"jti\":";
   append_json_string(out, revocation.token_id);

@@ -98,6 +98,12 @@ std::string encode_user(const UserRecord& user);
 std::string encode_group(const GroupRecord& group);
 std::string encode_revocation(const RevocationRecord& revocation);
 
+// The REST / API view of a record (GET /auth/users/{uuid}, GET /auth/groups/{uuid}): the
+// stored document without "format".
+//   {"uuid","nickname","scopes":[...],"created_at"}   {"uuid","name","members":[...],"created_at"}
+std::string user_view_json(const UserRecord& user);
+std::string group_view_json(const GroupRecord& group);
+
 // Decoders: `id` is the id from the key, and must match the one inside the document.
 // kCorruption naming the key when the document is not a valid record of that kind.
 Result<UserRecord> decode_user(std::string_view id, std::string_view json);

@@ -78,6 +78,13 @@ TEST_CASE("user, group and revocation records round-trip through their JSON", "[
   CHECK(*decoded_revocation == revocation);
 }
 
+TEST_CASE("the API view of a user or group is its record without the format field", "[auth][records]") {
+  CHECK(user_view_json(UserRecord{"u-1", "ann", kScopeRead, 9}) ==
+        R"({"uuid":"u-1","nickname":"ann","scopes":["read"],"created_at":9})");
+  CHECK(group_view_json(GroupRecord{"g-1", "ops", {"a", "b"}, 3}) ==
+        R"({"uuid":"g-1","name":"ops","members":["a","b"],"created_at":3})");
+}
+
 TEST_CASE("records that do not match their key or their format are corrupt", "[auth][records]") {
   CHECK(decode_user("u-2", encode_user(UserRecord{"u-1", "a", kScopeRead, 1})).status().code() ==
         Status::Code::kCorruption);

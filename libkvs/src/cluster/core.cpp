@@ -376,10 +376,20 @@ void Core::gossip_round(TimePoint now) {
     std::size_t j = i + static_cast<std::size_t>(random_.next_u64() % (candidates.size() - i));
     std::swap(candidates[i], candidates[j]);
   }
+  // Besides the random peers, probe the member we have heard least recently once it has been
+  // silent for half of failure_timeout: its answer carries a fresh heartbeat when it is alive.
+  // Epidemic spread alone is slow in large clusters (about log N rounds), and this keeps a slow
+  // path from looking like a failure. At most one probe per round.
+  const Member* stalest = nullptr;
+  for (std::size_t i = fanout; i < candidates.size(); ++i) {
+    if (stalest == nullptr || candidates[i]->last_heard < stalest->last_heard) stalest = candidates[i];
+  }
+  if (stalest != nullptr && now - stalest->last_heard < options_.failure_timeout / 2) stalest = nullptr;
   std::vector<MemberEntry> entries = view();
   for (std::size_t i = 0; i < fanout; ++i) {
     send(candidates[i]->entry.address, PeerMessage{Gossip{self_.id, entries}});
   }
+  if (stalest != nullptr) send(stalest->entry.address, PeerMessage{Gossip{self_.id, std::move(entries)}});
 }
 
 void Core::reconnect(TimePoint now) {

@@ -136,7 +136,9 @@ TEST_CASE("gossip goes to one to three peers every gossip interval", "[cluster][
     if (pushes.empty()) continue;
     rounds.push_back(t);
     CHECK(pushes.size() >= 1);
-    CHECK(pushes.size() <= 3);
+    // 1-3 random peers, plus one probe of the stalest member once it is silent for half of
+    // failure_timeout (these peers are never heard from again).
+    CHECK(pushes.size() <= (t < 5'000 ? 3u : 4u));
     std::vector<std::string> targets;
     for (const auto& push : pushes) targets.push_back(push.address);
     std::sort(targets.begin(), targets.end());
@@ -307,4 +309,26 @@ TEST_CASE("a failed member is asked to rejoin every reconnect interval", "[clust
   }
   CHECK(joins >= 4);
   CHECK(joins <= 7);
+}
+
+TEST_CASE("the least recently heard member is probed once it is silent for half of failure_timeout", "[cluster][core]") {
+  Fixture f;
+  f.core.start(at(0));
+  f.core.on_message(Gossip{"old", {peer("old", 1, 1)}, true}, at(0));
+  int rounds_after = 0;
+  int probes_after = 0;
+  for (std::int64_t t = 0; t <= 9'900; t += 5) {
+    // Twenty peers that keep talking, and "old" that went quiet at t=0.
+    std::vector<MemberEntry> chatty;
+    for (int i = 0; i < 20; ++i) chatty.push_back(peer("p" + std::to_string(i), 1, static_cast<std::uint64_t>(t + 2)));
+    f.core.on_message(Gossip{"p0", chatty, true}, at(t));
+    f.core.on_tick(at(t));
+    auto pushes = sends_of(f.core.take_effects(), "gossip");
+    if (pushes.empty() || t < 5'000) continue;
+    rounds_after += 1;
+    for (const auto& push : pushes) probes_after += push.address == "old:1" ? 1 : 0;
+  }
+  // Every round once it is silent for 5 s reaches it, by chance or as the probe.
+  REQUIRE(rounds_after >= 2);
+  CHECK(probes_after == rounds_after);
 }

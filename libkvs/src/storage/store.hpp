@@ -15,9 +15,10 @@
 //   changes   big-endian u64 sequence -> path (every version this node applied)
 //
 // Threading: reads run on the caller's thread in their own read transaction, begun and ended
-// within the call. Writes are queued to one writer thread, which runs every queued intent in
-// one write transaction and commits with one fsync (group commit); each `write` returns after
-// the commit that holds it is durable. A second process opening the same directory fails at
+// within the call. Writes (and purges, put_meta) are queued to one writer thread, which takes
+// up to max_batch queued intents into one write transaction and commits it once, durably (LMDB's
+// default commit: fsync) — group commit; each `write` returns after the commit that holds it
+// is durable. A second process opening the same directory fails at
 // once: the directory is held with an exclusive flock on `<dir>/LOCK`. Every method is safe
 // from any thread; no exception leaves the Store. The Store must outlive every call into it.
 
@@ -37,12 +38,12 @@
 namespace kvs::storage {
 
 struct StoreOptions {
-  std::filesystem::path dir;
-  bool compression_enabled = true;
-  int compression_level = 3;
+  std::filesystem::path dir;               // created when missing; holds data.mdb, lock.mdb, LOCK
+  bool compression_enabled = true;         // zstd for documents >= 512 bytes when it saves 1/8
+  int compression_level = 3;               // zstd level (clamped to zstd's range)
   bool revision_history_enabled = true;
-  std::size_t max_revisions = 10;
-  std::size_t map_size_bytes = std::size_t{1} << 30;
+  std::size_t max_revisions = 10;          // per key; 0 keeps none
+  std::size_t map_size_bytes = std::size_t{1} << 30;  // LMDB map size; the file grows lazily
   std::size_t max_batch = 1024;            // intents per write transaction at most
   std::size_t max_queue = 65536;           // queued intents at most; beyond: kUnavailable
 };
@@ -82,9 +83,12 @@ struct StoreStats {
 
 class Store {
  public:
-  // Opens or creates the environment in `options.dir`. kUnavailable when another process holds
-  // the directory; kCorruption when the on-disk format version is unknown.
+  // Opens or creates the environment in `options.dir`. kUnavailable when another process (or
+  // another Store in this one) holds the directory, naming the holder's pid; kCorruption when
+  // the on-disk format version is unknown; kIOError for file or LMDB trouble.
   static Result<std::unique_ptr<Store>> open(const StoreOptions& options);
+  // Completes every queued intent, stops the writer thread, closes the environment and then
+  // releases the directory lock.
   ~Store();
 
   // Runs `decide` on the writer thread inside a batched write transaction. If it returns a
@@ -98,14 +102,17 @@ class Store {
 
   // Removes the current version of `path` outright, with its expiry and time index entries,
   // only while its uuid is still `uuid` (purges of expired keys and old tombstones).
-  // Revisions are dropped too. Returns true when removed.
+  // Revisions are dropped too (a key written again later starts again at revision 1); a purge
+  // takes no change sequence number. Returns true when removed, false when the key is absent
+  // or holds another uuid. Runs on the writer thread, so it is ordered with writes.
   Result<bool> purge(std::string_view path, std::string_view uuid);
 
   // The current version of `path`, tombstones and expired versions included.
   Result<std::optional<Version>> get(std::string_view path) const;
 
   // Current versions with start <= path < end (empty end: no bound) in key order, tombstones
-  // included. `visit` returns false to stop.
+  // included. `visit` returns false to stop. It runs inside the read transaction, so it should
+  // be quick: the snapshot (and the pages it pins) lives until the scan returns.
   Status scan(std::string_view start, std::string_view end,
               const std::function<bool(const Version&)>& visit) const;
 
@@ -117,7 +124,7 @@ class Store {
   Result<std::vector<std::string>> expired(std::int64_t now_ms, std::size_t limit) const;
 
   // Versions with timestamp_ms >= since_ms from the time index, oldest first. `visit` returns
-  // false to stop.
+  // false to stop; it runs inside the read transaction, as for scan.
   Status scan_since(std::int64_t since_ms, const std::function<bool(const Version&)>& visit) const;
 
   // The change sequence: (sequence, path) after `after`, ascending, at most `limit`.

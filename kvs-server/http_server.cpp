@@ -1,5 +1,6 @@
 #include "http_server.hpp"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <limits>
 #include <mutex>
 #include <thread>
@@ -205,6 +207,10 @@ HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)) {
   // payload_max_bytes) and then calls dispatch() through the catch-all handlers below.
   s.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
     t_request_started = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(busy_mutex_);
+      busy_.insert(connection_key(request.remote_addr, request.remote_port));
+    }
     bool has_body = request.has_header("Transfer-Encoding") ||
                     (request.has_header("Content-Length") && request.get_header_value("Content-Length") != "0");
     if (has_body) return httplib::Server::HandlerResponse::Unhandled;
@@ -230,7 +236,12 @@ HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)) {
     log(LogLevel::kError, "http.exception", {{"method", request.method}, {"path", request.path}, {"error", what}});
     write_error(response, Status::internal("internal error"));
   });
-  s.set_logger([](const httplib::Request& request, const httplib::Response& response) {
+  // httplib calls the logger once the response is written: the connection is idle again.
+  s.set_logger([this](const httplib::Request& request, const httplib::Response& response) {
+    {
+      std::lock_guard lock(busy_mutex_);
+      busy_.erase(connection_key(request.remote_addr, request.remote_port));
+    }
     if (!log_enabled(LogLevel::kDebug)) return;
     std::string duration = "-";
     if (t_request_started.time_since_epoch().count() != 0) {
@@ -350,9 +361,58 @@ void HttpServer::stop() {
   while (serve_entered_ && !serve_finished_) {
     if (server_->is_running()) {
       server_->stop();
+      close_idle_connections();
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+std::string HttpServer::connection_key(const std::string& address, int port) {
+  return address + "|" + std::to_string(port);
+}
+
+// httplib 0.11 notices a stop only between requests, after its keep-alive wait (up to
+// keep_alive_timeout_s) ends, so idle keep-alive connections would hold a shutdown that
+// long. Their sockets are not exposed, so they are found among the process's descriptors:
+// TCP sockets whose local port is ours. A connection in the middle of a request (between
+// routing and the logger) is left alone to finish; the others are shut down, which wakes
+// their workers at once.
+void HttpServer::close_idle_connections() {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    sockaddr_storage local{};
+    sockaddr_storage peer{};
+    socklen_t local_length = sizeof local;
+    socklen_t peer_length = sizeof peer;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_length) != 0) continue;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) continue;
+    char host[INET6_ADDRSTRLEN] = {};
+    int local_port = 0;
+    int peer_port = 0;
+    if (local.ss_family == AF_INET) {
+      local_port = ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port);
+      auto* in = reinterpret_cast<sockaddr_in*>(&peer);
+      peer_port = ntohs(in->sin_port);
+      ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    } else if (local.ss_family == AF_INET6) {
+      local_port = ntohs(reinterpret_cast<sockaddr_in6*>(&local)->sin6_port);
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&peer);
+      peer_port = ntohs(in6->sin6_port);
+      ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    } else {
+      continue;
+    }
+    if (local_port != options_.port) continue;
+    std::lock_guard lock(busy_mutex_);
+    if (busy_.count(connection_key(host, peer_port)) != 0) continue;
+    ::shutdown(fd, SHUT_RDWR);
   }
 }
 

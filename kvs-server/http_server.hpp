@@ -25,8 +25,10 @@
 #include <ctime>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "kvs/node.hpp"
@@ -120,12 +122,17 @@ class HttpServer {
 
  private:
   void dispatch(const httplib::Request& request, httplib::Response& response);
+  void close_idle_connections();
+  static std::string connection_key(const std::string& address, int port);
 
   HttpOptions options_;
   std::unique_ptr<httplib::Server> server_;
   std::function<int()> listening_socket_;   // the bound socket's fd (protected in httplib)
   std::vector<RouteInfo> routes_;
   std::vector<Interceptor> interceptors_;
+  // Connections between routing and the response being written ("address|port").
+  std::mutex busy_mutex_;
+  std::unordered_set<std::string> busy_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> serve_entered_{false};
   std::atomic<bool> serve_finished_{false};

@@ -128,6 +128,15 @@ std::string raw_http(std::uint16_t port, const std::string& bytes, std::chrono::
     ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
     if (n <= 0) break;
     out.append(buffer, static_cast<std::size_t>(n));
+    // Stop at the end of the first complete response (the server may keep the connection).
+    auto header_end = out.find("\r\n\r\n");
+    if (header_end != std::string::npos) {
+      std::string head = lower(out.substr(0, header_end));
+      auto at = head.find("\r\ncontent-length:");
+      std::size_t length = 0;
+      if (at != std::string::npos) length = std::stoul(head.substr(at + 17));
+      if (out.size() >= header_end + 4 + length) break;
+    }
   }
   ::close(fd);
   return out;

@@ -34,6 +34,21 @@
 // - A restarted node keeps its id and joined_timestamp (the driver persists SelfRecord, the
 //   Core bumps the incarnation on start), so its fresh heartbeats win over its old entry, and
 //   peers update its address if it changed.
+//
+// What a driver does (kvs::Node's cluster loop in production, SimNetwork in tests):
+// 1. On open: load the persisted SelfRecord (or make one: id = node_id, address =
+//    advertise_address, joined_ms = the wall clock now, incarnation 0), build the Core with
+//    cluster_options_from_config(), call start(monotonic now), carry out the effects.
+// 2. Own the Core on one loop thread. Feed it: on_tick at next_wakeup() (or every ~100 ms);
+//    on_message for each authenticated, decoded peer request (HTTP handlers post them into the
+//    loop's bounded queue and answer 202/200 at once; a full queue answers 503);
+//    on_send_failed for each send the transport refused, timed out or dropped; leave()/join()
+//    for DELETE /members/leave and Node::join. After every input, take_effects() and carry them
+//    out in order: write persist_self durably (fsync) before sending anything, then hand each
+//    Outbound to the transport (POST encode_message(m) to peer_path(m) with the HMAC header),
+//    then publish notify events (log, callbacks, /health member_count).
+// 3. Serve GET /members/ from members(): last_seen turned into wall-clock ms as
+//    wall_now - (monotonic_now - last_seen).
 
 #include <chrono>
 #include <cstddef>

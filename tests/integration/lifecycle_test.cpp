@@ -132,6 +132,17 @@ TEST_CASE("SIGTERM and SIGINT stop the server with exit status 0 and a restart k
   CHECK(server.wait_exit() == 0);
 }
 
+TEST_CASE("SIGTERM does not wait for idle keep-alive connections", "[integration]") {
+  ServerProcess server;
+  REQUIRE(server.start());
+  HttpClient client(server.base_url());  // keeps its connection open and idle
+  REQUIRE(client.get("/health").status == 200);
+  auto started = std::chrono::steady_clock::now();
+  CHECK(server.stop() == 0);
+  // httplib alone would wait out the 15 s keep-alive timeout.
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
+}
+
 TEST_CASE("an acknowledged write survives SIGKILL", "[integration]") {
   ServerProcess server;
   REQUIRE(server.start());

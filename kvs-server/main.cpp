@@ -140,7 +140,8 @@ int run_server(const std::string& config_path) {
   if (!bound.is_ok()) {
     std::fprintf(stderr, "kvs-server: %s\n", bound.message().c_str());
     kvs::log(kvs::LogLevel::kError, "server.bind_failed", {{"error", bound.to_string()}});
-    return 1;
+    // An unloadable certificate is a configuration error; a taken port is not.
+    return bound.code() == kvs::Status::Code::kInvalidArgument ? 2 : 1;
   }
 
   std::thread signal_thread([&server, stop_signals] {

@@ -209,7 +209,7 @@ HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)) {
     t_request_started = std::chrono::steady_clock::now();
     {
       std::lock_guard lock(busy_mutex_);
-      busy_.insert(connection_key(request.remote_addr, request.remote_port));
+      busy_[std::this_thread::get_id()] = connection_key(request.remote_addr, request.remote_port);
     }
     bool has_body = request.has_header("Transfer-Encoding") ||
                     (request.has_header("Content-Length") && request.get_header_value("Content-Length") != "0");
@@ -237,10 +237,12 @@ HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)) {
     write_error(response, Status::internal("internal error"));
   });
   // httplib calls the logger once the response is written: the connection is idle again.
+  // (When a write fails the logger is skipped; the worker's entry is then replaced by its
+  // next request, so the table never holds more entries than there are workers.)
   s.set_logger([this](const httplib::Request& request, const httplib::Response& response) {
     {
       std::lock_guard lock(busy_mutex_);
-      busy_.erase(connection_key(request.remote_addr, request.remote_port));
+      busy_.erase(std::this_thread::get_id());
     }
     if (!log_enabled(LogLevel::kDebug)) return;
     std::string duration = "-";
@@ -410,9 +412,10 @@ void HttpServer::close_idle_connections() {
       continue;
     }
     if (local_port != options_.port) continue;
+    std::string key = connection_key(host, peer_port);
     std::lock_guard lock(busy_mutex_);
-    if (busy_.count(connection_key(host, peer_port)) != 0) continue;
-    ::shutdown(fd, SHUT_RDWR);
+    bool busy = std::any_of(busy_.begin(), busy_.end(), [&](const auto& entry) { return entry.second == key; });
+    if (!busy) ::shutdown(fd, SHUT_RDWR);
   }
 }
 

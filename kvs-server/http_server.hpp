@@ -28,7 +28,8 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "kvs/node.hpp"
@@ -130,9 +131,10 @@ class HttpServer {
   std::function<int()> listening_socket_;   // the bound socket's fd (protected in httplib)
   std::vector<RouteInfo> routes_;
   std::vector<Interceptor> interceptors_;
-  // Connections between routing and the response being written ("address|port").
+  // Per worker thread, the connection ("address|port") whose request it is between routing
+  // and the written response. Guarded by busy_mutex_.
   std::mutex busy_mutex_;
-  std::unordered_set<std::string> busy_;
+  std::unordered_map<std::thread::id, std::string> busy_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> serve_entered_{false};
   std::atomic<bool> serve_finished_{false};

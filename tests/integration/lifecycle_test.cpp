@@ -188,3 +188,24 @@ TEST_CASE("a port already in use makes the server exit 1 with a clear message", 
   CHECK_THAT(second.stderr_text(), Catch::Contains("already in use"));
   CHECK(first.stop() == 0);
 }
+
+TEST_CASE("with tls_cert_file and tls_key_file the server speaks HTTPS", "[integration]") {
+  ServerConfig config;
+  config.tls = true;
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  HttpClient client(server.base_url());
+  REQUIRE(client.put("/kv/secure", "{\"ok\":true}").status == 200);
+  CHECK(client.get("/kv/secure").status == 200);
+  HttpClient plain("http://127.0.0.1:" + std::to_string(server.port()));
+  plain.set_timeout(std::chrono::seconds(5));
+  CHECK(plain.get("/health").status != 200);
+  CHECK(server.stop() == 0);
+
+  ServerProcess broken;
+  broken.write_config_text("data_dir: \"" + broken.data_dir() + "\"\nport: " + std::to_string(kvs::test::free_port()) +
+                           "\nauth_enabled: false\ntls_cert_file: /nonexistent/cert.pem\ntls_key_file: /nonexistent/key.pem\n");
+  broken.spawn();
+  CHECK(broken.wait_exit() == 2);
+  CHECK_THAT(broken.stderr_text(), Catch::Contains("tls_cert_file"));
+}

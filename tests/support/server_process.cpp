@@ -113,6 +113,11 @@ ServerProcess::ServerProcess(ServerConfig config)
   config_path_ = (*dir_ / "config.yaml").string();
   data_dir_ = config_.data_dir.empty() ? (*dir_ / "data").string() : config_.data_dir;
   stderr_path_ = (*dir_ / "stderr.log").string();
+  if (config_.tls) {
+    auto made = run_shell("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout '" +
+                          (*dir_ / "key.pem").string() + "' -out '" + (*dir_ / "cert.pem").string() + "'");
+    if (made.exit_code != 0) throw std::runtime_error("openssl could not make a certificate: " + made.err);
+  }
 }
 
 ServerProcess::~ServerProcess() {
@@ -131,6 +136,10 @@ std::string ServerProcess::config_yaml() const {
   yaml += std::string("auth_enabled: ") + flag(config_.auth_enabled) + "\n";
   yaml += std::string("clustering_enabled: ") + flag(config_.clustering_enabled) + "\n";
   yaml += std::string("rate_limiting_enabled: ") + flag(config_.rate_limiting_enabled) + "\n";
+  if (config_.tls) {
+    yaml += "tls_cert_file: \"" + (*dir_ / "cert.pem").string() + "\"\n";
+    yaml += "tls_key_file: \"" + (*dir_ / "key.pem").string() + "\"\n";
+  }
   // A later duplicate key would be ambiguous YAML, so extra_yaml keys replace the lines above.
   std::istringstream extra(config_.extra_yaml);
   std::string merged;

@@ -28,6 +28,7 @@ struct ServerConfig {
   std::string log_level = "info";
   std::string data_dir;      // empty: <temp dir>/data
   std::string extra_yaml;    // appended lines; a key given here overrides the ones above
+  bool tls = false;          // serve HTTPS with a self-signed certificate (made with openssl)
 };
 
 class ServerProcess {
@@ -55,7 +56,9 @@ class ServerProcess {
   bool running() const { return pid_ > 0; }
 
   std::uint16_t port() const { return port_; }
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string base_url() const {
+    return std::string(config_.tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
+  }
   const std::string& config_path() const { return config_path_; }
   const std::string& data_dir() const { return data_dir_; }
   const TempDir& dir() const { return *dir_; }

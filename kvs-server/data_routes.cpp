@@ -277,7 +277,7 @@ class DataRoutes {
       options.ttl = *ttl;
     }
     const std::string& body = context.http.body;
-    if (body.size() > node_.config().max_json_size + kEnvelopeSlack) {
+    if (body.size() > node_.config().max_json_size + kEnvelopeSlackBytes) {
       return write_error(response, Status::too_large("the request body exceeds max_json_size"));
     }
     auto parsed = parse_put_body(body);
@@ -362,9 +362,6 @@ class DataRoutes {
     json.end_object();
     write_json(response, 200, json.take());
   }
-
-  // Bytes an envelope may add around a document of max_json_size (see kvs-server main).
-  static constexpr std::size_t kEnvelopeSlack = 64 * 1024;
 
  private:
   void put_meta(RequestContext& context, httplib::Response& response, const std::string& key) {

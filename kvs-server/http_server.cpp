@@ -123,6 +123,8 @@ Status status_for_http(int http) {
 // The request's start time, set when httplib hands the request to routing and read by the
 // request logger on the same worker thread.
 thread_local std::chrono::steady_clock::time_point t_request_started{};
+// The matched route's name, for response observers; set by dispatch() on the same thread.
+thread_local std::string_view t_route_name{};
 
 }  // namespace
 
@@ -244,14 +246,17 @@ HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)) {
       std::lock_guard lock(busy_mutex_);
       busy_.erase(std::this_thread::get_id());
     }
-    if (!log_enabled(LogLevel::kDebug)) return;
-    std::string duration = "-";
+    std::chrono::microseconds elapsed{-1};
     if (t_request_started.time_since_epoch().count() != 0) {
-      auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                                      t_request_started).count();
-      duration = std::to_string(us);
+      elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                      t_request_started);
       t_request_started = {};
     }
+    std::string_view route = t_route_name;
+    t_route_name = {};
+    for (const auto& observer : observers_) observer(route, request, response, elapsed);
+    if (!log_enabled(LogLevel::kDebug)) return;
+    std::string duration = elapsed.count() >= 0 ? std::to_string(elapsed.count()) : "-";
     log(LogLevel::kDebug, "http.request",
         {{"method", request.method}, {"path", request.path}, {"status", std::to_string(response.status)},
          {"duration_us", duration}, {"remote", request.remote_addr}});
@@ -275,6 +280,8 @@ HttpServer::~HttpServer() = default;
 void HttpServer::add_route(RouteInfo route) { routes_.push_back(std::move(route)); }
 
 void HttpServer::add_interceptor(Interceptor interceptor) { interceptors_.push_back(std::move(interceptor)); }
+
+void HttpServer::add_response_observer(ResponseObserver observer) { observers_.push_back(std::move(observer)); }
 
 void HttpServer::dispatch(const httplib::Request& request, httplib::Response& response) {
   auto target = parse_target(request.target);
@@ -321,6 +328,7 @@ void HttpServer::dispatch(const httplib::Request& request, httplib::Response& re
     return;
   }
 
+  t_route_name = match->name;  // routes_ is fixed once serving, so the view stays valid
   RequestContext context{request, std::move(*target), method, match, Caller::local()};
   for (const auto& interceptor : interceptors_) {
     if (interceptor(context, response)) return;

@@ -21,6 +21,7 @@
 // All handlers run on pool threads, concurrently.
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <ctime>
 #include <functional>
@@ -86,6 +87,11 @@ struct RouteInfo {
 // it has answered the request itself (401, 429, ...); the handler then does not run.
 using Interceptor = std::function<bool(RequestContext&, httplib::Response&)>;
 
+// Called after every response is written (metrics, audit): the route's name ("" when no route
+// matched), the request, the response and the time since routing began.
+using ResponseObserver = std::function<void(std::string_view route, const httplib::Request&, const httplib::Response&,
+                                            std::chrono::microseconds elapsed)>;
+
 struct HttpOptions {
   std::string bind_address{"127.0.0.1"};
   std::uint16_t port{8080};
@@ -110,6 +116,8 @@ class HttpServer {
   // Registers a route. Exact routes win over prefix routes; longer prefixes over shorter.
   void add_route(RouteInfo route);
   void add_interceptor(Interceptor interceptor);
+  // Requires: called before serve().
+  void add_response_observer(ResponseObserver observer);
 
   // Binds the listening socket. kUnavailable when the address is in use, kIOError otherwise.
   Status bind();
@@ -131,6 +139,7 @@ class HttpServer {
   std::function<int()> listening_socket_;   // the bound socket's fd (protected in httplib)
   std::vector<RouteInfo> routes_;
   std::vector<Interceptor> interceptors_;
+  std::vector<ResponseObserver> observers_;
   // Per worker thread, the connection ("address|port") whose request it is between routing
   // and the written response. Guarded by busy_mutex_.
   std::mutex busy_mutex_;

@@ -113,9 +113,8 @@ int run_server(const std::string& config_path) {
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   http.min_threads = std::max<std::size_t>(8, 4 * std::size_t{cores});
   http.max_threads = std::max<std::size_t>(http.min_threads, 512);
-  // Room for the envelope form around a document of max_json_size; the document itself is
-  // checked against max_json_size by Node::put (413 either way).
-  http.payload_max_bytes = config->max_json_size + 64 * 1024;
+  // Room for the envelope form around a document of max_json_size (413 either way).
+  http.payload_max_bytes = config->max_json_size + kvs::server::kEnvelopeSlackBytes;
   kvs::server::HttpServer server(http);
 
   if (config->auth_enabled) {

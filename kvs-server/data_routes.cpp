@@ -11,6 +11,7 @@
 #include <httplib.h>
 #include <simdjson.h>
 
+#include "json_members.hpp"
 #include "json_writer.hpp"
 #include "kvs/config.hpp"
 
@@ -117,62 +118,26 @@ Result<PutBody> parse_put_body(const std::string& body) {
       body.find("\"data\"") == std::string::npos) {
     return parsed;
   }
-  thread_local simdjson::dom::parser dom;
-  simdjson::dom::object object;
-  if (dom.parse(body.data(), body.size(), true).get_object().get(object) != simdjson::SUCCESS) {
-    return parsed;  // not an object (or not JSON): the plain form, which Node validates
+  auto members = split_object(body);
+  // Not an object (or not JSON): the plain form, which Node validates.
+  if (!members.is_ok() || members->size() != 2) return parsed;
+  const JsonMember* data = nullptr;
+  const JsonMember* ttl = nullptr;
+  for (const auto& member : *members) {
+    if (member.key == "data") data = &member;
+    if (member.key == "ttl") ttl = &member;
   }
-  if (object.size() != 2) return parsed;
-  simdjson::dom::element ttl_element;
-  simdjson::dom::element data_element;
-  if (object["ttl"].get(ttl_element) != simdjson::SUCCESS || object["data"].get(data_element) != simdjson::SUCCESS) {
-    return parsed;
-  }
+  if (data == nullptr || ttl == nullptr) return parsed;
   parsed.envelope = true;
-  std::string_view ttl_text;
-  if (ttl_element.get_string().get(ttl_text) != simdjson::SUCCESS) {
+  auto ttl_text = decode_string(*ttl);
+  if (!ttl_text.is_ok()) {
     return Status::invalid_argument("envelope member ttl must be a duration string such as \"30s\" or \"1h\"");
   }
-  auto ttl = parse_duration(ttl_text);
-  if (!ttl.is_ok()) return ttl.status().with_context("ttl");
-  parsed.ttl = *ttl;
-
-  // The exact text of "data": the On-Demand API points into the (padded) input.
-  simdjson::padded_string padded(body);
-  simdjson::ondemand::parser ondemand;
-  simdjson::ondemand::document document;
-  simdjson::ondemand::object fields;
-  if (ondemand.iterate(padded).get(document) != simdjson::SUCCESS ||
-      document.get_object().get(fields) != simdjson::SUCCESS) {
-    return Status::invalid_argument("the envelope could not be read");
-  }
-  for (auto field : fields) {
-    std::string_view key;
-    if (field.unescaped_key().get(key) != simdjson::SUCCESS) return Status::invalid_argument("bad envelope key");
-    if (key != "data") continue;
-    simdjson::ondemand::value value;
-    simdjson::ondemand::json_type type;
-    if (field.value().get(value) != simdjson::SUCCESS || value.type().get(type) != simdjson::SUCCESS) {
-      return Status::invalid_argument("bad envelope data");
-    }
-    std::string_view raw;
-    simdjson::error_code error = simdjson::SUCCESS;
-    if (type == simdjson::ondemand::json_type::object) {
-      simdjson::ondemand::object inner;
-      error = value.get_object().get(inner);
-      if (!error) error = inner.raw_json().get(raw);
-    } else if (type == simdjson::ondemand::json_type::array) {
-      simdjson::ondemand::array inner;
-      error = value.get_array().get(inner);
-      if (!error) error = inner.raw_json().get(raw);
-    } else {
-      raw = value.raw_json_token();
-    }
-    if (error) return Status::invalid_argument("bad envelope data");
-    parsed.envelope_data.assign(trim(raw));
-    return parsed;
-  }
-  return Status::invalid_argument("the envelope has no data member");
+  auto duration = parse_duration(*ttl_text);
+  if (!duration.is_ok()) return duration.status().with_context("ttl");
+  parsed.ttl = *duration;
+  parsed.envelope_data = data->raw;  // validated by Node::put
+  return parsed;
 }
 
 // Resolves If-Match into the uuid the write must find. A single tag goes to Node as it is

@@ -1,12 +1,13 @@
 #include "subcommands.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <iostream>
 #include <optional>
 #include <string>
 
-#include <simdjson.h>
-
+#include "json_members.hpp"
 #include "json_writer.hpp"
 #include "kvs/config.hpp"
 #include "kvs/log.hpp"
@@ -114,30 +115,40 @@ std::string version_line(const Version& version) {
   return line;
 }
 
-// Parses one export line back into a Version; kInvalidArgument names the bad field.
+// Parses one export line back into a Version; kInvalidArgument names the bad field. The
+// document is kept as the exact text of the line's "data" member.
 Result<Version> parse_version_line(const std::string& line) {
-  thread_local simdjson::dom::parser dom;
-  simdjson::dom::object object;
-  auto error = dom.parse(line.data(), line.size(), true).get_object().get(object);
-  if (error) return Status::invalid_argument(std::string("not a JSON object: ") + simdjson::error_message(error));
+  auto members = split_object(line);
+  if (!members.is_ok()) return members.status();
+  auto find = [&](std::string_view name) -> const JsonMember* {
+    for (const auto& member : *members) {
+      if (member.key == name) return &member;
+    }
+    return nullptr;
+  };
+  for (const auto& member : *members) {
+    static const char* const kKnown[] = {"path", "uuid", "timestamp", "data", "origin_node_id",
+                                         "origin_joined_timestamp", "expires_at", "owner_uuid", "group_uuid",
+                                         "permissions", "deleted"};
+    if (std::find(std::begin(kKnown), std::end(kKnown), member.key) == std::end(kKnown)) {
+      return Status::invalid_argument("unknown field " + member.key);
+    }
+  }
   Version version;
-  bool has_data = false;
   auto need_string = [&](const char* name, std::string& out, bool required) -> Status {
-    simdjson::dom::element element;
-    if (object[name].get(element) != simdjson::SUCCESS) {
-      return required ? Status::invalid_argument(std::string("missing field ") + name) : Status::ok();
-    }
-    std::string_view text;
-    if (element.get_string().get(text) != simdjson::SUCCESS) {
-      return Status::invalid_argument(std::string("field ") + name + " must be a string");
-    }
-    out = text;
+    const JsonMember* member = find(name);
+    if (member == nullptr) return required ? Status::invalid_argument(std::string("missing field ") + name) : Status::ok();
+    auto text = decode_string(*member);
+    if (!text.is_ok()) return text.status();
+    out = *text;
     return Status::ok();
   };
   auto need_int = [&](const char* name, std::int64_t& out) -> Status {
-    if (object[name].get_int64().get(out) != simdjson::SUCCESS) {
-      return Status::invalid_argument(std::string("field ") + name + " must be an integer");
-    }
+    const JsonMember* member = find(name);
+    if (member == nullptr) return Status::invalid_argument(std::string("missing field ") + name);
+    auto value = decode_int(*member);
+    if (!value.is_ok()) return value.status();
+    out = *value;
     return Status::ok();
   };
   for (Status s : {need_string("path", version.path, true), need_string("uuid", version.uuid, true),
@@ -148,65 +159,26 @@ Result<Version> parse_version_line(const std::string& line) {
     if (!s.is_ok()) return s;
   }
   std::int64_t permissions = kDefaultPermissions;
-  if (object["permissions"].error() == simdjson::SUCCESS) {
+  if (find("permissions") != nullptr) {
     if (Status s = need_int("permissions", permissions); !s.is_ok()) return s;
     if (permissions < 0 || permissions > 0xFFF) return Status::invalid_argument("field permissions must be 0 to 4095");
   }
   version.permissions = static_cast<std::uint16_t>(permissions);
-  simdjson::dom::element expires;
-  if (object["expires_at"].get(expires) == simdjson::SUCCESS && !expires.is_null()) {
-    std::int64_t at = 0;
-    if (expires.get_int64().get(at) != simdjson::SUCCESS) {
-      return Status::invalid_argument("field expires_at must be an integer or null");
-    }
-    version.expires_at_ms = at;
+  if (const JsonMember* expires = find("expires_at"); expires != nullptr && !is_null(*expires)) {
+    auto at = decode_int(*expires);
+    if (!at.is_ok()) return Status::invalid_argument("field expires_at must be an integer or null");
+    version.expires_at_ms = *at;
   }
-  bool deleted = false;
-  if (object["deleted"].error() == simdjson::SUCCESS && object["deleted"].get_bool().get(deleted) != simdjson::SUCCESS) {
-    return Status::invalid_argument("field deleted must be true or false");
+  if (const JsonMember* deleted = find("deleted"); deleted != nullptr) {
+    auto flag = decode_bool(*deleted);
+    if (!flag.is_ok()) return flag.status();
+    version.deleted = *flag;
   }
-  version.deleted = deleted;
-  simdjson::dom::element data;
-  if (object["data"].get(data) == simdjson::SUCCESS && !data.is_null()) has_data = true;
-  if (!deleted && !has_data) return Status::invalid_argument("a live version (deleted: false) needs data");
-
-  if (has_data && !deleted) {
-    // The document's exact text, as exported: On-Demand gives the slice of the line.
-    simdjson::padded_string padded(line);
-    simdjson::ondemand::parser ondemand;
-    simdjson::ondemand::document document;
-    simdjson::ondemand::object fields;
-    if (ondemand.iterate(padded).get(document) || document.get_object().get(fields)) {
-      return Status::invalid_argument("the line could not be read");
-    }
-    for (auto field : fields) {
-      std::string_view key;
-      if (field.unescaped_key().get(key)) return Status::invalid_argument("bad field name");
-      if (key != "data") continue;
-      simdjson::ondemand::value value;
-      simdjson::ondemand::json_type type;
-      if (field.value().get(value) || value.type().get(type)) return Status::invalid_argument("bad data field");
-      std::string_view raw;
-      simdjson::error_code failed = simdjson::SUCCESS;
-      if (type == simdjson::ondemand::json_type::object) {
-        simdjson::ondemand::object inner;
-        failed = value.get_object().get(inner);
-        if (!failed) failed = inner.raw_json().get(raw);
-      } else if (type == simdjson::ondemand::json_type::array) {
-        simdjson::ondemand::array inner;
-        failed = value.get_array().get(inner);
-        if (!failed) failed = inner.raw_json().get(raw);
-      } else {
-        raw = value.raw_json_token();
-      }
-      if (failed) return Status::invalid_argument("bad data field");
-      while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\r' || raw.back() == '\n')) {
-        raw.remove_suffix(1);
-      }
-      version.data.assign(raw);
-      break;
-    }
-  }
+  const JsonMember* data = find("data");
+  bool has_data = data != nullptr && !is_null(*data);
+  if (!version.deleted && !has_data) return Status::invalid_argument("a live version (deleted: false) needs data");
+  // Validated by Node::apply_version, like any replicated document.
+  if (has_data && !version.deleted) version.data = data->raw;
   return version;
 }
 

@@ -154,7 +154,21 @@ TEST_CASE("the envelope form stores data with a TTL; only an object of exactly d
   // A bad ttl in the envelope is a 400 and writes nothing.
   check_error(client.put("/kv/bad", "{\"data\":1,\"ttl\":\"7d\"}"), 400, "invalid_argument");
   check_error(client.put("/kv/bad", "{\"data\":1,\"ttl\":5}"), 400, "invalid_argument");
+  check_error(client.put("/kv/bad", "{\"data\":1,\"ttl\":\"1h\"} trailing"), 400, "invalid_argument");
+  check_error(client.put("/kv/bad", "{\"data\":{\"a\":},\"ttl\":\"1h\"}"), 400, "invalid_argument");
   check_error(client.get("/kv/bad"), 404, "not_found");
+
+  // A number beyond 64 bits inside the envelope's data never turns the envelope into a plain
+  // document: it is stored as the inner text, or refused as a whole.
+  auto big = client.put("/kv/big", "{\"data\":{\"n\":123456789012345678901234567890},\"ttl\":\"1h\"}");
+  if (big.status == 200) {
+    auto stored = client.get("/kv/big");
+    CHECK(stored.body.find("\"data\":{\"n\":123456789012345678901234567890}") != std::string::npos);
+    CHECK(kvs::test::json_has(stored.body, "/expires_at"));
+  } else {
+    check_error(big, 400, "invalid_argument");
+    check_error(client.get("/kv/big"), 404, "not_found");
+  }
 }
 
 TEST_CASE("?ttl sets an expiry; giving the TTL both ways or a bad one is a 400", "[integration]") {

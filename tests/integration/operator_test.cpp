@@ -142,7 +142,13 @@ TEST_CASE("import stops at a bad line, naming its number, and exits non-zero", "
                                  std::string("{\"path\":\"a//b\",\"uuid\":\"u\",\"timestamp\":1,\"data\":1,"
                                              "\"origin_node_id\":\"n\",\"origin_joined_timestamp\":1}"),
                                  std::string("{\"path\":\"c\",\"uuid\":\"u\",\"timestamp\":\"soon\",\"data\":1,"
-                                             "\"origin_node_id\":\"n\",\"origin_joined_timestamp\":1}")}) {
+                                             "\"origin_node_id\":\"n\",\"origin_joined_timestamp\":1}"),
+                                 std::string("{\"path\":\"c\",\"uuid\":\"u\",\"timestamp\":1,\"data\":{\"a\":},"
+                                             "\"origin_node_id\":\"n\",\"origin_joined_timestamp\":1}"),
+                                 std::string("{\"path\":\"c\",\"uuid\":\"u\",\"timestamp\":1,\"data\":1,"
+                                             "\"origin_node_id\":\"n\",\"origin_joined_timestamp\":1,\"colour\":1}"),
+                                 std::string("{\"path\":\"c\",\"uuid\":\"u\",\"timestamp\":1,\"data\":1,"
+                                             "\"origin_node_id\":\"n\",\"origin_joined_timestamp\":1} extra")}) {
     INFO(bad);
     auto result = run_kvs_server({"import", "--config", target.config_path()}, good + "\n" + bad + "\n" + good);
     CHECK(result.exit_code != 0);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -260,7 +261,11 @@ Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, 
     }
     Version version = impl->new_version(*path, *held);
     version.data.assign(json);
-    if (ttl.count() > 0) version.expires_at_ms = version.timestamp_ms + ttl.count();
+    if (ttl.count() > 0) {
+      // Saturate instead of overflowing: an enormous TTL means "practically never".
+      constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+      version.expires_at_ms = ttl.count() > kMax - version.timestamp_ms ? kMax : version.timestamp_ms + ttl.count();
+    }
     if (live) {
       version.owner_uuid = (*held)->owner_uuid;
       version.group_uuid = (*held)->group_uuid;

@@ -35,7 +35,7 @@ SimOptions hostile_network() {
 }
 
 std::string node_id(std::size_t i) {
-  char buffer[16];
+  char buffer[32];
   std::snprintf(buffer, sizeof buffer, "n%03zu", i);
   return buffer;
 }

@@ -1,0 +1,228 @@
+#include "cluster/driver.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "auth/peer_hmac.hpp"
+#include "kvs/log.hpp"
+
+namespace kvs::cluster {
+
+Driver::Driver(SelfRecord self, ClusterOptions options, const Clock& clock, Random& random, DriverHooks hooks,
+               DriverOptions driver_options)
+    : core_(std::move(self), std::move(options), random),
+      clock_(clock),
+      hooks_(std::move(hooks)),
+      options_(std::move(driver_options)),
+      transport_(std::make_unique<http::PeerTransport>(options_.transport)) {
+  // No thread runs yet: the Core may be read here.
+  std::lock_guard lock(snapshot_mutex_);
+  snapshot_.members = core_.members();
+  snapshot_.live_member_count = core_.live_member_count();
+}
+
+Driver::~Driver() { stop(); }
+
+void Driver::start() {
+  {
+    std::lock_guard lock(mutex_);
+    if (running_ || stopping_) return;
+    running_ = true;
+  }
+  loop_ = std::thread([this] { run(); });
+}
+
+void Driver::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  done_.notify_all();
+  if (loop_.joinable()) loop_.join();
+  // After the loop: no one posts into the transport any more. Its destructor fails the queued
+  // requests; their callbacks find stopping_ set and drop the report.
+  transport_.reset();
+  std::lock_guard lock(mutex_);
+  inbox_.clear();
+  queued_messages_ = 0;
+  queued_other_ = 0;
+}
+
+Status Driver::deliver(PeerMessage message) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!running_ || stopping_) return Status::unavailable("the cluster loop is not running");
+    if (queued_messages_ >= options_.inbox_capacity) {
+      inbox_rejected_ += 1;
+      return Status::unavailable("the cluster inbox is full");
+    }
+    queued_messages_ += 1;
+    inbox_.emplace_back(std::move(message));
+  }
+  wake_.notify_one();
+  return Status::ok();
+}
+
+void Driver::report_send_failed(std::string address) {
+  {
+    std::lock_guard lock(mutex_);
+    // A lost report only means a seed's back-off does not widen: drop it rather than grow.
+    if (stopping_ || queued_other_ >= options_.inbox_capacity) return;
+    queued_other_ += 1;
+    inbox_.emplace_back(SendFailed{std::move(address)});
+  }
+  wake_.notify_one();
+}
+
+Status Driver::command(Input input) {
+  std::unique_lock lock(mutex_);
+  if (!running_ || stopping_) return Status::unavailable("the cluster loop is not running");
+  if (queued_other_ >= options_.inbox_capacity) return Status::unavailable("the cluster inbox is full");
+  queued_other_ += 1;
+  inbox_.push_back(std::move(input));
+  std::uint64_t ticket = ++commands_posted_;
+  wake_.notify_one();
+  // Commands are applied in posting order, so commands_done_ >= ticket means ours ran.
+  bool done = done_.wait_for(lock, options_.command_timeout, [&] { return stopping_ || commands_done_ >= ticket; });
+  if (!done || commands_done_ < ticket) return Status::unavailable("the cluster loop did not answer in time");
+  return Status::ok();
+}
+
+Status Driver::leave() { return command(LeaveCommand{}); }
+
+Status Driver::join(std::vector<std::string> seeds) { return command(JoinCommand{std::move(seeds)}); }
+
+DriverSnapshot Driver::snapshot() const {
+  DriverSnapshot copy;
+  {
+    std::lock_guard lock(snapshot_mutex_);
+    copy = snapshot_;
+  }
+  std::lock_guard lock(mutex_);
+  copy.inbox_rejected = inbox_rejected_;
+  return copy;
+}
+
+void Driver::run() {
+  core_.start(clock_.monotonic_now());
+  carry_out(clock_.monotonic_now());
+  publish();
+  std::deque<Input> batch;
+  for (;;) {
+    // The Core is the loop's alone, so reading its next wakeup needs no lock.
+    TimePoint now = clock_.monotonic_now();
+    TimePoint wakeup = core_.next_wakeup();
+    Duration sleep = options_.max_sleep;
+    if (wakeup <= now) {
+      sleep = Duration::zero();
+    } else if (wakeup < now + options_.max_sleep) {
+      sleep = std::chrono::duration_cast<Duration>(wakeup - now) + Duration(1);
+    }
+    std::uint64_t commands_in_batch = 0;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, sleep, [&] { return stopping_ || !inbox_.empty(); });
+      if (stopping_) break;
+      batch.swap(inbox_);
+      queued_messages_ = 0;
+      queued_other_ = 0;
+    }
+    for (auto& input : batch) {
+      if (std::holds_alternative<LeaveCommand>(input) || std::holds_alternative<JoinCommand>(input)) {
+        commands_in_batch += 1;
+      }
+      TimePoint at = clock_.monotonic_now();
+      apply(input, at);
+      carry_out(at);
+    }
+    batch.clear();
+    TimePoint at = clock_.monotonic_now();
+    core_.on_tick(at);
+    carry_out(at);
+    publish();
+    if (commands_in_batch > 0) {
+      {
+        std::lock_guard lock(mutex_);
+        commands_done_ += commands_in_batch;
+      }
+      done_.notify_all();
+    }
+  }
+}
+
+void Driver::apply(Input& input, TimePoint now) {
+  if (auto* message = std::get_if<PeerMessage>(&input)) {
+    core_.on_message(*message, now);
+  } else if (auto* failed = std::get_if<SendFailed>(&input)) {
+    core_.on_send_failed(failed->address, now);
+  } else if (std::holds_alternative<LeaveCommand>(input)) {
+    core_.leave(now);
+    log(LogLevel::kInfo, "cluster.left", {{"node_id", core_.self().id}});
+  } else if (auto* join = std::get_if<JoinCommand>(&input)) {
+    core_.join(std::move(join->seeds), now);
+    log(LogLevel::kInfo, "cluster.joining", {{"node_id", core_.self().id}});
+  }
+}
+
+void Driver::carry_out(TimePoint now) {
+  for (std::size_t round = 0; round < options_.max_effect_rounds; ++round) {
+    Effects effects = core_.take_effects();
+    if (effects.empty()) return;
+    // 1. Durable before anything leaves the node: a restart must never reuse an incarnation
+    //    that peers have already seen.
+    if (effects.persist_self) {
+      Status persisted = hooks_.persist(*effects.persist_self);
+      if (!persisted.is_ok()) {
+        log(LogLevel::kError, "cluster.persist_failed", {{"error", persisted.to_string()}});
+      }
+    }
+    // 2. Send. A refused post is reported to the Core at once, which may add effects: the
+    //    next round takes them.
+    for (auto& outbound : effects.send) send(std::move(outbound), now);
+    // 3. Tell observers.
+    for (const auto& event : effects.notify) {
+      log(event.kind == MemberEventKind::kSuspect || event.kind == MemberEventKind::kRemoved ? LogLevel::kWarn
+                                                                                            : LogLevel::kInfo,
+          "cluster.member", {{"event", std::string(member_event_name(event.kind))},
+                             {"id", event.member.id},
+                             {"address", event.member.address}});
+      if (hooks_.notify) hooks_.notify(event);
+    }
+  }
+  log(LogLevel::kWarn, "cluster.effects_capped", {{"rounds", std::to_string(options_.max_effect_rounds)}});
+}
+
+void Driver::send(Outbound outbound, TimePoint now) {
+  http::PeerRequest request;
+  request.address = outbound.address;
+  request.path = std::string(peer_path(outbound.message));
+  request.body = encode_message(outbound.message);
+  request.headers.emplace_back(std::string(auth::kPeerSignatureHeader), hooks_.sign("POST", request.path, request.body));
+  std::string address = outbound.address;
+  Status posted = transport_->post(std::move(request), [this, address](Result<http::PeerResponse> response) {
+    if (response.is_ok() && response->status >= 200 && response->status < 300) return;
+    if (log_enabled(LogLevel::kDebug)) {
+      log(LogLevel::kDebug, "cluster.send_failed",
+          {{"address", address},
+           {"error", response.is_ok() ? "HTTP " + std::to_string(response->status) : response.status().to_string()}});
+    }
+    report_send_failed(address);
+  });
+  if (!posted.is_ok()) core_.on_send_failed(outbound.address, now);
+}
+
+void Driver::publish() {
+  DriverSnapshot next;
+  next.members = core_.members();
+  next.live_member_count = core_.live_member_count();
+  next.left = core_.has_left();
+  next.joining = core_.joining();
+  next.core = core_.stats();
+  next.transport = transport_->stats();
+  std::lock_guard lock(snapshot_mutex_);
+  snapshot_ = std::move(next);
+}
+
+}  // namespace kvs::cluster

@@ -1032,6 +1032,13 @@ Result<std::optional<std::string>> Store::get_meta(std::string_view name) const 
   }
 }
 
+Status Store::copy_to_fd(int fd) const {
+  // Free pages are left out (MDB_CP_COMPACT), so the copy is as small as the live data.
+  int rc = mdb_env_copyfd2(impl_->env, fd, MDB_CP_COMPACT);
+  if (rc != 0) return lmdb_status(rc, "copy environment");
+  return Status::ok();
+}
+
 StoreStats Store::stats() const {
   std::lock_guard lock_stats(impl_->stats_mutex);
   return impl_->committed;

@@ -140,6 +140,12 @@ class Store {
   // Counters as of the last commit (kept in memory; never fails).
   StoreStats stats() const;
 
+  // Writes a consistent, compacted copy of the whole environment (a complete data.mdb) to
+  // `fd`, which may be a pipe; does not close it. It reads from one read transaction
+  // (mdb_env_copyfd2 with MDB_CP_COMPACT), so writers go on while it runs; the copy holds the
+  // state of the last commit before it began. kIOError when LMDB or the write fails.
+  Status copy_to_fd(int fd) const;
+
   // Intents waiting for the writer thread (not counting the batch it is running).
   std::size_t queued_for_testing() const;
 

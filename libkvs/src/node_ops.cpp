@@ -1,0 +1,236 @@
+// Node's operations (SPEC section 2, "Operations"): metrics, rate limiting and backups. The
+// building blocks live in features/; this file owns their wiring into a Node: which settings
+// they take from the Config, which thread runs scheduled backups, and who may call what.
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "features/backup.hpp"
+#include "features/backup_service.hpp"
+#include "features/cron.hpp"
+#include "features/metrics.hpp"
+#include "features/rate_limiter.hpp"
+#include "kvs/log.hpp"
+#include "kvs/node.hpp"
+#include "node_impl.hpp"
+
+namespace kvs {
+namespace {
+
+BackupInfo to_public(const features::BackupInfo& info) {
+  BackupInfo out;
+  out.path = info.path.string();
+  out.bytes = info.bytes;
+  out.uncompressed_bytes = info.uncompressed_bytes;
+  out.created_at_ms = info.created_at_ms;
+  out.node_id = info.node_id;
+  out.problem = info.problem;
+  return out;
+}
+
+// Backups and the backup list are admin business: the embedding application (trusted), or a
+// token with the admin scope when auth is on.
+Status check_admin(const Caller& caller, const Config& config, std::string_view what) {
+  if (!config.auth_enabled || caller.trusted || (caller.scopes & kScopeAdmin) != 0) return Status::ok();
+  return Status::permission_denied(std::string(what) + " needs the admin scope");
+}
+
+}  // namespace
+
+struct Node::Impl::Ops {
+  // The registry outlives `metrics`, which holds references into it.
+  features::MetricsRegistry registry;
+  features::NodeMetrics metrics{registry};
+  std::unique_ptr<features::RateLimiter> limiter;    // null when rate_limiting_enabled is off
+  std::unique_ptr<features::BackupService> backups;  // null when backup_enabled is off
+
+  // The backup scheduler thread wakes every second and asks `scheduler` whether a backup is
+  // due (a one-second poll, like the sweeper, so a wall clock that jumps is noticed soon).
+  // `mutex` guards `stopping`.
+  std::optional<features::BackupScheduler> scheduler;
+  std::mutex mutex;
+  std::condition_variable wakeup;
+  bool stopping = false;
+  std::thread thread;
+
+  ~Ops() {
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+    }
+    wakeup.notify_all();
+    // A scheduled backup that is running finishes first: its file is then complete.
+    if (thread.joinable()) thread.join();
+  }
+};
+
+void Node::Impl::OpsDeleter::operator()(Ops* ops) const noexcept { delete ops; }
+
+Status Node::Impl::open_ops(bool scheduler) {
+  ops.reset(new Ops());
+  ops->metrics.read_only.set(config.read_only ? 1.0 : 0.0);
+  // Series that are zero until something happens are created now, so that a scrape shows
+  // them (and alerts on their rate work) from the start.
+  for (const char* result : {"ok", "failed"}) {
+    ops->metrics.backups.labels({result});
+    ops->metrics.anti_entropy_rounds.labels({result});
+  }
+
+  if (config.rate_limiting_enabled) {
+    features::RateLimiterOptions options;
+    options.requests = config.rate_limit_requests;
+    options.window = config.rate_limit_window;
+    ops->limiter = std::make_unique<features::RateLimiter>(options);
+  }
+
+  if (config.backup_enabled) {
+    features::BackupSettings settings;
+    settings.dir = config.backup_path;
+    settings.retention_days = config.backup_retention;
+    settings.compression_level = config.compression_level;
+    settings.node_id = config.node_id;
+    ops->backups = std::make_unique<features::BackupService>(std::move(settings), *clock, &ops->metrics);
+
+    auto schedule = features::CronSchedule::parse(config.backup_schedule);
+    if (!schedule.is_ok()) return schedule.status().with_context("backup_schedule");
+    if (scheduler) {
+      ops->scheduler.emplace(std::move(*schedule));
+      Impl* impl = this;
+      Ops* state = ops.get();
+      state->thread = std::thread([impl, state] {
+        std::unique_lock lock(state->mutex);
+        while (!state->stopping) {
+          state->wakeup.wait_for(lock, std::chrono::seconds(1), [&] { return state->stopping; });
+          if (state->stopping) break;
+          if (!state->scheduler->due(impl->now_ms())) continue;
+          // Unlocked while the backup runs, so that the destructor can ask it to stop and
+          // waits only for this one backup.
+          lock.unlock();
+          storage::Store* store = impl->store.get();
+          auto outcome = state->backups->run([store](int fd) { return store->copy_to_fd(fd); });
+          if (outcome.is_ok()) {
+            log(LogLevel::kInfo, "backup.scheduled",
+                {{"path", outcome->info.path.string()}, {"bytes", std::to_string(outcome->info.bytes)},
+                 {"duration_ms", std::to_string(outcome->duration_ms)},
+                 {"removed", std::to_string(outcome->removed.size())}});
+            if (!outcome->retention.is_ok()) {
+              log(LogLevel::kWarn, "backup.retention_failed", {{"error", outcome->retention.to_string()}});
+            }
+          } else {
+            log(LogLevel::kError, "backup.failed", {{"error", outcome.status().to_string()}});
+          }
+          lock.lock();
+        }
+      });
+      log(LogLevel::kInfo, "backup.scheduler_started",
+          {{"schedule", config.backup_schedule}, {"backup_path", config.backup_path},
+           {"retention_days", std::to_string(config.backup_retention)}});
+    }
+  }
+  return Status::ok();
+}
+
+Result<BackupInfo> Node::backup_now(const Caller& caller) {
+  if (Status allowed = check_admin(caller, impl_->config, "a backup"); !allowed.is_ok()) return allowed;
+  if (!impl_->ops->backups) return Status::unavailable("backups are disabled (backup_enabled is false)");
+  storage::Store* store = impl_->store.get();
+  auto outcome = impl_->ops->backups->run([store](int fd) { return store->copy_to_fd(fd); });
+  if (!outcome.is_ok()) {
+    log(LogLevel::kError, "backup.failed", {{"error", outcome.status().to_string()}});
+    return outcome.status();
+  }
+  if (!outcome->retention.is_ok()) {
+    log(LogLevel::kWarn, "backup.retention_failed", {{"error", outcome->retention.to_string()}});
+  }
+  log(LogLevel::kInfo, "backup.done",
+      {{"path", outcome->info.path.string()}, {"bytes", std::to_string(outcome->info.bytes)},
+       {"duration_ms", std::to_string(outcome->duration_ms)}, {"removed", std::to_string(outcome->removed.size())}});
+  BackupInfo info = to_public(outcome->info);
+  info.duration_ms = outcome->duration_ms;
+  return info;
+}
+
+Result<std::vector<BackupInfo>> Node::list_backups(const Caller& caller) const {
+  if (Status allowed = check_admin(caller, impl_->config, "the backup list"); !allowed.is_ok()) return allowed;
+  if (!impl_->ops->backups) return Status::unavailable("backups are disabled (backup_enabled is false)");
+  auto listed = impl_->ops->backups->list();
+  if (!listed.is_ok()) return listed.status();
+  std::vector<BackupInfo> out;
+  out.reserve(listed->size());
+  for (const auto& info : *listed) out.push_back(to_public(info));
+  return out;
+}
+
+std::string Node::metrics_text() const {
+  features::NodeMetrics& metrics = impl_->ops->metrics;
+  // Gauges that mirror state are refreshed just before rendering.
+  storage::StoreStats stats = impl_->store->stats();
+  metrics.keys.set(static_cast<double>(stats.live_keys));
+  metrics.stored_bytes.set(static_cast<double>(stats.bytes));
+  Health now = health();
+  metrics.members_alive.set(static_cast<double>(now.member_count));
+  metrics.read_only.set(impl_->config.read_only ? 1.0 : 0.0);
+  metrics.uptime.set(static_cast<double>(now.uptime_s));
+  // Replication (replication_queue_depth, replication_lag, anti_entropy_rounds) is exported
+  // at 0 until the cluster driver lands and updates them: a dashboard built now keeps working.
+  return impl_->ops->registry.render();
+}
+
+void Node::record_request(std::string_view route, std::string_view method, int status,
+                          std::chrono::microseconds elapsed) {
+  features::NodeMetrics& metrics = impl_->ops->metrics;
+  if (route.empty()) route = "unmatched";  // no route: a 404 or a malformed request
+  // Only known methods become label values: anything else would let a client mint series.
+  static constexpr std::string_view kMethods[] = {"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"};
+  std::string_view method_label = "other";
+  for (std::string_view known : kMethods) {
+    if (method == known) method_label = known;
+  }
+  std::string status_label = std::to_string(status);
+  metrics.http_requests.labels({route, method_label, status_label}).inc();
+  if (elapsed.count() >= 0) {
+    metrics.http_request_duration.labels({route, method_label})
+        .observe(std::chrono::duration<double>(elapsed).count());
+  }
+}
+
+RateLimitDecision Node::admit_request(const Caller& caller, std::string_view remote_address) {
+  RateLimitDecision decision;
+  features::RateLimiter* limiter = impl_->ops->limiter.get();
+  if (limiter == nullptr) return decision;
+  // The client is the token's user when there is one: all of a user's connections share its
+  // allowance, wherever they come from. Otherwise the remote address.
+  std::string key = features::rate_limit_key(caller.trusted ? std::string_view() : std::string_view(caller.user_uuid),
+                                             remote_address);
+  features::RateDecision checked = limiter->check(key, impl_->clock->monotonic_now());
+  decision.allowed = checked.allowed;
+  decision.limit = checked.limit;
+  decision.remaining = checked.remaining;
+  decision.retry_after = checked.retry_after;
+  if (!checked.allowed) impl_->ops->metrics.rate_limited.inc();
+  return decision;
+}
+
+Result<BackupInfo> verify_backup(const std::string& backup_path) {
+  auto verified = features::verify_backup(backup_path);
+  if (!verified.is_ok()) return verified.status();
+  return to_public(*verified);
+}
+
+Result<BackupInfo> restore_backup(const Config& config, const std::string& backup_path) {
+  // restore_backup verifies the whole file before it touches data_dir, and holds the data_dir
+  // lock while it works, so a node cannot start on a half-restored directory.
+  auto restored = features::restore_backup(backup_path, config.data_dir);
+  if (!restored.is_ok()) return restored.status();
+  return to_public(*restored);
+}
+
+}  // namespace kvs

@@ -1,0 +1,105 @@
+#include "ops_routes.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <httplib.h>
+
+#include "json_writer.hpp"
+
+namespace kvs::server {
+namespace {
+
+// Prometheus text exposition format, version 0.0.4.
+constexpr const char* kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
+
+// Requests the rate limiter never counts: health checks (load balancers poll them) and peer
+// traffic (a limited peer would stall replication; peers authenticate with the cluster HMAC).
+bool exempt_from_rate_limit(const RequestContext& context) {
+  const std::string& path = context.target.path;
+  if (path == "/health") return true;
+  if (starts_with(path, "/members/") || path == "/members") return true;
+  if (starts_with(path, "/sync/")) return !(context.method == "GET" && path == "/sync/merkle/root");
+  return false;
+}
+
+void write_backup_info(JsonWriter& json, const BackupInfo& info) {
+  json.begin_object()
+      .key("path").string(info.path)
+      .key("bytes").number(info.bytes)
+      .key("created_at").number(info.created_at_ms)
+      .key("node_id").string(info.node_id)
+      .key("uncompressed_bytes").number(info.uncompressed_bytes);
+  if (!info.problem.empty()) json.key("error").string(info.problem);
+  json.end_object();
+}
+
+}  // namespace
+
+void install_rate_limiter(HttpServer& server, Node& node, const Config& config) {
+  if (!config.rate_limiting_enabled) return;
+  server.add_interceptor([&node](RequestContext& context, httplib::Response& response) {
+    if (exempt_from_rate_limit(context)) return false;
+    RateLimitDecision decision = node.admit_request(context.caller, context.http.remote_addr);
+    if (decision.allowed) return false;
+    // Whole seconds, rounded up, at least 1: a client that waits that long gets through.
+    auto ms = decision.retry_after.count();
+    std::int64_t seconds = ms <= 0 ? 1 : (ms + 999) / 1000;
+    response.set_header("Retry-After", std::to_string(seconds));
+    response.set_header("X-RateLimit-Limit", std::to_string(decision.limit));
+    response.set_header("X-RateLimit-Remaining", "0");
+    write_error(response, Status::rate_limited("more than " + std::to_string(decision.limit) +
+                                               " requests per rate_limit_window; retry in " +
+                                               std::to_string(seconds) + " s"));
+    return true;
+  });
+}
+
+void register_ops_routes(HttpServer& server, Node& node, const Config& config) {
+  install_rate_limiter(server, node, config);
+
+  server.add_response_observer([&node](std::string_view route, const httplib::Request& request,
+                                       const httplib::Response& response, std::chrono::microseconds elapsed) {
+    node.record_request(route, request.method, response.status, elapsed);
+  });
+  server.add_route({"metrics", "GET", "/metrics", false, false, [&node](RequestContext&, httplib::Response& response) {
+                      response.status = 200;
+                      response.set_content(node.metrics_text(), kPrometheusContentType);
+                    }});
+
+  if (!config.backup_enabled) return;  // the routes are absent (404), as SPEC wants
+  server.add_route({"admin_backup", "POST", "/admin/backup", false, true,
+                    [&node](RequestContext& context, httplib::Response& response) {
+                      auto taken = node.backup_now(context.caller);
+                      if (!taken.is_ok()) {
+                        write_error(response, taken.status());
+                        return;
+                      }
+                      JsonWriter json;
+                      json.begin_object()
+                          .key("path").string(taken->path)
+                          .key("bytes").number(taken->bytes)
+                          .key("duration_ms").number(taken->duration_ms)
+                          .end_object();
+                      write_json(response, 201, json.take());
+                    }});
+  server.add_route({"admin_backups", "GET", "/admin/backups", false, true,
+                    [&node](RequestContext& context, httplib::Response& response) {
+                      auto listed = node.list_backups(context.caller);
+                      if (!listed.is_ok()) {
+                        write_error(response, listed.status());
+                        return;
+                      }
+                      JsonWriter json;
+                      json.begin_array();
+                      for (const auto& info : *listed) write_backup_info(json, info);
+                      json.end_array();
+                      write_json(response, 200, json.take());
+                    }});
+}
+
+}  // namespace kvs::server

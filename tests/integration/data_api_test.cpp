@@ -392,7 +392,7 @@ TEST_CASE("with auth_enabled and no authentication module, /kv/ fails closed wit
 
 TEST_CASE("features that are not built or are off have no routes (404)", "[integration]") {
   Server server;
-  for (const char* path : {"/members/", "/sync/merkle/root", "/auth/users", "/audit", "/admin/backups", "/metrics"}) {
+  for (const char* path : {"/members/", "/sync/merkle/root", "/auth/users", "/audit"}) {
     INFO(path);
     check_error(server.client->get(path), 404, "not_found");
   }

@@ -182,13 +182,14 @@ TEST_CASE("import applies lines by the version order", "[integration]") {
   CHECK(json_string(client.get("/kv/k").body, "/data") == "newer");
 }
 
-TEST_CASE("restore has its command line but says clearly that backups are not supported yet", "[integration]") {
+TEST_CASE("restore names a missing backup and needs --from", "[integration]") {
   ServerProcess target;
   REQUIRE(target.start());
   REQUIRE(target.stop() == 0);
   auto result = run_kvs_server({"restore", "--config", target.config_path(), "--from", "/nonexistent/backup"});
   CHECK(result.exit_code == 1);
-  CHECK_THAT(result.err, Catch::Contains("not supported yet"));
+  CHECK_THAT(result.err, Catch::Contains("/nonexistent/backup"));
+  CHECK_THAT(result.err, Catch::Contains("not_found"));
   auto usage = run_kvs_server({"restore", "--config", target.config_path()});
   CHECK(usage.exit_code == 2);
   CHECK_THAT(usage.err, Catch::Contains("--from"));

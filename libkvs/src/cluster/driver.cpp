@@ -181,7 +181,9 @@ void Driver::carry_out(TimePoint now) {
     // 2. Send. A refused post is reported to the Core at once, which may add effects: the
     //    next round takes them.
     for (auto& outbound : effects.send) send(std::move(outbound), now);
-    // 3. Tell observers.
+    // 3. Tell observers, once the snapshot shows the change: whoever an event wakes must find
+    //    members() agreeing with it.
+    if (!effects.notify.empty()) publish();
     for (const auto& event : effects.notify) {
       log(event.kind == MemberEventKind::kSuspect || event.kind == MemberEventKind::kRemoved ? LogLevel::kWarn
                                                                                             : LogLevel::kInfo,

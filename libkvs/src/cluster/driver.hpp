@@ -9,8 +9,9 @@
 // command); tick the Core with the monotonic clock; after every input carry out the Effects in
 // order: persist the SelfRecord (hooks.persist, durable) before sending anything, then POST
 // each outbound message, signed (hooks.sign gives the X-KVS-Peer-Signature value), then
-// publish the events (hooks.notify). Last, publish a snapshot of the member list that any thread
-// may read (snapshot()).
+// publish the events (hooks.notify). The snapshot of the member list that any thread may read
+// (snapshot()) is refreshed before events are published and after every loop iteration, so an
+// observer woken by an event finds the change in it.
 //
 // Every message is one-way: a POST that the receiver answers with 2xx once the message is in
 // its inbox; replies (join replies, push-pull answers) travel as POSTs of their own. A refused,

@@ -1,0 +1,156 @@
+// kvs::Node's membership API (node_cluster.cpp) with the cluster driver running on a
+// ManualClock: peer messages must be signed, a signed join adds a member, leave needs the admin
+// scope, and a restart keeps the node's joined_timestamp. The driver's loop is another thread:
+// the tests wait for its member events (bounded), never for a fixed time.
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "cluster/message.hpp"
+#include "kvs/node.hpp"
+#include "support/node_fixture.hpp"
+
+namespace {
+
+using kvs::Caller;
+using kvs::MemberEvent;
+using kvs::Status;
+using kvs::test::NodeFixture;
+
+void clustered(kvs::Config& config) {
+  config.clustering_enabled = true;
+  config.cluster_secret = "node-cluster-test-secret";
+  config.port = 7001;
+}
+
+// Collects the node's member events; wait_for blocks (bounded) until one of `kind` about `id`.
+class EventLog {
+ public:
+  explicit EventLog(kvs::Node& node) {
+    node.set_member_observer([this](const MemberEvent& event) {
+      std::lock_guard lock(mutex_);
+      events_.push_back(event);
+      changed_.notify_all();
+    });
+  }
+
+  bool wait_for(const std::string& kind, const std::string& id) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(10), [&] {
+      for (const auto& event : events_) {
+        if (event.kind == kind && event.member.id == id) return true;
+      }
+      return false;
+    });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<MemberEvent> events_;
+};
+
+// A join from a peer "peer-1" that nobody serves (its join reply is refused, which is fine).
+std::string join_body() {
+  kvs::cluster::MemberEntry entry;
+  entry.id = "peer-1";
+  entry.address = "127.0.0.1:9";
+  entry.joined_ms = 1'600'000'000'000;
+  entry.incarnation = 1;
+  entry.heartbeat = 1;
+  return kvs::cluster::encode_message(kvs::cluster::PeerMessage{kvs::cluster::JoinRequest{entry}});
+}
+
+}  // namespace
+
+TEST_CASE("with clustering off a node is its only member and join and leave are unavailable", "[node][cluster]") {
+  NodeFixture fixture;
+  auto members = fixture.node().members();
+  REQUIRE(members.size() == 1);
+  CHECK(members[0].id == "test-node");
+  CHECK(members[0].is_self);
+  CHECK(members[0].status == "alive");
+  CHECK(fixture.node().health().member_count == 1);
+  CHECK(fixture.node().join("127.0.0.1:7002").code() == Status::Code::kUnavailable);
+  CHECK(fixture.node().leave().code() == Status::Code::kUnavailable);
+  CHECK(fixture.node().handle_peer_message("", "POST", "/members/join", join_body()).code() ==
+        Status::Code::kUnavailable);
+}
+
+TEST_CASE("a signed join adds the peer as a member and an unsigned one changes nothing", "[node][cluster]") {
+  NodeFixture fixture(clustered);
+  kvs::Node& node = fixture.node();
+  EventLog events(node);
+  std::string body = join_body();
+
+  CHECK(node.handle_peer_message("", "POST", "/members/join", body).code() == Status::Code::kUnauthenticated);
+  std::string forged = node.sign_peer_request("POST", "/members/join", body + " ");
+  CHECK(node.handle_peer_message(forged, "POST", "/members/join", body).code() == Status::Code::kUnauthenticated);
+  CHECK(node.member_changes() == 0);
+  CHECK(node.members().size() == 1);
+
+  // Signed, but for another route than its type belongs to.
+  std::string misrouted = node.sign_peer_request("POST", "/members/gossip", body);
+  CHECK(node.handle_peer_message(misrouted, "POST", "/members/gossip", body).code() ==
+        Status::Code::kInvalidArgument);
+
+  std::string signature = node.sign_peer_request("POST", "/members/join", body);
+  REQUIRE(node.handle_peer_message(signature, "POST", "/members/join", body).is_ok());
+  REQUIRE(events.wait_for("joined", "peer-1"));
+  auto members = node.members();
+  REQUIRE(members.size() == 2);
+  CHECK(members[0].id == "peer-1");
+  CHECK(members[0].address == "127.0.0.1:9");
+  CHECK(members[0].joined_timestamp_ms == 1'600'000'000'000);
+  CHECK(members[0].status == "alive");
+  CHECK(members[1].id == "test-node");
+  CHECK(members[1].address == "127.0.0.1:7001");
+  CHECK(node.health().member_count == 2);
+
+  // The same signed request again is a replay.
+  CHECK(node.handle_peer_message(signature, "POST", "/members/join", body).code() == Status::Code::kUnauthenticated);
+
+  // Silent for failure_timeout (default 5 min, by the manual clock): suspect, and no longer live.
+  fixture.clock.advance(std::chrono::minutes(6));
+  REQUIRE(events.wait_for("suspect", "peer-1"));
+  CHECK(node.health().member_count == 1);
+}
+
+TEST_CASE("leaving needs the admin scope and leaves the node alone", "[node][cluster]") {
+  NodeFixture fixture([](kvs::Config& config) {
+    clustered(config);
+    config.auth_enabled = true;
+  });
+  kvs::Node& node = fixture.node();
+  EventLog events(node);
+  std::string body = join_body();
+  REQUIRE(node.handle_peer_message(node.sign_peer_request("POST", "/members/join", body), "POST", "/members/join", body)
+              .is_ok());
+  REQUIRE(events.wait_for("joined", "peer-1"));
+
+  Caller reader{false, "00000000-0000-4000-8000-000000000001", kvs::kScopeRead | kvs::kScopeWrite, "jti"};
+  CHECK(node.leave(reader).code() == Status::Code::kPermissionDenied);
+  CHECK(node.members().size() == 2);
+  Caller admin{false, "00000000-0000-4000-8000-000000000002", kvs::kScopeAdmin, "jti2"};
+  REQUIRE(node.leave(admin).is_ok());
+  auto members = node.members();
+  REQUIRE(members.size() == 1);
+  CHECK(members[0].is_self);
+  CHECK(node.join("not an address").code() == Status::Code::kInvalidArgument);
+  CHECK(node.join("127.0.0.1:9").is_ok());
+}
+
+TEST_CASE("a reopened clustered node keeps its joined_timestamp", "[node][cluster]") {
+  NodeFixture fixture(clustered);
+  std::int64_t joined = fixture.node().members().at(0).joined_timestamp_ms;
+  fixture.clock.advance(std::chrono::hours(1));
+  fixture.reopen();
+  auto members = fixture.node().members();
+  REQUIRE(members.size() == 1);
+  CHECK(members[0].joined_timestamp_ms == joined);
+}

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "kvs/log.hpp"
+#include "node_impl.hpp"
 #include "storage/store.hpp"
 
 #ifndef KVS_VERSION_STRING
@@ -24,7 +25,6 @@ namespace kvs {
 namespace {
 
 constexpr std::string_view kJoinedMetaName = "joined_timestamp";
-constexpr std::size_t kSweepBatch = 1000;
 
 std::string host_name() {
   char buffer[256] = {};
@@ -54,136 +54,26 @@ std::string prefix_end(std::string_view prefix) {
   return end;
 }
 
+KeyMeta meta_of(const Version& version) { return KeyMeta{version.owner_uuid, version.group_uuid, version.permissions}; }
+
 Entry to_entry(const Version& version) {
   return Entry{version.path, version.uuid, version.timestamp_ms, version.data, version.expires_at_ms};
 }
 
 }  // namespace
 
-struct Node::Impl {
-  Config config;
-  const Clock* clock = nullptr;
-  Random* random = nullptr;
-  std::unique_ptr<storage::Store> store;
-  std::int64_t joined_ms = 0;
-  std::chrono::steady_clock::time_point started_at;
-
-  // The sweeper thread purges expired keys and old tombstones. `sweep_mutex` guards
-  // `stopping` and serialises sweeps.
-  std::mutex sweep_mutex;
-  std::condition_variable sweep_wakeup;
-  bool stopping = false;
-  std::thread sweeper;
-  std::int64_t last_tombstone_sweep_ms = 0;
-
-  std::int64_t now_ms() const { return clock->now_ms(); }
-
-  // The timestamp of a local write: never below the held version's, so an overwrite always
-  // wins against the version it replaces, whatever the clocks say.
-  std::int64_t stamp(const std::optional<Version>& held) const {
-    std::int64_t now = now_ms();
-    return held ? std::max(now, held->timestamp_ms + 1) : now;
-  }
-
-  Version new_version(std::string path, const std::optional<Version>& held) {
-    Version version;
-    version.path = std::move(path);
-    version.uuid = make_uuid_v4(*random);
-    version.timestamp_ms = stamp(held);
-    version.origin_node_id = config.node_id;
-    version.origin_joined_ms = joined_ms;
-    return version;
-  }
-
-  Status check_writable() const {
-    if (config.read_only) return Status::read_only("the node is in read-only mode");
-    return Status::ok();
-  }
-
-  Result<std::size_t> purge_expired(std::int64_t now) {
-    std::size_t purged = 0;
-    for (;;) {
-      auto paths = store->expired(now, kSweepBatch);
-      if (!paths.is_ok()) return paths.status();
-      if (paths->empty()) break;
-      std::size_t before = purged;
-      for (const auto& path : *paths) {
-        auto current = store->get(path);
-        if (!current.is_ok()) return current.status();
-        if (!current->has_value() || !is_expired(**current, now)) continue;
-        auto removed = store->purge(path, (*current)->uuid);
-        if (!removed.is_ok()) return removed.status();
-        if (*removed) ++purged;
-      }
-      // A batch that purged nothing holds only entries that raced with overwrites: the next
-      // call will not see them, since the overwrite replaced their index entries.
-      if (paths->size() < kSweepBatch || purged == before) break;
-    }
-    return purged;
-  }
-
-  // Tombstones carry no expiry-index entry, so they are found by a scan of the keyspace. It
-  // runs rarely (see sweep_loop); its cost is one pass over the keys.
-  Result<std::size_t> purge_tombstones(std::int64_t now) {
-    std::int64_t cutoff = now - config.tombstone_ttl.count();
-    std::vector<std::pair<std::string, std::string>> doomed;
-    Status scanned = store->scan("", "", [&](const Version& version) {
-      if (version.deleted && version.timestamp_ms <= cutoff) doomed.emplace_back(version.path, version.uuid);
-      return true;
-    });
-    if (!scanned.is_ok()) return scanned;
-    std::size_t purged = 0;
-    for (const auto& [path, uuid] : doomed) {
-      auto removed = store->purge(path, uuid);
-      if (!removed.is_ok()) return removed.status();
-      if (*removed) ++purged;
-    }
-    return purged;
-  }
-
-  Result<std::size_t> sweep(bool tombstones) {
-    std::int64_t now = now_ms();
-    auto expired = purge_expired(now);
-    if (!expired.is_ok()) return expired;
-    std::size_t total = *expired;
-    if (tombstones) {
-      auto purged = purge_tombstones(now);
-      if (!purged.is_ok()) return purged;
-      total += *purged;
-      last_tombstone_sweep_ms = now;
-    }
-    return total;
-  }
-
-  void sweep_loop() {
-    std::unique_lock lock(sweep_mutex);
-    while (!stopping) {
-      sweep_wakeup.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; });
-      if (stopping) break;
-      // Tombstone scans run at most every tenth of tombstone_ttl (and at most hourly), so a
-      // tombstone lives between tombstone_ttl and 1.1 x tombstone_ttl.
-      auto period = std::min<std::int64_t>(config.tombstone_ttl.count() / 10, 3'600'000);
-      bool tombstones = now_ms() - last_tombstone_sweep_ms >= period;
-      auto swept = sweep(tombstones);
-      if (!swept.is_ok()) {
-        log(LogLevel::kWarn, "sweeper.failed", {{"error", swept.status().to_string()}});
-      } else if (*swept > 0) {
-        log(LogLevel::kDebug, "sweeper.purged", {{"versions", std::to_string(*swept)}});
-      }
-    }
-  }
-};
-
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Node::~Node() {
   if (!impl_) return;
+  impl_->stop_cluster();  // first: its loop writes to the store (node_cluster.cpp)
   {
     std::lock_guard lock(impl_->sweep_mutex);
     impl_->stopping = true;
   }
   impl_->sweep_wakeup.notify_all();
   if (impl_->sweeper.joinable()) impl_->sweeper.join();
+  impl_->ops.reset();    // stops the backup scheduler; it reads the store
   impl_->store.reset();  // drains the writer queue and closes the environment
 }
 
@@ -229,6 +119,11 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
     if (!saved.is_ok()) return saved;
   }
 
+  if (Status auth = impl->open_auth(); !auth.is_ok()) return auth;
+  // Once storage and the cluster secret are ready: the membership loop (node_cluster.cpp).
+  if (Status cluster = impl->start_cluster(); !cluster.is_ok()) return cluster;
+  if (Status ops = impl->open_ops(env.backup_scheduler); !ops.is_ok()) return ops;
+
   Impl* raw = impl.get();
   if (env.background_sweeper) raw->sweeper = std::thread([raw] { raw->sweep_loop(); });
   log(LogLevel::kInfo, "node.opened",
@@ -259,6 +154,35 @@ Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, 
     if (options.if_match && (!live || (*held)->uuid != *options.if_match)) {
       return Status::precondition_failed("key " + *path + " is not at version " + *options.if_match);
     }
+    KeyMeta created;
+    if (live) {
+      if (impl->checked(options.caller)) {
+        if (Status allowed = impl->authority->check_replace(options.caller, *path, meta_of(**held)); !allowed.is_ok()) {
+          return allowed;
+        }
+      }
+    } else if (impl->config.auth_enabled) {
+      if (impl->checked(options.caller)) {
+        // Creating needs C on the nearest live ancestor key (or only the write scope).
+        std::optional<KeyMeta> ancestor;
+        for (const auto& candidate : auth::ancestors(*path)) {
+          auto found = view.get(candidate);
+          if (!found.is_ok()) return found.status();
+          if (is_live(*found, now)) {
+            ancestor = meta_of(**found);
+            break;
+          }
+        }
+        Status allowed = impl->authority->check_create(options.caller, *path, ancestor ? &*ancestor : nullptr);
+        if (!allowed.is_ok()) return allowed;
+      }
+      auto meta = impl->authority->meta_for_new_key(options.caller, options.group_uuid,
+                                                    impl->config.default_permissions);
+      if (!meta.is_ok()) return meta.status();
+      created = std::move(*meta);
+    } else {
+      created = KeyMeta{options.caller.user_uuid, options.group_uuid, impl->config.default_permissions};
+    }
     Version version = impl->new_version(*path, *held);
     version.data.assign(json);
     if (ttl.count() > 0) {
@@ -271,9 +195,9 @@ Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, 
       version.group_uuid = (*held)->group_uuid;
       version.permissions = (*held)->permissions;
     } else {
-      version.owner_uuid = options.caller.user_uuid;
-      version.group_uuid = options.group_uuid;
-      version.permissions = impl->config.default_permissions;
+      version.owner_uuid = std::move(created.owner_uuid);
+      version.group_uuid = std::move(created.group_uuid);
+      version.permissions = created.permissions;
     }
     return std::optional<Version>(std::move(version));
   });
@@ -282,12 +206,17 @@ Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, 
   return WriteResult{(*written)->uuid, (*written)->timestamp_ms};
 }
 
-Result<Entry> Node::get(std::string_view raw_path, const ReadOptions& /*options*/) const {
+Result<Entry> Node::get(std::string_view raw_path, const ReadOptions& options) const {
   auto path = normalize_key(raw_path);
   if (!path.is_ok()) return path.status();
   auto held = impl_->store->get(*path);
   if (!held.is_ok()) return held.status();
   if (!is_live(*held, impl_->now_ms())) return Status::not_found("key " + *path);
+  if (impl_->checked(options.caller)) {
+    if (Status allowed = impl_->authority->check_read(options.caller, *path, meta_of(**held)); !allowed.is_ok()) {
+      return allowed;
+    }
+  }
   return to_entry(**held);
 }
 
@@ -301,6 +230,11 @@ Status Node::remove(std::string_view raw_path, const RemoveOptions& options) {
     auto held = view.get(*path);
     if (!held.is_ok()) return held.status();
     if (!is_live(*held, impl->now_ms())) return Status::not_found("key " + *path);
+    if (impl->checked(options.caller)) {
+      if (Status allowed = impl->authority->check_delete(options.caller, *path, meta_of(**held)); !allowed.is_ok()) {
+        return allowed;
+      }
+    }
     if (options.if_match && (*held)->uuid != *options.if_match) {
       return Status::precondition_failed("key " + *path + " is not at version " + *options.if_match);
     }
@@ -329,8 +263,11 @@ Result<RangeResult> Node::range(const RangeQuery& query) const {
   if (!end.empty() && start >= end) return result;
 
   std::int64_t now = impl_->now_ms();
+  bool checked = impl_->checked(query.caller);
   Status scanned = impl_->store->scan(start, end, [&](const Version& version) {
     if (version.deleted || is_expired(version, now) || is_reserved(version.path)) return true;
+    // Only keys the caller may read: the others are skipped as if absent.
+    if (checked && !impl_->authority->can_read(query.caller, meta_of(version))) return true;
     if (result.items.size() == query.limit) {
       result.next_start_key = version.path;
       return false;
@@ -344,10 +281,21 @@ Result<RangeResult> Node::range(const RangeQuery& query) const {
   return result;
 }
 
-Result<History> Node::history(std::string_view raw_path, const ReadOptions& /*options*/) const {
+// History and old revisions are read under the permissions of the key's current version
+// (a tombstone keeps the metadata of the version it deleted).
+Status Node::Impl::check_read_current(const Caller& caller, const std::string& path) const {
+  if (!checked(caller)) return Status::ok();
+  auto held = store->get(path);
+  if (!held.is_ok()) return held.status();
+  if (!held->has_value()) return Status::ok();
+  return authority->check_read(caller, path, meta_of(**held));
+}
+
+Result<History> Node::history(std::string_view raw_path, const ReadOptions& options) const {
   if (!impl_->config.revision_history_enabled) return Status::unavailable("revision history is disabled");
   auto path = normalize_key(raw_path);
   if (!path.is_ok()) return path.status();
+  if (Status allowed = impl_->check_read_current(options.caller, *path); !allowed.is_ok()) return allowed;
   auto revisions = impl_->store->history(*path);
   if (!revisions.is_ok()) return revisions.status();
   if (revisions->empty()) return Status::not_found("no revisions of key " + *path);
@@ -363,10 +311,11 @@ Result<History> Node::history(std::string_view raw_path, const ReadOptions& /*op
 }
 
 Result<Entry> Node::get_revision(std::string_view raw_path, std::uint64_t revision,
-                                 const ReadOptions& /*options*/) const {
+                                 const ReadOptions& options) const {
   if (!impl_->config.revision_history_enabled) return Status::unavailable("revision history is disabled");
   auto path = normalize_key(raw_path);
   if (!path.is_ok()) return path.status();
+  if (Status allowed = impl_->check_read_current(options.caller, *path); !allowed.is_ok()) return allowed;
   auto stored = impl_->store->revision(*path, revision);
   if (!stored.is_ok()) return stored.status();
   if (!stored->has_value() || (*stored)->version.deleted) {
@@ -375,16 +324,20 @@ Result<Entry> Node::get_revision(std::string_view raw_path, std::uint64_t revisi
   return to_entry((*stored)->version);
 }
 
-Result<KeyMeta> Node::get_meta(std::string_view raw_path, const ReadOptions& /*options*/) const {
+Result<KeyMeta> Node::get_meta(std::string_view raw_path, const ReadOptions& options) const {
   auto path = normalize_key(raw_path);
   if (!path.is_ok()) return path.status();
   auto held = impl_->store->get(*path);
   if (!held.is_ok()) return held.status();
   if (!is_live(*held, impl_->now_ms())) return Status::not_found("key " + *path);
+  if (impl_->checked(options.caller)) {
+    Status allowed = impl_->authority->check_read_meta(options.caller, *path, meta_of(**held));
+    if (!allowed.is_ok()) return allowed;
+  }
   return KeyMeta{(*held)->owner_uuid, (*held)->group_uuid, (*held)->permissions};
 }
 
-Status Node::set_meta(std::string_view raw_path, const MetaUpdate& update, const ReadOptions& /*options*/) {
+Status Node::set_meta(std::string_view raw_path, const MetaUpdate& update, const ReadOptions& options) {
   auto path = normalize_key(raw_path);
   if (!path.is_ok()) return path.status();
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
@@ -398,6 +351,11 @@ Status Node::set_meta(std::string_view raw_path, const MetaUpdate& update, const
     auto held = view.get(*path);
     if (!held.is_ok()) return held.status();
     if (!is_live(*held, impl->now_ms())) return Status::not_found("key " + *path);
+    if (impl->config.auth_enabled) {
+      // Also validates the update (known owner and group) for callers that are checked.
+      Status allowed = impl->authority->check_change_meta(options.caller, *path, meta_of(**held), update);
+      if (!allowed.is_ok()) return allowed;
+    }
     Version version = impl->new_version(*path, *held);
     version.data = (*held)->data;
     version.expires_at_ms = (*held)->expires_at_ms;
@@ -425,7 +383,9 @@ Result<bool> Node::apply_version(const Version& version) {
     return std::optional<Version>(version);
   });
   if (!written.is_ok()) return written.status();
-  return written->has_value();
+  if (!written->has_value()) return false;
+  impl_->after_write(**written);
+  return true;
 }
 
 Status Node::export_versions(const std::function<bool(const Version&)>& visit) const {
@@ -435,7 +395,7 @@ Status Node::export_versions(const std::function<bool(const Version&)>& visit) c
 Health Node::health() const {
   Health health;
   health.mode = impl_->config.read_only ? "read-only" : "normal";
-  health.member_count = 1;
+  health.member_count = impl_->live_member_count();
   health.node_id = impl_->config.node_id;
   health.version = std::string(library_version());
   health.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -

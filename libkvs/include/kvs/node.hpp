@@ -137,11 +137,81 @@ struct Health {
   std::uint64_t keys{0};
 };
 
+// A user (SPEC: /auth/users). Its tokens carry a subset of its scopes.
+struct User {
+  std::string uuid;
+  std::string nickname;
+  std::uint8_t scopes = 0;                    // Scope bits
+  std::int64_t created_at_ms = 0;
+};
+
+// Changes to a user; absent members stay as they are.
+struct UserChange {
+  std::optional<std::string> nickname;
+  std::optional<std::uint8_t> scopes;
+};
+
+struct Group {
+  std::string uuid;
+  std::string name;
+  std::vector<std::string> members;           // user uuids, sorted
+  std::int64_t created_at_ms = 0;
+};
+
+struct GroupChange {
+  std::optional<std::string> name;
+  std::optional<std::vector<std::string>> members;
+};
+
+// A minted token (SPEC: POST /auth/tokens).
+struct Token {
+  std::string token;                          // the compact JWT
+  std::string token_id;                       // its jti
+  std::int64_t expires_at_ms = 0;
+};
+
+// A backup file (SPEC: POST /admin/backup, GET /admin/backups).
+struct BackupInfo {
+  std::string path;
+  std::uint64_t bytes = 0;                    // size of the backup file
+  std::uint64_t uncompressed_bytes = 0;       // size of the LMDB copy inside
+  std::int64_t created_at_ms = 0;
+  std::string node_id;                        // the node it was taken from
+  std::int64_t duration_ms = 0;               // backup_now only: how long it took
+  std::string problem;                        // list_backups only: why the file looks unusable, else empty
+};
+
+// Whether the rate limiter lets one request through (SPEC: rate_limit_requests per
+// rate_limit_window per client).
+struct RateLimitDecision {
+  bool allowed = true;
+  std::uint32_t limit = 0;                    // rate_limit_requests
+  std::uint32_t remaining = 0;                // requests still allowed now, after this one
+  std::chrono::milliseconds retry_after{0};   // when refused: until one more is allowed
+};
+
+// A cluster member as this node sees it (SPEC: GET /members/).
+struct Member {
+  std::string id;
+  std::string address;                        // "host:port" peers use to reach it
+  std::int64_t last_seen_ms = 0;              // wall-clock ms it was last heard of (now, for itself)
+  std::int64_t joined_timestamp_ms = 0;       // wall-clock ms of its very first start
+  std::string status{"alive"};                // "alive" or "suspect"
+  bool is_self = false;
+};
+
+// A membership change, as the cluster loop saw it.
+struct MemberEvent {
+  std::string kind;                           // "joined", "updated", "suspect", "alive", "removed", "left"
+  Member member;
+};
+
 // Optional seams for tests and embedders. Each pointer, when set, must outlive the Node.
 struct NodeEnv {
   const Clock* clock = nullptr;               // default: system_clock()
   Random* random = nullptr;                   // default: system_random()
   bool background_sweeper = true;             // false: expiry purges run only via sweep_now()
+  bool backup_scheduler = true;               // false: no scheduled backups (backup_now still works)
 };
 
 class KVS_EXPORT Node {
@@ -191,8 +261,110 @@ class KVS_EXPORT Node {
   Health health() const;
   const Config& config() const noexcept;
 
+  // ---- Authentication and access control (SPEC section 2) ---------------------------------
+  // With auth_enabled, every data call made for a non-trusted Caller is checked (scopes and
+  // the key's permission bits; kPermissionDenied when refused) and reserved keys are out of
+  // its reach. The embedding application's own calls (Caller::local()) are never checked.
+  // With auth disabled, the calls below answer kUnavailable, except authenticate, which
+  // answers every token with a trusted Caller.
+
+  bool auth_enabled() const noexcept;
+
+  // The Caller a bearer token stands for. kUnauthenticated (the reason in the message) for a
+  // malformed, badly signed, expired or revoked token or a deleted user. Touches no disk.
+  Result<Caller> authenticate(std::string_view token) const;
+
+  // Users and groups: admin only, except that a user may read itself. Codes: kPermissionDenied,
+  // kInvalidArgument, kConflict (nickname taken), kNotFound, kPreconditionFailed (the change
+  // would leave no admin), kReadOnly.
+  Result<User> create_user(const Caller& caller, std::string_view nickname, std::uint8_t scopes);
+  Result<User> get_user(const Caller& caller, std::string_view uuid) const;
+  Result<User> update_user(const Caller& caller, std::string_view uuid, const UserChange& change);
+  Status remove_user(const Caller& caller, std::string_view uuid);
+  // Every user (admin only), by nickname.
+  Result<std::vector<User>> list_users(const Caller& caller) const;
+
+  Result<Group> create_group(const Caller& caller, std::string_view name, std::vector<std::string> members);
+  Result<Group> get_group(const Caller& caller, std::string_view uuid) const;
+  Result<Group> update_group(const Caller& caller, std::string_view uuid, const GroupChange& change);
+  Status remove_group(const Caller& caller, std::string_view uuid);
+
+  // A token for `user_uuid` with `scopes`, living `ttl` (default token_ttl). A user may mint
+  // tokens for itself with a subset of its token's scopes; for others, admin only.
+  Result<Token> mint_token(const Caller& caller, std::string_view user_uuid, std::uint8_t scopes,
+                           std::optional<std::chrono::milliseconds> ttl = std::nullopt);
+  // Revokes the token with this jti on every node: admin, or the token's own bearer.
+  Status revoke_token(const Caller& caller, std::string_view token_id);
+  // A token for the user with this nickname, with no permission check (the operator's
+  // `kvs-server token`). `scopes` absent: every scope the user holds.
+  Result<Token> issue_token(std::string_view nickname, std::optional<std::uint8_t> scopes = std::nullopt,
+                            std::optional<std::chrono::milliseconds> ttl = std::nullopt);
+
+  // ---- Peer authentication (cluster traffic; independent of auth_enabled) ------------------
+  // The X-KVS-Peer-Signature value for an outgoing peer request: an HMAC under the cluster
+  // secret over method, target, body and a timestamp.
+  std::string sign_peer_request(std::string_view method, std::string_view target, std::string_view body) const;
+  // kUnauthenticated for a missing, wrong, stale or replayed signature.
+  Status verify_peer_request(std::string_view signature, std::string_view method, std::string_view target,
+                             std::string_view body);
+
+  // ---- Cluster membership (SPEC sections 2 "Cluster" and 3) ---------------------------------
+  // With clustering_enabled, the node runs the membership protocol from open() until it is
+  // destroyed: it joins through seed_nodes (unreachable seeds are retried with back-off),
+  // gossips its member list and judges silent members suspect, then removed. Its address for
+  // peers is advertise_address, else bind_address:port. Peer traffic is HTTP: an embedder serves
+  // POST /members/join and /members/gossip by calling handle_peer_message. With clustering off,
+  // members() is the node alone and the other calls answer kUnavailable.
+
+  // This node and every alive or suspect member, ordered by id.
+  std::vector<Member> members() const;
+  // Joins (again) through `seed_address` ("host:port"; empty: the configured seed_nodes), e.g.
+  // after leave(). Ok once the joins are sent; members arrive as seeds answer (members(), the
+  // member observer). kInvalidArgument (malformed address), kUnavailable (clustering off, or
+  // the cluster loop did not take the request in time).
+  Status join(std::string_view seed_address = {});
+  // Leaves gracefully: tells the members, which drop this node at once, then runs standalone
+  // until join(). Needs the admin scope (any trusted caller may). kPermissionDenied, kUnavailable.
+  Status leave(const Caller& caller = Caller::local());
+  // Calls `observer` for each membership change, in order, on the cluster thread: it must be
+  // quick and must not call join() or leave(). Replaces the previous observer; empty removes it.
+  void set_member_observer(std::function<void(const MemberEvent&)> observer);
+  // Membership changes since open: poll it to notice a change without an observer.
+  std::uint64_t member_changes() const noexcept;
+  // A request a peer sent to POST /members/join or /members/gossip: checks its
+  // X-KVS-Peer-Signature (verify_peer_request), decodes the body and queues the message for the
+  // cluster loop. Ok: queued (answer 202). kUnauthenticated: bad or missing signature, nothing
+  // changed; kInvalidArgument: not a peer message for `target`; kTooLarge; kUnavailable:
+  // clustering off or the queue is full (the peer tries again at its next round).
+  Status handle_peer_message(std::string_view signature, std::string_view method, std::string_view target,
+                             std::string_view body);
+
   // Purges expired keys and tombstones older than tombstone_ttl now; returns how many.
   Result<std::size_t> sweep_now();
+
+  // ---- Operations (SPEC section 2, "Operations"; node_ops.cpp) -----------------------------
+  // Backups, metrics and rate limiting. Backup calls are admin only for a checked Caller
+  // (kPermissionDenied otherwise); the rest have no caller to check.
+
+  // Takes a hot, consistent, compacted and zstd-compressed backup of the data into
+  // backup_path now, then deletes backups older than backup_retention days. Blocks for the
+  // length of the backup; writers are not blocked. Codes: kUnavailable when backup_enabled is
+  // off or a backup is already running, kPermissionDenied, kIOError.
+  Result<BackupInfo> backup_now(const Caller& caller = Caller::local());
+  // The backups in backup_path, newest first; a damaged file is listed with `problem` set.
+  Result<std::vector<BackupInfo>> list_backups(const Caller& caller = Caller::local()) const;
+
+  // Every metric of this node in the Prometheus text format (version 0.0.4).
+  std::string metrics_text() const;
+  // Counts one served HTTP request for the metrics: `route` is the route's name, never a raw
+  // path, so the number of series stays bounded.
+  void record_request(std::string_view route, std::string_view method, int status,
+                      std::chrono::microseconds elapsed);
+
+  // Counts one request against the rate limit of its client: the caller's user when it is
+  // not trusted (an authenticated token), else `remote_address`. Always allowed when
+  // rate_limiting_enabled is off. Memory is bounded however many clients appear.
+  RateLimitDecision admit_request(const Caller& caller, std::string_view remote_address);
 
   struct Impl;
 
@@ -207,6 +379,21 @@ KVS_EXPORT Result<std::string> normalize_key(std::string_view raw, bool allow_re
 
 // Checks that `json` is one complete JSON document.
 KVS_EXPORT Status validate_json(std::string_view json);
+
+// Scope names as tokens and the REST interface spell them: "read", "write", "admin".
+// nullopt for an unknown name (names are case-sensitive).
+KVS_EXPORT std::optional<std::uint8_t> scope_from_name(std::string_view name) noexcept;
+// The names of the bits set in `scopes`, in the order read, write, admin.
+KVS_EXPORT std::vector<std::string_view> scope_names(std::uint8_t scopes);
+
+// Checks a backup file completely (header, checksum, a full decompression). kNotFound when it
+// is missing; kCorruption naming the fault (not a backup, truncated, checksum mismatch).
+KVS_EXPORT Result<BackupInfo> verify_backup(const std::string& backup_path);
+
+// Restores a backup into config.data_dir (`kvs-server restore`). The data_dir's data is
+// replaced only once the whole backup has verified; the previous data.mdb is kept as
+// data.mdb.before-restore. kUnavailable while a node holds the data_dir; verify_backup's codes.
+KVS_EXPORT Result<BackupInfo> restore_backup(const Config& config, const std::string& backup_path);
 
 // The library's version string ("0.1.0").
 KVS_EXPORT std::string_view library_version() noexcept;

@@ -317,6 +317,10 @@ Status write_counters(MDB_txn* txn, const Dbs& dbs, const Counters& counters) {
   return write_counter(txn, dbs, kSequenceName, counters.sequence);
 }
 
+// Keys whose first segment starts with '_' are the system's own (users, groups, ...): they
+// are not counted as live keys.
+bool is_reserved_path(std::string_view path) { return !path.empty() && path.front() == '_'; }
+
 bool is_reserved_meta(std::string_view name) {
   return name == kFormatVersionName || starts_with(name, kCounterPrefix);
 }
@@ -624,7 +628,7 @@ Status Store::Impl::apply_version(MDB_txn* txn, const Version& version, Counters
     auto old = decode_summary(**old_bytes);
     if (!old.is_ok()) return old.status().with_context(What{"current version of", path}.text());
     std::size_t old_size = (*old_bytes)->size();
-    bool old_live = !old->deleted;
+    bool old_live = !old->deleted && !is_reserved_path(path);
     std::int64_t old_timestamp = old->timestamp_ms;
     std::optional<std::int64_t> old_expiry = old->expires_at_ms;
     if (old_expiry) {
@@ -663,7 +667,7 @@ Status Store::Impl::apply_version(MDB_txn* txn, const Version& version, Counters
     return s;
   }
   next.keys += 1;
-  if (!version.deleted) next.live_keys += 1;
+  if (!version.deleted && !is_reserved_path(path)) next.live_keys += 1;
   next.bytes += record.size();
   return Status::ok();
 }
@@ -733,7 +737,7 @@ Result<bool> Store::Impl::purge_version(MDB_txn* txn, std::string_view path, std
   if (held->uuid != uuid || held->path != path) return false;
 
   std::size_t size = (*bytes)->size();
-  bool live = !held->deleted;
+  bool live = !held->deleted && !is_reserved_path(path);
   std::int64_t timestamp = held->timestamp_ms;
   std::optional<std::int64_t> expiry = held->expires_at_ms;
   if (Status s = lmdb_del(txn, dbs.versions, key, what); !s.is_ok()) return s;

@@ -72,7 +72,7 @@ struct StoredRevision {
 
 struct StoreStats {
   std::uint64_t keys = 0;                  // current versions held, tombstones included
-  std::uint64_t live_keys = 0;             // not tombstones
+  std::uint64_t live_keys = 0;             // not tombstones, not reserved ('_...') keys
   std::uint64_t bytes = 0;                 // bytes of encoded current versions
   std::uint64_t last_sequence = 0;         // of the change sequence
   std::uint64_t commits = 0;               // write transactions committed since open

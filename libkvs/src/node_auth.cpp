@@ -1,0 +1,216 @@
+// kvs::Node: users, groups, tokens and peer signatures (SPEC section 2, Authentication). The
+// decisions are auth::Authority's; this file stores what it decides as reserved "_auth/" keys
+// through the ordinary write path, so they replicate like data, and keeps its cache current.
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "auth/records.hpp"
+#include "auth/scopes.hpp"
+#include "node_impl.hpp"
+
+namespace kvs {
+namespace {
+
+User to_user(const auth::UserRecord& record) {
+  return User{record.uuid, record.nickname, record.scopes, record.created_at_ms};
+}
+
+Group to_group(const auth::GroupRecord& record) {
+  return Group{record.uuid, record.name, record.members, record.created_at_ms};
+}
+
+Token to_token(const auth::MintedToken& minted) {
+  return Token{minted.token, minted.token_id, minted.expires_at_ms};
+}
+
+Status auth_disabled() { return Status::unavailable("authentication is disabled (auth_enabled: false)"); }
+
+}  // namespace
+
+// ---- Node::Impl ----------------------------------------------------------------------------
+
+Status Node::Impl::open_auth() {
+  auto opened = auth::Authority::open(config, *clock, *random);
+  if (!opened.is_ok()) return opened.status().with_context("cluster secret");
+  authority = std::move(*opened);
+
+  // Users, groups and revocations into the cache: one scan of the reserved prefix.
+  std::string end(auth::kAuthPrefix);
+  end.back() = static_cast<char>(end.back() + 1);
+  Status loaded = store->scan(std::string(auth::kAuthPrefix), end, [&](const Version& version) {
+    if (Status applied = authority->apply(version); !applied.is_ok()) {
+      log(LogLevel::kWarn, "auth.bad_record", {{"path", version.path}, {"error", applied.to_string()}});
+    }
+    return true;
+  });
+  if (!loaded.is_ok()) return loaded;
+  if (!config.auth_enabled || authority->has_users()) return Status::ok();
+
+  // First start with auth on: an admin user and its token, for the operator.
+  auth::UserWrite admin = authority->prepare_admin_user();
+  auto written = write_reserved(admin.write);
+  if (!written.is_ok()) return written.status();
+  auto token = authority->issue_token(admin.user, auth::kScopeAll);
+  if (!token.is_ok()) return token.status();
+  if (Status saved = auth::Authority::write_admin_token_file(config.data_dir, token->token); !saved.is_ok()) {
+    return saved;
+  }
+  std::string path = config.data_dir + "/" + std::string(auth::kAdminTokenFileName);
+  log(LogLevel::kInfo, "auth.admin_created", {{"user", admin.user.uuid}, {"token_file", path}});
+  return Status::ok();
+}
+
+void Node::Impl::after_write(const Version& version) {
+  if (!auth::is_auth_key(version.path) || !authority) return;
+  if (Status applied = authority->apply(version); !applied.is_ok()) {
+    log(LogLevel::kWarn, "auth.bad_record", {{"path", version.path}, {"error", applied.to_string()}});
+  }
+}
+
+Result<Version> Node::Impl::write_reserved(const auth::ReservedWrite& write) {
+  auto written = store->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
+    auto held = view.get(write.path);
+    if (!held.is_ok()) return held.status();
+    Version version = new_version(write.path, *held);
+    version.deleted = write.deleted;
+    if (!write.deleted) version.data = write.json;
+    version.expires_at_ms = write.expires_at_ms;
+    version.permissions = 0;  // reserved keys are reachable only through these calls
+    return std::optional<Version>(std::move(version));
+  });
+  if (!written.is_ok()) return written.status();
+  if (!written->has_value()) return Status::internal("write of " + write.path + " wrote nothing");
+  after_write(**written);
+  return std::move(**written);
+}
+
+// ---- Node ----------------------------------------------------------------------------------
+
+bool Node::auth_enabled() const noexcept { return impl_->config.auth_enabled; }
+
+Result<Caller> Node::authenticate(std::string_view token) const {
+  if (!impl_->config.auth_enabled) return Caller::local();
+  return impl_->authority->authenticate(token);
+}
+
+Result<User> Node::create_user(const Caller& caller, std::string_view nickname, std::uint8_t scopes) {
+  if (!impl_->config.auth_enabled) return auth_disabled();
+  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
+  auto prepared = impl_->authority->prepare_create_user(caller, nickname, scopes);
+  if (!prepared.is_ok()) return prepared.status();
+  auto written = impl_->write_reserved(prepared->write);
+  if (!written.is_ok()) return written.status();
+  return to_user(prepared->user);
+}
+
+Result<User> Node::get_user(const Caller& caller, std::string_view uuid) const {
+  if (!impl_->config.auth_enabled) return auth_disabled();
+  auto user = impl_->authority->get_user(caller, uuid);
+  if (!user.is_ok()) return user.status();
+  return to_user(*user);
+}
+
+Result<User> Node::update_user(const Caller& caller, std::string_view uuid, const UserChange& change) {
+  if (!impl_->config.auth_enabled) return auth_disabled();
+  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
+  auto prepared = impl_->authority->prepare_update_user(caller, uuid, auth::UserUpdate{change.nickname, change.scopes});
+  if (!prepared.is_ok()) return prepared.status();
+  auto written = impl_->write_reserved(prepared->write);
+  if (!written.is_ok()) return written.status();
+  return to_user(prepared->user);
+}
+
+Status Node::remove_user(const Caller& caller, std::string_view uuid) {
+  if (!impl_->config.auth_enabled) return auth_disabled();
+  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
+  auto prepared = impl_->authority->prepare_delete_user(caller, uuid);
+  if (!prepared.is_ok()) return prepared.status();
+  return impl_->write_reserved(*prepared).status();
+}
+
+Result<std::vector<User>> Node::list_users(const Caller& caller) const {
+  if (!impl_->config.auth_enabled) return auth_disabled();
+  if (!auth::is_superuser(caller)) return Status::permission_denied("only an admin may list users");
+  std::vector<User> users;
+  for (const auto& record : impl_->authority->state().users()) users.push_back(to_user(record));
+  std::sort(users.begin(), users.end(), [](const User& a, const User& b) { return a.nickname < b.nickname; });
+  return users;
+}
+
+Result<Group> Node::create_group(const Caller& caller, std::string_view name, std::vector<std::string> members) {
+  if (!impl_->config.auth_enabled) return auth_disabled();
+  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
+  auto prepared = impl_->authority->prepare_create_group(caller, name, std::move(members));
+  if (!prepared.is_ok()) return prepared.status();
+  auto written = impl_->write_reserved(prepared->write);
+  if (!written.is_ok()) return written.status();
+  return to_group(prepared->group);
+}
+
+Result<Group> Node::get_group(const Caller& caller, std::string_view uuid) const {
+  if (!impl_->config.auth_enabled) return auth_disabled();
+  auto group = impl_->authority->get_group(caller, uuid);
+  if (!group.is_ok()) return group.status();
+  return to_group(*group);
+}
+
+Result<Group> Node::update_group(const Caller& caller, std::string_view uuid, const GroupChange& change) {
+  if (!impl_->config.auth_enabled) return auth_disabled();
+  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
+  auto prepared = impl_->authority->prepare_update_group(caller, uuid, auth::GroupUpdate{change.name, change.members});
+  if (!prepared.is_ok()) return prepared.status();
+  auto written = impl_->write_reserved(prepared->write);
+  if (!written.is_ok()) return written.status();
+  return to_group(prepared->group);
+}
+
+Status Node::remove_group(const Caller& caller, std::string_view uuid) {
+  if (!impl_->config.auth_enabled) return auth_disabled();
+  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
+  auto prepared = impl_->authority->prepare_delete_group(caller, uuid);
+  if (!prepared.is_ok()) return prepared.status();
+  return impl_->write_reserved(*prepared).status();
+}
+
+Result<Token> Node::mint_token(const Caller& caller, std::string_view user_uuid, std::uint8_t scopes,
+                               std::optional<std::chrono::milliseconds> ttl) {
+  if (!impl_->config.auth_enabled) return auth_disabled();
+  auto minted = impl_->authority->mint_token(caller, user_uuid, scopes, ttl);
+  if (!minted.is_ok()) return minted.status();
+  return to_token(*minted);
+}
+
+Status Node::revoke_token(const Caller& caller, std::string_view token_id) {
+  if (!impl_->config.auth_enabled) return auth_disabled();
+  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
+  auto prepared = impl_->authority->revoke_token(caller, token_id);
+  if (!prepared.is_ok()) return prepared.status();
+  return impl_->write_reserved(*prepared).status();
+}
+
+Result<Token> Node::issue_token(std::string_view nickname, std::optional<std::uint8_t> scopes,
+                                std::optional<std::chrono::milliseconds> ttl) {
+  if (!impl_->config.auth_enabled) return auth_disabled();
+  auto user = impl_->authority->state().find_user_by_nickname(nickname);
+  if (!user) return Status::not_found("no user with nickname '" + std::string(nickname.substr(0, 200)) + "'");
+  auto minted = impl_->authority->issue_token(*user, scopes.value_or(user->scopes), ttl);
+  if (!minted.is_ok()) return minted.status();
+  return to_token(*minted);
+}
+
+std::string Node::sign_peer_request(std::string_view method, std::string_view target, std::string_view body) const {
+  return impl_->authority->sign_peer_request(method, target, body);
+}
+
+Status Node::verify_peer_request(std::string_view signature, std::string_view method, std::string_view target,
+                                 std::string_view body) {
+  return impl_->authority->verify_peer_request(signature, method, target, body);
+}
+
+std::optional<std::uint8_t> scope_from_name(std::string_view name) noexcept { return auth::parse_scope(name); }
+
+std::vector<std::string_view> scope_names(std::uint8_t scopes) { return auth::scope_names(scopes); }
+
+}  // namespace kvs

@@ -15,11 +15,14 @@
 #include <thread>
 #include <vector>
 
+#include "auth_routes.hpp"
+#include "cluster_routes.hpp"
 #include "data_routes.hpp"
 #include "http_server.hpp"
 #include "kvs/config.hpp"
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
+#include "ops_routes.hpp"
 #include "subcommands.hpp"
 
 namespace {
@@ -32,6 +35,8 @@ constexpr const char* kUsage =
     "       kvs-server import --config FILE      apply JSON lines from stdin by the version order\n"
     "       kvs-server restore --config FILE --from BACKUP\n"
     "                                            restore a backup into data_dir\n"
+    "       kvs-server token --config FILE --user NICKNAME [--scopes read,write] [--ttl 24h]\n"
+    "                                            print a fresh token for a user\n"
     "       kvs-server --help | --version\n"
     "\n"
     "The subcommands work on a stopped node's data_dir; they refuse to run while a server holds it.\n"
@@ -61,10 +66,7 @@ void warn_missing_features(const kvs::Config& config) {
     kvs::log(kvs::LogLevel::kWarn, "feature.unavailable",
              {{"key", key}, {"detail", std::string(what) + " is not in this build yet"}});
   };
-  if (config.clustering_enabled) missing("clustering_enabled", "clustering (/members/, /sync/)");
-  if (config.rate_limiting_enabled) missing("rate_limiting_enabled", "rate limiting");
   if (config.tamper_logging_enabled) missing("tamper_logging_enabled", "the audit log (/audit)");
-  if (config.backup_enabled) missing("backup_enabled", "backups (/admin/backup)");
 }
 
 int run_server(const std::string& config_path) {
@@ -118,22 +120,15 @@ int run_server(const std::string& config_path) {
   kvs::server::HttpServer server(http);
 
   if (config->auth_enabled) {
-    // TODO(auth): the authentication interceptor replaces this. Until it lands, protected
-    // routes fail closed rather than serve data unauthenticated.
-    kvs::log(kvs::LogLevel::kWarn, "feature.unavailable",
-             {{"key", "auth_enabled"},
-              {"detail", "token verification is not in this build yet; /kv/ answers 401 until then "
-                         "(set auth_enabled: false to serve without authentication)"}});
-    server.add_interceptor([](kvs::server::RequestContext& context, httplib::Response& response) {
-      if (!context.route->needs_auth) return false;
-      kvs::server::write_error(response, kvs::Status::unauthenticated(
-          "auth_enabled is set but this build cannot verify tokens yet; set auth_enabled: false"));
-      return true;
-    });
+    // First: every later interceptor (rate limiting) sees the authenticated caller.
+    kvs::server::install_authentication(server, *node);
+    kvs::server::register_auth_routes(server, *node);
   }
   warn_missing_features(*config);
   kvs::server::register_health_route(server, *node);
   kvs::server::register_data_routes(server, *node);
+  if (config->clustering_enabled) kvs::server::register_cluster_routes(server, *node);
+  kvs::server::register_ops_routes(server, *node, *config);  // after authentication: rate limits by user
 
   kvs::Status bound = server.bind();
   if (!bound.is_ok()) {
@@ -188,11 +183,7 @@ int main(int argc, char** argv) {
     if (first == "export") return kvs::server::run_export(rest);
     if (first == "import") return kvs::server::run_import(rest);
     if (first == "restore") return kvs::server::run_restore(rest);
-    if (first == "token") {
-      // TODO(auth): `kvs-server token --config FILE --user NICKNAME` lands with authentication.
-      std::fputs("kvs-server token: not supported yet: this build has no authentication\n", stderr);
-      return 1;
-    }
+    if (first == "token") return kvs::server::run_token(rest);
   }
   std::string config_path = "./config.yaml";
   if (args.size() == 1 && !args[0].empty() && args[0][0] != '-') {

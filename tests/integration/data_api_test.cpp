@@ -379,17 +379,6 @@ TEST_CASE("read_only mode refuses client writes with 403 read_only and still ser
   CHECK(json_string(server.client->get("/health").body, "/mode") == "read-only");
 }
 
-TEST_CASE("with auth_enabled and no authentication module, /kv/ fails closed with 401 Bearer", "[integration]") {
-  ServerConfig config;
-  config.auth_enabled = true;
-  Server server(config);
-  auto denied = server.client->get("/kv/x");
-  check_error(denied, 401, "unauthenticated");
-  CHECK(denied.header("WWW-Authenticate") == "Bearer");
-  check_error(server.client->put("/kv/x", "1"), 401, "unauthenticated");
-  CHECK(server.client->get("/health").status == 200);
-}
-
 TEST_CASE("features that are not built or are off have no routes (404)", "[integration]") {
   Server server;
   for (const char* path : {"/members/", "/sync/merkle/root", "/auth/users", "/audit"}) {

@@ -13,6 +13,7 @@
 #include <thread>
 #include <utility>
 
+#include "features/audit.hpp"
 #include "kvs/log.hpp"
 #include "node_impl.hpp"
 #include "storage/store.hpp"
@@ -99,6 +100,7 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
   options.revision_history_enabled = config.revision_history_enabled;
   options.max_revisions = config.max_revisions;
   options.map_size_bytes = config.map_size_mb * std::size_t{1024} * 1024;
+  options.audit_enabled = config.tamper_logging_enabled;
   auto store = storage::Store::open(options);
   if (!store.is_ok()) return store.status();
   impl->store = std::move(*store);
@@ -145,7 +147,8 @@ Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, 
   if (ttl.count() < 0) return Status::invalid_argument("ttl is negative");
 
   Impl* impl = impl_.get();
-  auto written = impl->store->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
+  auto note = impl->audit_note(Impl::audit_actor(options.caller), features::audit_action::kKvPut, json);
+  auto written = impl->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(*path);
     if (!held.is_ok()) return held.status();
     std::int64_t now = impl->now_ms();
@@ -200,7 +203,7 @@ Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, 
       version.permissions = created.permissions;
     }
     return std::optional<Version>(std::move(version));
-  });
+  }, std::move(note));
   if (!written.is_ok()) return written.status();
   if (!written->has_value()) return Status::internal("put of " + *path + " wrote nothing");
   return WriteResult{(*written)->uuid, (*written)->timestamp_ms};
@@ -226,7 +229,8 @@ Status Node::remove(std::string_view raw_path, const RemoveOptions& options) {
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
 
   Impl* impl = impl_.get();
-  auto written = impl->store->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
+  auto note = impl->audit_note(Impl::audit_actor(options.caller), features::audit_action::kKvDelete);
+  auto written = impl->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(*path);
     if (!held.is_ok()) return held.status();
     if (!is_live(*held, impl->now_ms())) return Status::not_found("key " + *path);
@@ -244,7 +248,7 @@ Status Node::remove(std::string_view raw_path, const RemoveOptions& options) {
     tombstone.group_uuid = (*held)->group_uuid;
     tombstone.permissions = (*held)->permissions;
     return std::optional<Version>(std::move(tombstone));
-  });
+  }, std::move(note));
   return written.status();
 }
 
@@ -346,8 +350,9 @@ Status Node::set_meta(std::string_view raw_path, const MetaUpdate& update, const
   }
   Impl* impl = impl_.get();
   // A metadata change is a new version with the same document, so it replicates and is
-  // ordered like any other write.
-  auto written = impl->store->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
+  // ordered like any other write. Its audit entry hashes the (unchanged) document.
+  auto note = impl->audit_note(Impl::audit_actor(options.caller), features::audit_action::kKvMeta);
+  auto written = impl->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(*path);
     if (!held.is_ok()) return held.status();
     if (!is_live(*held, impl->now_ms())) return Status::not_found("key " + *path);
@@ -363,7 +368,7 @@ Status Node::set_meta(std::string_view raw_path, const MetaUpdate& update, const
     version.group_uuid = update.group_uuid.value_or((*held)->group_uuid);
     version.permissions = update.permissions.value_or((*held)->permissions);
     return std::optional<Version>(std::move(version));
-  });
+  }, std::move(note));
   return written.status();
 }
 
@@ -376,12 +381,16 @@ Result<bool> Node::apply_version(const Version& version) {
   if (!version.deleted) {
     if (Status valid = validate_json(version.data); !valid.is_ok()) return valid.with_context("version of " + version.path);
   }
-  auto written = impl_->store->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
+  // Recorded as the origin node's doing; a version that loses by the order writes nothing
+  // and so leaves no entry.
+  auto note = impl_->audit_note("node:" + version.origin_node_id, features::audit_action::kKvReplicated,
+                                version.deleted ? std::nullopt : std::optional<std::string_view>(version.data));
+  auto written = impl_->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(version.path);
     if (!held.is_ok()) return held.status();
     if (held->has_value() && !supersedes(version, **held)) return std::optional<Version>();
     return std::optional<Version>(version);
-  });
+  }, std::move(note));
   if (!written.is_ok()) return written.status();
   if (!written->has_value()) return false;
   impl_->after_write(**written);

@@ -8,6 +8,7 @@
 
 #include "auth/records.hpp"
 #include "auth/scopes.hpp"
+#include "features/audit.hpp"
 #include "node_impl.hpp"
 
 namespace kvs {
@@ -50,7 +51,7 @@ Status Node::Impl::open_auth() {
 
   // First start with auth on: an admin user and its token, for the operator.
   auth::UserWrite admin = authority->prepare_admin_user();
-  auto written = write_reserved(admin.write);
+  auto written = write_reserved(admin.write, "system", features::audit_action::kUserCreate);
   if (!written.is_ok()) return written.status();
   auto token = authority->issue_token(admin.user, auth::kScopeAll);
   if (!token.is_ok()) return token.status();
@@ -69,8 +70,10 @@ void Node::Impl::after_write(const Version& version) {
   }
 }
 
-Result<Version> Node::Impl::write_reserved(const auth::ReservedWrite& write) {
-  auto written = store->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
+Result<Version> Node::Impl::write_reserved(const auth::ReservedWrite& write, std::string actor,
+                                           std::string_view action) {
+  auto note = audit_note(std::move(actor), action);
+  auto written = this->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(write.path);
     if (!held.is_ok()) return held.status();
     Version version = new_version(write.path, *held);
@@ -79,7 +82,7 @@ Result<Version> Node::Impl::write_reserved(const auth::ReservedWrite& write) {
     version.expires_at_ms = write.expires_at_ms;
     version.permissions = 0;  // reserved keys are reachable only through these calls
     return std::optional<Version>(std::move(version));
-  });
+  }, std::move(note));
   if (!written.is_ok()) return written.status();
   if (!written->has_value()) return Status::internal("write of " + write.path + " wrote nothing");
   after_write(**written);
@@ -100,7 +103,7 @@ Result<User> Node::create_user(const Caller& caller, std::string_view nickname, 
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
   auto prepared = impl_->authority->prepare_create_user(caller, nickname, scopes);
   if (!prepared.is_ok()) return prepared.status();
-  auto written = impl_->write_reserved(prepared->write);
+  auto written = impl_->write_reserved(prepared->write, Impl::audit_actor(caller), features::audit_action::kUserCreate);
   if (!written.is_ok()) return written.status();
   return to_user(prepared->user);
 }
@@ -117,7 +120,7 @@ Result<User> Node::update_user(const Caller& caller, std::string_view uuid, cons
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
   auto prepared = impl_->authority->prepare_update_user(caller, uuid, auth::UserUpdate{change.nickname, change.scopes});
   if (!prepared.is_ok()) return prepared.status();
-  auto written = impl_->write_reserved(prepared->write);
+  auto written = impl_->write_reserved(prepared->write, Impl::audit_actor(caller), features::audit_action::kUserUpdate);
   if (!written.is_ok()) return written.status();
   return to_user(prepared->user);
 }
@@ -127,7 +130,7 @@ Status Node::remove_user(const Caller& caller, std::string_view uuid) {
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
   auto prepared = impl_->authority->prepare_delete_user(caller, uuid);
   if (!prepared.is_ok()) return prepared.status();
-  return impl_->write_reserved(*prepared).status();
+  return impl_->write_reserved(*prepared, Impl::audit_actor(caller), features::audit_action::kUserDelete).status();
 }
 
 Result<std::vector<User>> Node::list_users(const Caller& caller) const {
@@ -144,7 +147,7 @@ Result<Group> Node::create_group(const Caller& caller, std::string_view name, st
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
   auto prepared = impl_->authority->prepare_create_group(caller, name, std::move(members));
   if (!prepared.is_ok()) return prepared.status();
-  auto written = impl_->write_reserved(prepared->write);
+  auto written = impl_->write_reserved(prepared->write, Impl::audit_actor(caller), features::audit_action::kGroupCreate);
   if (!written.is_ok()) return written.status();
   return to_group(prepared->group);
 }
@@ -161,7 +164,7 @@ Result<Group> Node::update_group(const Caller& caller, std::string_view uuid, co
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
   auto prepared = impl_->authority->prepare_update_group(caller, uuid, auth::GroupUpdate{change.name, change.members});
   if (!prepared.is_ok()) return prepared.status();
-  auto written = impl_->write_reserved(prepared->write);
+  auto written = impl_->write_reserved(prepared->write, Impl::audit_actor(caller), features::audit_action::kGroupUpdate);
   if (!written.is_ok()) return written.status();
   return to_group(prepared->group);
 }
@@ -171,7 +174,7 @@ Status Node::remove_group(const Caller& caller, std::string_view uuid) {
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
   auto prepared = impl_->authority->prepare_delete_group(caller, uuid);
   if (!prepared.is_ok()) return prepared.status();
-  return impl_->write_reserved(*prepared).status();
+  return impl_->write_reserved(*prepared, Impl::audit_actor(caller), features::audit_action::kGroupDelete).status();
 }
 
 Result<Token> Node::mint_token(const Caller& caller, std::string_view user_uuid, std::uint8_t scopes,
@@ -187,7 +190,7 @@ Status Node::revoke_token(const Caller& caller, std::string_view token_id) {
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
   auto prepared = impl_->authority->revoke_token(caller, token_id);
   if (!prepared.is_ok()) return prepared.status();
-  return impl_->write_reserved(*prepared).status();
+  return impl_->write_reserved(*prepared, Impl::audit_actor(caller), features::audit_action::kTokenRevoke).status();
 }
 
 Result<Token> Node::issue_token(std::string_view nickname, std::optional<std::uint8_t> scopes,

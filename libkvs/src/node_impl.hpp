@@ -45,8 +45,9 @@ struct Node::Impl {
   Status open_auth();
   // Tells the Authority about a reserved "_auth/" version that became current.
   void after_write(const Version& version);
-  // Writes a reserved-key version built by the Authority.
-  Result<Version> write_reserved(const auth::ReservedWrite& write);
+  // Writes a reserved-key version built by the Authority, with its audit entry: `actor`
+  // (audit_actor) did `action` (features::audit_action).
+  Result<Version> write_reserved(const auth::ReservedWrite& write, std::string actor, std::string_view action);
   // Whether calls made for `caller` are checked: auth on and not the embedding application.
   bool checked(const Caller& caller) const noexcept { return config.auth_enabled && !caller.trusted; }
   // kPermissionDenied unless `caller` may read `path` as its current version stands (node.cpp).
@@ -64,6 +65,16 @@ struct Node::Impl {
   // Creates `ops`, and starts the backup scheduler when backup_enabled and `scheduler`.
   // Requires: the store is open.
   Status open_ops(bool scheduler);
+
+  // ---- Audit log (node_audit.cpp) ----
+  // Who a mutation is recorded as: the caller's user uuid, or "local" for the application.
+  static std::string audit_actor(const Caller& caller);
+  // The audit note of a mutation (storage::AuditNote), or nullopt when tamper_logging_enabled
+  // is off. `value`, when given, is hashed here, on the caller's thread, not the writer's.
+  std::optional<storage::AuditNote> audit_note(std::string actor, std::string_view action,
+                                               std::optional<std::string_view> value = std::nullopt) const;
+  // store->write with the note's entry in the same transaction when there is a note.
+  Result<std::optional<Version>> write(storage::Decide decide, std::optional<storage::AuditNote> note);
 
   // ---- Cluster (node_cluster.cpp) ----
   // The membership loop; null when clustering_enabled is off. Declared after `store` and

@@ -88,6 +88,7 @@ struct RangeQuery {
   bool values{false};                         // include each item's data
 };
 inline constexpr std::size_t kMaxRangeLimit = 10000;
+inline constexpr std::size_t kMaxAuditLimit = 10000;
 
 struct RangeItem {
   std::string path;
@@ -188,6 +189,38 @@ struct RateLimitDecision {
   std::uint32_t limit = 0;                    // rate_limit_requests
   std::uint32_t remaining = 0;                // requests still allowed now, after this one
   std::chrono::milliseconds retry_after{0};   // when refused: until one more is allowed
+};
+
+// One entry of the tamper-evident audit log (SPEC: GET /audit). Entry n carries the hash of
+// entry n-1 and its own hash covers all of its fields, so an edited, removed or reordered entry
+// breaks the chain there. Hashes are BLAKE2b-256 in lower-case hex.
+struct AuditEntry {
+  std::uint64_t seq = 0;                      // 1, 2, 3, ... with no gaps
+  std::int64_t timestamp_ms = 0;              // wall-clock ms when the mutation was applied here
+  std::string actor;                          // user uuid; "local" (the application), "system",
+                                              // "node:<id>" (a version applied from elsewhere)
+  std::string action;                         // "kv.put", "kv.delete", "kv.meta", "kv.replicated",
+                                              // "auth.user.create", ... "auth.token.revoke"
+  std::string path;                           // the key written (users, groups and revocations
+                                              // are reserved "_auth/..." keys)
+  std::string value_hash;                     // of the document written; empty when none (delete)
+  std::string prev_hash;                      // hash of entry seq-1; 64 zeros for seq 1
+  std::string hash;                           // this entry's hash
+};
+
+// The result of checking the whole audit chain (SPEC: GET /audit/verify).
+struct AuditVerification {
+  bool ok = true;
+  std::uint64_t entries = 0;                  // entries that verified, in order
+  std::optional<std::uint64_t> first_bad_seq; // set when !ok: the first entry that does not verify
+  std::string reason;                         // why it did not, for logs
+};
+
+// The Merkle summary of every version a node holds, tombstones included (SPEC: GET
+// /sync/merkle/root): two nodes holding the same versions report the same root.
+struct MerkleRoot {
+  std::string root;                           // 64 lower-case hex characters
+  std::uint64_t keys = 0;                     // current versions, tombstones and reserved keys included
 };
 
 // A cluster member as this node sees it (SPEC: GET /members/).
@@ -339,6 +372,21 @@ class KVS_EXPORT Node {
   Status handle_peer_message(std::string_view signature, std::string_view method, std::string_view target,
                              std::string_view body);
 
+  // ---- Replication (SPEC section 3; node_replication.cpp) ---------------------------------
+  // With clustering_enabled, every local write is pushed to the peers in the background and
+  // a Merkle anti-entropy round with a random peer runs every sync_interval (catchup_interval
+  // while the trees differ). Versions from peers are applied by the version order, also in
+  // read-only mode.
+
+  // The root of this node's Merkle tree. Cheap: the tree is kept current on every write.
+  MerkleRoot merkle_root() const;
+  // A request a peer POSTed under /sync/ (push, merkle/branches, merkle/leaves, bucket): checks
+  // its X-KVS-Peer-Signature, then answers it. Ok: the JSON answer body (200).
+  // kUnauthenticated: bad or missing signature, nothing changed; kInvalidArgument: a malformed
+  // body or not a POST; kNotFound: an unknown /sync/ target; kUnavailable: clustering off.
+  Result<std::string> handle_sync_request(std::string_view signature, std::string_view method,
+                                          std::string_view target, std::string_view body);
+
   // Purges expired keys and tombstones older than tombstone_ttl now; returns how many.
   Result<std::size_t> sweep_now();
 
@@ -365,6 +413,20 @@ class KVS_EXPORT Node {
   // not trusted (an authenticated token), else `remote_address`. Always allowed when
   // rate_limiting_enabled is off. Memory is bounded however many clients appear.
   RateLimitDecision admit_request(const Caller& caller, std::string_view remote_address);
+
+  // ---- Audit log (SPEC section 2, "Operations"; node_audit.cpp) ----------------------------
+  // With tamper_logging_enabled, every mutation this node applies appends one AuditEntry in the
+  // same storage transaction as the mutation itself, so no mutation commits without its entry:
+  // put, remove, set_meta, user/group changes and token revocations (minting writes nothing),
+  // and versions applied from peers or an import (apply_version). Refused or failed writes leave
+  // none. Both calls are admin only for a checked Caller (kPermissionDenied otherwise) and answer
+  // kUnavailable when tamper_logging_enabled is off.
+
+  // Up to `limit` (1..kMaxAuditLimit) entries with seq >= since, in seq order. kInvalidArgument
+  // for a limit out of range; kCorruption when a stored entry does not decode.
+  Result<std::vector<AuditEntry>> audit(const Caller& caller, std::uint64_t since, std::size_t limit) const;
+  // Checks every entry of the chain in order and reports the first one that does not verify.
+  Result<AuditVerification> verify_audit(const Caller& caller) const;
 
   struct Impl;
 

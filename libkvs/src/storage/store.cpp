@@ -13,6 +13,7 @@
 
 #include <lmdb.h>
 
+#include "features/audit_lmdb.hpp"
 #include "storage/keys.hpp"
 #include "storage/lock_file.hpp"
 #include "storage/record_codec.hpp"
@@ -77,6 +78,7 @@ struct Dbs {
   MDB_dbi expiry = 0;
   MDB_dbi tindex = 0;
   MDB_dbi changes = 0;
+  MDB_dbi audit = 0;  // opened only with StoreOptions::audit_enabled
 };
 
 // A cursor closed on scope exit. Requires: its transaction outlives it.
@@ -357,6 +359,7 @@ struct Intent {
   enum class Kind : std::uint8_t { kWrite, kPurge, kPutMeta };
   Kind kind = Kind::kWrite;
   Decide decide;                 // kWrite
+  const AuditNote* audit = nullptr;  // kWrite: the audit entry to append with the version
   std::string_view path, uuid;   // kPurge
   std::string_view name, value;  // kPutMeta
   // The outcome, written by the writer thread before it sets `done`.
@@ -389,6 +392,10 @@ struct Store::Impl {
   // The persistent counters as of the last commit. After open, only the writer thread
   // touches them.
   Counters counters;
+  // The audit chain's last committed entry (seq, hash): read from the audit database at open,
+  // advanced only when a batch commits, so an aborted batch leaves it as it was and the next
+  // batch links to what is really on disk. Only the writer thread touches it after open.
+  features::AuditTip audit_tip;
 
   // stats_mutex guards the figures stats() reports.
   mutable std::mutex stats_mutex;
@@ -410,7 +417,8 @@ struct Store::Impl {
   void run_batch(std::vector<Intent*>& batch);
   // Runs one intent inside `txn`. The intent's own failures go into the intent; the returned
   // status is not ok only for a failure of the whole transaction.
-  Status run_intent(MDB_txn* txn, Intent& intent, Counters& next);
+  Status run_intent(MDB_txn* txn, Intent& intent, Counters& next, features::AuditTip& tip);
+  Status load_audit_tip(MDB_txn* txn);
   Status apply_version(MDB_txn* txn, const Version& version, Counters& next);
   Status append_revision(MDB_txn* txn, std::string_view path_key, std::string_view record);
   Status drop_revisions(MDB_txn* txn, std::string_view path_key);
@@ -468,6 +476,12 @@ Status Store::Impl::open_databases() {
     if (Status s = write_counters(txn.get(), dbs, Counters{}); !s.is_ok()) return s;
   }
 
+  if (options.audit_enabled) {
+    int rc = mdb_dbi_open(txn.get(), "audit", MDB_CREATE, &dbs.audit);
+    if (rc != 0) return lmdb_status(rc, "open database audit");
+    if (Status s = load_audit_tip(txn.get()); !s.is_ok()) return s;
+  }
+
   auto loaded = read_counters(txn.get(), dbs);
   if (!loaded.is_ok()) return loaded.status();
   counters = *loaded;
@@ -479,6 +493,25 @@ Status Store::Impl::open_databases() {
     committed.last_sequence = counters.sequence;
   }
   return txn.commit();
+}
+
+// The tip is the last entry's (seq, hash). A last entry that does not decode (a damaged
+// file) must not stop the node: the chain goes on from its key's seq and a hash of its raw
+// bytes, and verify_audit reports that entry as the first bad one.
+Status Store::Impl::load_audit_tip(MDB_txn* txn) {
+  auto tip = features::read_audit_tip(txn, dbs.audit);
+  if (tip.is_ok()) {
+    audit_tip = *tip;
+    return Status::ok();
+  }
+  Cursor cursor;
+  if (Status s = cursor.open(txn, dbs.audit, "audit"); !s.is_ok()) return s;
+  int rc = cursor.move(MDB_LAST);
+  if (rc != 0) return lmdb_status(rc, "read last audit entry");
+  auto seq = features::parse_audit_key(cursor.key());
+  if (!seq.is_ok()) return seq.status().with_context("last audit entry");
+  audit_tip = features::AuditTip{*seq, features::audit_value_hash(cursor.value())};
+  return Status::ok();
 }
 
 Status Store::Impl::submit(Intent& intent) {
@@ -537,11 +570,12 @@ void Store::Impl::writer_loop() {
 void Store::Impl::run_batch(std::vector<Intent*>& batch) {
   Status failure;
   Counters next = counters;
+  features::AuditTip next_tip = audit_tip;
   WriteTxn txn;
   try {
     failure = txn.begin(env);
     for (std::size_t i = 0; failure.is_ok() && i < batch.size(); ++i) {
-      failure = run_intent(txn.get(), *batch[i], next);
+      failure = run_intent(txn.get(), *batch[i], next, next_tip);
     }
     if (failure.is_ok()) failure = write_counters(txn.get(), dbs, next);
     if (failure.is_ok()) failure = txn.commit();
@@ -552,6 +586,7 @@ void Store::Impl::run_batch(std::vector<Intent*>& batch) {
 
   if (failure.is_ok()) {
     counters = next;
+    audit_tip = next_tip;
     std::lock_guard lock_stats(stats_mutex);
     committed.keys = next.keys;
     committed.live_keys = next.live_keys;
@@ -573,7 +608,7 @@ void Store::Impl::run_batch(std::vector<Intent*>& batch) {
   for (Intent* intent : batch) intent->done.set_value();
 }
 
-Status Store::Impl::run_intent(MDB_txn* txn, Intent& intent, Counters& next) {
+Status Store::Impl::run_intent(MDB_txn* txn, Intent& intent, Counters& next, features::AuditTip& tip) {
   switch (intent.kind) {
     case Intent::Kind::kPutMeta:
       return lmdb_put(txn, dbs.meta, intent.name, intent.value, What{"meta", intent.name});
@@ -607,6 +642,21 @@ Status Store::Impl::run_intent(MDB_txn* txn, Intent& intent, Counters& next) {
         return Status::ok();
       }
       if (Status applied = apply_version(txn, version, next); !applied.is_ok()) return applied;
+      if (intent.audit != nullptr && options.audit_enabled) {
+        // In this transaction, after the version: a failure here fails the whole batch, so
+        // the version never commits without its entry.
+        const AuditNote& note = *intent.audit;
+        features::AuditHash value_hash{};
+        if (note.value_hash) {
+          value_hash = *note.value_hash;
+        } else if (!version.deleted) {
+          value_hash = features::audit_value_hash(version.data);
+        }
+        auto entry = features::append_audit_entry(txn, dbs.audit, tip, note.time_ms, note.actor, note.action,
+                                                  version.path, value_hash);
+        if (!entry.is_ok()) return entry.status();
+        tip = features::audit_tip(*entry);
+      }
       intent.written = std::move(version);
       return Status::ok();
     }
@@ -805,6 +855,20 @@ Result<std::optional<Version>> Store::write(Decide decide) {
     Intent intent;
     intent.kind = Intent::Kind::kWrite;
     intent.decide = std::move(decide);
+    if (Status queued = impl_->submit(intent); !queued.is_ok()) return queued;
+    if (!intent.status.is_ok()) return intent.status;
+    return std::move(intent.written);
+  } catch (...) {
+    return Status::internal("write: " + what_of(std::current_exception()));
+  }
+}
+
+Result<std::optional<Version>> Store::write(Decide decide, AuditNote audit) {
+  try {
+    Intent intent;
+    intent.kind = Intent::Kind::kWrite;
+    intent.decide = std::move(decide);
+    intent.audit = &audit;  // lives on this stack until the writer has completed the intent
     if (Status queued = impl_->submit(intent); !queued.is_ok()) return queued;
     if (!intent.status.is_ok()) return intent.status;
     return std::move(intent.written);
@@ -1041,6 +1105,30 @@ Status Store::copy_to_fd(int fd) const {
   int rc = mdb_env_copyfd2(impl_->env, fd, MDB_CP_COMPACT);
   if (rc != 0) return lmdb_status(rc, "copy environment");
   return Status::ok();
+}
+
+Result<AuditPage> Store::audit_page(std::uint64_t since, std::size_t limit) const {
+  try {
+    if (!impl_->options.audit_enabled) return Status::unavailable("the audit log is disabled");
+    ReadTxn txn(*impl_->readers);
+    if (Status s = txn.begin(); !s.is_ok()) return s;
+    auto page = features::read_audit_page(txn.get(), impl_->dbs.audit, since, limit);
+    if (!page.is_ok()) return page.status();
+    return AuditPage{std::move(page->entries), page->next_since};
+  } catch (...) {
+    return Status::internal("audit_page: " + what_of(std::current_exception()));
+  }
+}
+
+Result<features::AuditVerifyResult> Store::verify_audit() const {
+  try {
+    if (!impl_->options.audit_enabled) return Status::unavailable("the audit log is disabled");
+    ReadTxn txn(*impl_->readers);
+    if (Status s = txn.begin(); !s.is_ok()) return s;
+    return features::verify_audit_db(txn.get(), impl_->dbs.audit);
+  } catch (...) {
+    return Status::internal("verify_audit: " + what_of(std::current_exception()));
+  }
 }
 
 StoreStats Store::stats() const {

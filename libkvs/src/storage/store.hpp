@@ -13,6 +13,8 @@
 //   expiry    big-endian i64 expires_at_ms (sign bit flipped), path key -> path (keys with a TTL)
 //   tindex    "_ts:{timestamp, 13 digits zero-padded}:{path key}" -> empty (time index, bootstrap)
 //   changes   big-endian u64 sequence -> path (every version this node applied)
+//   audit     big-endian u64 audit seq -> encoded features::AuditEntry (only with
+//             StoreOptions::audit_enabled; features/audit.hpp describes the chain)
 //
 // Threading: reads run on the caller's thread in their own read transaction, begun and ended
 // within the call. Writes (and purges, put_meta) are queued to one writer thread, which takes
@@ -32,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "features/audit.hpp"
 #include "kvs/status.hpp"
 #include "kvs/version.hpp"
 
@@ -46,6 +49,25 @@ struct StoreOptions {
   std::size_t map_size_bytes = std::size_t{1} << 30;  // LMDB map size; the file grows lazily
   std::size_t max_batch = 1024;            // intents per write transaction at most
   std::size_t max_queue = 65536;           // queued intents at most; beyond: kUnavailable
+  bool audit_enabled = false;              // keep the audit chain (tamper_logging_enabled)
+};
+
+// What the audit entry of one write says besides what the written Version gives (its path and
+// value). The writer thread adds seq and prev_hash from the chain tip, in the write's own
+// transaction.
+struct AuditNote {
+  std::string actor;                       // user uuid, "local", "system" or "node:<id>"
+  std::string action;                      // one of features::audit_action
+  std::int64_t time_ms = 0;                // wall-clock ms when the mutation was made
+  // The value's hash when the caller computed it beforehand (off the writer thread); nullopt:
+  // the writer hashes the written version's data (all zero for a tombstone).
+  std::optional<features::AuditHash> value_hash;
+};
+
+// One page of the audit log.
+struct AuditPage {
+  std::vector<features::AuditEntry> entries;   // seq >= since, ascending
+  std::optional<std::uint64_t> next_since;     // where the next page starts; nullopt at the end
 };
 
 // A view of the store inside the writer's transaction: it sees what earlier intents of the
@@ -99,6 +121,10 @@ class Store {
   // fails; kIOError when the transaction failed (map full, disk error): then no intent of that
   // batch was written.
   Result<std::optional<Version>> write(Decide decide);
+  // The same, and when `decide` returns a version and audit_enabled, appends the chained audit
+  // entry described by `audit` (path and value from the version) in the same transaction: the
+  // version commits with its entry or not at all. Without audit_enabled, `audit` is ignored.
+  Result<std::optional<Version>> write(Decide decide, AuditNote audit);
 
   // Removes the current version of `path` outright, with its expiry and time index entries,
   // only while its uuid is still `uuid` (purges of expired keys and old tombstones).
@@ -136,6 +162,14 @@ class Store {
   // "format_version" and "stats.*" are reserved (kInvalidArgument).
   Result<std::optional<std::string>> get_meta(std::string_view name) const;
   Status put_meta(std::string_view name, std::string_view value);
+
+  // Up to `limit` audit entries with seq >= since, from one read snapshot. kUnavailable
+  // without audit_enabled; kCorruption when a stored entry does not decode (verify_audit then
+  // says which).
+  Result<AuditPage> audit_page(std::uint64_t since, std::size_t limit) const;
+  // Checks the whole audit chain, entry by entry, from one read snapshot. kUnavailable without
+  // audit_enabled.
+  Result<features::AuditVerifyResult> verify_audit() const;
 
   // Counters as of the last commit (kept in memory; never fails).
   StoreStats stats() const;

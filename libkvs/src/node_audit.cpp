@@ -1,0 +1,86 @@
+// kvs::Node: the tamper-evident audit log (SPEC section 2, "Operations"). The chain itself is
+// features/audit.hpp's; storage::Store appends each entry in the write transaction of the
+// mutation it records (Store::write with an AuditNote). This file builds the notes the other
+// Node files pass with their writes, and serves reads and verification of the chain.
+
+#include <string>
+#include <utility>
+
+#include "features/audit.hpp"
+#include "node_impl.hpp"
+
+namespace kvs {
+namespace {
+
+// The audit log reveals who wrote what where, so it is admin business: the embedding
+// application (trusted), or a token with the admin scope when auth is on.
+Status check_audit_admin(const Caller& caller, const Config& config) {
+  if (!config.auth_enabled || caller.trusted || (caller.scopes & kScopeAdmin) != 0) return Status::ok();
+  return Status::permission_denied("the audit log needs the admin scope");
+}
+
+Status audit_disabled() { return Status::unavailable("the audit log is disabled (tamper_logging_enabled: false)"); }
+
+AuditEntry to_public(const features::AuditEntry& entry) {
+  AuditEntry out;
+  out.seq = entry.seq;
+  out.timestamp_ms = entry.time_ms;
+  out.actor = entry.actor;
+  out.action = entry.action;
+  out.path = entry.path;
+  if (entry.value_hash != features::AuditHash{}) out.value_hash = features::to_hex(entry.value_hash);
+  out.prev_hash = features::to_hex(entry.prev_hash);
+  out.hash = features::to_hex(entry.entry_hash);
+  return out;
+}
+
+}  // namespace
+
+// ---- Node::Impl ----------------------------------------------------------------------------
+
+std::string Node::Impl::audit_actor(const Caller& caller) {
+  if (caller.trusted) return "local";
+  return caller.user_uuid.empty() ? "anonymous" : caller.user_uuid;
+}
+
+std::optional<storage::AuditNote> Node::Impl::audit_note(std::string actor, std::string_view action,
+                                                         std::optional<std::string_view> value) const {
+  if (!config.tamper_logging_enabled) return std::nullopt;
+  storage::AuditNote note;
+  note.actor = std::move(actor);
+  note.action = std::string(action);
+  note.time_ms = now_ms();
+  if (value) note.value_hash = features::audit_value_hash(*value);
+  return note;
+}
+
+Result<std::optional<Version>> Node::Impl::write(storage::Decide decide, std::optional<storage::AuditNote> note) {
+  if (note) return store->write(std::move(decide), std::move(*note));
+  return store->write(std::move(decide));
+}
+
+// ---- Node ----------------------------------------------------------------------------------
+
+Result<std::vector<AuditEntry>> Node::audit(const Caller& caller, std::uint64_t since, std::size_t limit) const {
+  if (!impl_->config.tamper_logging_enabled) return audit_disabled();
+  if (Status allowed = check_audit_admin(caller, impl_->config); !allowed.is_ok()) return allowed;
+  if (limit == 0 || limit > kMaxAuditLimit) {
+    return Status::invalid_argument("limit must be between 1 and " + std::to_string(kMaxAuditLimit));
+  }
+  auto page = impl_->store->audit_page(since, limit);
+  if (!page.is_ok()) return page.status();
+  std::vector<AuditEntry> entries;
+  entries.reserve(page->entries.size());
+  for (const auto& entry : page->entries) entries.push_back(to_public(entry));
+  return entries;
+}
+
+Result<AuditVerification> Node::verify_audit(const Caller& caller) const {
+  if (!impl_->config.tamper_logging_enabled) return audit_disabled();
+  if (Status allowed = check_audit_admin(caller, impl_->config); !allowed.is_ok()) return allowed;
+  auto verified = impl_->store->verify_audit();
+  if (!verified.is_ok()) return verified.status();
+  return AuditVerification{verified->ok, verified->entries, verified->first_bad_seq, verified->reason};
+}
+
+}  // namespace kvs

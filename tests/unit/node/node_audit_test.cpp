@@ -1,0 +1,347 @@
+// The tamper-evident audit log as kvs::Node keeps it (SPEC section 2, "Operations"; issue 7):
+// one chained entry per mutation, written in the mutation's own storage transaction, none for
+// a refused or failed write, readable and verifiable by admins only, and an entry edited in
+// the LMDB file of a stopped node reported by verify as the first bad sequence number.
+
+#include <atomic>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <lmdb.h>
+
+#include "features/audit.hpp"
+#include "kvs/node.hpp"
+#include "support/node_fixture.hpp"
+
+namespace kvs::test {
+namespace {
+
+using Code = Status::Code;
+
+void audit_on(Config& config) { config.tamper_logging_enabled = true; }
+
+void audit_and_auth_on(Config& config) {
+  config.tamper_logging_enabled = true;
+  config.auth_enabled = true;
+}
+
+std::vector<AuditEntry> all_entries(Node& node) {
+  auto entries = node.audit(Caller::local(), 0, kMaxAuditLimit);
+  REQUIRE(entries.is_ok());
+  return *entries;
+}
+
+std::string read_line(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::string text;
+  std::getline(in, text);
+  return text;
+}
+
+Caller admin_of(NodeFixture& f) {
+  auto caller = f.node().authenticate(read_line(f.dir / "data" / "admin.token"));
+  REQUIRE(caller.is_ok());
+  return *caller;
+}
+
+Caller make_user(NodeFixture& f, const Caller& admin, const std::string& nickname, std::uint8_t scopes) {
+  auto user = f.node().create_user(admin, nickname, scopes);
+  REQUIRE(user.is_ok());
+  auto token = f.node().mint_token(admin, user->uuid, scopes);
+  REQUIRE(token.is_ok());
+  auto caller = f.node().authenticate(token->token);
+  REQUIRE(caller.is_ok());
+  return *caller;
+}
+
+void check_verifies(Node& node, std::uint64_t entries) {
+  auto verified = node.verify_audit(Caller::local());
+  REQUIRE(verified.is_ok());
+  CHECK(verified->ok);
+  CHECK(verified->entries == entries);
+  CHECK_FALSE(verified->first_bad_seq.has_value());
+}
+
+// Runs `edit` on the stored value of audit entry `seq` of the (stopped) node's LMDB file,
+// through the LMDB C API, as an intruder with file access would.
+void edit_stored_entry(const std::filesystem::path& data_dir, std::uint64_t seq,
+                       const std::function<void(std::string&)>& edit) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  REQUIRE(mdb_env_set_maxdbs(env, 16) == 0);
+  REQUIRE(mdb_env_set_mapsize(env, std::size_t{256} << 20) == 0);
+  REQUIRE(mdb_env_open(env, data_dir.c_str(), 0, 0644) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi dbi = 0;
+  REQUIRE(mdb_dbi_open(txn, "audit", 0, &dbi) == 0);
+  std::string key = features::audit_key(seq);
+  MDB_val k{key.size(), key.data()};
+  MDB_val v{};
+  REQUIRE(mdb_get(txn, dbi, &k, &v) == 0);
+  std::string value(static_cast<const char*>(v.mv_data), v.mv_size);
+  edit(value);
+  MDB_val nv{value.size(), value.data()};
+  REQUIRE(mdb_put(txn, dbi, &k, &nv, 0) == 0);
+  REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
+
+}  // namespace
+
+TEST_CASE("every kind of mutation appends one chained audit entry with its actor and action", "[node][audit]") {
+  NodeFixture f(audit_and_auth_on);
+  Node& node = f.node();
+  // The first start created the admin user: that is entry 1.
+  auto entries = all_entries(node);
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].action == "auth.user.create");
+  CHECK(entries[0].actor == "system");
+
+  Caller admin = admin_of(f);
+  REQUIRE(node.put("docs/a", R"({"v":1})").is_ok());
+  PutOptions as_admin;
+  as_admin.caller = admin;
+  REQUIRE(node.put("docs/b", R"({"v":2})", as_admin).is_ok());
+  MetaUpdate update;
+  update.permissions = 0xF11;
+  REQUIRE(node.set_meta("docs/a", update).is_ok());
+  REQUIRE(node.remove("docs/a").is_ok());
+
+  auto user = node.create_user(admin, "alice", kScopeRead);
+  REQUIRE(user.is_ok());
+  UserChange change;
+  change.nickname = "alice2";
+  REQUIRE(node.update_user(admin, user->uuid, change).is_ok());
+  auto group = node.create_group(admin, "ops", {user->uuid});
+  REQUIRE(group.is_ok());
+  GroupChange group_change;
+  group_change.name = "ops2";
+  REQUIRE(node.update_group(admin, group->uuid, group_change).is_ok());
+  REQUIRE(node.remove_group(admin, group->uuid).is_ok());
+  auto token = node.mint_token(admin, user->uuid, kScopeRead);  // minting writes nothing
+  REQUIRE(token.is_ok());
+  REQUIRE(node.revoke_token(admin, token->token_id).is_ok());
+  REQUIRE(node.remove_user(admin, user->uuid).is_ok());
+
+  Version replicated;
+  replicated.path = "docs/peer";
+  replicated.uuid = "00000000-0000-4000-8000-000000000001";
+  replicated.timestamp_ms = f.clock.now_ms();
+  replicated.origin_node_id = "peer-a";
+  replicated.data = R"({"from":"peer"})";
+  auto applied = node.apply_version(replicated);
+  REQUIRE(applied.is_ok());
+  CHECK(*applied);
+  // The same version again loses by the order: nothing written, so no entry.
+  applied = node.apply_version(replicated);
+  REQUIRE(applied.is_ok());
+  CHECK_FALSE(*applied);
+
+  entries = all_entries(node);
+  std::vector<std::string> actions;
+  for (const auto& e : entries) actions.push_back(e.action);
+  CHECK(actions == std::vector<std::string>{"auth.user.create", "kv.put", "kv.put", "kv.meta", "kv.delete",
+                                            "auth.user.create", "auth.user.update", "auth.group.create",
+                                            "auth.group.update", "auth.group.delete", "auth.token.revoke",
+                                            "auth.user.delete", "kv.replicated"});
+  REQUIRE(entries.size() == 13);
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    CHECK(entries[i].seq == i + 1);
+    if (i > 0) CHECK(entries[i].prev_hash == entries[i - 1].hash);
+  }
+  CHECK(entries[0].prev_hash == std::string(64, '0'));
+  CHECK(entries[1].actor == "local");
+  CHECK(entries[1].path == "docs/a");
+  CHECK(entries[1].value_hash == features::to_hex(features::audit_value_hash(R"({"v":1})")));
+  CHECK(entries[2].actor == admin.user_uuid);
+  CHECK(entries[4].value_hash.empty());  // a delete writes no value
+  CHECK(entries[5].actor == admin.user_uuid);
+  CHECK(entries[5].path.find(user->uuid) != std::string::npos);
+  CHECK(entries[12].actor == "node:peer-a");
+  CHECK(entries[12].path == "docs/peer");
+  for (const auto& e : entries) CHECK(e.timestamp_ms == f.clock.now_ms());
+  check_verifies(node, 13);
+
+  // Paging: since is inclusive.
+  auto page = node.audit(Caller::local(), 5, 3);
+  REQUIRE(page.is_ok());
+  REQUIRE(page->size() == 3);
+  CHECK(page->front().seq == 5);
+  CHECK(page->back().seq == 7);
+}
+
+TEST_CASE("a refused or failed write leaves no audit entry", "[node][audit]") {
+  NodeFixture f(audit_and_auth_on);
+  Node& node = f.node();
+  Caller admin = admin_of(f);
+  Caller reader = make_user(f, admin, "reader", kScopeRead);
+  REQUIRE(node.put("docs/a", R"({"v":1})").is_ok());
+  const std::size_t before = all_entries(node).size();
+
+  PutOptions stale;
+  stale.if_match = "not-the-uuid";
+  CHECK(node.put("docs/a", R"({"v":2})", stale).status().code() == Code::kPreconditionFailed);
+  PutOptions create_only;
+  create_only.if_none_match = true;
+  CHECK(node.put("docs/a", R"({"v":2})", create_only).status().code() == Code::kPreconditionFailed);
+  CHECK(node.remove("docs/absent").code() == Code::kNotFound);
+  PutOptions as_reader;
+  as_reader.caller = reader;
+  CHECK(node.put("docs/b", R"({"v":1})", as_reader).status().code() == Code::kPermissionDenied);
+  RemoveOptions remove_as_reader;
+  remove_as_reader.caller = reader;
+  CHECK(node.remove("docs/a", remove_as_reader).code() == Code::kPermissionDenied);
+  CHECK(node.create_user(reader, "mallory", kScopeAdmin).status().code() == Code::kPermissionDenied);
+  CHECK(node.put("docs/c", "{not json").status().code() == Code::kInvalidArgument);
+
+  CHECK(all_entries(node).size() == before);
+  check_verifies(node, before);
+}
+
+TEST_CASE("a write transaction that fails writes neither the versions nor their audit entries", "[node][audit]") {
+  // A 1 MiB map fills after a few uncompressed 200 KB documents (each kept as a revision too):
+  // the put whose transaction hits MDB_MAP_FULL fails whole.
+  NodeFixture f([](Config& config) {
+    config.tamper_logging_enabled = true;
+    config.map_size_mb = 1;
+    config.compression_enabled = false;
+  });
+  Node& node = f.node();
+  std::size_t stored = 0;
+  Status last;
+  for (int i = 0; i < 64; ++i) {
+    auto put = node.put("big/" + std::to_string(i), json_of_size(200 * 1024, static_cast<std::uint64_t>(i)));
+    if (!put.is_ok()) {
+      last = put.status();
+      break;
+    }
+    ++stored;
+  }
+  REQUIRE_FALSE(last.is_ok());
+  CHECK(last.code() == Code::kIOError);
+  auto entries = all_entries(node);
+  CHECK(entries.size() == stored);
+  for (std::size_t i = 0; i < stored; ++i) CHECK(node.get("big/" + std::to_string(i)).is_ok());
+  CHECK(node.get("big/" + std::to_string(stored)).status().code() == Code::kNotFound);
+  check_verifies(node, stored);
+}
+
+TEST_CASE("the audit chain stays whole across group-commit batches and restarts", "[node][audit]") {
+  NodeFixture f(audit_on);
+  constexpr int kThreads = 16;
+  constexpr int kPuts = 40;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kPuts; ++i) {
+        auto put = f.node().put("w" + std::to_string(t) + "/" + std::to_string(i), R"({"n":1})");
+        if (!put.is_ok()) failures.fetch_add(1);
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  REQUIRE(failures.load() == 0);
+  constexpr std::uint64_t kTotal = kThreads * kPuts;
+  check_verifies(f.node(), kTotal);
+
+  f.reopen();
+  check_verifies(f.node(), kTotal);
+  REQUIRE(f.node().put("after/restart", R"({"n":2})").is_ok());
+  auto last = f.node().audit(Caller::local(), kTotal + 1, 10);
+  REQUIRE(last.is_ok());
+  REQUIRE(last->size() == 1);
+  CHECK(last->front().seq == kTotal + 1);
+  CHECK(last->front().path == "after/restart");
+  check_verifies(f.node(), kTotal + 1);
+}
+
+TEST_CASE("only admins and the application may read or verify the audit log", "[node][audit]") {
+  NodeFixture f(audit_and_auth_on);
+  Caller admin = admin_of(f);
+  Caller writer = make_user(f, admin, "writer", kScopeRead | kScopeWrite);
+  CHECK(f.node().audit(writer, 0, 10).status().code() == Code::kPermissionDenied);
+  CHECK(f.node().verify_audit(writer).status().code() == Code::kPermissionDenied);
+  CHECK(f.node().audit(admin, 0, 10).is_ok());
+  CHECK(f.node().verify_audit(admin).is_ok());
+  CHECK(f.node().audit(admin, 0, 0).status().code() == Code::kInvalidArgument);
+  CHECK(f.node().audit(admin, 0, kMaxAuditLimit + 1).status().code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("with tamper_logging_enabled off nothing is logged and the audit calls are unavailable", "[node][audit]") {
+  NodeFixture f;  // the fixture turns the audit log off
+  REQUIRE(f.node().put("docs/a", R"({"v":1})").is_ok());
+  CHECK(f.node().audit(Caller::local(), 0, 10).status().code() == Code::kUnavailable);
+  CHECK(f.node().verify_audit(Caller::local()).status().code() == Code::kUnavailable);
+
+  // Turned on later, the log starts with the next mutation.
+  f.config.tamper_logging_enabled = true;
+  f.reopen();
+  CHECK(all_entries(f.node()).empty());
+  REQUIRE(f.node().put("docs/b", R"({"v":1})").is_ok());
+  auto entries = all_entries(f.node());
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].seq == 1);
+  CHECK(entries[0].path == "docs/b");
+}
+
+TEST_CASE("issue 7: an entry edited in the LMDB file of a stopped node is reported by verify as the first bad seq",
+          "[node][audit]") {
+  NodeFixture f(audit_on);
+  for (int i = 1; i <= 10; ++i) REQUIRE(f.node().put("k/" + std::to_string(i), R"({"n":1})").is_ok());
+  check_verifies(f.node(), 10);
+  f.close();
+
+  SECTION("an edited path") {
+    // The path is the last length-prefixed field before the two hashes: change its last byte
+    // ("k/4" -> "k/X"), keeping the record well-formed, as a careful intruder would.
+    edit_stored_entry(f.dir / "data", 4, [](std::string& value) {
+      std::size_t at = value.size() - 3 * features::kAuditHashBytes - 1;
+      REQUIRE(value[at] == '4');
+      value[at] = 'X';
+    });
+    f.reopen();
+    auto verified = f.node().verify_audit(Caller::local());
+    REQUIRE(verified.is_ok());
+    CHECK_FALSE(verified->ok);
+    REQUIRE(verified->first_bad_seq.has_value());
+    CHECK(*verified->first_bad_seq == 4);
+    CHECK(verified->entries == 3);
+    // The edited entry reads back as edited: the log shows what is stored.
+    auto entry = f.node().audit(Caller::local(), 4, 1);
+    REQUIRE(entry.is_ok());
+    CHECK(entry->front().path == "k/X");
+  }
+  SECTION("an edited entry whose hash was recomputed to match") {
+    // The intruder also reseals the entry: its own hash checks, but entry 5 links to the old one.
+    edit_stored_entry(f.dir / "data", 7, [](std::string& value) {
+      auto entry = features::decode_audit_entry(value);
+      REQUIRE(entry.is_ok());
+      entry->actor = "someone-else";
+      value = features::seal_audit_entry(*entry);
+    });
+    f.reopen();
+    auto verified = f.node().verify_audit(Caller::local());
+    REQUIRE(verified.is_ok());
+    CHECK_FALSE(verified->ok);
+    CHECK(verified->first_bad_seq == std::optional<std::uint64_t>(8));
+    CHECK(verified->entries == 7);
+  }
+  SECTION("a truncated last entry") {
+    // The node still opens and goes on appending; verify points at the damaged entry.
+    edit_stored_entry(f.dir / "data", 10, [](std::string& value) { value.resize(value.size() / 2); });
+    f.reopen();
+    REQUIRE(f.node().put("k/11", R"({"n":1})").is_ok());
+    auto verified = f.node().verify_audit(Caller::local());
+    REQUIRE(verified.is_ok());
+    CHECK_FALSE(verified->ok);
+    CHECK(verified->first_bad_seq == std::optional<std::uint64_t>(10));
+    CHECK(verified->entries == 9);
+  }
+}
+
+}  // namespace kvs::test

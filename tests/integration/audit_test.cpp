@@ -1,0 +1,158 @@
+// The audit log over REST against a real kvs-server (SPEC section 2, "Operations"; issue 7):
+// GET /audit and GET /audit/verify for admins, the entries every kind of request leaves, an
+// entry edited in the LMDB file of the stopped server reported by verify, and the routes
+// absent with tamper_logging_enabled off.
+
+#include <lmdb.h>
+
+#include <fstream>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "features/audit.hpp"
+#include "support/http_client.hpp"
+#include "support/server_process.hpp"
+
+namespace kvs::test {
+namespace {
+
+Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
+
+std::string read_token(const ServerProcess& process) {
+  std::ifstream in(process.data_dir() + "/admin.token");
+  std::string token;
+  std::getline(in, token);
+  return token;
+}
+
+// Flips the last byte of audit entry `seq`'s path in the stopped server's LMDB file.
+void tamper_with_entry(const std::string& data_dir, std::uint64_t seq) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  REQUIRE(mdb_env_set_maxdbs(env, 16) == 0);
+  REQUIRE(mdb_env_set_mapsize(env, std::size_t{1} << 30) == 0);
+  REQUIRE(mdb_env_open(env, data_dir.c_str(), 0, 0644) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi dbi = 0;
+  REQUIRE(mdb_dbi_open(txn, "audit", 0, &dbi) == 0);
+  std::string key = features::audit_key(seq);
+  MDB_val k{key.size(), key.data()};
+  MDB_val v{};
+  REQUIRE(mdb_get(txn, dbi, &k, &v) == 0);
+  std::string value(static_cast<const char*>(v.mv_data), v.mv_size);
+  value[value.size() - 3 * features::kAuditHashBytes - 1] ^= 0x01;
+  MDB_val edited{value.size(), value.data()};
+  REQUIRE(mdb_put(txn, dbi, &k, &edited, 0) == 0);
+  REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
+
+}  // namespace
+
+TEST_CASE("GET /audit lists every mutation and GET /audit/verify checks the chain", "[integration][audit]") {
+  ServerConfig config;
+  config.auth_enabled = true;
+  ServerProcess process(config);
+  REQUIRE(process.start());
+  HttpClient client(process.base_url());
+  const std::string admin = read_token(process);
+  REQUIRE_FALSE(admin.empty());
+
+  REQUIRE(client.put("/kv/docs/a", R"({"v":1})", bearer(admin)).status == 200);
+  REQUIRE(client.put("/kv/docs/b", R"({"v":2})", bearer(admin)).status == 200);
+  REQUIRE(client.del("/kv/docs/a", bearer(admin)).status == 204);
+  CHECK(client.del("/kv/docs/absent", bearer(admin)).status == 404);  // refused: no entry
+  auto user = client.request("POST", "/auth/users", R"({"nickname":"reader","scopes":["read"]})", bearer(admin));
+  REQUIRE(user.status == 201);
+  auto user_uuid = json_string(user.body, "/uuid");
+  REQUIRE(user_uuid);
+
+  auto listed = client.get("/audit", bearer(admin));
+  INFO(listed.body);
+  REQUIRE(listed.status == 200);
+  REQUIRE(json_size(listed.body, "/entries") == std::optional<std::size_t>(5));
+  CHECK(json_is_null(listed.body, "/next_since"));
+  // Entry 1: the bootstrap admin, made by the system; its path names the admin's uuid.
+  CHECK(json_string(listed.body, "/entries/0/action") == "auth.user.create");
+  CHECK(json_string(listed.body, "/entries/0/actor") == "system");
+  auto admin_path = json_string(listed.body, "/entries/0/path");
+  REQUIRE(admin_path);
+  auto admin_uuid = admin_path->substr(admin_path->rfind('/') + 1);
+  CHECK(json_int(listed.body, "/entries/1/seq") == 2);
+  CHECK(json_string(listed.body, "/entries/1/action") == "kv.put");
+  CHECK(json_string(listed.body, "/entries/1/path") == "docs/a");
+  CHECK(json_string(listed.body, "/entries/1/actor") == admin_uuid);
+  CHECK(json_string(listed.body, "/entries/1/value_hash").value_or("").size() == 64);
+  CHECK(json_string(listed.body, "/entries/1/prev_hash") == json_string(listed.body, "/entries/0/hash"));
+  CHECK(json_string(listed.body, "/entries/2/path") == "docs/b");
+  CHECK(json_string(listed.body, "/entries/3/action") == "kv.delete");
+  CHECK(json_is_null(listed.body, "/entries/3/value_hash"));
+  CHECK(json_string(listed.body, "/entries/4/action") == "auth.user.create");
+  CHECK(json_string(listed.body, "/entries/4/path").value_or("").find(*user_uuid) != std::string::npos);
+  CHECK(json_int(listed.body, "/entries/4/timestamp").value_or(0) > 0);
+
+  auto page = client.get("/audit?since=2&limit=2", bearer(admin));
+  REQUIRE(page.status == 200);
+  CHECK(json_size(page.body, "/entries") == std::optional<std::size_t>(2));
+  CHECK(json_int(page.body, "/entries/0/seq") == 2);
+  CHECK(json_int(page.body, "/next_since") == 4);
+
+  auto verified = client.get("/audit/verify", bearer(admin));
+  REQUIRE(verified.status == 200);
+  CHECK(json_bool(verified.body, "/ok") == true);
+  CHECK(json_int(verified.body, "/entries") == 5);
+
+  // Admins only; a token is needed; bad parameters are 400.
+  auto minted = client.request("POST", "/auth/tokens", "{\"user_uuid\":\"" + *user_uuid + "\",\"ttl\":\"1h\"}",
+                               bearer(admin));
+  REQUIRE(minted.status == 201);
+  auto reader = json_string(minted.body, "/token");
+  REQUIRE(reader);
+  CHECK(client.get("/audit", bearer(*reader)).status == 403);
+  CHECK(client.get("/audit/verify", bearer(*reader)).status == 403);
+  CHECK(client.get("/audit").status == 401);
+  CHECK(client.get("/audit/verify").status == 401);
+  CHECK(client.get("/audit?limit=0", bearer(admin)).status == 400);
+  CHECK(client.get("/audit?limit=10001", bearer(admin)).status == 400);
+  CHECK(client.get("/audit?since=x", bearer(admin)).status == 400);
+
+  // Edit entry 3 in the file of the stopped server: verify names it after a restart.
+  REQUIRE(process.stop() == std::optional<int>(0));
+  tamper_with_entry(process.data_dir(), 3);
+  REQUIRE(process.start());
+  HttpClient again(process.base_url());
+  auto broken = again.get("/audit/verify", bearer(admin));
+  INFO(broken.body);
+  REQUIRE(broken.status == 200);
+  CHECK(json_bool(broken.body, "/ok") == false);
+  CHECK(json_int(broken.body, "/first_bad_seq") == 3);
+  CHECK_FALSE(json_has(broken.body, "/entries"));
+}
+
+TEST_CASE("with tamper_logging_enabled off the audit routes are absent", "[integration][audit]") {
+  ServerConfig config;
+  config.extra_yaml = "tamper_logging_enabled: false\n";
+  ServerProcess process(config);
+  REQUIRE(process.start());
+  HttpClient client(process.base_url());
+  REQUIRE(client.put("/kv/docs/a", R"({"v":1})").status == 200);
+  CHECK(client.get("/audit").status == 404);
+  CHECK(client.get("/audit/verify").status == 404);
+}
+
+TEST_CASE("without auth the audit log records the application as local", "[integration][audit]") {
+  ServerProcess process;
+  REQUIRE(process.start());
+  HttpClient client(process.base_url());
+  REQUIRE(client.put("/kv/docs/a", R"({"v":1})").status == 200);
+  auto listed = client.get("/audit?since=0");
+  INFO(listed.body);
+  REQUIRE(listed.status == 200);
+  REQUIRE(json_size(listed.body, "/entries") == std::optional<std::size_t>(1));
+  CHECK(json_string(listed.body, "/entries/0/actor") == "local");
+  CHECK(json_bool(client.get("/audit/verify").body, "/ok") == true);
+}
+
+}  // namespace kvs::test

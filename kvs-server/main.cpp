@@ -25,6 +25,7 @@
 #include "kvs/node.hpp"
 #include "ops_routes.hpp"
 #include "subcommands.hpp"
+#include "sync_routes.hpp"
 
 namespace {
 
@@ -118,6 +119,9 @@ int run_server(const std::string& config_path) {
   http.max_threads = std::max<std::size_t>(http.min_threads, 512);
   // Room for the envelope form around a document of max_json_size (413 either way).
   http.payload_max_bytes = config->max_json_size + kvs::server::kEnvelopeSlackBytes;
+  // A peer's /sync/push carries documents as JSON strings, which escaping can double in size;
+  // client bodies are still held to max_json_size by the data routes themselves.
+  if (config->clustering_enabled) http.payload_max_bytes = 2 * config->max_json_size + kvs::server::kEnvelopeSlackBytes;
   kvs::server::HttpServer server(http);
 
   if (config->auth_enabled) {
@@ -130,6 +134,7 @@ int run_server(const std::string& config_path) {
   kvs::server::register_data_routes(server, *node);
   kvs::server::register_audit_routes(server, *node);  // only when tamper_logging_enabled
   if (config->clustering_enabled) kvs::server::register_cluster_routes(server, *node);
+  if (config->clustering_enabled) kvs::server::register_sync_routes(server, *node);
   kvs::server::register_ops_routes(server, *node, *config);  // after authentication: rate limits by user
 
   kvs::Status bound = server.bind();

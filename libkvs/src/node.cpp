@@ -67,6 +67,7 @@ Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Node::~Node() {
   if (!impl_) return;
+  impl_->stop_replication();  // its threads read the member list and apply versions
   impl_->stop_cluster();  // first: its loop writes to the store (node_cluster.cpp)
   {
     std::lock_guard lock(impl_->sweep_mutex);
@@ -121,6 +122,8 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
     if (!saved.is_ok()) return saved;
   }
 
+  // The Merkle tree, from one scan, before any write can report to it (node_replication.cpp).
+  if (Status merkle = impl->open_replication(); !merkle.is_ok()) return merkle;
   if (Status auth = impl->open_auth(); !auth.is_ok()) return auth;
   // Once storage and the cluster secret are ready: the membership loop (node_cluster.cpp).
   if (Status cluster = impl->start_cluster(); !cluster.is_ok()) return cluster;
@@ -131,7 +134,9 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
   log(LogLevel::kInfo, "node.opened",
       {{"node_id", raw->config.node_id}, {"data_dir", config.data_dir},
        {"joined_timestamp", std::to_string(raw->joined_ms)}});
-  return std::unique_ptr<Node>(new Node(std::move(impl)));
+  auto node = std::unique_ptr<Node>(new Node(std::move(impl)));
+  raw->start_replication(*node);  // push and anti-entropy need the Node to apply versions
+  return node;
 }
 
 Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, const PutOptions& options) {
@@ -148,6 +153,7 @@ Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, 
 
   Impl* impl = impl_.get();
   auto note = impl->audit_note(Impl::audit_actor(options.caller), features::audit_action::kKvPut, json);
+  std::optional<Version> previous;  // the version this write replaces (replication)
   auto written = impl->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(*path);
     if (!held.is_ok()) return held.status();
@@ -202,10 +208,12 @@ Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, 
       version.group_uuid = std::move(created.group_uuid);
       version.permissions = created.permissions;
     }
+    previous = std::move(*held);
     return std::optional<Version>(std::move(version));
   }, std::move(note));
   if (!written.is_ok()) return written.status();
   if (!written->has_value()) return Status::internal("put of " + *path + " wrote nothing");
+  impl->on_version_committed(previous, **written, /*local=*/true);
   return WriteResult{(*written)->uuid, (*written)->timestamp_ms};
 }
 
@@ -230,6 +238,7 @@ Status Node::remove(std::string_view raw_path, const RemoveOptions& options) {
 
   Impl* impl = impl_.get();
   auto note = impl->audit_note(Impl::audit_actor(options.caller), features::audit_action::kKvDelete);
+  std::optional<Version> previous;
   auto written = impl->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(*path);
     if (!held.is_ok()) return held.status();
@@ -247,8 +256,10 @@ Status Node::remove(std::string_view raw_path, const RemoveOptions& options) {
     tombstone.owner_uuid = (*held)->owner_uuid;
     tombstone.group_uuid = (*held)->group_uuid;
     tombstone.permissions = (*held)->permissions;
+    previous = std::move(*held);
     return std::optional<Version>(std::move(tombstone));
   }, std::move(note));
+  if (written.is_ok() && written->has_value()) impl->on_version_committed(previous, **written, /*local=*/true);
   return written.status();
 }
 
@@ -352,6 +363,7 @@ Status Node::set_meta(std::string_view raw_path, const MetaUpdate& update, const
   // A metadata change is a new version with the same document, so it replicates and is
   // ordered like any other write. Its audit entry hashes the (unchanged) document.
   auto note = impl->audit_note(Impl::audit_actor(options.caller), features::audit_action::kKvMeta);
+  std::optional<Version> previous;
   auto written = impl->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(*path);
     if (!held.is_ok()) return held.status();
@@ -367,8 +379,10 @@ Status Node::set_meta(std::string_view raw_path, const MetaUpdate& update, const
     version.owner_uuid = update.owner_uuid.value_or((*held)->owner_uuid);
     version.group_uuid = update.group_uuid.value_or((*held)->group_uuid);
     version.permissions = update.permissions.value_or((*held)->permissions);
+    previous = std::move(*held);
     return std::optional<Version>(std::move(version));
   }, std::move(note));
+  if (written.is_ok() && written->has_value()) impl->on_version_committed(previous, **written, /*local=*/true);
   return written.status();
 }
 
@@ -385,15 +399,18 @@ Result<bool> Node::apply_version(const Version& version) {
   // and so leaves no entry.
   auto note = impl_->audit_note("node:" + version.origin_node_id, features::audit_action::kKvReplicated,
                                 version.deleted ? std::nullopt : std::optional<std::string_view>(version.data));
+  std::optional<Version> previous;
   auto written = impl_->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(version.path);
     if (!held.is_ok()) return held.status();
     if (held->has_value() && !supersedes(version, **held)) return std::optional<Version>();
+    previous = std::move(*held);
     return std::optional<Version>(version);
   }, std::move(note));
   if (!written.is_ok()) return written.status();
   if (!written->has_value()) return false;
   impl_->after_write(**written);
+  impl_->on_version_committed(previous, **written, /*local=*/false);
   return true;
 }
 

@@ -73,6 +73,7 @@ void Node::Impl::after_write(const Version& version) {
 Result<Version> Node::Impl::write_reserved(const auth::ReservedWrite& write, std::string actor,
                                            std::string_view action) {
   auto note = audit_note(std::move(actor), action);
+  std::optional<Version> previous;  // the version this write replaces (replication)
   auto written = this->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(write.path);
     if (!held.is_ok()) return held.status();
@@ -81,11 +82,13 @@ Result<Version> Node::Impl::write_reserved(const auth::ReservedWrite& write, std
     if (!write.deleted) version.data = write.json;
     version.expires_at_ms = write.expires_at_ms;
     version.permissions = 0;  // reserved keys are reachable only through these calls
+    previous = std::move(*held);
     return std::optional<Version>(std::move(version));
   }, std::move(note));
   if (!written.is_ok()) return written.status();
   if (!written->has_value()) return Status::internal("write of " + write.path + " wrote nothing");
   after_write(**written);
+  on_version_committed(previous, **written, /*local=*/true);
   return std::move(**written);
 }
 

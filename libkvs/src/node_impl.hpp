@@ -94,6 +94,28 @@ struct Node::Impl {
   // Live members, this node included (Health::member_count).
   std::size_t live_member_count() const;
 
+  // ---- Replication (node_replication.cpp) ----
+  // The Merkle tree, push replication and anti-entropy. Declared after `cluster` so that it is
+  // destroyed first (its threads read the member list); ~Node stops it before anything else.
+  struct Replication;
+  struct ReplicationDeleter {
+    void operator()(Replication* replication) const noexcept;
+  };
+  std::unique_ptr<Replication, ReplicationDeleter> replication;
+  // Builds the Merkle tree from one scan of the store. Requires: the store is open, nothing
+  // has written yet.
+  Status open_replication();
+  // Starts push replication and anti-entropy when clustering_enabled; `node` applies the
+  // versions peers send and must outlive them (stop_replication runs first in ~Node).
+  void start_replication(Node& node);
+  // Stops both. Idempotent.
+  void stop_replication();
+  // Every version that became current: `previous` is the version it replaced (nullopt when
+  // none). Keeps the Merkle tree current and, for a `local` write, queues it for every peer.
+  void on_version_committed(const std::optional<Version>& previous, const Version& current, bool local);
+  // A version removed outright by a purge (expired key, old tombstone).
+  void on_version_purged(const Version& purged);
+
   // The sweeper thread purges expired keys and old tombstones. `sweep_mutex` guards
   // `stopping` and serialises sweeps.
   std::mutex sweep_mutex;
@@ -139,7 +161,10 @@ struct Node::Impl {
         if (!current->has_value() || !is_expired(**current, now)) continue;
         auto removed = store->purge(path, (*current)->uuid);
         if (!removed.is_ok()) return removed.status();
-        if (*removed) ++purged;
+        if (*removed) {
+          on_version_purged(**current);
+          ++purged;
+        }
       }
       // A batch that purged nothing holds only entries that raced with overwrites: the next
       // call will not see them, since the overwrite replaced their index entries.
@@ -152,17 +177,20 @@ struct Node::Impl {
   // runs rarely (see sweep_loop); its cost is one pass over the keys.
   Result<std::size_t> purge_tombstones(std::int64_t now) {
     std::int64_t cutoff = now - config.tombstone_ttl.count();
-    std::vector<std::pair<std::string, std::string>> doomed;
+    std::vector<Version> doomed;  // tombstones: no documents to copy
     Status scanned = store->scan("", "", [&](const Version& version) {
-      if (version.deleted && version.timestamp_ms <= cutoff) doomed.emplace_back(version.path, version.uuid);
+      if (version.deleted && version.timestamp_ms <= cutoff) doomed.push_back(version);
       return true;
     });
     if (!scanned.is_ok()) return scanned;
     std::size_t purged = 0;
-    for (const auto& [path, uuid] : doomed) {
-      auto removed = store->purge(path, uuid);
+    for (const auto& tombstone : doomed) {
+      auto removed = store->purge(tombstone.path, tombstone.uuid);
       if (!removed.is_ok()) return removed.status();
-      if (*removed) ++purged;
+      if (*removed) {
+        on_version_purged(tombstone);
+        ++purged;
+      }
     }
     return purged;
   }

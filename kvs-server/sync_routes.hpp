@@ -1,0 +1,22 @@
+#pragma once
+
+// The replication interface (SPEC section 2, "Cluster: /sync/"), registered only when
+// clustering_enabled, so that the routes are absent (404) otherwise:
+//   GET  /sync/merkle/root       client (any valid token when auth is on): {"root","keys"}
+//   POST /sync/push              peer: a batch of versions to apply by the order
+//   POST /sync/merkle/branches   peer: root, key count and the 64 branch hashes
+//   POST /sync/merkle/leaves     peer: the leaf values under some branches
+//   POST /sync/bucket            peer: one page of the versions in some leaf buckets
+// Peer routes skip the bearer-token check (needs_auth = false): kvs::Node::handle_sync_request
+// verifies their X-KVS-Peer-Signature (401 when missing or wrong, and nothing changes). Bodies
+// are described in libkvs/src/replication/sync_codec.hpp.
+
+#include "http_server.hpp"
+#include "kvs/node.hpp"
+
+namespace kvs::server {
+
+// Registers the routes above. `node` must outlive `server`.
+void register_sync_routes(HttpServer& server, Node& node);
+
+}  // namespace kvs::server

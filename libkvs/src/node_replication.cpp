@@ -1,0 +1,231 @@
+// kvs::Node: replication (SPEC section 3). The Merkle tree (replication/merkle.hpp) is built
+// once at open from a scan and then kept current by on_version_committed, which every write
+// path calls after its commit; local writes are also handed to the push Replicator. The
+// AntiEntropy thread repairs whatever pushes miss. Peers reach this node through
+// handle_sync_request (POST /sync/...).
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "http/peer_transport.hpp"
+#include "kvs/log.hpp"
+#include "kvs/node.hpp"
+#include "node_impl.hpp"
+#include "replication/anti_entropy.hpp"
+#include "replication/merkle.hpp"
+#include "replication/replicator.hpp"
+#include "replication/sync_codec.hpp"
+
+namespace kvs {
+namespace {
+
+// A /sync/bucket answer stops adding versions past this many bytes of documents (one version
+// always goes, whatever its size).
+constexpr std::size_t kBucketPageBytes = std::size_t{1} << 20;
+
+}  // namespace
+
+struct Node::Impl::Replication {
+  replication::MerkleTree tree;
+  // Set by start_replication when clustering is on; the AntiEntropy's own transport serves
+  // its blocking calls (post_now).
+  std::unique_ptr<replication::Replicator> pusher;
+  std::unique_ptr<http::PeerTransport> sync_transport;
+  std::unique_ptr<replication::AntiEntropy> anti_entropy;
+};
+
+void Node::Impl::ReplicationDeleter::operator()(Replication* replication) const noexcept {
+  if (replication == nullptr) return;
+  // Threads first, then the transport they call through.
+  if (replication->anti_entropy) replication->anti_entropy->stop();
+  if (replication->pusher) replication->pusher->stop();
+  delete replication;
+}
+
+Status Node::Impl::open_replication() {
+  replication.reset(new Replication());
+  replication::MerkleTree& tree = replication->tree;
+  Status scanned = store->scan("", "", [&](const Version& version) {
+    tree.add(version);
+    return true;
+  });
+  if (!scanned.is_ok()) return scanned.with_context("building the Merkle tree");
+  log(LogLevel::kDebug, "replication.merkle_built", {{"keys", std::to_string(tree.keys())}});
+  return Status::ok();
+}
+
+namespace {
+
+// Members other than this node, alive or suspect (a suspect one may be back any moment; pushes
+// to it back off, and its queue is bounded).
+std::vector<replication::PeerAddress> peers_of(const cluster::Driver& driver) {
+  std::vector<replication::PeerAddress> peers;
+  auto snapshot = driver.snapshot();
+  for (const auto& member : snapshot.members) {
+    if (!member.is_self && !member.address.empty()) peers.push_back({member.id, member.address});
+  }
+  return peers;
+}
+
+}  // namespace
+
+void Node::Impl::start_replication(Node& node) {
+  if (!cluster || !replication) return;
+  const cluster::Driver* driver = cluster.get();
+  auth::Authority* signer = authority.get();
+  auto sign = [signer](std::string_view method, std::string_view target, std::string_view body) {
+    return signer->sign_peer_request(method, target, body);
+  };
+  auto peers = [driver] { return peers_of(*driver); };
+
+  replication::ReplicatorOptions push_options;
+  push_options.transport.workers = 2;
+  push_options.transport.request_timeout = std::chrono::seconds(5);
+  push_options.transport.connect_timeout = std::chrono::seconds(1);
+  replication->pusher = std::make_unique<replication::Replicator>(push_options, replication::ReplicatorHooks{peers, sign});
+
+  http::PeerTransportOptions sync_transport;
+  sync_transport.workers = 1;
+  sync_transport.request_timeout = std::chrono::seconds(10);
+  sync_transport.connect_timeout = std::chrono::seconds(1);
+  sync_transport.max_response_bytes = std::size_t{64} << 20;
+  replication->sync_transport = std::make_unique<http::PeerTransport>(sync_transport);
+  http::PeerTransport* transport = replication->sync_transport.get();
+
+  replication::AntiEntropyHooks hooks;
+  hooks.peers = peers;
+  hooks.call = [transport, sign](const std::string& address, std::string_view target,
+                                 const std::string& body) -> Result<std::string> {
+    http::PeerRequest request;
+    request.address = address;
+    request.path = std::string(target);
+    request.body = body;
+    request.headers.emplace_back("X-KVS-Peer-Signature", sign("POST", target, body));
+    auto answer = transport->post_now(request);
+    if (!answer.is_ok()) return answer.status();
+    if (answer->status < 200 || answer->status >= 300) {
+      return Status::unavailable("peer " + address + " answered " + std::to_string(answer->status) + " to " +
+                                 request.path);
+    }
+    return std::move(answer->body);
+  };
+  storage::Store* storage = store.get();
+  hooks.scan = [storage](const std::string& start, const std::function<bool(const Version&)>& visit) {
+    return storage->scan(start, "", visit);
+  };
+  Node* owner = &node;
+  hooks.apply = [owner](const Version& version) {
+    auto applied = owner->apply_version(version);
+    if (!applied.is_ok()) {
+      log(LogLevel::kDebug, "anti_entropy.version_refused",
+          {{"path", version.path.substr(0, 100)}, {"error", applied.status().to_string()}});
+    }
+  };
+  hooks.random = random;
+
+  replication::AntiEntropyOptions options;
+  options.sync_interval = config.sync_interval;
+  options.catchup_interval = config.catchup_interval;
+  options.throttle_delay = config.throttle_delay_ms;
+  options.fetch_delay = config.fetch_delay_ms;
+  replication->anti_entropy =
+      std::make_unique<replication::AntiEntropy>(options, std::move(hooks), replication->tree);
+
+  replication->pusher->start();
+  replication->anti_entropy->start();
+}
+
+void Node::Impl::stop_replication() {
+  if (!replication) return;
+  if (replication->anti_entropy) replication->anti_entropy->stop();
+  if (replication->pusher) replication->pusher->stop();
+}
+
+void Node::Impl::on_version_committed(const std::optional<Version>& previous, const Version& current, bool local) {
+  if (!replication) return;
+  if (previous) replication->tree.remove(*previous);
+  replication->tree.add(current);
+  if (local && replication->pusher) replication->pusher->enqueue(current);
+}
+
+void Node::Impl::on_version_purged(const Version& purged) {
+  if (replication) replication->tree.remove(purged);
+}
+
+MerkleRoot Node::merkle_root() const {
+  MerkleRoot root;
+  if (!impl_->replication) return root;
+  root.root = replication::to_hex(impl_->replication->tree.root());
+  root.keys = impl_->replication->tree.keys();
+  return root;
+}
+
+Result<std::string> Node::handle_sync_request(std::string_view signature, std::string_view method,
+                                              std::string_view target, std::string_view body) {
+  if (!impl_->cluster || !impl_->replication) {
+    return Status::unavailable("clustering is disabled (clustering_enabled: false)");
+  }
+  // The signature first: an unauthenticated request must change nothing and cost little.
+  if (Status verified = verify_peer_request(signature, method, target, body); !verified.is_ok()) return verified;
+  if (method != "POST") return Status::invalid_argument("sync requests are POSTed");
+  std::string_view path = target.substr(0, target.find('?'));
+  replication::MerkleTree& tree = impl_->replication->tree;
+
+  if (path == replication::kPushTarget) {
+    auto page = replication::decode_versions(body);
+    if (!page.is_ok()) return page.status();
+    std::size_t applied = 0;
+    std::size_t refused = 0;
+    for (const auto& version : page->versions) {
+      // By the order, so a duplicate or a late batch changes nothing; also in read-only mode.
+      auto result = apply_version(version);
+      if (!result.is_ok()) {
+        ++refused;
+        log(LogLevel::kDebug, "replication.version_refused",
+            {{"path", version.path.substr(0, 100)}, {"error", result.status().to_string()}});
+      } else if (*result) {
+        ++applied;
+      }
+    }
+    return "{\"applied\":" + std::to_string(applied) + ",\"refused\":" + std::to_string(refused) + "}";
+  }
+  if (path == "/sync/merkle/branches") {
+    replication::MerkleSummary summary;
+    // Branches before the root: should a write land in between, the root differs and the
+    // caller descends, rather than stopping at a root that no longer matches the branches.
+    summary.branches = tree.branches();
+    summary.root = tree.root();
+    summary.keys = tree.keys();
+    return replication::encode_summary(summary);
+  }
+  if (path == "/sync/merkle/leaves") {
+    auto branches = replication::decode_indexes(body, "branches", replication::kBranchCount, replication::kBranchCount);
+    if (!branches.is_ok()) return branches.status();
+    std::vector<std::vector<replication::Digest>> leaves;
+    leaves.reserve(branches->size());
+    for (std::size_t branch : *branches) leaves.push_back(tree.leaves(branch));
+    return replication::encode_leaves(leaves);
+  }
+  if (path == "/sync/bucket") {
+    std::string after;
+    auto buckets = replication::decode_indexes(body, "buckets", replication::kLeafCount, replication::kLeafCount, &after);
+    if (!buckets.is_ok()) return buckets.status();
+    std::vector<bool> wanted(replication::kLeafCount, false);
+    for (std::size_t bucket : *buckets) wanted[bucket] = true;
+    storage::Store* storage = impl_->store.get();
+    auto page = replication::bucket_page(
+        [storage](const std::string& start, const std::function<bool(const Version&)>& visit) {
+          return storage->scan(start, "", visit);
+        },
+        wanted, after, kBucketPageBytes);
+    if (!page.is_ok()) return page.status();
+    return replication::encode_versions(page->versions, page->next);
+  }
+  return Status::not_found("no sync target " + std::string(path.substr(0, 100)));
+}
+
+}  // namespace kvs

@@ -115,6 +115,14 @@ struct Node::Impl {
   void on_version_committed(const std::optional<Version>& previous, const Version& current, bool local);
   // A version removed outright by a purge (expired key, old tombstone).
   void on_version_purged(const Version& purged);
+  // What /metrics shows of replication (zero when clustering is off).
+  struct ReplicationCounters {
+    std::uint64_t queued = 0;           // pushes waiting, summed over peers
+    std::int64_t oldest_queued_ms = 0;  // age of the oldest
+  };
+  ReplicationCounters replication_counters() const;
+  // Counts one anti-entropy round in the metrics (node_ops.cpp).
+  void count_anti_entropy_round(bool ok);
 
   // The sweeper thread purges expired keys and old tombstones. `sweep_mutex` guards
   // `stopping` and serialises sweeps.

@@ -126,6 +126,7 @@ void Node::Impl::start_replication(Node& node) {
     }
   };
   hooks.random = random;
+  hooks.on_round = [this](bool ok) { count_anti_entropy_round(ok); };
 
   replication::AntiEntropyOptions options;
   options.sync_interval = config.sync_interval;
@@ -150,6 +151,15 @@ void Node::Impl::on_version_committed(const std::optional<Version>& previous, co
   if (previous) replication->tree.remove(*previous);
   replication->tree.add(current);
   if (local && replication->pusher) replication->pusher->enqueue(current);
+}
+
+Node::Impl::ReplicationCounters Node::Impl::replication_counters() const {
+  ReplicationCounters counters;
+  if (!replication || !replication->pusher) return counters;
+  auto stats = replication->pusher->stats();
+  counters.queued = stats.queued;
+  counters.oldest_queued_ms = stats.oldest_queued_ms;
+  return counters;
 }
 
 void Node::Impl::on_version_purged(const Version& purged) {

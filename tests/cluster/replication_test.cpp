@@ -192,6 +192,12 @@ TEST_CASE("a node that was down during writes catches up through anti-entropy af
   bool repaired = false;
   for (auto* server : all) repaired = repaired || server->stderr_text().find("anti_entropy.repaired") != std::string::npos;
   CHECK(repaired);
+  // ... and /metrics counts the rounds.
+  std::string metrics = get(a, "/metrics").body;
+  auto line = metrics.find("kvs_anti_entropy_rounds_total{result=\"ok\"} ");
+  REQUIRE(line != std::string::npos);
+  std::string sample = metrics.substr(line, metrics.find('\n', line) - line);
+  CHECK(std::stod(sample.substr(sample.rfind(' ') + 1)) > 0);
 
   CHECK(c.stop() == 0);
   CHECK(b.stop() == 0);

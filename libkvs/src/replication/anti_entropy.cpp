@@ -63,10 +63,12 @@ void AntiEntropy::run() {
     auto report = sync_with(peer.address);
     if (!report.is_ok()) {
       rounds_failed_.fetch_add(1, std::memory_order_relaxed);
+      if (hooks_.on_round) hooks_.on_round(false);
       log(LogLevel::kDebug, "anti_entropy.failed", {{"peer", peer.id}, {"error", report.status().to_string()}});
       continue;
     }
     rounds_ok_.fetch_add(1, std::memory_order_relaxed);
+    if (hooks_.on_round) hooks_.on_round(true);
     if (report->differed) {
       // Behind (or ahead): come back sooner, until a round finds the trees equal.
       wait = std::min(options_.sync_interval, options_.catchup_interval);

@@ -58,6 +58,8 @@ struct AntiEntropyHooks {
   // Applies a version received from a peer (by the order; the node may skip it).
   std::function<void(const Version&)> apply;
   Random* random = nullptr;
+  // Told the outcome of every round of the background thread. Optional.
+  std::function<void(bool ok)> on_round;
 };
 
 struct RoundReport {

@@ -22,6 +22,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "features/cron.hpp"
 #include "kvs/log.hpp"
 
 namespace kvs {
@@ -343,84 +344,11 @@ const std::vector<KeySpec>& key_table() {
 
 // --- cron ----------------------------------------------------------------------------------
 
-Result<int> cron_number(std::string_view text, int min, int max, const char* const* names) {
-  if (names != nullptr) {
-    for (int i = 0; names[i] != nullptr; ++i) {
-      std::string lower(text);
-      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-      if (lower == names[i]) return i + min;
-    }
-  }
-  if (!all_digits(text) || text.size() > 4) return Status::invalid_argument("'" + std::string(text) + "'");
-  int value = std::stoi(std::string(text));
-  if (value < min || value > max) {
-    return Status::invalid_argument("'" + std::string(text) + "' is outside " + std::to_string(min) + "-" +
-                                    std::to_string(max));
-  }
-  return value;
-}
-
-Status check_cron_field(std::string_view field, int min, int max, const char* const* names) {
-  std::size_t start = 0;
-  while (start <= field.size()) {
-    std::size_t comma = field.find(',', start);
-    std::string_view item = field.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-    if (item.empty()) return Status::invalid_argument("empty list item");
-    std::string_view base = item;
-    std::size_t slash = item.find('/');
-    if (slash != std::string_view::npos) {
-      base = item.substr(0, slash);
-      std::string_view step = item.substr(slash + 1);
-      if (!all_digits(step) || step.size() > 4 || std::stoi(std::string(step)) == 0) {
-        return Status::invalid_argument("bad step '" + std::string(step) + "'");
-      }
-    }
-    if (base != "*") {
-      std::size_t dash = base.find('-');
-      auto low = cron_number(base.substr(0, dash), min, max, names);
-      if (!low.is_ok()) return low.status();
-      if (dash != std::string_view::npos) {
-        auto high = cron_number(base.substr(dash + 1), min, max, names);
-        if (!high.is_ok()) return high.status();
-        if (*high < *low) return Status::invalid_argument("range '" + std::string(base) + "' is reversed");
-      }
-    }
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
-  return Status::ok();
-}
-
+// The scheduler's own parser decides, so that an expression config load accepts is exactly one
+// the backup scheduler can run (lists, ranges, steps, names, @daily and friends).
 Status check_cron(std::string_view expression) {
-  static const char* const kMonths[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                        "jul", "aug", "sep", "oct", "nov", "dec", nullptr};
-  static const char* const kDays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", nullptr};
-  struct Field {
-    const char* name;
-    int min, max;
-    const char* const* names;
-  };
-  static const Field kFields[] = {{"minute", 0, 59, nullptr},
-                                  {"hour", 0, 23, nullptr},
-                                  {"day of month", 1, 31, nullptr},
-                                  {"month", 1, 12, kMonths},
-                                  {"day of week", 0, 7, kDays}};
-  std::istringstream in{std::string(expression)};
-  std::vector<std::string> fields;
-  for (std::string field; in >> field;) fields.push_back(field);
-  if (fields.size() != 5) {
-    return Status::invalid_argument("'" + std::string(expression) + "' has " + std::to_string(fields.size()) +
-                                    " fields; a cron expression has 5 (minute hour day-of-month month "
-                                    "day-of-week)");
-  }
-  for (std::size_t i = 0; i < 5; ++i) {
-    Status checked = check_cron_field(fields[i], kFields[i].min, kFields[i].max, kFields[i].names);
-    if (!checked.is_ok()) {
-      return Status::invalid_argument("'" + std::string(expression) + "': the " + kFields[i].name + " field '" +
-                                      fields[i] + "' is invalid: " + checked.message());
-    }
-  }
-  return Status::ok();
+  auto parsed = features::CronSchedule::parse(expression);
+  return parsed.is_ok() ? Status::ok() : parsed.status();
 }
 
 // "host:port" with a non-empty host and a port in 1..65535.

@@ -1,10 +1,10 @@
 // audit_bench: what the tamper-evident audit log costs a write, measured at the storage layer.
 //
-// Node does not write audit entries yet (issue 7 wiring), so this program plays the storage
-// writer's part directly on LMDB: each write puts the records a PUT puts (current version,
-// revision, change sequence, time index) and, with audit on, also appends the chained audit
-// entry in the same transaction exactly as the store will (read the tip once per transaction,
-// then features::append_audit_entry per write). Runs alternate off/on so drift hits both, and
+// This program plays the storage writer's part directly on LMDB (node_audit_bench measures it
+// through kvs::Node): each write puts the records a PUT puts (current version, revision,
+// change sequence, time index) and, with audit on, also appends the chained audit entry in
+// the same transaction as storage::Store does (here the tip is read once per transaction; the
+// Store keeps it in memory between commits), then features::append_audit_entry per write. Runs alternate off/on so drift hits both, and
 // the best of the rounds is reported. The figure to watch is on/off (issue 7 asks >= 85%).
 //
 // Usage: audit_bench [writes_per_round=20000] [rounds=3]; TMPDIR=/dev/shm takes the disk out.

@@ -165,7 +165,9 @@ TEST_CASE("the envelope form stores data with a TTL; only an object of exactly d
   if (big.status == 200) {
     auto stored = client.get("/kv/big");
     CHECK(stored.body.find("\"data\":{\"n\":123456789012345678901234567890}") != std::string::npos);
-    CHECK(kvs::test::json_has(stored.body, "/expires_at"));
+    // Found by text: whether simdjson reads a 30-digit integer (as a double) depends on its
+    // build, so the body is not parsed here.
+    CHECK(stored.body.find("\"expires_at\":") != std::string::npos);
   } else {
     check_error(big, 400, "invalid_argument");
     check_error(client.get("/kv/big"), 404, "not_found");

@@ -57,8 +57,9 @@ std::string prefix_end(std::string_view prefix) {
 
 KeyMeta meta_of(const Version& version) { return KeyMeta{version.owner_uuid, version.group_uuid, version.permissions}; }
 
-Entry to_entry(const Version& version) {
-  return Entry{version.path, version.uuid, version.timestamp_ms, version.data, version.expires_at_ms};
+Entry to_entry(Version&& version) {
+  return Entry{std::move(version.path), std::move(version.uuid), version.timestamp_ms, std::move(version.data),
+               version.expires_at_ms};
 }
 
 }  // namespace
@@ -228,7 +229,7 @@ Result<Entry> Node::get(std::string_view raw_path, const ReadOptions& options) c
       return allowed;
     }
   }
-  return to_entry(**held);
+  return to_entry(std::move(**held));
 }
 
 Status Node::remove(std::string_view raw_path, const RemoveOptions& options) {
@@ -336,7 +337,7 @@ Result<Entry> Node::get_revision(std::string_view raw_path, std::uint64_t revisi
   if (!stored->has_value() || (*stored)->version.deleted) {
     return Status::not_found("revision " + std::to_string(revision) + " of key " + *path);
   }
-  return to_entry((*stored)->version);
+  return to_entry(std::move((*stored)->version));
 }
 
 Result<KeyMeta> Node::get_meta(std::string_view raw_path, const ReadOptions& options) const {

@@ -72,6 +72,8 @@ void AntiEntropy::run() {
     if (report->differed) {
       // Behind (or ahead): come back sooner, until a round finds the trees equal.
       wait = std::min(options_.sync_interval, options_.catchup_interval);
+    }
+    if (report->buckets > 0) {
       log(LogLevel::kInfo, "anti_entropy.repaired",
           {{"peer", peer.id}, {"buckets", std::to_string(report->buckets)},
            {"fetched", std::to_string(report->fetched)}, {"pushed", std::to_string(report->pushed)}});

@@ -61,16 +61,6 @@ bool write_default_config(const std::string& path) {
   return true;
 }
 
-// Features whose code has not landed yet: the switch is on but nothing implements it. They
-// are logged so that an operator is not misled. TODO: remove each as its feature lands.
-// Nothing is listed at the moment; the helper stays for the next feature that lands in parts.
-void warn_missing_features([[maybe_unused]] const kvs::Config& config) {
-  [[maybe_unused]] auto missing = [](const char* key, const char* what) {
-    kvs::log(kvs::LogLevel::kWarn, "feature.unavailable",
-             {{"key", key}, {"detail", std::string(what) + " is not in this build yet"}});
-  };
-}
-
 int run_server(const std::string& config_path) {
   bool written = false;
   std::error_code exists_error;
@@ -129,7 +119,6 @@ int run_server(const std::string& config_path) {
     kvs::server::install_authentication(server, *node);
     kvs::server::register_auth_routes(server, *node);
   }
-  warn_missing_features(*config);
   kvs::server::register_health_route(server, *node);
   kvs::server::register_data_routes(server, *node);
   kvs::server::register_audit_routes(server, *node);  // only when tamper_logging_enabled

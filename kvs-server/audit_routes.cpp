@@ -17,19 +17,7 @@ Result<std::uint64_t> parse_count(const Target& target, std::string_view name, s
                                   std::uint64_t min, std::uint64_t max) {
   const QueryParam* param = target.find(name);
   if (param == nullptr) return fallback;
-  auto fail = [&] {
-    return Status::invalid_argument("query parameter " + std::string(name) + " must be an integer from " +
-                                    std::to_string(min) + " to " + std::to_string(max));
-  };
-  const std::string text = param->value.value_or("");
-  if (text.empty() || text.size() > 19) return fail();
-  std::uint64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return fail();
-    value = value * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  if (value < min || value > max) return fail();
-  return value;
+  return parse_unsigned(param->value.value_or(""), name, min, max);
 }
 
 void write_entry(JsonWriter& json, const AuditEntry& entry) {

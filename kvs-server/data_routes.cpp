@@ -80,22 +80,6 @@ Result<bool> flag(const Target& target, std::string_view name) {
   return Status::invalid_argument("query parameter " + std::string(name) + " must be true or false");
 }
 
-Result<std::uint64_t> parse_unsigned(std::string_view text, std::string_view name, std::uint64_t min,
-                                     std::uint64_t max) {
-  auto fail = [&] {
-    return Status::invalid_argument("query parameter " + std::string(name) + " must be an integer from " +
-                                    std::to_string(min) + " to " + std::to_string(max));
-  };
-  if (text.empty() || text.size() > 19) return fail();
-  std::uint64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return fail();
-    value = value * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  if (value < min || value > max) return fail();
-  return value;
-}
-
 // The request's key: the path after /kv/, percent-decoded (by parse_target), normalised.
 Result<std::string> request_key(const RequestContext& context) {
   std::string_view raw = std::string_view(context.target.path).substr(kKvPrefix.size());
@@ -413,6 +397,10 @@ void register_health_route(HttpServer& server, Node& node) {
                           .key("version").string(health.version)
                           .key("uptime_s").number(health.uptime_s)
                           .key("keys").number(health.keys)
+                          .key("sync_progress").begin_object()
+                              .key("keys").number(health.sync_keys)
+                              .key("bytes").number(health.sync_bytes)
+                          .end_object()
                           .end_object();
                       write_json(response, 200, json.take());
                     }});

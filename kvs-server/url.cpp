@@ -115,4 +115,20 @@ Result<Target> parse_target(std::string_view raw) {
   return target;
 }
 
+Result<std::uint64_t> parse_unsigned(std::string_view text, std::string_view name, std::uint64_t min,
+                                     std::uint64_t max) {
+  auto fail = [&] {
+    return Status::invalid_argument("query parameter " + std::string(name) + " must be an integer from " +
+                                    std::to_string(min) + " to " + std::to_string(max));
+  };
+  if (text.empty() || text.size() > 19) return fail();
+  std::uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return fail();
+    value = value * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (value < min || value > max) return fail();
+  return value;
+}
+
 }  // namespace kvs::server

@@ -4,6 +4,7 @@
 // the path leniently (a stray '%' passes through), so kvs parses the raw target itself and
 // answers a bad escape with 400.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,11 @@ Result<std::string> percent_decode(std::string_view text, bool plus_is_space);
 
 // Splits and decodes a raw request target ("/kv/a%20b?ttl=1s&history").
 Result<Target> parse_target(std::string_view raw);
+
+// A query parameter's value as an integer in [min, max]. kInvalidArgument naming `name` and
+// the range otherwise.
+Result<std::uint64_t> parse_unsigned(std::string_view text, std::string_view name, std::uint64_t min,
+                                     std::uint64_t max);
 
 // True when `text` is well-formed UTF-8.
 bool is_valid_utf8(std::string_view text);

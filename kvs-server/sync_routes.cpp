@@ -35,7 +35,7 @@ void register_sync_routes(HttpServer& server, Node& node) {
                       write_json(response, 200, json.take());
                     }});
   auto peer = [&node](RequestContext& context, httplib::Response& response) { sync_request(node, context, response); };
-  for (const char* path : {"/sync/push", "/sync/merkle/branches", "/sync/merkle/leaves", "/sync/bucket"}) {
+  for (const char* path : {"/sync/push", "/sync/merkle/branches", "/sync/merkle/leaves", "/sync/bucket", "/sync/since"}) {
     std::string name = std::string("sync_") + (path + 6);
     for (char& c : name) {
       if (c == '/') c = '_';

@@ -68,6 +68,7 @@ Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Node::~Node() {
   if (!impl_) return;
+  impl_->stop_bootstrap();  // its thread applies versions
   impl_->stop_replication();  // its threads read the member list and apply versions
   impl_->stop_cluster();  // first: its loop writes to the store (node_cluster.cpp)
   {
@@ -125,6 +126,8 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
 
   // The Merkle tree, from one scan, before any write can report to it (node_replication.cpp).
   if (Status merkle = impl->open_replication(); !merkle.is_ok()) return merkle;
+  // Whether this node starts syncing (node_bootstrap.cpp): before anything writes a key.
+  if (Status bootstrap = impl->open_bootstrap(); !bootstrap.is_ok()) return bootstrap;
   if (Status auth = impl->open_auth(); !auth.is_ok()) return auth;
   // Once storage and the cluster secret are ready: the membership loop (node_cluster.cpp).
   if (Status cluster = impl->start_cluster(); !cluster.is_ok()) return cluster;
@@ -137,6 +140,7 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
        {"joined_timestamp", std::to_string(raw->joined_ms)}});
   auto node = std::unique_ptr<Node>(new Node(std::move(impl)));
   raw->start_replication(*node);  // push and anti-entropy need the Node to apply versions
+  raw->start_bootstrap(*node);
   return node;
 }
 
@@ -387,7 +391,10 @@ Status Node::set_meta(std::string_view raw_path, const MetaUpdate& update, const
   return written.status();
 }
 
-Result<bool> Node::apply_version(const Version& version) {
+namespace {
+
+// What apply_version and apply_versions accept from a peer or an import.
+Status check_replicated(const Version& version) {
   auto path = normalize_key(version.path, /*allow_reserved=*/true);
   if (!path.is_ok()) return path.status();
   if (*path != version.path) return Status::invalid_argument("version path '" + version.path + "' is not normalised");
@@ -396,6 +403,13 @@ Result<bool> Node::apply_version(const Version& version) {
   if (!version.deleted) {
     if (Status valid = validate_json(version.data); !valid.is_ok()) return valid.with_context("version of " + version.path);
   }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<bool> Node::apply_version(const Version& version) {
+  if (Status valid = check_replicated(version); !valid.is_ok()) return valid;
   // Recorded as the origin node's doing; a version that loses by the order writes nothing
   // and so leaves no entry.
   auto note = impl_->audit_note("node:" + version.origin_node_id, features::audit_action::kKvReplicated,
@@ -415,6 +429,68 @@ Result<bool> Node::apply_version(const Version& version) {
   return true;
 }
 
+std::vector<Result<bool>> Node::apply_versions(const std::vector<Version>& versions) {
+  // Slices of at most this many intents, so that a batch never exceeds the store's queue.
+  constexpr std::size_t kSlice = 1024;
+  std::vector<Result<bool>> outcomes;
+  outcomes.reserve(versions.size());
+  for (std::size_t begin = 0; begin < versions.size(); begin += kSlice) {
+    std::size_t end = std::min(versions.size(), begin + kSlice);
+    std::vector<storage::Store::WriteRequest> requests;
+    std::vector<std::size_t> submitted;  // index into `versions` of each request
+    std::vector<Status> refused(end - begin);
+    // The version each write replaced, set by its Decide on the writer thread; read after
+    // write_all returns, which orders the two.
+    std::vector<std::optional<Version>> previous(end - begin);
+    for (std::size_t i = begin; i < end; ++i) {
+      const Version& version = versions[i];
+      if (Status valid = check_replicated(version); !valid.is_ok()) {
+        refused[i - begin] = valid;
+        continue;
+      }
+      std::optional<Version>* replaced = &previous[i - begin];
+      storage::Store::WriteRequest request;
+      request.decide = [&version, replaced](storage::WriteView& view) -> Result<std::optional<Version>> {
+        auto held = view.get(version.path);  // sees the earlier versions of this batch
+        if (!held.is_ok()) return held.status();
+        if (held->has_value() && !supersedes(version, **held)) return std::optional<Version>();
+        *replaced = std::move(*held);
+        return std::optional<Version>(version);
+      };
+      request.audit = impl_->audit_note("node:" + version.origin_node_id, features::audit_action::kKvReplicated,
+                                        version.deleted ? std::nullopt
+                                                        : std::optional<std::string_view>(version.data));
+      requests.push_back(std::move(request));
+      submitted.push_back(i);
+    }
+    auto written = impl_->store->write_all(std::move(requests));
+    std::vector<std::optional<Result<bool>>> slice(end - begin);
+    for (std::size_t k = 0; k < submitted.size(); ++k) {
+      std::size_t at = submitted[k] - begin;
+      if (!written[k].is_ok()) {
+        slice[at] = Result<bool>(written[k].status());
+        continue;
+      }
+      if (!written[k]->has_value()) {
+        slice[at] = Result<bool>(false);
+        continue;
+      }
+      // In batch order, as apply_version would have run them one after another.
+      impl_->after_write(**written[k]);
+      impl_->on_version_committed(previous[at], **written[k], /*local=*/false);
+      slice[at] = Result<bool>(true);
+    }
+    for (std::size_t i = 0; i < slice.size(); ++i) {
+      if (slice[i]) {
+        outcomes.push_back(std::move(*slice[i]));
+      } else {
+        outcomes.emplace_back(refused[i]);
+      }
+    }
+  }
+  return outcomes;
+}
+
 Status Node::export_versions(const std::function<bool(const Version&)>& visit) const {
   return impl_->store->scan("", "", visit);
 }
@@ -422,6 +498,9 @@ Status Node::export_versions(const std::function<bool(const Version&)>& visit) c
 Health Node::health() const {
   Health health;
   health.mode = impl_->config.read_only ? "read-only" : "normal";
+  if (impl_->syncing.load(std::memory_order_acquire)) health.mode = "syncing";
+  health.sync_keys = impl_->sync_keys.load(std::memory_order_relaxed);
+  health.sync_bytes = impl_->sync_bytes.load(std::memory_order_relaxed);
   health.member_count = impl_->live_member_count();
   health.node_id = impl_->config.node_id;
   health.version = std::string(library_version());

@@ -124,6 +124,26 @@ struct Node::Impl {
   // Counts one anti-entropy round in the metrics (node_ops.cpp).
   void count_anti_entropy_round(bool ok);
 
+  // ---- Bootstrap (node_bootstrap.cpp) ----
+  // A node with seed_nodes that has never synced and holds no keys starts in mode "syncing":
+  // client writes get kUnavailable until it has pulled the recent versions from a seed (or
+  // given up after a bounded time). Replication from peers is applied meanwhile.
+  std::atomic<bool> syncing{false};
+  std::atomic<std::uint64_t> sync_keys{0};   // versions received by the bootstrap pull
+  std::atomic<std::uint64_t> sync_bytes{0};  // their path and document bytes
+  std::mutex bootstrap_mutex;                // guards bootstrap_stopping
+  std::condition_variable bootstrap_wakeup;
+  bool bootstrap_stopping = false;
+  std::thread bootstrapper;
+  // Decides, at open, whether the node starts syncing. Requires: the store is open.
+  Status open_bootstrap();
+  // Starts the pull thread when syncing; `node` applies the versions and outlives the thread.
+  void start_bootstrap(Node& node);
+  // Stops and joins it (~Node, before replication stops). Idempotent.
+  void stop_bootstrap();
+  // Answers POST /sync/since: one page of the versions from the time index after a cursor.
+  Result<std::string> answer_since(std::string_view body) const;
+
   // The sweeper thread purges expired keys and old tombstones. `sweep_mutex` guards
   // `stopping` and serialises sweeps.
   std::mutex sweep_mutex;
@@ -153,6 +173,9 @@ struct Node::Impl {
 
   Status check_writable() const {
     if (config.read_only) return Status::read_only("the node is in read-only mode");
+    if (syncing.load(std::memory_order_acquire)) {
+      return Status::unavailable("the node is syncing from its peers (bootstrap); retry shortly");
+    }
     return Status::ok();
   }
 

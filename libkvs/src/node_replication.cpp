@@ -125,6 +125,14 @@ void Node::Impl::start_replication(Node& node) {
           {{"path", version.path.substr(0, 100)}, {"error", applied.status().to_string()}});
     }
   };
+  hooks.apply_page = [owner](const std::vector<Version>& versions) {
+    auto results = owner->apply_versions(versions);
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (results[i].is_ok()) continue;
+      log(LogLevel::kDebug, "anti_entropy.version_refused",
+          {{"path", versions[i].path.substr(0, 100)}, {"error", results[i].status().to_string()}});
+    }
+  };
   hooks.random = random;
   hooks.on_round = [this](bool ok) { count_anti_entropy_round(ok); };
 
@@ -190,19 +198,21 @@ Result<std::string> Node::handle_sync_request(std::string_view signature, std::s
     if (!page.is_ok()) return page.status();
     std::size_t applied = 0;
     std::size_t refused = 0;
-    for (const auto& version : page->versions) {
-      // By the order, so a duplicate or a late batch changes nothing; also in read-only mode.
-      auto result = apply_version(version);
-      if (!result.is_ok()) {
+    // By the order, so a duplicate or a late batch changes nothing; also in read-only mode.
+    // The whole batch in one store transaction (apply_versions).
+    auto results = apply_versions(page->versions);
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (!results[i].is_ok()) {
         ++refused;
         log(LogLevel::kDebug, "replication.version_refused",
-            {{"path", version.path.substr(0, 100)}, {"error", result.status().to_string()}});
-      } else if (*result) {
+            {{"path", page->versions[i].path.substr(0, 100)}, {"error", results[i].status().to_string()}});
+      } else if (*results[i]) {
         ++applied;
       }
     }
     return "{\"applied\":" + std::to_string(applied) + ",\"refused\":" + std::to_string(refused) + "}";
   }
+  if (path == replication::kSinceTarget) return impl_->answer_since(body);
   if (path == "/sync/merkle/branches") {
     replication::MerkleSummary summary;
     // Branches before the root: should a write land in between, the root differs and the

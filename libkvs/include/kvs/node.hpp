@@ -136,6 +136,9 @@ struct Health {
   std::string version;
   std::int64_t uptime_s{0};
   std::uint64_t keys{0};
+  // Bootstrap progress: versions and bytes (paths and documents) pulled from a seed so far.
+  std::uint64_t sync_keys{0};
+  std::uint64_t sync_bytes{0};
 };
 
 // A user (SPEC: /auth/users). Its tokens carry a subset of its scopes.
@@ -287,6 +290,11 @@ class KVS_EXPORT Node {
   // Applies a version made elsewhere (a peer, or `import`) by the conflict order. Returns true
   // when it became the current version, false when the held version wins.
   Result<bool> apply_version(const Version& version);
+  // Applies a batch of such versions (a replication page), in order, as apply_version would
+  // one by one, but in one storage transaction where possible (one fsync for the batch).
+  // Duplicates and versions out of order settle by the conflict order, so the greatest version
+  // of each path stands. Returns each version's outcome, in the same order.
+  std::vector<Result<bool>> apply_versions(const std::vector<Version>& versions);
 
   // Every stored version, tombstones included, in key order. `visit` returns false to stop.
   Status export_versions(const std::function<bool(const Version&)>& visit) const;
@@ -431,6 +439,10 @@ class KVS_EXPORT Node {
   struct Impl;
 
  private:
+  // In-process access to the /sync/ handlers and one anti-entropy round, for the deterministic
+  // replication simulation (libkvs/src/replication/node_access.hpp). Internal.
+  friend struct NodeReplicationAccess;
+
   explicit Node(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -128,9 +128,15 @@ Result<RoundReport> AntiEntropy::sync_with(const std::string& address) {
     if (!answer.is_ok()) return answer.status();
     auto page = decode_versions(*answer);
     if (!page.is_ok()) return page.status();
-    for (auto& version : page->versions) {
+    for (const auto& version : page->versions) {
       if (version.path <= after && !after.empty()) return Status::invalid_argument("peer's page went backwards");
-      hooks_.apply(version);
+    }
+    if (hooks_.apply_page) {
+      hooks_.apply_page(page->versions);
+    } else {
+      for (const auto& version : page->versions) hooks_.apply(version);
+    }
+    for (auto& version : page->versions) {
       ++report.fetched;
       version.data.clear();
       std::string path = version.path;

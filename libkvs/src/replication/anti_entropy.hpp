@@ -57,6 +57,9 @@ struct AntiEntropyHooks {
   ScanFn scan;
   // Applies a version received from a peer (by the order; the node may skip it).
   std::function<void(const Version&)> apply;
+  // Applies a whole /sync/bucket page at once (one store transaction); when set, it is used
+  // instead of `apply` for fetched pages. Optional.
+  std::function<void(const std::vector<Version>&)> apply_page;
   Random* random = nullptr;
   // Told the outcome of every round of the background thread. Optional.
   std::function<void(bool ok)> on_round;

@@ -268,6 +268,27 @@ Result<std::vector<std::size_t>> decode_indexes(std::string_view body, std::stri
   return indexes;
 }
 
+std::string encode_since(const SinceCursor& cursor) {
+  std::string out = "{\"v\":1,\"since\":" + std::to_string(cursor.timestamp_ms);
+  if (!cursor.path.empty()) {
+    out.push_back(',');
+    append_text_field(out, "after", cursor.path);
+  }
+  out.push_back('}');
+  return out;
+}
+
+Result<SinceCursor> decode_since(std::string_view body) {
+  auto root = parse_body(body);
+  if (!root.is_ok()) return root.status();
+  SinceCursor cursor;
+  if ((*root)["since"].get_int64().get(cursor.timestamp_ms) != simdjson::SUCCESS || cursor.timestamp_ms < 0) {
+    return Status::invalid_argument("sync body needs a \"since\" timestamp (ms, not negative)");
+  }
+  if (Status s = text_field(*root, "after", cursor.path, false); !s.is_ok()) return s;
+  return cursor;
+}
+
 std::string encode_leaves(const std::vector<std::vector<Digest>>& leaves) {
   std::string out = "{\"v\":1,\"leaves\":[";
   for (std::size_t i = 0; i < leaves.size(); ++i) {

@@ -67,6 +67,18 @@ std::string encode_indexes(std::string_view name, const std::vector<std::size_t>
 Result<std::vector<std::size_t>> decode_indexes(std::string_view body, std::string_view name, std::size_t limit,
                                                 std::size_t max_count, std::string* after = nullptr);
 
+// POST /sync/since (bootstrap): the versions of the time index whose (timestamp_ms, path)
+// comes after the cursor's, oldest first; the answer is a VersionPage whose "next" is set when
+// more follow (the next cursor is then the last version's timestamp and path).
+// {"v":1,"since":ms,"after":"path"}; an empty path takes every version of `timestamp_ms`.
+inline constexpr std::string_view kSinceTarget = "/sync/since";
+struct SinceCursor {
+  std::int64_t timestamp_ms = 0;
+  std::string path;
+};
+std::string encode_since(const SinceCursor& cursor);
+Result<SinceCursor> decode_since(std::string_view body);
+
 // {"v":1,"leaves":[[H...]...]}
 std::string encode_leaves(const std::vector<std::vector<Digest>>& leaves);
 Result<std::vector<std::vector<Digest>>> decode_leaves(std::string_view body);

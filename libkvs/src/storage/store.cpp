@@ -412,6 +412,8 @@ struct Store::Impl {
   // Queues `intent` and waits until the writer has completed it. Not ok when it was never
   // queued (full queue, closing store, called from inside a Decide).
   Status submit(Intent& intent);
+  // Queues every intent at once, back to back, and waits for all; the same refusals as submit.
+  Status submit_all(std::vector<Intent>& intents);
   void stop();
   void writer_loop();
   void run_batch(std::vector<Intent*>& batch);
@@ -532,6 +534,27 @@ Status Store::Impl::submit(Intent& intent) {
     queue_wakeup.notify_one();
   }
   done.wait();
+  return Status::ok();
+}
+
+Status Store::Impl::submit_all(std::vector<Intent>& intents) {
+  std::vector<std::future<void>> done;
+  done.reserve(intents.size());
+  for (auto& intent : intents) done.push_back(intent.done.get_future());
+  {
+    std::lock_guard lock_queue(queue_mutex);
+    if (std::this_thread::get_id() == writer_id) {
+      return Status::internal("a write was made from inside a Decide; it would wait for itself");
+    }
+    if (stopping) return Status::unavailable("store " + options.dir.string() + " is closing");
+    if (queue.size() + intents.size() > options.max_queue) {
+      return Status::unavailable("write queue of " + options.dir.string() + " is full (" +
+                                 std::to_string(queue.size()) + " intents waiting)");
+    }
+    for (auto& intent : intents) queue.push_back(&intent);
+    queue_wakeup.notify_one();  // under the lock, as in submit
+  }
+  for (auto& future : done) future.wait();
   return Status::ok();
 }
 
@@ -875,6 +898,35 @@ Result<std::optional<Version>> Store::write(Decide decide, AuditNote audit) {
   } catch (...) {
     return Status::internal("write: " + what_of(std::current_exception()));
   }
+}
+
+std::vector<Result<std::optional<Version>>> Store::write_all(std::vector<WriteRequest> requests) {
+  std::vector<Result<std::optional<Version>>> outcomes;
+  outcomes.reserve(requests.size());
+  try {
+    std::vector<Intent> intents(requests.size());  // never resized: the queue holds pointers
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      intents[i].kind = Intent::Kind::kWrite;
+      intents[i].decide = std::move(requests[i].decide);
+      if (requests[i].audit) intents[i].audit = &*requests[i].audit;  // lives until the end of this call
+    }
+    if (Status queued = impl_->submit_all(intents); !queued.is_ok()) {
+      for (std::size_t i = 0; i < intents.size(); ++i) outcomes.emplace_back(queued);
+      return outcomes;
+    }
+    for (auto& intent : intents) {
+      if (!intent.status.is_ok()) {
+        outcomes.emplace_back(intent.status);
+      } else {
+        outcomes.emplace_back(std::move(intent.written));
+      }
+    }
+  } catch (...) {
+    Status failed = Status::internal("write_all: " + what_of(std::current_exception()));
+    outcomes.clear();
+    for (std::size_t i = 0; i < requests.size(); ++i) outcomes.emplace_back(failed);
+  }
+  return outcomes;
 }
 
 Result<bool> Store::purge(std::string_view path, std::string_view uuid) {

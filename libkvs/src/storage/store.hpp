@@ -126,6 +126,17 @@ class Store {
   // version commits with its entry or not at all. Without audit_enabled, `audit` is ignored.
   Result<std::optional<Version>> write(Decide decide, AuditNote audit);
 
+  // One intent of write_all: `audit` as for write(decide, audit) when set.
+  struct WriteRequest {
+    Decide decide;
+    std::optional<AuditNote> audit;
+  };
+  // Queues every request at once, in order and back to back, so that the writer takes them
+  // into one transaction (several only past max_batch): one fsync for the lot, and each
+  // Decide sees what the requests before it wrote. Returns each request's outcome, as write
+  // would have, once all are durable; a full queue or closing store fails every request.
+  std::vector<Result<std::optional<Version>>> write_all(std::vector<WriteRequest> requests);
+
   // Removes the current version of `path` outright, with its expiry and time index entries,
   // only while its uuid is still `uuid` (purges of expired keys and old tombstones).
   // Revisions are dropped too (a key written again later starts again at revision 1); a purge

@@ -316,4 +316,51 @@ TEST_CASE("a read-only node refuses puts and removes but applies replicated vers
   CHECK(node.get("fresh").is_ok());
 }
 
+
+TEST_CASE("a batch with duplicates and versions out of order ends with the greatest version per key", "[node][apply]") {
+  NodeFixture fixture;
+  Node& node = fixture.node();
+  REQUIRE(*node.apply_version(peer_version("b", "u-b-held", kT + 5, R"({"b":"held"})")));
+  std::vector<Version> batch{
+      peer_version("a", "u-a2", kT + 2, R"({"a":2})"),
+      peer_version("a", "u-a1", kT + 1, R"({"a":1})"),   // older than the one before it
+      peer_version("a", "u-a2", kT + 2, R"({"a":2})"),   // duplicate
+      peer_version("b", "u-b-old", kT + 1, R"({"b":"old"})"),  // loses to the held version
+      peer_version("c", "u-c1", kT + 1, R"({"c":1})"),
+      peer_tombstone("c", "u-c2", kT + 3),               // a later delete
+      peer_version("bad path/", "u-bad", kT, "{}"),       // refused alone
+      peer_version("a", "u-a3", kT + 3, R"({"a":3})"),
+  };
+  auto results = node.apply_versions(batch);
+  REQUIRE(results.size() == batch.size());
+  CHECK(*results[0]);
+  CHECK_FALSE(*results[1]);
+  CHECK_FALSE(*results[2]);
+  CHECK_FALSE(*results[3]);
+  CHECK(*results[4]);
+  CHECK(*results[5]);
+  CHECK_FALSE(results[6].is_ok());
+  CHECK(*results[7]);
+
+  CHECK(stored_version(node, "a")->uuid == "u-a3");
+  CHECK(stored_version(node, "b")->uuid == "u-b-held");
+  CHECK(stored_version(node, "c")->deleted);
+  CHECK(node.get("c").status().code() == Code::kNotFound);
+
+  // The same Merkle root as a node that received only the winners, one at a time.
+  NodeFixture other;
+  REQUIRE(*other.node().apply_version(peer_version("a", "u-a3", kT + 3, R"({"a":3})")));
+  REQUIRE(*other.node().apply_version(peer_version("b", "u-b-held", kT + 5, R"({"b":"held"})")));
+  REQUIRE(*other.node().apply_version(peer_tombstone("c", "u-c2", kT + 3)));
+  CHECK(node.merkle_root().root == other.node().merkle_root().root);
+  CHECK(node.merkle_root().keys == 3);
+
+  // Replaying the batch, in reverse, changes nothing.
+  std::vector<Version> reversed(batch.rbegin(), batch.rend());
+  for (auto& result : node.apply_versions(reversed)) {
+    if (result.is_ok()) CHECK_FALSE(*result);
+  }
+  CHECK(node.merkle_root().root == other.node().merkle_root().root);
+}
+
 }  // namespace kvs::test

@@ -1,0 +1,139 @@
+// Bootstrap between real kvs-server processes on loopback (label cluster): a new node with a
+// seed and an empty store is "syncing" (client writes 503 with Retry-After) until it has pulled
+// the seed's versions, then "normal" with every key; a restart does not sync again. The seed
+// is held with SIGSTOP while the new node starts, so that syncing is observed whatever the
+// machine's speed; every wait is a bounded poll and no assertion is about speed.
+
+#include <signal.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "support/http_client.hpp"
+#include "support/server_process.hpp"
+
+using kvs::test::HttpClient;
+using kvs::test::HttpResponse;
+using kvs::test::ServerConfig;
+using kvs::test::ServerProcess;
+using kvs::test::json_int;
+using kvs::test::json_string;
+
+namespace {
+
+constexpr const char* kSecret = "bootstrap-test-secret-5c2f9e7a1d";
+constexpr auto kPatience = std::chrono::seconds(30);
+
+ServerConfig node_config(const std::string& node_id, const std::vector<std::string>& seeds) {
+  ServerConfig config;
+  config.clustering_enabled = true;
+  std::string yaml = "node_id: " + node_id + "\n" +
+                     "cluster_secret: \"" + kSecret + "\"\n"
+                     "gossip_interval_min: 100ms\n"
+                     "gossip_interval_max: 250ms\n"
+                     "failure_timeout: 5s\n"
+                     "removal_timeout: 10s\n"
+                     "sync_interval: 1s\n"
+                     "catchup_interval: 1s\n"
+                     "throttle_delay_ms: 5\n"
+                     "fetch_delay_ms: 5\n";
+  if (!seeds.empty()) {
+    yaml += "seed_nodes: [";
+    for (std::size_t i = 0; i < seeds.size(); ++i) yaml += (i ? ", \"" : "\"") + seeds[i] + "\"";
+    yaml += "]\n";
+  }
+  config.extra_yaml = yaml;
+  return config;
+}
+
+std::string address_of(const ServerProcess& server) { return "127.0.0.1:" + std::to_string(server.port()); }
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = kPatience) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+HttpResponse get(const ServerProcess& server, const std::string& path) {
+  HttpClient client(server.base_url());
+  client.set_timeout(std::chrono::seconds(2));
+  return client.get(path);
+}
+
+std::optional<std::string> mode_of(const ServerProcess& server) {
+  return json_string(get(server, "/health").body, "/mode");
+}
+
+HttpResponse put(const ServerProcess& server, const std::string& key, const std::string& json) {
+  HttpClient client(server.base_url());
+  client.set_timeout(std::chrono::seconds(2));
+  return client.put("/kv/" + key, json);
+}
+
+std::optional<std::string> root_of(const ServerProcess& server) {
+  HttpResponse response = get(server, "/sync/merkle/root");
+  if (response.status != 200) return std::nullopt;
+  return json_string(response.body, "/root");
+}
+
+}  // namespace
+
+TEST_CASE("a new node with a seed syncs before it takes writes, then holds every key", "[cluster]") {
+  ServerProcess a(node_config("node-a", {}));
+  REQUIRE(a.start());
+  ServerProcess b(node_config("node-b", {address_of(a)}));
+  REQUIRE(b.start());
+  REQUIRE(eventually([&] { return mode_of(b) == "normal"; }));
+
+  for (int i = 0; i < 40; ++i) REQUIRE(put(i % 2 ? a : b, "docs/" + std::to_string(i), std::to_string(i)).status == 200);
+  for (int i = 0; i < 5; ++i) {
+    HttpClient client((i % 2 ? a : b).base_url());  // the node that wrote it
+    REQUIRE(client.del("/kv/docs/" + std::to_string(i)).status == 204);
+  }
+  REQUIRE(eventually([&] { auto ra = root_of(a); return ra && ra == root_of(b); }));
+
+  // The seed answers nothing while stopped: the new node stays syncing, deterministically.
+  a.send_signal(SIGSTOP);
+  ServerProcess c(node_config("node-c", {address_of(a)}));
+  bool started = c.start();
+  if (!started) a.send_signal(SIGCONT);
+  REQUIRE(started);
+  CHECK(mode_of(c) == "syncing");
+  HttpResponse refused = put(c, "docs/new", "1");
+  CHECK(refused.status == 503);
+  CHECK(json_string(refused.body, "/code") == "unavailable");
+  CHECK_FALSE(refused.header("Retry-After").empty());
+  CHECK(get(c, "/kv/docs/new").status == 404);
+  a.send_signal(SIGCONT);
+
+  REQUIRE(eventually([&] { return mode_of(c) == "normal"; }));
+  // Every version, tombstones included, came over: the same root as the seed's.
+  CHECK(eventually([&] { auto rc = root_of(c); return rc && rc == root_of(a); }));
+  HttpResponse health = get(c, "/health");
+  CHECK(json_int(health.body, "/sync_progress/keys").value_or(0) >= 40);
+  CHECK(json_int(health.body, "/sync_progress/bytes").value_or(0) > 0);
+  CHECK(json_string(get(c, "/kv/docs/39").body, "/uuid").has_value());
+  CHECK(get(c, "/kv/docs/3").status == 404);  // deleted on b before c existed: stays deleted
+  CHECK(c.stderr_text().find("bootstrap.done") != std::string::npos);
+  CHECK(c.stderr_text().find("bootstrap.progress") != std::string::npos);
+  CHECK(put(c, "docs/new", "1").status == 200);
+
+  // A restart of a node that has synced is normal at once (its store decides, at open).
+  REQUIRE(c.stop() == 0);
+  REQUIRE(c.start());
+  CHECK(mode_of(c) == "normal");
+  CHECK(put(c, "docs/after-restart", "2").status == 200);
+
+  CHECK(c.stop() == 0);
+  CHECK(b.stop() == 0);
+  CHECK(a.stop() == 0);
+}

@@ -737,4 +737,33 @@ TEST_CASE("closing the store completes every queued write first", "[storage]") {
 }
 
 }  // namespace
+TEST_CASE("write_all commits a batch in one transaction and each Decide sees the ones before it", "[storage]") {
+  TempDir dir;
+  auto store = open_store(options_in(dir));
+  std::uint64_t commits_before = store->stats().commits;
+  std::vector<Store::WriteRequest> requests;
+  for (int i = 0; i < 10; ++i) {
+    requests.push_back({writes(make_version("k" + std::to_string(i % 3), "u" + std::to_string(i), 1'000 + i, "{}")), {}});
+  }
+  // Writes only when the key is still absent: the second and later intents for a key see the
+  // first one's write, in the same transaction.
+  requests.push_back({[](WriteView& view) -> Result<std::optional<Version>> {
+    auto held = view.get("k0");
+    if (!held.is_ok()) return held.status();
+    if (held->has_value()) return std::optional<Version>();
+    return std::optional<Version>(make_version("k0", "never", 1, "{}"));
+  }, {}});
+  auto outcomes = store->write_all(std::move(requests));
+  REQUIRE(outcomes.size() == 11);
+  for (std::size_t i = 0; i < 10; ++i) {
+    REQUIRE(outcomes[i].is_ok());
+    CHECK(outcomes[i]->has_value());
+  }
+  REQUIRE(outcomes[10].is_ok());
+  CHECK_FALSE(outcomes[10]->has_value());
+  CHECK(store->stats().commits == commits_before + 1);
+  CHECK(store->stats().keys == 3);
+  CHECK((*store->get("k0"))->uuid == "u9");
+}
+
 }  // namespace kvs::storage::test

@@ -17,6 +17,7 @@
 #include "node_impl.hpp"
 #include "replication/anti_entropy.hpp"
 #include "replication/merkle.hpp"
+#include "replication/node_access.hpp"
 #include "replication/replicator.hpp"
 #include "replication/sync_codec.hpp"
 
@@ -190,8 +191,13 @@ Result<std::string> Node::handle_sync_request(std::string_view signature, std::s
   // The signature first: an unauthenticated request must change nothing and cost little.
   if (Status verified = verify_peer_request(signature, method, target, body); !verified.is_ok()) return verified;
   if (method != "POST") return Status::invalid_argument("sync requests are POSTed");
+  return NodeReplicationAccess::answer_sync(*this, target, body);
+}
+
+Result<std::string> NodeReplicationAccess::answer_sync(Node& node, std::string_view target, std::string_view body) {
+  if (!node.impl_->replication) return Status::unavailable("replication is not open");
   std::string_view path = target.substr(0, target.find('?'));
-  replication::MerkleTree& tree = impl_->replication->tree;
+  replication::MerkleTree& tree = node.impl_->replication->tree;
 
   if (path == replication::kPushTarget) {
     auto page = replication::decode_versions(body);
@@ -200,7 +206,7 @@ Result<std::string> Node::handle_sync_request(std::string_view signature, std::s
     std::size_t refused = 0;
     // By the order, so a duplicate or a late batch changes nothing; also in read-only mode.
     // The whole batch in one store transaction (apply_versions).
-    auto results = apply_versions(page->versions);
+    auto results = node.apply_versions(page->versions);
     for (std::size_t i = 0; i < results.size(); ++i) {
       if (!results[i].is_ok()) {
         ++refused;
@@ -212,7 +218,7 @@ Result<std::string> Node::handle_sync_request(std::string_view signature, std::s
     }
     return "{\"applied\":" + std::to_string(applied) + ",\"refused\":" + std::to_string(refused) + "}";
   }
-  if (path == replication::kSinceTarget) return impl_->answer_since(body);
+  if (path == replication::kSinceTarget) return node.impl_->answer_since(body);
   if (path == "/sync/merkle/branches") {
     replication::MerkleSummary summary;
     // Branches before the root: should a write land in between, the root differs and the
@@ -236,7 +242,7 @@ Result<std::string> Node::handle_sync_request(std::string_view signature, std::s
     if (!buckets.is_ok()) return buckets.status();
     std::vector<bool> wanted(replication::kLeafCount, false);
     for (std::size_t bucket : *buckets) wanted[bucket] = true;
-    storage::Store* storage = impl_->store.get();
+    storage::Store* storage = node.impl_->store.get();
     auto page = replication::bucket_page(
         [storage](const std::string& start, const std::function<bool(const Version&)>& visit) {
           return storage->scan(start, "", visit);
@@ -246,6 +252,28 @@ Result<std::string> Node::handle_sync_request(std::string_view signature, std::s
     return replication::encode_versions(page->versions, page->next);
   }
   return Status::not_found("no sync target " + std::string(path.substr(0, 100)));
+}
+
+Result<replication::RoundReport> NodeReplicationAccess::sync_with(Node& node, const std::string& address,
+                                                                  const CallFn& call) {
+  if (!node.impl_->replication) return Status::unavailable("replication is not open");
+  storage::Store* storage = node.impl_->store.get();
+  replication::AntiEntropyHooks hooks;
+  hooks.peers = [] { return std::vector<replication::PeerAddress>(); };
+  hooks.call = call;
+  hooks.scan = [storage](const std::string& start, const std::function<bool(const Version&)>& visit) {
+    return storage->scan(start, "", visit);
+  };
+  // As the AntiEntropy thread does: a version the node refuses is skipped, the round goes on.
+  hooks.apply = [&node](const Version& version) { (void)node.apply_version(version); };
+  hooks.apply_page = [&node](const std::vector<Version>& versions) { (void)node.apply_versions(versions); };
+  hooks.random = node.impl_->random;
+  replication::AntiEntropyOptions options;
+  options.throttle_delay = std::chrono::milliseconds(0);
+  options.fetch_delay = std::chrono::milliseconds(0);
+  // Never started: sync_with runs on this thread, and pause(0) returns at once.
+  replication::AntiEntropy round(options, std::move(hooks), node.impl_->replication->tree);
+  return round.sync_with(address);
 }
 
 }  // namespace kvs

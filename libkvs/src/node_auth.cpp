@@ -47,6 +47,13 @@ Status Node::Impl::open_auth() {
     return true;
   });
   if (!loaded.is_ok()) return loaded;
+  // A node that bootstraps from seeds receives the cluster's users first; it decides about an
+  // admin of its own once the pull is over (node_bootstrap.cpp).
+  if (syncing.load(std::memory_order_acquire)) return Status::ok();
+  return ensure_admin();
+}
+
+Status Node::Impl::ensure_admin() {
   if (!config.auth_enabled || authority->has_users()) return Status::ok();
 
   // First start with auth on: an admin user and its token, for the operator.

@@ -137,6 +137,10 @@ void Node::Impl::start_bootstrap(Node& node) {
           {{"after_s", std::to_string(kBootstrapDeadline.count())}, {"error", last_error},
            {"keys", std::to_string(sync_keys.load())}});
     }
+    // Users came with the pull when the cluster has any; otherwise this node needs an admin.
+    if (Status admin = ensure_admin(); !admin.is_ok()) {
+      log(LogLevel::kError, "auth.admin_failed", {{"error", admin.to_string()}});
+    }
     syncing.store(false, std::memory_order_release);
   });
 }

@@ -43,6 +43,9 @@ struct Node::Impl {
   // Loads users, groups and revocations into the Authority and, on first start with auth on,
   // creates the admin user and writes its token to <data_dir>/admin.token.
   Status open_auth();
+  // With auth on and no user at all: creates the admin user and writes its token to
+  // <data_dir>/admin.token. Runs at open, or when a bootstrapping node's pull is over.
+  Status ensure_admin();
   // Tells the Authority about a reserved "_auth/" version that became current.
   void after_write(const Version& version);
   // Writes a reserved-key version built by the Authority, with its audit entry: `actor`

@@ -7,6 +7,8 @@
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <string>
@@ -136,4 +138,32 @@ TEST_CASE("a new node with a seed syncs before it takes writes, then holds every
   CHECK(c.stop() == 0);
   CHECK(b.stop() == 0);
   CHECK(a.stop() == 0);
+}
+
+TEST_CASE("with auth on, a node that bootstraps takes the cluster's users instead of making an admin",
+          "[cluster][auth]") {
+  ServerConfig seed_config = node_config("auth-a", {});
+  seed_config.auth_enabled = true;
+  ServerProcess a(seed_config);
+  REQUIRE(a.start());
+  std::ifstream token_file(a.data_dir() + "/admin.token");
+  std::string token;
+  std::getline(token_file, token);
+  REQUIRE_FALSE(token.empty());
+  HttpClient client_a(a.base_url());
+  REQUIRE(client_a.put("/kv/shared", "1", {{"Authorization", "Bearer " + token}}).status == 200);
+
+  ServerConfig joiner_config = node_config("auth-b", {address_of(a)});
+  joiner_config.auth_enabled = true;
+  ServerProcess b(joiner_config);
+  REQUIRE(b.start());
+  REQUIRE(eventually([&] { return mode_of(b) == "normal"; }));
+  // b made no admin of its own: a's admin (and its token) is the cluster's.
+  CHECK_FALSE(std::filesystem::exists(b.data_dir() + "/admin.token"));
+  HttpClient client_b(b.base_url());
+  auto users = client_b.get("/auth/users", {{"Authorization", "Bearer " + token}});
+  REQUIRE(users.status == 200);
+  CHECK(kvs::test::json_size(users.body, "") == 1u);
+  CHECK(json_string(users.body, "/0/nickname") == "admin");
+  CHECK(client_b.get("/kv/shared", {{"Authorization", "Bearer " + token}}).status == 200);
 }

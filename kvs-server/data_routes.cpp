@@ -396,12 +396,15 @@ void register_health_route(HttpServer& server, Node& node) {
                           .key("node_id").string(health.node_id)
                           .key("version").string(health.version)
                           .key("uptime_s").number(health.uptime_s)
-                          .key("keys").number(health.keys)
-                          .key("sync_progress").begin_object()
-                              .key("keys").number(health.sync_keys)
-                              .key("bytes").number(health.sync_bytes)
-                          .end_object()
-                          .end_object();
+                          .key("keys").number(health.keys);
+                      // Bootstrap progress, while syncing and after a pull since the start.
+                      if (health.mode == "syncing" || health.sync_keys > 0) {
+                        json.key("sync_progress").begin_object()
+                            .key("keys").number(health.sync_keys)
+                            .key("bytes").number(health.sync_bytes)
+                            .end_object();
+                      }
+                      json.end_object();
                       write_json(response, 200, json.take());
                     }});
 }

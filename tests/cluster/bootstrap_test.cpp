@@ -17,10 +17,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/cluster_nodes.hpp"
 #include "support/http_client.hpp"
 #include "support/server_process.hpp"
 
 using kvs::test::HttpClient;
+using kvs::test::address_of;
+using kvs::test::eventually;
 using kvs::test::HttpResponse;
 using kvs::test::ServerConfig;
 using kvs::test::ServerProcess;
@@ -30,39 +33,17 @@ using kvs::test::json_string;
 namespace {
 
 constexpr const char* kSecret = "bootstrap-test-secret-5c2f9e7a1d";
-constexpr auto kPatience = std::chrono::seconds(30);
 
 ServerConfig node_config(const std::string& node_id, const std::vector<std::string>& seeds) {
-  ServerConfig config;
-  config.clustering_enabled = true;
-  std::string yaml = "node_id: " + node_id + "\n" +
-                     "cluster_secret: \"" + kSecret + "\"\n"
-                     "gossip_interval_min: 100ms\n"
-                     "gossip_interval_max: 250ms\n"
-                     "failure_timeout: 5s\n"
-                     "removal_timeout: 10s\n"
-                     "sync_interval: 1s\n"
-                     "catchup_interval: 1s\n"
-                     "throttle_delay_ms: 5\n"
-                     "fetch_delay_ms: 5\n";
-  if (!seeds.empty()) {
-    yaml += "seed_nodes: [";
-    for (std::size_t i = 0; i < seeds.size(); ++i) yaml += (i ? ", \"" : "\"") + seeds[i] + "\"";
-    yaml += "]\n";
-  }
-  config.extra_yaml = yaml;
-  return config;
-}
-
-std::string address_of(const ServerProcess& server) { return "127.0.0.1:" + std::to_string(server.port()); }
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = kPatience) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (condition()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  return kvs::test::cluster_node_config(node_id, seeds, kSecret,
+                                       "gossip_interval_min: 100ms\n"
+                                       "gossip_interval_max: 250ms\n"
+                                       "failure_timeout: 5s\n"
+                                       "removal_timeout: 10s\n"
+                                       "sync_interval: 1s\n"
+                                       "catchup_interval: 1s\n"
+                                       "throttle_delay_ms: 5\n"
+                                       "fetch_delay_ms: 5\n");
 }
 
 HttpResponse get(const ServerProcess& server, const std::string& path) {

@@ -18,10 +18,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/cluster_nodes.hpp"
 #include "support/http_client.hpp"
 #include "support/server_process.hpp"
 
 using kvs::test::HttpClient;
+using kvs::test::address_of;
+using kvs::test::eventually;
 using kvs::test::HttpResponse;
 using kvs::test::ServerConfig;
 using kvs::test::ServerProcess;
@@ -32,29 +35,16 @@ using kvs::test::json_string;
 namespace {
 
 constexpr const char* kSecret = "cluster-test-secret-5f2c8a7e1b9d4c3a";
-constexpr auto kPatience = std::chrono::seconds(30);
 
 // Sub-second gossip; a member is suspect after 1 s of silence and removed after 3 s.
 ServerConfig cluster_config(const std::string& node_id, const std::vector<std::string>& seeds,
                             const std::string& secret = kSecret) {
-  ServerConfig config;
-  config.clustering_enabled = true;
-  std::string yaml = "node_id: " + node_id + "\n" +
-                     "cluster_secret: \"" + secret + "\"\n"
-                     "gossip_interval_min: 100ms\n"
-                     "gossip_interval_max: 250ms\n"
-                     "failure_timeout: 1s\n"
-                     "removal_timeout: 3s\n";
-  if (!seeds.empty()) {
-    yaml += "seed_nodes: [";
-    for (std::size_t i = 0; i < seeds.size(); ++i) yaml += (i ? ", \"" : "\"") + seeds[i] + "\"";
-    yaml += "]\n";
-  }
-  config.extra_yaml = yaml;
-  return config;
+  return kvs::test::cluster_node_config(node_id, seeds, secret,
+                                       "gossip_interval_min: 100ms\n"
+                                       "gossip_interval_max: 250ms\n"
+                                       "failure_timeout: 1s\n"
+                                       "removal_timeout: 3s\n");
 }
-
-std::string address_of(const ServerProcess& server) { return "127.0.0.1:" + std::to_string(server.port()); }
 
 struct MemberView {
   std::string id;
@@ -90,16 +80,6 @@ const MemberView* find(const std::vector<MemberView>& members, const std::string
     if (member.id == id) return &member;
   }
   return nullptr;
-}
-
-// Polls `condition` every 50 ms until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = kPatience) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (condition()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
 }
 
 // Every server lists exactly `ids`, all alive.

@@ -22,7 +22,8 @@ bool starts_with(std::string_view text, std::string_view prefix) { return text.s
 bool exempt_from_rate_limit(const RequestContext& context) {
   const std::string& path = context.target.path;
   if (path == "/health") return true;
-  if (starts_with(path, "/members/") || path == "/members") return true;
+  // Peer-to-peer membership messages; GET /members/ and DELETE /members/leave are clients'.
+  if (context.method == "POST" && (path == "/members/join" || path == "/members/gossip")) return true;
   if (starts_with(path, "/sync/")) return !(context.method == "GET" && path == "/sync/merkle/root");
   return false;
 }

@@ -89,6 +89,24 @@ TEST_CASE("a client over rate_limit_requests gets 429 with Retry-After; /health 
   for (int i = 0; i < 20; ++i) CHECK(client.get("/health").status == 200);
 }
 
+TEST_CASE("peer messages are exempt from the rate limit; clients' /members/ requests are not", "[integration][ops]") {
+  ServerConfig config;
+  config.rate_limiting_enabled = true;
+  config.clustering_enabled = true;
+  config.extra_yaml = "rate_limit_requests: 2\nrate_limit_window: 1m\n";
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  HttpClient client(server.base_url());
+  // Unsigned peer messages are refused for their signature, never for the rate.
+  for (int i = 0; i < 5; ++i) {
+    check_error(client.request("POST", "/members/gossip", "{}"), 401, "unauthenticated");
+    check_error(client.request("POST", "/members/join", "{}"), 401, "unauthenticated");
+  }
+  CHECK(client.get("/members/").status == 200);
+  CHECK(client.get("/members/").status == 200);
+  check_error(client.get("/members/"), 429, "rate_limited");
+}
+
 TEST_CASE("with auth on, the rate limit follows the token's user rather than the address", "[integration][ops]") {
   ServerConfig config;
   config.auth_enabled = true;

@@ -1,7 +1,8 @@
 // kvs::Node: replication (SPEC section 3). The Merkle tree (replication/merkle.hpp) is built
 // once at open from a scan and then kept current by on_version_committed, which every write
 // path calls after its commit; local writes are also handed to the push Replicator. The
-// AntiEntropy thread repairs whatever pushes miss. Peers reach this node through
+// AntiEntropy thread repairs whatever pushes miss. /sync/bucket (and the push back of a round)
+// read only the keys the tree lists for the differing leaves. Peers reach this node through
 // handle_sync_request (POST /sync/...).
 
 #include <chrono>
@@ -115,9 +116,9 @@ void Node::Impl::start_replication(Node& node) {
     return std::move(answer->body);
   };
   storage::Store* storage = store.get();
-  hooks.scan = [storage](const std::string& start, const std::function<bool(const Version&)>& visit) {
-    return storage->scan(start, "", visit);
-  };
+  hooks.scan = replication::indexed_bucket_scan(replication->tree, [storage](const std::string& path) {
+    return storage->get(path);
+  });
   Node* owner = &node;
   hooks.apply = [owner](const Version& version) {
     auto applied = owner->apply_version(version);
@@ -243,10 +244,9 @@ Result<std::string> NodeReplicationAccess::answer_sync(Node& node, std::string_v
     std::vector<bool> wanted(replication::kLeafCount, false);
     for (std::size_t bucket : *buckets) wanted[bucket] = true;
     storage::Store* storage = node.impl_->store.get();
+    // Only the keys of the wanted leaves are read (the tree lists them), not the keyspace.
     auto page = replication::bucket_page(
-        [storage](const std::string& start, const std::function<bool(const Version&)>& visit) {
-          return storage->scan(start, "", visit);
-        },
+        replication::indexed_bucket_scan(tree, [storage](const std::string& key) { return storage->get(key); }),
         wanted, after, kBucketPageBytes);
     if (!page.is_ok()) return page.status();
     return replication::encode_versions(page->versions, page->next);
@@ -261,9 +261,9 @@ Result<replication::RoundReport> NodeReplicationAccess::sync_with(Node& node, co
   replication::AntiEntropyHooks hooks;
   hooks.peers = [] { return std::vector<replication::PeerAddress>(); };
   hooks.call = call;
-  hooks.scan = [storage](const std::string& start, const std::function<bool(const Version&)>& visit) {
-    return storage->scan(start, "", visit);
-  };
+  hooks.scan = replication::indexed_bucket_scan(node.impl_->replication->tree, [storage](const std::string& path) {
+    return storage->get(path);
+  });
   // As the AntiEntropy thread does: a version the node refuses is skipped, the round goes on.
   hooks.apply = [&node](const Version& version) { (void)node.apply_version(version); };
   hooks.apply_page = [&node](const std::vector<Version>& versions) { (void)node.apply_versions(versions); };

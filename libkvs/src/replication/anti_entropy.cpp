@@ -7,14 +7,49 @@
 
 namespace kvs::replication {
 
-Result<VersionPage> bucket_page(const ScanFn& scan, const std::vector<bool>& buckets,
+namespace {
+
+// Paths read from the tree per chunk by indexed_bucket_scan (the lock is held while one chunk
+// is listed, never while the store is read).
+constexpr std::size_t kPathChunk = 256;
+
+}  // namespace
+
+BucketScanFn indexed_bucket_scan(const MerkleTree& tree, GetFn get) {
+  return [&tree, get = std::move(get)](const std::vector<bool>& buckets, const std::string& start,
+                                       const std::function<bool(const Version&)>& visit) -> Status {
+    std::string from = start;
+    for (;;) {
+      std::vector<std::string> paths = tree.paths(buckets, from, kPathChunk);
+      for (const auto& path : paths) {
+        auto version = get(path);
+        if (!version.is_ok()) return version.status();
+        if (!version->has_value()) continue;
+        if (!visit(**version)) return Status::ok();
+      }
+      if (paths.size() < kPathChunk) return Status::ok();
+      from = paths.back() + std::string(1, '\0');
+    }
+  };
+}
+
+BucketScanFn filtered_bucket_scan(ScanFn scan) {
+  return [scan = std::move(scan)](const std::vector<bool>& buckets, const std::string& start,
+                                  const std::function<bool(const Version&)>& visit) -> Status {
+    return scan(start, [&](const Version& version) {
+      if (!buckets[bucket_of(version.path)]) return true;
+      return visit(version);
+    });
+  };
+}
+
+Result<VersionPage> bucket_page(const BucketScanFn& scan, const std::vector<bool>& buckets,
                                 const std::string& after, std::size_t max_bytes) {
   VersionPage page;
   std::size_t bytes = 0;
   // Starting at `after` + "\0", the smallest path greater than `after`.
   std::string start = after.empty() ? std::string() : after + std::string(1, '\0');
-  Status scanned = scan(start, [&](const Version& version) {
-    if (!buckets[bucket_of(version.path)]) return true;
+  Status scanned = scan(buckets, start, [&](const Version& version) {
     if (!page.versions.empty() && bytes + version.data.size() > max_bytes) {
       page.next = page.versions.back().path;
       return false;

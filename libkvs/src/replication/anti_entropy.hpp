@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -49,12 +50,28 @@ struct AntiEntropyOptions {
 
 // Every current version with path >= `start`, in key order; visit returns false to stop.
 using ScanFn = std::function<Status(const std::string& start, const std::function<bool(const Version&)>& visit)>;
+// Every current version in the leaves flagged in `buckets` (kLeafCount flags) with path >=
+// `start`, in key order, tombstones included; visit returns false to stop.
+using BucketScanFn = std::function<Status(const std::vector<bool>& buckets, const std::string& start,
+                                          const std::function<bool(const Version&)>& visit)>;
+// The current version of one path (tombstones included), or nullopt.
+using GetFn = std::function<Result<std::optional<Version>>(const std::string& path)>;
+
+// A BucketScanFn that reads only the paths `tree` lists for the flagged leaves, each through
+// `get`, a chunk of paths at a time: cost proportional to the keys in those leaves. A path the
+// tree lists but `get` no longer finds (purged, its report still on the way) is skipped.
+// `tree` must outlive the result.
+BucketScanFn indexed_bucket_scan(const MerkleTree& tree, GetFn get);
+// A BucketScanFn over a full key-order scan filtered by bucket: O(all keys). The reference
+// indexed_bucket_scan is tested against.
+BucketScanFn filtered_bucket_scan(ScanFn scan);
 
 struct AntiEntropyHooks {
   std::function<std::vector<PeerAddress>()> peers;  // this node excluded
   // A signed POST of `body` to `target` at `address`: the answer body on 2xx, else an error.
   std::function<Result<std::string>(const std::string& address, std::string_view target, const std::string& body)> call;
-  ScanFn scan;
+  // Our versions of the differing leaves, for the push back (indexed_bucket_scan in production).
+  BucketScanFn scan;
   // Applies a version received from a peer (by the order; the node may skip it).
   std::function<void(const Version&)> apply;
   // Applies a whole /sync/bucket page at once (one store transaction); when set, it is used
@@ -75,7 +92,7 @@ struct RoundReport {
 // One page of the versions in `buckets` (kLeafCount flags) with path > `after`, tombstones
 // included, stopping once the page holds `max_bytes` of documents (one version at least).
 // Serves /sync/bucket.
-Result<VersionPage> bucket_page(const ScanFn& scan, const std::vector<bool>& buckets,
+Result<VersionPage> bucket_page(const BucketScanFn& scan, const std::vector<bool>& buckets,
                                 const std::string& after, std::size_t max_bytes);
 
 class AntiEntropy {

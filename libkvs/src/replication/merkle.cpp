@@ -1,5 +1,6 @@
 #include "replication/merkle.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include <sodium.h>
@@ -89,6 +90,11 @@ void MerkleTree::fold(const Version& version, bool add) {
   std::size_t bucket = bucket_of(version.path);
   std::lock_guard lock(mutex_);
   Leaf& leaf = leaves_[bucket];
+  {
+    auto [entry, inserted] = leaf.paths.try_emplace(version.path, 0);
+    entry->second += add ? 1 : -1;
+    if (entry->second == 0) leaf.paths.erase(entry);
+  }
   if (add) {
     unsigned carry = 0;
     for (std::size_t limb = 0; limb < 4; ++limb) {
@@ -182,6 +188,40 @@ std::vector<Digest> MerkleTree::leaves(std::size_t branch) const {
   std::lock_guard lock(mutex_);
   out.reserve(kFanout);
   for (std::size_t k = 0; k < kFanout; ++k) out.push_back(leaf_value(leaves_[branch * kFanout + k]));
+  return out;
+}
+
+std::vector<std::string> MerkleTree::paths(const std::vector<bool>& buckets, std::string_view start,
+                                           std::size_t limit) const {
+  using Iterator = std::map<std::string, std::int64_t, std::less<>>::const_iterator;
+  struct Cursor {
+    Iterator at;
+    Iterator end;
+  };
+  std::vector<std::string> out;
+  if (limit == 0) return out;
+  std::lock_guard lock(mutex_);
+  // A k-way merge of the flagged leaves, each already in path order; the heap's top is the
+  // cursor with the smallest path.
+  std::vector<Cursor> heap;
+  auto later = [](const Cursor& a, const Cursor& b) { return a.at->first > b.at->first; };
+  for (std::size_t bucket = 0; bucket < kLeafCount && bucket < buckets.size(); ++bucket) {
+    if (!buckets[bucket]) continue;
+    const auto& leaf_paths = leaves_[bucket].paths;
+    auto at = leaf_paths.lower_bound(start);
+    if (at != leaf_paths.end()) heap.push_back({at, leaf_paths.end()});
+  }
+  std::make_heap(heap.begin(), heap.end(), later);
+  while (!heap.empty() && out.size() < limit) {
+    std::pop_heap(heap.begin(), heap.end(), later);
+    Cursor& cursor = heap.back();
+    if (cursor.at->second > 0) out.push_back(cursor.at->first);
+    if (++cursor.at == cursor.end) {
+      heap.pop_back();
+    } else {
+      std::push_heap(heap.begin(), heap.end(), later);
+    }
+  }
   return out;
 }
 

@@ -20,11 +20,18 @@
 // storage commit and in any order relative to other replacements of the same key: the tree
 // ends equal to the set of current versions once every report is in.
 //
+// Each leaf also lists the paths of its current versions (in memory, never on disk), so that a
+// differing bucket is answered by reading only its own keys (paths()), not by scanning the
+// keyspace. A path is counted like the sums: +1 per add, -1 per remove, listed while its count
+// is positive, so out-of-order reports end right too. Memory: one std::map node per key
+// (about 90 bytes on 64-bit libstdc++, plus the path itself past 15 bytes).
+//
 // Threading: every method is safe from any thread (one internal mutex; each call is short).
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -72,11 +79,17 @@ class MerkleTree {
   // The kFanout leaf values of branch `branch` (< kBranchCount), in order: leaf k of the
   // result is bucket branch * kFanout + k.
   std::vector<Digest> leaves(std::size_t branch) const;
+  // The paths of the current versions in the leaves flagged in `buckets` (kLeafCount flags)
+  // with path >= `start`, in path order, at most `limit`. Costs O(flagged leaves * log n +
+  // limit * log(flagged leaves)), whatever the number of keys outside those leaves.
+  std::vector<std::string> paths(const std::vector<bool>& buckets, std::string_view start, std::size_t limit) const;
 
  private:
   struct Leaf {
     std::array<std::uint64_t, 4> sum{};  // little-endian limbs of a 256-bit number
     std::uint64_t count = 0;
+    // Path -> adds minus removes (transiently <= 0 when a removal is reported first).
+    std::map<std::string, std::int64_t, std::less<>> paths;
   };
 
   void fold(const Version& version, bool add);

@@ -129,6 +129,7 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
   // Whether this node starts syncing (node_bootstrap.cpp): before anything writes a key.
   if (Status bootstrap = impl->open_bootstrap(); !bootstrap.is_ok()) return bootstrap;
   if (Status auth = impl->open_auth(); !auth.is_ok()) return auth;
+  if (Status mode = impl->audit_mode_at_open(); !mode.is_ok()) return mode;
   // Once storage and the cluster secret are ready: the membership loop (node_cluster.cpp).
   if (Status cluster = impl->start_cluster(); !cluster.is_ok()) return cluster;
   if (Status ops = impl->open_ops(env.backup_scheduler); !ops.is_ok()) return ops;

@@ -59,6 +59,28 @@ Result<std::optional<Version>> Node::Impl::write(storage::Decide decide, std::op
   return store->write(std::move(decide));
 }
 
+void Node::Impl::audit_event(std::string actor, std::string_view action, std::string_view path) {
+  auto note = audit_note(std::move(actor), action);
+  if (!note) return;
+  if (Status appended = store->append_audit(path, *note); !appended.is_ok()) {
+    log(LogLevel::kError, "audit.append_failed",
+        {{"action", std::string(action)}, {"path", std::string(path)}, {"error", appended.to_string()}});
+  }
+}
+
+Status Node::Impl::audit_mode_at_open() {
+  if (!config.tamper_logging_enabled) return Status::ok();
+  constexpr std::string_view kModeMeta = "audit.mode";
+  std::string mode = config.read_only ? "read-only" : "normal";
+  auto last = store->get_meta(kModeMeta);
+  if (!last.is_ok()) return last.status();
+  // A first start in normal mode is no change; a first start read-only is one.
+  std::string previous = last->value_or("normal");
+  if (previous == mode) return Status::ok();
+  audit_event("system", features::audit_action::kModeChange, mode);
+  return store->put_meta(kModeMeta, mode);
+}
+
 // ---- Node ----------------------------------------------------------------------------------
 
 Result<std::vector<AuditEntry>> Node::audit(const Caller& caller, std::uint64_t since, std::size_t limit) const {

@@ -45,6 +45,7 @@ Status Node::Impl::open_bootstrap() {
     return store->put_meta(kBootstrappedMetaName, "1");
   }
   syncing.store(true, std::memory_order_release);
+  audit_event("system", features::audit_action::kModeChange, "syncing");
   log(LogLevel::kInfo, "bootstrap.syncing",
       {{"seeds", std::to_string(config.seed_nodes.size())},
        {"max_age_hours", std::to_string(config.bootstrap_max_age_hours)}});
@@ -142,6 +143,7 @@ void Node::Impl::start_bootstrap(Node& node) {
       log(LogLevel::kError, "auth.admin_failed", {{"error", admin.to_string()}});
     }
     syncing.store(false, std::memory_order_release);
+    audit_event("system", features::audit_action::kModeChange, config.read_only ? "read-only" : "normal");
   });
 }
 

@@ -15,6 +15,7 @@
 #include <simdjson.h>
 
 #include "cluster/core.hpp"
+#include "features/audit.hpp"
 #include "cluster/driver.hpp"
 #include "cluster/message.hpp"
 #include "kvs/log.hpp"
@@ -179,6 +180,12 @@ Status Node::Impl::start_cluster() {
   };
   hooks.notify = [this](const cluster::MemberEvent& event) {
     member_changes.fetch_add(1, std::memory_order_relaxed);
+    // Joins and departures (graceful or by removal) change the membership: they are audited.
+    if (event.kind == cluster::MemberEventKind::kJoined) {
+      audit_event("node:" + event.member.id, features::audit_action::kMemberJoin, "members/" + event.member.id);
+    } else if (event.kind == cluster::MemberEventKind::kLeft || event.kind == cluster::MemberEventKind::kRemoved) {
+      audit_event("node:" + event.member.id, features::audit_action::kMemberLeave, "members/" + event.member.id);
+    }
     std::shared_ptr<const std::function<void(const MemberEvent&)>> observer;
     {
       std::lock_guard lock(member_observer_mutex);

@@ -78,6 +78,13 @@ struct Node::Impl {
                                                std::optional<std::string_view> value = std::nullopt) const;
   // store->write with the note's entry in the same transaction when there is a note.
   Result<std::optional<Version>> write(storage::Decide decide, std::optional<storage::AuditNote> note);
+  // An entry for an event that writes no version: a member joining or leaving (path
+  // "members/<id>"), a change of mode (path: the new mode). Failures are logged, not returned:
+  // the event has happened either way.
+  void audit_event(std::string actor, std::string_view action, std::string_view path);
+  // At open: an entry when the configured mode (read-only or normal) differs from the one the
+  // node last ran in, remembered in meta.
+  Status audit_mode_at_open();
 
   // ---- Cluster (node_cluster.cpp) ----
   // The membership loop; null when clustering_enabled is off. Declared after `store` and

@@ -152,6 +152,17 @@ TEST_CASE("three servers form a cluster, a killed one is suspected then removed,
   REQUIRE(eventually([&] { return all_see_alive({&a, &b}, {"node-a", "node-b"}); }));
   CHECK(member_count(b) == 2);
 
+  // The audit log of node-a recorded node-c's arrival and its removal (auth is off here, so
+  // the log is open).
+  {
+    HttpClient client(a.base_url());
+    auto audit = client.get("/audit?limit=1000");
+    REQUIRE(audit.status == 200);
+    CHECK(audit.body.find(R"("actor":"node:node-c","action":"member.join","path":"members/node-c")") != std::string::npos);
+    CHECK(audit.body.find(R"("actor":"node:node-c","action":"member.leave","path":"members/node-c")") != std::string::npos);
+    CHECK(kvs::test::json_bool(client.get("/audit/verify").body, "/ok") == true);
+  }
+
   // The same data_dir (and node_id) comes back, on a new port: the cluster takes it in again,
   // with its first joined_timestamp and its new address.
   REQUIRE(c.start());

@@ -356,11 +356,11 @@ std::string what_of(const std::exception_ptr& error) {
 // One queued request to the writer thread. It lives on the stack of the caller, which waits
 // for `done` before it reads the outcome and lets the intent go.
 struct Intent {
-  enum class Kind : std::uint8_t { kWrite, kPurge, kPutMeta };
+  enum class Kind : std::uint8_t { kWrite, kPurge, kPutMeta, kAudit };
   Kind kind = Kind::kWrite;
   Decide decide;                 // kWrite
-  const AuditNote* audit = nullptr;  // kWrite: the audit entry to append with the version
-  std::string_view path, uuid;   // kPurge
+  const AuditNote* audit = nullptr;  // kWrite: the audit entry to append with the version; kAudit: the entry
+  std::string_view path, uuid;   // kPurge; kAudit: the entry's path
   std::string_view name, value;  // kPutMeta
   // The outcome, written by the writer thread before it sets `done`.
   Status status;
@@ -635,6 +635,17 @@ Status Store::Impl::run_intent(MDB_txn* txn, Intent& intent, Counters& next, fea
   switch (intent.kind) {
     case Intent::Kind::kPutMeta:
       return lmdb_put(txn, dbs.meta, intent.name, intent.value, What{"meta", intent.name});
+
+    case Intent::Kind::kAudit: {
+      if (!options.audit_enabled) return Status::ok();
+      const AuditNote& note = *intent.audit;
+      auto entry = features::append_audit_entry(txn, dbs.audit, tip, note.time_ms, note.actor, note.action,
+                                                std::string(intent.path),
+                                                note.value_hash.value_or(features::AuditHash{}));
+      if (!entry.is_ok()) return entry.status();
+      tip = features::audit_tip(*entry);
+      return Status::ok();
+    }
 
     case Intent::Kind::kPurge: {
       auto purged = purge_version(txn, intent.path, intent.uuid, next);
@@ -940,6 +951,20 @@ Result<bool> Store::purge(std::string_view path, std::string_view uuid) {
     return intent.purged;
   } catch (...) {
     return Status::internal("purge: " + what_of(std::current_exception()));
+  }
+}
+
+Status Store::append_audit(std::string_view path, const AuditNote& note) {
+  try {
+    if (!impl_->options.audit_enabled) return Status::ok();
+    Intent intent;
+    intent.kind = Intent::Kind::kAudit;
+    intent.path = path;
+    intent.audit = &note;
+    if (Status queued = impl_->submit(intent); !queued.is_ok()) return queued;
+    return intent.status;
+  } catch (...) {
+    return Status::internal("append_audit: " + what_of(std::current_exception()));
   }
 }
 

@@ -126,6 +126,11 @@ class Store {
   // version commits with its entry or not at all. Without audit_enabled, `audit` is ignored.
   Result<std::optional<Version>> write(Decide decide, AuditNote audit);
 
+  // Appends an audit entry for an event that writes no version (a member joining or leaving,
+  // a change of mode), chained like every other entry: `path` names its subject, the value
+  // hash is note.value_hash or zero. A no-op without audit_enabled.
+  Status append_audit(std::string_view path, const AuditNote& note);
+
   // One intent of write_all: `audit` as for write(decide, audit) when set.
   struct WriteRequest {
     Decide decide;

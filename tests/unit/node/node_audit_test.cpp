@@ -345,3 +345,31 @@ TEST_CASE("issue 7: an entry edited in the LMDB file of a stopped node is report
 }
 
 }  // namespace kvs::test
+
+namespace kvs::test {
+
+TEST_CASE("a change of the configured mode is audited once, at the open that changes it", "[node][audit]") {
+  NodeFixture f(audit_on);
+  auto modes = [&] {
+    std::vector<std::string> seen;
+    for (const auto& entry : all_entries(f.node())) {
+      if (entry.action == "node.mode") seen.push_back(entry.path);
+    }
+    return seen;
+  };
+  CHECK(modes().empty());  // a first start in normal mode changes nothing
+  f.config.read_only = true;
+  f.reopen();
+  CHECK(modes() == std::vector<std::string>{"read-only"});
+  f.reopen();
+  CHECK(modes() == std::vector<std::string>{"read-only"});
+  f.config.read_only = false;
+  f.reopen();
+  CHECK(modes() == std::vector<std::string>{"read-only", "normal"});
+  auto entries = all_entries(f.node());
+  REQUIRE_FALSE(entries.empty());
+  CHECK(entries.back().actor == "system");
+  check_verifies(f.node(), entries.size());
+}
+
+}  // namespace kvs::test

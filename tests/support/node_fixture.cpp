@@ -1,7 +1,10 @@
 #include "support/node_fixture.hpp"
 
+#include <fstream>
 #include <stdexcept>
 #include <utility>
+
+#include <catch2/catch.hpp>
 
 #include "kvs/log.hpp"
 
@@ -55,6 +58,29 @@ std::string json_of_size(std::size_t bytes, std::uint64_t n) {
   std::string tail = "\"}";
   std::size_t pad = bytes > head.size() + tail.size() ? bytes - head.size() - tail.size() : 0;
   return head + std::string(pad, 'x') + tail;
+}
+
+std::string first_line(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::string text;
+  std::getline(in, text);
+  return text;
+}
+
+Caller admin_caller(NodeFixture& fixture) {
+  auto caller = fixture.node().authenticate(first_line(fixture.config.data_dir + "/admin.token"));
+  REQUIRE(caller.is_ok());
+  return *caller;
+}
+
+Caller new_user_caller(NodeFixture& fixture, const Caller& admin, const std::string& nickname, std::uint8_t scopes) {
+  auto user = fixture.node().create_user(admin, nickname, scopes);
+  REQUIRE(user.is_ok());
+  auto token = fixture.node().mint_token(admin, user->uuid, scopes);
+  REQUIRE(token.is_ok());
+  auto caller = fixture.node().authenticate(token->token);
+  REQUIRE(caller.is_ok());
+  return *caller;
 }
 
 }  // namespace kvs::test

@@ -45,6 +45,17 @@ class NodeFixture {
   std::unique_ptr<Node> node_;
 };
 
+// The first line of a text file ("" when it cannot be read): admin.token and the like.
+std::string first_line(const std::filesystem::path& path);
+
+// With auth on: the Caller of the bootstrap admin's token (<data_dir>/admin.token). Fails the
+// test when it does not authenticate.
+Caller admin_caller(NodeFixture& fixture);
+
+// A new user with `scopes`, created by `admin`, and the Caller of a fresh token of it with the
+// same scopes. Fails the test on any refusal.
+Caller new_user_caller(NodeFixture& fixture, const Caller& admin, const std::string& nickname, std::uint8_t scopes);
+
 // A JSON document of about `bytes` bytes: {"n":<n>,"pad":"xxx..."}.
 std::string json_of_size(std::size_t bytes, std::uint64_t n = 0);
 

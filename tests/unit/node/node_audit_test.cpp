@@ -34,27 +34,10 @@ std::vector<AuditEntry> all_entries(Node& node) {
   return *entries;
 }
 
-std::string read_line(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::string text;
-  std::getline(in, text);
-  return text;
-}
-
-Caller admin_of(NodeFixture& f) {
-  auto caller = f.node().authenticate(read_line(f.dir / "data" / "admin.token"));
-  REQUIRE(caller.is_ok());
-  return *caller;
-}
+Caller admin_of(NodeFixture& f) { return admin_caller(f); }
 
 Caller make_user(NodeFixture& f, const Caller& admin, const std::string& nickname, std::uint8_t scopes) {
-  auto user = f.node().create_user(admin, nickname, scopes);
-  REQUIRE(user.is_ok());
-  auto token = f.node().mint_token(admin, user->uuid, scopes);
-  REQUIRE(token.is_ok());
-  auto caller = f.node().authenticate(token->token);
-  REQUIRE(caller.is_ok());
-  return *caller;
+  return new_user_caller(f, admin, nickname, scopes);
 }
 
 void check_verifies(Node& node, std::uint64_t entries) {

@@ -20,30 +20,13 @@ using Code = Status::Code;
 
 void auth_on(Config& config) { config.auth_enabled = true; }
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::string text;
-  std::getline(in, text);
-  return text;
-}
+std::string read_file(const std::filesystem::path& path) { return first_line(path); }
 
-// The caller of the bootstrap admin token.
-Caller admin_of(NodeFixture& f) {
-  auto caller = f.node().authenticate(read_file(f.dir / "data" / "admin.token"));
-  REQUIRE(caller.is_ok());
-  return *caller;
-}
+Caller admin_of(NodeFixture& f) { return admin_caller(f); }
 
-// A user with `scopes` and the caller of a fresh token of it.
 Caller make_user(NodeFixture& f, const Caller& admin, const std::string& nickname,
                  std::uint8_t scopes = kScopeRead | kScopeWrite) {
-  auto user = f.node().create_user(admin, nickname, scopes);
-  REQUIRE(user.is_ok());
-  auto token = f.node().mint_token(admin, user->uuid, scopes);
-  REQUIRE(token.is_ok());
-  auto caller = f.node().authenticate(token->token);
-  REQUIRE(caller.is_ok());
-  return *caller;
+  return new_user_caller(f, admin, nickname, scopes);
 }
 
 PutOptions as(const Caller& caller) {

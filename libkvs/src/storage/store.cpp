@@ -360,11 +360,14 @@ struct Intent {
   Kind kind = Kind::kWrite;
   Decide decide;                 // kWrite
   const AuditNote* audit = nullptr;  // kWrite: the audit entry to append with the version; kAudit: the entry
+  std::uint8_t tag = 0;          // kWrite, kPurge: for the commit observer
   std::string_view path, uuid;   // kPurge; kAudit: the entry's path
   std::string_view name, value;  // kPutMeta
   // The outcome, written by the writer thread before it sets `done`.
   Status status;
   std::optional<Version> written;
+  std::optional<Version> previous;  // kWrite: the version `written` replaced; kPurge: the one removed
+  std::uint64_t sequence = 0;       // kWrite: its change sequence
   bool purged = false;
   std::promise<void> done;
 };
@@ -421,10 +424,13 @@ struct Store::Impl {
   // status is not ok only for a failure of the whole transaction.
   Status run_intent(MDB_txn* txn, Intent& intent, Counters& next, features::AuditTip& tip);
   Status load_audit_tip(MDB_txn* txn);
-  Status apply_version(MDB_txn* txn, const Version& version, Counters& next);
+  Status apply_version(MDB_txn* txn, const Version& version, Counters& next,
+                       std::optional<Version>* previous = nullptr);
+  void notify_observer(const std::vector<Intent*>& batch);
   Status append_revision(MDB_txn* txn, std::string_view path_key, std::string_view record);
   Status drop_revisions(MDB_txn* txn, std::string_view path_key);
-  Result<bool> purge_version(MDB_txn* txn, std::string_view path, std::string_view uuid, Counters& next);
+  Result<bool> purge_version(MDB_txn* txn, std::string_view path, std::string_view uuid, Counters& next,
+                             std::optional<Version>* removed = nullptr);
 };
 
 Status Store::Impl::open_environment() {
@@ -617,6 +623,9 @@ void Store::Impl::run_batch(std::vector<Intent*>& batch) {
     committed.last_sequence = next.sequence;
     committed.commits += 1;
     committed.intents += batch.size();
+  }
+  if (failure.is_ok()) {
+    notify_observer(batch);
   } else {
     // Every decision of the batch was made against writes that are now rolled back, so none
     // of them stands, whatever it was.
@@ -629,6 +638,26 @@ void Store::Impl::run_batch(std::vector<Intent*>& batch) {
     }
   }
   for (Intent* intent : batch) intent->done.set_value();
+}
+
+void Store::Impl::notify_observer(const std::vector<Intent*>& batch) {
+  if (!options.commit_observer) return;
+  std::vector<Committed> changes;
+  changes.reserve(batch.size());
+  for (const Intent* intent : batch) {
+    if (intent->kind == Intent::Kind::kWrite && intent->status.is_ok() && intent->written) {
+      changes.push_back(Committed{Committed::Kind::kWrite, intent->tag, intent->sequence,
+                                  intent->previous ? &*intent->previous : nullptr, &*intent->written});
+    } else if (intent->kind == Intent::Kind::kPurge && intent->purged && intent->previous) {
+      changes.push_back(Committed{Committed::Kind::kPurge, intent->tag, 0, nullptr, &*intent->previous});
+    }
+  }
+  if (changes.empty()) return;
+  try {
+    options.commit_observer(changes);
+  } catch (...) {
+    // An observer is required not to throw; the batch is durable whatever it did.
+  }
 }
 
 Status Store::Impl::run_intent(MDB_txn* txn, Intent& intent, Counters& next, features::AuditTip& tip) {
@@ -648,7 +677,8 @@ Status Store::Impl::run_intent(MDB_txn* txn, Intent& intent, Counters& next, fea
     }
 
     case Intent::Kind::kPurge: {
-      auto purged = purge_version(txn, intent.path, intent.uuid, next);
+      auto purged = purge_version(txn, intent.path, intent.uuid, next,
+                                  options.commit_observer ? &intent.previous : nullptr);
       if (!purged.is_ok()) return purged.status();
       intent.purged = *purged;
       return Status::ok();
@@ -675,7 +705,11 @@ Status Store::Impl::run_intent(MDB_txn* txn, Intent& intent, Counters& next, fea
         intent.status = Status::invalid_argument("cannot store a version with path '" + version.path + "'");
         return Status::ok();
       }
-      if (Status applied = apply_version(txn, version, next); !applied.is_ok()) return applied;
+      if (Status applied = apply_version(txn, version, next, options.commit_observer ? &intent.previous : nullptr);
+          !applied.is_ok()) {
+        return applied;
+      }
+      intent.sequence = next.sequence;
       if (intent.audit != nullptr && options.audit_enabled) {
         // In this transaction, after the version: a failure here fails the whole batch, so
         // the version never commits without its entry.
@@ -701,7 +735,8 @@ Status Store::Impl::run_intent(MDB_txn* txn, Intent& intent, Counters& next, fea
 // Writes `version` as the current version of its path with every index entry that goes with
 // it. Index entries of the version it replaces are removed first, so each index holds exactly
 // one entry per current version.
-Status Store::Impl::apply_version(MDB_txn* txn, const Version& version, Counters& next) {
+Status Store::Impl::apply_version(MDB_txn* txn, const Version& version, Counters& next,
+                                  std::optional<Version>* previous) {
   const std::string& path = version.path;
   std::string key = keys::path_key(path);
 
@@ -715,6 +750,12 @@ Status Store::Impl::apply_version(MDB_txn* txn, const Version& version, Counters
     bool old_live = !old->deleted && !is_reserved_path(path);
     std::int64_t old_timestamp = old->timestamp_ms;
     std::optional<std::int64_t> old_expiry = old->expires_at_ms;
+    if (previous != nullptr) {
+      auto decoded = decode_record(**old_bytes);
+      if (!decoded.is_ok()) return decoded.status().with_context(What{"current version of", path}.text());
+      decoded->data.clear();  // observers get the replaced version's metadata only
+      *previous = std::move(*decoded);
+    }
     if (old_expiry) {
       Status s = lmdb_del(txn, dbs.expiry, keys::expiry_key(*old_expiry, key), What{"expiry of", path});
       if (!s.is_ok()) return s;
@@ -810,7 +851,7 @@ Status Store::Impl::drop_revisions(MDB_txn* txn, std::string_view path_key) {
 }
 
 Result<bool> Store::Impl::purge_version(MDB_txn* txn, std::string_view path, std::string_view uuid,
-                                        Counters& next) {
+                                        Counters& next, std::optional<Version>* removed) {
   std::string key = keys::path_key(path);
   What what{"version of", path};
   auto bytes = lmdb_get(txn, dbs.versions, key, what);
@@ -824,6 +865,12 @@ Result<bool> Store::Impl::purge_version(MDB_txn* txn, std::string_view path, std
   bool live = !held->deleted && !is_reserved_path(path);
   std::int64_t timestamp = held->timestamp_ms;
   std::optional<std::int64_t> expiry = held->expires_at_ms;
+  if (removed != nullptr) {
+    auto decoded = decode_record(**bytes);
+    if (!decoded.is_ok()) return decoded.status().with_context(What{"current version of", path}.text());
+    decoded->data.clear();
+    *removed = std::move(*decoded);
+  }
   if (Status s = lmdb_del(txn, dbs.versions, key, what); !s.is_ok()) return s;
   if (expiry) {
     if (Status s = lmdb_del(txn, dbs.expiry, keys::expiry_key(*expiry, key), What{"expiry of", path});
@@ -919,6 +966,7 @@ std::vector<Result<std::optional<Version>>> Store::write_all(std::vector<WriteRe
     for (std::size_t i = 0; i < requests.size(); ++i) {
       intents[i].kind = Intent::Kind::kWrite;
       intents[i].decide = std::move(requests[i].decide);
+      intents[i].tag = requests[i].tag;
       if (requests[i].audit) intents[i].audit = &*requests[i].audit;  // lives until the end of this call
     }
     if (Status queued = impl_->submit_all(intents); !queued.is_ok()) {
@@ -940,10 +988,11 @@ std::vector<Result<std::optional<Version>>> Store::write_all(std::vector<WriteRe
   return outcomes;
 }
 
-Result<bool> Store::purge(std::string_view path, std::string_view uuid) {
+Result<bool> Store::purge(std::string_view path, std::string_view uuid, std::uint8_t tag) {
   try {
     Intent intent;
     intent.kind = Intent::Kind::kPurge;
+    intent.tag = tag;
     intent.path = path;
     intent.uuid = uuid;
     if (Status queued = impl_->submit(intent); !queued.is_ok()) return queued;

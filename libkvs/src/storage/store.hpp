@@ -30,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,23 @@
 #include "kvs/version.hpp"
 
 namespace kvs::storage {
+
+// One mutation of a committed batch, as the commit observer sees it.
+struct Committed {
+  enum class Kind : std::uint8_t { kWrite, kPurge };
+  Kind kind = Kind::kWrite;
+  std::uint8_t tag = 0;              // the request's tag, opaque to the store
+  std::uint64_t sequence = 0;        // change sequence of a write; 0 for a purge
+  const Version* previous = nullptr; // kWrite: the version replaced (tombstones included), or null
+  const Version* version = nullptr;  // kWrite: the version written; kPurge: the version removed
+};
+
+// Called once per committed batch with its mutations in the writer's order, on the writer
+// thread, after the commit is durable and before any caller of the batch is woken: when write
+// returns, the observer has seen it. Not called for a rolled-back batch, put_meta, audit-only
+// entries, a Decide that wrote nothing or a purge that removed nothing. The pointers live only
+// during the call. It must be quick and must not call write, purge or put_meta.
+using CommitObserver = std::function<void(std::span<const Committed>)>;
 
 struct StoreOptions {
   std::filesystem::path dir;               // created when missing; holds data.mdb, lock.mdb, LOCK
@@ -50,6 +68,7 @@ struct StoreOptions {
   std::size_t max_batch = 1024;            // intents per write transaction at most
   std::size_t max_queue = 65536;           // queued intents at most; beyond: kUnavailable
   bool audit_enabled = false;              // keep the audit chain (tamper_logging_enabled)
+  CommitObserver commit_observer;          // optional; see CommitObserver
 };
 
 // What the audit entry of one write says besides what the written Version gives (its path and
@@ -135,6 +154,7 @@ class Store {
   struct WriteRequest {
     Decide decide;
     std::optional<AuditNote> audit;
+    std::uint8_t tag = 0;                  // handed to the commit observer
   };
   // Queues every request at once, in order and back to back, so that the writer takes them
   // into one transaction (several only past max_batch): one fsync for the lot, and each
@@ -147,7 +167,7 @@ class Store {
   // Revisions are dropped too (a key written again later starts again at revision 1); a purge
   // takes no change sequence number. Returns true when removed, false when the key is absent
   // or holds another uuid. Runs on the writer thread, so it is ordered with writes.
-  Result<bool> purge(std::string_view path, std::string_view uuid);
+  Result<bool> purge(std::string_view path, std::string_view uuid, std::uint8_t tag = 0);
 
   // The current version of `path`, tombstones and expired versions included.
   Result<std::optional<Version>> get(std::string_view path) const;

@@ -66,20 +66,8 @@ Entry to_entry(Version&& version) {
 
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Node::~Node() {
-  if (!impl_) return;
-  impl_->stop_bootstrap();  // its thread applies versions
-  impl_->stop_replication();  // its threads read the member list and apply versions
-  impl_->stop_cluster();  // first: its loop writes to the store (node_cluster.cpp)
-  {
-    std::lock_guard lock(impl_->sweep_mutex);
-    impl_->stopping = true;
-  }
-  impl_->sweep_wakeup.notify_all();
-  if (impl_->sweeper.joinable()) impl_->sweeper.join();
-  impl_->ops.reset();    // stops the backup scheduler; it reads the store
-  impl_->store.reset();  // drains the writer queue and closes the environment
-}
+// Members of Impl are declared in dependency order: each stops its own threads as it goes.
+Node::~Node() = default;
 
 Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
   Status valid = validate_config(config);
@@ -104,9 +92,10 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
   options.max_revisions = config.max_revisions;
   options.map_size_bytes = config.map_size_mb * std::size_t{1024} * 1024;
   options.audit_enabled = config.tamper_logging_enabled;
-  auto store = storage::Store::open(options);
-  if (!store.is_ok()) return store.status();
-  impl->store = std::move(*store);
+  auto keyspace = keyspace::Keyspace::open(std::move(options));
+  if (!keyspace.is_ok()) return keyspace.status();
+  impl->keyspace = std::move(*keyspace);
+  impl->store = &impl->keyspace->store();
 
   // The joined timestamp is the node's age in the oldest-node rule: fixed at the first start
   // and kept across restarts.
@@ -120,7 +109,7 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
     }
   } else {
     impl->joined_ms = impl->now_ms();
-    Status saved = impl->store->put_meta(kJoinedMetaName, std::to_string(impl->joined_ms));
+    Status saved = impl->keyspace->put_meta(kJoinedMetaName, std::to_string(impl->joined_ms));
     if (!saved.is_ok()) return saved;
   }
 
@@ -134,8 +123,14 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
   if (Status cluster = impl->start_cluster(); !cluster.is_ok()) return cluster;
   if (Status ops = impl->open_ops(env.backup_scheduler); !ops.is_ok()) return ops;
 
+  features::TtlSweeperOptions sweeper_options;
+  sweeper_options.tombstone_ttl = config.tombstone_ttl;
+  auth::Authority* authority = impl->authority.get();
+  sweeper_options.after_sweep = [authority] { authority->forget_expired(); };
+  impl->sweeper = std::make_unique<features::TtlSweeper>(*impl->keyspace, *impl->clock, std::move(sweeper_options));
+  if (env.background_sweeper) impl->sweeper->start();
+
   Impl* raw = impl.get();
-  if (env.background_sweeper) raw->sweeper = std::thread([raw] { raw->sweep_loop(); });
   log(LogLevel::kInfo, "node.opened",
       {{"node_id", raw->config.node_id}, {"data_dir", config.data_dir},
        {"joined_timestamp", std::to_string(raw->joined_ms)}});
@@ -159,8 +154,7 @@ Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, 
 
   Impl* impl = impl_.get();
   auto note = impl->audit_note(Impl::audit_actor(options.caller), features::audit_action::kKvPut, json);
-  std::optional<Version> previous;  // the version this write replaces (replication)
-  auto written = impl->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
+  auto written = impl->write(keyspace::Origin::kLocal, [&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(*path);
     if (!held.is_ok()) return held.status();
     std::int64_t now = impl->now_ms();
@@ -214,12 +208,10 @@ Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, 
       version.group_uuid = std::move(created.group_uuid);
       version.permissions = created.permissions;
     }
-    previous = std::move(*held);
     return std::optional<Version>(std::move(version));
   }, std::move(note));
   if (!written.is_ok()) return written.status();
   if (!written->has_value()) return Status::internal("put of " + *path + " wrote nothing");
-  impl->on_version_committed(previous, **written, /*local=*/true);
   return WriteResult{(*written)->uuid, (*written)->timestamp_ms};
 }
 
@@ -244,8 +236,7 @@ Status Node::remove(std::string_view raw_path, const RemoveOptions& options) {
 
   Impl* impl = impl_.get();
   auto note = impl->audit_note(Impl::audit_actor(options.caller), features::audit_action::kKvDelete);
-  std::optional<Version> previous;
-  auto written = impl->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
+  auto written = impl->write(keyspace::Origin::kLocal, [&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(*path);
     if (!held.is_ok()) return held.status();
     if (!is_live(*held, impl->now_ms())) return Status::not_found("key " + *path);
@@ -262,10 +253,8 @@ Status Node::remove(std::string_view raw_path, const RemoveOptions& options) {
     tombstone.owner_uuid = (*held)->owner_uuid;
     tombstone.group_uuid = (*held)->group_uuid;
     tombstone.permissions = (*held)->permissions;
-    previous = std::move(*held);
     return std::optional<Version>(std::move(tombstone));
   }, std::move(note));
-  if (written.is_ok() && written->has_value()) impl->on_version_committed(previous, **written, /*local=*/true);
   return written.status();
 }
 
@@ -369,8 +358,7 @@ Status Node::set_meta(std::string_view raw_path, const MetaUpdate& update, const
   // A metadata change is a new version with the same document, so it replicates and is
   // ordered like any other write. Its audit entry hashes the (unchanged) document.
   auto note = impl->audit_note(Impl::audit_actor(options.caller), features::audit_action::kKvMeta);
-  std::optional<Version> previous;
-  auto written = impl->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
+  auto written = impl->write(keyspace::Origin::kLocal, [&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(*path);
     if (!held.is_ok()) return held.status();
     if (!is_live(*held, impl->now_ms())) return Status::not_found("key " + *path);
@@ -385,10 +373,8 @@ Status Node::set_meta(std::string_view raw_path, const MetaUpdate& update, const
     version.owner_uuid = update.owner_uuid.value_or((*held)->owner_uuid);
     version.group_uuid = update.group_uuid.value_or((*held)->group_uuid);
     version.permissions = update.permissions.value_or((*held)->permissions);
-    previous = std::move(*held);
     return std::optional<Version>(std::move(version));
   }, std::move(note));
-  if (written.is_ok() && written->has_value()) impl->on_version_committed(previous, **written, /*local=*/true);
   return written.status();
 }
 
@@ -415,19 +401,14 @@ Result<bool> Node::apply_version(const Version& version) {
   // and so leaves no entry.
   auto note = impl_->audit_note("node:" + version.origin_node_id, features::audit_action::kKvReplicated,
                                 version.deleted ? std::nullopt : std::optional<std::string_view>(version.data));
-  std::optional<Version> previous;
-  auto written = impl_->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
+  auto written = impl_->write(keyspace::Origin::kPeer, [&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(version.path);
     if (!held.is_ok()) return held.status();
     if (held->has_value() && !supersedes(version, **held)) return std::optional<Version>();
-    previous = std::move(*held);
     return std::optional<Version>(version);
   }, std::move(note));
   if (!written.is_ok()) return written.status();
-  if (!written->has_value()) return false;
-  impl_->after_write(**written);
-  impl_->on_version_committed(previous, **written, /*local=*/false);
-  return true;
+  return written->has_value();
 }
 
 std::vector<Result<bool>> Node::apply_versions(const std::vector<Version>& versions) {
@@ -440,22 +421,17 @@ std::vector<Result<bool>> Node::apply_versions(const std::vector<Version>& versi
     std::vector<storage::Store::WriteRequest> requests;
     std::vector<std::size_t> submitted;  // index into `versions` of each request
     std::vector<Status> refused(end - begin);
-    // The version each write replaced, set by its Decide on the writer thread; read after
-    // write_all returns, which orders the two.
-    std::vector<std::optional<Version>> previous(end - begin);
     for (std::size_t i = begin; i < end; ++i) {
       const Version& version = versions[i];
       if (Status valid = check_replicated(version); !valid.is_ok()) {
         refused[i - begin] = valid;
         continue;
       }
-      std::optional<Version>* replaced = &previous[i - begin];
       storage::Store::WriteRequest request;
-      request.decide = [&version, replaced](storage::WriteView& view) -> Result<std::optional<Version>> {
+      request.decide = [&version](storage::WriteView& view) -> Result<std::optional<Version>> {
         auto held = view.get(version.path);  // sees the earlier versions of this batch
         if (!held.is_ok()) return held.status();
         if (held->has_value() && !supersedes(version, **held)) return std::optional<Version>();
-        *replaced = std::move(*held);
         return std::optional<Version>(version);
       };
       request.audit = impl_->audit_note("node:" + version.origin_node_id, features::audit_action::kKvReplicated,
@@ -464,7 +440,7 @@ std::vector<Result<bool>> Node::apply_versions(const std::vector<Version>& versi
       requests.push_back(std::move(request));
       submitted.push_back(i);
     }
-    auto written = impl_->store->write_all(std::move(requests));
+    auto written = impl_->keyspace->write_all(keyspace::Origin::kPeer, std::move(requests));
     std::vector<std::optional<Result<bool>>> slice(end - begin);
     for (std::size_t k = 0; k < submitted.size(); ++k) {
       std::size_t at = submitted[k] - begin;
@@ -476,9 +452,6 @@ std::vector<Result<bool>> Node::apply_versions(const std::vector<Version>& versi
         slice[at] = Result<bool>(false);
         continue;
       }
-      // In batch order, as apply_version would have run them one after another.
-      impl_->after_write(**written[k]);
-      impl_->on_version_committed(previous[at], **written[k], /*local=*/false);
       slice[at] = Result<bool>(true);
     }
     for (std::size_t i = 0; i < slice.size(); ++i) {
@@ -514,10 +487,7 @@ Health Node::health() const {
 
 const Config& Node::config() const noexcept { return impl_->config; }
 
-Result<std::size_t> Node::sweep_now() {
-  std::lock_guard lock(impl_->sweep_mutex);
-  return impl_->sweep(/*tombstones=*/true);
-}
+Result<std::size_t> Node::sweep_now() { return impl_->sweeper->sweep_now(/*tombstones=*/true); }
 
 std::string_view library_version() noexcept { return KVS_VERSION_STRING; }
 

@@ -54,15 +54,15 @@ std::optional<storage::AuditNote> Node::Impl::audit_note(std::string actor, std:
   return note;
 }
 
-Result<std::optional<Version>> Node::Impl::write(storage::Decide decide, std::optional<storage::AuditNote> note) {
-  if (note) return store->write(std::move(decide), std::move(*note));
-  return store->write(std::move(decide));
+Result<std::optional<Version>> Node::Impl::write(keyspace::Origin origin, storage::Decide decide,
+                                                 std::optional<storage::AuditNote> note) {
+  return keyspace->write(origin, std::move(decide), std::move(note));
 }
 
 void Node::Impl::audit_event(std::string actor, std::string_view action, std::string_view path) {
   auto note = audit_note(std::move(actor), action);
   if (!note) return;
-  if (Status appended = store->append_audit(path, *note); !appended.is_ok()) {
+  if (Status appended = keyspace->append_audit(path, *note); !appended.is_ok()) {
     log(LogLevel::kError, "audit.append_failed",
         {{"action", std::string(action)}, {"path", std::string(path)}, {"error", appended.to_string()}});
   }
@@ -78,7 +78,7 @@ Status Node::Impl::audit_mode_at_open() {
   std::string previous = last->value_or("normal");
   if (previous == mode) return Status::ok();
   audit_event("system", features::audit_action::kModeChange, mode);
-  return store->put_meta(kModeMeta, mode);
+  return keyspace->put_meta(kModeMeta, mode);
 }
 
 // ---- Node ----------------------------------------------------------------------------------

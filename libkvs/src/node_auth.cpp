@@ -32,10 +32,31 @@ Status auth_disabled() { return Status::unavailable("authentication is disabled 
 
 // ---- Node::Impl ----------------------------------------------------------------------------
 
+// Keeps the Authority's users, groups and revocations current with every reserved "_auth/"
+// version that commits, whatever its origin (a local change, replication, an import).
+struct Node::Impl::AuthObserver final : keyspace::Observer {
+  explicit AuthObserver(auth::Authority& authority) : authority(authority) {}
+  void on_change(const keyspace::Change& change) override {
+    if (change.kind != keyspace::Change::Kind::kWrite || !auth::is_auth_key(change.version->path)) return;
+    if (Status applied = authority.apply(*change.version); !applied.is_ok()) {
+      log(LogLevel::kWarn, "auth.bad_record", {{"path", change.version->path}, {"error", applied.to_string()}});
+    }
+  }
+  auth::Authority& authority;
+  keyspace::Keyspace::Registration registration;  // last: unregisters before the rest goes
+};
+
+void Node::Impl::AuthObserverDeleter::operator()(AuthObserver* observer) const noexcept { delete observer; }
+
+
 Status Node::Impl::open_auth() {
   auto opened = auth::Authority::open(config, *clock, *random);
   if (!opened.is_ok()) return opened.status().with_context("cluster secret");
   authority = std::move(*opened);
+  // Observing first, then loading: a version committed in between is applied twice, which
+  // changes nothing, rather than missed.
+  auth_observer.reset(new AuthObserver(*authority));
+  auth_observer->registration = keyspace->observe(*auth_observer);
 
   // Users, groups and revocations into the cache: one scan of the reserved prefix.
   std::string end(auth::kAuthPrefix);
@@ -70,18 +91,11 @@ Status Node::Impl::ensure_admin() {
   return Status::ok();
 }
 
-void Node::Impl::after_write(const Version& version) {
-  if (!auth::is_auth_key(version.path) || !authority) return;
-  if (Status applied = authority->apply(version); !applied.is_ok()) {
-    log(LogLevel::kWarn, "auth.bad_record", {{"path", version.path}, {"error", applied.to_string()}});
-  }
-}
 
 Result<Version> Node::Impl::write_reserved(const auth::ReservedWrite& write, std::string actor,
                                            std::string_view action) {
   auto note = audit_note(std::move(actor), action);
-  std::optional<Version> previous;  // the version this write replaces (replication)
-  auto written = this->write([&](storage::WriteView& view) -> Result<std::optional<Version>> {
+  auto written = this->write(keyspace::Origin::kLocal, [&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(write.path);
     if (!held.is_ok()) return held.status();
     Version version = new_version(write.path, *held);
@@ -89,13 +103,10 @@ Result<Version> Node::Impl::write_reserved(const auth::ReservedWrite& write, std
     if (!write.deleted) version.data = write.json;
     version.expires_at_ms = write.expires_at_ms;
     version.permissions = 0;  // reserved keys are reachable only through these calls
-    previous = std::move(*held);
     return std::optional<Version>(std::move(version));
   }, std::move(note));
   if (!written.is_ok()) return written.status();
   if (!written->has_value()) return Status::internal("write of " + write.path + " wrote nothing");
-  after_write(**written);
-  on_version_committed(previous, **written, /*local=*/true);
   return std::move(**written);
 }
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <stop_token>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -42,7 +43,7 @@ Status Node::Impl::open_bootstrap() {
   if (done->has_value()) return Status::ok();
   if (store->stats().keys > 0) {
     // Data from before the flag existed, or an import: nothing to bootstrap.
-    return store->put_meta(kBootstrappedMetaName, "1");
+    return keyspace->put_meta(kBootstrappedMetaName, "1");
   }
   syncing.store(true, std::memory_order_release);
   audit_event("system", features::audit_action::kModeChange, "syncing");
@@ -54,17 +55,18 @@ Status Node::Impl::open_bootstrap() {
 
 void Node::Impl::start_bootstrap(Node& node) {
   if (!syncing.load(std::memory_order_acquire)) return;
-  bootstrapper = std::thread([this, &node] {
+  bootstrapper = std::jthread([this, &node](std::stop_token stop) {
     http::PeerTransportOptions options;
     options.workers = 1;
     options.connect_timeout = std::chrono::seconds(1);
     options.request_timeout = std::chrono::seconds(5);
     options.max_response_bytes = std::size_t{64} << 20;
     http::PeerTransport transport(options);
-    auto pause = [this](std::chrono::milliseconds delay) {
+    // Waits `delay`; false once the node is closing (the jthread's stop is requested).
+    auto pause = [this, &stop](std::chrono::milliseconds delay) {
       std::unique_lock lock(bootstrap_mutex);
-      if (delay.count() > 0) bootstrap_wakeup.wait_for(lock, delay, [&] { return bootstrap_stopping; });
-      return !bootstrap_stopping;
+      if (delay.count() > 0) bootstrap_wakeup.wait_for(lock, stop, delay, [] { return false; });
+      return !stop.stop_requested();
     };
 
     // Pulls everything from `address`; ok once its last page is applied.
@@ -128,7 +130,7 @@ void Node::Impl::start_bootstrap(Node& node) {
       if (!synced && !pause(std::chrono::duration_cast<std::chrono::milliseconds>(kBootstrapRetry))) return;
     }
     if (synced) {
-      if (Status saved = store->put_meta(kBootstrappedMetaName, "1"); !saved.is_ok()) {
+      if (Status saved = keyspace->put_meta(kBootstrappedMetaName, "1"); !saved.is_ok()) {
         log(LogLevel::kWarn, "bootstrap.flag_not_saved", {{"error", saved.to_string()}});
       }
     } else {
@@ -145,15 +147,6 @@ void Node::Impl::start_bootstrap(Node& node) {
     syncing.store(false, std::memory_order_release);
     audit_event("system", features::audit_action::kModeChange, config.read_only ? "read-only" : "normal");
   });
-}
-
-void Node::Impl::stop_bootstrap() {
-  {
-    std::lock_guard lock(bootstrap_mutex);
-    bootstrap_stopping = true;
-  }
-  bootstrap_wakeup.notify_all();
-  if (bootstrapper.joinable()) bootstrapper.join();
 }
 
 Result<std::string> Node::Impl::answer_since(std::string_view body) const {

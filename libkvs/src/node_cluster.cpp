@@ -176,7 +176,7 @@ Status Node::Impl::start_cluster() {
     return authority->sign_peer_request(method, target, body);
   };
   hooks.persist = [this](const cluster::SelfRecord& record) {
-    return store->put_meta(kClusterSelfMeta, encode_self_record(record));
+    return keyspace->put_meta(kClusterSelfMeta, encode_self_record(record));
   };
   hooks.notify = [this](const cluster::MemberEvent& event) {
     member_changes.fetch_add(1, std::memory_order_relaxed);
@@ -210,10 +210,6 @@ Status Node::Impl::start_cluster() {
                                               *random, std::move(hooks), options);
   cluster->start();
   return Status::ok();
-}
-
-void Node::Impl::stop_cluster() {
-  if (cluster) cluster->stop();
 }
 
 std::size_t Node::Impl::live_member_count() const {

@@ -45,7 +45,7 @@ Status check_admin(const Caller& caller, const Config& config, std::string_view 
 
 }  // namespace
 
-struct Node::Impl::Ops {
+struct Node::Impl::Ops final : keyspace::Observer {
   // The registry outlives `metrics`, which holds references into it.
   features::MetricsRegistry registry;
   features::NodeMetrics metrics{registry};
@@ -61,7 +61,28 @@ struct Node::Impl::Ops {
   bool stopping = false;
   std::thread thread;
 
+  // kvs_writes_total{kind}: every version this node applies, by where it came from.
+  features::Counter* local_puts = &metrics.writes.labels({"put"});
+  features::Counter* local_deletes = &metrics.writes.labels({"delete"});
+  features::Counter* replicated = &metrics.writes.labels({"replicated"});
+  features::Counter* imported = &metrics.writes.labels({"import"});
+  keyspace::Keyspace::Registration registration;
+
+  void on_change(const keyspace::Change& change) override {
+    if (change.kind != keyspace::Change::Kind::kWrite) return;
+    switch (change.origin) {
+      case keyspace::Origin::kLocal:
+        (change.version->deleted ? local_deletes : local_puts)->inc();
+        break;
+      case keyspace::Origin::kPeer: replicated->inc(); break;
+      case keyspace::Origin::kImport: imported->inc(); break;
+      case keyspace::Origin::kExpiry:
+      case keyspace::Origin::kTombstonePurge: break;
+    }
+  }
+
   ~Ops() {
+    registration = {};
     {
       std::lock_guard lock(mutex);
       stopping = true;
@@ -76,6 +97,7 @@ void Node::Impl::OpsDeleter::operator()(Ops* ops) const noexcept { delete ops; }
 
 Status Node::Impl::open_ops(bool scheduler) {
   ops.reset(new Ops());
+  ops->registration = keyspace->observe(*ops);
   ops->metrics.read_only.set(config.read_only ? 1.0 : 0.0);
   // Series that are zero until something happens are created now, so that a scrape shows
   // them (and alerts on their rate work) from the start.
@@ -114,7 +136,7 @@ Status Node::Impl::open_ops(bool scheduler) {
           // Unlocked while the backup runs, so that the destructor can ask it to stop and
           // waits only for this one backup.
           lock.unlock();
-          storage::Store* store = impl->store.get();
+          const storage::Store* store = impl->store;
           auto outcome = state->backups->run([store](int fd) { return store->copy_to_fd(fd); });
           if (outcome.is_ok()) {
             log(LogLevel::kInfo, "backup.scheduled",
@@ -141,7 +163,7 @@ Status Node::Impl::open_ops(bool scheduler) {
 Result<BackupInfo> Node::backup_now(const Caller& caller) {
   if (Status allowed = check_admin(caller, impl_->config, "a backup"); !allowed.is_ok()) return allowed;
   if (!impl_->ops->backups) return Status::unavailable("backups are disabled (backup_enabled is false)");
-  storage::Store* store = impl_->store.get();
+  const storage::Store* store = impl_->store;
   auto outcome = impl_->ops->backups->run([store](int fd) { return store->copy_to_fd(fd); });
   if (!outcome.is_ok()) {
     log(LogLevel::kError, "backup.failed", {{"error", outcome.status().to_string()}});

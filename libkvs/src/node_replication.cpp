@@ -1,10 +1,11 @@
 // kvs::Node: replication (SPEC section 3). The Merkle tree (replication/merkle.hpp) is built
-// once at open from a scan and then kept current by on_version_committed, which every write
-// path calls after its commit; local writes are also handed to the push Replicator. The
+// once at open from a scan and then kept current as an observer of the keyspace, which tells
+// it of every commit and purge; local writes are also handed to the push Replicator. The
 // AntiEntropy thread repairs whatever pushes miss. /sync/bucket (and the push back of a round)
 // read only the keys the tree lists for the differing leaves. Peers reach this node through
 // handle_sync_request (POST /sync/...).
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -31,18 +32,38 @@ constexpr std::size_t kBucketPageBytes = std::size_t{1} << 20;
 
 }  // namespace
 
-struct Node::Impl::Replication {
+struct Node::Impl::Replication final : keyspace::Observer {
   replication::MerkleTree tree;
   // Set by start_replication when clustering is on; the AntiEntropy's own transport serves
   // its blocking calls (post_now).
   std::unique_ptr<replication::Replicator> pusher;
   std::unique_ptr<http::PeerTransport> sync_transport;
   std::unique_ptr<replication::AntiEntropy> anti_entropy;
+  // `pusher` as the writer thread reads it: set once it is ready, after the observer is
+  // registered, so it is read without a lock.
+  std::atomic<replication::Replicator*> push_to{nullptr};
+  keyspace::Keyspace::Registration registration;  // last: unregisters before the rest goes
+
+  // Every commit moves the tree; a local write is also pushed to the peers.
+  void on_change(const keyspace::Change& change) override {
+    if (change.kind == keyspace::Change::Kind::kPurge) {
+      tree.remove(*change.version);
+      return;
+    }
+    if (change.previous != nullptr) tree.remove(*change.previous);
+    tree.add(*change.version);
+    if (change.origin != keyspace::Origin::kLocal) return;
+    if (replication::Replicator* replicator = push_to.load(std::memory_order_acquire)) {
+      replicator->enqueue(*change.version);
+    }
+  }
 };
 
 void Node::Impl::ReplicationDeleter::operator()(Replication* replication) const noexcept {
   if (replication == nullptr) return;
-  // Threads first, then the transport they call through.
+  // No more commits reach it; then threads, then the transport they call through.
+  replication->registration = {};
+  replication->push_to.store(nullptr, std::memory_order_release);
   if (replication->anti_entropy) replication->anti_entropy->stop();
   if (replication->pusher) replication->pusher->stop();
   delete replication;
@@ -56,6 +77,8 @@ Status Node::Impl::open_replication() {
     return true;
   });
   if (!scanned.is_ok()) return scanned.with_context("building the Merkle tree");
+  // Nothing writes before open is over, so no commit falls between the scan and this.
+  replication->registration = keyspace->observe(*replication);
   log(LogLevel::kDebug, "replication.merkle_built", {{"keys", std::to_string(tree.keys())}});
   return Status::ok();
 }
@@ -115,7 +138,7 @@ void Node::Impl::start_replication(Node& node) {
     }
     return std::move(answer->body);
   };
-  storage::Store* storage = store.get();
+  const storage::Store* storage = store;
   hooks.scan = replication::indexed_bucket_scan(replication->tree, [storage](const std::string& path) {
     return storage->get(path);
   });
@@ -147,20 +170,8 @@ void Node::Impl::start_replication(Node& node) {
       std::make_unique<replication::AntiEntropy>(options, std::move(hooks), replication->tree);
 
   replication->pusher->start();
+  replication->push_to.store(replication->pusher.get(), std::memory_order_release);
   replication->anti_entropy->start();
-}
-
-void Node::Impl::stop_replication() {
-  if (!replication) return;
-  if (replication->anti_entropy) replication->anti_entropy->stop();
-  if (replication->pusher) replication->pusher->stop();
-}
-
-void Node::Impl::on_version_committed(const std::optional<Version>& previous, const Version& current, bool local) {
-  if (!replication) return;
-  if (previous) replication->tree.remove(*previous);
-  replication->tree.add(current);
-  if (local && replication->pusher) replication->pusher->enqueue(current);
 }
 
 Node::Impl::ReplicationCounters Node::Impl::replication_counters() const {
@@ -172,9 +183,6 @@ Node::Impl::ReplicationCounters Node::Impl::replication_counters() const {
   return counters;
 }
 
-void Node::Impl::on_version_purged(const Version& purged) {
-  if (replication) replication->tree.remove(purged);
-}
 
 MerkleRoot Node::merkle_root() const {
   MerkleRoot root;
@@ -243,7 +251,7 @@ Result<std::string> NodeReplicationAccess::answer_sync(Node& node, std::string_v
     if (!buckets.is_ok()) return buckets.status();
     std::vector<bool> wanted(replication::kLeafCount, false);
     for (std::size_t bucket : *buckets) wanted[bucket] = true;
-    storage::Store* storage = node.impl_->store.get();
+    const storage::Store* storage = node.impl_->store;
     // Only the keys of the wanted leaves are read (the tree lists them), not the keyspace.
     auto page = replication::bucket_page(
         replication::indexed_bucket_scan(tree, [storage](const std::string& key) { return storage->get(key); }),
@@ -257,7 +265,7 @@ Result<std::string> NodeReplicationAccess::answer_sync(Node& node, std::string_v
 Result<replication::RoundReport> NodeReplicationAccess::sync_with(Node& node, const std::string& address,
                                                                   const CallFn& call) {
   if (!node.impl_->replication) return Status::unavailable("replication is not open");
-  storage::Store* storage = node.impl_->store.get();
+  const storage::Store* storage = node.impl_->store;
   replication::AntiEntropyHooks hooks;
   hooks.peers = [] { return std::vector<replication::PeerAddress>(); };
   hooks.call = call;

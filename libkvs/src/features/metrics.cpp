@@ -398,7 +398,7 @@ NodeMetrics::NodeMetrics(MetricsRegistry& r)
       rate_limited(r.counter("kvs_rate_limited_requests_total", "Requests refused with 429 by the rate limiter.").get()),
       keys(r.gauge("kvs_keys", "Live keys stored on this node (tombstones excluded).").get()),
       stored_bytes(r.gauge("kvs_stored_bytes", "Bytes of encoded current versions stored on this node.").get()),
-      writes(r.counter("kvs_writes_total", "Versions written, by kind: put, delete, replicated.", {"kind"})),
+      writes(r.counter("kvs_writes_total", "Versions this node applied, by kind: put and delete (its clients), replicated (from peers), import.", {"kind"})),
       members_alive(r.gauge("kvs_members_alive", "Live cluster members, this node included.").get()),
       replication_queue_depth(
           r.gauge("kvs_replication_queue_depth", "Replication pushes queued and not yet acknowledged.").get()),

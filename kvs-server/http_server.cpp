@@ -30,11 +30,11 @@ namespace kvs::server {
 
 namespace {
 
-// The worker pool handed to httplib. httplib runs one job per connection and that job lives as
-// long as the keep-alive connection, so a fixed pool smaller than the number of clients leaves
-// the extra clients waiting for a free worker. This pool starts `min_threads` workers and adds
-// one whenever a job arrives with no idle worker, up to `max_threads`; past that, jobs queue.
-// Workers above the minimum exit after a minute without work.
+// The worker pool of the accept loop. One job serves one connection for its whole keep-alive
+// life, so a fixed pool smaller than the number of connections would leave the extra ones
+// waiting for a free worker. This pool starts `min_threads` workers and adds one whenever a job
+// arrives with no idle worker, up to `max_threads`; past that, jobs queue. Workers above the
+// minimum exit after a minute without work.
 class ElasticThreadPool final : public httplib::TaskQueue {
  public:
   ElasticThreadPool(std::size_t min_threads, std::size_t max_threads)
@@ -398,7 +398,6 @@ std::string_view reason_phrase(int status) {
     case 415: return "Unsupported Media Type";
     case 431: return "Request Header Fields Too Large";
     case 501: return "Not Implemented";
-    case 505: return "HTTP Version Not Supported";
     default: return "Error";
   }
 }

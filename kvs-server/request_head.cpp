@@ -57,13 +57,9 @@ HeadParse parse_request_line(std::string_view line, RequestHead& head) {
       })) {
     return malformed("malformed request target");
   }
-  if (version != "HTTP/1.1" && version != "HTTP/1.0") {
-    bool looks_like_http = version.size() == 8 && version.substr(0, 5) == "HTTP/" &&
-                           std::isdigit(static_cast<unsigned char>(version[5])) != 0 && version[6] == '.' &&
-                           std::isdigit(static_cast<unsigned char>(version[7])) != 0;
-    if (looks_like_http) return refuse(505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served");
-    return malformed("malformed HTTP version");
-  }
+  // Other versions, HTTP/2 and /3 included, speak another framing: a 400 (a client error,
+  // as for any malformed head) rather than 505.
+  if (version != "HTTP/1.1" && version != "HTTP/1.0") return malformed("only HTTP/1.0 and HTTP/1.1 are served");
   head.method = std::string(method);
   head.target = std::string(target);
   head.version = std::string(version);

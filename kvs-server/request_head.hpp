@@ -28,7 +28,7 @@ struct HeadLimits {
 
 // An answer the connection layer writes itself, then closes the connection.
 struct HttpRefusal {
-  int status = 400;        // 400, 411, 413, 415, 431, 501, 505
+  int status = 400;        // 400, 411, 413, 415, 431, 501
   std::string code;        // the {"code"} of the body: "invalid_argument", "headers_too_large", ...
   std::string message;     // the {"error"}; never echoes request bytes
 };
@@ -63,8 +63,8 @@ struct HeadParse {
 // headers_too_large once the head, one line or the header count passes its limit (decided on
 // the bytes seen so far, before the head ends); 400 for a malformed request line or header,
 // obsolete line folding, two different Content-Length values, Content-Length together with
-// Transfer-Encoding, or an empty If-Match; 501 for a transfer coding other than chunked; 505
-// for an HTTP version other than 1.0 and 1.1.
+// Transfer-Encoding, an empty If-Match or an HTTP version other than 1.0 and 1.1; 411 for a PUT
+// without framing; 415 for a Content-Encoding; 501 for a transfer coding other than chunked.
 HeadParse parse_request_head(std::string_view bytes, const HeadLimits& limits);
 
 // The head as httplib is given it: request line and headers with CRLF line ends, framing

@@ -88,7 +88,7 @@ TEST_CASE("malformed heads and ambiguous framing are refused", "[server][head]")
   check_refused("GET  /health HTTP/1.1\r\n\r\n", 400, "invalid_argument");
   check_refused("G(T /health HTTP/1.1\r\n\r\n", 400, "invalid_argument");
   check_refused("GET /he\x01lth HTTP/1.1\r\n\r\n", 400, "invalid_argument");
-  check_refused("GET /health HTTP/2.0\r\n\r\n", 505, "http_version_not_supported");
+  check_refused("GET /health HTTP/2.0\r\n\r\n", 400, "invalid_argument");
   check_refused("GET /health HTTX/1.1\r\n\r\n", 400, "invalid_argument");
   check_refused("GET / HTTP/1.1\r\nNo colon\r\n\r\n", 400, "invalid_argument");
   check_refused("GET / HTTP/1.1\r\nBad name: x\r\n\r\n", 400, "invalid_argument");

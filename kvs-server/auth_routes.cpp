@@ -12,6 +12,7 @@
 
 #include "json_writer.hpp"
 #include "kvs/config.hpp"
+#include "ops_routes.hpp"
 
 namespace kvs::server {
 namespace {
@@ -352,17 +353,24 @@ class AuthRoutes {
 void install_authentication(HttpServer& server, Node& node) {
   server.add_interceptor([&node](RequestContext& context, httplib::Response& response) {
     if (!context.route->needs_auth) return false;
+    // A request that fails authentication counts against its remote address (SPEC section 2,
+    // "Limits"), so a flood of forged tokens is answered 429 once the address is over its
+    // limit, instead of costing a signature check each (admit_request allows all when rate
+    // limiting is off).
+    auto refuse = [&](const Status& status) {
+      RateLimitDecision decision = node.admit_request(Caller::local(), context.http.remote_addr);
+      if (decision.allowed) {
+        write_error(response, status);
+      } else {
+        write_rate_limited(response, decision);
+      }
+      return true;
+    };
     std::string authorization = context.header("Authorization");
     auto token = bearer_token(authorization);
-    if (!token.is_ok()) {
-      write_error(response, token.status());
-      return true;
-    }
+    if (!token.is_ok()) return refuse(token.status());
     auto caller = node.authenticate(*token);
-    if (!caller.is_ok()) {
-      write_error(response, caller.status());
-      return true;
-    }
+    if (!caller.is_ok()) return refuse(caller.status());
     context.caller = std::move(*caller);
     return false;
   });

@@ -1,9 +1,12 @@
 #include "http_server.hpp"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,7 +15,6 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
-#include <filesystem>
 #include <limits>
 #include <mutex>
 #include <thread>
@@ -21,26 +23,18 @@
 #include <httplib.h>
 
 #include "json_writer.hpp"
+#include "request_head.hpp"
 #include "kvs/log.hpp"
 
 namespace kvs::server {
 
-// httplib keeps the listening socket in a protected member; this subclass reads it so that
-// bind() can raise the listen backlog that httplib hard-codes to 5.
-template <class Base>
-class Tuned : public Base {
- public:
-  using Base::Base;
-  int listening_socket() const { return static_cast<int>(this->svr_sock_.load()); }
-};
-
 namespace {
 
-// The worker pool handed to httplib. httplib runs one job per connection and that job lives as
-// long as the keep-alive connection, so a fixed pool smaller than the number of clients leaves
-// the extra clients waiting for a free worker. This pool starts `min_threads` workers and adds
-// one whenever a job arrives with no idle worker, up to `max_threads`; past that, jobs queue.
-// Workers above the minimum exit after a minute without work.
+// The worker pool of the accept loop. One job serves one connection for its whole keep-alive
+// life, so a fixed pool smaller than the number of connections would leave the extra ones
+// waiting for a free worker. This pool starts `min_threads` workers and adds one whenever a job
+// arrives with no idle worker, up to `max_threads`; past that, jobs queue. Workers above the
+// minimum exit after a minute without work.
 class ElasticThreadPool final : public httplib::TaskQueue {
  public:
   ElasticThreadPool(std::size_t min_threads, std::size_t max_threads)
@@ -173,46 +167,48 @@ std::string RequestContext::header(const std::string& name) const { return http.
 
 bool RequestContext::has_header(const std::string& name) const { return http.has_header(name); }
 
-HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)) {
-  if (!options_.tls_cert_file.empty()) {
-    auto tls = std::make_unique<Tuned<httplib::SSLServer>>(options_.tls_cert_file.c_str(),
-                                                          options_.tls_key_file.c_str());
-    auto* raw = tls.get();
-    listening_socket_ = [raw] { return raw->listening_socket(); };
-    server_ = std::move(tls);
-  } else {
-    auto plain = std::make_unique<Tuned<httplib::Server>>();
-    auto* raw = plain.get();
-    listening_socket_ = [raw] { return raw->listening_socket(); };
-    server_ = std::move(plain);
+// httplib's Server with its request processing opened up: process_request (protected) reads
+// the head kvs has already validated from the stream it is given, routes, and writes the
+// answer to the same stream.
+class HttpServer::Router final : public httplib::Server {
+ public:
+  bool serve(httplib::Stream& stream, bool close_connection, bool& connection_closed) {
+    return process_request(stream, close_connection, connection_closed, {});
   }
-  httplib::Server& s = *server_;
+};
 
-  s.set_tcp_nodelay(true);
-  s.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
-  });
+struct HttpServer::Connection {
+  Connection(int fd, const TlsContext* tls) : socket(fd, tls) {}
+  ClientSocket socket;
+};
+
+HttpServer::HttpServer(HttpOptions options)
+    : options_(std::move(options)),
+      router_(std::make_unique<Router>()),
+      limiter_(options_.max_connections, options_.max_connections_per_client) {
+  if (!options_.tls_cert_file.empty()) {
+    auto loaded = TlsContext::load(options_.tls_cert_file, options_.tls_key_file);
+    if (loaded.is_ok()) {
+      tls_ = std::move(*loaded);
+    } else {
+      tls_status_ = loaded.status();
+    }
+  }
+  httplib::Server& s = *router_;
+
+  // httplib only writes "Keep-Alive: timeout=" from this; the connection layer enforces it.
   s.set_keep_alive_max_count(std::numeric_limits<std::size_t>::max());
-  s.set_keep_alive_timeout(options_.keep_alive_timeout_s);
-  s.set_read_timeout(options_.read_timeout_s, 0);
-  s.set_write_timeout(options_.write_timeout_s, 0);
-  s.set_payload_max_length(options_.payload_max_bytes);
-  std::size_t min_threads = options_.min_threads;
-  std::size_t max_threads = options_.max_threads;
-  s.new_task_queue = [min_threads, max_threads] { return new ElasticThreadPool(min_threads, max_threads); };
+  s.set_keep_alive_timeout(std::max<std::time_t>(
+      1, static_cast<std::time_t>(std::chrono::duration_cast<std::chrono::seconds>(options_.idle_timeout).count())));
+  // The connection layer has already held the body to its route's cap.
+  s.set_payload_max_length(std::max(options_.client_body_max_bytes, options_.peer_body_max_bytes));
 
-  // A request without a body is answered here, before httplib's routing: for POST/PUT/
-  // PATCH/DELETE without Content-Length, httplib would otherwise wait for a body until the
-  // read timeout. Requests with a body go on to routing, which reads it (bounded by
-  // payload_max_bytes) and then calls dispatch() through the catch-all handlers below.
+  // A request without a body is answered here, before httplib's routing (which would answer
+  // an unknown method 404 rather than dispatch()'s 405). Requests with a body go on to
+  // routing, which reads it from the connection layer's buffer and then calls dispatch()
+  // through the catch-all handlers below.
   s.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
     t_request_started = std::chrono::steady_clock::now();
-    {
-      std::lock_guard lock(busy_mutex_);
-      busy_[std::this_thread::get_id()] = connection_key(request.remote_addr, request.remote_port);
-    }
     bool has_body = request.has_header("Transfer-Encoding") ||
                     (request.has_header("Content-Length") && request.get_header_value("Content-Length") != "0");
     if (has_body) return httplib::Server::HandlerResponse::Unhandled;
@@ -238,14 +234,8 @@ HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)) {
     log(LogLevel::kError, "http.exception", {{"method", request.method}, {"path", request.path}, {"error", what}});
     write_error(response, Status::internal("internal error"));
   });
-  // httplib calls the logger once the response is written: the connection is idle again.
-  // (When a write fails the logger is skipped; the worker's entry is then replaced by its
-  // next request, so the table never holds more entries than there are workers.)
+  // httplib calls the logger once the response is written.
   s.set_logger([this](const httplib::Request& request, const httplib::Response& response) {
-    {
-      std::lock_guard lock(busy_mutex_);
-      busy_.erase(std::this_thread::get_id());
-    }
     std::chrono::microseconds elapsed{-1};
     if (t_request_started.time_since_epoch().count() != 0) {
       elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
@@ -275,7 +265,9 @@ HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)) {
   s.Options(any, handler);
 }
 
-HttpServer::~HttpServer() = default;
+HttpServer::~HttpServer() {
+  if (listen_fd_ >= 0) ::close(listen_fd_);  // bound but never served
+}
 
 void HttpServer::add_route(RouteInfo route) { routes_.push_back(std::move(route)); }
 
@@ -336,95 +328,306 @@ void HttpServer::dispatch(const httplib::Request& request, httplib::Response& re
   match->handler(context, response);
 }
 
+namespace {
+
+// One header line at most (SPEC section 2), line end included; httplib's own line limit.
+constexpr std::size_t kMaxHeaderLineBytes = 8192;
+// After a refusal, how long and how much of what the client still sends is read and dropped.
+constexpr std::chrono::milliseconds kLingerTime{1000};
+constexpr std::size_t kLingerBytes = 1 << 20;
+
+// What httplib reads and writes through: the validated request (head and body) from memory,
+// the answer to the socket with a write deadline per call.
+class RequestStream final : public httplib::Stream {
+ public:
+  RequestStream(ClientSocket& socket, const std::string& request, const std::string& remote_address,
+                int remote_port, std::chrono::milliseconds write_timeout)
+      : socket_(socket), request_(request), remote_address_(remote_address), remote_port_(remote_port),
+        write_timeout_(write_timeout) {}
+
+  using httplib::Stream::write;
+  bool is_readable() const override { return true; }   // the whole request is in memory
+  bool is_writable() const override { return true; }   // each write waits, up to its deadline
+  ssize_t read(char* ptr, size_t size) override {
+    std::size_t n = std::min(size, request_.size() - offset_);
+    std::memcpy(ptr, request_.data() + offset_, n);
+    offset_ += n;
+    return static_cast<ssize_t>(n);
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!socket_.write_all(ptr, size, std::chrono::steady_clock::now() + write_timeout_)) return -1;
+    return static_cast<ssize_t>(size);
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = remote_address_;
+    port = remote_port_;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage local{};
+    socklen_t length = sizeof local;
+    port = 0;
+    if (::getsockname(socket_.fd(), reinterpret_cast<sockaddr*>(&local), &length) != 0) return;
+    char host[INET6_ADDRSTRLEN] = {};
+    if (local.ss_family == AF_INET) {
+      auto* in = reinterpret_cast<sockaddr_in*>(&local);
+      ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+      port = ntohs(in->sin_port);
+    } else if (local.ss_family == AF_INET6) {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&local);
+      ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+      port = ntohs(in6->sin6_port);
+    }
+    ip = host;
+  }
+  socket_t socket() const override { return socket_.fd(); }
+
+ private:
+  ClientSocket& socket_;
+  const std::string& request_;
+  std::size_t offset_ = 0;
+  const std::string& remote_address_;
+  int remote_port_;
+  std::chrono::milliseconds write_timeout_;
+};
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    default: return "Error";
+  }
+}
+
+// Answers a request the connection layer refuses, then closes the connection (lingering, so
+// that the client reads the answer instead of a reset).
+void refuse(ClientSocket& socket, const HttpRefusal& refusal, const std::string& remote_address,
+            std::chrono::milliseconds write_timeout) {
+  JsonWriter json;
+  json.begin_object().key("error").string(refusal.message).key("code").string(refusal.code).end_object();
+  std::string body = json.take();
+  std::string answer = "HTTP/1.1 " + std::to_string(refusal.status) + " " + std::string(reason_phrase(refusal.status)) +
+                       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                       "\r\nConnection: close\r\n\r\n" + body;
+  if (log_enabled(LogLevel::kDebug)) {
+    log(LogLevel::kDebug, "http.refused",
+        {{"status", std::to_string(refusal.status)}, {"code", refusal.code}, {"remote", remote_address}});
+  }
+  if (socket.write_all(answer.data(), answer.size(), std::chrono::steady_clock::now() + write_timeout)) {
+    socket.linger_close(kLingerTime, kLingerBytes);
+  }
+}
+
+std::pair<std::string, int> peer_address(const sockaddr_storage& peer) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (peer.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&peer);
+    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    return {host, ntohs(in->sin_port)};
+  }
+  if (peer.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&peer);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    return {host, ntohs(in6->sin6_port)};
+  }
+  return {"unknown", 0};
+}
+
+}  // namespace
+
 Status HttpServer::bind() {
-  errno = 0;
-  if (!server_->is_valid()) {
-    return Status::invalid_argument("cannot load the TLS certificate or key (tls_cert_file, tls_key_file)");
+  if (!tls_status_.is_ok()) return tls_status_;
+  std::string where = options_.bind_address + ":" + std::to_string(options_.port);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  std::string port = std::to_string(options_.port);
+  if (int error = ::getaddrinfo(options_.bind_address.c_str(), port.c_str(), &hints, &found); error != 0) {
+    return Status::io_error("cannot resolve " + where + ": " + ::gai_strerror(error));
   }
-  if (!server_->bind_to_port(options_.bind_address, options_.port)) {
-    int error = errno;
-    std::string where = options_.bind_address + ":" + std::to_string(options_.port);
-    if (error == EADDRINUSE) return Status::unavailable("address " + where + " is already in use");
-    return Status::io_error("cannot listen on " + where + (error != 0 ? std::string(": ") + std::strerror(error) : ""));
+  int last_error = 0;
+  for (addrinfo* candidate = found; candidate != nullptr; candidate = candidate->ai_next) {
+    int fd = ::socket(candidate->ai_family, candidate->ai_socktype | SOCK_CLOEXEC, candidate->ai_protocol);
+    if (fd < 0) {
+      last_error = errno;
+      continue;
+    }
+    // SO_REUSEADDR but not SO_REUSEPORT, so that a second server on the same port fails to bind
+    // instead of silently sharing it. Accepted sockets inherit TCP_NODELAY on Linux (Nagle's
+    // algorithm against delayed ACKs would otherwise hold every keep-alive answer ~40 ms).
+    int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+    if (::bind(fd, candidate->ai_addr, candidate->ai_addrlen) == 0 && ::listen(fd, options_.listen_backlog) == 0) {
+      listen_fd_ = fd;
+      break;
+    }
+    last_error = errno;
+    ::close(fd);
   }
-  // httplib listened with a backlog of 5; a second listen() on the bound socket raises it.
-  int fd = listening_socket_();
-  if (fd < 0 || ::listen(fd, options_.listen_backlog) != 0) {
-    log(LogLevel::kWarn, "http.backlog_unchanged", {{"error", std::strerror(errno)}});
-  }
-  return Status::ok();
+  ::freeaddrinfo(found);
+  if (listen_fd_ >= 0) return Status::ok();
+  if (last_error == EADDRINUSE) return Status::unavailable("address " + where + " is already in use");
+  return Status::io_error("cannot listen on " + where + (last_error != 0 ? std::string(": ") + std::strerror(last_error) : ""));
 }
 
 Status HttpServer::serve() {
-  serve_entered_ = true;
-  if (stop_requested_) return Status::ok();
-  bool ok = server_->listen_after_bind();
-  serve_finished_ = true;
-  if (!ok && !stop_requested_) return Status::io_error("the listening socket failed");
+  if (listen_fd_ < 0) return Status::internal("serve() before a successful bind()");
+  // Every admitted connection gets a worker at once (see the header), so the pool may grow to
+  // the connection cap; the margin covers a connection that has released its count while its
+  // worker has not yet gone back to the pool.
+  ElasticThreadPool pool(options_.min_threads, options_.max_connections + 16);
+  bool failed = false;
+  auto last_fd_warning = std::chrono::steady_clock::time_point{};
+  while (!stop_requested_) {
+    pollfd entry{listen_fd_, POLLIN, 0};
+    if (::poll(&entry, 1, 200) <= 0) continue;  // wakes up to notice stop()
+    sockaddr_storage peer{};
+    socklen_t length = sizeof peer;
+    int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC);
+    if (fd < 0) {
+      int error = errno;
+      if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_fd_warning > std::chrono::seconds(10)) {
+          last_fd_warning = now;
+          log(LogLevel::kWarn, "http.accept_failed", {{"error", std::strerror(error)}});
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      } else if (error == EBADF || error == EINVAL || error == ENOTSOCK) {
+        failed = true;
+        break;
+      }
+      continue;
+    }
+    auto [address, port] = peer_address(peer);
+    if (!limiter_.admit(address)) {
+      ::close(fd);  // over max_connections or max_connections_per_client: closed at once
+      continue;
+    }
+    pool.enqueue([this, fd, address = std::move(address), port = port] {
+      serve_connection(fd, address, port);
+      limiter_.release(address);
+    });
+  }
+  ::close(listen_fd_);
+  listen_fd_ = -1;
+  // Waits for every connection's worker: idle ones were closed by stop(), busy ones finish
+  // their request and close.
+  pool.shutdown();
+  if (failed && !stop_requested_) return Status::io_error("the listening socket failed");
   return Status::ok();
 }
 
 void HttpServer::stop() {
-  // httplib's stop() does nothing until its accept loop runs, so a stop that races with
-  // serve() waits for the loop to start (or for serve() to see stop_requested_).
+  std::lock_guard lock(connections_mutex_);
   stop_requested_ = true;
-  while (serve_entered_ && !serve_finished_) {
-    if (server_->is_running()) {
-      server_->stop();
-      close_idle_connections();
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Wakes every worker waiting for (or reading) a request head; a worker in the middle of a
+  // request finishes it and then sees stop_requested_.
+  for (const auto& [connection, idle] : connections_) {
+    if (idle) ::shutdown(connection->socket.fd(), SHUT_RDWR);
   }
 }
 
-std::string HttpServer::connection_key(const std::string& address, int port) {
-  return address + "|" + std::to_string(port);
+bool HttpServer::set_idle(Connection& connection, bool idle) {
+  std::lock_guard lock(connections_mutex_);
+  connections_[&connection] = idle;
+  return !stop_requested_;
 }
 
-// httplib 0.11 notices a stop only between requests, after its keep-alive wait (up to
-// keep_alive_timeout_s) ends, so idle keep-alive connections would hold a shutdown that
-// long. Their sockets are not exposed, so they are found among the process's descriptors:
-// TCP sockets whose local port is ours. A connection in the middle of a request (between
-// routing and the logger) is left alone to finish; the others are shut down, which wakes
-// their workers at once.
-void HttpServer::close_idle_connections() {
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
-    int fd = -1;
-    try {
-      fd = std::stoi(entry.path().filename().string());
-    } catch (const std::exception&) {
-      continue;
+void HttpServer::serve_connection(int fd, const std::string& address, int port) {
+  using Clock = std::chrono::steady_clock;
+  Connection connection(fd, tls_.get());
+  const HeadLimits limits{options_.max_header_bytes, options_.max_headers, kMaxHeaderLineBytes};
+  ClientSocket& socket = connection.socket;
+  std::string pending;  // bytes read past the previous request (pipelining), then the next head
+  char buffer[16384];
+
+  auto serve_requests = [&] {
+    if (!socket.handshake(Clock::now() + options_.header_timeout)) return;
+    for (;;) {
+      if (!set_idle(connection, true)) return;
+      if (pending.empty() && !socket.wait_readable(Clock::now() + options_.idle_timeout)) return;
+      // One deadline for the whole head, from its first byte. The buffer stays within
+      // max_header_bytes + 1: parse_request_head refuses anything longer.
+      const auto head_deadline = Clock::now() + options_.header_timeout;
+      HeadParse parse = parse_request_head(pending, limits);
+      while (parse.state == HeadParse::State::kIncomplete) {
+        std::size_t room = limits.max_header_bytes + 1 - std::min(pending.size(), limits.max_header_bytes);
+        ssize_t got = socket.read(buffer, std::min(room, sizeof buffer), head_deadline);
+        if (got <= 0) return;  // closed, failed, or the head deadline passed
+        pending.append(buffer, static_cast<std::size_t>(got));
+        parse = parse_request_head(pending, limits);
+      }
+      set_idle(connection, false);
+      if (parse.state == HeadParse::State::kRefused) return refuse(socket, parse.refusal, address, options_.write_timeout);
+      pending.erase(0, parse.head_bytes);
+      RequestHead& head = parse.head;
+
+      const std::size_t cap = is_peer_target(head.target) ? options_.peer_body_max_bytes : options_.client_body_max_bytes;
+      const HttpRefusal too_large{413, "too_large", "the request body is over " + std::to_string(cap) + " bytes"};
+      constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      std::string request;
+      if (head.framing == BodyFraming::kContentLength) {
+        if (head.content_length > cap) return refuse(socket, too_large, address, options_.write_timeout);
+        auto length = static_cast<std::size_t>(head.content_length);
+        request = serialize_head(head, length);
+        if (head.expect_continue && pending.size() < length &&
+            !socket.write_all(kContinue.data(), kContinue.size(), Clock::now() + options_.write_timeout)) {
+          return;
+        }
+        std::size_t buffered = std::min(length, pending.size());
+        request.append(pending, 0, buffered);
+        pending.erase(0, buffered);
+        std::size_t missing = length - buffered;
+        while (missing > 0) {
+          ssize_t got = socket.read(buffer, std::min(missing, sizeof buffer), Clock::now() + options_.read_timeout);
+          if (got <= 0) return;
+          request.append(buffer, static_cast<std::size_t>(got));
+          missing -= static_cast<std::size_t>(got);
+        }
+      } else if (head.framing == BodyFraming::kChunked) {
+        ChunkedDecoder decoder(cap, options_.max_header_bytes);
+        if (head.expect_continue && pending.empty() &&
+            !socket.write_all(kContinue.data(), kContinue.size(), Clock::now() + options_.write_timeout)) {
+          return;
+        }
+        std::size_t consumed = 0;
+        auto state = decoder.feed(pending, consumed);
+        pending.erase(0, consumed);
+        while (state == ChunkedDecoder::State::kNeedMore) {
+          ssize_t got = socket.read(buffer, sizeof buffer, Clock::now() + options_.read_timeout);
+          if (got <= 0) return;
+          std::string_view fresh(buffer, static_cast<std::size_t>(got));
+          state = decoder.feed(fresh, consumed);
+          if (state == ChunkedDecoder::State::kDone) pending.assign(fresh.substr(consumed));
+        }
+        if (state == ChunkedDecoder::State::kTooLarge) return refuse(socket, too_large, address, options_.write_timeout);
+        if (state == ChunkedDecoder::State::kMalformed) {
+          return refuse(socket, HttpRefusal{400, "invalid_argument", "malformed chunked body"}, address,
+                        options_.write_timeout);
+        }
+        request = serialize_head(head, decoder.body().size());
+        request.append(decoder.body());
+      } else {
+        request = serialize_head(head, 0);
+      }
+
+      RequestStream stream(socket, request, address, port, options_.write_timeout);
+      bool stopping = stop_requested_.load();
+      bool connection_closed = false;
+      bool written = router_->serve(stream, stopping, connection_closed);
+      if (!written || connection_closed || stopping) return;
     }
-    sockaddr_storage local{};
-    sockaddr_storage peer{};
-    socklen_t local_length = sizeof local;
-    socklen_t peer_length = sizeof peer;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_length) != 0) continue;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) continue;
-    char host[INET6_ADDRSTRLEN] = {};
-    int local_port = 0;
-    int peer_port = 0;
-    if (local.ss_family == AF_INET) {
-      local_port = ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port);
-      auto* in = reinterpret_cast<sockaddr_in*>(&peer);
-      peer_port = ntohs(in->sin_port);
-      ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    } else if (local.ss_family == AF_INET6) {
-      local_port = ntohs(reinterpret_cast<sockaddr_in6*>(&local)->sin6_port);
-      auto* in6 = reinterpret_cast<sockaddr_in6*>(&peer);
-      peer_port = ntohs(in6->sin6_port);
-      ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    } else {
-      continue;
-    }
-    if (local_port != options_.port) continue;
-    std::string key = connection_key(host, peer_port);
-    std::lock_guard lock(busy_mutex_);
-    bool busy = std::any_of(busy_.begin(), busy_.end(), [&](const auto& entry) { return entry.second == key; });
-    if (!busy) ::shutdown(fd, SHUT_RDWR);
-  }
+  };
+  serve_requests();
+  std::lock_guard lock(connections_mutex_);
+  connections_.erase(&connection);
 }
 
 }  // namespace kvs::server

@@ -1,24 +1,41 @@
 #pragma once
 
-// HttpServer: kvs-server's HTTP layer over cpp-httplib 0.11. It owns the listening socket, the
-// worker pool and the route table; route handlers are thin calls into kvs::Node.
+// HttpServer: kvs-server's HTTP layer. cpp-httplib 0.11 does the routing, the handlers and
+// the writing of responses; kvs does the accepting and the reading, because httplib reads a
+// request without bounds (a header line is buffered whole before its size check, the header
+// count is unlimited, a chunked body is not held to the payload limit, the read timeout is per
+// recv rather than a deadline for the head) and cannot be bounded from outside.
 //
-// cpp-httplib's defaults do not suit a database server, so this class changes them:
-//  - TCP_NODELAY on the listening socket, which accepted sockets inherit on Linux (Nagle's
-//    algorithm against delayed ACKs otherwise holds every keep-alive response ~40 ms);
-//  - SO_REUSEADDR but not SO_REUSEPORT (httplib's default), so a second server on the same
-//    port fails to bind instead of silently sharing it;
-//  - a listen backlog of 1024 instead of httplib's hard-coded 5 (listen() again on the bound
-//    socket), so a burst of connects does not stall in SYN retries;
-//  - an elastic worker pool: httplib serves one connection per worker for the connection's
-//    whole keep-alive life, so the pool grows up to `max_threads` as connections arrive;
-//  - unlimited requests per keep-alive connection, an idle keep-alive timeout, read and write
-//    timeouts, and a payload cap derived from max_json_size.
+// How a connection is served (SPEC section 2, "Limits, hostile clients and storage"):
+//  1. serve() runs the accept loop itself. A new connection over max_connections in all or
+//     over max_connections_per_client from its remote address is closed at once
+//     (ConnectionLimiter). An admitted one gets a worker thread for its whole life.
+//  2. The worker waits up to idle_timeout for a request to begin, then reads the head into a
+//     buffer that never holds more than max_header_bytes (plus one read), with one deadline,
+//     header_timeout, for the whole head; at the deadline the connection is closed.
+//     parse_request_head (request_head.hpp, a pure function) answers 431 headers_too_large as
+//     soon as the bytes seen pass a limit, and 400/411/415/501/505 for bad framing.
+//  3. The body is read only when its framing allows: Content-Length over the route's cap is a
+//     413 before any of it is read; a chunked body is decoded as it arrives (ChunkedDecoder)
+//     and refused with 413 as soon as a chunk would pass the cap. Peers' routes have a larger
+//     cap than clients' (max_json_size + 1024).
+//  4. httplib is handed a stream that yields only the re-serialised, validated head (one
+//     Content-Length) and the decoded body, and writes to the socket with a write deadline;
+//     Server::process_request (protected, reached through a subclass) routes and answers.
+//  5. Refusals are written by kvs with Connection: close, followed by a lingering close so the
+//     client sees the answer rather than a reset.
 //
-// Request flow: parse and strictly percent-decode the target -> find the route (404 unknown
-// path, 405 known path with another method) -> interceptors in order (authentication, rate
-// limiting, ...; each may answer) -> the handler. Every error body is {"error","code"}.
-// All handlers run on pool threads, concurrently.
+// Workers: a connection holds its worker while idle too (that is the price of keeping
+// httplib's blocking handlers), so the pool grows up to max_connections threads and never
+// queues an admitted connection. One address holds at most max_connections_per_client
+// workers, which leaves max_connections - max_connections_per_client connections, each with
+// its worker, for every other address: slow or idle connections from one address cannot starve
+// the others. An idle worker costs its stack's touched pages and a head buffer.
+//
+// Request flow after httplib: parse and strictly percent-decode the target -> find the route
+// (404 unknown path, 405 known path with another method) -> interceptors in order
+// (authentication, rate limiting, ...; each may answer) -> the handler. Every error body is
+// {"error","code"}. All handlers run on worker threads, concurrently.
 
 #include <atomic>
 #include <chrono>
@@ -33,6 +50,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "client_socket.hpp"
+#include "connection_limits.hpp"
 #include "kvs/node.hpp"
 #include "kvs/status.hpp"
 #include "url.hpp"
@@ -44,8 +63,6 @@ struct Response;
 }  // namespace httplib
 
 namespace kvs::server {
-
-class TunedServer;
 
 // Maps a Status code to its HTTP status: the one table (STYLE section 3).
 int http_status(Status::Code code) noexcept;
@@ -98,12 +115,18 @@ struct HttpOptions {
   std::string tls_cert_file;    // both set: HTTPS
   std::string tls_key_file;
   std::size_t min_threads{8};   // kept alive while idle
-  std::size_t max_threads{512}; // one per open connection at most
   int listen_backlog{1024};
-  std::size_t payload_max_bytes{1 << 20};
-  std::time_t keep_alive_timeout_s{15};
-  std::time_t read_timeout_s{10};
-  std::time_t write_timeout_s{10};
+  std::size_t max_connections{4096};
+  std::size_t max_connections_per_client{256};
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(30)};
+  std::size_t max_header_bytes{16384};
+  std::size_t max_headers{100};
+  std::size_t client_body_max_bytes{(1 << 20) + 1024};  // max_json_size + 1024
+  std::size_t peer_body_max_bytes{2 << 20};              // /members/join, /members/gossip, /sync/
+  // A body must keep arriving: each read waits at most this long. Writes likewise.
+  std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds write_timeout{std::chrono::seconds(10)};
 };
 
 class HttpServer {
@@ -123,30 +146,36 @@ class HttpServer {
   Status bind();
   // Serves until stop(); returns after in-flight requests have finished. Requires: bind() ok.
   Status serve();
-  // Stops accepting and makes serve() return once in-flight requests are done. Safe from any
-  // thread, but not from a signal handler.
+  // Stops accepting, closes idle connections and makes serve() return once in-flight requests
+  // are done. Safe from any thread, but not from a signal handler.
   void stop();
 
   const HttpOptions& options() const noexcept { return options_; }
 
  private:
+  class Router;
+  struct Connection;
+
   void dispatch(const httplib::Request& request, httplib::Response& response);
-  void close_idle_connections();
-  static std::string connection_key(const std::string& address, int port);
+  void serve_connection(int fd, const std::string& address, int port);
+  // Marks `connection` as waiting for a request (true) or serving one (false). Returns false
+  // when the server is stopping and the connection should close instead.
+  bool set_idle(Connection& connection, bool idle);
 
   HttpOptions options_;
-  std::unique_ptr<httplib::Server> server_;
-  std::function<int()> listening_socket_;   // the bound socket's fd (protected in httplib)
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<TlsContext> tls_;
+  Status tls_status_;
+  ConnectionLimiter limiter_;
+  int listen_fd_ = -1;
   std::vector<RouteInfo> routes_;
   std::vector<Interceptor> interceptors_;
   std::vector<ResponseObserver> observers_;
-  // Per worker thread, the connection ("address|port") whose request it is between routing
-  // and the written response. Guarded by busy_mutex_.
-  std::mutex busy_mutex_;
-  std::unordered_map<std::thread::id, std::string> busy_;
+  // The open connections, so that stop() can close the idle ones at once (a connection in the
+  // middle of a request finishes it). Guarded by connections_mutex_.
+  std::mutex connections_mutex_;
+  std::unordered_map<Connection*, bool> connections_;  // -> idle
   std::atomic<bool> stop_requested_{false};
-  std::atomic<bool> serve_entered_{false};
-  std::atomic<bool> serve_finished_{false};
 };
 
 }  // namespace kvs::server

@@ -18,6 +18,7 @@
 #include "audit_routes.hpp"
 #include "auth_routes.hpp"
 #include "cluster_routes.hpp"
+#include "connection_limits.hpp"
 #include "data_routes.hpp"
 #include "http_server.hpp"
 #include "kvs/config.hpp"
@@ -106,12 +107,27 @@ int run_server(const std::string& config_path) {
   http.tls_key_file = config->tls_key_file;
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   http.min_threads = std::max<std::size_t>(8, 4 * std::size_t{cores});
-  http.max_threads = std::max<std::size_t>(http.min_threads, 512);
-  // Room for the envelope form around a document of max_json_size (413 either way).
-  http.payload_max_bytes = config->max_json_size + kvs::server::kEnvelopeSlackBytes;
-  // A peer's /sync/push carries documents as JSON strings, which escaping can double in size;
-  // client bodies are still held to max_json_size by the data routes themselves.
-  if (config->clustering_enabled) http.payload_max_bytes = 2 * config->max_json_size + kvs::server::kEnvelopeSlackBytes;
+  // Every connection needs a descriptor: raise the open-files limit, and lower the connection
+  // cap to what it allows rather than fail accept() under load.
+  http.max_connections = kvs::server::fit_open_files_limit(config->max_connections);
+  http.max_connections_per_client = std::min(config->max_connections_per_client, http.max_connections);
+  if (http.max_connections < config->max_connections) {
+    kvs::log(kvs::LogLevel::kWarn, "server.max_connections_lowered",
+             {{"max_connections", std::to_string(http.max_connections)},
+              {"configured", std::to_string(config->max_connections)},
+              {"reason", "the open-files limit (RLIMIT_NOFILE) is too low"}});
+  }
+  http.header_timeout = config->header_timeout;
+  http.idle_timeout = config->idle_timeout;
+  http.max_header_bytes = config->max_header_bytes;
+  http.max_headers = config->max_headers;
+  // SPEC section 2: a client body over max_json_size + 1024 is refused (room for the envelope
+  // form around a document of max_json_size).
+  http.client_body_max_bytes = config->max_json_size + 1024;
+  // A peer's /sync/ batch carries documents as JSON strings, which escaping can double in size,
+  // and its sender stops adding versions past 512 KiB: a batch holding a document of
+  // max_json_size fits in twice that plus 1 MiB.
+  http.peer_body_max_bytes = 2 * config->max_json_size + (std::size_t{1} << 20);
   kvs::server::HttpServer server(http);
 
   if (config->auth_enabled) {
@@ -145,7 +161,7 @@ int run_server(const std::string& config_path) {
            {{"address", config->bind_address + ":" + std::to_string(config->port)},
             {"node_id", node->config().node_id},
             {"tls", config->tls_cert_file.empty() ? "off" : "on"},
-            {"threads", std::to_string(http.min_threads) + ".." + std::to_string(http.max_threads)}});
+            {"max_connections", std::to_string(http.max_connections)}});
   kvs::Status served = server.serve();
   int exit_code = 0;
   if (!served.is_ok()) {

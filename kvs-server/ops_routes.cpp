@@ -41,21 +41,25 @@ void write_backup_info(JsonWriter& json, const BackupInfo& info) {
 
 }  // namespace
 
+void write_rate_limited(httplib::Response& response, const RateLimitDecision& decision) {
+  // Whole seconds, rounded up, at least 1: a client that waits that long gets through.
+  auto ms = decision.retry_after.count();
+  std::int64_t seconds = ms <= 0 ? 1 : (ms + 999) / 1000;
+  response.set_header("Retry-After", std::to_string(seconds));
+  response.set_header("X-RateLimit-Limit", std::to_string(decision.limit));
+  response.set_header("X-RateLimit-Remaining", "0");
+  write_error(response, Status::rate_limited("more than " + std::to_string(decision.limit) +
+                                             " requests per rate_limit_window; retry in " +
+                                             std::to_string(seconds) + " s"));
+}
+
 void install_rate_limiter(HttpServer& server, Node& node, const Config& config) {
   if (!config.rate_limiting_enabled) return;
   server.add_interceptor([&node](RequestContext& context, httplib::Response& response) {
     if (exempt_from_rate_limit(context)) return false;
     RateLimitDecision decision = node.admit_request(context.caller, context.http.remote_addr);
     if (decision.allowed) return false;
-    // Whole seconds, rounded up, at least 1: a client that waits that long gets through.
-    auto ms = decision.retry_after.count();
-    std::int64_t seconds = ms <= 0 ? 1 : (ms + 999) / 1000;
-    response.set_header("Retry-After", std::to_string(seconds));
-    response.set_header("X-RateLimit-Limit", std::to_string(decision.limit));
-    response.set_header("X-RateLimit-Remaining", "0");
-    write_error(response, Status::rate_limited("more than " + std::to_string(decision.limit) +
-                                               " requests per rate_limit_window; retry in " +
-                                               std::to_string(seconds) + " s"));
+    write_rate_limited(response, decision);
     return true;
   });
 }

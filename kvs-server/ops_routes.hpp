@@ -17,6 +17,10 @@ namespace kvs::server {
 // /sync/merkle/root, which clients use for monitoring) are exempt. `node` must outlive `server`.
 void install_rate_limiter(HttpServer& server, Node& node, const Config& config);
 
+// Writes the 429 answer for a refused `decision`: Retry-After (whole seconds, at least 1),
+// X-RateLimit-* and the {"error","code"} body.
+void write_rate_limited(httplib::Response& response, const RateLimitDecision& decision);
+
 // GET /metrics (open, Prometheus text) and the response observer that counts every request
 // and its latency by route name; POST /admin/backup and GET /admin/backups (admin) when
 // backup_enabled; and the rate limiter above. Register after the authentication interceptor.

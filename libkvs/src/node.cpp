@@ -274,14 +274,21 @@ Result<RangeResult> Node::range(const RangeQuery& query) const {
 
   std::int64_t now = impl_->now_ms();
   bool checked = impl_->checked(query.caller);
+  // The page also ends before its REST body would pass max_bytes, so that a page of large
+  // documents holds bounded memory; it keeps at least one item while any remain. The estimate
+  // is each item's members plus room for names, quotes and separators.
+  const std::size_t max_bytes = query.max_bytes != 0 ? query.max_bytes : impl_->config.max_range_bytes;
+  std::size_t page_bytes = 64;
   Status scanned = impl_->store->scan(start, end, [&](const Version& version) {
     if (version.deleted || is_expired(version, now) || is_reserved(version.path)) return true;
     // Only keys the caller may read: the others are skipped as if absent.
     if (checked && !impl_->authority->can_read(query.caller, meta_of(version))) return true;
-    if (result.items.size() == query.limit) {
+    std::size_t item_bytes = 80 + version.path.size() + version.uuid.size() + (query.values ? version.data.size() : 0);
+    if (result.items.size() == query.limit || (!result.items.empty() && page_bytes + item_bytes > max_bytes)) {
       result.next_start_key = version.path;
       return false;
     }
+    page_bytes += item_bytes;
     RangeItem item{version.path, version.uuid, version.timestamp_ms, std::nullopt};
     if (query.values) item.data = version.data;
     result.items.push_back(std::move(item));

@@ -54,6 +54,7 @@ class ServerProcess {
   // SIGKILL, then wait for it.
   void kill();
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }  // -1 when not running
 
   std::uint16_t port() const { return port_; }
   std::string base_url() const {

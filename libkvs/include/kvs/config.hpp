@@ -30,6 +30,15 @@ struct Config {
   std::string tls_cert_file;                  // both set: serve HTTPS
   std::string tls_key_file;
 
+  // Connection limits against hostile or broken clients (SPEC section 2, "Limits").
+  std::size_t max_connections{4096};          // open client connections in all; beyond: closed at once
+  std::size_t max_connections_per_client{256};  // from one remote address
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // whole request head
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(30)};    // idle keep-alive connection
+  std::size_t max_header_bytes{16384};        // request line and headers; larger: 431
+  std::size_t max_headers{100};               // header lines; more: 431
+  std::size_t max_range_bytes{4194304};       // a _range page ends once its body would pass this
+
   // Cluster timing. Interval keys take whole seconds or a duration string ("250ms").
   std::chrono::milliseconds gossip_interval_min{std::chrono::seconds(60)};
   std::chrono::milliseconds gossip_interval_max{std::chrono::seconds(120)};

@@ -86,6 +86,7 @@ struct RangeQuery {
   std::string prefix;                         // non-empty: only keys starting with it
   std::size_t limit{100};                     // 1..kMaxRangeLimit
   bool values{false};                         // include each item's data
+  std::size_t max_bytes{0};                   // page ends before its JSON passes this; 0: max_range_bytes
 };
 inline constexpr std::size_t kMaxRangeLimit = 10000;
 inline constexpr std::size_t kMaxAuditLimit = 10000;

@@ -283,6 +283,18 @@ const std::vector<KeySpec>& key_table() {
                &Config::log_level, false);
     string_key("tls_cert_file", "PEM certificate; with tls_key_file, serve HTTPS.", &Config::tls_cert_file, true);
     string_key("tls_key_file", "PEM private key for tls_cert_file.", &Config::tls_key_file, true);
+    int_key("max_connections", "Open client connections in all; beyond, a new one is closed at once (lowered "
+            "to fit the open-files limit).", &Config::max_connections, 1, 1'000'000);
+    int_key("max_connections_per_client", "Open connections from one remote address.",
+            &Config::max_connections_per_client, 1, 1'000'000);
+    interval_key("header_timeout", "The request line and headers must arrive whole within this, else the "
+                 "connection is closed.", &Config::header_timeout, 1000);
+    interval_key("idle_timeout", "An idle keep-alive connection is closed after this.", &Config::idle_timeout, 1000);
+    int_key("max_header_bytes", "Largest request head (request line and headers), in bytes; larger: 431.",
+            &Config::max_header_bytes, 1024, std::int64_t{1} << 20);
+    int_key("max_headers", "Most header lines in one request; more: 431.", &Config::max_headers, 1, 10'000);
+    int_key("max_range_bytes", "A _range page ends once its body would pass this many bytes.",
+            &Config::max_range_bytes, 1024, std::int64_t{1} << 32);
 
     interval_key("gossip_interval_min", "Gossip period lower bound (seconds or a duration).",
                  &Config::gossip_interval_min, 1000);
@@ -476,6 +488,17 @@ Status validate_config(const Config& c) {
                             {"rate_limit_window", c.rate_limit_window}}) {
     if (Status s = positive(key, value); !s.is_ok()) return s;
   }
+  if (Status s = positive("header_timeout", c.header_timeout); !s.is_ok()) return s;
+  if (Status s = positive("idle_timeout", c.idle_timeout); !s.is_ok()) return s;
+  if (c.max_connections < 1) return bad_key("max_connections", "must be at least 1");
+  if (c.max_connections_per_client < 1 || c.max_connections_per_client > c.max_connections) {
+    return bad_key("max_connections_per_client", "must be between 1 and max_connections");
+  }
+  if (c.max_header_bytes < 1024 || c.max_header_bytes > (std::size_t{1} << 20)) {
+    return bad_key("max_header_bytes", "must be between 1024 and 1048576 bytes");
+  }
+  if (c.max_headers < 1) return bad_key("max_headers", "must be at least 1");
+  if (c.max_range_bytes < 1024) return bad_key("max_range_bytes", "must be at least 1024 bytes");
   if (c.gossip_interval_max < c.gossip_interval_min) {
     return bad_key("gossip_interval_max", "must not be less than gossip_interval_min");
   }

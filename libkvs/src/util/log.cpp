@@ -1,5 +1,6 @@
 #include "kvs/log.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -15,21 +16,36 @@ std::mutex g_write_mutex;  // keeps lines whole when threads log at once
 
 constexpr std::string_view kNames[] = {"TRACE", "DEBUG", "INFO ", "WARN ", "ERROR", "OFF  "};
 
-// Quotes a value when it holds spaces, quotes or '=' so that a line stays parseable.
+bool is_control(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; }
+
+// Quotes a value when it holds spaces, quotes, '=' or control bytes, so that a line stays
+// parseable; control bytes are escaped (\n, \r, \t, else \xNN), so that a client-supplied
+// value can neither break a line in two nor send terminal escape sequences to a console.
 void append_value(std::string& out, std::string_view value) {
-  bool quote = value.empty() || value.find_first_of(" \"=\t\n") != std::string_view::npos;
+  bool quote = value.empty() || value.find_first_of(" \"=") != std::string_view::npos ||
+               std::any_of(value.begin(), value.end(), is_control);
   if (!quote) {
     out.append(value);
     return;
   }
   out.push_back('"');
   for (char c : value) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    if (c == '\n') {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
       out.append("\\n");
-      continue;
+    } else if (c == '\r') {
+      out.append("\\r");
+    } else if (c == '\t') {
+      out.append("\\t");
+    } else if (is_control(c)) {
+      char escape[8];
+      std::snprintf(escape, sizeof escape, "\\x%02x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+      out.append(escape);
+    } else {
+      out.push_back(c);
     }
-    out.push_back(c);
   }
   out.push_back('"');
 }

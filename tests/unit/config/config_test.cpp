@@ -319,3 +319,43 @@ TEST_CASE("validate_config accepts the in-code defaults and names a bad key", "[
   CHECK(status.code() == Status::Code::kInvalidArgument);
   CHECK_THAT(status.message(), Catch::Contains("gossip_interval_max"));
 }
+
+TEST_CASE("the connection limits have the SPEC defaults, are read, written and checked", "[config]") {
+  auto defaults = kvs::parse_config("");
+  REQUIRE(defaults.is_ok());
+  CHECK(defaults->max_connections == 4096);
+  CHECK(defaults->max_connections_per_client == 256);
+  CHECK(defaults->header_timeout == 10s);
+  CHECK(defaults->idle_timeout == 30s);
+  CHECK(defaults->max_header_bytes == 16384);
+  CHECK(defaults->max_headers == 100);
+  CHECK(defaults->max_range_bytes == 4194304);
+
+  std::string yaml = kvs::default_config_yaml();
+  for (const char* key : {"max_connections", "max_connections_per_client", "header_timeout", "idle_timeout",
+                          "max_header_bytes", "max_headers", "max_range_bytes"}) {
+    INFO(key);
+    CHECK_THAT(yaml, Catch::Contains(std::string("\n") + key + ": "));
+  }
+
+  auto read = kvs::parse_config(
+      "max_connections: 100\nmax_connections_per_client: 10\nheader_timeout: 1500ms\nidle_timeout: 2\n"
+      "max_header_bytes: 4096\nmax_headers: 20\nmax_range_bytes: 65536\n");
+  REQUIRE(read.is_ok());
+  CHECK(read->max_connections == 100);
+  CHECK(read->max_connections_per_client == 10);
+  CHECK(read->header_timeout == 1500ms);
+  CHECK(read->idle_timeout == 2s);
+  CHECK(read->max_header_bytes == 4096);
+  CHECK(read->max_headers == 20);
+  CHECK(read->max_range_bytes == 65536);
+
+  CHECK_THAT(error_of("max_connections: 0\n"), Catch::Contains("max_connections"));
+  CHECK_THAT(error_of("max_connections: 10\nmax_connections_per_client: 11\n"),
+             Catch::Contains("max_connections_per_client"));
+  CHECK_THAT(error_of("header_timeout: 0\n"), Catch::Contains("header_timeout"));
+  CHECK_THAT(error_of("idle_timeout: soon\n"), Catch::Contains("idle_timeout"));
+  CHECK_THAT(error_of("max_header_bytes: 100\n"), Catch::Contains("max_header_bytes"));
+  CHECK_THAT(error_of("max_headers: 0\n"), Catch::Contains("max_headers"));
+  CHECK_THAT(error_of("max_range_bytes: 10\n"), Catch::Contains("max_range_bytes"));
+}

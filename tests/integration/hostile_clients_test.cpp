@@ -1,0 +1,541 @@
+// Hostile clients (SPEC section 2, "Limits, hostile clients and storage"): a real kvs-server on
+// loopback, attacked from one source address (127.0.0.2, bound before connect) while clients
+// from other addresses (127.0.0.3, ...) must still be served. Each test checks the answer
+// (431, 413, 411, 400, 429, a closed connection) and, for the floods, that the server's
+// anonymous resident memory (/proc/<pid>/status RssAnon) stays bounded while hundreds of MiB
+// are thrown at it.
+//
+// Not covered here: throughput or latency under attack (bench/), and fuzzing the parsers.
+// Timeouts are short (1-2 s) so the suite stays fast; checks that a connection is closed wait
+// a few seconds longer than the timeout, never assert how fast anything runs.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "support/http_client.hpp"
+#include "support/server_process.hpp"
+
+using kvs::test::HttpClient;
+using kvs::test::ServerConfig;
+using kvs::test::ServerProcess;
+using kvs::test::json_size;
+using kvs::test::json_string;
+using kvs::test::raw_status;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::size_t kMiB = std::size_t{1} << 20;
+// SPEC: RssAnon stays under 256 MiB (plus per-request allowances far below this in the tests).
+constexpr long kRssBoundKib = 256 * 1024;
+
+// A TCP connection to 127.0.0.1:port from `source` (any 127.0.0.0/8 address). Closes on scope exit.
+class Connection {
+ public:
+  Connection(const std::string& source, std::uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    REQUIRE(::inet_pton(AF_INET, source.c_str(), &local.sin_addr) == 1);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
+    sockaddr_in remote{};
+    remote.sin_family = AF_INET;
+    remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    remote.sin_port = htons(port);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&remote), sizeof remote) == 0);
+  }
+  ~Connection() { ::close(fd_); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Sends all of `bytes`; false when the server has closed the connection.
+  bool send(const std::string& bytes) {
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
+  // Reads one whole response (by its Content-Length), or what arrived until the server closed
+  // or `timeout` passed.
+  std::string read_response(std::chrono::milliseconds timeout = 5s) {
+    std::string out;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    char buffer[4096];
+    while (!complete(out)) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd waiting{fd_, POLLIN, 0};
+      if (::poll(&waiting, 1, static_cast<int>(left.count())) <= 0) break;
+      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      out.append(buffer, static_cast<std::size_t>(n));
+    }
+    return out;
+  }
+
+  std::string request(const std::string& bytes, std::chrono::milliseconds timeout = 5s) {
+    if (!send(bytes)) return "";
+    return read_response(timeout);
+  }
+
+  // True when the server closes the connection within `timeout` (end of stream or a reset);
+  // bytes it sends first (an answer) are read and dropped.
+  bool closed_within(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    char buffer[4096];
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd waiting{fd_, POLLIN, 0};
+      int ready = ::poll(&waiting, 1, static_cast<int>(left.count()));
+      if (ready < 0 && errno != EINTR) return false;
+      if (ready <= 0) continue;
+      ssize_t n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (n == 0) return true;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return true;
+    }
+  }
+
+  int fd() const { return fd_; }
+
+  // Whether `out` holds a whole response: its head and Content-Length bytes of body.
+  static bool complete(const std::string& out) {
+    auto end = out.find("\r\n\r\n");
+    if (end == std::string::npos) return false;
+    std::string head = out.substr(0, end);
+    for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto at = head.find("\r\ncontent-length:");
+    std::size_t length = at == std::string::npos ? 0 : std::stoul(head.substr(at + 17));
+    return out.size() >= end + 4 + length;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string body_of(const std::string& response) {
+  auto end = response.find("\r\n\r\n");
+  return end == std::string::npos ? "" : response.substr(end + 4);
+}
+
+long rss_anon_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("RssAnon:", 0) == 0) return std::stol(line.substr(8));
+  }
+  return -1;
+}
+
+struct FloodResult {
+  std::string response;     // what the server answered (may be empty if it only closed)
+  std::size_t sent = 0;     // bytes sent before the server stopped taking them
+  long peak_rss_kib = 0;    // the server's RssAnon, sampled while sending
+};
+
+// Sends `prefix`, then chunks from `next_chunk` (which returns "" when the attempt is over),
+// while reading whatever the server answers; stops once the server has answered and closed,
+// stopped reading, or `total` bytes went out. Samples the server's RssAnon every 8 MiB.
+FloodResult flood(std::uint16_t port, pid_t pid, const std::string& source, const std::string& prefix,
+                  const std::function<std::string()>& next_chunk) {
+  Connection connection(source, port);
+  int fd = connection.fd();
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+  FloodResult result;
+  std::string pending = prefix;
+  std::size_t offset = 0;
+  bool sending = true;
+  std::size_t next_sample = 0;
+  auto deadline = std::chrono::steady_clock::now() + 90s;
+  char buffer[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (result.sent >= next_sample) {
+      result.peak_rss_kib = std::max(result.peak_rss_kib, rss_anon_kib(pid));
+      next_sample += 8 * kMiB;
+    }
+    if (sending && offset == pending.size()) {
+      pending = next_chunk();
+      offset = 0;
+      if (pending.empty()) sending = false;
+    }
+    pollfd waiting{fd, static_cast<short>(POLLIN | (sending ? POLLOUT : 0)), 0};
+    // Without progress for 3 s (the server neither reads nor answers) the attempt is over.
+    if (::poll(&waiting, 1, 3000) <= 0) break;
+    if ((waiting.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n > 0) {
+        result.response.append(buffer, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) break;  // closed or reset
+    }
+    if (sending && (waiting.revents & POLLOUT) != 0) {
+      ssize_t n = ::send(fd, pending.data() + offset, pending.size() - offset, MSG_NOSIGNAL);
+      if (n > 0) {
+        offset += static_cast<std::size_t>(n);
+        result.sent += static_cast<std::size_t>(n);
+      } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        sending = false;  // the server closed: read what it answered
+      }
+    }
+  }
+  result.peak_rss_kib = std::max(result.peak_rss_kib, rss_anon_kib(pid));
+  return result;
+}
+
+// A chunk source of `total` bytes in pieces of `chunk`.
+std::function<std::string()> repeat(std::string chunk, std::size_t total) {
+  auto left = std::make_shared<std::size_t>(total);
+  return [chunk = std::move(chunk), left]() -> std::string {
+    if (*left == 0) return "";
+    std::size_t size = std::min(*left, chunk.size());
+    *left -= size;
+    return chunk.substr(0, size);
+  };
+}
+
+void check_refusal(const std::string& response, int status, const std::string& code) {
+  INFO("response: " << response.substr(0, 300));
+  CHECK(raw_status(response) == status);
+  CHECK(json_string(body_of(response), "/code") == code);
+  CHECK(json_string(body_of(response), "/error").has_value());
+}
+
+std::string health_request() { return "GET /health HTTP/1.1\r\nHost: kvs\r\n\r\n"; }
+
+// The server still answers another address at once.
+void check_served_from(const std::string& source, std::uint16_t port) {
+  Connection other(source, port);
+  CHECK(raw_status(other.request(health_request())) == 200);
+}
+
+}  // namespace
+
+TEST_CASE("slow-header and idle clients at their address's cap leave other addresses served", "[integration][limits]") {
+  ServerConfig config;
+  config.extra_yaml = "max_connections: 64\nmax_connections_per_client: 4\nheader_timeout: 2s\nidle_timeout: 2s\n";
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  const auto port = server.port();
+
+  // Two idle connections and two that trickle a header line every 300 ms: the cap of 4.
+  Connection idle1("127.0.0.2", port);
+  Connection idle2("127.0.0.2", port);
+  Connection slow1("127.0.0.2", port);
+  Connection slow2("127.0.0.2", port);
+  std::atomic<bool> stop{false};
+  std::thread trickler([&] {
+    bool open1 = slow1.send("GET /health HTTP/1.1\r\n");
+    bool open2 = slow2.send("GET /health HTTP/1.1\r\n");
+    for (int i = 0; i < 30 && !stop && (open1 || open2); ++i) {
+      std::this_thread::sleep_for(300ms);
+      if (open1) open1 = slow1.send("X-Slow: " + std::to_string(i) + "\r\n");
+      if (open2) open2 = slow2.send("X-Slow: " + std::to_string(i) + "\r\n");
+    }
+  });
+  auto started = std::chrono::steady_clock::now();
+
+  // The attacker's fifth connection is closed at once ...
+  Connection fifth("127.0.0.2", port);
+  CHECK(fifth.closed_within(2s));
+  // ... while another address gets four concurrent connections, each served.
+  {
+    std::vector<std::unique_ptr<Connection>> others;
+    for (int i = 0; i < 4; ++i) others.push_back(std::make_unique<Connection>("127.0.0.3", port));
+    for (auto& other : others) CHECK(raw_status(other->request(health_request())) == 200);
+  }
+  check_served_from("127.0.0.4", port);
+
+  // The trickling heads pass header_timeout (2 s) and are closed although bytes keep coming;
+  // the idle connections pass idle_timeout.
+  CHECK(slow1.closed_within(8s));
+  CHECK(slow2.closed_within(2s));
+  CHECK(idle1.closed_within(8s));
+  CHECK(idle2.closed_within(2s));
+  CHECK(std::chrono::steady_clock::now() - started >= 1500ms);  // not before the timeouts
+  stop = true;
+  trickler.join();
+  // With its connections gone, the attacker's address is served again.
+  check_served_from("127.0.0.2", port);
+}
+
+TEST_CASE("connections over max_connections_per_client or max_connections are closed at once", "[integration][limits]") {
+  ServerConfig config;
+  config.extra_yaml = "max_connections: 5\nmax_connections_per_client: 3\nidle_timeout: 30s\n";
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  const auto port = server.port();
+
+  std::vector<std::unique_ptr<Connection>> held;
+  for (int i = 0; i < 3; ++i) held.push_back(std::make_unique<Connection>("127.0.0.2", port));
+  // Each held connection is served (so each has been admitted, not merely queued by the kernel).
+  for (auto& connection : held) REQUIRE(raw_status(connection->request(health_request())) == 200);
+  Connection fourth("127.0.0.2", port);
+  CHECK(fourth.closed_within(2s));
+
+  // Another address is served, up to the total of 5.
+  held.push_back(std::make_unique<Connection>("127.0.0.3", port));
+  held.push_back(std::make_unique<Connection>("127.0.0.3", port));
+  CHECK(raw_status(held[3]->request(health_request())) == 200);
+  CHECK(raw_status(held[4]->request(health_request())) == 200);
+  Connection over_total("127.0.0.4", port);
+  CHECK(over_total.closed_within(2s));
+
+  // Closing one frees its slot.
+  held.pop_back();
+  std::this_thread::sleep_for(200ms);  // the server notices the close on its own schedule
+  bool served = false;
+  for (int attempt = 0; attempt < 20 && !served; ++attempt) {
+    Connection again("127.0.0.4", port);
+    served = raw_status(again.request(health_request(), 2s)) == 200;
+    if (!served) std::this_thread::sleep_for(100ms);
+  }
+  CHECK(served);
+}
+
+TEST_CASE("an idle keep-alive connection is closed after idle_timeout", "[integration][limits]") {
+  ServerConfig config;
+  config.extra_yaml = "idle_timeout: 1s\n";
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  Connection connection("127.0.0.2", server.port());
+  // Two requests on one connection: keep-alive works ...
+  REQUIRE(raw_status(connection.request(health_request())) == 200);
+  REQUIRE(raw_status(connection.request(health_request())) == 200);
+  // ... and once idle for 1 s the server closes it.
+  CHECK(connection.closed_within(6s));
+}
+
+TEST_CASE("an oversized request head is refused with 431 and the server's memory stays bounded",
+          "[integration][limits]") {
+  ServerConfig config;
+  config.extra_yaml = "max_header_bytes: 4096\nmax_headers: 20\n";
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  const auto port = server.port();
+  const pid_t pid = server.pid();
+
+  SECTION("one huge header line (300 MiB attempted)") {
+    auto result = flood(port, pid, "127.0.0.2", "GET /health HTTP/1.1\r\nX-Big: ", repeat(std::string(64 * 1024, 'a'), 300 * kMiB));
+    check_refusal(result.response, 431, "headers_too_large");
+    CHECK(result.sent < 300 * kMiB);
+    CHECK(result.peak_rss_kib > 0);
+    CHECK(result.peak_rss_kib < kRssBoundKib);
+  }
+  SECTION("two million small headers") {
+    std::string chunk;
+    for (int i = 0; i < 4096; ++i) chunk += "X-H: v123\r\n";
+    auto result = flood(port, pid, "127.0.0.2", "GET /health HTTP/1.1\r\n", repeat(chunk, 2'000'000 * std::size_t{11}));
+    check_refusal(result.response, 431, "headers_too_large");
+    CHECK(result.peak_rss_kib > 0);
+    CHECK(result.peak_rss_kib < kRssBoundKib);
+  }
+  SECTION("the limits are exact: max_headers, max_header_bytes and the 8 KiB line") {
+    std::string twenty;
+    for (int i = 0; i < 19; ++i) twenty += "X-H" + std::to_string(i) + ": v\r\n";
+    twenty += "Host: kvs\r\n";
+    Connection at_limit("127.0.0.3", port);
+    CHECK(raw_status(at_limit.request("GET /health HTTP/1.1\r\n" + twenty + "\r\n")) == 200);
+    Connection over_count("127.0.0.3", port);
+    check_refusal(over_count.request("GET /health HTTP/1.1\r\n" + twenty + "X-One: more\r\n\r\n"), 431,
+                  "headers_too_large");
+    // 4096 bytes of head in lines of 100: under the count, over max_header_bytes.
+    std::string big;
+    for (int i = 0; i < 8; ++i) big += "X-L" + std::to_string(i) + ": " + std::string(600, 'b') + "\r\n";
+    Connection over_bytes("127.0.0.3", port);
+    check_refusal(over_bytes.request("GET /health HTTP/1.1\r\n" + big + "\r\n"), 431, "headers_too_large");
+  }
+  // Whatever was thrown at it, others are served.
+  check_served_from("127.0.0.4", port);
+}
+
+TEST_CASE("one header line over 8 KiB is refused even under a larger max_header_bytes", "[integration][limits]") {
+  ServerConfig config;
+  config.extra_yaml = "max_header_bytes: 65536\n";
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  Connection fits("127.0.0.2", server.port());
+  CHECK(raw_status(fits.request("GET /health HTTP/1.1\r\nX-A: " + std::string(8000, 'a') + "\r\n\r\n")) == 200);
+  Connection over("127.0.0.2", server.port());
+  check_refusal(over.request("GET /health HTTP/1.1\r\nX-A: " + std::string(9000, 'a') + "\r\n\r\n"), 431,
+                "headers_too_large");
+}
+
+TEST_CASE("a body over max_json_size + 1024 is refused with 413 before it is read, whatever the framing",
+          "[integration][limits]") {
+  ServerConfig config;
+  config.extra_yaml = "max_json_size: 65536\n";
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  const auto port = server.port();
+  const pid_t pid = server.pid();
+
+  SECTION("Content-Length over the cap: refused from the head") {
+    Connection connection("127.0.0.2", port);
+    check_refusal(connection.request("PUT /kv/big HTTP/1.1\r\nHost: kvs\r\nContent-Length: 314572800\r\n\r\n"), 413,
+                  "too_large");
+  }
+  SECTION("Content-Length over the cap, with the body sent anyway (300 MiB attempted)") {
+    auto result = flood(port, pid, "127.0.0.2", "PUT /kv/big HTTP/1.1\r\nHost: kvs\r\nContent-Length: 314572800\r\n\r\n",
+                        repeat(std::string(64 * 1024, ' '), 300 * kMiB));
+    check_refusal(result.response, 413, "too_large");
+    CHECK(result.sent < 300 * kMiB);
+    CHECK(result.peak_rss_kib < kRssBoundKib);
+  }
+  SECTION("chunked, 300 MiB attempted") {
+    std::string chunk = "10000\r\n" + std::string(0x10000, ' ') + "\r\n";
+    auto result = flood(port, pid, "127.0.0.2", "PUT /kv/big HTTP/1.1\r\nHost: kvs\r\nTransfer-Encoding: chunked\r\n\r\n",
+                        repeat(chunk, 4800 * chunk.size()));
+    check_refusal(result.response, 413, "too_large");
+    CHECK(result.sent < 300 * kMiB);
+    CHECK(result.peak_rss_kib > 0);
+    CHECK(result.peak_rss_kib < kRssBoundKib);
+  }
+  SECTION("a chunked body under the cap is stored like any other") {
+    std::string document = "{\"text\":\"" + std::string(5000, 'z') + "\"}";
+    std::string chunked;
+    for (std::size_t at = 0; at < document.size(); at += 1000) {
+      std::string piece = document.substr(at, 1000);
+      char size[16];
+      std::snprintf(size, sizeof size, "%zx", piece.size());
+      chunked += std::string(size) + "\r\n" + piece + "\r\n";
+    }
+    chunked += "0\r\n\r\n";
+    Connection connection("127.0.0.2", port);
+    auto put = connection.request("PUT /kv/chunked HTTP/1.1\r\nHost: kvs\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked);
+    INFO(put);
+    REQUIRE(raw_status(put) == 200);
+    HttpClient client(server.base_url());
+    auto got = client.get("/kv/chunked");
+    REQUIRE(got.status == 200);
+    CHECK(json_string(got.body, "/data/text") == std::string(5000, 'z'));
+  }
+  check_served_from("127.0.0.4", port);
+}
+
+TEST_CASE("request framing is strict: 411 without framing, 400 for conflicting lengths, 400 for an empty If-Match",
+          "[integration][limits]") {
+  ServerProcess server;
+  REQUIRE(server.start());
+  const auto port = server.port();
+  auto send = [&](const std::string& request) {
+    Connection connection("127.0.0.2", port);
+    return connection.request(request);
+  };
+  check_refusal(send("PUT /kv/a HTTP/1.1\r\nHost: kvs\r\n\r\n"), 411, "length_required");
+  check_refusal(send("PUT /kv/a HTTP/1.1\r\nHost: kvs\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n{}  "), 400,
+                "invalid_argument");
+  check_refusal(send("PUT /kv/a HTTP/1.1\r\nHost: kvs\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "2\r\n{}\r\n0\r\n\r\n"),
+                400, "invalid_argument");
+  check_refusal(send("PUT /kv/a HTTP/1.1\r\nHost: kvs\r\nContent-Length: 2\r\nIf-Match:\r\n\r\n{}"), 400,
+                "invalid_argument");
+  check_refusal(send("DELETE /kv/a HTTP/1.1\r\nHost: kvs\r\nIf-Match:   \r\n\r\n"), 400, "invalid_argument");
+  check_refusal(send("PUT /kv/a HTTP/1.1\r\nHost: kvs\r\nContent-Length: 2\r\nContent-Encoding: gzip\r\n\r\n{}"), 415,
+                "unsupported_media_type");
+  check_refusal(send("GET /health HTTP/2.0\r\nHost: kvs\r\n\r\n"), 400, "invalid_argument");
+  check_refusal(send("GET /health HTTP/1.1\r\nHost: kvs\r\n folded\r\n\r\n"), 400, "invalid_argument");
+  // None of them wrote anything; two equal Content-Length headers are one.
+  HttpClient client(server.base_url());
+  CHECK(client.get("/kv/a").status == 404);
+  CHECK(raw_status(send("PUT /kv/a HTTP/1.1\r\nHost: kvs\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}")) == 200);
+  CHECK(client.get("/kv/a").status == 200);
+}
+
+TEST_CASE("a flood of bad tokens from one address is answered 429, other addresses still get 401",
+          "[integration][limits]") {
+  ServerConfig config;
+  config.auth_enabled = true;
+  config.rate_limiting_enabled = true;
+  config.extra_yaml = "rate_limit_requests: 20\nrate_limit_window: 1m\n";
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  const auto port = server.port();
+  std::string forged = "GET /kv/x HTTP/1.1\r\nHost: kvs\r\nAuthorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.forged\r\n\r\n";
+  int unauthorized = 0;
+  int limited = 0;
+  Connection attacker("127.0.0.2", port);
+  for (int i = 0; i < 60; ++i) {
+    auto response = attacker.request(forged);
+    int status = raw_status(response);
+    if (status == 401) ++unauthorized;
+    if (status == 429) {
+      ++limited;
+      CHECK(json_string(body_of(response), "/code") == "rate_limited");
+      CHECK(response.find("Retry-After: ") != std::string::npos);
+    }
+  }
+  CHECK(unauthorized <= 20);
+  CHECK(limited >= 40);
+  // Missing tokens count too.
+  Connection no_token("127.0.0.2", port);
+  CHECK(raw_status(no_token.request("GET /kv/x HTTP/1.1\r\nHost: kvs\r\n\r\n")) == 429);
+  // Another address has its own allowance.
+  Connection other("127.0.0.3", port);
+  CHECK(raw_status(other.request(forged)) == 401);
+}
+
+TEST_CASE("a _range page ends once its body would pass max_range_bytes", "[integration][limits]") {
+  ServerConfig config;
+  config.extra_yaml = "max_range_bytes: 100000\n";
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  HttpClient client(server.base_url());
+  std::string document = "\"" + std::string(30000, 'r') + "\"";
+  for (int i = 0; i < 10; ++i) REQUIRE(client.put("/kv/doc" + std::to_string(i), document).status == 200);
+  std::string start;
+  std::size_t seen = 0;
+  int pages = 0;
+  for (; pages < 20; ++pages) {
+    auto page = client.get("/kv/_range?values=true&limit=100&start_key=" + start);
+    REQUIRE(page.status == 200);
+    CHECK(page.body.size() <= 100000u);
+    auto items = json_size(page.body, "/items");
+    REQUIRE(items.has_value());
+    CHECK(*items >= 1u);
+    seen += *items;
+    auto next = json_string(page.body, "/next_start_key");
+    if (!next) break;
+    start = *next;
+  }
+  CHECK(seen == 10u);
+  CHECK(pages >= 3);  // 10 documents of 30 KB cannot fit in pages of 100 KB
+}
+
+TEST_CASE("log lines escape control bytes from requests", "[integration][limits]") {
+  ServerConfig config;
+  config.log_level = "debug";
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  Connection connection("127.0.0.2", server.port());
+  auto response = connection.request("GET /kv/a%1b%5b31mred%07b HTTP/1.1\r\nHost: kvs\r\n\r\n");
+  CHECK(raw_status(response) != 0);
+  REQUIRE(server.stop() == 0);
+  std::string log = server.stderr_text();
+  CHECK(log.find('\x1b') == std::string::npos);
+  CHECK(log.find('\x07') == std::string::npos);
+  CHECK(log.find("\\x1b[31mred\\x07b") != std::string::npos);
+}

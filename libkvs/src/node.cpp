@@ -478,8 +478,8 @@ Status Node::export_versions(const std::function<bool(const Version&)>& visit) c
 
 Health Node::health() const {
   Health health;
-  health.mode = impl_->config.read_only ? "read-only" : "normal";
-  if (impl_->syncing.load(std::memory_order_acquire)) health.mode = "syncing";
+  health.mode = impl_->config.read_only ? Mode::kReadOnly : Mode::kNormal;
+  if (impl_->syncing.load(std::memory_order_acquire)) health.mode = Mode::kSyncing;
   health.sync_keys = impl_->sync_keys.load(std::memory_order_relaxed);
   health.sync_bytes = impl_->sync_bytes.load(std::memory_order_relaxed);
   health.member_count = impl_->live_member_count();

@@ -83,9 +83,11 @@ Status Node::Impl::audit_mode_at_open() {
 
 // ---- Node ----------------------------------------------------------------------------------
 
-Result<std::vector<AuditEntry>> Node::audit(const Caller& caller, std::uint64_t since, std::size_t limit) const {
+Result<std::vector<AuditEntry>> Node::audit(const AuditQuery& query) const {
+  const std::uint64_t since = query.since;
+  const std::size_t limit = query.limit;
   if (!impl_->config.tamper_logging_enabled) return audit_disabled();
-  if (Status allowed = check_audit_admin(caller, impl_->config); !allowed.is_ok()) return allowed;
+  if (Status allowed = check_audit_admin(query.caller, impl_->config); !allowed.is_ok()) return allowed;
   if (limit == 0 || limit > kMaxAuditLimit) {
     return Status::invalid_argument("limit must be between 1 and " + std::to_string(kMaxAuditLimit));
   }
@@ -97,9 +99,9 @@ Result<std::vector<AuditEntry>> Node::audit(const Caller& caller, std::uint64_t 
   return entries;
 }
 
-Result<AuditVerification> Node::verify_audit(const Caller& caller) const {
+Result<AuditVerification> Node::verify_audit(const CallOptions& options) const {
   if (!impl_->config.tamper_logging_enabled) return audit_disabled();
-  if (Status allowed = check_audit_admin(caller, impl_->config); !allowed.is_ok()) return allowed;
+  if (Status allowed = check_audit_admin(options.caller, impl_->config); !allowed.is_ok()) return allowed;
   auto verified = impl_->store->verify_audit();
   if (!verified.is_ok()) return verified.status();
   return AuditVerification{verified->ok, verified->entries, verified->first_bad_seq, verified->reason};

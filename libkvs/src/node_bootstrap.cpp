@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "features/audit.hpp"
 #include "http/peer_transport.hpp"
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"

@@ -13,15 +13,15 @@
 //   expiry    big-endian i64 expires_at_ms (sign bit flipped), path key -> path (keys with a TTL)
 //   tindex    "_ts:{timestamp, 13 digits zero-padded}:{path key}" -> empty (time index, bootstrap)
 //   changes   big-endian u64 sequence -> path (every version this node applied)
-//   audit     big-endian u64 audit seq -> encoded features::AuditEntry (only with
-//             StoreOptions::audit_enabled; features/audit.hpp describes the chain)
+//   audit     big-endian u64 audit seq -> encoded audit::AuditEntry (only with
+//             StoreOptions::audit_enabled; audit/chain.hpp describes the chain,
+//             storage/audit_table.hpp how it is kept)
 //
 // Threading: reads run on the caller's thread in their own read transaction, begun and ended
 // within the call. Writes (and purges, put_meta) are queued to one writer thread, which takes
 // up to max_batch queued intents into one write transaction and commits it once, durably (LMDB's
 // default commit: fsync) — group commit; each `write` returns after the commit that holds it
-// is durable. A second process opening the same directory fails at
-// once: the directory is held with an exclusive flock on `<dir>/LOCK`. Every method is safe
+// is durable. A second process opening the same directory fails at once: the directory is held with an exclusive flock on `<dir>/LOCK`. Every method is safe
 // from any thread; no exception leaves the Store. The Store must outlive every call into it.
 
 #include <cstddef>
@@ -34,7 +34,7 @@
 #include <string_view>
 #include <vector>
 
-#include "features/audit.hpp"
+#include "audit/chain.hpp"
 #include "kvs/status.hpp"
 #include "kvs/version.hpp"
 
@@ -57,16 +57,16 @@ struct StoreOptions {
 // transaction.
 struct AuditNote {
   std::string actor;                       // user uuid, "local", "system" or "node:<id>"
-  std::string action;                      // one of features::audit_action
+  std::string action;                      // one of audit::action
   std::int64_t time_ms = 0;                // wall-clock ms when the mutation was made
   // The value's hash when the caller computed it beforehand (off the writer thread); nullopt:
   // the writer hashes the written version's data (all zero for a tombstone).
-  std::optional<features::AuditHash> value_hash;
+  std::optional<audit::AuditHash> value_hash;
 };
 
 // One page of the audit log.
 struct AuditPage {
-  std::vector<features::AuditEntry> entries;   // seq >= since, ascending
+  std::vector<audit::AuditEntry> entries;   // seq >= since, ascending
   std::optional<std::uint64_t> next_since;     // where the next page starts; nullopt at the end
 };
 
@@ -185,7 +185,7 @@ class Store {
   Result<AuditPage> audit_page(std::uint64_t since, std::size_t limit) const;
   // Checks the whole audit chain, entry by entry, from one read snapshot. kUnavailable without
   // audit_enabled.
-  Result<features::AuditVerifyResult> verify_audit() const;
+  Result<audit::AuditVerifyResult> verify_audit() const;
 
   // Counters as of the last commit (kept in memory; never fails).
   StoreStats stats() const;
@@ -204,5 +204,9 @@ class Store {
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Opens `file` (a lone data.mdb, such as a restored backup) read-only as an LMDB environment
+// to be sure it is one. kCorruption when it is not.
+Status check_environment_file(const std::filesystem::path& file);
 
 }  // namespace kvs::storage

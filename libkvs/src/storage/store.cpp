@@ -90,7 +90,8 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     if (Status s = txn.commit(); !s.is_ok()) return s;
 
     WriterOptions writer_options{options.dir, std::max<std::size_t>(options.max_batch, 1),
-                                 std::max<std::size_t>(options.max_queue, 1), options.audit_enabled};
+                                 std::max<std::size_t>(options.max_queue, 1), options.audit_enabled,
+                                 options.commit_observer};
     impl->writer = std::make_unique<Writer>(*impl->env, *impl->tables, std::move(writer_options), *counters, tip);
     return std::unique_ptr<Store>(new Store(std::move(impl)));
   } catch (...) {
@@ -98,10 +99,11 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   }
 }
 
-Result<std::optional<Version>> Store::write(Decide decide) {
+Result<std::optional<Version>> Store::write(Decide decide, std::uint8_t tag) {
   try {
     Intent intent;
     intent.kind = Intent::Kind::kWrite;
+    intent.tag = tag;
     intent.decide = std::move(decide);
     if (Status queued = impl_->writer->submit(intent); !queued.is_ok()) return queued;
     if (!intent.status.is_ok()) return intent.status;
@@ -111,10 +113,11 @@ Result<std::optional<Version>> Store::write(Decide decide) {
   }
 }
 
-Result<std::optional<Version>> Store::write(Decide decide, AuditNote audit) {
+Result<std::optional<Version>> Store::write(Decide decide, AuditNote audit, std::uint8_t tag) {
   try {
     Intent intent;
     intent.kind = Intent::Kind::kWrite;
+    intent.tag = tag;
     intent.decide = std::move(decide);
     intent.audit = &audit;  // lives on this stack until the writer has completed the intent
     if (Status queued = impl_->writer->submit(intent); !queued.is_ok()) return queued;
@@ -132,6 +135,7 @@ std::vector<Result<std::optional<Version>>> Store::write_all(std::vector<WriteRe
     std::vector<Intent> intents(requests.size());  // never resized: the queue holds pointers
     for (std::size_t i = 0; i < requests.size(); ++i) {
       intents[i].kind = Intent::Kind::kWrite;
+      intents[i].tag = requests[i].tag;
       intents[i].decide = std::move(requests[i].decide);
       if (requests[i].audit) intents[i].audit = &*requests[i].audit;  // lives until the end of this call
     }
@@ -154,10 +158,11 @@ std::vector<Result<std::optional<Version>>> Store::write_all(std::vector<WriteRe
   return outcomes;
 }
 
-Result<bool> Store::purge(std::string_view path, std::string_view uuid) {
+Result<bool> Store::purge(std::string_view path, std::string_view uuid, std::uint8_t tag) {
   try {
     Intent intent;
     intent.kind = Intent::Kind::kPurge;
+    intent.tag = tag;
     intent.path = path;
     intent.uuid = uuid;
     if (Status queued = impl_->writer->submit(intent); !queued.is_ok()) return queued;

@@ -135,16 +135,24 @@ Status Tables::write_counters(lmdb::WriteTxn& txn, const Counters& counters) con
 
 // Index entries of the version it replaces are removed first, so each index holds exactly one
 // entry per current version.
-Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counters& next) const {
+Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counters& next,
+                             std::optional<Version>* previous) const {
   const std::string& path = version.path;
   std::string key = keys::path_key(path);
 
   auto old_bytes = txn.get(dbs_.versions, key, What{"version of", path});
   if (!old_bytes.is_ok()) return old_bytes.status();
+  if (previous != nullptr) previous->reset();
   if (old_bytes->has_value()) {
     // Copy what is needed out of the summary now: LMDB's memory may move on the next write.
     auto old = decode_summary(**old_bytes);
     if (!old.is_ok()) return old.status().with_context(What{"current version of", path}.text());
+    if (previous != nullptr) {
+      // Only for a commit observer; the document is left out, so this costs no decompression.
+      auto replaced = decode_record(**old_bytes, RecordPart::kMetadata);
+      if (!replaced.is_ok()) return replaced.status().with_context(What{"current version of", path}.text());
+      *previous = std::move(*replaced);
+    }
     std::size_t old_size = (*old_bytes)->size();
     bool old_live = !old->deleted && !is_reserved_path(path);
     std::int64_t old_timestamp = old->timestamp_ms;
@@ -239,7 +247,7 @@ Status Tables::drop_revisions(lmdb::WriteTxn& txn, std::string_view path_key) co
 }
 
 Result<bool> Tables::purge_version(lmdb::WriteTxn& txn, std::string_view path, std::string_view uuid,
-                                   Counters& next) const {
+                                   Counters& next, std::optional<Version>* removed) const {
   std::string key = keys::path_key(path);
   What what{"version of", path};
   auto bytes = txn.get(dbs_.versions, key, what);
@@ -249,6 +257,12 @@ Result<bool> Tables::purge_version(lmdb::WriteTxn& txn, std::string_view path, s
   if (!held.is_ok()) return held.status().with_context(What{"current version of", path}.text());
   if (held->uuid != uuid || held->path != path) return false;
 
+  if (removed != nullptr) {
+    // Only for a commit observer: metadata only, decoded before LMDB's memory changes.
+    auto version = decode_record(**bytes, RecordPart::kMetadata);
+    if (!version.is_ok()) return version.status().with_context(What{"current version of", path}.text());
+    *removed = std::move(*version);
+  }
   std::size_t size = (*bytes)->size();
   bool live = !held->deleted && !is_reserved_path(path);
   std::int64_t timestamp = held->timestamp_ms;

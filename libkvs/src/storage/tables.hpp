@@ -73,15 +73,18 @@ class Tables {
   Status write_counters(lmdb::WriteTxn& txn, const Counters& counters) const;
 
   // Writes `version` as the current version of its path with every index entry that goes with
-  // it, and updates `next` (its change sequence number is next.sequence afterwards).
-  // Requires: version.path is non-empty and holds no '\0'. An error here must fail the whole
-  // transaction: the indexes may be half-updated.
-  Status apply_version(lmdb::WriteTxn& txn, const Version& version, Counters& next) const;
+  // it, and updates `next` (its change sequence number is next.sequence afterwards). When
+  // `previous` is not null it receives the version replaced (metadata only, data empty), or
+  // nullopt. Requires: version.path is non-empty and holds no '\0'. An error here must fail
+  // the whole transaction: the indexes may be half-updated.
+  Status apply_version(lmdb::WriteTxn& txn, const Version& version, Counters& next,
+                       std::optional<Version>* previous) const;
 
   // Removes the current version of `path`, with its index entries and revisions, when its uuid
-  // is `uuid`. Returns whether it did. Errors as for apply_version.
-  Result<bool> purge_version(lmdb::WriteTxn& txn, std::string_view path, std::string_view uuid,
-                             Counters& next) const;
+  // is `uuid`. Returns whether it did. When `removed` is not null and it did, it receives the
+  // version removed (metadata only). Errors as for apply_version.
+  Result<bool> purge_version(lmdb::WriteTxn& txn, std::string_view path, std::string_view uuid, Counters& next,
+                             std::optional<Version>* removed) const;
 
  private:
   Tables(const Dbs& dbs, const TableOptions& options) : dbs_(dbs), options_(options) {}

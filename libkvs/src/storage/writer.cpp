@@ -1,11 +1,12 @@
-// The writer thread: the intent queue, the batch loop and the group commit. Threading as
-// writer.hpp says.
+// The writer thread: the intent queue, the batch loop and the group commit, then the commit
+// observer. Threading as writer.hpp says.
 
 #include "storage/writer.hpp"
 
 #include <exception>
 #include <utility>
 
+#include "kvs/log.hpp"
 #include "storage/audit_table.hpp"
 
 namespace kvs::storage {
@@ -62,7 +63,8 @@ Status Writer::submit(Intent& intent) {
   {
     std::lock_guard lock_queue(queue_mutex_);
     if (std::this_thread::get_id() == writer_id_) {
-      return Status::internal("a write was made from inside a Decide; it would wait for itself");
+      return Status::internal("a write was made from the writer thread (a Decide or the commit observer); "
+                              "it would wait for itself");
     }
     if (stopping_) return Status::unavailable("store " + options_.dir.string() + " is closing");
     if (queue_.size() >= options_.max_queue) {
@@ -85,7 +87,8 @@ Status Writer::submit_all(std::vector<Intent>& intents) {
   {
     std::lock_guard lock_queue(queue_mutex_);
     if (std::this_thread::get_id() == writer_id_) {
-      return Status::internal("a write was made from inside a Decide; it would wait for itself");
+      return Status::internal("a write was made from the writer thread (a Decide or the commit observer); "
+                              "it would wait for itself");
     }
     if (stopping_) return Status::unavailable("store " + options_.dir.string() + " is closing");
     if (queue_.size() + intents.size() > options_.max_queue) {
@@ -137,8 +140,8 @@ void Writer::loop() {
   }
 }
 
-// One write transaction for the whole batch, one commit (one fsync), then every caller is
-// told. A failure of the transaction itself (LMDB error, out of memory) rolls
+// One write transaction for the whole batch, one commit (one fsync), then the observer, then
+// every caller is told. A failure of the transaction itself (LMDB error, out of memory) rolls
 // everything back and fails every intent of the batch, so nothing is ever half-applied; a
 // Decide that fails or chooses to write nothing affects its own intent only.
 void Writer::run_batch(std::vector<Intent*>& batch) {
@@ -170,6 +173,7 @@ void Writer::run_batch(std::vector<Intent*>& batch) {
       stats_.commits += 1;
       stats_.intents += batch.size();
     }
+    notify(batch);
   } else {
     // Every decision of the batch was made against writes that are now rolled back, so none
     // of them stands, whatever it was.
@@ -184,7 +188,31 @@ void Writer::run_batch(std::vector<Intent*>& batch) {
   for (Intent* intent : batch) intent->done.set_value();
 }
 
+// The pointers handed out point into the intents, which stay alive (their callers are still
+// waiting) until `done` is set after this returns.
+void Writer::notify(const std::vector<Intent*>& batch) {
+  if (!options_.commit_observer) return;
+  try {
+    committed_batch_.clear();
+    for (const Intent* intent : batch) {
+      if (intent->kind == Intent::Kind::kWrite && intent->status.is_ok() && intent->written) {
+        committed_batch_.push_back(Committed{Committed::Kind::kWrite, intent->tag, intent->sequence,
+                                             intent->previous ? &*intent->previous : nullptr, &*intent->written});
+      } else if (intent->kind == Intent::Kind::kPurge && intent->status.is_ok() && intent->purged &&
+                 intent->previous) {
+        committed_batch_.push_back(Committed{Committed::Kind::kPurge, intent->tag, 0, nullptr, &*intent->previous});
+      }
+    }
+    if (committed_batch_.empty()) return;
+    options_.commit_observer(std::span<const Committed>(committed_batch_));
+  } catch (...) {
+    // The batch is durable whatever the observer did; its callers must still be woken.
+    log(LogLevel::kError, "storage.commit_observer_threw", {{"error", what_of(std::current_exception())}});
+  }
+}
+
 Status Writer::run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, audit::AuditTip& tip) {
+  const bool observed = static_cast<bool>(options_.commit_observer);
   switch (intent.kind) {
     case Intent::Kind::kPutMeta:
       return txn.put(tables_.dbs().meta, intent.name, intent.value, lmdb::What{"meta", intent.name});
@@ -200,7 +228,7 @@ Status Writer::run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, a
     }
 
     case Intent::Kind::kPurge: {
-      auto purged = tables_.purge_version(txn, intent.path, intent.uuid, next);
+      auto purged = tables_.purge_version(txn, intent.path, intent.uuid, next, observed ? &intent.previous : nullptr);
       if (!purged.is_ok()) return purged.status();
       intent.purged = *purged;
       return Status::ok();
@@ -227,7 +255,9 @@ Status Writer::run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, a
         intent.status = Status::invalid_argument("cannot store a version with path '" + version.path + "'");
         return Status::ok();
       }
-      if (Status applied = tables_.apply_version(txn, version, next); !applied.is_ok()) return applied;
+      Status applied = tables_.apply_version(txn, version, next, observed ? &intent.previous : nullptr);
+      if (!applied.is_ok()) return applied;
+      intent.sequence = next.sequence;
       if (intent.audit != nullptr && options_.audit_enabled) {
         // In this transaction, after the version: a failure here fails the whole batch, so
         // the version never commits without its entry.
@@ -243,6 +273,7 @@ Status Writer::run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, a
         if (!entry.is_ok()) return entry.status();
         tip = audit::audit_tip(*entry);
       }
+      // The observer reads the written version here, in the intent's own result: no copy.
       intent.written = std::move(version);
       return Status::ok();
     }

@@ -3,12 +3,13 @@
 // storage::Writer: the store's single writer thread and its queue. Callers queue intents
 // (writes, purges, put_meta, audit events) and wait; the writer takes up to max_batch queued
 // intents into one write transaction, runs them in queue order through Tables, commits once
-// (one fsync: group commit), and only then wakes the callers of that batch.
+// (one fsync: group commit), tells the commit observer what the batch changed, and only then
+// wakes the callers of that batch.
 //
 // Ownership: the Writer borrows the environment and the tables, which must outlive it. An
 // Intent lives on its caller's stack; the queue holds a pointer to it until its `done` is set.
 // Threading: submit/submit_all/stats/queued are safe from any thread except the writer thread
-// itself (a submit from a Decide is refused). The counters and the audit tip
+// itself (a submit from a Decide or the observer is refused). The counters and the audit tip
 // belong to the writer thread once it runs.
 
 #include <condition_variable>
@@ -39,6 +40,7 @@ namespace kvs::storage {
 struct Intent {
   enum class Kind : std::uint8_t { kWrite, kPurge, kPutMeta, kAudit };
   Kind kind = Kind::kWrite;
+  std::uint8_t tag = 0;              // kWrite, kPurge: for the commit observer
   Decide decide;                     // kWrite
   const AuditNote* audit = nullptr;  // kWrite: the audit entry to append with the version; kAudit: the entry
   std::string_view path, uuid;       // kPurge; kAudit: the entry's path
@@ -47,6 +49,10 @@ struct Intent {
   Status status;
   std::optional<Version> written;
   bool purged = false;
+  // Kept for the commit observer only (left empty without one): kWrite, the version replaced;
+  // kPurge, the version removed; metadata only. And a write's change sequence number.
+  std::optional<Version> previous;
+  std::uint64_t sequence = 0;
   std::promise<void> done;
 };
 
@@ -55,6 +61,7 @@ struct WriterOptions {
   std::size_t max_batch = 1024;    // intents per transaction at most (>= 1)
   std::size_t max_queue = 65536;   // queued intents at most (>= 1)
   bool audit_enabled = false;
+  CommitObserver commit_observer;  // may be empty
 };
 
 class Writer {
@@ -87,6 +94,8 @@ class Writer {
   // Runs one intent inside `txn`. The intent's own failures go into the intent; the returned
   // status is not ok only for a failure of the whole transaction.
   Status run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, audit::AuditTip& tip);
+  // Tells the observer what the committed `batch` changed, in order.
+  void notify(const std::vector<Intent*>& batch);
 
   lmdb::Env& env_;
   const Tables& tables_;
@@ -97,6 +106,7 @@ class Writer {
   // Only the writer thread touches them.
   Counters counters_;
   audit::AuditTip audit_tip_;
+  std::vector<Committed> committed_batch_;  // reused by notify; writer thread only
 
   // queue_mutex_ guards the queue and `stopping_`; queue_wakeup_ tells the writer about both.
   mutable std::mutex queue_mutex_;

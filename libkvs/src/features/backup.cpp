@@ -12,7 +12,6 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <lmdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -22,6 +21,7 @@
 #include <zstd.h>
 
 #include "features/json_text.hpp"
+#include "storage/store.hpp"
 
 namespace kvs::features {
 namespace {
@@ -312,24 +312,6 @@ Result<Fd> open_for_read(const fs::path& path) {
   return fd;
 }
 
-// Opens the restored file as an LMDB environment, read-only, to be sure it is one.
-Status check_lmdb_file(const fs::path& file) {
-  MDB_env* env = nullptr;
-  int rc = mdb_env_create(&env);
-  if (rc == 0) rc = mdb_env_set_maxdbs(env, 64);
-  if (rc == 0) rc = mdb_env_open(env, file.c_str(), MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0600);
-  MDB_txn* txn = nullptr;
-  if (rc == 0) rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
-  MDB_dbi dbi = 0;
-  if (rc == 0) rc = mdb_dbi_open(txn, nullptr, 0, &dbi);
-  if (txn != nullptr) mdb_txn_abort(txn);
-  if (env != nullptr) mdb_env_close(env);
-  if (rc != 0) {
-    return Status::corruption("restored data is not a valid LMDB environment: " + std::string(mdb_strerror(rc)));
-  }
-  return Status::ok();
-}
-
 std::int64_t mtime_ms(const fs::path& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return 0;
@@ -539,7 +521,7 @@ Result<BackupInfo> restore_backup(const fs::path& backup, const fs::path& data_d
     if (!s) return s;
     if (Status f = fsync_fd(out_fd, temp_name); !f) return f;
   }
-  if (Status s = check_lmdb_file(temp); !s) return s.with_context("backup " + backup.string());
+  if (Status s = storage::check_environment_file(temp); !s) return s.with_context("backup " + backup.string());
 
   const fs::path data = data_dir / "data.mdb";
   if (fs::exists(data, ec)) {

@@ -195,7 +195,7 @@ Result<RecordSummary> decode_summary(std::string_view bytes) {
   return header->summary;
 }
 
-Result<Version> decode_record(std::string_view bytes) {
+Result<Version> decode_record(std::string_view bytes, RecordPart part) {
   Reader reader(bytes);
   auto header = read_header(reader);
   if (!header.is_ok()) return header.status();
@@ -219,6 +219,7 @@ Result<Version> decode_record(std::string_view bytes) {
   std::string_view data = reader.string();
   if (reader.failed()) return corrupt("truncated record of " + version.path);
   if (!reader.at_end()) return corrupt("trailing bytes after the record of " + version.path);
+  if (part == RecordPart::kMetadata) return version;
 
   if (!header->summary.compressed) {
     if (raw_size != data.size()) return corrupt("document length mismatch in the record of " + version.path);

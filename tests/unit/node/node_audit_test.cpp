@@ -10,11 +10,11 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <lmdb.h>
 
 #include "features/audit.hpp"
 #include "kvs/node.hpp"
 #include "support/node_fixture.hpp"
+#include "support/stored_edit.hpp"
 
 namespace kvs::test {
 namespace {
@@ -48,29 +48,14 @@ void check_verifies(Node& node, std::uint64_t entries) {
   CHECK_FALSE(verified->first_bad_seq.has_value());
 }
 
-// Runs `edit` on the stored value of audit entry `seq` of the (stopped) node's LMDB file,
-// through the LMDB C API, as an intruder with file access would.
+// Runs `edit` on the stored value of audit entry `seq` of the (stopped) node's data
+// directory, behind the store's back, as an intruder with file access would.
 void edit_stored_entry(const std::filesystem::path& data_dir, std::uint64_t seq,
                        const std::function<void(std::string&)>& edit) {
-  MDB_env* env = nullptr;
-  REQUIRE(mdb_env_create(&env) == 0);
-  REQUIRE(mdb_env_set_maxdbs(env, 16) == 0);
-  REQUIRE(mdb_env_set_mapsize(env, std::size_t{256} << 20) == 0);
-  REQUIRE(mdb_env_open(env, data_dir.c_str(), 0, 0644) == 0);
-  MDB_txn* txn = nullptr;
-  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-  MDB_dbi dbi = 0;
-  REQUIRE(mdb_dbi_open(txn, "audit", 0, &dbi) == 0);
-  std::string key = features::audit_key(seq);
-  MDB_val k{key.size(), key.data()};
-  MDB_val v{};
-  REQUIRE(mdb_get(txn, dbi, &k, &v) == 0);
-  std::string value(static_cast<const char*>(v.mv_data), v.mv_size);
-  edit(value);
-  MDB_val nv{value.size(), value.data()};
-  REQUIRE(mdb_put(txn, dbi, &k, &nv, 0) == 0);
-  REQUIRE(mdb_txn_commit(txn) == 0);
-  mdb_env_close(env);
+  kvs::test::edit_stored_value(data_dir, "audit", features::audit_key(seq), [&](std::string value) {
+    edit(value);
+    return value;
+  });
 }
 
 }  // namespace

@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "kvs/version.hpp"
-#include "storage/thread_annotations.hpp"
+#include "util/thread_annotations.hpp"
 
 namespace kvs::replication {
 

@@ -15,7 +15,7 @@ namespace {
 // The audit log reveals who wrote what where, so it is admin business: the embedding
 // application (trusted), or a token with the admin scope when auth is on.
 Status check_audit_admin(const Caller& caller, const Config& config) {
-  if (!config.auth_enabled || caller.trusted || (caller.scopes & kScopeAdmin) != 0) return Status::ok();
+  if (!config.auth_enabled || caller.trusted || auth::is_admin(caller.scopes)) return Status::ok();
   return Status::permission_denied("the audit log needs the admin scope");
 }
 

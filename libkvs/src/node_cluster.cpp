@@ -246,7 +246,7 @@ Status Node::join(std::string_view seed_address) {
 }
 
 Status Node::leave(const Caller& caller) {
-  if (impl_->checked(caller) && (caller.scopes & kScopeAdmin) == 0) {
+  if (impl_->checked(caller) && !auth::is_admin(caller.scopes)) {
     return Status::permission_denied("leaving the cluster needs the admin scope");
   }
   if (!impl_->cluster) return Status::unavailable("clustering is disabled (clustering_enabled: false)");

@@ -8,6 +8,7 @@
 
 #include "features/audit.hpp"
 #include "node_impl.hpp"
+#include "util/hex.hpp"
 
 namespace kvs {
 namespace {
@@ -28,9 +29,9 @@ AuditEntry to_public(const features::AuditEntry& entry) {
   out.actor = entry.actor;
   out.action = entry.action;
   out.path = entry.path;
-  if (entry.value_hash != features::AuditHash{}) out.value_hash = features::to_hex(entry.value_hash);
-  out.prev_hash = features::to_hex(entry.prev_hash);
-  out.hash = features::to_hex(entry.entry_hash);
+  if (entry.value_hash != features::AuditHash{}) out.value_hash = util::to_hex(entry.value_hash);
+  out.prev_hash = util::to_hex(entry.prev_hash);
+  out.hash = util::to_hex(entry.entry_hash);
   return out;
 }
 

@@ -155,17 +155,4 @@ class AuditVerifier {
 
 AuditVerifyResult verify_audit_chain(std::span<const AuditEntry> entries, AuditTip anchor = {});
 
-// Lower-case hex of a hash.
-std::string to_hex(const AuditHash& hash);
-
-// JSON of one entry for `GET /audit`:
-//   {"seq":1,"timestamp":1764200000000,"actor":"...","action":"kv.put","path":"users/john",
-//    "value_hash":"<hex>"|null,"prev_hash":"<hex>","hash":"<hex>"}
-std::string audit_entry_to_json(const AuditEntry& entry);
-// `GET /audit?since=SEQ&limit=N`: the entries with seq >= since, at most limit, and where to
-// continue: {"entries":[...],"next_since":<seq>|null}.
-std::string audit_page_to_json(std::span<const AuditEntry> entries, std::optional<std::uint64_t> next_since);
-// `GET /audit/verify`: {"ok":true,"entries":N} or {"ok":false,"first_bad_seq":S}.
-std::string audit_verify_to_json(const AuditVerifyResult& result);
-
 }  // namespace kvs::features

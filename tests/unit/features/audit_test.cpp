@@ -8,8 +8,8 @@
 
 #include "features/audit.hpp"
 #include "features/audit_lmdb.hpp"
-#include "features/json_text.hpp"
 #include "support/temp_dir.hpp"
+#include "util/hex.hpp"
 
 namespace {
 
@@ -51,15 +51,15 @@ TEST_CASE("the entry hash is BLAKE2b-256 of the documented canonical bytes", "[a
   // layout documented in audit.hpp. A change here changes the on-disk format.
   const auto e = make_audit_entry(AuditTip{}, 1'700'000'000'000, "admin", "kv.put", "users/john", "{\"a\":1}");
   CHECK(e.seq == 1);
-  CHECK(to_hex(e.value_hash) == "10a7ff3e312baec0c356be489739b93f63af84416c40f1c13023eb96c7ed50aa");
-  CHECK(to_hex(e.prev_hash) == std::string(64, '0'));
-  CHECK(to_hex(e.entry_hash) == "75b36c887d14d62ec4a62bed386f9779159125004239c999369751b9d6eda41b");
+  CHECK(kvs::util::to_hex(e.value_hash) == "10a7ff3e312baec0c356be489739b93f63af84416c40f1c13023eb96c7ed50aa");
+  CHECK(kvs::util::to_hex(e.prev_hash) == std::string(64, '0'));
+  CHECK(kvs::util::to_hex(e.entry_hash) == "75b36c887d14d62ec4a62bed386f9779159125004239c999369751b9d6eda41b");
 
   const auto d = make_audit_entry(audit_tip(e), -5, "", "kv.delete", "k", std::nullopt);
   CHECK(d.seq == 2);
   CHECK(d.prev_hash == e.entry_hash);
-  CHECK(to_hex(d.value_hash) == std::string(64, '0'));
-  CHECK(to_hex(d.entry_hash) == "daa6e6cd77bc7726abed2c40c13839c96db6405c568564955fe5f430732259bc");
+  CHECK(kvs::util::to_hex(d.value_hash) == std::string(64, '0'));
+  CHECK(kvs::util::to_hex(d.entry_hash) == "daa6e6cd77bc7726abed2c40c13839c96db6405c568564955fe5f430732259bc");
 
   const auto bytes = audit_canonical_bytes(e);
   CHECK(bytes.size() == 1 + 8 + 8 + (4 + 5) + (4 + 6) + (4 + 10) + 32 + 32);
@@ -157,36 +157,6 @@ TEST_CASE("a range verifies from an anchor", "[audit]") {
   std::vector<AuditEntry> tail(chain.begin() + 5, chain.end());
   CHECK(verify_audit_chain(tail, audit_tip(chain[4])).ok);
   CHECK(verify_audit_chain(tail).first_bad_seq == 1u);  // without the anchor seq 6 cannot be first
-}
-
-TEST_CASE("audit JSON has the documented fields and escapes what it must", "[audit]") {
-  auto e = make_audit_entry({}, 1'700'000'000'000, "ad\"min", "kv.put", "a/\n\x01/\xff", "{}");
-  const auto json = audit_entry_to_json(e);
-  CHECK_THAT(json, Catch::StartsWith("{\"seq\":1,\"timestamp\":1700000000000,\"actor\":\"ad\\\"min\""));
-  CHECK_THAT(json, Catch::Contains("\"path\":\"a/\\n\\u0001/\xEF\xBF\xBD\""));
-  CHECK_THAT(json, Catch::Contains("\"hash\":\"" + to_hex(e.entry_hash) + "\""));
-  const auto deleted = make_audit_entry(audit_tip(e), 2, "a", "kv.delete", "k", std::nullopt);
-  CHECK_THAT(audit_entry_to_json(deleted), Catch::Contains("\"value_hash\":null"));
-
-  std::vector<AuditEntry> page{e, deleted};
-  CHECK_THAT(audit_page_to_json(page, 3), Catch::EndsWith("],\"next_since\":3}"));
-  CHECK(audit_page_to_json({}, std::nullopt) == "{\"entries\":[],\"next_since\":null}");
-
-  AuditVerifyResult ok;
-  ok.entries = 12;
-  CHECK(audit_verify_to_json(ok) == "{\"ok\":true,\"entries\":12}");
-  AuditVerifyResult bad;
-  bad.ok = false;
-  bad.first_bad_seq = 7;
-  CHECK(audit_verify_to_json(bad) == "{\"ok\":false,\"first_bad_seq\":7}");
-}
-
-TEST_CASE("json_quote keeps valid UTF-8 and replaces invalid bytes", "[audit]") {
-  CHECK(json_quote("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") == "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"");
-  CHECK(json_quote("\xC0\xAF") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");  // overlong '/'
-  CHECK(json_quote("\xED\xA0\x80") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");  // surrogate
-  CHECK(json_quote(std::string("a\0b", 3)) == "\"a\\u0000b\"");
-  CHECK(json_quote("tab\there\\") == "\"tab\\there\\\\\"");
 }
 
 TEST_CASE("entries written in the mutation's LMDB transaction verify, and an edit in the file is found",

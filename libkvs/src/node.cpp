@@ -1,7 +1,5 @@
 #include "kvs/node.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <limits>
 #include <atomic>
@@ -17,6 +15,7 @@
 #include "kvs/log.hpp"
 #include "node_impl.hpp"
 #include "storage/store.hpp"
+#include "util/host_name.hpp"
 
 #ifndef KVS_VERSION_STRING
 #define KVS_VERSION_STRING "0.0.0"
@@ -26,12 +25,6 @@ namespace kvs {
 namespace {
 
 constexpr std::string_view kJoinedMetaName = "joined_timestamp";
-
-std::string host_name() {
-  char buffer[256] = {};
-  if (::gethostname(buffer, sizeof buffer - 1) != 0 || buffer[0] == '\0') return "kvs-node";
-  return buffer;
-}
 
 // A key is reserved when its first segment starts with '_' (internal system keys).
 bool is_reserved(std::string_view path) { return !path.empty() && path.front() == '_'; }
@@ -75,7 +68,7 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
 
   auto impl = std::make_unique<Impl>();
   impl->config = config;
-  if (impl->config.node_id.empty()) impl->config.node_id = host_name();
+  if (impl->config.node_id.empty()) impl->config.node_id = util::host_name();
   impl->clock = env.clock ? env.clock : &system_clock();
   impl->random = env.random ? env.random : &system_random();
   impl->started_at = std::chrono::steady_clock::now();

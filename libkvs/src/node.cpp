@@ -16,6 +16,7 @@
 #include "node_impl.hpp"
 #include "storage/store.hpp"
 #include "util/host_name.hpp"
+#include "util/key.hpp"
 
 #ifndef KVS_VERSION_STRING
 #define KVS_VERSION_STRING "0.0.0"
@@ -25,9 +26,6 @@ namespace kvs {
 namespace {
 
 constexpr std::string_view kJoinedMetaName = "joined_timestamp";
-
-// A key is reserved when its first segment starts with '_' (internal system keys).
-bool is_reserved(std::string_view path) { return !path.empty() && path.front() == '_'; }
 
 bool is_live(const std::optional<Version>& version, std::int64_t now_ms) {
   return version.has_value() && !version->deleted && !is_expired(*version, now_ms);
@@ -273,7 +271,7 @@ Result<RangeResult> Node::range(const RangeQuery& query) const {
   const std::size_t max_bytes = query.max_bytes != 0 ? query.max_bytes : impl_->config.max_range_bytes;
   std::size_t page_bytes = 64;
   Status scanned = impl_->store->scan(start, end, [&](const Version& version) {
-    if (version.deleted || is_expired(version, now) || is_reserved(version.path)) return true;
+    if (version.deleted || is_expired(version, now) || util::is_reserved_path(version.path)) return true;
     // Only keys the caller may read: the others are skipped as if absent.
     if (checked && !impl_->authority->can_read(query.caller, meta_of(version))) return true;
     std::size_t item_bytes = 80 + version.path.size() + version.uuid.size() + (query.values ? version.data.size() : 0);

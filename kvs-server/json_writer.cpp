@@ -12,7 +12,8 @@ constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD in UTF-8
 // Length of the valid UTF-8 sequence that starts at text[i] (1 to 4), or 0 when the byte there
 // does not start one (Unicode table 3-7: no overlong form, surrogate or code point above
 // U+10FFFF). The same rule as libkvs's writer (libkvs/src/util/json_writer.cpp), which this
-// program cannot include: both sides of the REST edge write the same JSON.
+// program cannot include (it sees only the public headers): a string that libkvs wrote into an
+// error message and one this server writes come out alike.
 std::size_t utf8_sequence_length(std::string_view text, std::size_t i) noexcept {
   const auto byte = [&](std::size_t k) { return static_cast<std::uint8_t>(text[k]); };
   const std::uint8_t lead = byte(i);

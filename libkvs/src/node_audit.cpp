@@ -8,6 +8,7 @@
 
 #include "features/audit.hpp"
 #include "node_impl.hpp"
+#include "util/hex.hpp"
 
 namespace kvs {
 namespace {
@@ -15,7 +16,7 @@ namespace {
 // The audit log reveals who wrote what where, so it is admin business: the embedding
 // application (trusted), or a token with the admin scope when auth is on.
 Status check_audit_admin(const Caller& caller, const Config& config) {
-  if (!config.auth_enabled || caller.trusted || (caller.scopes & kScopeAdmin) != 0) return Status::ok();
+  if (!config.auth_enabled || caller.trusted || auth::is_admin(caller.scopes)) return Status::ok();
   return Status::permission_denied("the audit log needs the admin scope");
 }
 
@@ -28,9 +29,9 @@ AuditEntry to_public(const features::AuditEntry& entry) {
   out.actor = entry.actor;
   out.action = entry.action;
   out.path = entry.path;
-  if (entry.value_hash != features::AuditHash{}) out.value_hash = features::to_hex(entry.value_hash);
-  out.prev_hash = features::to_hex(entry.prev_hash);
-  out.hash = features::to_hex(entry.entry_hash);
+  if (entry.value_hash != features::AuditHash{}) out.value_hash = util::to_hex(entry.value_hash);
+  out.prev_hash = util::to_hex(entry.prev_hash);
+  out.hash = util::to_hex(entry.entry_hash);
   return out;
 }
 

@@ -22,6 +22,7 @@
 #include "kvs/node.hpp"
 #include "node_access.hpp"
 #include "node_impl.hpp"
+#include "util/json_writer.hpp"
 
 namespace kvs {
 namespace {
@@ -37,25 +38,6 @@ std::string advertised_address(const Config& config) {
   return config.bind_address + ":" + std::to_string(config.port);
 }
 
-void append_string(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (char c : text) {
-    auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20) {
-      out += "\\u00";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xF];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
 // {"v":1,"id":"n1","address":"h:p","incarnation":7,"peer_addresses":["h:p",...]}
 //   v               format version (kSelfRecordFormat)
 //   id, address     what the node was last started as (informative: the config decides)
@@ -63,13 +45,13 @@ void append_string(std::string& out, std::string_view text) {
 //   peer_addresses  members at the last gossip round after a change: asked to let us back in
 std::string encode_self_record(const cluster::SelfRecord& record) {
   std::string out = "{\"v\":" + std::to_string(kSelfRecordFormat) + ",\"id\":";
-  append_string(out, record.id);
+  util::append_json_string(out, record.id);
   out += ",\"address\":";
-  append_string(out, record.address);
+  util::append_json_string(out, record.address);
   out += ",\"incarnation\":" + std::to_string(record.incarnation) + ",\"peer_addresses\":[";
   for (std::size_t i = 0; i < record.peer_addresses.size(); ++i) {
     if (i > 0) out += ',';
-    append_string(out, record.peer_addresses[i]);
+    util::append_json_string(out, record.peer_addresses[i]);
   }
   out += "]}";
   return out;
@@ -260,7 +242,7 @@ Status Node::join(std::string_view seed_address) {
 
 Status Node::leave(const CallOptions& options) {
   const Caller& caller = options.caller;
-  if (impl_->checked(caller) && (caller.scopes & kScopeAdmin) == 0) {
+  if (impl_->checked(caller) && !auth::is_admin(caller.scopes)) {
     return Status::permission_denied("leaving the cluster needs the admin scope");
   }
   if (!impl_->cluster) return Status::unavailable("clustering is disabled (clustering_enabled: false)");

@@ -39,7 +39,7 @@ BackupInfo to_public(const features::BackupInfo& info) {
 // Backups and the backup list are admin business: the embedding application (trusted), or a
 // token with the admin scope when auth is on.
 Status check_admin(const Caller& caller, const Config& config, std::string_view what) {
-  if (!config.auth_enabled || caller.trusted || (caller.scopes & kScopeAdmin) != 0) return Status::ok();
+  if (!config.auth_enabled || caller.trusted || auth::is_admin(caller.scopes)) return Status::ok();
   return Status::permission_denied(std::string(what) + " needs the admin scope");
 }
 

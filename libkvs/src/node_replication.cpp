@@ -22,6 +22,7 @@
 #include "replication/merkle.hpp"
 #include "replication/replicator.hpp"
 #include "replication/sync_codec.hpp"
+#include "util/hex.hpp"
 
 namespace kvs {
 namespace {
@@ -187,7 +188,7 @@ Node::Impl::ReplicationCounters Node::Impl::replication_counters() const {
 MerkleRoot Node::merkle_root() const {
   MerkleRoot root;
   if (!impl_->replication) return root;
-  root.root = replication::to_hex(impl_->replication->tree.root());
+  root.root = util::to_hex(impl_->replication->tree.root());
   root.keys = impl_->replication->tree.keys();
   return root;
 }

@@ -3,21 +3,15 @@
 #include <algorithm>
 #include <cstring>
 
-#include <sodium.h>
+#include "util/blake2b.hpp"
+#include "util/coding.hpp"
+#include "util/hex.hpp"
 
 namespace kvs::audit {
 namespace {
 
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xFF);
-}
-
-void put_u64(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xFF);
-}
-
 void put_bytes(std::string& out, std::string_view bytes) {
-  put_u32(out, static_cast<std::uint32_t>(bytes.size()));
+  util::put_u32_be(out, static_cast<std::uint32_t>(bytes.size()));
   out.append(bytes);
 }
 
@@ -25,67 +19,24 @@ void put_hash(std::string& out, const AuditHash& hash) {
   out.append(reinterpret_cast<const char*>(hash.data()), hash.size());
 }
 
-// Reads the stored form front to back; every read checks the bytes left.
-class Reader {
- public:
-  explicit Reader(std::string_view bytes) : bytes_(bytes) {}
-  bool u8(std::uint8_t& v) {
-    if (bytes_.size() < 1) return false;
-    v = static_cast<std::uint8_t>(bytes_[0]);
-    bytes_.remove_prefix(1);
-    return true;
-  }
-  bool u64(std::uint64_t& v) {
-    if (bytes_.size() < 8) return false;
-    v = 0;
-    for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<std::uint8_t>(bytes_[static_cast<std::size_t>(i)]);
-    bytes_.remove_prefix(8);
-    return true;
-  }
-  bool u32(std::uint32_t& v) {
-    if (bytes_.size() < 4) return false;
-    v = 0;
-    for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<std::uint8_t>(bytes_[static_cast<std::size_t>(i)]);
-    bytes_.remove_prefix(4);
-    return true;
-  }
-  bool string(std::string& v) {
-    std::uint32_t n = 0;
-    if (!u32(n) || bytes_.size() < n) return false;
-    v.assign(bytes_.substr(0, n));
-    bytes_.remove_prefix(n);
-    return true;
-  }
-  bool hash(AuditHash& h) {
-    if (bytes_.size() < h.size()) return false;
-    std::memcpy(h.data(), bytes_.data(), h.size());
-    bytes_.remove_prefix(h.size());
-    return true;
-  }
-  bool done() const { return bytes_.empty(); }
+// A u32 length, then that many bytes.
+std::string read_bytes(util::ByteReader& reader) { return std::string(reader.bytes(reader.u32_be())); }
 
- private:
-  std::string_view bytes_;
-};
-
-AuditHash blake2b(std::string_view bytes) {
-  AuditHash out{};
-  // crypto_generichash needs no sodium_init(); it is a pure function of its input.
-  crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
-                     nullptr, 0);
-  return out;
+void read_hash(util::ByteReader& reader, AuditHash& hash) {
+  std::string_view bytes = reader.bytes(hash.size());
+  if (!reader.failed()) std::memcpy(hash.data(), bytes.data(), hash.size());
 }
 
 }  // namespace
 
-AuditHash audit_value_hash(std::string_view value) { return blake2b(value); }
+AuditHash audit_value_hash(std::string_view value) { return util::blake2b<kAuditHashBytes>(value); }
 
 std::string audit_canonical_bytes(const AuditEntry& entry) {
   std::string out;
   out.reserve(1 + 8 + 8 + 12 + entry.actor.size() + entry.action.size() + entry.path.size() + 64);
   out += static_cast<char>(kAuditFormatVersion);
-  put_u64(out, entry.seq);
-  put_u64(out, static_cast<std::uint64_t>(entry.time_ms));
+  util::put_u64_be(out, entry.seq);
+  util::put_i64_be(out, entry.time_ms);
   put_bytes(out, entry.actor);
   put_bytes(out, entry.action);
   put_bytes(out, entry.path);
@@ -94,7 +45,9 @@ std::string audit_canonical_bytes(const AuditEntry& entry) {
   return out;
 }
 
-AuditHash compute_audit_entry_hash(const AuditEntry& entry) { return blake2b(audit_canonical_bytes(entry)); }
+AuditHash compute_audit_entry_hash(const AuditEntry& entry) {
+  return util::blake2b<kAuditHashBytes>(audit_canonical_bytes(entry));
+}
 
 AuditEntry make_audit_entry(const AuditTip& tip, std::int64_t time_ms, std::string actor, std::string action,
                             std::string path, std::optional<std::string_view> value) {
@@ -112,7 +65,7 @@ AuditEntry make_audit_entry(const AuditTip& tip, std::int64_t time_ms, std::stri
 
 std::string seal_audit_entry(AuditEntry& entry) {
   std::string out = audit_canonical_bytes(entry);
-  entry.entry_hash = blake2b(out);
+  entry.entry_hash = util::blake2b<kAuditHashBytes>(out);
   put_hash(out, entry.entry_hash);
   return out;
 }
@@ -124,34 +77,35 @@ std::string encode_audit_entry(const AuditEntry& entry) {
 }
 
 Result<AuditEntry> decode_audit_entry(std::string_view bytes) {
-  Reader r(bytes);
-  std::uint8_t version = 0;
-  if (!r.u8(version)) return Status::corruption("audit entry: empty record");
+  util::ByteReader r(bytes);
+  const std::uint8_t version = r.u8();
+  if (r.failed()) return Status::corruption("audit entry: empty record");
   if (version != kAuditFormatVersion) {
     return Status::corruption("audit entry: unknown format version " + std::to_string(version));
   }
   AuditEntry e;
-  std::uint64_t time = 0;
-  if (!r.u64(e.seq) || !r.u64(time) || !r.string(e.actor) || !r.string(e.action) || !r.string(e.path) ||
-      !r.hash(e.value_hash) || !r.hash(e.prev_hash) || !r.hash(e.entry_hash)) {
-    return Status::corruption("audit entry: truncated record");
-  }
-  if (!r.done()) return Status::corruption("audit entry: trailing bytes after the record");
-  e.time_ms = static_cast<std::int64_t>(time);
+  e.seq = r.u64_be();
+  e.time_ms = r.i64_be();
+  e.actor = read_bytes(r);
+  e.action = read_bytes(r);
+  e.path = read_bytes(r);
+  read_hash(r, e.value_hash);
+  read_hash(r, e.prev_hash);
+  read_hash(r, e.entry_hash);
+  if (r.failed()) return Status::corruption("audit entry: truncated record");
+  if (!r.at_end()) return Status::corruption("audit entry: trailing bytes after the record");
   return e;
 }
 
 std::string audit_key(std::uint64_t seq) {
   std::string out;
-  put_u64(out, seq);
+  util::put_u64_be(out, seq);
   return out;
 }
 
 Result<std::uint64_t> parse_audit_key(std::string_view key) {
-  Reader r(key);
-  std::uint64_t seq = 0;
-  if (key.size() != 8 || !r.u64(seq)) return Status::corruption("audit key: expected 8 bytes");
-  return seq;
+  if (key.size() != 8) return Status::corruption("audit key: expected 8 bytes");
+  return util::get_u64_be(key);
 }
 
 // ---- Verification -----------------------------------------------------------------------------
@@ -210,15 +164,6 @@ AuditVerifyResult verify_audit_chain(std::span<const AuditEntry> entries, AuditT
 
 // ---- Hex --------------------------------------------------------------------------------------
 
-std::string to_hex(const AuditHash& hash) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(hash.size() * 2);
-  for (auto b : hash) {
-    out += kHex[b >> 4];
-    out += kHex[b & 0xF];
-  }
-  return out;
-}
+std::string to_hex(const AuditHash& hash) { return util::to_hex(std::span<const std::uint8_t>(hash)); }
 
 }  // namespace kvs::audit

@@ -1,15 +1,7 @@
 #pragma once
 
-// The audit log as the REST edge shows it: JSON for `GET /audit` and `GET /audit/verify`. The
-// chain itself (entries, hashing, verification) is audit/chain.hpp, a leaf that storage keeps
-// on disk; the names below bring it into kvs::features for the code that still spells it so.
-//
-// Pure functions; safe from any thread.
-
-#include <cstdint>
-#include <optional>
-#include <span>
-#include <string>
+// The audit chain's names in kvs::features, for the node code that spells them so. The chain
+// itself (entries, hashing, verification) is audit/chain.hpp, a leaf that storage keeps on disk.
 
 #include "audit/chain.hpp"
 
@@ -37,14 +29,5 @@ using audit::seal_audit_entry;
 using audit::to_hex;
 using audit::verify_audit_chain;
 
-// JSON of one entry for `GET /audit`:
-//   {"seq":1,"timestamp":1764200000000,"actor":"...","action":"kv.put","path":"users/john",
-//    "value_hash":"<hex>"|null,"prev_hash":"<hex>","hash":"<hex>"}
-std::string audit_entry_to_json(const AuditEntry& entry);
-// `GET /audit?since=SEQ&limit=N`: the entries with seq >= since, at most limit, and where to
-// continue: {"entries":[...],"next_since":<seq>|null}.
-std::string audit_page_to_json(std::span<const AuditEntry> entries, std::optional<std::uint64_t> next_since);
-// `GET /audit/verify`: {"ok":true,"entries":N} or {"ok":false,"first_bad_seq":S}.
-std::string audit_verify_to_json(const AuditVerifyResult& result);
 
 }  // namespace kvs::features

@@ -369,14 +369,6 @@ TEST_CASE("list_backups reports backups newest first and flags broken ones", "[b
   CHECK((*list)[0].node_id == "node-a");
   CHECK_THAT((*list)[3].problem, Catch::Contains("truncated"));
   CHECK(list_backups(tmp / "absent")->empty());
-
-  const auto json = backup_list_to_json(*list);
-  CHECK_THAT(json, Catch::StartsWith("[{\"path\":\""));
-  CHECK_THAT(json, Catch::Contains("\"created_at\":" + std::to_string(kNow - kDay)));
-  CHECK_THAT(json, Catch::Contains("\"error\":"));
-  CHECK(backup_created_to_json((*list)[0], 42) ==
-        "{\"path\":\"" + (*list)[0].path.string() + "\",\"bytes\":" + std::to_string((*list)[0].bytes) +
-            ",\"duration_ms\":42}");
 }
 
 TEST_CASE("retention deletes only backups older than the retention period", "[backup]") {

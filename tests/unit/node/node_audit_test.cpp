@@ -15,6 +15,7 @@
 #include "kvs/node.hpp"
 #include "support/node_fixture.hpp"
 #include "support/stored_edit.hpp"
+#include "util/hex.hpp"
 
 namespace kvs::test {
 namespace {
@@ -124,7 +125,7 @@ TEST_CASE("every kind of mutation appends one chained audit entry with its actor
   CHECK(entries[0].prev_hash == std::string(64, '0'));
   CHECK(entries[1].actor == "local");
   CHECK(entries[1].path == "docs/a");
-  CHECK(entries[1].value_hash == features::to_hex(features::audit_value_hash(R"({"v":1})")));
+  CHECK(entries[1].value_hash == util::to_hex(features::audit_value_hash(R"({"v":1})")));
   CHECK(entries[2].actor == admin.user_uuid);
   CHECK(entries[4].value_hash.empty());  // a delete writes no value
   CHECK(entries[5].actor == admin.user_uuid);

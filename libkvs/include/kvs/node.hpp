@@ -229,7 +229,7 @@ class KVS_EXPORT Node {
   Result<AuditVerification> verify_audit(const CallOptions& options = {}) const;
 
  private:
-  struct Impl;
+  struct KVS_NO_EXPORT Impl;  // internal: hidden from a shared libkvs
   // The one way internal code and tests reach the Impl (libkvs/src/node_access.hpp).
   friend class detail::NodeAccess;
 

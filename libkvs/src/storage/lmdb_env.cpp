@@ -13,7 +13,7 @@
 #include <lmdb.h>
 
 #include "storage/store.hpp"
-#include "storage/thread_annotations.hpp"
+#include "util/thread_annotations.hpp"
 
 namespace kvs::storage {
 namespace lmdb {

@@ -44,14 +44,14 @@ Writer::Writer(lmdb::Env& env, const Tables& tables, WriterOptions options, cons
                const audit::AuditTip& audit_tip)
     : env_(env), tables_(tables), options_(std::move(options)), counters_(counters), audit_tip_(audit_tip) {
   {
-    std::lock_guard lock_stats(stats_mutex_);
+    MutexLock lock_stats(stats_mutex_);
     stats_.keys = counters.keys;
     stats_.live_keys = counters.live_keys;
     stats_.bytes = counters.bytes;
     stats_.last_sequence = counters.sequence;
   }
   // The id is set under the lock the loop takes first, so the thread sees it.
-  std::lock_guard lock_queue(queue_mutex_);
+  MutexLock lock_queue(queue_mutex_);
   thread_ = std::thread([this] { loop(); });
   writer_id_ = thread_.get_id();
 }
@@ -61,7 +61,7 @@ Writer::~Writer() { stop(); }
 Status Writer::submit(Intent& intent) {
   std::future<void> done = intent.done.get_future();
   {
-    std::lock_guard lock_queue(queue_mutex_);
+    MutexLock lock_queue(queue_mutex_);
     if (std::this_thread::get_id() == writer_id_) {
       return Status::internal("a write was made from the writer thread (a Decide or the commit observer); "
                               "it would wait for itself");
@@ -85,7 +85,7 @@ Status Writer::submit_all(std::vector<Intent>& intents) {
   done.reserve(intents.size());
   for (auto& intent : intents) done.push_back(intent.done.get_future());
   {
-    std::lock_guard lock_queue(queue_mutex_);
+    MutexLock lock_queue(queue_mutex_);
     if (std::this_thread::get_id() == writer_id_) {
       return Status::internal("a write was made from the writer thread (a Decide or the commit observer); "
                               "it would wait for itself");
@@ -103,18 +103,18 @@ Status Writer::submit_all(std::vector<Intent>& intents) {
 }
 
 StoreStats Writer::stats() const {
-  std::lock_guard lock_stats(stats_mutex_);
+  MutexLock lock_stats(stats_mutex_);
   return stats_;
 }
 
 std::size_t Writer::queued() const {
-  std::lock_guard lock_queue(queue_mutex_);
+  MutexLock lock_queue(queue_mutex_);
   return queue_.size();
 }
 
 void Writer::stop() {
   {
-    std::lock_guard lock_queue(queue_mutex_);
+    MutexLock lock_queue(queue_mutex_);
     stopping_ = true;
   }
   queue_wakeup_.notify_all();
@@ -126,8 +126,8 @@ void Writer::loop() {
   batch.reserve(options_.max_batch);
   for (;;) {
     {
-      std::unique_lock lock_queue(queue_mutex_);
-      queue_wakeup_.wait(lock_queue, [&] { return stopping_ || !queue_.empty(); });
+      MutexLock lock_queue(queue_mutex_);
+      lock_queue.wait(queue_wakeup_, [&]() KVS_REQUIRES(queue_mutex_) { return stopping_ || !queue_.empty(); });
       // Stopping drains first: the loop ends only once every queued intent is complete.
       if (queue_.empty()) return;
       while (!queue_.empty() && batch.size() < options_.max_batch) {
@@ -165,7 +165,7 @@ void Writer::run_batch(std::vector<Intent*>& batch) {
     counters_ = next;
     audit_tip_ = next_tip;
     {
-      std::lock_guard lock_stats(stats_mutex_);
+      MutexLock lock_stats(stats_mutex_);
       stats_.keys = next.keys;
       stats_.live_keys = next.live_keys;
       stats_.bytes = next.bytes;

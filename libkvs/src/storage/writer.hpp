@@ -31,7 +31,7 @@
 #include "storage/lmdb_env.hpp"
 #include "storage/store.hpp"
 #include "storage/tables.hpp"
-#include "storage/thread_annotations.hpp"
+#include "util/thread_annotations.hpp"
 
 namespace kvs::storage {
 
@@ -109,7 +109,7 @@ class Writer {
   std::vector<Committed> committed_batch_;  // reused by notify; writer thread only
 
   // queue_mutex_ guards the queue and `stopping_`; queue_wakeup_ tells the writer about both.
-  mutable std::mutex queue_mutex_;
+  mutable Mutex queue_mutex_;
   std::condition_variable queue_wakeup_;
   std::deque<Intent*> queue_ KVS_GUARDED_BY(queue_mutex_);
   bool stopping_ KVS_GUARDED_BY(queue_mutex_) = false;
@@ -117,7 +117,7 @@ class Writer {
   std::thread thread_;
 
   // stats_mutex_ guards the figures stats() reports.
-  mutable std::mutex stats_mutex_;
+  mutable Mutex stats_mutex_;
   StoreStats stats_ KVS_GUARDED_BY(stats_mutex_);
 };
 

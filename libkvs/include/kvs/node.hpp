@@ -41,7 +41,7 @@
 namespace kvs {
 
 namespace detail {
-class NodeAccess;  // internal (libkvs/src/node_access.hpp)
+class NodeAccess;  // internal (libkvs/src/node/node_access.hpp)
 }  // namespace detail
 
 // Optional seams for tests and embedders. Each pointer, when set, must outlive the Node.
@@ -230,7 +230,7 @@ class KVS_EXPORT Node {
 
  private:
   struct KVS_NO_EXPORT Impl;  // internal: hidden from a shared libkvs
-  // The one way internal code and tests reach the Impl (libkvs/src/node_access.hpp).
+  // The one way internal code and tests reach the Impl (libkvs/src/node/node_access.hpp).
   friend class detail::NodeAccess;
 
   explicit Node(std::unique_ptr<Impl> impl);

@@ -11,7 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "kvs/node.hpp"
-#include "node_access.hpp"
+#include "node/node_access.hpp"
 #include "support/node_fixture.hpp"
 
 namespace kvs::test {

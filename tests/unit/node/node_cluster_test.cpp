@@ -13,7 +13,7 @@
 
 #include "cluster/message.hpp"
 #include "kvs/node.hpp"
-#include "node_access.hpp"
+#include "node/node_access.hpp"
 #include "support/node_fixture.hpp"
 
 namespace {

@@ -1,4 +1,4 @@
-// Node's operations through the in-process API (libkvs/src/node_ops.cpp): backups and restore,
+// Node's operations through the in-process API (libkvs/src/node/node_ops.cpp): backups and restore,
 // the metrics text, and rate limiting.
 
 #include <atomic>

@@ -12,8 +12,8 @@
 
 #include "keyspace/keyspace.hpp"
 #include "kvs/node.hpp"
-#include "node_access.hpp"
-#include "node_impl.hpp"
+#include "node/node_access.hpp"
+#include "node/node_impl.hpp"
 #include "support/node_fixture.hpp"
 
 namespace kvs::test {

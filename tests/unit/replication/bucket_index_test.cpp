@@ -12,7 +12,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "node_access.hpp"
+#include "node/node_access.hpp"
 #include "replication/anti_entropy.hpp"
 #include "replication/merkle.hpp"
 #include "replication/sync_codec.hpp"

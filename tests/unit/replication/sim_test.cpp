@@ -6,7 +6,7 @@
 // the replication threads, because the real ones cannot be made deterministic (the Replicator
 // and the AntiEntropy thread time with steady_clock and talk HTTP through curl): nodes run with
 // clustering_enabled false, so no thread of theirs talks, and the test drives the same handlers
-// in-process through detail::NodeAccess (libkvs/src/node_access.hpp):
+// in-process through detail::NodeAccess (libkvs/src/node/node_access.hpp):
 //   - push: every acknowledged local write goes into its origin's per-peer outbox, as the
 //     Replicator queues it; outboxes are sent as batches (a /sync/push body, answered by the
 //     peer's own /sync/ handler) that the network loses, duplicates, delays and so reorders;
@@ -62,7 +62,7 @@
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
 #include "kvs/version.hpp"
-#include "node_access.hpp"
+#include "node/node_access.hpp"
 #include "replication/sync_codec.hpp"
 #include "support/manual_clock.hpp"
 #include "support/node_fixture.hpp"

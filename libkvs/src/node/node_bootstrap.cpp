@@ -19,7 +19,7 @@
 #include "http/peer_transport.hpp"
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
-#include "node_impl.hpp"
+#include "node/node_impl.hpp"
 #include "replication/sync_codec.hpp"
 
 namespace kvs {

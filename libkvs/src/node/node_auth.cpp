@@ -9,8 +9,8 @@
 #include "auth/records.hpp"
 #include "auth/scopes.hpp"
 #include "features/audit.hpp"
-#include "node_access.hpp"
-#include "node_impl.hpp"
+#include "node/node_access.hpp"
+#include "node/node_impl.hpp"
 
 namespace kvs {
 namespace {

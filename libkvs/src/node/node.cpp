@@ -13,7 +13,7 @@
 
 #include "features/audit.hpp"
 #include "kvs/log.hpp"
-#include "node_impl.hpp"
+#include "node/node_impl.hpp"
 #include "storage/store.hpp"
 #include "util/host_name.hpp"
 #include "util/key.hpp"

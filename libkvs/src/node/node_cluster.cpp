@@ -15,13 +15,13 @@
 #include <simdjson.h>
 
 #include "cluster/core.hpp"
-#include "features/audit.hpp"
 #include "cluster/driver.hpp"
 #include "cluster/message.hpp"
+#include "features/audit.hpp"
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
-#include "node_access.hpp"
-#include "node_impl.hpp"
+#include "node/node_access.hpp"
+#include "node/node_impl.hpp"
 #include "util/json_writer.hpp"
 
 namespace kvs {

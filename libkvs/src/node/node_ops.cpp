@@ -20,7 +20,7 @@
 #include "features/rate_limiter.hpp"
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
-#include "node_impl.hpp"
+#include "node/node_impl.hpp"
 
 namespace kvs {
 namespace {

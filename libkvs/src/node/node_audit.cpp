@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "features/audit.hpp"
-#include "node_impl.hpp"
+#include "node/node_impl.hpp"
 #include "util/hex.hpp"
 
 namespace kvs {

@@ -437,7 +437,7 @@ class KVS_EXPORT Node {
   // Checks every entry of the chain in order and reports the first one that does not verify.
   Result<AuditVerification> verify_audit(const Caller& caller) const;
 
-  struct Impl;
+  struct KVS_NO_EXPORT Impl;  // internal: hidden from a shared libkvs
 
  private:
   // In-process access to the /sync/ handlers and one anti-entropy round, for the deterministic

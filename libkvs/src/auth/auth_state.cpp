@@ -58,7 +58,7 @@ Status AuthState::apply(const Version& version, std::int64_t now_ms) {
   stamp.version.origin_joined_ms = version.origin_joined_ms;
   stamp.version.deleted = removes;
 
-  std::unique_lock lock(mutex_);
+  WriterLock lock(mutex_);
   auto held = stamps_.find(version.path);
   if (held != stamps_.end() && !supersedes(version, held->second.version)) {
     return Status::ok();  // the held version wins (or this is the same one again)
@@ -76,7 +76,7 @@ Status AuthState::apply(const Version& version, std::int64_t now_ms) {
 }
 
 std::size_t AuthState::forget_expired(std::int64_t now_ms) {
-  std::unique_lock lock(mutex_);
+  WriterLock lock(mutex_);
   std::size_t forgotten = 0;
   for (auto it = revoked_.begin(); it != revoked_.end();) {
     // A token whose exp has passed fails verification before revocation is consulted.
@@ -101,7 +101,7 @@ std::size_t AuthState::forget_expired(std::int64_t now_ms) {
 
 TokenStanding AuthState::standing(std::string_view user_uuid, std::string_view token_id) const {
   TokenStanding result;
-  std::shared_lock lock(mutex_);
+  ReaderLock lock(mutex_);
   result.revoked = revoked_.count(token_id) != 0;
   auto found = users_.find(user_uuid);
   if (found != users_.end()) result.scopes = found->second.scopes;
@@ -109,14 +109,14 @@ TokenStanding AuthState::standing(std::string_view user_uuid, std::string_view t
 }
 
 std::optional<UserRecord> AuthState::user(std::string_view uuid) const {
-  std::shared_lock lock(mutex_);
+  ReaderLock lock(mutex_);
   auto found = users_.find(uuid);
   if (found == users_.end()) return std::nullopt;
   return found->second;
 }
 
 std::optional<UserRecord> AuthState::find_user_by_nickname(std::string_view nickname) const {
-  std::shared_lock lock(mutex_);
+  ReaderLock lock(mutex_);
   const UserRecord* best = nullptr;
   for (const auto& [uuid, user] : users_) {
     if (user.nickname != nickname) continue;
@@ -129,7 +129,7 @@ std::optional<UserRecord> AuthState::find_user_by_nickname(std::string_view nick
 }
 
 std::optional<GroupRecord> AuthState::group(std::string_view uuid) const {
-  std::shared_lock lock(mutex_);
+  ReaderLock lock(mutex_);
   auto found = groups_.find(uuid);
   if (found == groups_.end()) return std::nullopt;
   return found->second;
@@ -137,25 +137,25 @@ std::optional<GroupRecord> AuthState::group(std::string_view uuid) const {
 
 bool AuthState::is_member(std::string_view group_uuid, std::string_view user_uuid) const {
   if (group_uuid.empty() || user_uuid.empty()) return false;
-  std::shared_lock lock(mutex_);
+  ReaderLock lock(mutex_);
   auto found = groups_.find(group_uuid);
   return found != groups_.end() && found->second.has_member(user_uuid);
 }
 
 bool AuthState::is_revoked(std::string_view token_id) const {
-  std::shared_lock lock(mutex_);
+  ReaderLock lock(mutex_);
   return revoked_.count(token_id) != 0;
 }
 
 bool AuthState::has_users() const {
-  std::shared_lock lock(mutex_);
+  ReaderLock lock(mutex_);
   return !users_.empty();
 }
 
 std::vector<UserRecord> AuthState::users() const {
   std::vector<UserRecord> out;
   {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     out.reserve(users_.size());
     for (const auto& [uuid, user] : users_) out.push_back(user);
   }
@@ -166,7 +166,7 @@ std::vector<UserRecord> AuthState::users() const {
 std::vector<GroupRecord> AuthState::groups() const {
   std::vector<GroupRecord> out;
   {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     out.reserve(groups_.size());
     for (const auto& [uuid, group] : groups_) out.push_back(group);
   }
@@ -175,7 +175,7 @@ std::vector<GroupRecord> AuthState::groups() const {
 }
 
 std::size_t AuthState::revocation_count() const {
-  std::shared_lock lock(mutex_);
+  ReaderLock lock(mutex_);
   return revoked_.size();
 }
 

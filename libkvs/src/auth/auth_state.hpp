@@ -89,7 +89,7 @@ class AuthState {
 
   const std::int64_t tombstone_ttl_ms_;
 
-  mutable std::shared_mutex mutex_;
+  mutable SharedMutex mutex_;
   // Guarded by mutex_:
   Map<Stamp> stamps_ KVS_GUARDED_BY(mutex_);  // by path
   Map<UserRecord> users_ KVS_GUARDED_BY(mutex_);

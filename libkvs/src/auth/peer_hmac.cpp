@@ -115,7 +115,7 @@ Status PeerSigner::verify(std::string_view header_value, std::string_view method
   // Only authentic requests reach the replay cache, so an outsider cannot fill it.
   SeenId id{timestamp_ms, {}};
   std::copy_n(expected.begin(), id.second.size(), id.second.begin());
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   // Forget signatures that have left the window: they are refused as stale from now on.
   auto keep_from = seen_.lower_bound(SeenId{now_ms - window_ms, {}});
   seen_.erase(seen_.begin(), keep_from);
@@ -128,7 +128,7 @@ Status PeerSigner::verify(std::string_view header_value, std::string_view method
 }
 
 std::size_t PeerSigner::replay_cache_size_for_testing() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return seen_.size();
 }
 

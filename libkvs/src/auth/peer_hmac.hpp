@@ -77,7 +77,7 @@ class PeerSigner {
   Key key_;
   const PeerSignerOptions options_;
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::set<SeenId> seen_ KVS_GUARDED_BY(mutex_);  // ordered by timestamp, so pruning is cheap
 };
 

@@ -22,7 +22,7 @@ VerifiedTokenCache::Digest VerifiedTokenCache::digest(std::string_view token) co
 
 std::optional<TokenClaims> VerifiedTokenCache::find(std::string_view token) const {
   Digest key = digest(token);
-  std::shared_lock lock(mutex_);
+  ReaderLock lock(mutex_);
   auto found = entries_.find(key);
   if (found == entries_.end()) return std::nullopt;
   return found->second;
@@ -30,13 +30,13 @@ std::optional<TokenClaims> VerifiedTokenCache::find(std::string_view token) cons
 
 void VerifiedTokenCache::insert(std::string_view token, const TokenClaims& claims) {
   Digest key = digest(token);
-  std::unique_lock lock(mutex_);
+  WriterLock lock(mutex_);
   if (entries_.size() >= capacity_) entries_.clear();
   entries_.insert_or_assign(key, claims);
 }
 
 std::size_t VerifiedTokenCache::size() const {
-  std::shared_lock lock(mutex_);
+  ReaderLock lock(mutex_);
   return entries_.size();
 }
 

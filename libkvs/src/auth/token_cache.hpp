@@ -54,7 +54,7 @@ class VerifiedTokenCache {
   const std::size_t capacity_;
   std::array<unsigned char, 32> hash_key_{};
 
-  mutable std::shared_mutex mutex_;
+  mutable SharedMutex mutex_;
   std::unordered_map<Digest, TokenClaims, DigestHash> entries_ KVS_GUARDED_BY(mutex_);
 };
 

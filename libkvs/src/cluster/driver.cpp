@@ -16,7 +16,7 @@ Driver::Driver(SelfRecord self, ClusterOptions options, const Clock& clock, Rand
       options_(std::move(driver_options)),
       transport_(std::make_unique<http::PeerTransport>(options_.transport)) {
   // No thread runs yet: the Core may be read here.
-  std::lock_guard lock(snapshot_mutex_);
+  MutexLock lock(snapshot_mutex_);
   snapshot_.members = core_.members();
   snapshot_.live_member_count = core_.live_member_count();
 }
@@ -25,7 +25,7 @@ Driver::~Driver() { stop(); }
 
 void Driver::start() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (running_ || stopping_) return;
     running_ = true;
   }
@@ -34,7 +34,7 @@ void Driver::start() {
 
 void Driver::stop() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (stopping_) return;
     stopping_ = true;
   }
@@ -44,7 +44,7 @@ void Driver::stop() {
   // After the loop: no one posts into the transport any more. Its destructor fails the queued
   // requests; their callbacks find stopping_ set and drop the report.
   transport_.reset();
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   inbox_.clear();
   queued_messages_ = 0;
   queued_other_ = 0;
@@ -52,7 +52,7 @@ void Driver::stop() {
 
 Status Driver::deliver(PeerMessage message) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (!running_ || stopping_) return Status::unavailable("the cluster loop is not running");
     if (queued_messages_ >= options_.inbox_capacity) {
       inbox_rejected_ += 1;
@@ -67,7 +67,7 @@ Status Driver::deliver(PeerMessage message) {
 
 void Driver::report_send_failed(std::string address) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     // A lost report only means a seed's back-off does not widen: drop it rather than grow.
     if (stopping_ || queued_other_ >= options_.inbox_capacity) return;
     queued_other_ += 1;
@@ -77,7 +77,7 @@ void Driver::report_send_failed(std::string address) {
 }
 
 Status Driver::command(Input input) {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   if (!running_ || stopping_) return Status::unavailable("the cluster loop is not running");
   if (queued_other_ >= options_.inbox_capacity) return Status::unavailable("the cluster inbox is full");
   queued_other_ += 1;
@@ -85,7 +85,8 @@ Status Driver::command(Input input) {
   std::uint64_t ticket = ++commands_posted_;
   wake_.notify_one();
   // Commands are applied in posting order, so commands_done_ >= ticket means ours ran.
-  bool done = done_.wait_for(lock, options_.command_timeout, [&] { return stopping_ || commands_done_ >= ticket; });
+  bool done = lock.wait_for(done_, options_.command_timeout,
+                             [&]() KVS_REQUIRES(mutex_) { return stopping_ || commands_done_ >= ticket; });
   if (!done || commands_done_ < ticket) return Status::unavailable("the cluster loop did not answer in time");
   return Status::ok();
 }
@@ -97,10 +98,10 @@ Status Driver::join(std::vector<std::string> seeds) { return command(JoinCommand
 DriverSnapshot Driver::snapshot() const {
   DriverSnapshot copy;
   {
-    std::lock_guard lock(snapshot_mutex_);
+    MutexLock lock(snapshot_mutex_);
     copy = snapshot_;
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   copy.inbox_rejected = inbox_rejected_;
   return copy;
 }
@@ -122,8 +123,8 @@ void Driver::run() {
     }
     std::uint64_t commands_in_batch = 0;
     {
-      std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, sleep, [&] { return stopping_ || !inbox_.empty(); });
+      MutexLock lock(mutex_);
+      lock.wait_for(wake_, sleep, [&]() KVS_REQUIRES(mutex_) { return stopping_ || !inbox_.empty(); });
       if (stopping_) break;
       batch.swap(inbox_);
       queued_messages_ = 0;
@@ -144,7 +145,7 @@ void Driver::run() {
     publish();
     if (commands_in_batch > 0) {
       {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         commands_done_ += commands_in_batch;
       }
       done_.notify_all();
@@ -223,7 +224,7 @@ void Driver::publish() {
   next.joining = core_.joining();
   next.core = core_.stats();
   next.transport = transport_->stats();
-  std::lock_guard lock(snapshot_mutex_);
+  MutexLock lock(snapshot_mutex_);
   snapshot_ = std::move(next);
 }
 

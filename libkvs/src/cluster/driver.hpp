@@ -134,7 +134,7 @@ class Driver {
   const DriverOptions options_;
   std::unique_ptr<http::PeerTransport> transport_;
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::condition_variable wake_;       // the loop: inbox entry or stop
   std::condition_variable done_;       // command callers: commands_done_ moved
   std::deque<Input> inbox_ KVS_GUARDED_BY(mutex_);
@@ -146,7 +146,7 @@ class Driver {
   bool running_ KVS_GUARDED_BY(mutex_) = false;
   bool stopping_ KVS_GUARDED_BY(mutex_) = false;
 
-  mutable std::mutex snapshot_mutex_;
+  mutable Mutex snapshot_mutex_;
   DriverSnapshot snapshot_ KVS_GUARDED_BY(snapshot_mutex_);
 
   std::thread loop_;

@@ -217,7 +217,7 @@ M& MetricFamily<M>::labels(std::span<const std::string_view> values) {
   const std::uint64_t hash = hash_values(values);
   if (Series* s = find(values, hash)) return s->metric;  // the hot path: no lock
 
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (Series* s = find(values, hash)) return s->metric;  // created meanwhile
   if (series_.size() >= max_series_) {
     if (overflow_ == nullptr) {
@@ -232,7 +232,7 @@ M& MetricFamily<M>::labels(std::span<const std::string_view> values) {
 
 template <class M>
 std::size_t MetricFamily<M>::series_count() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return series_.size();
 }
 
@@ -240,7 +240,7 @@ template <class M>
 void MetricFamily<M>::render(std::string& out) const {
   std::vector<const Series*> series;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     series.reserve(series_.size());
     for (const auto& s : series_) series.push_back(s.get());
   }
@@ -325,10 +325,10 @@ void check_names(const std::string& name, const std::vector<std::string>& label_
 }
 
 template <class M>
-MetricFamily<M>& register_family(std::mutex& mutex, std::vector<std::unique_ptr<MetricFamilyBase>>& families,
+MetricFamily<M>& register_family(Mutex& mutex, std::vector<std::unique_ptr<MetricFamilyBase>>& families,
                                  MetricFamilyBase* existing, std::string name, std::string help, MetricType type,
                                  std::vector<std::string> label_names, std::vector<double> bounds,
-                                 std::size_t max_series) {
+                                 std::size_t max_series) KVS_REQUIRES(mutex) {
   (void)mutex;  // held by the caller
   if (existing != nullptr) {
     require(existing->type() == type && existing->label_names() == label_names,
@@ -347,7 +347,7 @@ MetricFamily<M>& register_family(std::mutex& mutex, std::vector<std::unique_ptr<
 CounterFamily& MetricsRegistry::counter(std::string name, std::string help, std::vector<std::string> label_names,
                                         std::size_t max_series) {
   check_names(name, label_names, MetricType::kCounter);
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   MetricFamilyBase* existing = find_locked(name);  // before `name` is moved from
   return register_family<Counter>(mutex_, families_, existing, std::move(name), std::move(help),
                                   MetricType::kCounter, std::move(label_names), {}, max_series);
@@ -356,7 +356,7 @@ CounterFamily& MetricsRegistry::counter(std::string name, std::string help, std:
 GaugeFamily& MetricsRegistry::gauge(std::string name, std::string help, std::vector<std::string> label_names,
                                     std::size_t max_series) {
   check_names(name, label_names, MetricType::kGauge);
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   MetricFamilyBase* existing = find_locked(name);  // before `name` is moved from
   return register_family<Gauge>(mutex_, families_, existing, std::move(name), std::move(help),
                                 MetricType::kGauge, std::move(label_names), {}, max_series);
@@ -370,7 +370,7 @@ HistogramFamily& MetricsRegistry::histogram(std::string name, std::string help, 
     require(std::isfinite(bounds[i]), "histogram " + name + ": bucket bounds must be finite");
     require(i == 0 || bounds[i - 1] < bounds[i], "histogram " + name + ": bucket bounds must ascend");
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   MetricFamilyBase* existing = find_locked(name);  // before `name` is moved from
   return register_family<Histogram>(mutex_, families_, existing, std::move(name), std::move(help),
                                     MetricType::kHistogram, std::move(label_names), std::move(bounds), max_series);
@@ -379,7 +379,7 @@ HistogramFamily& MetricsRegistry::histogram(std::string name, std::string help, 
 std::string MetricsRegistry::render() const {
   std::vector<const MetricFamilyBase*> families;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& f : families_) families.push_back(f.get());
   }
   std::string out;

@@ -133,7 +133,7 @@ class MetricFamily final : public MetricFamilyBase {
   };
 
   Series* find(std::span<const std::string_view> values, std::uint64_t hash) const;
-  Series* insert_locked(std::span<const std::string_view> values, std::uint64_t hash);
+  Series* insert_locked(std::span<const std::string_view> values, std::uint64_t hash) KVS_REQUIRES(mutex_);
 
   const std::vector<double> bounds_;  // histograms only
   const std::size_t max_series_;
@@ -142,7 +142,7 @@ class MetricFamily final : public MetricFamilyBase {
   const std::size_t slot_mask_;
   std::unique_ptr<std::atomic<Series*>[]> slots_;
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   // Guarded by `mutex_`: owns every series, in creation order.
   std::vector<std::unique_ptr<Series>> series_ KVS_GUARDED_BY(mutex_);
   Series* overflow_ KVS_GUARDED_BY(mutex_) = nullptr;
@@ -175,9 +175,9 @@ class MetricsRegistry {
   std::string render() const;
 
  private:
-  MetricFamilyBase* find_locked(const std::string& name) const;
+  MetricFamilyBase* find_locked(const std::string& name) const KVS_REQUIRES(mutex_);
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   // Guarded by `mutex_`, in registration order.
   std::vector<std::unique_ptr<MetricFamilyBase>> families_ KVS_GUARDED_BY(mutex_);
 };

@@ -55,7 +55,7 @@ RateDecision RateLimiter::check(std::string_view client, std::chrono::steady_clo
   const std::uint32_t limit = options_.requests;
 
   Shard& shard = shard_for(client);
-  std::lock_guard lock(shard.mutex);
+  MutexLock lock(shard.mutex);
   drop_stale(shard, index);
 
   Entry* entry = nullptr;
@@ -135,7 +135,7 @@ RateDecision RateLimiter::check(std::string_view client, std::chrono::steady_clo
 std::size_t RateLimiter::size() const {
   std::size_t total = 0;
   for (const auto& shard : shards_) {
-    std::lock_guard lock(shard->mutex);
+    MutexLock lock(shard->mutex);
     total += shard->order.size();
   }
   return total;

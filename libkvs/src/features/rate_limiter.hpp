@@ -90,7 +90,7 @@ class RateLimiter {
     std::uint32_t previous = 0;      // count of window_index - 1
   };
   struct Shard {
-    std::mutex mutex;
+    Mutex mutex;
     // Guarded by `mutex`. Most recently seen first; `index` points into it (list nodes never
     // move, so the string_view keys stay valid until their node is erased).
     std::list<Entry> order KVS_GUARDED_BY(mutex);
@@ -98,7 +98,7 @@ class RateLimiter {
   };
 
   Shard& shard_for(std::string_view client);
-  void drop_stale(Shard& shard, std::int64_t window_index);
+  void drop_stale(Shard& shard, std::int64_t window_index) KVS_REQUIRES(shard.mutex);
 
   RateLimiterOptions options_;
   std::size_t per_shard_cap_;

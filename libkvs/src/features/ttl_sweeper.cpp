@@ -15,14 +15,14 @@ TtlSweeper::TtlSweeper(keyspace::Keyspace& keyspace, const Clock& clock, TtlSwee
 TtlSweeper::~TtlSweeper() { stop(); }
 
 void TtlSweeper::start() {
-  std::lock_guard lock(thread_mutex_);
+  MutexLock lock(thread_mutex_);
   if (thread_.joinable() || stopping_) return;
   thread_ = std::thread([this] { run(); });
 }
 
 void TtlSweeper::stop() {
   {
-    std::lock_guard lock(thread_mutex_);
+    MutexLock lock(thread_mutex_);
     stopping_ = true;
   }
   wakeup_.notify_all();
@@ -30,7 +30,7 @@ void TtlSweeper::stop() {
 }
 
 Result<std::size_t> TtlSweeper::sweep_now(bool tombstones) {
-  std::lock_guard lock(sweep_mutex_);
+  MutexLock lock(sweep_mutex_);
   return sweep(tombstones);
 }
 
@@ -92,14 +92,14 @@ Result<std::size_t> TtlSweeper::purge_tombstones(std::int64_t now) {
 }
 
 void TtlSweeper::run() {
-  std::unique_lock lock(thread_mutex_);
-  while (!stopping_) {
-    wakeup_.wait_for(lock, options_.period, [&] { return stopping_; });
-    if (stopping_) break;
-    lock.unlock();
+  for (;;) {
+    {
+      MutexLock lock(thread_mutex_);
+      if (lock.wait_for(wakeup_, options_.period, [&]() KVS_REQUIRES(thread_mutex_) { return stopping_; })) break;
+    }
     Result<std::size_t> swept = std::size_t{0};
     {
-      std::lock_guard sweep_lock(sweep_mutex_);
+      MutexLock sweep_lock(sweep_mutex_);
       auto period = std::min<std::int64_t>(options_.tombstone_ttl.count() / 10, 3'600'000);
       bool tombstones = clock_.now_ms() - last_tombstone_sweep_ms_ >= period;
       swept = sweep(tombstones);
@@ -109,7 +109,6 @@ void TtlSweeper::run() {
     } else if (*swept > 0) {
       log(LogLevel::kDebug, "sweeper.purged", {{"versions", std::to_string(*swept)}});
     }
-    lock.lock();
   }
 }
 

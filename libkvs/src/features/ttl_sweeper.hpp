@@ -63,11 +63,11 @@ class TtlSweeper {
   const TtlSweeperOptions options_;
 
   // sweep_mutex_ serialises sweeps; it guards last_tombstone_sweep_ms_.
-  std::mutex sweep_mutex_;
+  Mutex sweep_mutex_;
   std::int64_t last_tombstone_sweep_ms_ KVS_GUARDED_BY(sweep_mutex_) = 0;
 
   // thread_mutex_ guards stopping_; wakeup_ ends the thread's wait early.
-  std::mutex thread_mutex_;
+  Mutex thread_mutex_;
   std::condition_variable wakeup_;
   bool stopping_ KVS_GUARDED_BY(thread_mutex_) = false;
   std::thread thread_;

@@ -29,7 +29,7 @@ Result<std::unique_ptr<Keyspace>> Keyspace::open(storage::StoreOptions options) 
 Keyspace::~Keyspace() { store_.reset(); }
 
 void Keyspace::dispatch(std::span<const storage::Committed> batch) {
-  std::lock_guard lock(observers_mutex_);
+  MutexLock lock(observers_mutex_);
   if (observers_.empty()) return;
   for (const storage::Committed& committed : batch) {
     Change change;
@@ -43,13 +43,13 @@ void Keyspace::dispatch(std::span<const storage::Committed> batch) {
 }
 
 Keyspace::Registration Keyspace::observe(Observer& observer) {
-  std::lock_guard lock(observers_mutex_);
+  MutexLock lock(observers_mutex_);
   observers_.push_back(&observer);
   return Registration(this, &observer);
 }
 
 void Keyspace::unregister(Observer* observer) {
-  std::lock_guard lock(observers_mutex_);
+  MutexLock lock(observers_mutex_);
   observers_.erase(std::remove(observers_.begin(), observers_.end(), observer), observers_.end());
 }
 

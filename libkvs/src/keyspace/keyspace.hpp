@@ -111,7 +111,7 @@ class Keyspace {
   void unregister(Observer* observer);
 
   // observers_mutex_ guards observers_; the writer holds it while it dispatches a batch.
-  std::mutex observers_mutex_;
+  Mutex observers_mutex_;
   std::vector<Observer*> observers_ KVS_GUARDED_BY(observers_mutex_);
   // Declared last: destroyed first, so its writer drains while the members above still live.
   std::unique_ptr<storage::Store> store_;

@@ -88,7 +88,7 @@ void MerkleTree::fold(const Version& version, bool add) {
     term[limb] = value;
   }
   std::size_t bucket = bucket_of(version.path);
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   Leaf& leaf = leaves_[bucket];
   {
     auto [entry, inserted] = leaf.paths.try_emplace(version.path, 0);
@@ -129,7 +129,7 @@ void MerkleTree::fold(const Version& version, bool add) {
 }
 
 void MerkleTree::clear() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   for (auto& leaf : leaves_) leaf = Leaf{};
   keys_ = 0;
   std::fill(branch_dirty_.begin(), branch_dirty_.end(), true);
@@ -166,18 +166,18 @@ void MerkleTree::refresh() const {
 }
 
 Digest MerkleTree::root() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   refresh();
   return root_;
 }
 
 std::uint64_t MerkleTree::keys() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return keys_;
 }
 
 std::vector<Digest> MerkleTree::branches() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   refresh();
   return branch_hashes_;
 }
@@ -185,7 +185,7 @@ std::vector<Digest> MerkleTree::branches() const {
 std::vector<Digest> MerkleTree::leaves(std::size_t branch) const {
   std::vector<Digest> out;
   if (branch >= kBranchCount) return out;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   out.reserve(kFanout);
   for (std::size_t k = 0; k < kFanout; ++k) out.push_back(leaf_value(leaves_[branch * kFanout + k]));
   return out;
@@ -200,7 +200,7 @@ std::vector<std::string> MerkleTree::paths(const std::vector<bool>& buckets, std
   };
   std::vector<std::string> out;
   if (limit == 0) return out;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   // A k-way merge of the flagged leaves, each already in path order; the heap's top is the
   // cursor with the smallest path.
   std::vector<Cursor> heap;

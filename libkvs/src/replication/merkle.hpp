@@ -96,7 +96,7 @@ class MerkleTree {
   Digest leaf_value(const Leaf& leaf) const;
   void refresh() const KVS_REQUIRES(mutex_);
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::vector<Leaf> leaves_ KVS_GUARDED_BY(mutex_);
   std::uint64_t keys_ KVS_GUARDED_BY(mutex_) = 0;
   // Lazily computed hashes: a branch is dirty after a write under it.

@@ -15,7 +15,7 @@ Replicator::Replicator(ReplicatorOptions options, ReplicatorHooks hooks)
 Replicator::~Replicator() { stop(); }
 
 void Replicator::start() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (started_) return;
   started_ = true;
   transport_ = std::make_unique<http::PeerTransport>(options_.transport);
@@ -24,7 +24,7 @@ void Replicator::start() {
 
 void Replicator::stop() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
@@ -39,7 +39,7 @@ void Replicator::enqueue(const Version& version) {
   auto now = std::chrono::steady_clock::now();
   bool wake = false;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (stopping_) return;
     for (auto& [id, peer] : peers_) {
       if (peer.entries.size() + 1 > options_.max_queue_versions || peer.bytes + bytes > options_.max_queue_bytes) {
@@ -63,7 +63,7 @@ void Replicator::enqueue(const Version& version) {
 }
 
 ReplicatorStats Replicator::stats() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   ReplicatorStats stats = counters_;
   stats.queued = 0;
   auto now = std::chrono::steady_clock::now();
@@ -79,7 +79,7 @@ ReplicatorStats Replicator::stats() const {
 
 void Replicator::refresh_peers() {
   std::vector<PeerAddress> current = hooks_.peers ? hooks_.peers() : std::vector<PeerAddress>{};
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   std::set<std::string> seen;
   for (auto& peer : current) {
     seen.insert(peer.id);
@@ -116,7 +116,7 @@ void Replicator::collect(std::vector<Outgoing>& out, SteadyTime now) {
 }
 
 void Replicator::finish(const std::string& id, std::uint64_t generation, bool delivered, bool give_up) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = peers_.find(id);
   if (it == peers_.end() || it->second.generation != generation) return;
   PeerQueue& peer = it->second;
@@ -149,7 +149,7 @@ void Replicator::run() {
     }
     std::vector<Outgoing> outgoing;
     {
-      std::unique_lock lock(mutex_);
+      MutexLock lock(mutex_);
       if (stopping_) return;
       collect(outgoing, now);
       if (outgoing.empty()) {
@@ -158,7 +158,7 @@ void Replicator::run() {
         for (const auto& [id, peer] : peers_) {
           if (peer.in_flight == 0 && !peer.entries.empty() && !peer.address.empty()) until = std::min(until, peer.next_attempt);
         }
-        wake_.wait_until(lock, until);
+        lock.wait_until(wake_, until);
         continue;
       }
     }

@@ -119,7 +119,7 @@ class Replicator {
   const ReplicatorOptions options_;
   const ReplicatorHooks hooks_;
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::condition_variable wake_;
   std::map<std::string, PeerQueue> peers_ KVS_GUARDED_BY(mutex_);
   bool stopping_ KVS_GUARDED_BY(mutex_) = false;

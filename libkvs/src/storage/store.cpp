@@ -133,7 +133,7 @@ class ReaderPool {
   Result<MDB_txn*> take() {
     MDB_txn* txn = nullptr;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (!idle_.empty()) {
         txn = idle_.back();
         idle_.pop_back();
@@ -151,7 +151,7 @@ class ReaderPool {
   void give_back(MDB_txn* txn) noexcept {
     mdb_txn_reset(txn);
     try {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (idle_.size() < kMaxIdleReaders) {
         idle_.push_back(txn);
         return;
@@ -164,7 +164,7 @@ class ReaderPool {
 
  private:
   MDB_env* env_;
-  std::mutex mutex_;
+  Mutex mutex_;
   // Guarded by mutex_: reset transactions ready for renewal.
   std::vector<MDB_txn*> idle_ KVS_GUARDED_BY(mutex_);
 };
@@ -385,7 +385,7 @@ struct Store::Impl {
   std::unique_ptr<ReaderPool> readers;
 
   // queue_mutex guards the queue and `stopping`; queue_wakeup tells the writer about both.
-  std::mutex queue_mutex;
+  Mutex queue_mutex;
   std::condition_variable queue_wakeup;
   std::deque<Intent*> queue KVS_GUARDED_BY(queue_mutex);
   bool stopping KVS_GUARDED_BY(queue_mutex) = false;
@@ -401,7 +401,7 @@ struct Store::Impl {
   features::AuditTip audit_tip;
 
   // stats_mutex guards the figures stats() reports.
-  mutable std::mutex stats_mutex;
+  mutable Mutex stats_mutex;
   StoreStats committed KVS_GUARDED_BY(stats_mutex);
 
   ~Impl() {
@@ -494,7 +494,7 @@ Status Store::Impl::open_databases() {
   if (!loaded.is_ok()) return loaded.status();
   counters = *loaded;
   {
-    std::lock_guard lock_stats(stats_mutex);
+    MutexLock lock_stats(stats_mutex);
     committed.keys = counters.keys;
     committed.live_keys = counters.live_keys;
     committed.bytes = counters.bytes;
@@ -525,7 +525,7 @@ Status Store::Impl::load_audit_tip(MDB_txn* txn) {
 Status Store::Impl::submit(Intent& intent) {
   std::future<void> done = intent.done.get_future();
   {
-    std::lock_guard lock_queue(queue_mutex);
+    MutexLock lock_queue(queue_mutex);
     if (std::this_thread::get_id() == writer_id) {
       return Status::internal("a write was made from inside a Decide; it would wait for itself");
     }
@@ -548,7 +548,7 @@ Status Store::Impl::submit_all(std::vector<Intent>& intents) {
   done.reserve(intents.size());
   for (auto& intent : intents) done.push_back(intent.done.get_future());
   {
-    std::lock_guard lock_queue(queue_mutex);
+    MutexLock lock_queue(queue_mutex);
     if (std::this_thread::get_id() == writer_id) {
       return Status::internal("a write was made from inside a Decide; it would wait for itself");
     }
@@ -566,7 +566,7 @@ Status Store::Impl::submit_all(std::vector<Intent>& intents) {
 
 void Store::Impl::stop() {
   {
-    std::lock_guard lock_queue(queue_mutex);
+    MutexLock lock_queue(queue_mutex);
     stopping = true;
   }
   queue_wakeup.notify_all();
@@ -578,8 +578,8 @@ void Store::Impl::writer_loop() {
   batch.reserve(options.max_batch);
   for (;;) {
     {
-      std::unique_lock lock_queue(queue_mutex);
-      queue_wakeup.wait(lock_queue, [&] { return stopping || !queue.empty(); });
+      MutexLock lock_queue(queue_mutex);
+      lock_queue.wait(queue_wakeup, [&]() KVS_REQUIRES(queue_mutex) { return stopping || !queue.empty(); });
       // Stopping drains first: the loop ends only once every queued intent is complete.
       if (queue.empty()) return;
       while (!queue.empty() && batch.size() < options.max_batch) {
@@ -616,7 +616,7 @@ void Store::Impl::run_batch(std::vector<Intent*>& batch) {
   if (failure.is_ok()) {
     counters = next;
     audit_tip = next_tip;
-    std::lock_guard lock_stats(stats_mutex);
+    MutexLock lock_stats(stats_mutex);
     committed.keys = next.keys;
     committed.live_keys = next.live_keys;
     committed.bytes = next.bytes;
@@ -921,7 +921,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
 
     Impl* raw = impl.get();
     {
-      std::lock_guard lock_queue(impl->queue_mutex);
+      MutexLock lock_queue(impl->queue_mutex);
       impl->writer = std::thread([raw] { raw->writer_loop(); });
       impl->writer_id = impl->writer.get_id();
     }
@@ -1258,12 +1258,12 @@ Result<features::AuditVerifyResult> Store::verify_audit() const {
 }
 
 StoreStats Store::stats() const {
-  std::lock_guard lock_stats(impl_->stats_mutex);
+  MutexLock lock_stats(impl_->stats_mutex);
   return impl_->committed;
 }
 
 std::size_t Store::queued_for_testing() const {
-  std::lock_guard lock_queue(impl_->queue_mutex);
+  MutexLock lock_queue(impl_->queue_mutex);
   return impl_->queue.size();
 }
 

@@ -124,7 +124,7 @@ Measured run(const Options& options, bool audit) {
     std::exit(1);
   }
   if (audit) {
-    auto verified = node->verify_audit(kvs::Caller::local());
+    auto verified = node->verify_audit();
     if (!verified.is_ok() || !verified->ok || verified->entries != total.load()) {
       std::fprintf(stderr, "node_audit_bench: the audit chain does not hold one entry per put (%llu puts, %llu entries)\n",
                    static_cast<unsigned long long>(total.load()),

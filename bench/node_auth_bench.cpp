@@ -103,11 +103,11 @@ int main(int argc, char** argv) {
   std::string admin_token;
   std::ifstream(root / "auth" / "admin.token") >> admin_token;
   Caller admin = *secured->authenticate(admin_token);
-  auto owner = secured->create_user(admin, "owner", kScopeRead | kScopeWrite);
-  auto reader = secured->create_user(admin, "reader", kScopeRead);
-  auto group = secured->create_group(admin, "readers", {owner->uuid, reader->uuid});
-  std::string owner_token = secured->mint_token(admin, owner->uuid, kScopeRead | kScopeWrite)->token;
-  std::string reader_token = secured->mint_token(admin, reader->uuid, kScopeRead)->token;
+  auto owner = secured->create_user("owner", kScopeRead | kScopeWrite, {admin});
+  auto reader = secured->create_user("reader", kScopeRead, {admin});
+  auto group = secured->create_group("readers", {owner->uuid, reader->uuid}, {admin});
+  std::string owner_token = secured->mint_token(owner->uuid, kScopeRead | kScopeWrite, {admin})->token;
+  std::string reader_token = secured->mint_token(reader->uuid, kScopeRead, {admin})->token;
   if (!group.is_ok()) {
     std::fprintf(stderr, "node_auth_bench: set-up failed: %s\n", group.status().to_string().c_str());
     return 1;

@@ -1,7 +1,7 @@
 // three_node_cluster: clustering kvs inside another program, without kvs-server. It opens three
 // kvs::Nodes in one process, each on its own temporary data directory and its own loopback
 // HTTP port; the application serves the two peer routes (POST /members/join and
-// /members/gossip) with cpp-httplib and hands each request to Node::handle_peer_message, which
+// /members/gossip) with cpp-httplib and hands each request to Node::handle_peer_request, which
 // checks the cluster-secret HMAC. Nodes 2 and 3 join through node 1. The program prints
 // membership changes as they happen, waits until every node sees all three alive, lets node 3
 // leave gracefully, waits until the others have dropped it, and exits 0 (1 on any failure or
@@ -45,7 +45,6 @@ struct ClusterNode {
 
 int status_for(const kvs::Status& status) {
   switch (status.code()) {
-    case kvs::Status::Code::kOk: return 202;
     case kvs::Status::Code::kUnauthenticated: return 401;
     case kvs::Status::Code::kTooLarge: return 413;
     case kvs::Status::Code::kUnavailable: return 503;
@@ -56,11 +55,15 @@ int status_for(const kvs::Status& status) {
 // Each peer route is one call into the node.
 void serve_peer_routes(httplib::Server& http, kvs::Node& node) {
   auto peer = [&node](const httplib::Request& request, httplib::Response& response) {
-    kvs::Status queued = node.handle_peer_message(request.get_header_value("X-KVS-Peer-Signature"), request.method,
-                                                  request.target, request.body);
-    response.status = status_for(queued);
-    response.set_content(queued.is_ok() ? "{}" : "{\"error\":\"" + std::string(queued.code_name()) + "\"}",
-                         "application/json");
+    std::string signature = request.get_header_value("X-KVS-Peer-Signature");
+    auto answer = node.handle_peer_request({request.method, request.target, request.body, signature});
+    if (!answer.is_ok()) {
+      response.status = status_for(answer.status());
+      response.set_content("{\"error\":\"" + std::string(answer.status().code_name()) + "\"}", "application/json");
+      return;
+    }
+    response.status = answer->status;
+    response.set_content(answer->body, "application/json");
   };
   http.Post("/members/join", peer);
   http.Post("/members/gossip", peer);
@@ -70,7 +73,7 @@ bool sees_alive(const kvs::Node& node, std::size_t count) {
   auto members = node.members();
   if (members.size() != count) return false;
   for (const auto& member : members) {
-    if (member.status != "alive") return false;
+    if (member.status != kvs::MemberStatus::kAlive) return false;
   }
   return true;
 }
@@ -87,7 +90,7 @@ bool wait_for(const std::function<bool()>& condition) {
 void print_members(const std::string& title, const kvs::Node& node) {
   say(title);
   for (const auto& member : node.members()) {
-    say("  " + member.id + "  " + member.address + "  " + member.status +
+    say("  " + member.id + "  " + member.address + "  " + std::string(to_string(member.status)) +
         "  joined_timestamp=" + std::to_string(member.joined_timestamp_ms) + (member.is_self ? "  (self)" : ""));
   }
 }
@@ -157,7 +160,7 @@ int main() {
       n.node = std::move(*opened);
       std::string self = config.node_id;
       n.node->set_member_observer([self](const kvs::MemberEvent& event) {
-        say(self + ": " + event.member.id + " " + event.kind);
+        say(self + ": " + event.member.id + " " + std::string(to_string(event.kind)));
       });
       serve_peer_routes(*n.http, *n.node);
       httplib::Server* http = n.http.get();

@@ -45,7 +45,7 @@ void register_audit_routes(HttpServer& server, Node& node) {
                       if (!since.is_ok()) return write_error(response, since.status());
                       auto limit = parse_count(context.target, "limit", kDefaultAuditLimit, 1, kMaxAuditLimit);
                       if (!limit.is_ok()) return write_error(response, limit.status());
-                      auto entries = node.audit(context.caller, *since, static_cast<std::size_t>(*limit));
+                      auto entries = node.audit({context.caller, *since, static_cast<std::size_t>(*limit)});
                       if (!entries.is_ok()) return write_error(response, entries.status());
                       JsonWriter json;
                       json.begin_object().key("entries").begin_array();
@@ -62,7 +62,7 @@ void register_audit_routes(HttpServer& server, Node& node) {
                     }});
   server.add_route({"audit_verify", "GET", "/audit/verify", false, true,
                     [&node](RequestContext& context, httplib::Response& response) {
-                      auto verified = node.verify_audit(context.caller);
+                      auto verified = node.verify_audit({context.caller});
                       if (!verified.is_ok()) return write_error(response, verified.status());
                       JsonWriter json;
                       json.begin_object().key("ok").boolean(verified->ok);

@@ -158,13 +158,13 @@ class AuthRoutes {
       }
     }
     if (!nickname) return write_error(response, Status::invalid_argument("member 'nickname' is required"));
-    auto user = node_.create_user(context.caller, *nickname, scopes);
+    auto user = node_.create_user(*nickname, scopes, {context.caller});
     if (!user.is_ok()) return write_error(response, user.status());
     write_json(response, 201, user_json(*user));
   }
 
   void list_users(RequestContext& context, httplib::Response& response) {
-    auto users = node_.list_users(context.caller);
+    auto users = node_.list_users({context.caller});
     if (!users.is_ok()) return write_error(response, users.status());
     std::string body = "[";
     for (std::size_t i = 0; i < users->size(); ++i) {
@@ -178,7 +178,7 @@ class AuthRoutes {
   void get_user(RequestContext& context, httplib::Response& response) {
     auto uuid = item_id(context, kUsersPath);
     if (!uuid.is_ok()) return write_error(response, uuid.status());
-    auto user = node_.get_user(context.caller, *uuid);
+    auto user = node_.get_user(*uuid, {context.caller});
     if (!user.is_ok()) return write_error(response, user.status());
     write_json(response, 200, user_json(*user));
   }
@@ -202,7 +202,7 @@ class AuthRoutes {
         return write_error(response, unknown_member(key, "nickname, scopes"));
       }
     }
-    auto user = node_.update_user(context.caller, *uuid, change);
+    auto user = node_.update_user(*uuid, change, {context.caller});
     if (!user.is_ok()) return write_error(response, user.status());
     write_json(response, 200, user_json(*user));
   }
@@ -210,7 +210,7 @@ class AuthRoutes {
   void delete_user(RequestContext& context, httplib::Response& response) {
     auto uuid = item_id(context, kUsersPath);
     if (!uuid.is_ok()) return write_error(response, uuid.status());
-    if (Status removed = node_.remove_user(context.caller, *uuid); !removed.is_ok()) {
+    if (Status removed = node_.remove_user(*uuid, {context.caller}); !removed.is_ok()) {
       return write_error(response, removed);
     }
     response.status = 204;
@@ -237,7 +237,7 @@ class AuthRoutes {
       }
     }
     if (!name) return write_error(response, Status::invalid_argument("member 'name' is required"));
-    auto group = node_.create_group(context.caller, *name, std::move(members));
+    auto group = node_.create_group(*name, std::move(members), {context.caller});
     if (!group.is_ok()) return write_error(response, group.status());
     write_json(response, 201, group_json(*group));
   }
@@ -245,7 +245,7 @@ class AuthRoutes {
   void get_group(RequestContext& context, httplib::Response& response) {
     auto uuid = item_id(context, kGroupsPath);
     if (!uuid.is_ok()) return write_error(response, uuid.status());
-    auto group = node_.get_group(context.caller, *uuid);
+    auto group = node_.get_group(*uuid, {context.caller});
     if (!group.is_ok()) return write_error(response, group.status());
     write_json(response, 200, group_json(*group));
   }
@@ -269,7 +269,7 @@ class AuthRoutes {
         return write_error(response, unknown_member(key, "name, members"));
       }
     }
-    auto group = node_.update_group(context.caller, *uuid, change);
+    auto group = node_.update_group(*uuid, change, {context.caller});
     if (!group.is_ok()) return write_error(response, group.status());
     write_json(response, 200, group_json(*group));
   }
@@ -277,7 +277,7 @@ class AuthRoutes {
   void delete_group(RequestContext& context, httplib::Response& response) {
     auto uuid = item_id(context, kGroupsPath);
     if (!uuid.is_ok()) return write_error(response, uuid.status());
-    if (Status removed = node_.remove_group(context.caller, *uuid); !removed.is_ok()) {
+    if (Status removed = node_.remove_group(*uuid, {context.caller}); !removed.is_ok()) {
       return write_error(response, removed);
     }
     response.status = 204;
@@ -317,12 +317,12 @@ class AuthRoutes {
       if (user_uuid == context.caller.user_uuid) {
         scopes = context.caller.scopes;
       } else {
-        auto user = node_.get_user(context.caller, user_uuid);
+        auto user = node_.get_user(user_uuid, {context.caller});
         if (!user.is_ok()) return write_error(response, user.status());
         scopes = user->scopes;
       }
     }
-    auto token = node_.mint_token(context.caller, user_uuid, *scopes, ttl);
+    auto token = node_.mint_token(user_uuid, *scopes, {context.caller, ttl});
     if (!token.is_ok()) return write_error(response, token.status());
     JsonWriter json;
     json.begin_object()
@@ -338,7 +338,7 @@ class AuthRoutes {
   void revoke_token(RequestContext& context, httplib::Response& response) {
     auto jti = item_id(context, kTokensPath);
     if (!jti.is_ok()) return write_error(response, jti.status());
-    if (Status revoked = node_.revoke_token(context.caller, *jti); !revoked.is_ok()) {
+    if (Status revoked = node_.revoke_token(*jti, {context.caller}); !revoked.is_ok()) {
       return write_error(response, revoked);
     }
     response.status = 204;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include <httplib.h>
 
@@ -23,23 +24,24 @@ std::string members_json(const std::vector<Member>& members) {
         .key("address").string(member.address)
         .key("last_seen").number(member.last_seen_ms)
         .key("joined_timestamp").number(member.joined_timestamp_ms)
-        .key("status").string(member.status)
+        .key("status").string(to_string(member.status))
         .end_object();
   }
   json.end_array();
   return json.take();
 }
 
-// A peer message: verified, decoded and queued by the Node; 202 once queued. The signature
-// covers the target exactly as the peer sent it, so the raw target is passed, not the decoded one.
+// A peer message: verified, decoded and queued by the Node, which answers 202 once queued. The
+// signature covers the target exactly as the peer sent it, so the raw target is passed, not the
+// decoded one.
 void peer_message(Node& node, RequestContext& context, httplib::Response& response) {
-  Status queued = node.handle_peer_message(context.header(kPeerSignatureHeader), context.method,
-                                           context.http.target, context.http.body);
-  if (!queued.is_ok()) {
-    write_error(response, queued);
+  auto answer = node.handle_peer_request(
+      {context.method, context.http.target, context.http.body, context.header(kPeerSignatureHeader)});
+  if (!answer.is_ok()) {
+    write_error(response, answer.status());
     return;
   }
-  write_json(response, 202, "{}");
+  write_json(response, answer->status, std::move(answer->body));
 }
 
 }  // namespace
@@ -52,7 +54,7 @@ void register_cluster_routes(HttpServer& server, Node& node) {
   server.add_route({"members", "GET", "/members", false, true, list});
   server.add_route({"members_leave", "DELETE", "/members/leave", false, true,
                     [&node](RequestContext& context, httplib::Response& response) {
-                      Status left = node.leave(context.caller);
+                      Status left = node.leave({context.caller});
                       if (!left.is_ok()) {
                         write_error(response, left);
                         return;

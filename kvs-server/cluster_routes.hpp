@@ -7,7 +7,7 @@
 //   POST   /members/join    peer: a node asks to be let in
 //   POST   /members/gossip  peer: gossip, join replies, leaves
 // Peer routes skip the bearer-token check (needs_auth = false): they are authenticated by the
-// X-KVS-Peer-Signature HMAC instead, which kvs::Node::handle_peer_message verifies (401 when it
+// X-KVS-Peer-Signature HMAC instead, which kvs::Node::handle_peer_request verifies (401 when it
 // is missing or wrong, and nothing changes). Each handler is one call into kvs::Node.
 
 #include "http_server.hpp"

@@ -359,14 +359,14 @@ void register_health_route(HttpServer& server, Node& node) {
                       JsonWriter json;
                       json.begin_object()
                           .key("status").string(health.status)
-                          .key("mode").string(health.mode)
+                          .key("mode").string(to_string(health.mode))
                           .key("member_count").number(static_cast<std::uint64_t>(health.member_count))
                           .key("node_id").string(health.node_id)
                           .key("version").string(health.version)
                           .key("uptime_s").number(health.uptime_s)
                           .key("keys").number(health.keys);
                       // Bootstrap progress, while syncing and after a pull since the start.
-                      if (health.mode == "syncing" || health.sync_keys > 0) {
+                      if (health.mode == Mode::kSyncing || health.sync_keys > 0) {
                         json.key("sync_progress").begin_object()
                             .key("keys").number(health.sync_keys)
                             .key("bytes").number(health.sync_bytes)

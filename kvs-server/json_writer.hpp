@@ -9,8 +9,10 @@
 
 namespace kvs::server {
 
-// Appends `text` as a JSON string literal, quotes included. Control characters, quotes and
-// backslashes are escaped; other bytes (UTF-8) are copied.
+// Appends `text` as a JSON string literal, quotes included. '"', '\\' and control characters
+// (U+0000..U+001F, U+007F) are escaped; valid UTF-8 is copied; each byte that is not part of a
+// valid UTF-8 sequence (stray, truncated, overlong, surrogate, above U+10FFFF) becomes U+FFFD,
+// so the result is valid JSON whatever bytes `text` holds.
 void append_json_string(std::string& out, std::string_view text);
 
 class JsonWriter {

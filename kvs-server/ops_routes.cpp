@@ -79,7 +79,7 @@ void register_ops_routes(HttpServer& server, Node& node, const Config& config) {
   if (!config.backup_enabled) return;  // the routes are absent (404), as SPEC wants
   server.add_route({"admin_backup", "POST", "/admin/backup", false, true,
                     [&node](RequestContext& context, httplib::Response& response) {
-                      auto taken = node.backup_now(context.caller);
+                      auto taken = node.backup_now({context.caller});
                       if (!taken.is_ok()) {
                         write_error(response, taken.status());
                         return;
@@ -94,7 +94,7 @@ void register_ops_routes(HttpServer& server, Node& node, const Config& config) {
                     }});
   server.add_route({"admin_backups", "GET", "/admin/backups", false, true,
                     [&node](RequestContext& context, httplib::Response& response) {
-                      auto listed = node.list_backups(context.caller);
+                      auto listed = node.list_backups({context.caller});
                       if (!listed.is_ok()) {
                         write_error(response, listed.status());
                         return;

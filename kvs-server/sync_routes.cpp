@@ -1,6 +1,7 @@
 #include "sync_routes.hpp"
 
 #include <string>
+#include <utility>
 
 #include <httplib.h>
 
@@ -14,13 +15,13 @@ constexpr const char* kPeerSignatureHeader = "X-KVS-Peer-Signature";
 // A signed peer request: one call into the Node; the signature covers the target exactly as
 // the peer sent it, so the raw target is passed, not the decoded one.
 void sync_request(Node& node, RequestContext& context, httplib::Response& response) {
-  auto answer = node.handle_sync_request(context.header(kPeerSignatureHeader), context.method, context.http.target,
-                                         context.http.body);
+  auto answer = node.handle_peer_request(
+      {context.method, context.http.target, context.http.body, context.header(kPeerSignatureHeader)});
   if (!answer.is_ok()) {
     write_error(response, answer.status());
     return;
   }
-  write_json(response, 200, std::move(*answer));
+  write_json(response, answer->status, std::move(answer->body));
 }
 
 }  // namespace

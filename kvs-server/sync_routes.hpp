@@ -7,7 +7,7 @@
 //   POST /sync/merkle/branches   peer: root, key count and the 64 branch hashes
 //   POST /sync/merkle/leaves     peer: the leaf values under some branches
 //   POST /sync/bucket            peer: one page of the versions in some leaf buckets
-// Peer routes skip the bearer-token check (needs_auth = false): kvs::Node::handle_sync_request
+// Peer routes skip the bearer-token check (needs_auth = false): kvs::Node::handle_peer_request
 // verifies their X-KVS-Peer-Signature (401 when missing or wrong, and nothing changes). Bodies
 // are described in libkvs/src/replication/sync_codec.hpp.
 

@@ -1,7 +1,5 @@
 #include "kvs/node.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <limits>
 #include <atomic>
@@ -17,6 +15,8 @@
 #include "kvs/log.hpp"
 #include "node_impl.hpp"
 #include "storage/store.hpp"
+#include "util/host_name.hpp"
+#include "util/key.hpp"
 
 #ifndef KVS_VERSION_STRING
 #define KVS_VERSION_STRING "0.0.0"
@@ -26,15 +26,6 @@ namespace kvs {
 namespace {
 
 constexpr std::string_view kJoinedMetaName = "joined_timestamp";
-
-std::string host_name() {
-  char buffer[256] = {};
-  if (::gethostname(buffer, sizeof buffer - 1) != 0 || buffer[0] == '\0') return "kvs-node";
-  return buffer;
-}
-
-// A key is reserved when its first segment starts with '_' (internal system keys).
-bool is_reserved(std::string_view path) { return !path.empty() && path.front() == '_'; }
 
 bool is_live(const std::optional<Version>& version, std::int64_t now_ms) {
   return version.has_value() && !version->deleted && !is_expired(*version, now_ms);
@@ -75,7 +66,7 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
 
   auto impl = std::make_unique<Impl>();
   impl->config = config;
-  if (impl->config.node_id.empty()) impl->config.node_id = host_name();
+  if (impl->config.node_id.empty()) impl->config.node_id = util::host_name();
   impl->clock = env.clock ? env.clock : &system_clock();
   impl->random = env.random ? env.random : &system_random();
   impl->started_at = std::chrono::steady_clock::now();
@@ -280,7 +271,7 @@ Result<RangeResult> Node::range(const RangeQuery& query) const {
   const std::size_t max_bytes = query.max_bytes != 0 ? query.max_bytes : impl_->config.max_range_bytes;
   std::size_t page_bytes = 64;
   Status scanned = impl_->store->scan(start, end, [&](const Version& version) {
-    if (version.deleted || is_expired(version, now) || is_reserved(version.path)) return true;
+    if (version.deleted || is_expired(version, now) || util::is_reserved_path(version.path)) return true;
     // Only keys the caller may read: the others are skipped as if absent.
     if (checked && !impl_->authority->can_read(query.caller, meta_of(version))) return true;
     std::size_t item_bytes = 80 + version.path.size() + version.uuid.size() + (query.values ? version.data.size() : 0);
@@ -478,8 +469,8 @@ Status Node::export_versions(const std::function<bool(const Version&)>& visit) c
 
 Health Node::health() const {
   Health health;
-  health.mode = impl_->config.read_only ? "read-only" : "normal";
-  if (impl_->syncing.load(std::memory_order_acquire)) health.mode = "syncing";
+  health.mode = impl_->config.read_only ? Mode::kReadOnly : Mode::kNormal;
+  if (impl_->syncing.load(std::memory_order_acquire)) health.mode = Mode::kSyncing;
   health.sync_keys = impl_->sync_keys.load(std::memory_order_relaxed);
   health.sync_bytes = impl_->sync_bytes.load(std::memory_order_relaxed);
   health.member_count = impl_->live_member_count();

@@ -8,6 +8,7 @@
 
 #include "features/audit.hpp"
 #include "node_impl.hpp"
+#include "util/hex.hpp"
 
 namespace kvs {
 namespace {
@@ -15,7 +16,7 @@ namespace {
 // The audit log reveals who wrote what where, so it is admin business: the embedding
 // application (trusted), or a token with the admin scope when auth is on.
 Status check_audit_admin(const Caller& caller, const Config& config) {
-  if (!config.auth_enabled || caller.trusted || (caller.scopes & kScopeAdmin) != 0) return Status::ok();
+  if (!config.auth_enabled || caller.trusted || auth::is_admin(caller.scopes)) return Status::ok();
   return Status::permission_denied("the audit log needs the admin scope");
 }
 
@@ -28,9 +29,9 @@ AuditEntry to_public(const features::AuditEntry& entry) {
   out.actor = entry.actor;
   out.action = entry.action;
   out.path = entry.path;
-  if (entry.value_hash != features::AuditHash{}) out.value_hash = features::to_hex(entry.value_hash);
-  out.prev_hash = features::to_hex(entry.prev_hash);
-  out.hash = features::to_hex(entry.entry_hash);
+  if (entry.value_hash != features::AuditHash{}) out.value_hash = util::to_hex(entry.value_hash);
+  out.prev_hash = util::to_hex(entry.prev_hash);
+  out.hash = util::to_hex(entry.entry_hash);
   return out;
 }
 
@@ -83,9 +84,11 @@ Status Node::Impl::audit_mode_at_open() {
 
 // ---- Node ----------------------------------------------------------------------------------
 
-Result<std::vector<AuditEntry>> Node::audit(const Caller& caller, std::uint64_t since, std::size_t limit) const {
+Result<std::vector<AuditEntry>> Node::audit(const AuditQuery& query) const {
+  const std::uint64_t since = query.since;
+  const std::size_t limit = query.limit;
   if (!impl_->config.tamper_logging_enabled) return audit_disabled();
-  if (Status allowed = check_audit_admin(caller, impl_->config); !allowed.is_ok()) return allowed;
+  if (Status allowed = check_audit_admin(query.caller, impl_->config); !allowed.is_ok()) return allowed;
   if (limit == 0 || limit > kMaxAuditLimit) {
     return Status::invalid_argument("limit must be between 1 and " + std::to_string(kMaxAuditLimit));
   }
@@ -97,9 +100,9 @@ Result<std::vector<AuditEntry>> Node::audit(const Caller& caller, std::uint64_t 
   return entries;
 }
 
-Result<AuditVerification> Node::verify_audit(const Caller& caller) const {
+Result<AuditVerification> Node::verify_audit(const CallOptions& options) const {
   if (!impl_->config.tamper_logging_enabled) return audit_disabled();
-  if (Status allowed = check_audit_admin(caller, impl_->config); !allowed.is_ok()) return allowed;
+  if (Status allowed = check_audit_admin(options.caller, impl_->config); !allowed.is_ok()) return allowed;
   auto verified = impl_->store->verify_audit();
   if (!verified.is_ok()) return verified.status();
   return AuditVerification{verified->ok, verified->entries, verified->first_bad_seq, verified->reason};

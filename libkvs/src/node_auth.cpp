@@ -9,6 +9,7 @@
 #include "auth/records.hpp"
 #include "auth/scopes.hpp"
 #include "features/audit.hpp"
+#include "node_access.hpp"
 #include "node_impl.hpp"
 
 namespace kvs {
@@ -119,7 +120,8 @@ Result<Caller> Node::authenticate(std::string_view token) const {
   return impl_->authority->authenticate(token);
 }
 
-Result<User> Node::create_user(const Caller& caller, std::string_view nickname, std::uint8_t scopes) {
+Result<User> Node::create_user(std::string_view nickname, std::uint8_t scopes, const CallOptions& options) {
+  const Caller& caller = options.caller;
   if (!impl_->config.auth_enabled) return auth_disabled();
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
   auto prepared = impl_->authority->prepare_create_user(caller, nickname, scopes);
@@ -129,14 +131,16 @@ Result<User> Node::create_user(const Caller& caller, std::string_view nickname, 
   return to_user(prepared->user);
 }
 
-Result<User> Node::get_user(const Caller& caller, std::string_view uuid) const {
+Result<User> Node::get_user(std::string_view uuid, const CallOptions& options) const {
+  const Caller& caller = options.caller;
   if (!impl_->config.auth_enabled) return auth_disabled();
   auto user = impl_->authority->get_user(caller, uuid);
   if (!user.is_ok()) return user.status();
   return to_user(*user);
 }
 
-Result<User> Node::update_user(const Caller& caller, std::string_view uuid, const UserChange& change) {
+Result<User> Node::update_user(std::string_view uuid, const UserChange& change, const CallOptions& options) {
+  const Caller& caller = options.caller;
   if (!impl_->config.auth_enabled) return auth_disabled();
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
   auto prepared = impl_->authority->prepare_update_user(caller, uuid, auth::UserUpdate{change.nickname, change.scopes});
@@ -146,7 +150,8 @@ Result<User> Node::update_user(const Caller& caller, std::string_view uuid, cons
   return to_user(prepared->user);
 }
 
-Status Node::remove_user(const Caller& caller, std::string_view uuid) {
+Status Node::remove_user(std::string_view uuid, const CallOptions& options) {
+  const Caller& caller = options.caller;
   if (!impl_->config.auth_enabled) return auth_disabled();
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
   auto prepared = impl_->authority->prepare_delete_user(caller, uuid);
@@ -154,7 +159,8 @@ Status Node::remove_user(const Caller& caller, std::string_view uuid) {
   return impl_->write_reserved(*prepared, Impl::audit_actor(caller), features::audit_action::kUserDelete).status();
 }
 
-Result<std::vector<User>> Node::list_users(const Caller& caller) const {
+Result<std::vector<User>> Node::list_users(const CallOptions& options) const {
+  const Caller& caller = options.caller;
   if (!impl_->config.auth_enabled) return auth_disabled();
   if (!auth::is_superuser(caller)) return Status::permission_denied("only an admin may list users");
   std::vector<User> users;
@@ -163,7 +169,8 @@ Result<std::vector<User>> Node::list_users(const Caller& caller) const {
   return users;
 }
 
-Result<Group> Node::create_group(const Caller& caller, std::string_view name, std::vector<std::string> members) {
+Result<Group> Node::create_group(std::string_view name, std::vector<std::string> members, const CallOptions& options) {
+  const Caller& caller = options.caller;
   if (!impl_->config.auth_enabled) return auth_disabled();
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
   auto prepared = impl_->authority->prepare_create_group(caller, name, std::move(members));
@@ -173,14 +180,16 @@ Result<Group> Node::create_group(const Caller& caller, std::string_view name, st
   return to_group(prepared->group);
 }
 
-Result<Group> Node::get_group(const Caller& caller, std::string_view uuid) const {
+Result<Group> Node::get_group(std::string_view uuid, const CallOptions& options) const {
+  const Caller& caller = options.caller;
   if (!impl_->config.auth_enabled) return auth_disabled();
   auto group = impl_->authority->get_group(caller, uuid);
   if (!group.is_ok()) return group.status();
   return to_group(*group);
 }
 
-Result<Group> Node::update_group(const Caller& caller, std::string_view uuid, const GroupChange& change) {
+Result<Group> Node::update_group(std::string_view uuid, const GroupChange& change, const CallOptions& options) {
+  const Caller& caller = options.caller;
   if (!impl_->config.auth_enabled) return auth_disabled();
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
   auto prepared = impl_->authority->prepare_update_group(caller, uuid, auth::GroupUpdate{change.name, change.members});
@@ -190,7 +199,8 @@ Result<Group> Node::update_group(const Caller& caller, std::string_view uuid, co
   return to_group(prepared->group);
 }
 
-Status Node::remove_group(const Caller& caller, std::string_view uuid) {
+Status Node::remove_group(std::string_view uuid, const CallOptions& options) {
+  const Caller& caller = options.caller;
   if (!impl_->config.auth_enabled) return auth_disabled();
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
   auto prepared = impl_->authority->prepare_delete_group(caller, uuid);
@@ -198,15 +208,15 @@ Status Node::remove_group(const Caller& caller, std::string_view uuid) {
   return impl_->write_reserved(*prepared, Impl::audit_actor(caller), features::audit_action::kGroupDelete).status();
 }
 
-Result<Token> Node::mint_token(const Caller& caller, std::string_view user_uuid, std::uint8_t scopes,
-                               std::optional<std::chrono::milliseconds> ttl) {
+Result<Token> Node::mint_token(std::string_view user_uuid, std::uint8_t scopes, const TokenOptions& options) {
   if (!impl_->config.auth_enabled) return auth_disabled();
-  auto minted = impl_->authority->mint_token(caller, user_uuid, scopes, ttl);
+  auto minted = impl_->authority->mint_token(options.caller, user_uuid, scopes, options.ttl);
   if (!minted.is_ok()) return minted.status();
   return to_token(*minted);
 }
 
-Status Node::revoke_token(const Caller& caller, std::string_view token_id) {
+Status Node::revoke_token(std::string_view token_id, const CallOptions& options) {
+  const Caller& caller = options.caller;
   if (!impl_->config.auth_enabled) return auth_disabled();
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
   auto prepared = impl_->authority->revoke_token(caller, token_id);
@@ -224,13 +234,13 @@ Result<Token> Node::issue_token(std::string_view nickname, std::optional<std::ui
   return to_token(*minted);
 }
 
-std::string Node::sign_peer_request(std::string_view method, std::string_view target, std::string_view body) const {
-  return impl_->authority->sign_peer_request(method, target, body);
+std::string detail::NodeAccess::sign_peer_request(const Node& node, std::string_view method, std::string_view target,
+                                                  std::string_view body) {
+  return node.impl_->authority->sign_peer_request(method, target, body);
 }
 
-Status Node::verify_peer_request(std::string_view signature, std::string_view method, std::string_view target,
-                                 std::string_view body) {
-  return impl_->authority->verify_peer_request(signature, method, target, body);
+Status detail::NodeAccess::verify_peer_request(Node& node, const PeerRequest& request) {
+  return node.impl_->authority->verify_peer_request(request.signature, request.method, request.target, request.body);
 }
 
 std::optional<std::uint8_t> scope_from_name(std::string_view name) noexcept { return auth::parse_scope(name); }

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "features/audit.hpp"
 #include "http/peer_transport.hpp"
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"

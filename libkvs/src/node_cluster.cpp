@@ -20,7 +20,9 @@
 #include "cluster/message.hpp"
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
+#include "node_access.hpp"
 #include "node_impl.hpp"
+#include "util/json_writer.hpp"
 
 namespace kvs {
 namespace {
@@ -36,25 +38,6 @@ std::string advertised_address(const Config& config) {
   return config.bind_address + ":" + std::to_string(config.port);
 }
 
-void append_string(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (char c : text) {
-    auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20) {
-      out += "\\u00";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xF];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
 // {"v":1,"id":"n1","address":"h:p","incarnation":7,"peer_addresses":["h:p",...]}
 //   v               format version (kSelfRecordFormat)
 //   id, address     what the node was last started as (informative: the config decides)
@@ -62,13 +45,13 @@ void append_string(std::string& out, std::string_view text) {
 //   peer_addresses  members at the last gossip round after a change: asked to let us back in
 std::string encode_self_record(const cluster::SelfRecord& record) {
   std::string out = "{\"v\":" + std::to_string(kSelfRecordFormat) + ",\"id\":";
-  append_string(out, record.id);
+  util::append_json_string(out, record.id);
   out += ",\"address\":";
-  append_string(out, record.address);
+  util::append_json_string(out, record.address);
   out += ",\"incarnation\":" + std::to_string(record.incarnation) + ",\"peer_addresses\":[";
   for (std::size_t i = 0; i < record.peer_addresses.size(); ++i) {
     if (i > 0) out += ',';
-    append_string(out, record.peer_addresses[i]);
+    util::append_json_string(out, record.peer_addresses[i]);
   }
   out += "]}";
   return out;
@@ -135,9 +118,21 @@ Member to_member(const Clock& clock, const cluster::MemberInfo& info) {
   member.address = info.address;
   member.last_seen_ms = info.is_self ? clock.now_ms() : wall_ms_of(clock, info.last_seen);
   member.joined_timestamp_ms = info.joined_ms;
-  member.status = std::string(cluster::member_status_name(info.status));
+  member.status = info.status == cluster::MemberStatus::kSuspect ? MemberStatus::kSuspect : MemberStatus::kAlive;
   member.is_self = info.is_self;
   return member;
+}
+
+MemberEvent::Kind to_public(cluster::MemberEventKind kind) {
+  switch (kind) {
+    case cluster::MemberEventKind::kJoined: return MemberEvent::Kind::kJoined;
+    case cluster::MemberEventKind::kUpdated: return MemberEvent::Kind::kUpdated;
+    case cluster::MemberEventKind::kSuspect: return MemberEvent::Kind::kSuspect;
+    case cluster::MemberEventKind::kAlive: return MemberEvent::Kind::kAlive;
+    case cluster::MemberEventKind::kRemoved: return MemberEvent::Kind::kRemoved;
+    case cluster::MemberEventKind::kLeft: return MemberEvent::Kind::kLeft;
+  }
+  return MemberEvent::Kind::kUpdated;
 }
 
 }  // namespace
@@ -192,7 +187,7 @@ Status Node::Impl::start_cluster() {
       observer = member_observer;
     }
     if (observer && *observer) {
-      (*observer)(MemberEvent{std::string(cluster::member_event_name(event.kind)), to_member(*clock, event.member)});
+      (*observer)(MemberEvent{to_public(event.kind), to_member(*clock, event.member)});
     }
   };
 
@@ -245,8 +240,9 @@ Status Node::join(std::string_view seed_address) {
   return impl_->cluster->join(std::move(seeds));
 }
 
-Status Node::leave(const Caller& caller) {
-  if (impl_->checked(caller) && (caller.scopes & kScopeAdmin) == 0) {
+Status Node::leave(const CallOptions& options) {
+  const Caller& caller = options.caller;
+  if (impl_->checked(caller) && !auth::is_admin(caller.scopes)) {
     return Status::permission_denied("leaving the cluster needs the admin scope");
   }
   if (!impl_->cluster) return Status::unavailable("clustering is disabled (clustering_enabled: false)");
@@ -262,21 +258,24 @@ void Node::set_member_observer(std::function<void(const MemberEvent&)> observer)
 
 std::uint64_t Node::member_changes() const noexcept { return impl_->member_changes.load(std::memory_order_relaxed); }
 
-Status Node::handle_peer_message(std::string_view signature, std::string_view method, std::string_view target,
-                                 std::string_view body) {
+Result<PeerResponse> Node::handle_peer_request(const PeerRequest& request) {
+  std::string_view path = request.target.substr(0, request.target.find('?'));
+  if (path.starts_with("/sync/")) return detail::NodeAccess::handle_sync_request(*this, request);
   if (!impl_->cluster) return Status::unavailable("clustering is disabled (clustering_enabled: false)");
-  if (body.size() > cluster::kMaxMessageBytes) return Status::too_large("peer message over the size limit");
+  if (!path.starts_with("/members/")) return Status::not_found("no peer target " + std::string(path.substr(0, 100)));
+  if (request.body.size() > cluster::kMaxMessageBytes) return Status::too_large("peer message over the size limit");
   // The signature first: an unauthenticated request must change nothing and cost little.
-  if (Status verified = verify_peer_request(signature, method, target, body); !verified.is_ok()) return verified;
-  if (method != "POST") return Status::invalid_argument("peer messages are POSTed");
-  auto message = cluster::decode_message(body);
+  if (Status verified = detail::NodeAccess::verify_peer_request(*this, request); !verified.is_ok()) return verified;
+  if (request.method != "POST") return Status::invalid_argument("peer messages are POSTed");
+  auto message = cluster::decode_message(request.body);
   if (!message.is_ok()) return message.status();
-  std::string_view path = target.substr(0, target.find('?'));
   if (path != cluster::peer_path(*message)) {
     return Status::invalid_argument("a " + std::string(cluster::message_type_name(*message)) +
                                     " message does not belong at " + std::string(path.substr(0, 100)));
   }
-  return impl_->cluster->deliver(std::move(*message));
+  if (Status queued = impl_->cluster->deliver(std::move(*message)); !queued.is_ok()) return queued;
+  // The body kvs-server has always answered a queued message with.
+  return PeerResponse{202, "{}"};
 }
 
 }  // namespace kvs

@@ -39,7 +39,7 @@ BackupInfo to_public(const features::BackupInfo& info) {
 // Backups and the backup list are admin business: the embedding application (trusted), or a
 // token with the admin scope when auth is on.
 Status check_admin(const Caller& caller, const Config& config, std::string_view what) {
-  if (!config.auth_enabled || caller.trusted || (caller.scopes & kScopeAdmin) != 0) return Status::ok();
+  if (!config.auth_enabled || caller.trusted || auth::is_admin(caller.scopes)) return Status::ok();
   return Status::permission_denied(std::string(what) + " needs the admin scope");
 }
 
@@ -160,8 +160,8 @@ Status Node::Impl::open_ops(bool scheduler) {
   return Status::ok();
 }
 
-Result<BackupInfo> Node::backup_now(const Caller& caller) {
-  if (Status allowed = check_admin(caller, impl_->config, "a backup"); !allowed.is_ok()) return allowed;
+Result<BackupInfo> Node::backup_now(const CallOptions& options) {
+  if (Status allowed = check_admin(options.caller, impl_->config, "a backup"); !allowed.is_ok()) return allowed;
   if (!impl_->ops->backups) return Status::unavailable("backups are disabled (backup_enabled is false)");
   const storage::Store* store = impl_->store;
   auto outcome = impl_->ops->backups->run([store](int fd) { return store->copy_to_fd(fd); });
@@ -180,8 +180,8 @@ Result<BackupInfo> Node::backup_now(const Caller& caller) {
   return info;
 }
 
-Result<std::vector<BackupInfo>> Node::list_backups(const Caller& caller) const {
-  if (Status allowed = check_admin(caller, impl_->config, "the backup list"); !allowed.is_ok()) return allowed;
+Result<std::vector<BackupInfo>> Node::list_backups(const CallOptions& options) const {
+  if (Status allowed = check_admin(options.caller, impl_->config, "the backup list"); !allowed.is_ok()) return allowed;
   if (!impl_->ops->backups) return Status::unavailable("backups are disabled (backup_enabled is false)");
   auto listed = impl_->ops->backups->list();
   if (!listed.is_ok()) return listed.status();

@@ -3,7 +3,7 @@
 // it of every commit and purge; local writes are also handed to the push Replicator. The
 // AntiEntropy thread repairs whatever pushes miss. /sync/bucket (and the push back of a round)
 // read only the keys the tree lists for the differing leaves. Peers reach this node through
-// handle_sync_request (POST /sync/...).
+// Node::handle_peer_request (POST /sync/...).
 
 #include <atomic>
 #include <chrono>
@@ -18,10 +18,11 @@
 #include "kvs/node.hpp"
 #include "node_impl.hpp"
 #include "replication/anti_entropy.hpp"
+#include "node_access.hpp"
 #include "replication/merkle.hpp"
-#include "replication/node_access.hpp"
 #include "replication/replicator.hpp"
 #include "replication/sync_codec.hpp"
+#include "util/hex.hpp"
 
 namespace kvs {
 namespace {
@@ -187,23 +188,24 @@ Node::Impl::ReplicationCounters Node::Impl::replication_counters() const {
 MerkleRoot Node::merkle_root() const {
   MerkleRoot root;
   if (!impl_->replication) return root;
-  root.root = replication::to_hex(impl_->replication->tree.root());
+  root.root = util::to_hex(impl_->replication->tree.root());
   root.keys = impl_->replication->tree.keys();
   return root;
 }
 
-Result<std::string> Node::handle_sync_request(std::string_view signature, std::string_view method,
-                                              std::string_view target, std::string_view body) {
-  if (!impl_->cluster || !impl_->replication) {
+Result<PeerResponse> detail::NodeAccess::handle_sync_request(Node& node, const PeerRequest& request) {
+  if (!node.impl_->cluster || !node.impl_->replication) {
     return Status::unavailable("clustering is disabled (clustering_enabled: false)");
   }
   // The signature first: an unauthenticated request must change nothing and cost little.
-  if (Status verified = verify_peer_request(signature, method, target, body); !verified.is_ok()) return verified;
-  if (method != "POST") return Status::invalid_argument("sync requests are POSTed");
-  return NodeReplicationAccess::answer_sync(*this, target, body);
+  if (Status verified = verify_peer_request(node, request); !verified.is_ok()) return verified;
+  if (request.method != "POST") return Status::invalid_argument("sync requests are POSTed");
+  auto answer = answer_sync(node, request.target, request.body);
+  if (!answer.is_ok()) return answer.status();
+  return PeerResponse{200, std::move(*answer)};
 }
 
-Result<std::string> NodeReplicationAccess::answer_sync(Node& node, std::string_view target, std::string_view body) {
+Result<std::string> detail::NodeAccess::answer_sync(Node& node, std::string_view target, std::string_view body) {
   if (!node.impl_->replication) return Status::unavailable("replication is not open");
   std::string_view path = target.substr(0, target.find('?'));
   replication::MerkleTree& tree = node.impl_->replication->tree;
@@ -262,8 +264,8 @@ Result<std::string> NodeReplicationAccess::answer_sync(Node& node, std::string_v
   return Status::not_found("no sync target " + std::string(path.substr(0, 100)));
 }
 
-Result<replication::RoundReport> NodeReplicationAccess::sync_with(Node& node, const std::string& address,
-                                                                  const CallFn& call) {
+Result<replication::RoundReport> detail::NodeAccess::sync_with(Node& node, const std::string& address,
+                                                               const CallFn& call) {
   if (!node.impl_->replication) return Status::unavailable("replication is not open");
   const storage::Store* storage = node.impl_->store;
   replication::AntiEntropyHooks hooks;

@@ -3,7 +3,6 @@
 // entry edited in the LMDB file of the stopped server reported by verify, and the routes
 // absent with tamper_logging_enabled off.
 
-#include <lmdb.h>
 
 #include <fstream>
 #include <string>
@@ -13,6 +12,7 @@
 #include "features/audit.hpp"
 #include "support/http_client.hpp"
 #include "support/server_process.hpp"
+#include "support/stored_edit.hpp"
 
 namespace kvs::test {
 namespace {
@@ -26,27 +26,12 @@ std::string read_token(const ServerProcess& process) {
   return token;
 }
 
-// Flips the last byte of audit entry `seq`'s path in the stopped server's LMDB file.
+// Flips the last byte of audit entry `seq`'s path in the stopped server's data directory.
 void tamper_with_entry(const std::string& data_dir, std::uint64_t seq) {
-  MDB_env* env = nullptr;
-  REQUIRE(mdb_env_create(&env) == 0);
-  REQUIRE(mdb_env_set_maxdbs(env, 16) == 0);
-  REQUIRE(mdb_env_set_mapsize(env, std::size_t{1} << 30) == 0);
-  REQUIRE(mdb_env_open(env, data_dir.c_str(), 0, 0644) == 0);
-  MDB_txn* txn = nullptr;
-  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-  MDB_dbi dbi = 0;
-  REQUIRE(mdb_dbi_open(txn, "audit", 0, &dbi) == 0);
-  std::string key = features::audit_key(seq);
-  MDB_val k{key.size(), key.data()};
-  MDB_val v{};
-  REQUIRE(mdb_get(txn, dbi, &k, &v) == 0);
-  std::string value(static_cast<const char*>(v.mv_data), v.mv_size);
-  value[value.size() - 3 * features::kAuditHashBytes - 1] ^= 0x01;
-  MDB_val edited{value.size(), value.data()};
-  REQUIRE(mdb_put(txn, dbi, &k, &edited, 0) == 0);
-  REQUIRE(mdb_txn_commit(txn) == 0);
-  mdb_env_close(env);
+  kvs::test::edit_stored_value(data_dir, "audit", features::audit_key(seq), [](std::string value) {
+    value[value.size() - 3 * features::kAuditHashBytes - 1] ^= 0x01;
+    return value;
+  });
 }
 
 }  // namespace

@@ -74,9 +74,9 @@ Caller admin_caller(NodeFixture& fixture) {
 }
 
 Caller new_user_caller(NodeFixture& fixture, const Caller& admin, const std::string& nickname, std::uint8_t scopes) {
-  auto user = fixture.node().create_user(admin, nickname, scopes);
+  auto user = fixture.node().create_user(nickname, scopes, {admin});
   REQUIRE(user.is_ok());
-  auto token = fixture.node().mint_token(admin, user->uuid, scopes);
+  auto token = fixture.node().mint_token(user->uuid, scopes, {admin});
   REQUIRE(token.is_ok());
   auto caller = fixture.node().authenticate(token->token);
   REQUIRE(caller.is_ok());

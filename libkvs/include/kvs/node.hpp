@@ -2,8 +2,11 @@
 
 // kvs::Node: one kvs node, in-process. It owns the node's LMDB environment (one per data_dir,
 // held under an exclusive lock) and its background threads (the group-commit writer and the
-// TTL/tombstone sweeper). Every method is safe to call from any thread; expected failures come
-// back as a Status, never as an exception.
+// TTL/tombstone sweeper; with clustering, the membership loop and replication). Every method is
+// safe to call from any thread; expected failures come back as a Status, never as an exception.
+// The values it takes and returns are declared by concern: kvs/types.hpp (documents, ranges,
+// history, options), kvs/auth.hpp (callers, users, groups, tokens), kvs/cluster.hpp (members,
+// peer traffic) and kvs/operations.hpp (health, backups, audit).
 //
 //   auto node = kvs::Node::open(config);
 //   if (!node) { /* node.status() says why */ }
@@ -11,6 +14,9 @@
 //
 // Writes are durable when they return: the data is fsynced. Concurrent writers share one LMDB
 // transaction and one fsync (group commit).
+//
+// Every call that checks its caller takes, as its last parameter, an options struct whose first
+// member is that Caller, defaulted to `{}`: the embedding application, never checked.
 
 #include <chrono>
 #include <cstddef>
@@ -22,226 +28,21 @@
 #include <string_view>
 #include <vector>
 
+#include "kvs/auth.hpp"
 #include "kvs/clock.hpp"
+#include "kvs/cluster.hpp"
 #include "kvs/config.hpp"
 #include "kvs/export.hpp"
+#include "kvs/operations.hpp"
 #include "kvs/status.hpp"
+#include "kvs/types.hpp"
 #include "kvs/version.hpp"
 
 namespace kvs {
 
-// Token scopes, as bits.
-enum Scope : std::uint8_t { kScopeRead = 1, kScopeWrite = 2, kScopeAdmin = 4 };
-
-// Who makes a call. The default is the embedding application itself, which may do anything;
-// a REST request is made on behalf of the user its token names.
-struct Caller {
-  bool trusted{true};           // true: the local application; no checks
-  std::string user_uuid;        // the token's `sub`
-  std::uint8_t scopes{0};       // Scope bits of the token
-  std::string token_id;         // the token's `jti`
-
-  static Caller local() { return Caller{}; }
-};
-
-struct PutOptions {
-  Caller caller;
-  // Absent: the node's default_ttl. Zero: no expiry.
-  std::optional<std::chrono::milliseconds> ttl;
-  // Apply only while the current version has this uuid (kPreconditionFailed otherwise).
-  std::optional<std::string> if_match;
-  // Apply only when the key does not exist (kPreconditionFailed otherwise).
-  bool if_none_match{false};
-  // The group of a key this write creates (`X-KVS-Group`); ignored on replace.
-  std::string group_uuid;
-};
-
-struct RemoveOptions {
-  Caller caller;
-  std::optional<std::string> if_match;
-};
-
-struct ReadOptions {
-  Caller caller;
-};
-
-struct WriteResult {
-  std::string uuid;
-  std::int64_t timestamp_ms = 0;
-};
-
-// A live key as a reader sees it.
-struct Entry {
-  std::string path;
-  std::string uuid;
-  std::int64_t timestamp_ms = 0;
-  std::string data;                           // JSON text
-  std::optional<std::int64_t> expires_at_ms;
-};
-
-struct RangeQuery {
-  Caller caller;
-  std::string start_key;                      // inclusive; empty: from the first key
-  std::string end_key;                        // exclusive; empty: to the last key
-  std::string prefix;                         // non-empty: only keys starting with it
-  std::size_t limit{100};                     // 1..kMaxRangeLimit
-  bool values{false};                         // include each item's data
-  std::size_t max_bytes{0};                   // page ends before its JSON passes this; 0: max_range_bytes
-};
-inline constexpr std::size_t kMaxRangeLimit = 10000;
-inline constexpr std::size_t kMaxAuditLimit = 10000;
-
-struct RangeItem {
-  std::string path;
-  std::string uuid;
-  std::int64_t timestamp_ms = 0;
-  std::optional<std::string> data;            // set when the query asked for values
-};
-
-struct RangeResult {
-  std::vector<RangeItem> items;
-  std::optional<std::string> next_start_key;  // set when more keys follow
-};
-
-// One revision this node applied to a key. Revision numbers start at 1 per key.
-struct Revision {
-  std::uint64_t revision = 0;
-  std::string uuid;
-  std::int64_t timestamp_ms = 0;
-  std::optional<std::string> data;            // absent for a tombstone
-  bool deleted = false;
-};
-
-struct History {
-  std::string path;
-  std::vector<Revision> revisions;            // newest first
-};
-
-struct KeyMeta {
-  std::string owner_uuid;
-  std::string group_uuid;
-  std::uint16_t permissions = kDefaultPermissions;
-};
-
-struct MetaUpdate {
-  std::optional<std::string> owner_uuid;
-  std::optional<std::string> group_uuid;
-  std::optional<std::uint16_t> permissions;
-};
-
-struct Health {
-  std::string status{"ok"};
-  std::string mode{"normal"};                 // "normal", "read-only" or "syncing"
-  std::size_t member_count{1};
-  std::string node_id;
-  std::string version;
-  std::int64_t uptime_s{0};
-  std::uint64_t keys{0};
-  // Bootstrap progress: versions and bytes (paths and documents) pulled from a seed so far.
-  std::uint64_t sync_keys{0};
-  std::uint64_t sync_bytes{0};
-};
-
-// A user (SPEC: /auth/users). Its tokens carry a subset of its scopes.
-struct User {
-  std::string uuid;
-  std::string nickname;
-  std::uint8_t scopes = 0;                    // Scope bits
-  std::int64_t created_at_ms = 0;
-};
-
-// Changes to a user; absent members stay as they are.
-struct UserChange {
-  std::optional<std::string> nickname;
-  std::optional<std::uint8_t> scopes;
-};
-
-struct Group {
-  std::string uuid;
-  std::string name;
-  std::vector<std::string> members;           // user uuids, sorted
-  std::int64_t created_at_ms = 0;
-};
-
-struct GroupChange {
-  std::optional<std::string> name;
-  std::optional<std::vector<std::string>> members;
-};
-
-// A minted token (SPEC: POST /auth/tokens).
-struct Token {
-  std::string token;                          // the compact JWT
-  std::string token_id;                       // its jti
-  std::int64_t expires_at_ms = 0;
-};
-
-// A backup file (SPEC: POST /admin/backup, GET /admin/backups).
-struct BackupInfo {
-  std::string path;
-  std::uint64_t bytes = 0;                    // size of the backup file
-  std::uint64_t uncompressed_bytes = 0;       // size of the LMDB copy inside
-  std::int64_t created_at_ms = 0;
-  std::string node_id;                        // the node it was taken from
-  std::int64_t duration_ms = 0;               // backup_now only: how long it took
-  std::string problem;                        // list_backups only: why the file looks unusable, else empty
-};
-
-// Whether the rate limiter lets one request through (SPEC: rate_limit_requests per
-// rate_limit_window per client).
-struct RateLimitDecision {
-  bool allowed = true;
-  std::uint32_t limit = 0;                    // rate_limit_requests
-  std::uint32_t remaining = 0;                // requests still allowed now, after this one
-  std::chrono::milliseconds retry_after{0};   // when refused: until one more is allowed
-};
-
-// One entry of the tamper-evident audit log (SPEC: GET /audit). Entry n carries the hash of
-// entry n-1 and its own hash covers all of its fields, so an edited, removed or reordered entry
-// breaks the chain there. Hashes are BLAKE2b-256 in lower-case hex.
-struct AuditEntry {
-  std::uint64_t seq = 0;                      // 1, 2, 3, ... with no gaps
-  std::int64_t timestamp_ms = 0;              // wall-clock ms when the mutation was applied here
-  std::string actor;                          // user uuid; "local" (the application), "system",
-                                              // "node:<id>" (a version applied from elsewhere)
-  std::string action;                         // "kv.put", "kv.delete", "kv.meta", "kv.replicated",
-                                              // "auth.user.create", ... "auth.token.revoke"
-  std::string path;                           // the key written (users, groups and revocations
-                                              // are reserved "_auth/..." keys)
-  std::string value_hash;                     // of the document written; empty when none (delete)
-  std::string prev_hash;                      // hash of entry seq-1; 64 zeros for seq 1
-  std::string hash;                           // this entry's hash
-};
-
-// The result of checking the whole audit chain (SPEC: GET /audit/verify).
-struct AuditVerification {
-  bool ok = true;
-  std::uint64_t entries = 0;                  // entries that verified, in order
-  std::optional<std::uint64_t> first_bad_seq; // set when !ok: the first entry that does not verify
-  std::string reason;                         // why it did not, for logs
-};
-
-// The Merkle summary of every version a node holds, tombstones included (SPEC: GET
-// /sync/merkle/root): two nodes holding the same versions report the same root.
-struct MerkleRoot {
-  std::string root;                           // 64 lower-case hex characters
-  std::uint64_t keys = 0;                     // current versions, tombstones and reserved keys included
-};
-
-// A cluster member as this node sees it (SPEC: GET /members/).
-struct Member {
-  std::string id;
-  std::string address;                        // "host:port" peers use to reach it
-  std::int64_t last_seen_ms = 0;              // wall-clock ms it was last heard of (now, for itself)
-  std::int64_t joined_timestamp_ms = 0;       // wall-clock ms of its very first start
-  std::string status{"alive"};                // "alive" or "suspect"
-  bool is_self = false;
-};
-
-// A membership change, as the cluster loop saw it.
-struct MemberEvent {
-  std::string kind;                           // "joined", "updated", "suspect", "alive", "removed", "left"
-  Member member;
-};
+namespace detail {
+class NodeAccess;  // internal (libkvs/src/node_access.hpp)
+}  // namespace detail
 
 // Optional seams for tests and embedders. Each pointer, when set, must outlive the Node.
 struct NodeEnv {
@@ -319,44 +120,35 @@ class KVS_EXPORT Node {
   // Users and groups: admin only, except that a user may read itself. Codes: kPermissionDenied,
   // kInvalidArgument, kConflict (nickname taken), kNotFound, kPreconditionFailed (the change
   // would leave no admin), kReadOnly.
-  Result<User> create_user(const Caller& caller, std::string_view nickname, std::uint8_t scopes);
-  Result<User> get_user(const Caller& caller, std::string_view uuid) const;
-  Result<User> update_user(const Caller& caller, std::string_view uuid, const UserChange& change);
-  Status remove_user(const Caller& caller, std::string_view uuid);
+  Result<User> create_user(std::string_view nickname, std::uint8_t scopes, const CallOptions& options = {});
+  Result<User> get_user(std::string_view uuid, const CallOptions& options = {}) const;
+  Result<User> update_user(std::string_view uuid, const UserChange& change, const CallOptions& options = {});
+  Status remove_user(std::string_view uuid, const CallOptions& options = {});
   // Every user (admin only), by nickname.
-  Result<std::vector<User>> list_users(const Caller& caller) const;
+  Result<std::vector<User>> list_users(const CallOptions& options = {}) const;
 
-  Result<Group> create_group(const Caller& caller, std::string_view name, std::vector<std::string> members);
-  Result<Group> get_group(const Caller& caller, std::string_view uuid) const;
-  Result<Group> update_group(const Caller& caller, std::string_view uuid, const GroupChange& change);
-  Status remove_group(const Caller& caller, std::string_view uuid);
+  Result<Group> create_group(std::string_view name, std::vector<std::string> members, const CallOptions& options = {});
+  Result<Group> get_group(std::string_view uuid, const CallOptions& options = {}) const;
+  Result<Group> update_group(std::string_view uuid, const GroupChange& change, const CallOptions& options = {});
+  Status remove_group(std::string_view uuid, const CallOptions& options = {});
 
-  // A token for `user_uuid` with `scopes`, living `ttl` (default token_ttl). A user may mint
-  // tokens for itself with a subset of its token's scopes; for others, admin only.
-  Result<Token> mint_token(const Caller& caller, std::string_view user_uuid, std::uint8_t scopes,
-                           std::optional<std::chrono::milliseconds> ttl = std::nullopt);
+  // A token for `user_uuid` with `scopes`, living options.ttl (default token_ttl). A user may
+  // mint tokens for itself with a subset of its token's scopes; for others, admin only.
+  Result<Token> mint_token(std::string_view user_uuid, std::uint8_t scopes, const TokenOptions& options = {});
   // Revokes the token with this jti on every node: admin, or the token's own bearer.
-  Status revoke_token(const Caller& caller, std::string_view token_id);
+  Status revoke_token(std::string_view token_id, const CallOptions& options = {});
   // A token for the user with this nickname, with no permission check (the operator's
   // `kvs-server token`). `scopes` absent: every scope the user holds.
   Result<Token> issue_token(std::string_view nickname, std::optional<std::uint8_t> scopes = std::nullopt,
                             std::optional<std::chrono::milliseconds> ttl = std::nullopt);
-
-  // ---- Peer authentication (cluster traffic; independent of auth_enabled) ------------------
-  // The X-KVS-Peer-Signature value for an outgoing peer request: an HMAC under the cluster
-  // secret over method, target, body and a timestamp.
-  std::string sign_peer_request(std::string_view method, std::string_view target, std::string_view body) const;
-  // kUnauthenticated for a missing, wrong, stale or replayed signature.
-  Status verify_peer_request(std::string_view signature, std::string_view method, std::string_view target,
-                             std::string_view body);
 
   // ---- Cluster membership (SPEC sections 2 "Cluster" and 3) ---------------------------------
   // With clustering_enabled, the node runs the membership protocol from open() until it is
   // destroyed: it joins through seed_nodes (unreachable seeds are retried with back-off),
   // gossips its member list and judges silent members suspect, then removed. Its address for
   // peers is advertise_address, else bind_address:port. Peer traffic is HTTP: an embedder serves
-  // POST /members/join and /members/gossip by calling handle_peer_message. With clustering off,
-  // members() is the node alone and the other calls answer kUnavailable.
+  // POST /members/join, /members/gossip and /sync/... by calling handle_peer_request. With
+  // clustering off, members() is the node alone and the other calls answer kUnavailable.
 
   // This node and every alive or suspect member, ordered by id.
   std::vector<Member> members() const;
@@ -367,19 +159,23 @@ class KVS_EXPORT Node {
   Status join(std::string_view seed_address = {});
   // Leaves gracefully: tells the members, which drop this node at once, then runs standalone
   // until join(). Needs the admin scope (any trusted caller may). kPermissionDenied, kUnavailable.
-  Status leave(const Caller& caller = Caller::local());
+  Status leave(const CallOptions& options = {});
   // Calls `observer` for each membership change, in order, on the cluster thread: it must be
   // quick and must not call join() or leave(). Replaces the previous observer; empty removes it.
   void set_member_observer(std::function<void(const MemberEvent&)> observer);
   // Membership changes since open: poll it to notice a change without an observer.
   std::uint64_t member_changes() const noexcept;
-  // A request a peer sent to POST /members/join or /members/gossip: checks its
-  // X-KVS-Peer-Signature (verify_peer_request), decodes the body and queues the message for the
-  // cluster loop. Ok: queued (answer 202). kUnauthenticated: bad or missing signature, nothing
-  // changed; kInvalidArgument: not a peer message for `target`; kTooLarge; kUnavailable:
-  // clustering off or the queue is full (the peer tries again at its next round).
-  Status handle_peer_message(std::string_view signature, std::string_view method, std::string_view target,
-                             std::string_view body);
+  // A request a peer sent. First checks its signature (an HMAC under the cluster secret over
+  // method, target, body and a timestamp; independent of auth_enabled), then:
+  // - POST /members/join and /members/gossip: decodes the message and queues it for the cluster
+  //   loop. Ok: {202, "{}"} once queued. kInvalidArgument: not a peer message for the target;
+  //   kTooLarge; kUnavailable: the queue is full (the peer tries again at its next round).
+  // - POST /sync/... (push, since, merkle/branches, merkle/leaves, bucket): answers it. Ok: {200,
+  //   the JSON answer}. kInvalidArgument: a malformed body; kNotFound: an unknown /sync/ target.
+  // Any target: kUnauthenticated for a missing, wrong, stale or replayed signature (nothing
+  // changed); kInvalidArgument when not a POST; kNotFound for a target outside /members/ and
+  // /sync/; kUnavailable when clustering is off.
+  Result<PeerResponse> handle_peer_request(const PeerRequest& request);
 
   // ---- Replication (SPEC section 3; node_replication.cpp) ---------------------------------
   // With clustering_enabled, every local write is pushed to the peers in the background and
@@ -389,12 +185,7 @@ class KVS_EXPORT Node {
 
   // The root of this node's Merkle tree. Cheap: the tree is kept current on every write.
   MerkleRoot merkle_root() const;
-  // A request a peer POSTed under /sync/ (push, merkle/branches, merkle/leaves, bucket): checks
-  // its X-KVS-Peer-Signature, then answers it. Ok: the JSON answer body (200).
-  // kUnauthenticated: bad or missing signature, nothing changed; kInvalidArgument: a malformed
-  // body or not a POST; kNotFound: an unknown /sync/ target; kUnavailable: clustering off.
-  Result<std::string> handle_sync_request(std::string_view signature, std::string_view method,
-                                          std::string_view target, std::string_view body);
+  // Peers' /sync/ requests arrive through handle_peer_request.
 
   // Purges expired keys and tombstones older than tombstone_ttl now; returns how many.
   Result<std::size_t> sweep_now();
@@ -407,9 +198,9 @@ class KVS_EXPORT Node {
   // backup_path now, then deletes backups older than backup_retention days. Blocks for the
   // length of the backup; writers are not blocked. Codes: kUnavailable when backup_enabled is
   // off or a backup is already running, kPermissionDenied, kIOError.
-  Result<BackupInfo> backup_now(const Caller& caller = Caller::local());
+  Result<BackupInfo> backup_now(const CallOptions& options = {});
   // The backups in backup_path, newest first; a damaged file is listed with `problem` set.
-  Result<std::vector<BackupInfo>> list_backups(const Caller& caller = Caller::local()) const;
+  Result<std::vector<BackupInfo>> list_backups(const CallOptions& options = {}) const;
 
   // Every metric of this node in the Prometheus text format (version 0.0.4).
   std::string metrics_text() const;
@@ -431,46 +222,19 @@ class KVS_EXPORT Node {
   // none. Both calls are admin only for a checked Caller (kPermissionDenied otherwise) and answer
   // kUnavailable when tamper_logging_enabled is off.
 
-  // Up to `limit` (1..kMaxAuditLimit) entries with seq >= since, in seq order. kInvalidArgument
-  // for a limit out of range; kCorruption when a stored entry does not decode.
-  Result<std::vector<AuditEntry>> audit(const Caller& caller, std::uint64_t since, std::size_t limit) const;
+  // Up to query.limit (1..kMaxAuditLimit) entries with seq >= query.since, in seq order.
+  // kInvalidArgument for a limit out of range; kCorruption when a stored entry does not decode.
+  Result<std::vector<AuditEntry>> audit(const AuditQuery& query = {}) const;
   // Checks every entry of the chain in order and reports the first one that does not verify.
-  Result<AuditVerification> verify_audit(const Caller& caller) const;
-
-  struct KVS_NO_EXPORT Impl;  // internal: hidden from a shared libkvs
+  Result<AuditVerification> verify_audit(const CallOptions& options = {}) const;
 
  private:
-  // In-process access to the /sync/ handlers and one anti-entropy round, for the deterministic
-  // replication simulation (libkvs/src/replication/node_access.hpp). Internal.
-  friend struct NodeReplicationAccess;
+  struct KVS_NO_EXPORT Impl;  // internal: hidden from a shared libkvs
+  // The one way internal code and tests reach the Impl (libkvs/src/node_access.hpp).
+  friend class detail::NodeAccess;
 
   explicit Node(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// Validates and normalises a key: strips leading and trailing '/', then applies SPEC
-// section 1. `allow_reserved` admits a first segment starting with '_' (internal keys).
-KVS_EXPORT Result<std::string> normalize_key(std::string_view raw, bool allow_reserved = false);
-
-// Checks that `json` is one complete JSON document.
-KVS_EXPORT Status validate_json(std::string_view json);
-
-// Scope names as tokens and the REST interface spell them: "read", "write", "admin".
-// nullopt for an unknown name (names are case-sensitive).
-KVS_EXPORT std::optional<std::uint8_t> scope_from_name(std::string_view name) noexcept;
-// The names of the bits set in `scopes`, in the order read, write, admin.
-KVS_EXPORT std::vector<std::string_view> scope_names(std::uint8_t scopes);
-
-// Checks a backup file completely (header, checksum, a full decompression). kNotFound when it
-// is missing; kCorruption naming the fault (not a backup, truncated, checksum mismatch).
-KVS_EXPORT Result<BackupInfo> verify_backup(const std::string& backup_path);
-
-// Restores a backup into config.data_dir (`kvs-server restore`). The data_dir's data is
-// replaced only once the whole backup has verified; the previous data.mdb is kept as
-// data.mdb.before-restore. kUnavailable while a node holds the data_dir; verify_backup's codes.
-KVS_EXPORT Result<BackupInfo> restore_backup(const Config& config, const std::string& backup_path);
-
-// The library's version string ("0.1.0").
-KVS_EXPORT std::string_view library_version() noexcept;
 
 }  // namespace kvs

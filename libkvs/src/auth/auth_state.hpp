@@ -26,7 +26,7 @@
 #include "auth/records.hpp"
 #include "kvs/status.hpp"
 #include "kvs/version.hpp"
-#include "storage/thread_annotations.hpp"
+#include "util/thread_annotations.hpp"
 
 namespace kvs::auth {
 

@@ -163,7 +163,7 @@ Result<ReservedWrite> Authority::revoke_token(const Caller& caller, std::string_
 std::size_t Authority::admin_count_without(std::string_view uuid) const {
   std::size_t count = 0;
   for (const auto& user : state_.users()) {
-    if (user.uuid != uuid && (user.scopes & kScopeAdmin) != 0) ++count;
+    if (user.uuid != uuid && is_admin(user.scopes)) ++count;
   }
   return count;
 }
@@ -203,7 +203,7 @@ Result<UserWrite> Authority::prepare_update_user(const Caller& caller, std::stri
   }
   if (update.scopes) {
     std::uint8_t scopes = static_cast<std::uint8_t>(*update.scopes & kScopeAll);
-    if ((scopes & kScopeAdmin) == 0 && (user->scopes & kScopeAdmin) != 0 && admin_count_without(user->uuid) == 0) {
+    if (!is_admin(scopes) && is_admin(user->scopes) && admin_count_without(user->uuid) == 0) {
       return Status::precondition_failed("user " + user->uuid + " is the last admin");
     }
     user->scopes = scopes;
@@ -219,7 +219,7 @@ Result<ReservedWrite> Authority::prepare_delete_user(const Caller& caller, std::
   if (!may_administer(caller)) return Status::permission_denied("only an admin may delete users");
   auto user = state_.user(uuid);
   if (!user) return Status::not_found("user " + std::string(uuid.substr(0, 200)));
-  if ((user->scopes & kScopeAdmin) != 0 && admin_count_without(user->uuid) == 0) {
+  if (is_admin(user->scopes) && admin_count_without(user->uuid) == 0) {
     return Status::precondition_failed("user " + user->uuid + " is the last admin");
   }
   ReservedWrite write;

@@ -2,38 +2,16 @@
 
 #include <cmath>
 
-namespace kvs::auth {
+#include "util/json_writer.hpp"
 
-void append_json_string(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char c : text) {
-    auto byte = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (byte < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[byte >> 4]);
-          out.push_back(kHex[byte & 15]);
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
+namespace kvs::auth {
 
 bool is_clean_text(std::string_view text) noexcept {
   for (char c : text) {
     auto byte = static_cast<unsigned char>(c);
     if (byte < 0x20 || byte == 0x7F) return false;
   }
-  return simdjson::validate_utf8(text.data(), text.size());
+  return util::is_valid_utf8(text);
 }
 
 simdjson::simdjson_result<simdjson::dom::element> parse_json(std::string_view json) noexcept {

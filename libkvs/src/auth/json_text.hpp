@@ -1,7 +1,8 @@
 #pragma once
 
-// Small helpers for the JSON that auth writes (token payloads, reserved-key records) and reads
-// (with simdjson). Pure; safe from any thread (each thread parses with its own parser).
+// Small helpers for the JSON that auth reads (with simdjson): token payloads, reserved-key
+// records. Strings are written with util/json_writer.hpp. Pure; safe from any thread (each
+// thread parses with its own parser).
 
 #include <cstdint>
 #include <optional>
@@ -11,10 +12,6 @@
 #include <simdjson.h>
 
 namespace kvs::auth {
-
-// Appends `text` as a JSON string literal, quotes included. '"', '\\' and control characters
-// are escaped; other bytes are copied, so `text` must be valid UTF-8 for the result to be.
-void append_json_string(std::string& out, std::string_view text);
 
 // True when `text` is valid UTF-8 and holds no control character (U+0000..U+001F, U+007F).
 bool is_clean_text(std::string_view text) noexcept;

@@ -7,6 +7,7 @@
 #include "auth/base64url.hpp"
 #include "auth/json_text.hpp"
 #include "auth/scopes.hpp"
+#include "util/json_writer.hpp"
 
 namespace kvs::auth {
 namespace {
@@ -157,14 +158,14 @@ Result<TokenClaims> verify_unguarded(std::string_view token, const Key& key) {
 
 std::string mint_jwt(const TokenClaims& claims, const Key& key) {
   std::string payload = "{\"sub\":";
-  append_json_string(payload, claims.subject);
+  util::append_json_string(payload, claims.subject);
   payload += ",\"scopes\":";
   payload += scopes_to_json(claims.scopes);
   payload += ",\"iat\":" + std::to_string(claims.issued_at_s);
   payload += ",\"exp\":" + std::to_string(claims.expires_at_s);
   if (claims.not_before_s) payload += ",\"nbf\":" + std::to_string(*claims.not_before_s);
   payload += ",\"jti\":";
-  append_json_string(payload, claims.token_id);
+  util::append_json_string(payload, claims.token_id);
   payload += '}';
 
   std::string token = base64url_encode(kHeaderJson);

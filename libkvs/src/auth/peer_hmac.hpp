@@ -36,7 +36,7 @@
 
 #include "auth/secret.hpp"
 #include "kvs/status.hpp"
-#include "storage/thread_annotations.hpp"
+#include "util/thread_annotations.hpp"
 
 namespace kvs::auth {
 

@@ -41,6 +41,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/scopes.hpp"
 #include "kvs/node.hpp"
 #include "kvs/status.hpp"
 
@@ -53,7 +54,7 @@ enum PermissionBit : std::uint8_t { kPermRead = 1, kPermWrite = 2, kPermDelete =
 std::uint8_t applicable_bits(const Caller& caller, const KeyMeta& meta, bool caller_in_group) noexcept;
 
 // True when `caller` bypasses every check: trusted, or holding the admin scope.
-inline bool is_superuser(const Caller& caller) noexcept { return caller.trusted || (caller.scopes & kScopeAdmin) != 0; }
+inline bool is_superuser(const Caller& caller) noexcept { return caller.trusted || is_admin(caller.scopes); }
 
 bool may_read(const Caller& caller, const KeyMeta& meta, bool caller_in_group) noexcept;
 bool may_replace(const Caller& caller, const KeyMeta& meta, bool caller_in_group) noexcept;

@@ -4,6 +4,7 @@
 
 #include "auth/json_text.hpp"
 #include "auth/scopes.hpp"
+#include "util/json_writer.hpp"
 
 namespace kvs::auth {
 namespace {
@@ -85,9 +86,9 @@ void normalize_members(std::vector<std::string>& members) {
 
 std::string encode_user(const UserRecord& user) {
   std::string out = "{\"format\":" + std::to_string(kRecordFormat) + ",\"uuid\":";
-  append_json_string(out, user.uuid);
+  util::append_json_string(out, user.uuid);
   out += ",\"nickname\":";
-  append_json_string(out, user.nickname);
+  util::append_json_string(out, user.nickname);
   out += ",\"scopes\":" + scopes_to_json(user.scopes);
   out += ",\"created_at\":" + std::to_string(user.created_at_ms) + "}";
   return out;
@@ -95,13 +96,13 @@ std::string encode_user(const UserRecord& user) {
 
 std::string encode_group(const GroupRecord& group) {
   std::string out = "{\"format\":" + std::to_string(kRecordFormat) + ",\"uuid\":";
-  append_json_string(out, group.uuid);
+  util::append_json_string(out, group.uuid);
   out += ",\"name\":";
-  append_json_string(out, group.name);
+  util::append_json_string(out, group.name);
   out += ",\"members\":[";
   for (std::size_t i = 0; i < group.members.size(); ++i) {
     if (i > 0) out += ',';
-    append_json_string(out, group.members[i]);
+    util::append_json_string(out, group.members[i]);
   }
   out += "],\"created_at\":" + std::to_string(group.created_at_ms) + "}";
   return out;
@@ -120,7 +121,7 @@ std::string group_view_json(const GroupRecord& group) {
 
 std::string encode_revocation(const RevocationRecord& revocation) {
   std::string out = "{\"format\":" + std::to_string(kRecordFormat) + ",\"jti\":";
-  append_json_string(out, revocation.token_id);
+  util::append_json_string(out, revocation.token_id);
   out += ",\"expires_at\":" + std::to_string(revocation.expires_at_ms);
   out += ",\"revoked_at\":" + std::to_string(revocation.revoked_at_ms) + "}";
   return out;

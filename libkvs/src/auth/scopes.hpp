@@ -36,6 +36,10 @@ Result<std::uint8_t> parse_scope_list(std::string_view list);
 // unknown name; an empty vector is 0 (the caller decides whether that is allowed).
 Result<std::uint8_t> parse_scope_names(const std::vector<std::string>& names);
 
+// The admin rule: a holder of the admin scope may do anything any scope allows. Every admin
+// check asks this, so that the rule is written once.
+constexpr bool is_admin(std::uint8_t scopes) noexcept { return (scopes & kScopeAdmin) != 0; }
+
 // True when every bit of `requested` is in `held`.
 constexpr bool is_scope_subset(std::uint8_t requested, std::uint8_t held) noexcept {
   return (requested & ~held & 0xFF) == 0;

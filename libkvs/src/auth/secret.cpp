@@ -9,12 +9,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <span>
 #include <sstream>
 #include <system_error>
 
 #include <sodium.h>
 
 #include "kvs/log.hpp"
+#include "util/blake2b.hpp"
+#include "util/hex.hpp"
 
 namespace kvs::auth {
 namespace {
@@ -48,14 +51,14 @@ void ensure_sodium() {
 
 DerivedKeys derive_keys(std::string_view cluster_secret) {
   ensure_sodium();
-  unsigned char master[crypto_kdf_KEYBYTES];
-  static_assert(crypto_kdf_KEYBYTES == 32 && crypto_generichash_BYTES == 32);
-  crypto_generichash(master, sizeof master, reinterpret_cast<const unsigned char*>(cluster_secret.data()),
-                     cluster_secret.size(), nullptr, 0);
+  static_assert(crypto_kdf_KEYBYTES == 32);
+  auto master = util::blake2b<crypto_kdf_KEYBYTES>(cluster_secret);
   DerivedKeys keys{};
-  crypto_kdf_derive_from_key(keys.token_signing.data(), keys.token_signing.size(), kTokenSubkeyId, kKdfContext, master);
-  crypto_kdf_derive_from_key(keys.peer_signing.data(), keys.peer_signing.size(), kPeerSubkeyId, kKdfContext, master);
-  sodium_memzero(master, sizeof master);
+  crypto_kdf_derive_from_key(keys.token_signing.data(), keys.token_signing.size(), kTokenSubkeyId, kKdfContext,
+                             master.data());
+  crypto_kdf_derive_from_key(keys.peer_signing.data(), keys.peer_signing.size(), kPeerSubkeyId, kKdfContext,
+                             master.data());
+  sodium_memzero(master.data(), master.size());
   return keys;
 }
 
@@ -63,21 +66,9 @@ std::string generate_cluster_secret() {
   ensure_sodium();
   unsigned char bytes[32];
   randombytes_buf(bytes, sizeof bytes);
-  std::string hex = to_hex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
+  std::string hex = util::to_hex(std::span<const std::uint8_t>(bytes));
   sodium_memzero(bytes, sizeof bytes);
   return hex;
-}
-
-std::string to_hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (char c : bytes) {
-    auto byte = static_cast<unsigned char>(c);
-    out.push_back(kDigits[byte >> 4]);
-    out.push_back(kDigits[byte & 15]);
-  }
-  return out;
 }
 
 Status write_private_file(const std::filesystem::path& path, std::string_view content) {

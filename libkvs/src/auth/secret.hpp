@@ -59,7 +59,4 @@ Result<std::string> load_or_create_cluster_secret(std::string_view configured, c
 // for <data_dir>/admin.token too.
 Status write_private_file(const std::filesystem::path& path, std::string_view content);
 
-// Lowercase hex of `bytes`.
-std::string to_hex(std::string_view bytes);
-
 }  // namespace kvs::auth

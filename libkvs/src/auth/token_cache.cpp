@@ -4,6 +4,8 @@
 
 #include <sodium.h>
 
+#include "util/blake2b.hpp"
+
 namespace kvs::auth {
 
 VerifiedTokenCache::VerifiedTokenCache(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {
@@ -14,10 +16,7 @@ VerifiedTokenCache::VerifiedTokenCache(std::size_t capacity) : capacity_(capacit
 VerifiedTokenCache::~VerifiedTokenCache() { sodium_memzero(hash_key_.data(), hash_key_.size()); }
 
 VerifiedTokenCache::Digest VerifiedTokenCache::digest(std::string_view token) const {
-  Digest out{};
-  crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(token.data()), token.size(),
-                     hash_key_.data(), hash_key_.size());
-  return out;
+  return util::blake2b_keyed<std::tuple_size_v<Digest>>(token, hash_key_);
 }
 
 std::optional<TokenClaims> VerifiedTokenCache::find(std::string_view token) const {

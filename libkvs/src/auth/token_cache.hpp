@@ -22,7 +22,7 @@
 #include <unordered_map>
 
 #include "auth/jwt.hpp"
-#include "storage/thread_annotations.hpp"
+#include "util/thread_annotations.hpp"
 
 namespace kvs::auth {
 

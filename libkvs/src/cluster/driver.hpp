@@ -48,7 +48,7 @@
 #include "http/peer_transport.hpp"
 #include "kvs/clock.hpp"
 #include "kvs/status.hpp"
-#include "storage/thread_annotations.hpp"
+#include "util/thread_annotations.hpp"
 
 namespace kvs::cluster {
 

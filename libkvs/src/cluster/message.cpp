@@ -1,11 +1,12 @@
 #include "cluster/message.hpp"
 
-#include <cstdio>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include <simdjson.h>
+
+#include "util/json_writer.hpp"
 
 namespace kvs::cluster {
 
@@ -33,7 +34,7 @@ std::string_view peer_path(const PeerMessage& message) noexcept {
 namespace {
 
 // A minimal JSON writer: only what the peer messages need (objects, arrays of objects, strings
-// and integers). Strings are escaped per RFC 8259; bytes >= 0x80 pass through unchanged.
+// and integers). Strings are written by util/json_writer.hpp.
 class Writer {
  public:
   void begin_object() { separate(); out_ += '{'; first_ = true; }
@@ -72,29 +73,7 @@ class Writer {
     first_ = true;  // the value that follows needs no comma
   }
   void write_string(std::string_view value) {
-    out_ += '"';
-    // Copy runs of plain characters at once; escape the rest.
-    std::size_t run = 0;
-    for (std::size_t i = 0; i < value.size(); ++i) {
-      auto c = static_cast<unsigned char>(value[i]);
-      if (c >= 0x20 && c != '"' && c != '\\') continue;
-      out_.append(value.data() + run, i - run);
-      run = i + 1;
-      switch (c) {
-        case '"': out_ += "\\\""; break;
-        case '\\': out_ += "\\\\"; break;
-        case '\n': out_ += "\\n"; break;
-        case '\r': out_ += "\\r"; break;
-        case '\t': out_ += "\\t"; break;
-        default: {
-          char buffer[8];
-          std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
-          out_ += buffer;
-        }
-      }
-    }
-    out_.append(value.data() + run, value.size() - run);
-    out_ += '"';
+    util::append_json_string(out_, value);
     first_ = false;
   }
 

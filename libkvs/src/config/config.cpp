@@ -4,8 +4,6 @@
 
 #include "kvs/config.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -24,15 +22,10 @@
 
 #include "features/cron.hpp"
 #include "kvs/log.hpp"
+#include "util/host_name.hpp"
 
 namespace kvs {
 namespace {
-
-std::string host_name() {
-  char buffer[256] = {};
-  if (::gethostname(buffer, sizeof buffer - 1) != 0 || buffer[0] == '\0') return "kvs-node";
-  return buffer;
-}
 
 Status bad_key(std::string_view key, std::string_view why) {
   return Status::invalid_argument("config key '" + std::string(key) + "': " + std::string(why));
@@ -401,7 +394,7 @@ Result<Config> parse_root(const YAML::Node& root, std::vector<std::string>* warn
       if (key == "node_id") node_id_given = true;
     }
   }
-  if (!node_id_given) config.node_id = host_name();
+  if (!node_id_given) config.node_id = util::host_name();
   Status valid = validate_config(config);
   if (!valid.is_ok()) return valid;
   return config;
@@ -436,7 +429,7 @@ Result<Config> load_config(const std::string& path, std::vector<std::string>* wa
 
 std::string default_config_yaml() {
   Config config;
-  config.node_id = host_name();
+  config.node_id = util::host_name();
   std::string out =
       "# kvs node configuration. Every key is listed with its default.\n"
       "# Intervals take whole seconds (60) or a duration string (\"250ms\", \"5m\", \"1h30m\").\n";

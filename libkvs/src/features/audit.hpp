@@ -1,171 +1,33 @@
 #pragma once
 
-// The tamper-evident audit log: one entry per mutation, chained by BLAKE2b-256 hashes
-// (libsodium crypto_generichash, 32-byte output, no key). Entry n carries the hash of entry
-// n-1, and its own hash covers every field including that one, so editing, reordering or
-// removing an entry breaks the chain at that entry (or the next) and `AuditVerifier` reports
-// the first sequence number that does not verify. Removing entries from the END cannot be seen
-// from the chain alone; an operator who records the latest (seq, hash) pair elsewhere can
-// check it against `AuditVerifyResult::last`.
-//
-// Storage (done by storage::Store, see the report of issue 7): an LMDB database `audit`,
-// key = `audit_key(seq)` (8-byte big-endian, so key order is sequence order and MDB_APPEND
-// applies), value = `encode_audit_entry(entry)`. Each entry is put in the SAME write
-// transaction as the mutation it records, so no mutation commits without its entry:
-//   1. in the write txn, read the last record of `audit` (cursor MDB_LAST) and decode it into
-//      an AuditTip (empty database: AuditTip{} = seq 0, zero hash);
-//   2. entry = make_audit_entry(tip, time_ms, actor, action, path, value);
-//   3. mdb_put(txn, audit, audit_key(entry.seq), encode_audit_entry(entry), MDB_APPEND);
-//   4. the tip for the next intent of the same batch is audit_tip(entry).
-// A writer may cache the tip between transactions, but must drop the cache when a
-// transaction aborts.
-//
-// Everything here is a pure function of its arguments or a value type: safe from any thread.
+// The audit chain's names in kvs::features, for the node code that spells them so. The chain
+// itself (entries, hashing, verification) is audit/chain.hpp, a leaf that storage keeps on disk.
 
-#include <array>
-#include <cstddef>
-#include <cstdint>
-#include <optional>
-#include <span>
-#include <string>
-#include <string_view>
-
-#include "kvs/status.hpp"
+#include "audit/chain.hpp"
 
 namespace kvs::features {
 
-inline constexpr std::size_t kAuditHashBytes = 32;
-using AuditHash = std::array<std::uint8_t, kAuditHashBytes>;
+// The chain's names as features spelled them before the chain became its own leaf.
+namespace audit_action = audit::action;
+using audit::AuditEntry;
+using audit::AuditHash;
+using audit::AuditTip;
+using audit::AuditVerifier;
+using audit::AuditVerifyResult;
+using audit::audit_canonical_bytes;
+using audit::audit_key;
+using audit::audit_tip;
+using audit::audit_value_hash;
+using audit::compute_audit_entry_hash;
+using audit::decode_audit_entry;
+using audit::encode_audit_entry;
+using audit::kAuditFormatVersion;
+using audit::kAuditHashBytes;
+using audit::make_audit_entry;
+using audit::parse_audit_key;
+using audit::seal_audit_entry;
+using audit::to_hex;
+using audit::verify_audit_chain;
 
-// The first byte of every encoded entry. Append-only: a new layout gets a new number.
-inline constexpr std::uint8_t kAuditFormatVersion = 1;
-
-// Action names. Append-only: they are stored in entries and hashed.
-namespace audit_action {
-inline constexpr std::string_view kKvPut = "kv.put";
-inline constexpr std::string_view kKvDelete = "kv.delete";
-inline constexpr std::string_view kKvMeta = "kv.meta";           // owner, group or permissions changed
-inline constexpr std::string_view kKvReplicated = "kv.replicated";  // a peer's version applied here
-inline constexpr std::string_view kKvImport = "kv.import";
-inline constexpr std::string_view kUserCreate = "auth.user.create";
-inline constexpr std::string_view kUserUpdate = "auth.user.update";
-inline constexpr std::string_view kUserDelete = "auth.user.delete";
-inline constexpr std::string_view kGroupCreate = "auth.group.create";
-inline constexpr std::string_view kGroupUpdate = "auth.group.update";
-inline constexpr std::string_view kGroupDelete = "auth.group.delete";
-inline constexpr std::string_view kTokenCreate = "auth.token.create";
-inline constexpr std::string_view kTokenRevoke = "auth.token.revoke";
-inline constexpr std::string_view kMemberJoin = "member.join";
-inline constexpr std::string_view kMemberLeave = "member.leave";
-inline constexpr std::string_view kModeChange = "node.mode";     // path: the new mode
-inline constexpr std::string_view kRestore = "node.restore";
-}  // namespace audit_action
-
-struct AuditEntry {
-  std::uint64_t seq = 0;        // 1, 2, 3, ... with no gaps
-  std::int64_t time_ms = 0;     // ms since the Unix epoch, when the mutation was applied
-  std::string actor;            // user uuid; "node:<id>" for replication; "system"; "anonymous"
-  std::string action;           // one of audit_action
-  std::string path;             // the key, or the user/group/token/member id acted on
-  AuditHash value_hash{};       // BLAKE2b-256 of the value written; all zero when there is none
-  AuditHash prev_hash{};        // entry_hash of entry seq-1; all zero for seq 1
-  AuditHash entry_hash{};       // BLAKE2b-256 of audit_canonical_bytes(*this)
-
-  friend bool operator==(const AuditEntry&, const AuditEntry&) = default;
-};
-
-// The end of a chain: what the next entry links to. AuditTip{} starts a new chain.
-struct AuditTip {
-  std::uint64_t seq = 0;
-  AuditHash hash{};
-  friend bool operator==(const AuditTip&, const AuditTip&) = default;
-};
-
-inline AuditTip audit_tip(const AuditEntry& entry) { return {entry.seq, entry.entry_hash}; }
-
-// BLAKE2b-256 of a value (the document bytes exactly as stored).
-AuditHash audit_value_hash(std::string_view value);
-
-// The next entry after `tip`: seq tip.seq+1, prev_hash tip.hash, value_hash of `value` (zero
-// when nullopt, e.g. a delete), entry_hash computed.
-AuditEntry make_audit_entry(const AuditTip& tip, std::int64_t time_ms, std::string actor, std::string action,
-                            std::string path, std::optional<std::string_view> value);
-
-// The bytes that entry_hash covers, in this order (integers big-endian):
-//   u8  format version (kAuditFormatVersion)
-//   u64 seq
-//   i64 time_ms (two's complement)
-//   u32 length of actor,  then its bytes
-//   u32 length of action, then its bytes
-//   u32 length of path,   then its bytes
-//   32  value_hash
-//   32  prev_hash
-// Length prefixes make the encoding unambiguous: no two entries share their bytes.
-std::string audit_canonical_bytes(const AuditEntry& entry);
-AuditHash compute_audit_entry_hash(const AuditEntry& entry);
-
-// Stored form: audit_canonical_bytes(entry) followed by the 32-byte entry_hash.
-std::string encode_audit_entry(const AuditEntry& entry);
-
-// Sets entry.entry_hash and returns the stored form, building the canonical bytes only once
-// (the writer's hot path: make the entry with make_audit_entry's fields, then seal it).
-std::string seal_audit_entry(AuditEntry& entry);
-// Parses the stored form. kCorruption when the version is unknown or the bytes are truncated
-// or too long. It does not check the hash: that is the verifier's job.
-Result<AuditEntry> decode_audit_entry(std::string_view bytes);
-
-// The LMDB key of `seq`: 8 bytes big-endian.
-std::string audit_key(std::uint64_t seq);
-// kCorruption unless `key` is 8 bytes.
-Result<std::uint64_t> parse_audit_key(std::string_view key);
-
-struct AuditVerifyResult {
-  bool ok = true;
-  std::uint64_t entries = 0;                   // entries that verified, in order
-  std::optional<std::uint64_t> first_bad_seq;  // set when !ok
-  std::string reason;                          // why that entry failed, for logs
-  AuditTip last;                               // the last verified entry
-};
-
-// Checks a chain entry by entry, streaming: feed entries in key order as a cursor yields them,
-// without holding them all in memory. For each entry it checks, in order: that it decodes; that
-// its key matches its seq; that seq is the previous seq + 1; that prev_hash is the previous
-// entry's hash; and that entry_hash is the hash of its fields. The first failure fixes
-// first_bad_seq (for a missing entry, the seq that should have come next) and later entries
-// are ignored.
-class AuditVerifier {
- public:
-  // `anchor`: the entry just before the first one fed (AuditTip{} for a whole chain).
-  explicit AuditVerifier(AuditTip anchor = {}) : expected_(anchor) {}
-
-  // Feeds one stored record (key and value as in the `audit` database). Returns false once the
-  // chain is broken (then stop feeding).
-  bool add_record(std::string_view key, std::string_view value);
-  // Feeds one decoded entry.
-  bool add(const AuditEntry& entry);
-
-  const AuditVerifyResult& result() const noexcept { return result_; }
-
- private:
-  bool fail(std::uint64_t seq, std::string reason);
-
-  AuditTip expected_;
-  AuditVerifyResult result_;
-};
-
-AuditVerifyResult verify_audit_chain(std::span<const AuditEntry> entries, AuditTip anchor = {});
-
-// Lower-case hex of a hash.
-std::string to_hex(const AuditHash& hash);
-
-// JSON of one entry for `GET /audit`:
-//   {"seq":1,"timestamp":1764200000000,"actor":"...","action":"kv.put","path":"users/john",
-//    "value_hash":"<hex>"|null,"prev_hash":"<hex>","hash":"<hex>"}
-std::string audit_entry_to_json(const AuditEntry& entry);
-// `GET /audit?since=SEQ&limit=N`: the entries with seq >= since, at most limit, and where to
-// continue: {"entries":[...],"next_since":<seq>|null}.
-std::string audit_page_to_json(std::span<const AuditEntry> entries, std::optional<std::uint64_t> next_since);
-// `GET /audit/verify`: {"ok":true,"entries":N} or {"ok":false,"first_bad_seq":S}.
-std::string audit_verify_to_json(const AuditVerifyResult& result);
 
 }  // namespace kvs::features

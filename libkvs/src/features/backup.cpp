@@ -12,16 +12,16 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <lmdb.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sodium.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
-#include "features/json_text.hpp"
+#include "storage/store.hpp"
+#include "util/blake2b.hpp"
+#include "util/coding.hpp"
 
 namespace kvs::features {
 namespace {
@@ -32,8 +32,9 @@ constexpr std::array<char, 8> kMagic = {'K', 'V', 'S', 'B', 'A', 'K', 'U', 'P'};
 constexpr std::array<char, 8> kTrailerMagic = {'K', 'V', 'S', 'B', 'K', 'E', 'N', 'D'};
 constexpr std::uint8_t kCompressionZstd = 1;
 constexpr std::size_t kHeaderFixedBytes = 8 + 1 + 1 + 8 + 2;
-constexpr std::size_t kTrailerBytes = 8 + 8 + 8 + 32;
+constexpr std::size_t kChecksumBytes = 32;  // BLAKE2b-256
 constexpr std::size_t kTrailerHashedBytes = 8 + 8 + 8;
+constexpr std::size_t kTrailerBytes = kTrailerHashedBytes + kChecksumBytes;
 constexpr std::size_t kMaxNodeIdBytes = 1024;
 constexpr std::size_t kChunk = 128 * 1024;
 
@@ -110,31 +111,10 @@ Status fsync_dir(const fs::path& dir) {
   return fsync_fd(fd.get(), "directory " + dir.string());
 }
 
-void put_u64(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xFF);
+// `size` bytes of a header or trailer read from the file, starting at `offset`.
+std::string_view field(const unsigned char* bytes, std::size_t offset, std::size_t size) {
+  return {reinterpret_cast<const char*>(bytes) + offset, size};
 }
-
-std::uint64_t get_u64(const unsigned char* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
-  return v;
-}
-
-class Blake2b {
- public:
-  Blake2b() { crypto_generichash_init(&state_, nullptr, 0, 32); }
-  void update(const void* data, std::size_t size) {
-    crypto_generichash_update(&state_, static_cast<const unsigned char*>(data), size);
-  }
-  std::array<unsigned char, 32> final() {
-    std::array<unsigned char, 32> out{};
-    crypto_generichash_final(&state_, out.data(), out.size());
-    return out;
-  }
-
- private:
-  crypto_generichash_state state_;
-};
 
 struct CCtxFree {
   void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
@@ -147,9 +127,8 @@ std::string header_bytes(std::int64_t created_at_ms, std::string_view node_id) {
   std::string h(kMagic.begin(), kMagic.end());
   h += static_cast<char>(kBackupFormatVersion);
   h += static_cast<char>(kCompressionZstd);
-  put_u64(h, static_cast<std::uint64_t>(created_at_ms));
-  h += static_cast<char>((node_id.size() >> 8) & 0xFF);
-  h += static_cast<char>(node_id.size() & 0xFF);
+  util::put_i64_be(h, created_at_ms);
+  util::put_u16_be(h, static_cast<std::uint16_t>(node_id.size()));
   h += node_id;
   return h;
 }
@@ -187,8 +166,8 @@ Result<Layout> read_layout(int fd, const fs::path& path) {
   if (fixed[9] != kCompressionZstd) {
     return Status::corruption(name + ": unsupported compression " + std::to_string(fixed[9]));
   }
-  l.created_at_ms = static_cast<std::int64_t>(get_u64(fixed.data() + 10));
-  const std::size_t id_size = (static_cast<std::size_t>(fixed[18]) << 8) | fixed[19];
+  l.created_at_ms = util::get_i64_be(field(fixed.data(), 10, 8));
+  const std::size_t id_size = util::get_u16_be(field(fixed.data(), 18, 2));
   if (id_size > kMaxNodeIdBytes) return Status::corruption(name + ": header node id too long");
   l.header_size = kHeaderFixedBytes + id_size;
   if (l.file_size < l.header_size + kTrailerBytes) {
@@ -203,8 +182,8 @@ Result<Layout> read_layout(int fd, const fs::path& path) {
   if (std::memcmp(l.trailer.data(), kTrailerMagic.data(), kTrailerMagic.size()) != 0) {
     return Status::corruption(name + ": truncated or incomplete (no trailer at the end of the file)");
   }
-  l.uncompressed_size = get_u64(l.trailer.data() + 8);
-  l.body_size = get_u64(l.trailer.data() + 16);
+  l.uncompressed_size = util::get_u64_be(field(l.trailer.data(), 8, 8));
+  l.body_size = util::get_u64_be(field(l.trailer.data(), 16, 8));
   if (l.body_size != l.file_size - l.header_size - kTrailerBytes) {
     return Status::corruption(name + ": size mismatch (trailer says " + std::to_string(l.body_size) +
                               " compressed bytes, file holds " +
@@ -221,7 +200,7 @@ Result<Layout> read_layout(int fd, const fs::path& path) {
 Status scan_body(int fd, const fs::path& path, const Layout& l,
                  const std::function<Status(const char*, std::size_t)>& sink) {
   const std::string name = "backup " + path.string();
-  Blake2b hash;
+  util::Blake2bHasher hash(kChecksumBytes);
   hash.update(l.header.data(), l.header.size());
 
   std::unique_ptr<ZSTD_DCtx, DCtxFree> dctx(ZSTD_createDCtx());
@@ -278,7 +257,7 @@ Status scan_body(int fd, const fs::path& path, const Layout& l,
   }
 
   hash.update(l.trailer.data(), kTrailerHashedBytes);
-  const auto digest = hash.final();
+  const auto digest = hash.final<kChecksumBytes>();
   if (std::memcmp(digest.data(), l.trailer.data() + kTrailerHashedBytes, digest.size()) != 0) {
     return Status::corruption(name + ": checksum mismatch (the file is damaged)");
   }
@@ -310,24 +289,6 @@ Result<Fd> open_for_read(const fs::path& path) {
     return errno_status("open backup " + path.string());
   }
   return fd;
-}
-
-// Opens the restored file as an LMDB environment, read-only, to be sure it is one.
-Status check_lmdb_file(const fs::path& file) {
-  MDB_env* env = nullptr;
-  int rc = mdb_env_create(&env);
-  if (rc == 0) rc = mdb_env_set_maxdbs(env, 64);
-  if (rc == 0) rc = mdb_env_open(env, file.c_str(), MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0600);
-  MDB_txn* txn = nullptr;
-  if (rc == 0) rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
-  MDB_dbi dbi = 0;
-  if (rc == 0) rc = mdb_dbi_open(txn, nullptr, 0, &dbi);
-  if (txn != nullptr) mdb_txn_abort(txn);
-  if (env != nullptr) mdb_env_close(env);
-  if (rc != 0) {
-    return Status::corruption("restored data is not a valid LMDB environment: " + std::string(mdb_strerror(rc)));
-  }
-  return Status::ok();
 }
 
 std::int64_t mtime_ms(const fs::path& path) {
@@ -378,7 +339,7 @@ Result<BackupInfo> write_backup(const fs::path& path, const std::function<Status
     }
   } guard{temp};
 
-  Blake2b hash;
+  util::Blake2bHasher hash(kChecksumBytes);
   std::uint64_t body_size = 0;
   const std::string header = header_bytes(options.created_at_ms, options.node_id);
   if (Status s = write_all(out.get(), header.data(), header.size(), temp.string()); !s) return s;
@@ -464,10 +425,10 @@ Result<BackupInfo> write_backup(const fs::path& path, const std::function<Status
   }
 
   std::string trailer(kTrailerMagic.begin(), kTrailerMagic.end());
-  put_u64(trailer, uncompressed);
-  put_u64(trailer, body_size);
+  util::put_u64_be(trailer, uncompressed);
+  util::put_u64_be(trailer, body_size);
   hash.update(trailer.data(), trailer.size());
-  const auto digest = hash.final();
+  const auto digest = hash.final<kChecksumBytes>();
   trailer.append(reinterpret_cast<const char*>(digest.data()), digest.size());
   if (Status s = write_all(out.get(), trailer.data(), trailer.size(), temp.string()); !s) return s;
   if (Status s = fsync_fd(out.get(), temp.string()); !s) return s;
@@ -539,7 +500,7 @@ Result<BackupInfo> restore_backup(const fs::path& backup, const fs::path& data_d
     if (!s) return s;
     if (Status f = fsync_fd(out_fd, temp_name); !f) return f;
   }
-  if (Status s = check_lmdb_file(temp); !s) return s.with_context("backup " + backup.string());
+  if (Status s = storage::check_environment_file(temp); !s) return s.with_context("backup " + backup.string());
 
   const fs::path data = data_dir / "data.mdb";
   if (fs::exists(data, ec)) {
@@ -631,26 +592,6 @@ Result<std::vector<fs::path>> apply_retention(const fs::path& dir, std::int64_t 
   }
   if (!removed.empty()) (void)fsync_dir(dir);
   return removed;
-}
-
-std::string backup_created_to_json(const BackupInfo& info, std::int64_t duration_ms) {
-  return "{\"path\":" + json_quote(info.path.string()) + ",\"bytes\":" + std::to_string(info.bytes) +
-         ",\"duration_ms\":" + std::to_string(duration_ms) + "}";
-}
-
-std::string backup_list_to_json(const std::vector<BackupInfo>& backups) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < backups.size(); ++i) {
-    const auto& b = backups[i];
-    if (i > 0) out += ',';
-    out += "{\"path\":" + json_quote(b.path.string()) + ",\"bytes\":" + std::to_string(b.bytes) +
-           ",\"created_at\":" + std::to_string(b.created_at_ms) + ",\"node_id\":" + json_quote(b.node_id) +
-           ",\"uncompressed_bytes\":" + std::to_string(b.uncompressed_bytes);
-    if (!b.problem.empty()) out += ",\"error\":" + json_quote(b.problem);
-    out += '}';
-  }
-  out += ']';
-  return out;
 }
 
 // ---- Scheduler --------------------------------------------------------------------------------

@@ -101,11 +101,6 @@ Result<std::vector<BackupInfo>> list_backups(const std::filesystem::path& dir);
 Result<std::vector<std::filesystem::path>> apply_retention(const std::filesystem::path& dir,
                                                            std::int64_t retention_days, std::int64_t now_ms);
 
-// `POST /admin/backup`: {"path":"...","bytes":N,"duration_ms":D}.
-std::string backup_created_to_json(const BackupInfo& info, std::int64_t duration_ms);
-// `GET /admin/backups`: [{"path","bytes","created_at","node_id","uncompressed_bytes"[,"error"]}].
-std::string backup_list_to_json(const std::vector<BackupInfo>& backups);
-
 // When backups are due, from the cron schedule (UTC). A pure value: the caller's timer asks it
 // with the wall-clock time and runs a backup when `due` says so. Missed fire times (the node
 // was down, or a backup ran long) collapse into one run; a wall clock that jumps backwards

@@ -33,7 +33,7 @@
 #include <string_view>
 #include <vector>
 
-#include "storage/thread_annotations.hpp"
+#include "util/thread_annotations.hpp"
 
 namespace kvs::features {
 

@@ -38,7 +38,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "storage/thread_annotations.hpp"
+#include "util/thread_annotations.hpp"
 
 namespace kvs::features {
 

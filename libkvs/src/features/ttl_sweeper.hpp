@@ -23,7 +23,7 @@
 #include "kvs/clock.hpp"
 #include "kvs/status.hpp"
 #include "keyspace/keyspace.hpp"
-#include "storage/thread_annotations.hpp"
+#include "util/thread_annotations.hpp"
 
 namespace kvs::features {
 

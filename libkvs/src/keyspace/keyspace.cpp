@@ -71,12 +71,9 @@ Keyspace::Registration::~Registration() {
 
 Result<std::optional<Version>> Keyspace::write(Origin origin, storage::Decide decide,
                                                std::optional<storage::AuditNote> audit) {
-  std::vector<storage::Store::WriteRequest> requests(1);
-  requests[0].decide = std::move(decide);
-  requests[0].audit = std::move(audit);
-  requests[0].tag = static_cast<std::uint8_t>(origin);
-  auto outcomes = store_->write_all(std::move(requests));
-  return std::move(outcomes.front());
+  auto tag = static_cast<std::uint8_t>(origin);
+  if (audit) return store_->write(std::move(decide), std::move(*audit), tag);
+  return store_->write(std::move(decide), tag);
 }
 
 std::vector<Result<std::optional<Version>>> Keyspace::write_all(Origin origin,

@@ -23,7 +23,7 @@
 #include "kvs/status.hpp"
 #include "kvs/version.hpp"
 #include "storage/store.hpp"
-#include "storage/thread_annotations.hpp"
+#include "util/thread_annotations.hpp"
 
 namespace kvs::keyspace {
 

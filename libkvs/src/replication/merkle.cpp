@@ -3,74 +3,45 @@
 #include <algorithm>
 #include <cstring>
 
-#include <sodium.h>
+#include "util/blake2b.hpp"
+#include "util/coding.hpp"
 
 namespace kvs::replication {
 namespace {
 
-void update_field(crypto_generichash_state& state, std::string_view bytes) {
-  std::uint8_t length[8];
-  std::uint64_t size = bytes.size();
-  for (int i = 0; i < 8; ++i) length[i] = static_cast<std::uint8_t>(size >> (8 * i));
-  crypto_generichash_update(&state, length, sizeof length);
-  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+// A field of a version digest: its length (u64, little-endian), then its bytes.
+void update_field(util::Blake2bHasher& hasher, std::string_view bytes) {
+  std::string length;
+  util::put_u64_le(length, bytes.size());
+  hasher.update(length);
+  hasher.update(bytes);
 }
 
-Digest hash_of(const std::uint8_t* bytes, std::size_t size) {
-  Digest out{};
-  crypto_generichash(out.data(), out.size(), bytes, size, nullptr, 0);
-  return out;
+Digest hash_of(const std::vector<std::uint8_t>& bytes) {
+  return util::blake2b<std::tuple_size_v<Digest>>(
+      std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
+// The little-endian u64 at `offset` of a digest.
+std::uint64_t u64_le_at(const std::uint8_t* digest, std::size_t offset) {
+  return util::get_u64_le(std::string_view(reinterpret_cast<const char*>(digest) + offset, 8));
 }
 
 }  // namespace
 
 std::size_t bucket_of(std::string_view path) noexcept {
-  std::uint8_t hash[crypto_generichash_BYTES_MIN];  // 16 bytes
-  crypto_generichash(hash, sizeof hash, reinterpret_cast<const unsigned char*>(path.data()), path.size(), nullptr, 0);
-  std::uint64_t value = 0;
-  for (int i = 7; i >= 0; --i) value = (value << 8) | hash[i];
-  return static_cast<std::size_t>(value % kLeafCount);
+  const auto hash = util::blake2b<16>(path);
+  return static_cast<std::size_t>(u64_le_at(hash.data(), 0) % kLeafCount);
 }
 
 Digest version_digest(const Version& version) noexcept {
-  crypto_generichash_state state;
-  crypto_generichash_init(&state, nullptr, 0, 32);
-  update_field(state, version.path);
-  update_field(state, version.uuid);
-  update_field(state, std::to_string(version.timestamp_ms));
-  update_field(state, std::to_string(version.origin_joined_ms));
-  update_field(state, version.deleted ? "1" : "0");
-  Digest out{};
-  crypto_generichash_final(&state, out.data(), out.size());
-  return out;
-}
-
-std::string to_hex(const Digest& digest) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(64);
-  for (std::uint8_t byte : digest) {
-    out += kHex[byte >> 4];
-    out += kHex[byte & 0xF];
-  }
-  return out;
-}
-
-bool from_hex(std::string_view hex, Digest& out) noexcept {
-  if (hex.size() != 64) return false;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < 32; ++i) {
-    int hi = nibble(hex[2 * i]);
-    int lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = static_cast<std::uint8_t>(hi * 16 + lo);
-  }
-  return true;
+  util::Blake2bHasher hasher(std::tuple_size_v<Digest>);
+  update_field(hasher, version.path);
+  update_field(hasher, version.uuid);
+  update_field(hasher, std::to_string(version.timestamp_ms));
+  update_field(hasher, std::to_string(version.origin_joined_ms));
+  update_field(hasher, version.deleted ? "1" : "0");
+  return hasher.final<std::tuple_size_v<Digest>>();
 }
 
 MerkleTree::MerkleTree() : leaves_(kLeafCount), branch_hashes_(kBranchCount), branch_dirty_(kBranchCount, true) {}
@@ -82,11 +53,7 @@ void MerkleTree::fold(const Version& version, bool add) {
   // Hashing happens outside the lock; only the 256-bit addition is serialised.
   Digest digest = version_digest(version);
   std::array<std::uint64_t, 4> term{};
-  for (std::size_t limb = 0; limb < 4; ++limb) {
-    std::uint64_t value = 0;
-    for (int i = 7; i >= 0; --i) value = (value << 8) | digest[limb * 8 + static_cast<std::size_t>(i)];
-    term[limb] = value;
-  }
+  for (std::size_t limb = 0; limb < 4; ++limb) term[limb] = u64_le_at(digest.data(), limb * 8);
   std::size_t bucket = bucket_of(version.path);
   MutexLock lock(mutex_);
   Leaf& leaf = leaves_[bucket];
@@ -154,14 +121,14 @@ void MerkleTree::refresh() const {
       Digest value = leaf_value(leaves_[branch * kFanout + k]);
       std::memcpy(buffer.data() + k * 32, value.data(), 32);
     }
-    branch_hashes_[branch] = hash_of(buffer.data(), buffer.size());
+    branch_hashes_[branch] = hash_of(buffer);
     branch_dirty_[branch] = false;
   }
   std::vector<std::uint8_t> top(kBranchCount * 32);
   for (std::size_t branch = 0; branch < kBranchCount; ++branch) {
     std::memcpy(top.data() + branch * 32, branch_hashes_[branch].data(), 32);
   }
-  root_ = hash_of(top.data(), top.size());
+  root_ = hash_of(top);
   root_dirty_ = false;
 }
 

@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "kvs/version.hpp"
-#include "storage/thread_annotations.hpp"
+#include "util/thread_annotations.hpp"
 
 namespace kvs::replication {
 
@@ -56,9 +56,6 @@ std::size_t bucket_of(std::string_view path) noexcept;
 // for deleted. The document is left out: a uuid names one write.
 Digest version_digest(const Version& version) noexcept;
 
-// Lower-case hex of a digest, and back (nullopt-like: false when `hex` is not 64 hex chars).
-std::string to_hex(const Digest& digest);
-bool from_hex(std::string_view hex, Digest& out) noexcept;
 
 class MerkleTree {
  public:

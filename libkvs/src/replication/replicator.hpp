@@ -36,7 +36,7 @@
 
 #include "http/peer_transport.hpp"
 #include "kvs/version.hpp"
-#include "storage/thread_annotations.hpp"
+#include "util/thread_annotations.hpp"
 
 namespace kvs::replication {
 

@@ -3,22 +3,13 @@
 #include <simdjson.h>
 
 #include "auth/json_text.hpp"
+#include "util/hex.hpp"
+#include "util/json_writer.hpp"
 
 namespace kvs::replication {
 namespace {
 
 using simdjson::dom::element;
-
-void append_hex(std::string& out, std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char c : bytes) {
-    auto byte = static_cast<unsigned char>(c);
-    out.push_back(kHex[byte >> 4]);
-    out.push_back(kHex[byte & 15]);
-  }
-  out.push_back('"');
-}
 
 // "name":"text", or "name_hex":"..." when `text` is not clean UTF-8 text.
 void append_text_field(std::string& out, std::string_view name, std::string_view text) {
@@ -26,29 +17,12 @@ void append_text_field(std::string& out, std::string_view name, std::string_view
   out += name;
   if (auth::is_clean_text(text)) {
     out += "\":";
-    auth::append_json_string(out, text);
+    util::append_json_string(out, text);
   } else {
-    out += "_hex\":";
-    append_hex(out, text);
+    out += "_hex\":\"";
+    out += util::to_hex(text);
+    out.push_back('"');
   }
-}
-
-bool decode_hex_text(std::string_view hex, std::string& out) {
-  if (hex.size() % 2 != 0) return false;
-  out.clear();
-  out.reserve(hex.size() / 2);
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < hex.size(); i += 2) {
-    int hi = nibble(hex[i]);
-    int lo = nibble(hex[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-  }
-  return true;
 }
 
 Status text_field(element object, std::string_view name, std::string& out, bool required) {
@@ -59,7 +33,9 @@ Status text_field(element object, std::string_view name, std::string& out, bool 
   }
   std::string hex_name = std::string(name) + "_hex";
   if (object[hex_name].get_string().get(text) == simdjson::SUCCESS) {
-    if (!decode_hex_text(text, out)) return Status::invalid_argument("field " + hex_name + " is not hex");
+    auto bytes = util::from_hex(text);
+    if (!bytes) return Status::invalid_argument("field " + hex_name + " is not hex");
+    out = std::move(*bytes);
     return Status::ok();
   }
   if (!required) return Status::ok();
@@ -139,7 +115,7 @@ void append_version(std::string& out, const Version& version) {
   out += ",\"permissions\":" + std::to_string(version.permissions);
   out += version.deleted ? ",\"deleted\":true" : ",\"deleted\":false";
   out += ",\"data\":";
-  auth::append_json_string(out, version.deleted ? std::string_view() : std::string_view(version.data));
+  util::append_json_string(out, version.deleted ? std::string_view() : std::string_view(version.data));
   out.push_back('}');
 }
 
@@ -181,11 +157,11 @@ Result<VersionPage> decode_versions(std::string_view body) {
 }
 
 std::string encode_summary(const MerkleSummary& summary) {
-  std::string out = "{\"v\":1,\"root\":\"" + to_hex(summary.root) + "\",\"keys\":" + std::to_string(summary.keys) +
-                    ",\"branches\":[";
+  std::string out = "{\"v\":1,\"root\":\"" + util::to_hex(summary.root) +
+                    "\",\"keys\":" + std::to_string(summary.keys) + ",\"branches\":[";
   for (std::size_t i = 0; i < summary.branches.size(); ++i) {
     if (i > 0) out.push_back(',');
-    out += '"' + to_hex(summary.branches[i]) + '"';
+    out += '"' + util::to_hex(summary.branches[i]) + '"';
   }
   out += "]}";
   return out;
@@ -202,7 +178,7 @@ Status decode_digests(element list_element, std::size_t expected, std::vector<Di
   for (element item : list) {
     std::string_view hex;
     Digest digest{};
-    if (item.get_string().get(hex) != simdjson::SUCCESS || !from_hex(hex, digest)) {
+    if (item.get_string().get(hex) != simdjson::SUCCESS || !util::from_hex(hex, digest)) {
       return Status::invalid_argument("a digest is not 64 hex characters");
     }
     out.push_back(digest);
@@ -217,7 +193,7 @@ Result<MerkleSummary> decode_summary(std::string_view body) {
   if (!root.is_ok()) return root.status();
   MerkleSummary summary;
   std::string_view hex;
-  if ((*root)["root"].get_string().get(hex) != simdjson::SUCCESS || !from_hex(hex, summary.root) ||
+  if ((*root)["root"].get_string().get(hex) != simdjson::SUCCESS || !util::from_hex(hex, summary.root) ||
       (*root)["keys"].get_uint64().get(summary.keys) != simdjson::SUCCESS) {
     return Status::invalid_argument("merkle summary lacks root or keys");
   }
@@ -296,7 +272,7 @@ std::string encode_leaves(const std::vector<std::vector<Digest>>& leaves) {
     out.push_back('[');
     for (std::size_t k = 0; k < leaves[i].size(); ++k) {
       if (k > 0) out.push_back(',');
-      out += '"' + to_hex(leaves[i][k]) + '"';
+      out += '"' + util::to_hex(leaves[i][k]) + '"';
     }
     out.push_back(']');
   }

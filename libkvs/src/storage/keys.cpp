@@ -1,9 +1,9 @@
 #include "storage/keys.hpp"
 
 #include <algorithm>
-#include <array>
 
-#include <sodium.h>
+#include "util/blake2b.hpp"
+#include "util/coding.hpp"
 
 namespace kvs::storage::keys {
 namespace {
@@ -13,26 +13,11 @@ constexpr std::uint64_t kSignBit = std::uint64_t{1} << 63;
 
 }  // namespace
 
-void append_be64(std::string& out, std::uint64_t value) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((value >> shift) & 0xFF));
-}
-
-std::uint64_t read_be64(std::string_view bytes) noexcept {
-  std::uint64_t value = 0;
-  for (std::size_t i = 0; i < 8; ++i) value = (value << 8) | static_cast<unsigned char>(bytes[i]);
-  return value;
-}
-
 std::string path_key(std::string_view path) {
   if (path.size() <= kMaxInlinePath) return std::string(path);
   // A cryptographic hash, so that nobody can craft a second long path that lands on the
   // key of someone else's document.
-  // sodium_init picks the fastest implementation; it is idempotent and thread-safe, and a
-  // function-local static runs it once.
-  [[maybe_unused]] static const bool initialised = sodium_init() >= 0;
-  std::array<unsigned char, kPathHashBytes> hash{};
-  crypto_generichash(hash.data(), hash.size(), reinterpret_cast<const unsigned char*>(path.data()), path.size(),
-                     nullptr, 0);
+  const auto hash = util::blake2b<kPathHashBytes>(path);
   std::string key(path.substr(0, kMaxInlinePath));
   key.append(reinterpret_cast<const char*>(hash.data()), hash.size());
   return key;
@@ -48,7 +33,7 @@ std::string revision_prefix(std::string_view path_key) {
 
 std::string revision_key(std::string_view path_key, std::uint64_t revision) {
   std::string key = revision_prefix(path_key);
-  append_be64(key, revision);
+  util::put_u64_be(key, revision);
   return key;
 }
 
@@ -56,11 +41,11 @@ bool is_revision_of(std::string_view key, std::string_view prefix) noexcept {
   return key.size() == prefix.size() + 8 && key.substr(0, prefix.size()) == prefix;
 }
 
-std::uint64_t revision_number(std::string_view key) noexcept { return read_be64(key.substr(key.size() - 8)); }
+std::uint64_t revision_number(std::string_view key) noexcept { return util::get_u64_be(key.substr(key.size() - 8)); }
 
 std::string expiry_seek(std::int64_t expires_at_ms) {
   std::string key;
-  append_be64(key, static_cast<std::uint64_t>(expires_at_ms) ^ kSignBit);
+  util::put_u64_be(key, static_cast<std::uint64_t>(expires_at_ms) ^ kSignBit);
   return key;
 }
 
@@ -71,7 +56,7 @@ std::string expiry_key(std::int64_t expires_at_ms, std::string_view path_key) {
 }
 
 std::int64_t expiry_time(std::string_view key) noexcept {
-  return static_cast<std::int64_t>(read_be64(key) ^ kSignBit);
+  return static_cast<std::int64_t>(util::get_u64_be(key) ^ kSignBit);
 }
 
 std::string tindex_seek(std::int64_t since_ms) {
@@ -100,7 +85,7 @@ std::string_view tindex_path_key(std::string_view key) noexcept {
 
 std::string sequence_key(std::uint64_t sequence) {
   std::string key;
-  append_be64(key, sequence);
+  util::put_u64_be(key, sequence);
   return key;
 }
 

@@ -19,6 +19,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/coding.hpp"
+
 namespace kvs::storage::keys {
 
 inline constexpr std::size_t kMaxInlinePath = 400;
@@ -63,8 +65,9 @@ std::string_view tindex_path_key(std::string_view key) noexcept;
 // changes: big-endian u64 sequence number.
 std::string sequence_key(std::uint64_t sequence);
 
-// Big-endian u64 coding, used by the layouts above and by the meta counters.
-void append_be64(std::string& out, std::uint64_t value);
-std::uint64_t read_be64(std::string_view bytes) noexcept;  // Requires: bytes.size() >= 8.
+// Big-endian u64 coding of the meta counters. These forward to util/coding.hpp and go once
+// storage/store.cpp, their last caller, uses it directly.
+inline void append_be64(std::string& out, std::uint64_t value) { util::put_u64_be(out, value); }
+inline std::uint64_t read_be64(std::string_view bytes) noexcept { return util::get_u64_be(bytes); }  // size >= 8
 
 }  // namespace kvs::storage::keys

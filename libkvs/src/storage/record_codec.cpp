@@ -5,6 +5,8 @@
 
 #include <zstd.h>
 
+#include "util/coding.hpp"
+
 namespace kvs::storage {
 namespace {
 
@@ -34,68 +36,12 @@ constexpr std::uint8_t kFlagExpires = 1U << 1;
 constexpr std::uint8_t kFlagCompressed = 1U << 2;
 constexpr std::uint8_t kKnownFlags = kFlagDeleted | kFlagExpires | kFlagCompressed;
 
-void put_u16(std::string& out, std::uint16_t value) {
-  out.push_back(static_cast<char>(value & 0xFF));
-  out.push_back(static_cast<char>(value >> 8));
-}
-
-void put_u32(std::string& out, std::uint32_t value) {
-  for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<char>((value >> shift) & 0xFF));
-}
-
-void put_i64(std::string& out, std::int64_t signed_value) {
-  auto value = static_cast<std::uint64_t>(signed_value);
-  for (int shift = 0; shift < 64; shift += 8) out.push_back(static_cast<char>((value >> shift) & 0xFF));
-}
-
 void put_string(std::string& out, std::string_view text) {
-  put_u32(out, static_cast<std::uint32_t>(text.size()));
+  util::put_u32_le(out, static_cast<std::uint32_t>(text.size()));
   out.append(text);
 }
 
-// Reads fields front to back; any read past the end marks the reader failed.
-class Reader {
- public:
-  explicit Reader(std::string_view bytes) : bytes_(bytes) {}
-
-  bool failed() const noexcept { return failed_; }
-  bool at_end() const noexcept { return pos_ == bytes_.size(); }
-
-  std::uint8_t u8() { return static_cast<std::uint8_t>(take(1)); }
-  std::uint16_t u16() { return static_cast<std::uint16_t>(take(2)); }
-  std::uint32_t u32() { return static_cast<std::uint32_t>(take(4)); }
-  std::int64_t i64() { return static_cast<std::int64_t>(take(8)); }
-
-  std::string_view string() {
-    std::uint32_t size = u32();
-    if (failed_ || bytes_.size() - pos_ < size) {
-      failed_ = true;
-      return {};
-    }
-    std::string_view text = bytes_.substr(pos_, size);
-    pos_ += size;
-    return text;
-  }
-
- private:
-  // Little-endian unsigned integer of `size` bytes.
-  std::uint64_t take(std::size_t size) {
-    if (failed_ || bytes_.size() - pos_ < size) {
-      failed_ = true;
-      return 0;
-    }
-    std::uint64_t value = 0;
-    for (std::size_t i = 0; i < size; ++i) {
-      value |= std::uint64_t{static_cast<unsigned char>(bytes_[pos_ + i])} << (8 * i);
-    }
-    pos_ += size;
-    return value;
-  }
-
-  std::string_view bytes_;
-  std::size_t pos_ = 0;
-  bool failed_ = false;
-};
+std::string_view read_string(util::ByteReader& reader) { return reader.bytes(reader.u32_le()); }
 
 struct CCtxDeleter {
   void operator()(ZSTD_CCtx* context) const noexcept { ZSTD_freeCCtx(context); }
@@ -136,19 +82,19 @@ struct Header {
 };
 
 // Reads everything up to (not including) the strings after uuid.
-Result<Header> read_header(Reader& reader) {
+Result<Header> read_header(util::ByteReader& reader) {
   std::uint8_t format = reader.u8();
   if (reader.failed()) return corrupt("empty");
   if (format != kRecordFormatV1) return corrupt("unknown format version " + std::to_string(format));
   Header header;
   header.flags = reader.u8();
   if ((header.flags & ~kKnownFlags) != 0) return corrupt("unknown flags " + std::to_string(header.flags));
-  (void)reader.u16();  // permissions: read by decode_record
-  header.summary.timestamp_ms = reader.i64();
-  (void)reader.i64();  // origin_joined_ms: read by decode_record
-  if ((header.flags & kFlagExpires) != 0) header.summary.expires_at_ms = reader.i64();
-  header.summary.path = reader.string();
-  header.summary.uuid = reader.string();
+  (void)reader.u16_le();  // permissions: read by decode_record
+  header.summary.timestamp_ms = reader.i64_le();
+  (void)reader.i64_le();  // origin_joined_ms: read by decode_record
+  if ((header.flags & kFlagExpires) != 0) header.summary.expires_at_ms = reader.i64_le();
+  header.summary.path = read_string(reader);
+  header.summary.uuid = read_string(reader);
   if (reader.failed()) return corrupt("truncated header");
   header.summary.deleted = (header.flags & kFlagDeleted) != 0;
   header.summary.compressed = (header.flags & kFlagCompressed) != 0;
@@ -174,51 +120,52 @@ std::string encode_record(const Version& version, const CodecOptions& options) {
               version.owner_uuid.size() + version.group_uuid.size() + data.size());
   out.push_back(static_cast<char>(kRecordFormatV1));
   out.push_back(static_cast<char>(flags));
-  put_u16(out, version.permissions);
-  put_i64(out, version.timestamp_ms);
-  put_i64(out, version.origin_joined_ms);
-  if (version.expires_at_ms) put_i64(out, *version.expires_at_ms);
+  util::put_u16_le(out, version.permissions);
+  util::put_i64_le(out, version.timestamp_ms);
+  util::put_i64_le(out, version.origin_joined_ms);
+  if (version.expires_at_ms) util::put_i64_le(out, *version.expires_at_ms);
   put_string(out, version.path);
   put_string(out, version.uuid);
   put_string(out, version.origin_node_id);
   put_string(out, version.owner_uuid);
   put_string(out, version.group_uuid);
-  put_u32(out, static_cast<std::uint32_t>(version.data.size()));
+  util::put_u32_le(out, static_cast<std::uint32_t>(version.data.size()));
   put_string(out, data);
   return out;
 }
 
 Result<RecordSummary> decode_summary(std::string_view bytes) {
-  Reader reader(bytes);
+  util::ByteReader reader(bytes);
   auto header = read_header(reader);
   if (!header.is_ok()) return header.status();
   return header->summary;
 }
 
-Result<Version> decode_record(std::string_view bytes) {
-  Reader reader(bytes);
+Result<Version> decode_record(std::string_view bytes, RecordPart part) {
+  util::ByteReader reader(bytes);
   auto header = read_header(reader);
   if (!header.is_ok()) return header.status();
 
   // Re-read the fixed fields that read_header skipped.
-  Reader fixed(bytes.substr(2));
+  util::ByteReader fixed(bytes.substr(2));
   Version version;
-  version.permissions = fixed.u16();
-  (void)fixed.i64();  // timestamp_ms: in the summary
-  version.origin_joined_ms = fixed.i64();
+  version.permissions = fixed.u16_le();
+  (void)fixed.i64_le();  // timestamp_ms: in the summary
+  version.origin_joined_ms = fixed.i64_le();
 
   version.path.assign(header->summary.path);
   version.uuid.assign(header->summary.uuid);
   version.timestamp_ms = header->summary.timestamp_ms;
   version.expires_at_ms = header->summary.expires_at_ms;
   version.deleted = header->summary.deleted;
-  version.origin_node_id.assign(reader.string());
-  version.owner_uuid.assign(reader.string());
-  version.group_uuid.assign(reader.string());
-  std::uint32_t raw_size = reader.u32();
-  std::string_view data = reader.string();
+  version.origin_node_id.assign(read_string(reader));
+  version.owner_uuid.assign(read_string(reader));
+  version.group_uuid.assign(read_string(reader));
+  std::uint32_t raw_size = reader.u32_le();
+  std::string_view data = read_string(reader);
   if (reader.failed()) return corrupt("truncated record of " + version.path);
   if (!reader.at_end()) return corrupt("trailing bytes after the record of " + version.path);
+  if (part == RecordPart::kMetadata) return version;
 
   if (!header->summary.compressed) {
     if (raw_size != data.size()) return corrupt("document length mismatch in the record of " + version.path);

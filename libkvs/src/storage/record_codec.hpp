@@ -43,9 +43,17 @@ struct CodecOptions {
 // Encodes `version`. Throws only std::bad_alloc.
 std::string encode_record(const Version& version, const CodecOptions& options);
 
-// Decodes a whole record, decompressing the document. kCorruption for anything malformed:
-// unknown format version, unknown flags, truncation, trailing bytes, a bad zstd frame.
-Result<Version> decode_record(std::string_view bytes);
+// Which part of a record decode_record fills in.
+enum class RecordPart : std::uint8_t {
+  kAll,       // every field, the document decompressed
+  kMetadata,  // every field but the document: `data` stays empty and nothing is decompressed
+};
+
+// Decodes a record, decompressing the document (RecordPart::kAll) or leaving it out
+// (kMetadata: for a caller that needs the version's identity and stamps, not its value).
+// kCorruption for anything malformed: unknown format version, unknown flags, truncation,
+// trailing bytes, a bad zstd frame (kAll only: kMetadata never opens the frame).
+Result<Version> decode_record(std::string_view bytes, RecordPart part = RecordPart::kAll);
 
 // The fields of a record that the store's indexes need, read without touching the document.
 // The views point into `bytes`.

@@ -13,16 +13,22 @@
 //   expiry    big-endian i64 expires_at_ms (sign bit flipped), path key -> path (keys with a TTL)
 //   tindex    "_ts:{timestamp, 13 digits zero-padded}:{path key}" -> empty (time index, bootstrap)
 //   changes   big-endian u64 sequence -> path (every version this node applied)
-//   audit     big-endian u64 audit seq -> encoded features::AuditEntry (only with
-//             StoreOptions::audit_enabled; features/audit.hpp describes the chain)
+//   audit     big-endian u64 audit seq -> encoded audit::AuditEntry (only with
+//             StoreOptions::audit_enabled; audit/chain.hpp describes the chain,
+//             storage/audit_table.hpp how it is kept)
 //
 // Threading: reads run on the caller's thread in their own read transaction, begun and ended
 // within the call. Writes (and purges, put_meta) are queued to one writer thread, which takes
 // up to max_batch queued intents into one write transaction and commits it once, durably (LMDB's
 // default commit: fsync) — group commit; each `write` returns after the commit that holds it
-// is durable. A second process opening the same directory fails at
-// once: the directory is held with an exclusive flock on `<dir>/LOCK`. Every method is safe
-// from any thread; no exception leaves the Store. The Store must outlive every call into it.
+// is durable and the commit observer (StoreOptions::commit_observer) has seen it. A second
+// process opening the same directory fails at once: the directory is held with an exclusive
+// flock on `<dir>/LOCK`. Every method is safe from any thread; no exception leaves the Store.
+// The Store must outlive every call into it.
+//
+// Files: store.cpp (this facade and the reads), writer.cpp (queue, batches, group commit,
+// commit observer), tables.cpp and audit_table.cpp (the databases' upkeep), lmdb_env.cpp (the
+// only code that talks to LMDB), record_codec.cpp and keys.cpp (value and key formats).
 
 #include <cstddef>
 #include <cstdint>
@@ -35,28 +41,35 @@
 #include <string_view>
 #include <vector>
 
-#include "features/audit.hpp"
+#include "audit/chain.hpp"
 #include "kvs/status.hpp"
 #include "kvs/version.hpp"
 
 namespace kvs::storage {
 
-// One mutation of a committed batch, as the commit observer sees it.
+// One mutation of a committed batch, as the commit observer sees it. The pointers are valid
+// only during the observer's call.
 struct Committed {
   enum class Kind : std::uint8_t { kWrite, kPurge };
   Kind kind = Kind::kWrite;
-  std::uint8_t tag = 0;              // the request's tag, opaque to the store
-  std::uint64_t sequence = 0;        // change sequence of a write; 0 for a purge
-  const Version* previous = nullptr; // kWrite: the version replaced (tombstones included), or null
-  const Version* version = nullptr;  // kWrite: the version written; kPurge: the version removed
+  std::uint8_t tag = 0;           // the tag of the write or purge that made it (opaque to the Store)
+  std::uint64_t sequence = 0;     // kWrite: the version's change sequence number; kPurge: 0
+  // kWrite: the version it replaced (tombstones included), or nullptr when the path held none.
+  // Metadata only: its `data` is not decoded (empty). kPurge: nullptr.
+  const Version* previous = nullptr;
+  // kWrite: the version written, with its document. kPurge: the version removed, metadata only.
+  const Version* version = nullptr;
 };
 
-// Called once per committed batch with its mutations in the writer's order, on the writer
-// thread, after the commit is durable and before any caller of the batch is woken: when write
-// returns, the observer has seen it. Not called for a rolled-back batch, put_meta, audit-only
-// entries, a Decide that wrote nothing or a purge that removed nothing. The pointers live only
-// during the call. It must be quick and must not call write, purge or put_meta.
-using CommitObserver = std::function<void(std::span<const Committed>)>;
+// Told of every committed mutation, once per committed batch, in the writer's (commit) order:
+// the writes that wrote a version and the purges that removed one. put_meta, append_audit, a
+// Decide that wrote nothing, a purge that removed nothing and every intent of a rolled-back
+// batch are not reported. It runs on the writer thread, after the batch is durable and before
+// any caller of that batch is woken, so when write() or purge() returns the observer has seen
+// its mutation. It must be quick (every writer waits for it), must not throw (an exception is
+// logged and dropped), and must not call write, write_all, purge, put_meta or append_audit
+// (they would wait for themselves: refused with kInternal). Reading the Store from it is fine.
+using CommitObserver = std::function<void(std::span<const Committed> batch)>;
 
 struct StoreOptions {
   std::filesystem::path dir;               // created when missing; holds data.mdb, lock.mdb, LOCK
@@ -68,7 +81,8 @@ struct StoreOptions {
   std::size_t max_batch = 1024;            // intents per write transaction at most
   std::size_t max_queue = 65536;           // queued intents at most; beyond: kUnavailable
   bool audit_enabled = false;              // keep the audit chain (tamper_logging_enabled)
-  CommitObserver commit_observer;          // optional; see CommitObserver
+  // Set once here, so it never races the writer thread; empty: nobody is told.
+  CommitObserver commit_observer;
 };
 
 // What the audit entry of one write says besides what the written Version gives (its path and
@@ -76,16 +90,16 @@ struct StoreOptions {
 // transaction.
 struct AuditNote {
   std::string actor;                       // user uuid, "local", "system" or "node:<id>"
-  std::string action;                      // one of features::audit_action
+  std::string action;                      // one of audit::action
   std::int64_t time_ms = 0;                // wall-clock ms when the mutation was made
   // The value's hash when the caller computed it beforehand (off the writer thread); nullopt:
   // the writer hashes the written version's data (all zero for a tombstone).
-  std::optional<features::AuditHash> value_hash;
+  std::optional<audit::AuditHash> value_hash;
 };
 
 // One page of the audit log.
 struct AuditPage {
-  std::vector<features::AuditEntry> entries;   // seq >= since, ascending
+  std::vector<audit::AuditEntry> entries;   // seq >= since, ascending
   std::optional<std::uint64_t> next_since;     // where the next page starts; nullopt at the end
 };
 
@@ -138,23 +152,23 @@ class Store {
   // written (nullopt when `decide` chose to write nothing) after the commit is fsynced.
   // kUnavailable when the queue is full or the store is closing; `decide`'s own status when it
   // fails; kIOError when the transaction failed (map full, disk error): then no intent of that
-  // batch was written.
-  Result<std::optional<Version>> write(Decide decide);
+  // batch was written. `tag` is handed to the commit observer with the version, untouched.
+  Result<std::optional<Version>> write(Decide decide, std::uint8_t tag = 0);
   // The same, and when `decide` returns a version and audit_enabled, appends the chained audit
   // entry described by `audit` (path and value from the version) in the same transaction: the
   // version commits with its entry or not at all. Without audit_enabled, `audit` is ignored.
-  Result<std::optional<Version>> write(Decide decide, AuditNote audit);
+  Result<std::optional<Version>> write(Decide decide, AuditNote audit, std::uint8_t tag = 0);
 
   // Appends an audit entry for an event that writes no version (a member joining or leaving,
   // a change of mode), chained like every other entry: `path` names its subject, the value
   // hash is note.value_hash or zero. A no-op without audit_enabled.
   Status append_audit(std::string_view path, const AuditNote& note);
 
-  // One intent of write_all: `audit` as for write(decide, audit) when set.
+  // One intent of write_all: `audit` as for write(decide, audit) when set; `tag` as for write.
   struct WriteRequest {
     Decide decide;
     std::optional<AuditNote> audit;
-    std::uint8_t tag = 0;                  // handed to the commit observer
+    std::uint8_t tag = 0;
   };
   // Queues every request at once, in order and back to back, so that the writer takes them
   // into one transaction (several only past max_batch): one fsync for the lot, and each
@@ -166,7 +180,8 @@ class Store {
   // only while its uuid is still `uuid` (purges of expired keys and old tombstones).
   // Revisions are dropped too (a key written again later starts again at revision 1); a purge
   // takes no change sequence number. Returns true when removed, false when the key is absent
-  // or holds another uuid. Runs on the writer thread, so it is ordered with writes.
+  // or holds another uuid. Runs on the writer thread, so it is ordered with writes. `tag` is
+  // handed to the commit observer with the removed version.
   Result<bool> purge(std::string_view path, std::string_view uuid, std::uint8_t tag = 0);
 
   // The current version of `path`, tombstones and expired versions included.
@@ -205,7 +220,7 @@ class Store {
   Result<AuditPage> audit_page(std::uint64_t since, std::size_t limit) const;
   // Checks the whole audit chain, entry by entry, from one read snapshot. kUnavailable without
   // audit_enabled.
-  Result<features::AuditVerifyResult> verify_audit() const;
+  Result<audit::AuditVerifyResult> verify_audit() const;
 
   // Counters as of the last commit (kept in memory; never fails).
   StoreStats stats() const;
@@ -224,5 +239,9 @@ class Store {
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Opens `file` (a lone data.mdb, such as a restored backup) read-only as an LMDB environment
+// to be sure it is one. kCorruption when it is not.
+Status check_environment_file(const std::filesystem::path& file);
 
 }  // namespace kvs::storage

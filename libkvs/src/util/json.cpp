@@ -1,12 +1,12 @@
-#include <simdjson.h>
+#include "util/json.hpp"
 
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "kvs/node.hpp"
+#include <simdjson.h>
 
-namespace kvs {
+namespace kvs::util {
 namespace {
 
 // True when `t` matches the JSON number grammar (RFC 8259 section 6).
@@ -76,4 +76,4 @@ Status validate_json(std::string_view json) {
   return Status::ok();
 }
 
-}  // namespace kvs
+}  // namespace kvs::util

@@ -1,18 +1,15 @@
-#include <string>
-#include <string_view>
+#include "util/key.hpp"
 
-#include "kvs/node.hpp"
-
-namespace kvs {
+namespace kvs::util {
 
 Result<std::string> normalize_key(std::string_view raw, bool allow_reserved) {
-  constexpr std::size_t kMaxKeyBytes = 1024;
   std::string_view key = raw;
   while (!key.empty() && key.front() == '/') key.remove_prefix(1);
   while (!key.empty() && key.back() == '/') key.remove_suffix(1);
   if (key.empty()) return Status::invalid_argument("key is empty");
   if (key.size() > kMaxKeyBytes) {
-    return Status::invalid_argument("key is " + std::to_string(key.size()) + " bytes; the limit is 1024");
+    return Status::invalid_argument("key is " + std::to_string(key.size()) + " bytes; the limit is " +
+                                    std::to_string(kMaxKeyBytes));
   }
   for (char c : key) {
     auto byte = static_cast<unsigned char>(c);
@@ -27,7 +24,7 @@ Result<std::string> normalize_key(std::string_view raw, bool allow_reserved) {
     if (segment == "." || segment == "..") {
       return Status::invalid_argument("key '" + std::string(key) + "' has a '" + std::string(segment) + "' segment");
     }
-    if (first && segment.front() == '_' && !allow_reserved) {
+    if (first && !allow_reserved && is_reserved_path(segment)) {
       return Status::invalid_argument("key '" + std::string(key) +
                                       "': a first segment starting with '_' is reserved");
     }
@@ -38,4 +35,4 @@ Result<std::string> normalize_key(std::string_view raw, bool allow_reserved) {
   return std::string(key);
 }
 
-}  // namespace kvs
+}  // namespace kvs::util

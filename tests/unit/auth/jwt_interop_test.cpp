@@ -13,6 +13,7 @@
 #include "auth/scopes.hpp"
 #include "auth/secret.hpp"
 #include "support/manual_clock.hpp"
+#include "util/hex.hpp"
 
 using namespace kvs;
 using namespace kvs::auth;
@@ -52,7 +53,7 @@ Run run_python(const std::string& python, const std::string& script, const std::
 }
 
 std::string key_hex(const Key& key) {
-  return to_hex(std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
+  return util::to_hex(std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
 }
 
 // Signs a token of the kvs shape with PyJWT: argv = key hex, sub, jti, iat, exp, algorithm.

@@ -1,7 +1,6 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <lmdb.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,12 +10,14 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "features/backup.hpp"
 #include "features/backup_service.hpp"
+#include "storage/lmdb_env.hpp"
 #include "support/manual_clock.hpp"
 #include "support/temp_dir.hpp"
 
@@ -30,61 +31,49 @@ using kvs::test::TempDir;
 constexpr std::int64_t kDay = 86'400'000;
 constexpr std::int64_t kNow = 1'764'201'600'000;  // 2025-11-27T00:00:00Z
 
-// A small LMDB environment with a `versions` database, as the store keeps one.
+// A small LMDB environment with a `versions` database, as the store keeps one (through
+// storage's LMDB wrappers, as the store opens it).
 class Env {
  public:
-  explicit Env(const fs::path& dir, unsigned flags = 0) {
+  explicit Env(const fs::path& dir) {
     fs::create_directories(dir);
-    REQUIRE(mdb_env_create(&env_) == 0);
-    REQUIRE(mdb_env_set_maxdbs(env_, 8) == 0);
-    REQUIRE(mdb_env_set_mapsize(env_, std::size_t{64} << 20) == 0);
-    REQUIRE(mdb_env_open(env_, dir.c_str(), flags, 0600) == 0);
-    MDB_txn* txn = nullptr;
-    REQUIRE(mdb_txn_begin(env_, nullptr, 0, &txn) == 0);
-    REQUIRE(mdb_dbi_open(txn, "versions", MDB_CREATE, &dbi_) == 0);
-    REQUIRE(mdb_txn_commit(txn) == 0);
+    auto env = kvs::storage::lmdb::Env::open(dir, std::size_t{64} << 20);
+    REQUIRE(env.is_ok());
+    env_ = std::move(*env);
+    kvs::storage::lmdb::WriteTxn txn;
+    REQUIRE(txn.begin(*env_).is_ok());
+    auto dbi = txn.open_db("versions");
+    REQUIRE(dbi.is_ok());
+    dbi_ = *dbi;
+    REQUIRE(txn.commit().is_ok());
   }
-  ~Env() { mdb_env_close(env_); }
 
   void put(const std::map<std::string, std::string>& items) {
-    MDB_txn* txn = nullptr;
-    REQUIRE(mdb_txn_begin(env_, nullptr, 0, &txn) == 0);
-    for (const auto& [k, v] : items) {
-      MDB_val key{k.size(), const_cast<char*>(k.data())};
-      MDB_val val{v.size(), const_cast<char*>(v.data())};
-      REQUIRE(mdb_put(txn, dbi_, &key, &val, 0) == 0);
-    }
-    REQUIRE(mdb_txn_commit(txn) == 0);
+    kvs::storage::lmdb::WriteTxn txn;
+    REQUIRE(txn.begin(*env_).is_ok());
+    for (const auto& [k, v] : items) REQUIRE(txn.put(dbi_, k, v, kvs::storage::lmdb::What{"item"}).is_ok());
+    REQUIRE(txn.commit().is_ok());
   }
 
   std::map<std::string, std::string> all() {
     std::map<std::string, std::string> out;
-    MDB_txn* txn = nullptr;
-    REQUIRE(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) == 0);
-    MDB_cursor* cursor = nullptr;
-    REQUIRE(mdb_cursor_open(txn, dbi_, &cursor) == 0);
-    MDB_val k{};
-    MDB_val v{};
-    for (int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
-      out.emplace(std::string(static_cast<char*>(k.mv_data), k.mv_size),
-                  std::string(static_cast<char*>(v.mv_data), v.mv_size));
-    }
-    mdb_cursor_close(cursor);
-    mdb_txn_abort(txn);
+    kvs::storage::lmdb::ReadTxn txn(*env_);
+    REQUIRE(txn.begin().is_ok());
+    kvs::storage::lmdb::Cursor cursor;
+    REQUIRE(cursor.open(txn, dbi_, "versions").is_ok());
+    for (bool at = cursor.first(); at; at = cursor.next()) out.emplace(cursor.key(), cursor.value());
+    REQUIRE(cursor.status("scan").is_ok());
     return out;
   }
 
   // What the store will pass to write_backup.
   std::function<Status(int)> copier() {
-    return [this](int fd) {
-      const int rc = mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT);
-      return rc == 0 ? Status::ok() : Status::io_error(std::string("mdb_env_copyfd2: ") + mdb_strerror(rc));
-    };
+    return [this](int fd) { return env_->copy_to_fd(fd); };
   }
 
  private:
-  MDB_env* env_ = nullptr;
-  MDB_dbi dbi_ = 0;
+  std::unique_ptr<kvs::storage::lmdb::Env> env_;
+  kvs::storage::lmdb::Dbi dbi_ = 0;
 };
 
 std::map<std::string, std::string> sample_items(int n, const std::string& tag = "v") {
@@ -380,14 +369,6 @@ TEST_CASE("list_backups reports backups newest first and flags broken ones", "[b
   CHECK((*list)[0].node_id == "node-a");
   CHECK_THAT((*list)[3].problem, Catch::Contains("truncated"));
   CHECK(list_backups(tmp / "absent")->empty());
-
-  const auto json = backup_list_to_json(*list);
-  CHECK_THAT(json, Catch::StartsWith("[{\"path\":\""));
-  CHECK_THAT(json, Catch::Contains("\"created_at\":" + std::to_string(kNow - kDay)));
-  CHECK_THAT(json, Catch::Contains("\"error\":"));
-  CHECK(backup_created_to_json((*list)[0], 42) ==
-        "{\"path\":\"" + (*list)[0].path.string() + "\",\"bytes\":" + std::to_string((*list)[0].bytes) +
-            ",\"duration_ms\":42}");
 }
 
 TEST_CASE("retention deletes only backups older than the retention period", "[backup]") {

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "kvs/node.hpp"
+#include "node_access.hpp"
 #include "support/node_fixture.hpp"
 
 namespace kvs::test {
@@ -48,7 +49,7 @@ TEST_CASE("first start with auth on creates admin and writes its token 0600", "[
   Caller admin = admin_of(f);
   CHECK_FALSE(admin.trusted);
   CHECK(admin.scopes == (kScopeRead | kScopeWrite | kScopeAdmin));
-  auto users = f.node().list_users(admin);
+  auto users = f.node().list_users({admin});
   REQUIRE(users.is_ok());
   REQUIRE(users->size() == 1);
   CHECK(users->front().nickname == "admin");
@@ -59,7 +60,7 @@ TEST_CASE("first start with auth on creates admin and writes its token 0600", "[
   f.reopen();
   CHECK(read_file(path) == token);
   CHECK(f.node().authenticate(token).is_ok());
-  CHECK(f.node().list_users(admin)->size() == 1);
+  CHECK(f.node().list_users({admin})->size() == 1);
 }
 
 TEST_CASE("bad tokens are refused with kUnauthenticated", "[node][auth]") {
@@ -134,7 +135,7 @@ TEST_CASE("creating a key needs C on its nearest existing ancestor", "[node][aut
   CHECK(f.node().get_meta("home/alice/bob")->owner_uuid == bob.user_uuid);
 
   // A read-only token cannot write at all.
-  auto token = f.node().mint_token(admin, bob.user_uuid, kScopeRead);
+  auto token = f.node().mint_token(bob.user_uuid, kScopeRead, {admin});
   REQUIRE(token.is_ok());
   Caller reader = *f.node().authenticate(token->token);
   CHECK(f.node().put("fresh", "1", as(reader)).status().code() == Code::kPermissionDenied);
@@ -174,9 +175,9 @@ TEST_CASE("groups give their members the group bits", "[node][auth]") {
   Caller alice = make_user(f, admin, "alice");
   Caller bob = make_user(f, admin, "bob");
   Caller carol = make_user(f, admin, "carol");
-  auto team = f.node().create_group(admin, "team", {alice.user_uuid, bob.user_uuid});
+  auto team = f.node().create_group("team", {alice.user_uuid, bob.user_uuid}, {admin});
   REQUIRE(team.is_ok());
-  CHECK(f.node().create_group(alice, "mine", {}).status().code() == Code::kPermissionDenied);
+  CHECK(f.node().create_group("mine", {}, {alice}).status().code() == Code::kPermissionDenied);
 
   PutOptions shared = as(alice);
   shared.group_uuid = team->uuid;
@@ -194,11 +195,11 @@ TEST_CASE("groups give their members the group bits", "[node][auth]") {
   // Membership changes take effect at once.
   GroupChange change;
   change.members = std::vector<std::string>{alice.user_uuid, carol.user_uuid};
-  REQUIRE(f.node().update_group(admin, team->uuid, change).is_ok());
+  REQUIRE(f.node().update_group(team->uuid, change, {admin}).is_ok());
   CHECK(f.node().get("team/plan", ReadOptions{carol}).is_ok());
   CHECK(f.node().get("team/plan", ReadOptions{bob}).status().code() == Code::kPermissionDenied);
-  REQUIRE(f.node().remove_group(admin, team->uuid).is_ok());
-  CHECK(f.node().get_group(admin, team->uuid).status().code() == Code::kNotFound);
+  REQUIRE(f.node().remove_group(team->uuid, {admin}).is_ok());
+  CHECK(f.node().get_group(team->uuid, {admin}).status().code() == Code::kNotFound);
 }
 
 TEST_CASE("users, tokens and revocations: who may do what", "[node][auth]") {
@@ -207,43 +208,43 @@ TEST_CASE("users, tokens and revocations: who may do what", "[node][auth]") {
   Caller alice = make_user(f, admin, "alice");
   Caller bob = make_user(f, admin, "bob");
 
-  CHECK(f.node().create_user(admin, "alice", kScopeRead).status().code() == Code::kConflict);
-  CHECK(f.node().create_user(alice, "eve", kScopeRead).status().code() == Code::kPermissionDenied);
-  CHECK(f.node().get_user(alice, alice.user_uuid).is_ok());
-  CHECK(f.node().get_user(alice, bob.user_uuid).status().code() == Code::kPermissionDenied);
-  CHECK(f.node().list_users(alice).status().code() == Code::kPermissionDenied);
+  CHECK(f.node().create_user("alice", kScopeRead, {admin}).status().code() == Code::kConflict);
+  CHECK(f.node().create_user("eve", kScopeRead, {alice}).status().code() == Code::kPermissionDenied);
+  CHECK(f.node().get_user(alice.user_uuid, {alice}).is_ok());
+  CHECK(f.node().get_user(bob.user_uuid, {alice}).status().code() == Code::kPermissionDenied);
+  CHECK(f.node().list_users({alice}).status().code() == Code::kPermissionDenied);
 
   // A user mints for itself within its token's scopes, never for others or beyond.
-  auto own = f.node().mint_token(alice, alice.user_uuid, kScopeRead);
+  auto own = f.node().mint_token(alice.user_uuid, kScopeRead, {alice});
   REQUIRE(own.is_ok());
-  CHECK(f.node().mint_token(alice, alice.user_uuid, kScopeAdmin).status().code() == Code::kPermissionDenied);
-  CHECK(f.node().mint_token(alice, bob.user_uuid, kScopeRead).status().code() == Code::kPermissionDenied);
+  CHECK(f.node().mint_token(alice.user_uuid, kScopeAdmin, {alice}).status().code() == Code::kPermissionDenied);
+  CHECK(f.node().mint_token(bob.user_uuid, kScopeRead, {alice}).status().code() == Code::kPermissionDenied);
 
   // Revocation: by the token's bearer or an admin; the token fails at once.
   auto reader = f.node().authenticate(own->token);
   REQUIRE(reader.is_ok());
-  CHECK(f.node().revoke_token(bob, own->token_id).code() == Code::kPermissionDenied);
-  REQUIRE(f.node().revoke_token(*reader, own->token_id).is_ok());
+  CHECK(f.node().revoke_token(own->token_id, {bob}).code() == Code::kPermissionDenied);
+  REQUIRE(f.node().revoke_token(own->token_id, {*reader}).is_ok());
   CHECK(f.node().authenticate(own->token).status().code() == Code::kUnauthenticated);
 
   // Lowering a user's scopes or deleting it invalidates its tokens.
-  auto bob_token = f.node().mint_token(admin, bob.user_uuid, kScopeRead | kScopeWrite);
+  auto bob_token = f.node().mint_token(bob.user_uuid, kScopeRead | kScopeWrite, {admin});
   REQUIRE(bob_token.is_ok());
   UserChange lower;
   lower.scopes = kScopeRead;
-  REQUIRE(f.node().update_user(admin, bob.user_uuid, lower).is_ok());
+  REQUIRE(f.node().update_user(bob.user_uuid, lower, {admin}).is_ok());
   CHECK(f.node().authenticate(bob_token->token).status().code() == Code::kUnauthenticated);
-  REQUIRE(f.node().remove_user(admin, bob.user_uuid).is_ok());
-  CHECK(f.node().get_user(admin, bob.user_uuid).status().code() == Code::kNotFound);
+  REQUIRE(f.node().remove_user(bob.user_uuid, {admin}).is_ok());
+  CHECK(f.node().get_user(bob.user_uuid, {admin}).status().code() == Code::kNotFound);
 
   // The last admin cannot be removed.
-  CHECK(f.node().remove_user(admin, admin.user_uuid).code() == Code::kPreconditionFailed);
+  CHECK(f.node().remove_user(admin.user_uuid, {admin}).code() == Code::kPreconditionFailed);
 
   // Everything survives a restart: users, groups and revocations are stored keys.
   f.reopen();
   CHECK(f.node().authenticate(own->token).status().code() == Code::kUnauthenticated);
-  CHECK(f.node().get_user(admin, alice.user_uuid).is_ok());
-  CHECK(f.node().get_user(admin, bob.user_uuid).status().code() == Code::kNotFound);
+  CHECK(f.node().get_user(alice.user_uuid, {admin}).is_ok());
+  CHECK(f.node().get_user(bob.user_uuid, {admin}).status().code() == Code::kNotFound);
 }
 
 TEST_CASE("the operator token names a user by nickname", "[node][auth]") {
@@ -266,9 +267,9 @@ TEST_CASE("users written on another node count here once applied", "[node][auth]
   NodeFixture a([](Config& c) { c.auth_enabled = true; c.cluster_secret = "shared-secret-for-both-nodes-0123456789"; });
   NodeFixture b([](Config& c) { c.auth_enabled = true; c.cluster_secret = "shared-secret-for-both-nodes-0123456789"; });
   Caller admin = admin_of(a);
-  auto user = a.node().create_user(admin, "traveller", kScopeRead);
+  auto user = a.node().create_user("traveller", kScopeRead, {admin});
   REQUIRE(user.is_ok());
-  auto token = a.node().mint_token(admin, user->uuid, kScopeRead);
+  auto token = a.node().mint_token(user->uuid, kScopeRead, {admin});
   REQUIRE(token.is_ok());
   CHECK(b.node().authenticate(token->token).status().code() == Code::kUnauthenticated);
   REQUIRE(a.node().export_versions([&](const Version& version) {
@@ -284,16 +285,18 @@ TEST_CASE("with auth off the auth calls are unavailable and every token is trust
   NodeFixture f;
   CHECK_FALSE(f.node().auth_enabled());
   CHECK_FALSE(std::filesystem::exists(f.dir / "data" / "admin.token"));
-  CHECK(f.node().create_user(Caller::local(), "x", kScopeRead).status().code() == Code::kUnavailable);
+  CHECK(f.node().create_user("x", kScopeRead).status().code() == Code::kUnavailable);
   CHECK(f.node().issue_token("admin").status().code() == Code::kUnavailable);
   auto caller = f.node().authenticate("anything");
   REQUIRE(caller.is_ok());
   CHECK(caller->trusted);
   // Peer signatures work either way: they are keyed by the cluster secret.
-  std::string signature = f.node().sign_peer_request("POST", "/members/gossip", "{}");
-  CHECK(f.node().verify_peer_request(signature, "POST", "/members/gossip", "{}").is_ok());
-  CHECK(f.node().verify_peer_request(signature, "POST", "/members/gossip", "{}").code() == Code::kUnauthenticated);
-  CHECK(f.node().verify_peer_request("", "POST", "/members/gossip", "{}").code() == Code::kUnauthenticated);
+  std::string signature = detail::NodeAccess::sign_peer_request(f.node(), "POST", "/members/gossip", "{}");
+  PeerRequest request{"POST", "/members/gossip", "{}", signature};
+  CHECK(detail::NodeAccess::verify_peer_request(f.node(), request).is_ok());
+  CHECK(detail::NodeAccess::verify_peer_request(f.node(), request).code() == Code::kUnauthenticated);
+  request.signature = "";
+  CHECK(detail::NodeAccess::verify_peer_request(f.node(), request).code() == Code::kUnauthenticated);
 }
 
 }  // namespace kvs::test

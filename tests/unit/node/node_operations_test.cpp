@@ -601,7 +601,11 @@ TEST_CASE("health counts live keys and reports the node", "[node][health]") {
   Node& node = fixture.node();
   Health health = node.health();
   CHECK(health.status == "ok");
-  CHECK(health.mode == "normal");
+  CHECK(health.mode == kvs::Mode::kNormal);
+  // The spellings GET /health shows.
+  CHECK(to_string(kvs::Mode::kNormal) == "normal");
+  CHECK(to_string(kvs::Mode::kReadOnly) == "read-only");
+  CHECK(to_string(kvs::Mode::kSyncing) == "syncing");
   CHECK(health.node_id == "test-node");
   CHECK(health.member_count == 1);
   CHECK(health.keys == 0);

@@ -177,11 +177,11 @@ TEST_CASE("backups need the admin scope for a checked caller", "[node][backup]")
     config.auth_enabled = true;
   });
   Caller reader{false, "some-user", kScopeRead | kScopeWrite, "jti"};
-  CHECK(fixture.node().backup_now(reader).status().code() == Code::kPermissionDenied);
-  CHECK(fixture.node().list_backups(reader).status().code() == Code::kPermissionDenied);
+  CHECK(fixture.node().backup_now({reader}).status().code() == Code::kPermissionDenied);
+  CHECK(fixture.node().list_backups({reader}).status().code() == Code::kPermissionDenied);
   Caller admin{false, "admin-user", kScopeAdmin, "jti"};
-  CHECK(fixture.node().backup_now(admin).is_ok());
-  auto listed = fixture.node().list_backups(admin);
+  CHECK(fixture.node().backup_now({admin}).is_ok());
+  auto listed = fixture.node().list_backups({admin});
   REQUIRE(listed.is_ok());
   CHECK(listed->size() == 1);
 }

@@ -292,7 +292,7 @@ TEST_CASE("a read-only node refuses puts and removes but applies replicated vers
   fixture.config.read_only = true;
   fixture.reopen();
   Node& node = fixture.node();
-  CHECK(node.health().mode == "read-only");
+  CHECK(node.health().mode == kvs::Mode::kReadOnly);
 
   auto put = node.put("k", R"({"v":2})");
   REQUIRE_FALSE(put.is_ok());

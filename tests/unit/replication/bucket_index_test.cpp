@@ -12,9 +12,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "node_access.hpp"
 #include "replication/anti_entropy.hpp"
 #include "replication/merkle.hpp"
-#include "replication/node_access.hpp"
 #include "replication/sync_codec.hpp"
 #include "support/node_fixture.hpp"
 
@@ -139,7 +139,7 @@ TEST_CASE("a node's /sync/bucket answer equals the full-scan answer, tombstones 
       std::string after;
       std::size_t pages = 0;
       for (;;) {
-        auto answer = kvs::NodeReplicationAccess::answer_sync(node, "/sync/bucket",
+        auto answer = kvs::detail::NodeAccess::answer_sync(node, "/sync/bucket",
                                                              kvs::replication::encode_indexes("buckets", indexes, after));
         REQUIRE(answer.is_ok());
         auto expected = kvs::replication::bucket_page(full, buckets, after, std::size_t{1} << 20);

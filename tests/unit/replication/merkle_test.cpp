@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "replication/merkle.hpp"
+#include "util/hex.hpp"
 
 using kvs::Version;
 using kvs::replication::bucket_of;
@@ -152,7 +153,7 @@ TEST_CASE("keys spread over the buckets and hex digests round-trip", "[replicati
   tree.add(version_of("x", "y", 1));
   auto root = tree.root();
   kvs::replication::Digest back{};
-  REQUIRE(kvs::replication::from_hex(kvs::replication::to_hex(root), back));
+  REQUIRE(kvs::util::from_hex(kvs::util::to_hex(root), back));
   CHECK(back == root);
-  CHECK_FALSE(kvs::replication::from_hex("zz", back));
+  CHECK_FALSE(kvs::util::from_hex("zz", back));
 }

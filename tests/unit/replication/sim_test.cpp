@@ -6,7 +6,7 @@
 // the replication threads, because the real ones cannot be made deterministic (the Replicator
 // and the AntiEntropy thread time with steady_clock and talk HTTP through curl): nodes run with
 // clustering_enabled false, so no thread of theirs talks, and the test drives the same handlers
-// in-process through NodeReplicationAccess (libkvs/src/replication/node_access.hpp):
+// in-process through detail::NodeAccess (libkvs/src/node_access.hpp):
 //   - push: every acknowledged local write goes into its origin's per-peer outbox, as the
 //     Replicator queues it; outboxes are sent as batches (a /sync/push body, answered by the
 //     peer's own /sync/ handler) that the network loses, duplicates, delays and so reorders;
@@ -19,7 +19,7 @@
 //   - writes, overwrites and deletes on a few keys from all nodes, some in bursts on one key
 //     from several nodes in the same simulated millisecond (equal timestamps when their clocks
 //     agree, and then equal joined timestamps too for nodes opened together).
-// Peer signatures are not exercised here (handle_sync_request's checks have their own tests).
+// Peer signatures are not exercised here (handle_peer_request's checks have their own tests).
 //
 // After the faulty phase the network heals, every node restarts, and anti-entropy runs between
 // all pairs until every root is equal (a bounded number of passes). Then every node must hold
@@ -62,13 +62,13 @@
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
 #include "kvs/version.hpp"
-#include "replication/node_access.hpp"
+#include "node_access.hpp"
 #include "replication/sync_codec.hpp"
 #include "support/manual_clock.hpp"
 #include "support/node_fixture.hpp"
 #include "support/sim_network.hpp"
 
-using kvs::NodeReplicationAccess;
+using kvs::detail::NodeAccess;
 using kvs::Result;
 using kvs::Status;
 using kvs::Version;
@@ -443,7 +443,7 @@ class Sim {
       Message message = std::move(wire_.begin()->second);
       wire_.erase(wire_.begin());
       if (!reachable(message.from, message.to)) continue;
-      auto answer = NodeReplicationAccess::answer_sync(*nodes_[message.to].node, kvs::replication::kPushTarget,
+      auto answer = NodeAccess::answer_sync(*nodes_[message.to].node, kvs::replication::kPushTarget,
                                                        message.body);
       if (!answer.is_ok()) throw std::runtime_error("push refused: " + answer.status().to_string());
       if (answer->find("\"refused\":0") == std::string::npos) throw std::runtime_error("push partly refused: " + *answer);
@@ -465,11 +465,11 @@ class Sim {
       std::size_t peer = std::stoul(address.substr(1));
       if (!reachable(a, peer)) return Status::unavailable("unreachable " + address);
       if (chance(call_fail_per_mille_)) return Status::unavailable("request lost");
-      auto answer = NodeReplicationAccess::answer_sync(*nodes_[peer].node, target, body);
+      auto answer = NodeAccess::answer_sync(*nodes_[peer].node, target, body);
       if (chance(call_fail_per_mille_)) return Status::unavailable("answer lost");
       return answer;
     };
-    auto report = NodeReplicationAccess::sync_with(*nodes_[a].node, nodes_[b].id, call);
+    auto report = NodeAccess::sync_with(*nodes_[a].node, nodes_[b].id, call);
     if (!report.is_ok()) ++stats_.rounds_failed;
   }
 

@@ -73,6 +73,45 @@ TEST_CASE("a record summary reads the index fields without the document", "[stor
   CHECK_FALSE(summary->deleted);
 }
 
+TEST_CASE("a metadata-only decode gives every field but the document, compressed or raw", "[storage][codec]") {
+  for (bool compress : {true, false}) {
+    for (bool deleted : {false, true}) {
+      Version version = sample(deleted ? std::string() : repetitive(3000));
+      version.deleted = deleted;
+      std::string record = encode_record(version, {compress, 3});
+      auto metadata = decode_record(record, RecordPart::kMetadata);
+      REQUIRE(metadata.is_ok());
+      CHECK(metadata->data.empty());
+      Version expected = version;
+      expected.data.clear();
+      CHECK(*metadata == expected);
+      CHECK(decode_record(record, RecordPart::kAll).value() == version);
+    }
+  }
+}
+
+TEST_CASE("a metadata-only decode checks the record's structure but never opens the zstd frame",
+          "[storage][codec]") {
+  std::string record = encode_record(sample(repetitive(2000)), {true, 3});
+  REQUIRE(decode_summary(record)->compressed);
+  for (std::size_t size = 0; size < record.size(); ++size) {
+    CHECK(decode_record(record.substr(0, size), RecordPart::kMetadata).status().code() ==
+          Status::Code::kCorruption);
+  }
+  CHECK(decode_record(record + "x", RecordPart::kMetadata).status().code() == Status::Code::kCorruption);
+  // Overwrite the frame's magic number: a full decode must refuse the record, while its
+  // metadata still reads.
+  const std::string magic = "\x28\xB5\x2F\xFD";  // zstd frame magic, little-endian 0xFD2FB528
+  std::size_t at = record.find(magic);
+  REQUIRE(at != std::string::npos);
+  std::string bad_frame = record;
+  bad_frame.replace(at, magic.size(), std::string(magic.size(), '\0'));
+  CHECK(decode_record(bad_frame).status().code() == Status::Code::kCorruption);
+  auto metadata = decode_record(bad_frame, RecordPart::kMetadata);
+  REQUIRE(metadata.is_ok());
+  CHECK(*metadata == decode_record(record, RecordPart::kMetadata).value());
+}
+
 TEST_CASE("a record begins with its format version byte and an unknown one is corruption", "[storage][codec]") {
   std::string record = encode_record(sample("{}"), {true, 3});
   CHECK(static_cast<std::uint8_t>(record[0]) == kRecordFormatV1);

@@ -7,9 +7,11 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -75,6 +77,59 @@ inline std::future<Result<std::optional<Version>>> write_async(Store& store, Dec
   return std::async(std::launch::async, [&store, decide = std::move(decide)]() mutable {
     return store.write(std::move(decide));
   });
+}
+
+inline std::string compressible_document(std::size_t size) {
+  std::string doc = "{\"items\":[";
+  while (doc.size() + 40 < size) doc += R"({"name":"widget","price":12.5},)";
+  doc += R"({"end":true}]})";
+  return doc;
+}
+
+// A JSON string of `size` bytes that zstd cannot shrink by 1/8, so it is stored raw.
+inline std::string incompressible_document(std::size_t size, std::uint32_t seed) {
+  std::mt19937 random(seed);
+  std::string doc = "\"";
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  while (doc.size() + 1 < size) doc.push_back(alphabet[random() % alphabet.size()]);
+  doc.push_back('"');
+  return doc;
+}
+
+inline std::vector<std::string> scan_paths(const Store& store, std::string_view start = {}, std::string_view end = {}) {
+  std::vector<std::string> paths;
+  Status scanned = store.scan(start, end, [&](const Version& version) {
+    paths.push_back(version.path);
+    return true;
+  });
+  INFO(scanned.to_string());
+  REQUIRE(scanned.is_ok());
+  return paths;
+}
+
+inline std::vector<std::string> since_paths(const Store& store, std::int64_t since_ms) {
+  std::vector<std::string> paths;
+  Status scanned = store.scan_since(since_ms, [&](const Version& version) {
+    paths.push_back(version.path);
+    return true;
+  });
+  INFO(scanned.to_string());
+  REQUIRE(scanned.is_ok());
+  return paths;
+}
+
+inline std::vector<std::string> expired_paths(const Store& store, std::int64_t now_ms, std::size_t limit = 100) {
+  auto paths = store.expired(now_ms, limit);
+  INFO(paths.status().to_string());
+  REQUIRE(paths.is_ok());
+  return *paths;
+}
+
+// A Decide that writes `version` unconditionally.
+inline Decide writes(Version version) {
+  return [version = std::move(version)](WriteView&) -> Result<std::optional<Version>> {
+    return std::optional<Version>(version);
+  };
 }
 
 // Occupies the writer thread with an intent whose Decide waits for release(): intents queued

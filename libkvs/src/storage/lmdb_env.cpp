@@ -1,0 +1,296 @@
+// The LMDB plumbing behind lmdb_env.hpp: environment setup, the reader pool, transactions,
+// cursors, the mapping from LMDB codes to Status, and the check that a file is an LMDB
+// environment (store.hpp, check_environment_file). The only file in kvs that includes lmdb.h.
+// Threading as lmdb_env.hpp says; the reader pool has its own mutex.
+
+#include "storage/lmdb_env.hpp"
+
+#include <mutex>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <lmdb.h>
+
+#include "storage/store.hpp"
+#include "util/thread_annotations.hpp"
+
+namespace kvs::storage {
+namespace lmdb {
+namespace {
+
+static_assert(std::is_same_v<Dbi, MDB_dbi>, "lmdb::Dbi must be MDB_dbi");
+
+constexpr unsigned kMaxDbs = 16;
+constexpr unsigned kMaxReaders = 512;
+// Idle read transactions kept for reuse (each keeps a reader slot, so well under kMaxReaders).
+constexpr std::size_t kMaxIdleReaders = 64;
+
+Status lmdb_status(int rc, std::string_view operation) {
+  std::string message = "lmdb " + std::string(operation) + ": " + mdb_strerror(rc);
+  switch (rc) {
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+      return Status::corruption(std::move(message));
+    default:
+      return Status::io_error(std::move(message));
+  }
+}
+
+MDB_val to_val(std::string_view bytes) { return MDB_val{bytes.size(), const_cast<char*>(bytes.data())}; }
+std::string_view to_view(const MDB_val& val) { return {static_cast<const char*>(val.mv_data), val.mv_size}; }
+
+}  // namespace
+
+std::string What::text() const {
+  std::string text(label);
+  if (!subject.empty()) text.append(" ").append(subject);
+  return text;
+}
+
+// Read transactions are recycled (mdb_txn_reset / mdb_txn_renew) rather than begun afresh:
+// with MDB_NOTLS a fresh one takes LMDB's process-shared reader mutex to find a slot, a
+// renewed one keeps its slot. A reset transaction holds no snapshot, so idle ones do not pin
+// old pages. Every read still takes its snapshot at the start of the call and drops it at
+// the end, on the caller's thread.
+class ReaderPool {
+ public:
+  explicit ReaderPool(MDB_env* env) : env_(env) {}
+  ~ReaderPool() {
+    for (MDB_txn* txn : idle_) mdb_txn_abort(txn);
+  }
+  ReaderPool(const ReaderPool&) = delete;
+  ReaderPool& operator=(const ReaderPool&) = delete;
+
+  Result<MDB_txn*> take() {
+    MDB_txn* txn = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      if (!idle_.empty()) {
+        txn = idle_.back();
+        idle_.pop_back();
+      }
+    }
+    if (txn != nullptr) {
+      if (mdb_txn_renew(txn) == 0) return txn;
+      mdb_txn_abort(txn);
+    }
+    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc != 0) return lmdb_status(rc, "begin read transaction");
+    return txn;
+  }
+
+  void give_back(MDB_txn* txn) noexcept {
+    mdb_txn_reset(txn);
+    try {
+      std::lock_guard lock(mutex_);
+      if (idle_.size() < kMaxIdleReaders) {
+        idle_.push_back(txn);
+        return;
+      }
+    } catch (...) {
+      // push_back could not allocate: drop the transaction instead.
+    }
+    mdb_txn_abort(txn);
+  }
+
+ private:
+  MDB_env* env_;
+  std::mutex mutex_;
+  // Guarded by mutex_: reset transactions ready for renewal.
+  std::vector<MDB_txn*> idle_ KVS_GUARDED_BY(mutex_);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Env
+
+Result<std::unique_ptr<Env>> Env::open(const std::filesystem::path& dir, std::size_t map_size_bytes) {
+  std::unique_ptr<Env> env(new Env());
+  int rc = mdb_env_create(&env->env_);
+  if (rc != 0) {
+    env->env_ = nullptr;
+    return lmdb_status(rc, "create environment");
+  }
+  if ((rc = mdb_env_set_maxdbs(env->env_, kMaxDbs)) != 0) return lmdb_status(rc, "set maxdbs");
+  if ((rc = mdb_env_set_maxreaders(env->env_, kMaxReaders)) != 0) return lmdb_status(rc, "set maxreaders");
+  if ((rc = mdb_env_set_mapsize(env->env_, map_size_bytes)) != 0) return lmdb_status(rc, "set mapsize");
+  // MDB_NOTLS: reads come from thread pools, and a read transaction is recycled across threads.
+  // No MDB_NOSYNC / MDB_NOMETASYNC: every commit is durable when it returns.
+  rc = mdb_env_open(env->env_, dir.c_str(), MDB_NOTLS, 0644);
+  if (rc != 0) return lmdb_status(rc, "open environment in " + dir.string());
+  // Reader slots left behind by dead processes would pin old pages forever.
+  int stale = 0;
+  mdb_reader_check(env->env_, &stale);
+  env->readers_ = std::make_unique<ReaderPool>(env->env_);
+  return env;
+}
+
+Env::~Env() {
+  readers_.reset();  // idle read transactions go before their environment
+  if (env_ != nullptr) mdb_env_close(env_);
+}
+
+Status Env::copy_to_fd(int fd) const {
+  // Free pages are left out (MDB_CP_COMPACT), so the copy is as small as the live data.
+  int rc = mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT);
+  if (rc != 0) return lmdb_status(rc, "copy environment");
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+
+Result<std::optional<std::string_view>> Txn::get(Dbi dbi, std::string_view key, What what) const {
+  MDB_val k = to_val(key);
+  MDB_val v{0, nullptr};
+  int rc = mdb_get(txn_, dbi, &k, &v);
+  if (rc == MDB_NOTFOUND) return std::optional<std::string_view>();
+  if (rc != 0) return lmdb_status(rc, "get " + what.text());
+  return std::optional<std::string_view>(to_view(v));
+}
+
+Result<std::uint64_t> Txn::entries(Dbi dbi, What what) const {
+  MDB_stat stat{};
+  int rc = mdb_stat(txn_, dbi, &stat);
+  if (rc != 0) return lmdb_status(rc, "stat " + what.text());
+  return std::uint64_t{stat.ms_entries};
+}
+
+ReadTxn::~ReadTxn() {
+  if (txn_ != nullptr) env_.readers_->give_back(txn_);
+}
+
+Status ReadTxn::begin() {
+  auto txn = env_.readers_->take();
+  if (!txn.is_ok()) return txn.status();
+  txn_ = *txn;
+  return Status::ok();
+}
+
+Status WriteTxn::begin(Env& env) {
+  int rc = mdb_txn_begin(env.env_, nullptr, 0, &txn_);
+  if (rc != 0) {
+    txn_ = nullptr;
+    return lmdb_status(rc, "begin write transaction");
+  }
+  return Status::ok();
+}
+
+Status WriteTxn::commit() {
+  int rc = mdb_txn_commit(txn_);
+  txn_ = nullptr;  // freed by LMDB whether or not the commit worked
+  if (rc != 0) return lmdb_status(rc, "commit");
+  return Status::ok();
+}
+
+void WriteTxn::abort() noexcept {
+  if (txn_ != nullptr) mdb_txn_abort(txn_);
+  txn_ = nullptr;
+}
+
+Result<Dbi> WriteTxn::open_db(const char* name) {
+  MDB_dbi dbi = 0;
+  int rc = mdb_dbi_open(txn_, name, MDB_CREATE, &dbi);
+  if (rc != 0) return lmdb_status(rc, std::string("open database ") + name);
+  return dbi;
+}
+
+Status WriteTxn::put(Dbi dbi, std::string_view key, std::string_view value, What what, PutMode mode) {
+  MDB_val k = to_val(key);
+  MDB_val v = to_val(value);
+  int rc = mdb_put(txn_, dbi, &k, &v, mode == PutMode::kAppend ? MDB_APPEND : 0U);
+  if (rc != 0) return lmdb_status(rc, "put " + what.text());
+  return Status::ok();
+}
+
+Status WriteTxn::del(Dbi dbi, std::string_view key, What what) {
+  MDB_val k = to_val(key);
+  int rc = mdb_del(txn_, dbi, &k, nullptr);
+  if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_status(rc, "delete " + what.text());
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cursor
+
+Cursor::~Cursor() {
+  if (cursor_ != nullptr) mdb_cursor_close(cursor_);
+}
+
+Status Cursor::open(const Txn& txn, Dbi dbi, std::string_view what) {
+  int rc = mdb_cursor_open(txn.txn_, dbi, &cursor_);
+  if (rc != 0) {
+    cursor_ = nullptr;
+    return lmdb_status(rc, What{"cursor on", what}.text());
+  }
+  return Status::ok();
+}
+
+bool Cursor::move(int op) {
+  MDB_val key = to_val(key_);
+  MDB_val value{0, nullptr};
+  rc_ = mdb_cursor_get(cursor_, &key, &value, static_cast<MDB_cursor_op>(op));
+  if (rc_ != 0) {
+    key_ = {};
+    value_ = {};
+    return false;
+  }
+  key_ = to_view(key);
+  value_ = to_view(value);
+  return true;
+}
+
+bool Cursor::first() { return move(MDB_FIRST); }
+bool Cursor::last() { return move(MDB_LAST); }
+bool Cursor::next() { return move(MDB_NEXT); }
+bool Cursor::prev() { return move(MDB_PREV); }
+
+bool Cursor::seek(std::string_view key) {
+  if (key.empty()) return first();  // LMDB refuses an empty key
+  key_ = key;
+  return move(MDB_SET_RANGE);
+}
+
+bool Cursor::seek_before(std::string_view key) {
+  if (seek(key)) return prev();
+  if (failed()) return false;
+  return last();  // every key is < `key`
+}
+
+Status Cursor::del(std::string_view operation) {
+  int rc = mdb_cursor_del(cursor_, 0);
+  if (rc != 0) return lmdb_status(rc, operation);
+  return Status::ok();
+}
+
+bool Cursor::failed() const noexcept { return rc_ != 0 && rc_ != MDB_NOTFOUND; }
+
+Status Cursor::status(std::string_view operation) const {
+  if (!failed()) return Status::ok();
+  return lmdb_status(rc_, operation);
+}
+
+}  // namespace lmdb
+
+// Opens the file as an LMDB environment, read-only and without a lock file, to be sure it is
+// one: the main database must open in a read transaction.
+Status check_environment_file(const std::filesystem::path& file) {
+  MDB_env* env = nullptr;
+  int rc = mdb_env_create(&env);
+  if (rc == 0) rc = mdb_env_set_maxdbs(env, 64);
+  if (rc == 0) rc = mdb_env_open(env, file.c_str(), MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0600);
+  MDB_txn* txn = nullptr;
+  if (rc == 0) rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
+  MDB_dbi dbi = 0;
+  if (rc == 0) rc = mdb_dbi_open(txn, nullptr, 0, &dbi);
+  if (txn != nullptr) mdb_txn_abort(txn);
+  if (env != nullptr) mdb_env_close(env);
+  if (rc != 0) {
+    return Status::corruption("restored data is not a valid LMDB environment: " + std::string(mdb_strerror(rc)));
+  }
+  return Status::ok();
+}
+
+}  // namespace kvs::storage

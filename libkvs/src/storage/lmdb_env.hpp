@@ -1,0 +1,170 @@
+#pragma once
+
+// storage::lmdb: the LMDB environment, its transactions and cursors, and how LMDB's return
+// codes become Status values. This header and lmdb_env.cpp are the only places in kvs that
+// know LMDB: the rest of storage works through the small RAII types below, and nothing outside
+// storage sees them at all (store.hpp is storage's front header).
+//
+// Ownership: Env owns the MDB_env and a pool of idle read transactions; every ReadTxn,
+// WriteTxn and Cursor borrows from it, so the Env must outlive them. A cursor borrows its
+// transaction the same way.
+//
+// Threading (LMDB's rules, opened with MDB_NOTLS): an Env is safe from any thread. A ReadTxn
+// is used by one thread at a time, begun and ended within one call. There is one WriteTxn at a
+// time (LMDB serialises them; storage has one writer thread), and it and its cursors are used
+// only on the thread that began it.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "kvs/status.hpp"
+
+// LMDB's opaque handles, declared (as lmdb.h declares them) so that no other file needs lmdb.h.
+struct MDB_env;
+struct MDB_txn;
+struct MDB_cursor;
+
+namespace kvs::storage::lmdb {
+
+// A named database of the environment (LMDB's MDB_dbi), valid for every transaction after the
+// one that opened it commits.
+using Dbi = unsigned int;
+
+// Names what an LMDB call works on, for its error message; the text is built only on error.
+struct What {
+  What(std::string_view label_text, std::string_view subject_text = {}) : label(label_text), subject(subject_text) {}
+  std::string_view label;
+  std::string_view subject;
+  std::string text() const;
+};
+
+class ReaderPool;
+
+class Env {
+ public:
+  // Opens (creating when missing) the environment in directory `dir`, with room for 16 named
+  // databases and a map of `map_size_bytes` (the file grows lazily). Every commit is durable
+  // when it returns (no MDB_NOSYNC). kIOError (kCorruption for a damaged file) on failure.
+  // Requires: the caller holds the directory's lock file, so the process opens it only once.
+  static Result<std::unique_ptr<Env>> open(const std::filesystem::path& dir, std::size_t map_size_bytes);
+  ~Env();
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+
+  // Writes a consistent, compacted copy of the environment (a complete data.mdb) to `fd`,
+  // from its own read transaction, so writers go on meanwhile. kIOError on failure.
+  Status copy_to_fd(int fd) const;
+
+ private:
+  Env() = default;
+  friend class ReadTxn;
+  friend class WriteTxn;
+
+  MDB_env* env_ = nullptr;
+  std::unique_ptr<ReaderPool> readers_;  // idle read transactions; reset before env_ closes
+};
+
+// What a transaction of either kind can do. Values returned as string_view point into LMDB's
+// memory map: valid until the transaction writes again or ends.
+class Txn {
+ public:
+  // The value at `key` in `dbi`, or nullopt. kIOError / kCorruption from LMDB.
+  Result<std::optional<std::string_view>> get(Dbi dbi, std::string_view key, What what) const;
+  // The number of entries in `dbi`.
+  Result<std::uint64_t> entries(Dbi dbi, What what) const;
+
+ protected:
+  Txn() = default;
+  ~Txn() = default;
+  friend class Cursor;
+  MDB_txn* txn_ = nullptr;
+};
+
+// A read snapshot for the length of one call. Read transactions are recycled (reset and
+// renewed) rather than begun afresh; see ReaderPool in lmdb_env.cpp.
+class ReadTxn : public Txn {
+ public:
+  explicit ReadTxn(const Env& env) : env_(env) {}
+  ~ReadTxn();
+  ReadTxn(const ReadTxn&) = delete;
+  ReadTxn& operator=(const ReadTxn&) = delete;
+
+  Status begin();
+
+ private:
+  const Env& env_;
+};
+
+// How put treats the key.
+enum class PutMode : std::uint8_t {
+  kOverwrite,  // insert or replace
+  kAppend,     // the key sorts after every key of the database (MDB_APPEND: pages fill up)
+};
+
+// A write transaction, aborted on scope exit unless committed.
+class WriteTxn : public Txn {
+ public:
+  WriteTxn() = default;
+  ~WriteTxn() { abort(); }
+  WriteTxn(const WriteTxn&) = delete;
+  WriteTxn& operator=(const WriteTxn&) = delete;
+
+  Status begin(Env& env);
+  // LMDB's default commit: durable (fsync) before it returns. The transaction is over either
+  // way.
+  Status commit();
+  void abort() noexcept;
+
+  // Opens (creating when missing) the named database `name`.
+  Result<Dbi> open_db(const char* name);
+  Status put(Dbi dbi, std::string_view key, std::string_view value, What what, PutMode mode = PutMode::kOverwrite);
+  // Deletes `key`; a key that is already gone is fine.
+  Status del(Dbi dbi, std::string_view key, What what);
+};
+
+// A cursor, closed on scope exit. Each move returns true when the cursor is on an entry; false
+// at either end or on an LMDB error, which `failed()` / `status()` then tell apart. key() and
+// value() are valid while it is on an entry (and as long as for Txn::get).
+// Requires: its transaction outlives it.
+class Cursor {
+ public:
+  Cursor() = default;
+  ~Cursor();
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+
+  Status open(const Txn& txn, Dbi dbi, std::string_view what);
+
+  bool first();
+  bool last();
+  bool next();
+  bool prev();
+  // The first entry with key >= `key` (an empty key: the first entry).
+  bool seek(std::string_view key);
+  // The last entry with key < `key`.
+  bool seek_before(std::string_view key);
+  // Deletes the entry the cursor is on (write transactions only).
+  Status del(std::string_view operation);
+
+  std::string_view key() const noexcept { return key_; }
+  std::string_view value() const noexcept { return value_; }
+  // True when the last move failed with an LMDB error (not just by running off the end).
+  bool failed() const noexcept;
+  // Ok unless failed(); then the LMDB error, naming `operation`.
+  Status status(std::string_view operation) const;
+
+ private:
+  bool move(int op);
+
+  MDB_cursor* cursor_ = nullptr;
+  int rc_ = 0;
+  std::string_view key_;
+  std::string_view value_;
+};
+
+}  // namespace kvs::storage::lmdb

@@ -1,0 +1,287 @@
+// The upkeep of the store's databases: one current version per path with its expiry, time
+// index, revision and change sequence entries, and the counters in meta. Threading as
+// tables.hpp says: each call runs inside its caller's transaction, on that thread.
+
+#include "storage/tables.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "storage/keys.hpp"
+
+namespace kvs::storage {
+namespace {
+
+using lmdb::What;
+
+// meta: the on-disk format version (text), the persistent counters (big-endian u64) and the
+// embedder's own settings (put_meta). The first two are reserved names.
+constexpr std::string_view kFormatVersionName = "format_version";
+constexpr std::string_view kFormatVersion = "1";
+constexpr std::string_view kCounterPrefix = "stats.";
+constexpr std::string_view kKeysName = "stats.keys";
+constexpr std::string_view kLiveKeysName = "stats.live_keys";
+constexpr std::string_view kBytesName = "stats.bytes";
+constexpr std::string_view kSequenceName = "stats.last_sequence";
+
+bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
+
+// Keys whose first segment starts with '_' are the system's own (users, groups, ...): they
+// are not counted as live keys.
+bool is_reserved_path(std::string_view path) { return !path.empty() && path.front() == '_'; }
+
+Result<std::uint64_t> read_counter(const lmdb::Txn& txn, lmdb::Dbi meta, std::string_view name) {
+  auto bytes = txn.get(meta, name, What{"meta", name});
+  if (!bytes.is_ok()) return bytes.status();
+  if (!bytes->has_value()) return std::uint64_t{0};
+  if ((*bytes)->size() != 8) return Status::corruption("meta " + std::string(name) + " is not a u64");
+  return keys::read_be64(**bytes);
+}
+
+Status write_counter(lmdb::WriteTxn& txn, lmdb::Dbi meta, std::string_view name, std::uint64_t value) {
+  std::string bytes;
+  keys::append_be64(bytes, value);
+  return txn.put(meta, name, bytes, What{"meta", name});
+}
+
+}  // namespace
+
+bool is_reserved_meta(std::string_view name) {
+  return name == kFormatVersionName || starts_with(name, kCounterPrefix);
+}
+
+Result<Version> decode_for(std::string_view bytes, std::string_view path) {
+  auto version = decode_record(bytes);
+  if (!version.is_ok()) return version.status().with_context(What{"key", path}.text());
+  if (version->path != path) {
+    return Status::corruption("record stored under key " + std::string(path) + " is for " + version->path);
+  }
+  return version;
+}
+
+Result<Tables> Tables::open(lmdb::WriteTxn& txn, const TableOptions& options, std::string_view dir) {
+  Dbs dbs;
+  std::pair<const char*, lmdb::Dbi*> named[] = {{"meta", &dbs.meta},         {"versions", &dbs.versions},
+                                                {"revisions", &dbs.revisions}, {"expiry", &dbs.expiry},
+                                                {"tindex", &dbs.tindex},     {"changes", &dbs.changes}};
+  for (auto& [name, dbi] : named) {
+    auto opened = txn.open_db(name);
+    if (!opened.is_ok()) return opened.status();
+    *dbi = *opened;
+  }
+  Tables tables(dbs, options);
+
+  auto format = txn.get(dbs.meta, kFormatVersionName, What{"meta format_version"});
+  if (!format.is_ok()) return format.status();
+  if (format->has_value()) {
+    if (**format != kFormatVersion) {
+      return Status::corruption("data_dir " + std::string(dir) + " has on-disk format version '" +
+                                std::string(**format) + "'; this build reads version " +
+                                std::string(kFormatVersion));
+    }
+  } else {
+    auto held = txn.entries(dbs.versions, What{"versions"});
+    if (!held.is_ok()) return held.status();
+    if (*held != 0) {
+      return Status::corruption("data_dir " + std::string(dir) + " holds versions but no format_version");
+    }
+    Status saved = txn.put(dbs.meta, kFormatVersionName, kFormatVersion, What{"meta format_version"});
+    if (!saved.is_ok()) return saved;
+    if (Status s = tables.write_counters(txn, Counters{}); !s.is_ok()) return s;
+  }
+
+  if (options.audit_enabled) {
+    auto audit = txn.open_db("audit");
+    if (!audit.is_ok()) return audit.status();
+    tables.dbs_.audit = *audit;
+  }
+  return tables;
+}
+
+Result<std::optional<Version>> Tables::read_version(const lmdb::Txn& txn, std::string_view path) const {
+  // The hot read path: a short path is its own key, so no copy is made for it.
+  std::string hashed;
+  std::string_view key = path;
+  if (path.size() > keys::kMaxInlinePath) key = hashed = keys::path_key(path);
+  auto bytes = txn.get(dbs_.versions, key, What{"version of", path});
+  if (!bytes.is_ok()) return bytes.status();
+  if (!bytes->has_value()) return std::optional<Version>();
+  auto version = decode_for(**bytes, path);
+  if (!version.is_ok()) return version.status();
+  return std::optional<Version>(std::move(*version));
+}
+
+Result<Counters> Tables::read_counters(const lmdb::Txn& txn) const {
+  Counters counters;
+  std::pair<std::string_view, std::uint64_t*> fields[] = {{kKeysName, &counters.keys},
+                                                          {kLiveKeysName, &counters.live_keys},
+                                                          {kBytesName, &counters.bytes},
+                                                          {kSequenceName, &counters.sequence}};
+  for (auto& [name, field] : fields) {
+    auto value = read_counter(txn, dbs_.meta, name);
+    if (!value.is_ok()) return value.status();
+    *field = *value;
+  }
+  return counters;
+}
+
+Status Tables::write_counters(lmdb::WriteTxn& txn, const Counters& counters) const {
+  if (Status s = write_counter(txn, dbs_.meta, kKeysName, counters.keys); !s.is_ok()) return s;
+  if (Status s = write_counter(txn, dbs_.meta, kLiveKeysName, counters.live_keys); !s.is_ok()) return s;
+  if (Status s = write_counter(txn, dbs_.meta, kBytesName, counters.bytes); !s.is_ok()) return s;
+  return write_counter(txn, dbs_.meta, kSequenceName, counters.sequence);
+}
+
+// Index entries of the version it replaces are removed first, so each index holds exactly one
+// entry per current version.
+Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counters& next,
+                             std::optional<Version>* previous) const {
+  const std::string& path = version.path;
+  std::string key = keys::path_key(path);
+
+  auto old_bytes = txn.get(dbs_.versions, key, What{"version of", path});
+  if (!old_bytes.is_ok()) return old_bytes.status();
+  if (previous != nullptr) previous->reset();
+  if (old_bytes->has_value()) {
+    // Copy what is needed out of the summary now: LMDB's memory may move on the next write.
+    auto old = decode_summary(**old_bytes);
+    if (!old.is_ok()) return old.status().with_context(What{"current version of", path}.text());
+    if (previous != nullptr) {
+      // Only for a commit observer; the document is left out, so this costs no decompression.
+      auto replaced = decode_record(**old_bytes, RecordPart::kMetadata);
+      if (!replaced.is_ok()) return replaced.status().with_context(What{"current version of", path}.text());
+      *previous = std::move(*replaced);
+    }
+    std::size_t old_size = (*old_bytes)->size();
+    bool old_live = !old->deleted && !is_reserved_path(path);
+    std::int64_t old_timestamp = old->timestamp_ms;
+    std::optional<std::int64_t> old_expiry = old->expires_at_ms;
+    if (old_expiry) {
+      Status s = txn.del(dbs_.expiry, keys::expiry_key(*old_expiry, key), What{"expiry of", path});
+      if (!s.is_ok()) return s;
+    }
+    if (Status s = txn.del(dbs_.tindex, keys::tindex_key(old_timestamp, key), What{"time index of", path});
+        !s.is_ok()) {
+      return s;
+    }
+    next.keys -= 1;
+    if (old_live) next.live_keys -= 1;
+    next.bytes -= std::min<std::uint64_t>(next.bytes, old_size);
+  }
+
+  std::string record = encode_record(version, options_.codec);
+  if (Status s = txn.put(dbs_.versions, key, record, What{"version of", path}); !s.is_ok()) return s;
+  if (version.expires_at_ms) {
+    Status s = txn.put(dbs_.expiry, keys::expiry_key(*version.expires_at_ms, key), path, What{"expiry of", path});
+    if (!s.is_ok()) return s;
+  }
+  if (Status s = txn.put(dbs_.tindex, keys::tindex_key(version.timestamp_ms, key), {}, What{"time index of", path});
+      !s.is_ok()) {
+    return s;
+  }
+  if (options_.revision_history_enabled && options_.max_revisions > 0) {
+    if (Status s = append_revision(txn, key, record); !s.is_ok()) return s;
+  }
+  // Sequence numbers only grow, so each lands at the end of the database.
+  next.sequence += 1;
+  if (Status s = txn.put(dbs_.changes, keys::sequence_key(next.sequence), path, What{"change sequence of", path},
+                         lmdb::PutMode::kAppend);
+      !s.is_ok()) {
+    return s;
+  }
+  next.keys += 1;
+  if (!version.deleted && !is_reserved_path(path)) next.live_keys += 1;
+  next.bytes += record.size();
+  return Status::ok();
+}
+
+// Stores `record` as the next revision of the path and drops the oldest beyond max_revisions.
+// Revision numbers of a path are contiguous: each new one is the newest + 1 and only the
+// oldest are dropped.
+Status Tables::append_revision(lmdb::WriteTxn& txn, std::string_view path_key, std::string_view record) const {
+  std::string prefix = keys::revision_prefix(path_key);
+  lmdb::Cursor cursor;
+  if (Status s = cursor.open(txn, dbs_.revisions, "revisions"); !s.is_ok()) return s;
+
+  // The newest revision: step back from the first key past this path's revisions.
+  std::uint64_t newest = 0;
+  bool at = cursor.seek_before(keys::revision_key(path_key, std::numeric_limits<std::uint64_t>::max()));
+  while (at && starts_with(cursor.key(), prefix)) {
+    if (keys::is_revision_of(cursor.key(), prefix)) {
+      newest = keys::revision_number(cursor.key());
+      break;
+    }
+    at = cursor.prev();
+  }
+  if (Status s = cursor.status("find newest revision"); !s.is_ok()) return s;
+
+  std::uint64_t revision = newest + 1;
+  Status stored = txn.put(dbs_.revisions, keys::revision_key(path_key, revision), record, What{"revision"});
+  if (!stored.is_ok()) return stored;
+  if (revision <= options_.max_revisions) return Status::ok();
+  std::uint64_t drop_through = revision - options_.max_revisions;
+  at = cursor.seek(prefix);
+  while (at && starts_with(cursor.key(), prefix)) {
+    if (keys::is_revision_of(cursor.key(), prefix)) {
+      if (keys::revision_number(cursor.key()) > drop_through) break;
+      if (Status s = cursor.del("drop old revision"); !s.is_ok()) return s;
+    }
+    at = cursor.next();
+  }
+  return cursor.status("drop old revisions");
+}
+
+Status Tables::drop_revisions(lmdb::WriteTxn& txn, std::string_view path_key) const {
+  std::string prefix = keys::revision_prefix(path_key);
+  lmdb::Cursor cursor;
+  if (Status s = cursor.open(txn, dbs_.revisions, "revisions"); !s.is_ok()) return s;
+  bool at = cursor.seek(prefix);
+  while (at && starts_with(cursor.key(), prefix)) {
+    if (keys::is_revision_of(cursor.key(), prefix)) {
+      if (Status s = cursor.del("drop revision"); !s.is_ok()) return s;
+    }
+    at = cursor.next();
+  }
+  return cursor.status("drop revisions");
+}
+
+Result<bool> Tables::purge_version(lmdb::WriteTxn& txn, std::string_view path, std::string_view uuid,
+                                   Counters& next, std::optional<Version>* removed) const {
+  std::string key = keys::path_key(path);
+  What what{"version of", path};
+  auto bytes = txn.get(dbs_.versions, key, what);
+  if (!bytes.is_ok()) return bytes.status();
+  if (!bytes->has_value()) return false;
+  auto held = decode_summary(**bytes);
+  if (!held.is_ok()) return held.status().with_context(What{"current version of", path}.text());
+  if (held->uuid != uuid || held->path != path) return false;
+
+  if (removed != nullptr) {
+    // Only for a commit observer: metadata only, decoded before LMDB's memory changes.
+    auto version = decode_record(**bytes, RecordPart::kMetadata);
+    if (!version.is_ok()) return version.status().with_context(What{"current version of", path}.text());
+    *removed = std::move(*version);
+  }
+  std::size_t size = (*bytes)->size();
+  bool live = !held->deleted && !is_reserved_path(path);
+  std::int64_t timestamp = held->timestamp_ms;
+  std::optional<std::int64_t> expiry = held->expires_at_ms;
+  if (Status s = txn.del(dbs_.versions, key, what); !s.is_ok()) return s;
+  if (expiry) {
+    if (Status s = txn.del(dbs_.expiry, keys::expiry_key(*expiry, key), What{"expiry of", path}); !s.is_ok()) {
+      return s;
+    }
+  }
+  if (Status s = txn.del(dbs_.tindex, keys::tindex_key(timestamp, key), What{"time index of", path});
+      !s.is_ok()) {
+    return s;
+  }
+  if (Status s = drop_revisions(txn, key); !s.is_ok()) return s;
+  next.keys -= 1;
+  if (live) next.live_keys -= 1;
+  next.bytes -= std::min<std::uint64_t>(next.bytes, size);
+  return true;
+}
+
+}  // namespace kvs::storage

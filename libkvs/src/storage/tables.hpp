@@ -1,0 +1,99 @@
+#pragma once
+
+// storage::Tables: the layout of the store's named databases (store.hpp lists them and what
+// they hold) and their upkeep: writing a version with every index entry that goes with it
+// (revisions, expiry, time index, change sequence, counters), purging one, and reading a
+// version back. The audit database is kept by audit_table.hpp.
+//
+// Tables holds no transaction and no mutable state: every call works inside the transaction it
+// is given, on that transaction's thread. The writer thread calls the write side; any thread
+// may call the read side with its own read transaction. An open Tables is immutable, so it is
+// safe to share between threads.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "kvs/status.hpp"
+#include "kvs/version.hpp"
+#include "storage/lmdb_env.hpp"
+#include "storage/record_codec.hpp"
+
+namespace kvs::storage {
+
+// The named databases, opened once at open and valid for every transaction after.
+struct Dbs {
+  lmdb::Dbi meta = 0;
+  lmdb::Dbi versions = 0;
+  lmdb::Dbi revisions = 0;
+  lmdb::Dbi expiry = 0;
+  lmdb::Dbi tindex = 0;
+  lmdb::Dbi changes = 0;
+  lmdb::Dbi audit = 0;  // opened only with TableOptions::audit_enabled
+};
+
+// The counters kept in meta and updated in every write transaction.
+struct Counters {
+  std::uint64_t keys = 0;       // current versions, tombstones included
+  std::uint64_t live_keys = 0;  // not tombstones, not reserved ('_...') paths
+  std::uint64_t bytes = 0;      // of encoded current versions
+  std::uint64_t sequence = 0;   // the last change sequence number given out
+};
+
+struct TableOptions {
+  CodecOptions codec;
+  bool revision_history_enabled = true;
+  std::size_t max_revisions = 10;  // per key; 0 keeps none
+  bool audit_enabled = false;      // open the audit database
+};
+
+// True for the meta names the store keeps for itself ("format_version", "stats.*").
+bool is_reserved_meta(std::string_view name);
+
+// Decodes a stored record of `path`, checking that it really is that path's record.
+// kCorruption otherwise.
+Result<Version> decode_for(std::string_view bytes, std::string_view path);
+
+class Tables {
+ public:
+  // Opens (creating when missing) every database inside `txn`, which the caller then commits.
+  // A new environment gets the format version and zero counters; an existing one must carry
+  // this build's format version. kCorruption naming `dir` for an unknown format version (or
+  // versions without one); LMDB's error otherwise.
+  static Result<Tables> open(lmdb::WriteTxn& txn, const TableOptions& options, std::string_view dir);
+
+  const Dbs& dbs() const noexcept { return dbs_; }
+
+  // The current version of `path` (tombstones included), or nullopt.
+  Result<std::optional<Version>> read_version(const lmdb::Txn& txn, std::string_view path) const;
+
+  Result<Counters> read_counters(const lmdb::Txn& txn) const;
+  Status write_counters(lmdb::WriteTxn& txn, const Counters& counters) const;
+
+  // Writes `version` as the current version of its path with every index entry that goes with
+  // it, and updates `next` (its change sequence number is next.sequence afterwards). When
+  // `previous` is not null it receives the version replaced (metadata only, data empty), or
+  // nullopt. Requires: version.path is non-empty and holds no '\0'. An error here must fail
+  // the whole transaction: the indexes may be half-updated.
+  Status apply_version(lmdb::WriteTxn& txn, const Version& version, Counters& next,
+                       std::optional<Version>* previous) const;
+
+  // Removes the current version of `path`, with its index entries and revisions, when its uuid
+  // is `uuid`. Returns whether it did. When `removed` is not null and it did, it receives the
+  // version removed (metadata only). Errors as for apply_version.
+  Result<bool> purge_version(lmdb::WriteTxn& txn, std::string_view path, std::string_view uuid, Counters& next,
+                             std::optional<Version>* removed) const;
+
+ private:
+  Tables(const Dbs& dbs, const TableOptions& options) : dbs_(dbs), options_(options) {}
+
+  Status append_revision(lmdb::WriteTxn& txn, std::string_view path_key, std::string_view record) const;
+  Status drop_revisions(lmdb::WriteTxn& txn, std::string_view path_key) const;
+
+  Dbs dbs_;
+  TableOptions options_;
+};
+
+}  // namespace kvs::storage

@@ -1,0 +1,284 @@
+// The writer thread: the intent queue, the batch loop and the group commit, then the commit
+// observer. Threading as writer.hpp says.
+
+#include "storage/writer.hpp"
+
+#include <exception>
+#include <utility>
+
+#include "kvs/log.hpp"
+#include "storage/audit_table.hpp"
+
+namespace kvs::storage {
+namespace {
+
+std::string what_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+class TxnWriteView final : public WriteView {
+ public:
+  TxnWriteView(const lmdb::Txn& txn, const Tables& tables) : txn_(txn), tables_(tables) {}
+  Result<std::optional<Version>> get(std::string_view path) override {
+    try {
+      return tables_.read_version(txn_, path);
+    } catch (const std::exception& error) {
+      return Status::internal(std::string("reading ") + std::string(path) + ": " + error.what());
+    }
+  }
+
+ private:
+  const lmdb::Txn& txn_;
+  const Tables& tables_;
+};
+
+}  // namespace
+
+Writer::Writer(lmdb::Env& env, const Tables& tables, WriterOptions options, const Counters& counters,
+               const audit::AuditTip& audit_tip)
+    : env_(env), tables_(tables), options_(std::move(options)), counters_(counters), audit_tip_(audit_tip) {
+  {
+    MutexLock lock_stats(stats_mutex_);
+    stats_.keys = counters.keys;
+    stats_.live_keys = counters.live_keys;
+    stats_.bytes = counters.bytes;
+    stats_.last_sequence = counters.sequence;
+  }
+  // The id is set under the lock the loop takes first, so the thread sees it.
+  MutexLock lock_queue(queue_mutex_);
+  thread_ = std::thread([this] { loop(); });
+  writer_id_ = thread_.get_id();
+}
+
+Writer::~Writer() { stop(); }
+
+Status Writer::submit(Intent& intent) {
+  std::future<void> done = intent.done.get_future();
+  {
+    MutexLock lock_queue(queue_mutex_);
+    if (std::this_thread::get_id() == writer_id_) {
+      return Status::internal("a write was made from the writer thread (a Decide or the commit observer); "
+                              "it would wait for itself");
+    }
+    if (stopping_) return Status::unavailable("store " + options_.dir.string() + " is closing");
+    if (queue_.size() >= options_.max_queue) {
+      return Status::unavailable("write queue of " + options_.dir.string() + " is full (" +
+                                 std::to_string(queue_.size()) + " intents waiting)");
+    }
+    queue_.push_back(&intent);
+    // Notified under the lock: once the lock is released the intent may complete and the
+    // store may be destroyed (with its condition variable) before a later notify would run.
+    queue_wakeup_.notify_one();
+  }
+  done.wait();
+  return Status::ok();
+}
+
+Status Writer::submit_all(std::vector<Intent>& intents) {
+  std::vector<std::future<void>> done;
+  done.reserve(intents.size());
+  for (auto& intent : intents) done.push_back(intent.done.get_future());
+  {
+    MutexLock lock_queue(queue_mutex_);
+    if (std::this_thread::get_id() == writer_id_) {
+      return Status::internal("a write was made from the writer thread (a Decide or the commit observer); "
+                              "it would wait for itself");
+    }
+    if (stopping_) return Status::unavailable("store " + options_.dir.string() + " is closing");
+    if (queue_.size() + intents.size() > options_.max_queue) {
+      return Status::unavailable("write queue of " + options_.dir.string() + " is full (" +
+                                 std::to_string(queue_.size()) + " intents waiting)");
+    }
+    for (auto& intent : intents) queue_.push_back(&intent);
+    queue_wakeup_.notify_one();  // under the lock, as in submit
+  }
+  for (auto& future : done) future.wait();
+  return Status::ok();
+}
+
+StoreStats Writer::stats() const {
+  MutexLock lock_stats(stats_mutex_);
+  return stats_;
+}
+
+std::size_t Writer::queued() const {
+  MutexLock lock_queue(queue_mutex_);
+  return queue_.size();
+}
+
+void Writer::stop() {
+  {
+    MutexLock lock_queue(queue_mutex_);
+    stopping_ = true;
+  }
+  queue_wakeup_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Writer::loop() {
+  std::vector<Intent*> batch;
+  batch.reserve(options_.max_batch);
+  for (;;) {
+    {
+      MutexLock lock_queue(queue_mutex_);
+      lock_queue.wait(queue_wakeup_, [&]() KVS_REQUIRES(queue_mutex_) { return stopping_ || !queue_.empty(); });
+      // Stopping drains first: the loop ends only once every queued intent is complete.
+      if (queue_.empty()) return;
+      while (!queue_.empty() && batch.size() < options_.max_batch) {
+        batch.push_back(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    run_batch(batch);
+    batch.clear();
+  }
+}
+
+// One write transaction for the whole batch, one commit (one fsync), then the observer, then
+// every caller is told. A failure of the transaction itself (LMDB error, out of memory) rolls
+// everything back and fails every intent of the batch, so nothing is ever half-applied; a
+// Decide that fails or chooses to write nothing affects its own intent only.
+void Writer::run_batch(std::vector<Intent*>& batch) {
+  Status failure;
+  Counters next = counters_;
+  audit::AuditTip next_tip = audit_tip_;
+  lmdb::WriteTxn txn;
+  try {
+    failure = txn.begin(env_);
+    for (std::size_t i = 0; failure.is_ok() && i < batch.size(); ++i) {
+      failure = run_intent(txn, *batch[i], next, next_tip);
+    }
+    if (failure.is_ok()) failure = tables_.write_counters(txn, next);
+    if (failure.is_ok()) failure = txn.commit();
+  } catch (...) {
+    failure = Status::internal("write batch threw: " + what_of(std::current_exception()));
+  }
+  txn.abort();
+
+  if (failure.is_ok()) {
+    counters_ = next;
+    audit_tip_ = next_tip;
+    {
+      MutexLock lock_stats(stats_mutex_);
+      stats_.keys = next.keys;
+      stats_.live_keys = next.live_keys;
+      stats_.bytes = next.bytes;
+      stats_.last_sequence = next.sequence;
+      stats_.commits += 1;
+      stats_.intents += batch.size();
+    }
+    notify(batch);
+  } else {
+    // Every decision of the batch was made against writes that are now rolled back, so none
+    // of them stands, whatever it was.
+    Status rolled_back = Status::io_error("write transaction of " + std::to_string(batch.size()) +
+                                          " intents rolled back, nothing written: " + failure.message());
+    for (Intent* intent : batch) {
+      intent->status = rolled_back;
+      intent->written.reset();
+      intent->purged = false;
+    }
+  }
+  for (Intent* intent : batch) intent->done.set_value();
+}
+
+// The pointers handed out point into the intents, which stay alive (their callers are still
+// waiting) until `done` is set after this returns.
+void Writer::notify(const std::vector<Intent*>& batch) {
+  if (!options_.commit_observer) return;
+  try {
+    committed_batch_.clear();
+    for (const Intent* intent : batch) {
+      if (intent->kind == Intent::Kind::kWrite && intent->status.is_ok() && intent->written) {
+        committed_batch_.push_back(Committed{Committed::Kind::kWrite, intent->tag, intent->sequence,
+                                             intent->previous ? &*intent->previous : nullptr, &*intent->written});
+      } else if (intent->kind == Intent::Kind::kPurge && intent->status.is_ok() && intent->purged &&
+                 intent->previous) {
+        committed_batch_.push_back(Committed{Committed::Kind::kPurge, intent->tag, 0, nullptr, &*intent->previous});
+      }
+    }
+    if (committed_batch_.empty()) return;
+    options_.commit_observer(std::span<const Committed>(committed_batch_));
+  } catch (...) {
+    // The batch is durable whatever the observer did; its callers must still be woken.
+    log(LogLevel::kError, "storage.commit_observer_threw", {{"error", what_of(std::current_exception())}});
+  }
+}
+
+Status Writer::run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, audit::AuditTip& tip) {
+  const bool observed = static_cast<bool>(options_.commit_observer);
+  switch (intent.kind) {
+    case Intent::Kind::kPutMeta:
+      return txn.put(tables_.dbs().meta, intent.name, intent.value, lmdb::What{"meta", intent.name});
+
+    case Intent::Kind::kAudit: {
+      if (!options_.audit_enabled) return Status::ok();
+      const AuditNote& note = *intent.audit;
+      auto entry = append_audit_entry(txn, tables_.dbs().audit, tip, note.time_ms, note.actor, note.action,
+                                      std::string(intent.path), note.value_hash.value_or(audit::AuditHash{}));
+      if (!entry.is_ok()) return entry.status();
+      tip = audit::audit_tip(*entry);
+      return Status::ok();
+    }
+
+    case Intent::Kind::kPurge: {
+      auto purged = tables_.purge_version(txn, intent.path, intent.uuid, next, observed ? &intent.previous : nullptr);
+      if (!purged.is_ok()) return purged.status();
+      intent.purged = *purged;
+      return Status::ok();
+    }
+
+    case Intent::Kind::kWrite: {
+      TxnWriteView view(txn, tables_);
+      Result<std::optional<Version>> decided = Status::internal("Decide did not run");
+      try {
+        decided = intent.decide(view);
+      } catch (...) {
+        // The Decide may have read through the view but has written nothing: only this
+        // intent fails.
+        intent.status = Status::internal("Decide threw: " + what_of(std::current_exception()));
+        return Status::ok();
+      }
+      if (!decided.is_ok()) {
+        intent.status = decided.status();
+        return Status::ok();
+      }
+      if (!decided->has_value()) return Status::ok();
+      Version& version = **decided;
+      if (version.path.empty() || version.path.find('\0') != std::string::npos) {
+        intent.status = Status::invalid_argument("cannot store a version with path '" + version.path + "'");
+        return Status::ok();
+      }
+      Status applied = tables_.apply_version(txn, version, next, observed ? &intent.previous : nullptr);
+      if (!applied.is_ok()) return applied;
+      intent.sequence = next.sequence;
+      if (intent.audit != nullptr && options_.audit_enabled) {
+        // In this transaction, after the version: a failure here fails the whole batch, so
+        // the version never commits without its entry.
+        const AuditNote& note = *intent.audit;
+        audit::AuditHash value_hash{};
+        if (note.value_hash) {
+          value_hash = *note.value_hash;
+        } else if (!version.deleted) {
+          value_hash = audit::audit_value_hash(version.data);
+        }
+        auto entry = append_audit_entry(txn, tables_.dbs().audit, tip, note.time_ms, note.actor, note.action,
+                                        version.path, value_hash);
+        if (!entry.is_ok()) return entry.status();
+        tip = audit::audit_tip(*entry);
+      }
+      // The observer reads the written version here, in the intent's own result: no copy.
+      intent.written = std::move(version);
+      return Status::ok();
+    }
+  }
+  return Status::internal("unknown intent kind");
+}
+
+}  // namespace kvs::storage

@@ -1,0 +1,124 @@
+#pragma once
+
+// storage::Writer: the store's single writer thread and its queue. Callers queue intents
+// (writes, purges, put_meta, audit events) and wait; the writer takes up to max_batch queued
+// intents into one write transaction, runs them in queue order through Tables, commits once
+// (one fsync: group commit), tells the commit observer what the batch changed, and only then
+// wakes the callers of that batch.
+//
+// Ownership: the Writer borrows the environment and the tables, which must outlive it. An
+// Intent lives on its caller's stack; the queue holds a pointer to it until its `done` is set.
+// Threading: submit/submit_all/stats/queued are safe from any thread except the writer thread
+// itself (a submit from a Decide or the observer is refused). The counters and the audit tip
+// belong to the writer thread once it runs.
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "audit/chain.hpp"
+#include "kvs/status.hpp"
+#include "kvs/version.hpp"
+#include "storage/lmdb_env.hpp"
+#include "storage/store.hpp"
+#include "storage/tables.hpp"
+#include "util/thread_annotations.hpp"
+
+namespace kvs::storage {
+
+// One queued request to the writer thread. It lives on the stack of the caller, which waits
+// for `done` before it reads the outcome and lets the intent go.
+struct Intent {
+  enum class Kind : std::uint8_t { kWrite, kPurge, kPutMeta, kAudit };
+  Kind kind = Kind::kWrite;
+  std::uint8_t tag = 0;              // kWrite, kPurge: for the commit observer
+  Decide decide;                     // kWrite
+  const AuditNote* audit = nullptr;  // kWrite: the audit entry to append with the version; kAudit: the entry
+  std::string_view path, uuid;       // kPurge; kAudit: the entry's path
+  std::string_view name, value;      // kPutMeta
+  // The outcome, written by the writer thread before it sets `done`.
+  Status status;
+  std::optional<Version> written;
+  bool purged = false;
+  // Kept for the commit observer only (left empty without one): kWrite, the version replaced;
+  // kPurge, the version removed; metadata only. And a write's change sequence number.
+  std::optional<Version> previous;
+  std::uint64_t sequence = 0;
+  std::promise<void> done;
+};
+
+struct WriterOptions {
+  std::filesystem::path dir;       // for messages
+  std::size_t max_batch = 1024;    // intents per transaction at most (>= 1)
+  std::size_t max_queue = 65536;   // queued intents at most (>= 1)
+  bool audit_enabled = false;
+  CommitObserver commit_observer;  // may be empty
+};
+
+class Writer {
+ public:
+  // `counters` and `audit_tip` are the committed state the first batch builds on. The thread
+  // starts at once.
+  Writer(lmdb::Env& env, const Tables& tables, WriterOptions options, const Counters& counters,
+         const audit::AuditTip& audit_tip);
+  // Completes every queued intent, then stops the thread.
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // Queues `intent` and waits until the writer has completed it. Not ok when it was never
+  // queued: kUnavailable for a full queue or a closing store, kInternal from the writer thread.
+  Status submit(Intent& intent);
+  // Queues every intent at once, back to back, and waits for all; the same refusals as submit.
+  // Requires: `intents` is not resized until this returns.
+  Status submit_all(std::vector<Intent>& intents);
+
+  // Counters as of the last commit.
+  StoreStats stats() const;
+  // Intents waiting (not counting the batch being run).
+  std::size_t queued() const;
+
+ private:
+  void stop();
+  void loop();
+  void run_batch(std::vector<Intent*>& batch);
+  // Runs one intent inside `txn`. The intent's own failures go into the intent; the returned
+  // status is not ok only for a failure of the whole transaction.
+  Status run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, audit::AuditTip& tip);
+  // Tells the observer what the committed `batch` changed, in order.
+  void notify(const std::vector<Intent*>& batch);
+
+  lmdb::Env& env_;
+  const Tables& tables_;
+  const WriterOptions options_;
+
+  // The persistent counters and the audit chain's last committed entry, as of the last
+  // commit: advanced only when a batch commits, so an aborted batch leaves them as they were.
+  // Only the writer thread touches them.
+  Counters counters_;
+  audit::AuditTip audit_tip_;
+  std::vector<Committed> committed_batch_;  // reused by notify; writer thread only
+
+  // queue_mutex_ guards the queue and `stopping_`; queue_wakeup_ tells the writer about both.
+  mutable Mutex queue_mutex_;
+  std::condition_variable queue_wakeup_;
+  std::deque<Intent*> queue_ KVS_GUARDED_BY(queue_mutex_);
+  bool stopping_ KVS_GUARDED_BY(queue_mutex_) = false;
+  std::thread::id writer_id_ KVS_GUARDED_BY(queue_mutex_);
+  std::thread thread_;
+
+  // stats_mutex_ guards the figures stats() reports.
+  mutable Mutex stats_mutex_;
+  StoreStats stats_ KVS_GUARDED_BY(stats_mutex_);
+};
+
+}  // namespace kvs::storage

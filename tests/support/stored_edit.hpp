@@ -1,0 +1,39 @@
+#pragma once
+
+// Edits a closed data directory behind the Store's back, as someone with the file could: the
+// tamper and damage tests use it to corrupt one stored value. It goes through storage's LMDB
+// wrappers (storage/lmdb_env.hpp), so no test needs lmdb.h.
+// Requires: no Store has the directory open.
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <catch2/catch.hpp>
+
+#include "storage/lmdb_env.hpp"
+
+namespace kvs::test {
+
+// Replaces the value under `key` in the named database `database` of the environment in
+// `data_dir` with edit(old value). The value must exist.
+inline void edit_stored_value(const std::filesystem::path& data_dir, const char* database, std::string_view key,
+                              const std::function<std::string(std::string)>& edit) {
+  auto env = storage::lmdb::Env::open(data_dir, std::size_t{1} << 30);
+  INFO(env.status().to_string());
+  REQUIRE(env.is_ok());
+  storage::lmdb::WriteTxn txn;
+  REQUIRE(txn.begin(**env).is_ok());
+  auto dbi = txn.open_db(database);
+  REQUIRE(dbi.is_ok());
+  auto held = txn.get(*dbi, key, storage::lmdb::What{"edited value"});
+  REQUIRE(held.is_ok());
+  REQUIRE(held->has_value());
+  std::string edited = edit(std::string(**held));
+  REQUIRE(txn.put(*dbi, key, edited, storage::lmdb::What{"edited value"}).is_ok());
+  REQUIRE(txn.commit().is_ok());
+}
+
+}  // namespace kvs::test

@@ -1,0 +1,140 @@
+// storage's LMDB wrappers (storage/lmdb_env.hpp): cursor movement at the edges, the error
+// mapping a test can provoke, and check_environment_file. Durability and the reader pool under
+// load are covered through the Store (crash_test.cpp, writer_test.cpp), not here.
+
+#include "storage/lmdb_env.hpp"
+
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "storage/store.hpp"
+#include "store_support.hpp"
+#include "support/temp_dir.hpp"
+
+namespace kvs::storage::test {
+namespace {
+
+using kvs::test::TempDir;
+
+struct Fixture {
+  TempDir dir{"kvs-lmdb"};
+  std::unique_ptr<lmdb::Env> env;
+  lmdb::Dbi dbi = 0;
+
+  explicit Fixture(const std::vector<std::string>& keys) {
+    auto opened = lmdb::Env::open(dir.path(), std::size_t{16} << 20);
+    INFO(opened.status().to_string());
+    REQUIRE(opened.is_ok());
+    env = std::move(*opened);
+    lmdb::WriteTxn txn;
+    REQUIRE(txn.begin(*env).is_ok());
+    auto opened_db = txn.open_db("items");
+    REQUIRE(opened_db.is_ok());
+    dbi = *opened_db;
+    for (const std::string& key : keys) REQUIRE(txn.put(dbi, key, "v:" + key, lmdb::What{"item"}).is_ok());
+    REQUIRE(txn.commit().is_ok());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a cursor seeks to the first key at or after, and to the last key before", "[storage][lmdb]") {
+  Fixture f({"b", "d", "f"});
+  lmdb::ReadTxn txn(*f.env);
+  REQUIRE(txn.begin().is_ok());
+  lmdb::Cursor cursor;
+  REQUIRE(cursor.open(txn, f.dbi, "items").is_ok());
+
+  REQUIRE(cursor.seek("c"));
+  CHECK(cursor.key() == "d");
+  CHECK(cursor.value() == "v:d");
+  REQUIRE(cursor.seek(""));  // empty: the first entry
+  CHECK(cursor.key() == "b");
+  CHECK_FALSE(cursor.seek("g"));
+  CHECK_FALSE(cursor.failed());
+  CHECK(cursor.status("seek").is_ok());
+
+  REQUIRE(cursor.seek_before("d"));
+  CHECK(cursor.key() == "b");
+  REQUIRE(cursor.seek_before("zzz"));  // past every key: the last one
+  CHECK(cursor.key() == "f");
+  CHECK_FALSE(cursor.seek_before("b"));  // nothing before the first key
+  CHECK_FALSE(cursor.failed());
+
+  std::vector<std::string> backwards;
+  for (bool at = cursor.last(); at; at = cursor.prev()) backwards.emplace_back(cursor.key());
+  CHECK(backwards == std::vector<std::string>{"f", "d", "b"});
+}
+
+TEST_CASE("deleting under a cursor moves on to the next entry", "[storage][lmdb]") {
+  Fixture f({"a", "b", "c", "d"});
+  {
+    lmdb::WriteTxn txn;
+    REQUIRE(txn.begin(*f.env).is_ok());
+    lmdb::Cursor cursor;
+    REQUIRE(cursor.open(txn, f.dbi, "items").is_ok());
+    for (bool at = cursor.first(); at; at = cursor.next()) {
+      if (cursor.key() == "b" || cursor.key() == "c") REQUIRE(cursor.del("delete item").is_ok());
+    }
+    REQUIRE(cursor.status("scan").is_ok());
+    REQUIRE(txn.del(f.dbi, "absent", lmdb::What{"item"}).is_ok());  // already gone is fine
+    REQUIRE(txn.commit().is_ok());
+  }
+  lmdb::ReadTxn txn(*f.env);
+  REQUIRE(txn.begin().is_ok());
+  auto entries = txn.entries(f.dbi, lmdb::What{"items"});
+  REQUIRE(entries.is_ok());
+  CHECK(*entries == 2);
+  CHECK(txn.get(f.dbi, "b", lmdb::What{"item"}).value() == std::nullopt);
+  CHECK(txn.get(f.dbi, "d", lmdb::What{"item"}).value() == std::optional<std::string_view>("v:d"));
+}
+
+TEST_CASE("an aborted write transaction leaves nothing behind", "[storage][lmdb]") {
+  Fixture f({"a"});
+  {
+    lmdb::WriteTxn txn;
+    REQUIRE(txn.begin(*f.env).is_ok());
+    REQUIRE(txn.put(f.dbi, "b", "1", lmdb::What{"item"}).is_ok());
+    // Destroyed without commit.
+  }
+  lmdb::ReadTxn txn(*f.env);
+  REQUIRE(txn.begin().is_ok());
+  CHECK(txn.get(f.dbi, "b", lmdb::What{"item"}).value() == std::nullopt);
+}
+
+TEST_CASE("an append out of key order is refused as an LMDB error", "[storage][lmdb]") {
+  Fixture f({"m"});
+  lmdb::WriteTxn txn;
+  REQUIRE(txn.begin(*f.env).is_ok());
+  CHECK(txn.put(f.dbi, "z", "1", lmdb::What{"item"}, lmdb::PutMode::kAppend).is_ok());
+  Status refused = txn.put(f.dbi, "a", "1", lmdb::What{"item", "a"}, lmdb::PutMode::kAppend);
+  CHECK(refused.code() == Status::Code::kIOError);
+  CHECK(refused.message().find("put item a") != std::string::npos);
+  CHECK(refused.message().find("MDB_KEYEXIST") != std::string::npos);
+}
+
+TEST_CASE("check_environment_file accepts a store's copy and refuses anything else", "[storage][lmdb]") {
+  TempDir dir;
+  auto store = open_store(options_in(dir));
+  require_put(*store, make_version("k", "u", 1, "1"));
+  const auto copy = dir.path() / "copy.mdb";
+  {
+    std::FILE* file = std::fopen(copy.c_str(), "wb");
+    REQUIRE(file != nullptr);
+    Status copied = store->copy_to_fd(fileno(file));
+    std::fclose(file);
+    REQUIRE(copied.is_ok());
+  }
+  CHECK(check_environment_file(copy).is_ok());
+
+  const auto junk = dir.path() / "junk.mdb";
+  std::ofstream(junk) << std::string(8192, 'x');
+  CHECK(check_environment_file(junk).code() == Status::Code::kCorruption);
+  CHECK(check_environment_file(dir.path() / "missing.mdb").code() == Status::Code::kCorruption);
+}
+
+}  // namespace kvs::storage::test

@@ -16,134 +16,55 @@
 //
 // PATH defaults to ../kvs-server/kvs-server next to this program (the build tree's layout).
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <netinet/in.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <curl/curl.h>
-
-extern char** environ;
+#include "support/http_client.hpp"
+#include "support/server_process.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using kvs::test::ServerConfig;
+using kvs::test::ServerProcess;
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    if (fd >= 0) ::close(fd);
-    return -1;
-  }
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
-std::size_t append(char* data, std::size_t size, std::size_t count, void* out) {
-  static_cast<std::string*>(out)->append(data, size * count);
-  return size * count;
-}
-
-// One keep-alive connection to one node.
+// One keep-alive connection to one node; requests time out after 2 s.
 class Http {
  public:
-  explicit Http(int port) : base_("http://127.0.0.1:" + std::to_string(port)), curl_(curl_easy_init()) {}
-  ~Http() { curl_easy_cleanup(curl_); }
-  Http(const Http&) = delete;
-  Http& operator=(const Http&) = delete;
-
+  explicit Http(const ServerProcess& node) : client_(node.base_url()) {
+    client_.set_timeout(std::chrono::milliseconds(2000));
+  }
   // The status (0 when the request failed) and the body in `body`.
-  long request(const char* method, const std::string& path, const std::string* payload, std::string& body) {
-    body.clear();
-    std::string url = base_ + path;
-    curl_easy_reset(curl_);
-    curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, append);
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, 2000L);
-    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
-    curl_slist* headers = nullptr;
-    if (payload != nullptr) {
-      headers = curl_slist_append(headers, "Content-Type: application/json");
-      curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
-      curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, payload->c_str());
-      curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(payload->size()));
-    }
-    long status = 0;
-    if (curl_easy_perform(curl_) == CURLE_OK) curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(headers);
-    return status;
+  long get(const std::string& path, std::string& body) {
+    auto response = client_.get(path);
+    body = std::move(response.body);
+    return response.status;
   }
-  long get(const std::string& path, std::string& body) { return request("GET", path, nullptr, body); }
-  long put(const std::string& path, const std::string& payload) {
-    std::string body;
-    return request("PUT", path, &payload, body);
-  }
+  long put(const std::string& path, const std::string& payload) { return client_.put(path, payload).status; }
 
  private:
-  std::string base_;
-  CURL* curl_;
+  kvs::test::HttpClient client_;
 };
 
-struct Node {
-  std::string id;
-  int port = 0;
-  pid_t pid = -1;
-  std::filesystem::path config;
-  std::filesystem::path log;
-};
-
-std::vector<Node>* g_nodes = nullptr;
+std::vector<std::unique_ptr<ServerProcess>>* g_nodes = nullptr;
 
 void kill_all() {
   if (g_nodes == nullptr) return;
-  for (auto& node : *g_nodes) {
-    if (node.pid > 0) {
-      ::kill(node.pid, SIGKILL);
-      ::waitpid(node.pid, nullptr, 0);
-      node.pid = -1;
-    }
-  }
+  for (auto& node : *g_nodes) node->kill();
 }
 
 void on_signal(int) {
   kill_all();
   std::_Exit(130);
-}
-
-bool spawn(const std::string& server, Node& node) {
-  std::string config_path = node.config.string();
-  std::string log_path = node.log.string();
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  std::string program = server;
-  char* args[] = {program.data(), config_path.data(), nullptr};
-  bool ok = ::posix_spawn(&node.pid, server.c_str(), &actions, nullptr, args, environ) == 0;
-  posix_spawn_file_actions_destroy(&actions);
-  if (!ok) node.pid = -1;
-  return ok;
 }
 
 // Polls `condition` every `step`; elapsed ms since `since`, or -1 after `limit`.
@@ -182,49 +103,48 @@ double percentile(std::vector<double> values, double p) {
   return values[std::min(index, values.size() - 1)];
 }
 
-int run(const std::string& server, int writes, int keys, const std::filesystem::path& dir) {
-  std::vector<Node> nodes(3);
+int run(const std::string& server, int writes, int keys) {
+  // The nodes die with this scope (ServerProcess kills them); a signal kills them sooner.
+  std::vector<std::unique_ptr<ServerProcess>> nodes;
   g_nodes = &nodes;
+  struct Forget {
+    ~Forget() { g_nodes = nullptr; }
+  } forget;
   const char* names[] = {"rb-a", "rb-b", "rb-c"};
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    Node& node = nodes[i];
-    node.id = names[i];
-    node.port = free_port();
-    node.config = dir / (node.id + ".yaml");
-    node.log = dir / (node.id + ".log");
-    std::ofstream out(node.config);
-    out << "node_id: " << node.id << "\nbind_address: 127.0.0.1\nport: " << node.port << "\n"
-        << "data_dir: \"" << (dir / node.id).string() << "\"\nbackup_path: \"" << (dir / "backups").string() << "\"\n"
-        << "log_level: warn\nauth_enabled: false\nrate_limiting_enabled: false\nbackup_enabled: false\n"
-        << "tamper_logging_enabled: false\nclustering_enabled: true\ncluster_secret: \"replication-bench-secret\"\n"
-        << "gossip_interval_min: 100ms\ngossip_interval_max: 250ms\nfailure_timeout: 1s\nremoval_timeout: 3s\n"
-        << "sync_interval: 500ms\ncatchup_interval: 500ms\nthrottle_delay_ms: 5\nfetch_delay_ms: 5\n";
-    if (i > 0) out << "seed_nodes: [\"127.0.0.1:" << nodes[0].port << "\"]\n";
-  }
-  for (auto& node : nodes) {
-    if (!spawn(server, node)) {
-      std::fprintf(stderr, "replication_bench: cannot start %s\n", server.c_str());
-      return 1;
-    }
-    if (&node == &nodes[0]) {
-      Http http(node.port);
-      std::string body;
-      if (until([&] { return http.get("/health", body) == 200; }, Clock::now(), std::chrono::seconds(20)) < 0) {
-        std::fprintf(stderr, "replication_bench: node %s never answered (log %s)\n", node.id.c_str(), node.log.c_str());
+  for (std::size_t i = 0; i < 3; ++i) {
+    ServerConfig config;
+    config.binary = server;
+    config.clustering_enabled = true;
+    config.log_level = "warn";
+    config.extra_yaml = std::string("node_id: ") + names[i] +
+                        "\nbackup_enabled: false\ntamper_logging_enabled: false\n"
+                        "cluster_secret: \"replication-bench-secret\"\n"
+                        "gossip_interval_min: 100ms\ngossip_interval_max: 250ms\nfailure_timeout: 1s\nremoval_timeout: 3s\n"
+                        "sync_interval: 500ms\ncatchup_interval: 500ms\nthrottle_delay_ms: 5\nfetch_delay_ms: 5\n";
+    if (i > 0) config.extra_yaml += "seed_nodes: [\"127.0.0.1:" + std::to_string(nodes[0]->port()) + "\"]\n";
+    nodes.push_back(std::make_unique<ServerProcess>(config));
+    ServerProcess& node = *nodes.back();
+    if (i == 0) {
+      if (!node.start()) {
+        std::fprintf(stderr, "replication_bench: node %s never answered: %s\n", names[i], node.stderr_text().c_str());
         return 1;
       }
+    } else {
+      node.spawn();
     }
+    // Keep the port across the restart below: the members know the node by its address.
+    node.write_config_text(node.config_yaml());
   }
-  Http a(nodes[0].port);
-  Http b(nodes[1].port);
-  Http c(nodes[2].port);
+  Http a(*nodes[0]);
+  Http b(*nodes[1]);
+  Http c(*nodes[2]);
   auto all_alive = [&](Http& http, std::size_t count) {
     std::string body;
     return http.get("/members/", body) == 200 && count_of(body, "\"status\":\"alive\"") == count;
   };
   auto formed = Clock::now();
   if (until([&] { return all_alive(a, 3) && all_alive(b, 3) && all_alive(c, 3); }, formed, std::chrono::seconds(30)) < 0) {
-    std::fprintf(stderr, "replication_bench: the cluster did not form in 30 s (logs in %s)\n", dir.c_str());
+    std::fprintf(stderr, "replication_bench: the cluster did not form in 30 s; A's log:\n%s\n", nodes[0]->stderr_text().c_str());
     return 1;
   }
 
@@ -253,9 +173,7 @@ int run(const std::string& server, int writes, int keys, const std::filesystem::
         std::chrono::seconds(30));
 
   // (b) anti-entropy repair of C.
-  ::kill(nodes[2].pid, SIGKILL);
-  ::waitpid(nodes[2].pid, nullptr, 0);
-  nodes[2].pid = -1;
+  nodes[2]->kill();
   // Wait until A has removed C from its members (not just suspected it), so that A holds no
   // push queue for C and the repair is anti-entropy's.
   double noticed = until([&] { return a.get("/members/", body) == 200 && body.find("\"rb-c\"") == std::string::npos; },
@@ -267,7 +185,7 @@ int run(const std::string& server, int writes, int keys, const std::filesystem::
   }
   double write_ms = ms_since(write_start);
   auto restart = Clock::now();
-  if (!spawn(server, nodes[2])) return 1;
+  nodes[2]->spawn();
   double up = until([&] { return c.get("/health", body) == 200; }, restart, std::chrono::seconds(20));
   auto serving = Clock::now();
   double repaired = until([&] { auto r = root_of(c); return !r.empty() && r == root_of(a); }, serving,
@@ -276,7 +194,7 @@ int run(const std::string& server, int writes, int keys, const std::filesystem::
               "(%d failed), C restarted (/health after %.0f ms)\n",
               noticed, keys, write_ms, failed, up);
   if (repaired < 0) {
-    std::printf("  C's root did not reach A's within 120 s (logs in %s)\n", dir.c_str());
+    std::printf("  C's root did not reach A's within 120 s; C's log:\n%s\n", nodes[2]->stderr_text().c_str());
     return 1;
   }
   std::printf("  C's Merkle root equals A's %.0f ms after C answered /health: %.0f keys/s repaired\n", repaired,
@@ -300,18 +218,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "replication_bench: no kvs-server at %s (use --server PATH)\n", server.c_str());
     return 1;
   }
-  std::string pattern = (std::filesystem::temp_directory_path() / "kvs-replication-bench-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) return 1;
-  std::filesystem::path dir = pattern;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  int code = run(server, writes, keys, dir);
-  kill_all();
-  curl_global_cleanup();
-  if (code == 0) {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
+  int code = run(server, writes, keys);
   return code;
 }

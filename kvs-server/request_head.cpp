@@ -243,7 +243,9 @@ ChunkedDecoder::State ChunkedDecoder::feed(std::string_view bytes, std::size_t& 
     std::size_t newline = bytes.find('\n', consumed);
     std::size_t end = newline == std::string_view::npos ? bytes.size() : newline;
     line_.append(bytes.substr(consumed, end - consumed));
-    if (phase_ == Phase::kTrailer) trailer_bytes_ += end - consumed + 1;
+    // Count the line end only once it has arrived: a trailer that comes in pieces must count the
+    // same as one that comes whole.
+    if (phase_ == Phase::kTrailer) trailer_bytes_ += end - consumed + (newline == std::string_view::npos ? 0 : 1);
     std::size_t cap = phase_ == Phase::kSize ? kMaxChunkSizeLine : phase_ == Phase::kDataEnd ? 2 : max_trailer_bytes_;
     if (line_.size() > cap || trailer_bytes_ > max_trailer_bytes_) return State::kMalformed;
     if (newline == std::string_view::npos) {

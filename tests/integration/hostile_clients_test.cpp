@@ -9,9 +9,7 @@
 // Timeouts are short (1-2 s) so the suite stays fast; checks that a connection is closed wait
 // a few seconds longer than the timeout, never assert how fast anything runs.
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,11 +17,9 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <cstdio>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +27,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/http_client.hpp"
+#include "support/raw_connection.hpp"
 #include "support/server_process.hpp"
 
 using kvs::test::HttpClient;
@@ -38,7 +35,9 @@ using kvs::test::ServerConfig;
 using kvs::test::ServerProcess;
 using kvs::test::json_size;
 using kvs::test::json_string;
+using kvs::test::raw_body;
 using kvs::test::raw_status;
+using kvs::test::rss_anon_kib;
 using namespace std::chrono_literals;
 
 namespace {
@@ -47,108 +46,7 @@ constexpr std::size_t kMiB = std::size_t{1} << 20;
 // SPEC: RssAnon stays under 256 MiB (plus per-request allowances far below this in the tests).
 constexpr long kRssBoundKib = 256 * 1024;
 
-// A TCP connection to 127.0.0.1:port from `source` (any 127.0.0.0/8 address). Closes on scope exit.
-class Connection {
- public:
-  Connection(const std::string& source, std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in local{};
-    local.sin_family = AF_INET;
-    REQUIRE(::inet_pton(AF_INET, source.c_str(), &local.sin_addr) == 1);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
-    sockaddr_in remote{};
-    remote.sin_family = AF_INET;
-    remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    remote.sin_port = htons(port);
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&remote), sizeof remote) == 0);
-  }
-  ~Connection() { ::close(fd_); }
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-
-  // Sends all of `bytes`; false when the server has closed the connection.
-  bool send(const std::string& bytes) {
-    std::size_t sent = 0;
-    while (sent < bytes.size()) {
-      ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      sent += static_cast<std::size_t>(n);
-    }
-    return true;
-  }
-
-  // Reads one whole response (by its Content-Length), or what arrived until the server closed
-  // or `timeout` passed.
-  std::string read_response(std::chrono::milliseconds timeout = 5s) {
-    std::string out;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    char buffer[4096];
-    while (!complete(out)) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) break;
-      pollfd waiting{fd_, POLLIN, 0};
-      if (::poll(&waiting, 1, static_cast<int>(left.count())) <= 0) break;
-      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (n <= 0) break;
-      out.append(buffer, static_cast<std::size_t>(n));
-    }
-    return out;
-  }
-
-  std::string request(const std::string& bytes, std::chrono::milliseconds timeout = 5s) {
-    if (!send(bytes)) return "";
-    return read_response(timeout);
-  }
-
-  // True when the server closes the connection within `timeout` (end of stream or a reset);
-  // bytes it sends first (an answer) are read and dropped.
-  bool closed_within(std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    char buffer[4096];
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      pollfd waiting{fd_, POLLIN, 0};
-      int ready = ::poll(&waiting, 1, static_cast<int>(left.count()));
-      if (ready < 0 && errno != EINTR) return false;
-      if (ready <= 0) continue;
-      ssize_t n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
-      if (n == 0) return true;
-      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return true;
-    }
-  }
-
-  int fd() const { return fd_; }
-
-  // Whether `out` holds a whole response: its head and Content-Length bytes of body.
-  static bool complete(const std::string& out) {
-    auto end = out.find("\r\n\r\n");
-    if (end == std::string::npos) return false;
-    std::string head = out.substr(0, end);
-    for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    auto at = head.find("\r\ncontent-length:");
-    std::size_t length = at == std::string::npos ? 0 : std::stoul(head.substr(at + 17));
-    return out.size() >= end + 4 + length;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-std::string body_of(const std::string& response) {
-  auto end = response.find("\r\n\r\n");
-  return end == std::string::npos ? "" : response.substr(end + 4);
-}
-
-long rss_anon_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("RssAnon:", 0) == 0) return std::stol(line.substr(8));
-  }
-  return -1;
-}
+using Connection = kvs::test::RawConnection;
 
 struct FloodResult {
   std::string response;     // what the server answered (may be empty if it only closed)
@@ -220,8 +118,8 @@ std::function<std::string()> repeat(std::string chunk, std::size_t total) {
 void check_refusal(const std::string& response, int status, const std::string& code) {
   INFO("response: " << response.substr(0, 300));
   CHECK(raw_status(response) == status);
-  CHECK(json_string(body_of(response), "/code") == code);
-  CHECK(json_string(body_of(response), "/error").has_value());
+  CHECK(json_string(raw_body(response), "/code") == code);
+  CHECK(json_string(raw_body(response), "/error").has_value());
 }
 
 std::string health_request() { return "GET /health HTTP/1.1\r\nHost: kvs\r\n\r\n"; }
@@ -484,7 +382,7 @@ TEST_CASE("a flood of bad tokens from one address is answered 429, other address
     if (status == 401) ++unauthorized;
     if (status == 429) {
       ++limited;
-      CHECK(json_string(body_of(response), "/code") == "rate_limited");
+      CHECK(json_string(raw_body(response), "/code") == "rate_limited");
       CHECK(response.find("Retry-After: ") != std::string::npos);
     }
   }

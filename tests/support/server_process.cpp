@@ -172,7 +172,8 @@ void ServerProcess::spawn() {
   if (pid_ > 0) throw std::runtime_error("kvs-server is already running");
   if (!custom_config_) port_ = free_port();
   write_config();
-  pid_ = spawn_process({KVS_SERVER_BINARY, config_path_}, "", "", stderr_path_, true);
+  std::string binary = config_.binary.empty() ? std::string(KVS_SERVER_BINARY) : config_.binary;
+  pid_ = spawn_process({binary, config_path_}, "", "", stderr_path_, true);
 }
 
 bool ServerProcess::start(std::chrono::milliseconds timeout) {

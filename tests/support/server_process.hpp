@@ -1,6 +1,6 @@
 #pragma once
 
-// ServerProcess: runs the real kvs-server binary for integration tests. It writes a config
+// ServerProcess: runs the real kvs-server binary for integration tests and benchmarks. It writes a config
 // (auth, clustering and rate limiting off unless a test turns them on) with a free loopback
 // port and a data_dir in its own temp dir, starts the process with stderr captured into a
 // file, waits (polling, bounded) until GET /health answers, and stops it with SIGTERM or
@@ -29,6 +29,7 @@ struct ServerConfig {
   std::string data_dir;      // empty: <temp dir>/data
   std::string extra_yaml;    // appended lines; a key given here overrides the ones above
   bool tls = false;          // serve HTTPS with a self-signed certificate (made with openssl)
+  std::string binary;        // the kvs-server to run; empty: the build tree's (KVS_SERVER_BINARY)
 };
 
 class ServerProcess {

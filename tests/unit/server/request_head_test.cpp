@@ -165,6 +165,27 @@ TEST_CASE("malformed chunked framing is refused", "[server][chunked]") {
   CHECK(long_trailer.feed("0\r\nT: " + std::string(200, 't'), consumed) == ChunkedDecoder::State::kMalformed);
 }
 
+TEST_CASE("trailer bytes count the same whether the trailer arrives whole or byte by byte", "[server][chunked]") {
+  // 3 + 14 + 2 = 19 bytes after the size line's "0": exactly the trailer cap of 16 for the
+  // trailer lines and their final empty line. Fed byte by byte, each piece of a line used to
+  // count one more line end than it had (found by fuzz/chunked_fuzz.cpp).
+  const std::string wire = "0\r\nX-T: 1234567\r\n\r\n";
+  ChunkedDecoder whole(100, 16);
+  std::size_t consumed = 0;
+  REQUIRE(whole.feed(wire, consumed) == ChunkedDecoder::State::kDone);
+  CHECK(consumed == wire.size());
+  ChunkedDecoder trickled(100, 16);
+  ChunkedDecoder::State state = ChunkedDecoder::State::kNeedMore;
+  for (std::size_t at = 0; at < wire.size() && state == ChunkedDecoder::State::kNeedMore; ++at) {
+    state = trickled.feed(std::string_view(wire).substr(at, 1), consumed);
+  }
+  CHECK(state == ChunkedDecoder::State::kDone);
+  // One byte more is over the cap, either way.
+  const std::string over = "0\r\nX-T: 12345678\r\n\r\n";
+  ChunkedDecoder whole_over(100, 16);
+  CHECK(whole_over.feed(over, consumed) == ChunkedDecoder::State::kMalformed);
+}
+
 TEST_CASE("peer targets get the peer body cap", "[server][head]") {
   CHECK(is_peer_target("/sync/push"));
   CHECK(is_peer_target("/members/join"));

@@ -1,0 +1,49 @@
+#include "put_body.hpp"
+
+#include "json_members.hpp"
+#include "kvs/config.hpp"
+
+namespace kvs::server {
+namespace {
+
+std::string_view trim(std::string_view text) {
+  const char* kSpace = " \t\r\n";
+  std::size_t start = text.find_first_not_of(kSpace);
+  if (start == std::string_view::npos) return {};
+  std::size_t end = text.find_last_not_of(kSpace);
+  return text.substr(start, end - start + 1);
+}
+
+}  // namespace
+
+Result<PutBody> parse_put_body(std::string_view body) {
+  PutBody parsed;
+  std::string_view text = trim(body);
+  // Cheap test first: most bodies cannot be an envelope.
+  if (text.empty() || text.front() != '{' || body.find("\"ttl\"") == std::string_view::npos ||
+      body.find("\"data\"") == std::string_view::npos) {
+    return parsed;
+  }
+  auto members = split_object(body);
+  // Not an object (or not JSON): the plain form, which Node validates.
+  if (!members.is_ok() || members->size() != 2) return parsed;
+  const JsonMember* data = nullptr;
+  const JsonMember* ttl = nullptr;
+  for (const auto& member : *members) {
+    if (member.key == "data") data = &member;
+    if (member.key == "ttl") ttl = &member;
+  }
+  if (data == nullptr || ttl == nullptr) return parsed;
+  parsed.envelope = true;
+  auto ttl_text = decode_string(*ttl);
+  if (!ttl_text.is_ok()) {
+    return Status::invalid_argument("envelope member ttl must be a duration string such as \"30s\" or \"1h\"");
+  }
+  auto duration = parse_duration(*ttl_text);
+  if (!duration.is_ok()) return duration.status().with_context("ttl");
+  parsed.ttl = *duration;
+  parsed.envelope_data = data->raw;  // validated by Node::put
+  return parsed;
+}
+
+}  // namespace kvs::server

@@ -67,7 +67,7 @@ class ReaderPool {
   Result<MDB_txn*> take() {
     MDB_txn* txn = nullptr;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (!idle_.empty()) {
         txn = idle_.back();
         idle_.pop_back();
@@ -85,7 +85,7 @@ class ReaderPool {
   void give_back(MDB_txn* txn) noexcept {
     mdb_txn_reset(txn);
     try {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (idle_.size() < kMaxIdleReaders) {
         idle_.push_back(txn);
         return;
@@ -98,7 +98,7 @@ class ReaderPool {
 
  private:
   MDB_env* env_;
-  std::mutex mutex_;
+  Mutex mutex_;
   // Guarded by mutex_: reset transactions ready for renewal.
   std::vector<MDB_txn*> idle_ KVS_GUARDED_BY(mutex_);
 };

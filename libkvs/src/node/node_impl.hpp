@@ -106,13 +106,14 @@ struct Node::Impl {
   Status audit_mode_at_open();
 
   // ---- Cluster (node_cluster.cpp) ----
-  // The membership loop; null when clustering_enabled is off. Its hooks use the keyspace and
-  // the authority; its destructor stops it.
-  std::unique_ptr<cluster::Driver> cluster;
-  // `member_observer_mutex` guards `member_observer` (copied out, then called unlocked).
+  // `member_observer_mutex` guards `member_observer` (copied out, then called unlocked). Both
+  // are declared before `cluster`, whose loop calls them until its destructor stops it.
   std::mutex member_observer_mutex;
   std::shared_ptr<const std::function<void(const MemberEvent&)>> member_observer;
   std::atomic<std::uint64_t> member_changes{0};
+  // The membership loop; null when clustering_enabled is off. Its hooks use the keyspace, the
+  // authority and the member observer; its destructor stops it.
+  std::unique_ptr<cluster::Driver> cluster;
 
   // Builds and starts the driver when clustering_enabled (open). kInvalidArgument for an id or
   // address peers could not use; storage errors reading the persisted SelfRecord.

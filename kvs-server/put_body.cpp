@@ -2,6 +2,7 @@
 
 #include "json_members.hpp"
 #include "kvs/config.hpp"
+#include "kvs/types.hpp"
 
 namespace kvs::server {
 namespace {
@@ -24,8 +25,11 @@ Result<PutBody> parse_put_body(std::string_view body) {
       body.find("\"data\"") == std::string_view::npos) {
     return parsed;
   }
+  // Only a whole, valid JSON document can be an envelope: the member splitter alone may read
+  // a malformed nested value's members as the outer object's. Anything else is the plain
+  // form, which Node validates (and refuses).
+  if (!validate_json(body).is_ok()) return parsed;
   auto members = split_object(body);
-  // Not an object (or not JSON): the plain form, which Node validates.
   if (!members.is_ok() || members->size() != 2) return parsed;
   const JsonMember* data = nullptr;
   const JsonMember* ttl = nullptr;

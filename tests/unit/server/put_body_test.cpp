@@ -33,3 +33,12 @@ TEST_CASE("an envelope whose ttl is not a duration string is refused", "[server]
     CHECK(parsed.status().code() == kvs::Status::Code::kInvalidArgument);
   }
 }
+
+TEST_CASE("a body that is not valid JSON is never an envelope, whatever its members look like", "[server][put]") {
+  // Found by fuzz/put_body_fuzz.cpp: a malformed nested value let the splitter read its "ttl"
+  // as the outer object's.
+  auto parsed = parse_put_body(R"({"data":{a0t":ad","ttl":"1s"},"ttl":"5s"})");
+  REQUIRE(parsed.is_ok());
+  CHECK_FALSE(parsed->envelope);
+  CHECK_FALSE(parsed->ttl.has_value());
+}

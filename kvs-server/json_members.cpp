@@ -5,7 +5,6 @@
 #include <simdjson.h>
 
 namespace kvs::server {
-namespace {
 
 std::string_view trim(std::string_view text) {
   const char* kSpace = " \t\r\n";
@@ -14,6 +13,8 @@ std::string_view trim(std::string_view text) {
   std::size_t end = text.find_last_not_of(kSpace);
   return text.substr(start, end - start + 1);
 }
+
+namespace {
 
 Status bad(const std::string& why) { return Status::invalid_argument(why); }
 

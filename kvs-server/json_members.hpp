@@ -13,6 +13,9 @@
 
 namespace kvs::server {
 
+// `text` without leading and trailing JSON white space (space, tab, CR, LF).
+std::string_view trim(std::string_view text);
+
 struct JsonMember {
   std::string key;       // unescaped
   std::string raw;       // the value's JSON text as it appears in the input (trimmed)

@@ -5,18 +5,6 @@
 #include "kvs/types.hpp"
 
 namespace kvs::server {
-namespace {
-
-std::string_view trim(std::string_view text) {
-  const char* kSpace = " \t\r\n";
-  std::size_t start = text.find_first_not_of(kSpace);
-  if (start == std::string_view::npos) return {};
-  std::size_t end = text.find_last_not_of(kSpace);
-  return text.substr(start, end - start + 1);
-}
-
-}  // namespace
-
 Result<PutBody> parse_put_body(std::string_view body) {
   PutBody parsed;
   std::string_view text = trim(body);

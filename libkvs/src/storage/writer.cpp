@@ -10,7 +10,6 @@
 #include "storage/audit_table.hpp"
 
 namespace kvs::storage {
-namespace {
 
 std::string what_of(const std::exception_ptr& error) {
   try {
@@ -21,6 +20,9 @@ std::string what_of(const std::exception_ptr& error) {
     return "unknown exception";
   }
 }
+
+namespace {
+
 
 class TxnWriteView final : public WriteView {
  public:

@@ -20,6 +20,7 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -34,6 +35,9 @@
 #include "util/thread_annotations.hpp"
 
 namespace kvs::storage {
+
+// The message of a caught exception ("unknown exception" for one that is not std::exception).
+std::string what_of(const std::exception_ptr& error);
 
 // One queued request to the writer thread. It lives on the stack of the caller, which waits
 // for `done` before it reads the outcome and lets the intent go.

@@ -19,6 +19,37 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
+// The reserved write that stores `user` (or `group`) as it is.
+UserWrite write_of(UserRecord user) {
+  UserWrite out;
+  out.write.path = user_key(user.uuid);
+  out.write.json = encode_user(user);
+  out.user = std::move(user);
+  return out;
+}
+
+GroupWrite write_of(GroupRecord group) {
+  GroupWrite out;
+  out.write.path = group_key(group.uuid);
+  out.write.json = encode_group(group);
+  out.group = std::move(group);
+  return out;
+}
+
+Status bad_name(std::string_view what) {
+  return Status::invalid_argument(std::string(what) + " must be 1.." + std::to_string(kMaxNameBytes) +
+                                  " bytes of text without control characters");
+}
+
+UserRecord make_user(std::string uuid, std::string_view nickname, std::uint8_t scopes, std::int64_t now_ms) {
+  UserRecord user;
+  user.uuid = std::move(uuid);
+  user.nickname = std::string(nickname);
+  user.scopes = static_cast<std::uint8_t>(scopes & kScopeAll);
+  user.created_at_ms = now_ms;
+  return user;
+}
+
 }  // namespace
 
 AuthorityOptions AuthorityOptions::from_config(const Config& config) {
@@ -171,21 +202,11 @@ std::size_t Authority::admin_count_without(std::string_view uuid) const {
 Result<UserWrite> Authority::prepare_create_user(const Caller& caller, std::string_view nickname,
                                                  std::uint8_t scopes) {
   if (!may_administer(caller)) return Status::permission_denied("only an admin may create users");
-  if (!is_valid_name(nickname)) {
-    return Status::invalid_argument("nickname must be 1.." + std::to_string(kMaxNameBytes) +
-                                    " bytes of text without control characters");
-  }
+  if (!is_valid_name(nickname)) return bad_name("nickname");
   if (state_.find_user_by_nickname(nickname)) {
     return Status::conflict("a user with nickname '" + std::string(nickname) + "' exists");
   }
-  UserWrite out;
-  out.user.uuid = make_uuid_v4(random_);
-  out.user.nickname = std::string(nickname);
-  out.user.scopes = static_cast<std::uint8_t>(scopes & kScopeAll);
-  out.user.created_at_ms = clock_.now_ms();
-  out.write.path = user_key(out.user.uuid);
-  out.write.json = encode_user(out.user);
-  return out;
+  return write_of(make_user(make_uuid_v4(random_), nickname, scopes, clock_.now_ms()));
 }
 
 Result<UserWrite> Authority::prepare_update_user(const Caller& caller, std::string_view uuid,
@@ -208,11 +229,7 @@ Result<UserWrite> Authority::prepare_update_user(const Caller& caller, std::stri
     }
     user->scopes = scopes;
   }
-  UserWrite out;
-  out.user = std::move(*user);
-  out.write.path = user_key(out.user.uuid);
-  out.write.json = encode_user(out.user);
-  return out;
+  return write_of(std::move(*user));
 }
 
 Result<ReservedWrite> Authority::prepare_delete_user(const Caller& caller, std::string_view uuid) {
@@ -249,20 +266,15 @@ Status Authority::check_member_list(std::vector<std::string>& members) const {
 Result<GroupWrite> Authority::prepare_create_group(const Caller& caller, std::string_view name,
                                                    std::vector<std::string> members) {
   if (!may_administer(caller)) return Status::permission_denied("only an admin may create groups");
-  if (!is_valid_name(name)) {
-    return Status::invalid_argument("group name must be 1.." + std::to_string(kMaxNameBytes) +
-                                    " bytes of text without control characters");
-  }
+  if (!is_valid_name(name)) return bad_name("group name");
   auto checked = check_member_list(members);
   if (!checked.is_ok()) return checked;
-  GroupWrite out;
-  out.group.uuid = make_uuid_v4(random_);
-  out.group.name = std::string(name);
-  out.group.members = std::move(members);
-  out.group.created_at_ms = clock_.now_ms();
-  out.write.path = group_key(out.group.uuid);
-  out.write.json = encode_group(out.group);
-  return out;
+  GroupRecord group;
+  group.uuid = make_uuid_v4(random_);
+  group.name = std::string(name);
+  group.members = std::move(members);
+  group.created_at_ms = clock_.now_ms();
+  return write_of(std::move(group));
 }
 
 Result<GroupWrite> Authority::prepare_update_group(const Caller& caller, std::string_view uuid,
@@ -280,11 +292,7 @@ Result<GroupWrite> Authority::prepare_update_group(const Caller& caller, std::st
     if (!checked.is_ok()) return checked;
     group->members = std::move(members);
   }
-  GroupWrite out;
-  out.group = std::move(*group);
-  out.write.path = group_key(out.group.uuid);
-  out.write.json = encode_group(out.group);
-  return out;
+  return write_of(std::move(*group));
 }
 
 Result<ReservedWrite> Authority::prepare_delete_group(const Caller& caller, std::string_view uuid) {
@@ -308,14 +316,7 @@ Result<GroupRecord> Authority::get_group(const Caller& caller, std::string_view 
 bool Authority::has_users() const { return state_.has_users(); }
 
 UserWrite Authority::prepare_admin_user() {
-  UserWrite out;
-  out.user.uuid = make_uuid_v4(random_);
-  out.user.nickname = std::string(kAdminNickname);
-  out.user.scopes = kScopeAll;
-  out.user.created_at_ms = clock_.now_ms();
-  out.write.path = user_key(out.user.uuid);
-  out.write.json = encode_user(out.user);
-  return out;
+  return write_of(make_user(make_uuid_v4(random_), kAdminNickname, kScopeAll, clock_.now_ms()));
 }
 
 Status Authority::write_admin_token_file(const std::filesystem::path& data_dir, std::string_view token) {

@@ -36,6 +36,28 @@ bool read_int64(simdjson::dom::object object, std::string_view name, std::int64_
   return object[name].get_int64().get(out) == simdjson::SUCCESS;
 }
 
+// Reads the string member `name` into `out` when `valid` accepts it.
+bool read_string(simdjson::dom::object object, std::string_view name, bool (*valid)(std::string_view) noexcept,
+                 std::string& out) {
+  std::string_view text;
+  if (object[name].get_string().get(text) != simdjson::SUCCESS || !valid(text)) return false;
+  out = std::string(text);
+  return true;
+}
+
+// Hands each element of the array member `name` to `take`; false when the member is not an
+// array of strings or `take` refuses one of them.
+template <typename Take>
+bool read_strings(simdjson::dom::object object, std::string_view name, Take take) {
+  simdjson::dom::array array;
+  if (object[name].get_array().get(array) != simdjson::SUCCESS) return false;
+  for (auto element : array) {
+    std::string_view text;
+    if (element.get_string().get(text) != simdjson::SUCCESS || !take(text)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool is_valid_record_id(std::string_view id) noexcept {
@@ -132,21 +154,13 @@ Result<UserRecord> decode_user(std::string_view id, std::string_view json) {
   if (!object.is_ok()) return object.status();
   UserRecord user;
   user.uuid = std::string(id);
-  std::string_view nickname;
-  if ((*object)["nickname"].get_string().get(nickname) != simdjson::SUCCESS || !is_valid_name(nickname)) {
-    return corrupt(kUsersPrefix, id, "bad nickname");
-  }
-  user.nickname = std::string(nickname);
-  simdjson::dom::array scopes;
-  if ((*object)["scopes"].get_array().get(scopes) != simdjson::SUCCESS) return corrupt(kUsersPrefix, id, "bad scopes");
-  for (auto element : scopes) {
-    std::string_view name;
-    std::optional<std::uint8_t> bit;
-    if (element.get_string().get(name) != simdjson::SUCCESS || !(bit = parse_scope(name))) {
-      return corrupt(kUsersPrefix, id, "bad scopes");
-    }
-    user.scopes = static_cast<std::uint8_t>(user.scopes | *bit);
-  }
+  if (!read_string(*object, "nickname", is_valid_name, user.nickname)) return corrupt(kUsersPrefix, id, "bad nickname");
+  const bool scopes_ok = read_strings(*object, "scopes", [&user](std::string_view name) {
+    std::optional<std::uint8_t> bit = parse_scope(name);
+    if (bit) user.scopes = static_cast<std::uint8_t>(user.scopes | *bit);
+    return bit.has_value();
+  });
+  if (!scopes_ok) return corrupt(kUsersPrefix, id, "bad scopes");
   if (!read_int64(*object, "created_at", user.created_at_ms)) return corrupt(kUsersPrefix, id, "bad created_at");
   return user;
 }
@@ -156,22 +170,12 @@ Result<GroupRecord> decode_group(std::string_view id, std::string_view json) {
   if (!object.is_ok()) return object.status();
   GroupRecord group;
   group.uuid = std::string(id);
-  std::string_view name;
-  if ((*object)["name"].get_string().get(name) != simdjson::SUCCESS || !is_valid_name(name)) {
-    return corrupt(kGroupsPrefix, id, "bad name");
-  }
-  group.name = std::string(name);
-  simdjson::dom::array members;
-  if ((*object)["members"].get_array().get(members) != simdjson::SUCCESS) {
-    return corrupt(kGroupsPrefix, id, "bad members");
-  }
-  for (auto element : members) {
-    std::string_view member;
-    if (element.get_string().get(member) != simdjson::SUCCESS || !is_valid_record_id(member)) {
-      return corrupt(kGroupsPrefix, id, "bad members");
-    }
-    group.members.emplace_back(member);
-  }
+  if (!read_string(*object, "name", is_valid_name, group.name)) return corrupt(kGroupsPrefix, id, "bad name");
+  const bool members_ok = read_strings(*object, "members", [&group](std::string_view member) {
+    if (is_valid_record_id(member)) group.members.emplace_back(member);
+    return is_valid_record_id(member);
+  });
+  if (!members_ok) return corrupt(kGroupsPrefix, id, "bad members");
   normalize_members(group.members);
   if (!read_int64(*object, "created_at", group.created_at_ms)) return corrupt(kGroupsPrefix, id, "bad created_at");
   return group;

@@ -50,9 +50,7 @@ std::string expiry_seek(std::int64_t expires_at_ms) {
 }
 
 std::string expiry_key(std::int64_t expires_at_ms, std::string_view path_key) {
-  std::string key = expiry_seek(expires_at_ms);
-  key.append(path_key);
-  return key;
+  return expiry_seek(expires_at_ms).append(path_key);
 }
 
 std::int64_t expiry_time(std::string_view key) noexcept {
@@ -70,9 +68,7 @@ std::string tindex_seek(std::int64_t since_ms) {
 }
 
 std::string tindex_key(std::int64_t timestamp_ms, std::string_view path_key) {
-  std::string key = tindex_seek(timestamp_ms);
-  key.append(path_key);
-  return key;
+  return tindex_seek(timestamp_ms).append(path_key);
 }
 
 std::string_view tindex_path_key(std::string_view key) noexcept {

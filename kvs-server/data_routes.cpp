@@ -256,6 +256,10 @@ class DataRoutes {
     if (const QueryParam* p = target.find("start_key")) query.start_key = p->value.value_or("");
     if (const QueryParam* p = target.find("end_key")) query.end_key = p->value.value_or("");
     if (const QueryParam* p = target.find("prefix")) query.prefix = p->value.value_or("");
+    if (const QueryParam* p = target.find("delimiter")) {
+      query.delimiter = p->value.value_or("");
+      if (query.delimiter != "/") return write_error(response, Status::invalid_argument("the only delimiter is \"/\""));
+    }
     if (const QueryParam* p = target.find("limit")) {
       auto limit = parse_unsigned(p->value.value_or(""), "limit", 1, kMaxRangeLimit);
       if (!limit.is_ok()) return write_error(response, limit.status());
@@ -274,7 +278,13 @@ class DataRoutes {
       if (item.data) json.key("data").raw(*item.data);
       json.end_object();
     }
-    json.end_array().key("next_start_key");
+    json.end_array();
+    if (!query.delimiter.empty()) {
+      json.key("prefixes").begin_array();
+      for (const auto& prefix : result->prefixes) json.string(prefix);
+      json.end_array();
+    }
+    json.key("next_start_key");
     if (result->next_start_key) json.string(*result->next_start_key); else json.null();
     json.end_object();
     write_json(response, 200, json.take());

@@ -275,6 +275,40 @@ TEST_CASE("GET /kv/_range pages through keys in order with start, end, prefix, l
   CHECK(client.get("/kv/_range?limit=10000").status == 200);
 }
 
+TEST_CASE("GET /kv/_range with delimiter=/ lists one level: keys and rolled-up prefixes", "[integration]") {
+  Server server;
+  HttpClient& client = *server.client;
+  for (const char* key : {"users/ann", "users/bob/profile", "users/bob/keys/1", "users/cy", "top"}) {
+    REQUIRE(client.put(std::string("/kv/") + key, "1").status == 200);
+  }
+  auto level = client.get("/kv/_range?prefix=users/&delimiter=/");
+  REQUIRE(level.status == 200);
+  CHECK(json_size(level.body, "/items") == 2u);
+  CHECK(json_string(level.body, "/items/0/path") == "users/ann");
+  CHECK(json_string(level.body, "/items/1/path") == "users/cy");
+  CHECK(json_size(level.body, "/prefixes") == 1u);
+  CHECK(json_string(level.body, "/prefixes/0") == "users/bob/");
+  CHECK(json_is_null(level.body, "/next_start_key"));
+
+  // The top level with an empty prefix; the prefix counts against the limit.
+  auto top = client.get("/kv/_range?delimiter=/&limit=1");
+  REQUIRE(top.status == 200);
+  CHECK(json_size(top.body, "/items") == 1u);
+  CHECK(json_string(top.body, "/items/0/path") == "top");
+  CHECK(json_size(top.body, "/prefixes") == 0u);
+  REQUIRE(json_string(top.body, "/next_start_key") == "users/ann");
+  auto rest = client.get("/kv/_range?delimiter=/&limit=1&start_key=users/ann");
+  CHECK(json_string(rest.body, "/prefixes/0") == "users/");
+  CHECK(json_is_null(rest.body, "/next_start_key"));
+
+  // Without a delimiter there is no prefixes member; any delimiter but / is refused.
+  CHECK_FALSE(json_has(client.get("/kv/_range?prefix=users/").body, "/prefixes"));
+  for (const char* bad : {"delimiter=:", "delimiter=", "delimiter=//"}) {
+    INFO(bad);
+    check_error(client.get(std::string("/kv/_range?") + bad), 400, "invalid_argument");
+  }
+}
+
 TEST_CASE("the range limit defaults to 100", "[integration]") {
   Server server;
   for (int i = 0; i < 101; ++i) {

@@ -88,6 +88,10 @@ struct RangeQuery {
   std::size_t limit{100};                     // 1..kMaxRangeLimit
   bool values{false};                         // include each item's data
   std::size_t max_bytes{0};                   // page ends before its JSON passes this; 0: max_range_bytes
+  // "/": one-level listing. A key with another '/' after `prefix` is not an item; its prefix up
+  // to and including that '/' is listed once in RangeResult::prefixes instead (when the caller
+  // may read a key under it), counted against `limit`. Empty: every key. Nothing else is valid.
+  std::string delimiter;
 };
 
 struct RangeItem {
@@ -99,6 +103,7 @@ struct RangeItem {
 
 struct RangeResult {
   std::vector<RangeItem> items;
+  std::vector<std::string> prefixes;          // with a delimiter: the rolled-up prefixes, in key order
   std::optional<std::string> next_start_key;  // set when more keys follow
 };
 

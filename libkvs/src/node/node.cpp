@@ -253,6 +253,10 @@ Result<RangeResult> Node::range(const RangeQuery& query) const {
   if (query.limit == 0 || query.limit > kMaxRangeLimit) {
     return Status::invalid_argument("limit must be between 1 and " + std::to_string(kMaxRangeLimit));
   }
+  if (!query.delimiter.empty() && query.delimiter != "/") {
+    return Status::invalid_argument("the only delimiter is \"/\"");
+  }
+  const bool one_level = !query.delimiter.empty();
   std::string start = query.start_key;
   std::string end = query.end_key;
   if (!query.prefix.empty()) {
@@ -266,24 +270,43 @@ Result<RangeResult> Node::range(const RangeQuery& query) const {
   std::int64_t now = impl_->now_ms();
   bool checked = impl_->checked(query.caller);
   // The page also ends before its REST body would pass max_bytes, so that a page of large
-  // documents holds bounded memory; it keeps at least one item while any remain. The estimate
-  // is each item's members plus room for names, quotes and separators.
+  // documents holds bounded memory; it keeps at least one entry while any remain. The estimate
+  // is each entry's members plus room for names, quotes and separators.
   const std::size_t max_bytes = query.max_bytes != 0 ? query.max_bytes : impl_->config.max_range_bytes;
   std::size_t page_bytes = 64;
-  Status scanned = impl_->store->scan(start, end, [&](const Version& version) {
-    if (version.deleted || is_expired(version, now) || util::is_reserved_path(version.path)) return true;
-    // Only keys the caller may read: the others are skipped as if absent.
-    if (checked && !impl_->authority->can_read(query.caller, meta_of(version))) return true;
-    std::size_t item_bytes = 80 + version.path.size() + version.uuid.size() + (query.values ? version.data.size() : 0);
-    if (result.items.size() == query.limit || (!result.items.empty() && page_bytes + item_bytes > max_bytes)) {
-      result.next_start_key = version.path;
+  // Adds an entry of `bytes` unless the page is full, in which case the page ends and the next
+  // one starts at `resume`.
+  auto admit = [&](std::size_t bytes, const std::string& resume) {
+    std::size_t entries = result.items.size() + result.prefixes.size();
+    if (entries == query.limit || (entries != 0 && page_bytes + bytes > max_bytes)) {
+      result.next_start_key = resume;
       return false;
     }
-    page_bytes += item_bytes;
+    page_bytes += bytes;
+    return true;
+  };
+  using Step = storage::Store::ScanStep;
+  Status scanned = impl_->store->scan_skipping(start, end, [&](const Version& version, std::string& skip_to) {
+    if (version.deleted || is_expired(version, now) || util::is_reserved_path(version.path)) return Step::kNext;
+    // Only keys the caller may read: the others are skipped as if absent. A rolled-up prefix
+    // is listed at its first readable key, and the scan then seeks past everything under it.
+    if (checked && !impl_->authority->can_read(query.caller, meta_of(version))) return Step::kNext;
+    if (one_level) {
+      std::size_t slash = version.path.find('/', query.prefix.size());
+      if (slash != std::string::npos) {
+        std::string rolled_up = version.path.substr(0, slash + 1);
+        if (!admit(24 + rolled_up.size(), version.path)) return Step::kStop;
+        skip_to = prefix_end(rolled_up);
+        result.prefixes.push_back(std::move(rolled_up));
+        return skip_to.empty() ? Step::kStop : Step::kSkip;
+      }
+    }
+    std::size_t item_bytes = 80 + version.path.size() + version.uuid.size() + (query.values ? version.data.size() : 0);
+    if (!admit(item_bytes, version.path)) return Step::kStop;
     RangeItem item{version.path, version.uuid, version.timestamp_ms, std::nullopt};
     if (query.values) item.data = version.data;
     result.items.push_back(std::move(item));
-    return true;
+    return Step::kNext;
   });
   if (!scanned.is_ok()) return scanned;
   return result;

@@ -209,17 +209,39 @@ Result<std::optional<Version>> Store::get(std::string_view path) const {
 // sees path order.
 Status Store::scan(std::string_view start, std::string_view end,
                    const std::function<bool(const Version&)>& visit) const {
+  return scan_skipping(start, end, [&visit](const Version& version, std::string&) {
+    return visit(version) ? ScanStep::kNext : ScanStep::kStop;
+  });
+}
+
+Status Store::scan_skipping(std::string_view start, std::string_view end,
+                            const std::function<ScanStep(const Version&, std::string& skip_to)>& visit) const {
   try {
     lmdb::ReadTxn txn(*impl_->env);
     if (Status s = txn.begin(); !s.is_ok()) return s;
     lmdb::Cursor cursor;
     if (Status s = cursor.open(txn, impl_->tables->dbs().versions, "versions"); !s.is_ok()) return s;
 
+    std::string lower(start);  // no path below this is visited; a skip raises it
+    bool reseek = false;       // a skip asked to move the cursor on to lower
+    std::string skip_to;
     // Returns false when the scan is over (past `end`, or `visit` said stop).
     auto offer = [&](const Version& version) {
-      if (version.path < start) return true;
+      if (version.path < lower) return true;
       if (!end.empty() && version.path >= end) return false;
-      return visit(version);
+      switch (visit(version, skip_to)) {
+        case ScanStep::kNext:
+          return true;
+        case ScanStep::kStop:
+          return false;
+        case ScanStep::kSkip:
+          if (skip_to > lower) {
+            lower = skip_to;
+            reseek = true;
+          }
+          return true;
+      }
+      return false;
     };
     std::vector<Version> run;  // decoded versions under hashed keys sharing one prefix
     auto flush_run = [&] {
@@ -246,7 +268,14 @@ Status Store::scan(std::string_view start, std::string_view end,
         if (!run.empty() && !flush_run()) return Status::ok();
         if (!offer(*version)) return Status::ok();
       }
-      at = cursor.next();
+      // Seek only forward: a skip that lands inside the run of hashed keys being read goes on
+      // reading it, and `lower` filters what it passes over.
+      if (reseek && run.empty() && keys::seek_key(lower) > cursor.key()) {
+        at = cursor.seek(keys::seek_key(lower));
+      } else {
+        at = cursor.next();
+      }
+      reseek = false;
     }
     if (Status s = cursor.status("scan versions"); !s.is_ok()) return s;
     if (!run.empty()) flush_run();

@@ -193,6 +193,14 @@ class Store {
   Status scan(std::string_view start, std::string_view end,
               const std::function<bool(const Version&)>& visit) const;
 
+  // What a skipping scan's visitor asks for next.
+  enum class ScanStep { kNext, kStop, kSkip };
+  // As scan, but `visit` may also return kSkip after setting `skip_to` (greater than the path
+  // it was given): the scan goes on at the first path >= skip_to, seeking past what lies
+  // between instead of reading it (a one-level listing steps over whole subtrees this way).
+  Status scan_skipping(std::string_view start, std::string_view end,
+                       const std::function<ScanStep(const Version&, std::string& skip_to)>& visit) const;
+
   // Revisions of `path`, newest first (at most max_revisions are kept).
   Result<std::vector<StoredRevision>> history(std::string_view path) const;
   Result<std::optional<StoredRevision>> revision(std::string_view path, std::uint64_t revision) const;

@@ -298,34 +298,58 @@ class ModelRun {
     }
     query.limit = 1 + pick(chance(0.8) ? 8 : 40);
     query.values = chance(0.5);
+    if (chance(0.35)) query.delimiter = "/";
     note("range start=" + query.start_key + " end=" + query.end_key + " prefix=" + query.prefix +
-         " limit=" + std::to_string(query.limit) + (query.values ? " values" : ""));
+         " limit=" + std::to_string(query.limit) + (query.values ? " values" : "") +
+         (query.delimiter.empty() ? "" : " delimiter=/"));
 
-    std::vector<std::string> matching;
+    // The page as a list of entries: an item (a key) or, with the delimiter, a rolled-up prefix
+    // (listed once, at the first key under it). `first_key` is where a page starting at the
+    // entry resumes.
+    struct Entry {
+      std::string first_key;
+      std::optional<std::string> rolled_up;
+    };
+    std::vector<Entry> entries;
     for (const auto& [key, entry] : model_.keys) {
       if (!model_.live(entry.current)) continue;
       if (key < query.start_key) continue;
       if (!query.end_key.empty() && key >= query.end_key) continue;
       if (key.compare(0, query.prefix.size(), query.prefix) != 0) continue;
-      matching.push_back(key);
+      std::size_t slash = query.delimiter.empty() ? std::string::npos : key.find('/', query.prefix.size());
+      if (slash == std::string::npos) {
+        entries.push_back({key, std::nullopt});
+        continue;
+      }
+      std::string rolled_up = key.substr(0, slash + 1);
+      if (entries.empty() || entries.back().rolled_up != rolled_up) entries.push_back({key, rolled_up});
     }
     auto result = fixture_.node().range(query);
     if (!result.is_ok()) return "range: " + describe(result.status());
-    std::size_t expected_items = std::min(matching.size(), query.limit);
-    ++counts[expected_items == 0 ? "range empty" : matching.size() > query.limit ? "range paged" : "range"];
-    if (result->items.size() != expected_items) {
-      return "range: " + std::to_string(result->items.size()) + " items, expected " + std::to_string(expected_items);
+    const std::size_t expected = std::min(entries.size(), query.limit);
+    ++counts[expected == 0 ? "range empty" : entries.size() > query.limit ? "range paged" : "range"];
+    if (!query.delimiter.empty()) ++counts["range one level"];
+    std::vector<std::string> want_items;
+    std::vector<std::string> want_prefixes;
+    for (std::size_t i = 0; i < expected; ++i) {
+      if (entries[i].rolled_up) want_prefixes.push_back(*entries[i].rolled_up); else want_items.push_back(entries[i].first_key);
     }
-    for (std::size_t i = 0; i < expected_items; ++i) {
+    if (result->prefixes != want_prefixes) {
+      return "range: " + std::to_string(result->prefixes.size()) + " prefixes, expected " + std::to_string(want_prefixes.size());
+    }
+    if (result->items.size() != want_items.size()) {
+      return "range: " + std::to_string(result->items.size()) + " items, expected " + std::to_string(want_items.size());
+    }
+    for (std::size_t i = 0; i < want_items.size(); ++i) {
       const RangeItem& item = result->items[i];
-      const ModelVersion& want = *model_.keys[matching[i]].current;
-      if (item.path != matching[i]) return "range item " + std::to_string(i) + ": path " + item.path + ", expected " + matching[i];
+      const ModelVersion& want = *model_.keys[want_items[i]].current;
+      if (item.path != want_items[i]) return "range item " + std::to_string(i) + ": path " + item.path + ", expected " + want_items[i];
       if (item.uuid != want.uuid || item.timestamp_ms != want.timestamp_ms) return "range item " + item.path + ": version differs";
       if (query.values != item.data.has_value()) return "range item " + item.path + ": data presence differs";
       if (item.data && *item.data != want.data) return "range item " + item.path + ": data differs";
     }
     std::optional<std::string> next;
-    if (matching.size() > query.limit) next = matching[query.limit];
+    if (entries.size() > query.limit) next = entries[query.limit].first_key;
     if (result->next_start_key != next) {
       return "range: next_start_key '" + result->next_start_key.value_or("<none>") + "', expected '" +
              next.value_or("<none>") + "'";
@@ -460,6 +484,7 @@ void run_model(std::uint64_t seed, int ops) {
   ModelRun run(seed, fixture);
   std::string mismatch = run.run(ops);
   if (!mismatch.empty()) FAIL("seed " << seed << ": " << mismatch);
+  CHECK(run.counts["range one level"] > 0);
   std::string summary;
   for (const auto& [what, count] : run.counts) summary += " " + what + "=" + std::to_string(count);
   SUCCEED("seed " << seed << ": " << ops << " operations agree with the model:" << summary);

@@ -107,7 +107,12 @@ TEST_CASE("a backup taken under concurrent writes restores into a fresh node wit
   }
   // Writes that raced with the backup are in it or not, but never torn: a key present has its
   // full document.
-  auto during = copy.range(RangeQuery{Caller::local(), "during/", "during0", "", kMaxRangeLimit, true});
+  RangeQuery racing;
+  racing.start_key = "during/";
+  racing.end_key = "during0";
+  racing.limit = kMaxRangeLimit;
+  racing.values = true;
+  auto during = copy.range(racing);
   REQUIRE(during.is_ok());
   for (const auto& item : during->items) {
     std::uint64_t n = std::stoull(item.path.substr(std::string("during/").size()));

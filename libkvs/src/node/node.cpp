@@ -307,7 +307,7 @@ Result<RangeResult> Node::range(const RangeQuery& query) const {
     if (query.values) item.data = version.data;
     result.items.push_back(std::move(item));
     return Step::kNext;
-  });
+  }, query.values ? storage::RecordPart::kAll : storage::RecordPart::kMetadata);
   if (!scanned.is_ok()) return scanned;
   return result;
 }

@@ -215,7 +215,8 @@ Status Store::scan(std::string_view start, std::string_view end,
 }
 
 Status Store::scan_skipping(std::string_view start, std::string_view end,
-                            const std::function<ScanStep(const Version&, std::string& skip_to)>& visit) const {
+                            const std::function<ScanStep(const Version&, std::string& skip_to)>& visit,
+                            RecordPart part) const {
   try {
     lmdb::ReadTxn txn(*impl_->env);
     if (Status s = txn.begin(); !s.is_ok()) return s;
@@ -256,7 +257,7 @@ Status Store::scan_skipping(std::string_view start, std::string_view end,
     bool at = cursor.seek(keys::seek_key(start));
     while (at) {
       std::string_view key = cursor.key();
-      auto version = decode_record(cursor.value());
+      auto version = decode_record(cursor.value(), part);
       if (!version.is_ok()) return version.status().with_context("scan");
       if (keys::is_hashed(key)) {
         std::string_view prefix = key.substr(0, keys::kMaxInlinePath);

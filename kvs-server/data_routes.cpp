@@ -92,25 +92,22 @@ Result<std::string> request_key(const RequestContext& context) {
   return normalize_key(raw);
 }
 
-// Resolves If-Match into the uuid the write must find. A single tag goes to Node as it is
-// (atomic); "*" or a list is resolved against the current version first, and Node then checks
-// that version's uuid, so the write still applies only to the version that was checked.
+// Resolves If-Match into what Node must find: "*" (any live version) or a single tag goes to
+// Node as it is, so the check is atomic with the write. A list is resolved against the current
+// version first; Node then checks that version's uuid, so the write still applies only to the
+// version that was checked. When no listed tag is current (or the key is absent), the first tag
+// goes on to Node, which fails the precondition only after its permission check: a caller that
+// may not write gets 403, never 412 (SPEC).
 Result<std::optional<std::string>> resolve_if_match(const RequestContext& context, Node& node, const std::string& key) {
   if (!context.has_header("If-Match")) return std::optional<std::string>();
   auto tags = parse_etags(context.header("If-Match"), "If-Match");
   if (!tags.is_ok()) return tags.status();
-  if (tags->size() == 1 && tags->front() != "*") return std::optional<std::string>(tags->front());
+  if (contains(*tags, "*")) return std::optional<std::string>("*");
+  if (tags->size() == 1) return std::optional<std::string>(tags->front());
   auto current = node.get(key, ReadOptions{context.caller});
-  if (!current.is_ok()) {
-    if (current.status().code() == Status::Code::kNotFound) {
-      return Status::precondition_failed("key " + key + " does not exist (If-Match)");
-    }
-    return current.status();
-  }
-  if (!contains(*tags, "*") && !contains(*tags, current->uuid)) {
-    return Status::precondition_failed("key " + key + " is not at any version in If-Match");
-  }
-  return std::optional<std::string>(current->uuid);
+  if (!current.is_ok() && current.status().code() != Status::Code::kNotFound) return current.status();
+  if (current.is_ok() && contains(*tags, current->uuid)) return std::optional<std::string>(current->uuid);
+  return std::optional<std::string>(tags->front());
 }
 
 class DataRoutes {
@@ -215,11 +212,15 @@ class DataRoutes {
       if (contains(*tags, "*")) {
         options.if_none_match = true;
       } else {
-        // Specific tags: refuse when the current version is one of them.
+        // Specific tags: refuse when the current version is one of them. The refusal is left
+        // to Node as "create only" (the key exists), so that its permission check comes first.
+        // Comparing tags needs the current version: a caller that may not read it gets that
+        // refusal rather than a write whose precondition went unchecked.
         auto current = node_.get(*key, ReadOptions{context.caller});
-        if (current.is_ok() && contains(*tags, current->uuid)) {
-          return write_error(response, Status::precondition_failed("key " + *key + " matches If-None-Match"));
+        if (!current.is_ok() && current.status().code() != Status::Code::kNotFound) {
+          return write_error(response, current.status());
         }
+        if (current.is_ok() && contains(*tags, current->uuid)) options.if_none_match = true;
       }
     }
 
@@ -338,12 +339,10 @@ class DataRoutes {
     if (!update.owner_uuid && !update.group_uuid && !update.permissions) {
       return write_error(response, Status::invalid_argument("the ?meta body changes nothing"));
     }
-    ReadOptions read{context.caller};
-    Status changed = node_.set_meta(key, update, read);
-    if (!changed.is_ok()) return write_error(response, changed);
-    auto meta = node_.get_meta(key, read);
-    if (!meta.is_ok()) return write_error(response, meta.status());
-    write_json(response, 200, meta_json(*meta));
+    // The answer is the meta written, even when the caller may no longer read it (SPEC).
+    auto written = node_.set_meta(key, update, ReadOptions{context.caller});
+    if (!written.is_ok()) return write_error(response, written.status());
+    write_json(response, 200, meta_json(*written));
   }
 
   Node& node_;

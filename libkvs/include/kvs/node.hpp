@@ -64,7 +64,10 @@ class KVS_EXPORT Node {
 
   // Creates or replaces the document at `path`. On success: the new version's uuid and
   // timestamp. Codes: kInvalidArgument (key, JSON or TTL), kTooLarge (over max_json_size),
-  // kPreconditionFailed (If-Match / If-None-Match), kReadOnly, kPermissionDenied.
+  // kPreconditionFailed (If-Match / If-None-Match), kReadOnly, kPermissionDenied. Permission
+  // is checked before the preconditions: a caller that may not write gets kPermissionDenied,
+  // never kPreconditionFailed. Creating a key under live descendants owned by another user
+  // needs admin.
   Result<WriteResult> put(std::string_view path, std::string_view json, const PutOptions& options = {});
 
   // The live document at `path`. kNotFound when absent, deleted or expired.
@@ -76,18 +79,27 @@ class KVS_EXPORT Node {
   // Live keys in key order, start inclusive, end exclusive.
   Result<RangeResult> range(const RangeQuery& query) const;
 
-  // Revisions this node applied to `path`, newest first. kNotFound when there are none;
-  // kUnavailable when revision history is disabled.
+  // Revisions this node applied to `path`, newest first. Each is checked against its own
+  // owner, group and bits (those stored with that revision, not the current version's): the
+  // ones the caller may not read are left out. kNotFound when there are none;
+  // kPermissionDenied when there are some but the caller may read none; kUnavailable when
+  // revision history is disabled.
   Result<History> history(std::string_view path, const ReadOptions& options = {}) const;
 
-  // One revision, in the shape of `get`. kNotFound for an unknown or deleted revision.
+  // One revision, in the shape of `get`, checked against its own owner, group and bits.
+  // kNotFound for an unknown revision or a readable tombstone; kPermissionDenied for a
+  // revision the caller may not read (checked before whether it is a tombstone).
   Result<Entry> get_revision(std::string_view path, std::uint64_t revision,
                              const ReadOptions& options = {}) const;
 
   // Owner, group and permission bits of a live key.
   Result<KeyMeta> get_meta(std::string_view path, const ReadOptions& options = {}) const;
-  // Changes them: owner or admin only.
-  Status set_meta(std::string_view path, const MetaUpdate& update, const ReadOptions& options = {});
+  // Changes them: owner or admin only; a non-admin owner may name only a group it belongs to
+  // (as chgrp; keeping the key's current group is always allowed). On success: the metadata
+  // written, also when the caller may no longer read the key (it gave it away). Codes:
+  // kNotFound (absent, deleted or expired), kPermissionDenied, kInvalidArgument (bits over
+  // 0xFFF, an unknown user or group), kReadOnly.
+  Result<KeyMeta> set_meta(std::string_view path, const MetaUpdate& update, const ReadOptions& options = {});
 
   // Applies a version made elsewhere (a peer, or `import`) by the conflict order. Returns true
   // when it became the current version, false when the held version wins.

@@ -36,7 +36,8 @@ struct PutOptions {
   Caller caller;
   // Absent: the node's default_ttl. Zero: no expiry.
   std::optional<std::chrono::milliseconds> ttl{};
-  // Apply only while the current version has this uuid (kPreconditionFailed otherwise).
+  // Apply only while the current version has this uuid, or for "*" while the key exists
+  // (kPreconditionFailed otherwise).
   std::optional<std::string> if_match{};
   // Apply only when the key does not exist (kPreconditionFailed otherwise).
   bool if_none_match{false};
@@ -46,6 +47,7 @@ struct PutOptions {
 
 struct RemoveOptions {
   Caller caller;
+  // As PutOptions::if_match ("*": any version).
   std::optional<std::string> if_match{};
 };
 

@@ -374,10 +374,13 @@ Status Authority::check_change_meta(const Caller& caller, std::string_view path,
   }
   if (!may_change_meta(caller, meta)) return denied("change meta of", path);
   if (caller.trusted) return Status::ok();  // the embedder may name users and groups not yet replicated here
-  if (update.owner_uuid && !update.owner_uuid->empty() && !state_.user(*update.owner_uuid)) {
+  // An owner or group the key already has is no change: it is not checked again, so that the
+  // meta a client read back can be written back (as Linux's chown accepts the current group).
+  if (update.owner_uuid && !update.owner_uuid->empty() && *update.owner_uuid != meta.owner_uuid &&
+      !state_.user(*update.owner_uuid)) {
     return Status::invalid_argument("unknown user " + *update.owner_uuid);
   }
-  if (update.group_uuid && !update.group_uuid->empty()) {
+  if (update.group_uuid && !update.group_uuid->empty() && *update.group_uuid != meta.group_uuid) {
     if (!state_.group(*update.group_uuid)) return Status::invalid_argument("unknown group " + *update.group_uuid);
     // As chgrp in POSIX: an owner may hand a key only to a group it belongs to.
     if (!is_superuser(caller) && !state_.is_member(*update.group_uuid, caller.user_uuid)) {

@@ -190,7 +190,8 @@ class Authority {
   Status check_read_meta(const Caller& caller, std::string_view path, const KeyMeta& meta) const;
   // Also validates the update: kInvalidArgument for permissions above 0xFFF, a malformed
   // owner/group uuid, or (for a non-trusted caller) an unknown user or group;
-  // kPermissionDenied when a non-admin owner names a group it is not a member of.
+  // kPermissionDenied when a non-admin owner names a group it is not a member of. An owner or
+  // group equal to the key's current one is no change and is not checked.
   Status check_change_meta(const Caller& caller, std::string_view path, const KeyMeta& meta,
                            const MetaUpdate& update) const;
   // For range filtering: no allocation, no message.

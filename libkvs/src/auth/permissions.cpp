@@ -50,6 +50,10 @@ bool may_create(const Caller& caller, const KeyMeta* nearest_ancestor, bool call
   return (applicable_bits(caller, *nearest_ancestor, caller_in_group) & kPermCreate) != 0;
 }
 
+bool may_create_above(const Caller& caller, const KeyMeta& descendant) noexcept {
+  return is_superuser(caller) || is_owner(caller, descendant);
+}
+
 bool may_read_meta(const Caller& caller, const KeyMeta& meta, bool caller_in_group) noexcept {
   if (is_superuser(caller)) return true;
   if (!has_scope(caller, kScopeRead)) return false;

@@ -24,7 +24,9 @@
 //   delete               yes      yes          write  AND D
 //   create (put on an    yes      yes          write  AND C in the nibble that applies to the
 //     absent key)                                     caller on the NEAREST EXISTING ANCESTOR
-//                                                     key's meta; no ancestor: write alone
+//                                                     key's meta; no ancestor: write alone;
+//                                                     AND no live descendant key owned by
+//                                                     anyone but the caller (may_create_above)
 //   read meta (?meta)    yes      yes          read   AND (owner OR R)
 //   change meta          yes      yes          write  AND owner
 //   users, groups,       yes      yes          never
@@ -62,6 +64,12 @@ bool may_delete(const Caller& caller, const KeyMeta& meta, bool caller_in_group)
 // `nearest_ancestor`: the meta of the nearest live ancestor key, or nullptr when none exists;
 // `caller_in_group`: membership of that ancestor's group.
 bool may_create(const Caller& caller, const KeyMeta* nearest_ancestor, bool caller_in_group) noexcept;
+// Whether `caller` may create a key that has a live descendant with meta `descendant`: SPEC,
+// "creating a key that has live descendants owned by another user needs admin", so that no one
+// claims the parent of someone else's subtree (its C bit would decide who creates beneath).
+// A descendant without an owner (written with auth off, or by the embedding application)
+// counts as another user's: no user may claim the parent of keys that belong to no one.
+bool may_create_above(const Caller& caller, const KeyMeta& descendant) noexcept;
 bool may_read_meta(const Caller& caller, const KeyMeta& meta, bool caller_in_group) noexcept;
 bool may_change_meta(const Caller& caller, const KeyMeta& meta) noexcept;
 // User and group management, and tokens for other users.

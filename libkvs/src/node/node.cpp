@@ -26,6 +26,8 @@ namespace kvs {
 namespace {
 
 constexpr std::string_view kJoinedMetaName = "joined_timestamp";
+// If-Match "*" (PutOptions::if_match): any live version. A version uuid is never "*".
+constexpr std::string_view kAnyVersion = "*";
 
 bool is_live(const std::optional<Version>& version, std::int64_t now_ms) {
   return version.has_value() && !version->deleted && !is_expired(*version, now_ms);
@@ -150,10 +152,8 @@ Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, 
     if (!held.is_ok()) return held.status();
     std::int64_t now = impl->now_ms();
     bool live = is_live(*held, now);
-    if (options.if_none_match && live) return Status::precondition_failed("key " + *path + " exists");
-    if (options.if_match && (!live || (*held)->uuid != *options.if_match)) {
-      return Status::precondition_failed("key " + *path + " is not at version " + *options.if_match);
-    }
+    // Permission first, then the preconditions (SPEC): a caller that may not write the key
+    // gets 403 and never learns from a 412 whether it exists or which version it holds.
     KeyMeta created;
     if (live) {
       if (impl->checked(options.caller)) {
@@ -163,25 +163,22 @@ Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, 
       }
     } else if (impl->config.auth_enabled) {
       if (impl->checked(options.caller)) {
-        // Creating needs C on the nearest live ancestor key (or only the write scope).
-        std::optional<KeyMeta> ancestor;
-        for (const auto& candidate : auth::ancestors(*path)) {
-          auto found = view.get(candidate);
-          if (!found.is_ok()) return found.status();
-          if (is_live(*found, now)) {
-            ancestor = meta_of(**found);
-            break;
-          }
-        }
-        Status allowed = impl->authority->check_create(options.caller, *path, ancestor ? &*ancestor : nullptr);
-        if (!allowed.is_ok()) return allowed;
+        if (Status allowed = impl->check_create(options.caller, view, *path, now); !allowed.is_ok()) return allowed;
       }
+      // The X-KVS-Group of a create is a permission matter too (membership), so before the preconditions.
       auto meta = impl->authority->meta_for_new_key(options.caller, options.group_uuid,
                                                     impl->config.default_permissions);
       if (!meta.is_ok()) return meta.status();
       created = std::move(*meta);
     } else {
       created = KeyMeta{options.caller.user_uuid, options.group_uuid, impl->config.default_permissions};
+    }
+    if (options.if_none_match && live) return Status::precondition_failed("key " + *path + " exists");
+    if (options.if_match) {
+      if (!live) return Status::precondition_failed("key " + *path + " does not exist (If-Match)");
+      if (*options.if_match != kAnyVersion && (*held)->uuid != *options.if_match) {
+        return Status::precondition_failed("key " + *path + " is not at version " + *options.if_match);
+      }
     }
     Version version = impl->new_version(*path, *held);
     version.data.assign(json);
@@ -236,7 +233,7 @@ Status Node::remove(std::string_view raw_path, const RemoveOptions& options) {
         return allowed;
       }
     }
-    if (options.if_match && (*held)->uuid != *options.if_match) {
+    if (options.if_match && *options.if_match != kAnyVersion && (*held)->uuid != *options.if_match) {
       return Status::precondition_failed("key " + *path + " is not at version " + *options.if_match);
     }
     Version tombstone = impl->new_version(*path, *held);
@@ -312,32 +309,64 @@ Result<RangeResult> Node::range(const RangeQuery& query) const {
   return result;
 }
 
-// History and old revisions are read under the permissions of the key's current version
-// (a tombstone keeps the metadata of the version it deleted).
-Status Node::Impl::check_read_current(const Caller& caller, const std::string& path) const {
-  if (!checked(caller)) return Status::ok();
-  auto held = store->get(path);
-  if (!held.is_ok()) return held.status();
-  if (!held->has_value()) return Status::ok();
-  return authority->check_read(caller, path, meta_of(**held));
+// Creating a key: C on its nearest live ancestor (or the write scope alone), and no claim on
+// the parent of someone else's subtree. The descendants are read inside the write transaction,
+// so a concurrent create below cannot slip between the check and the commit. Cost: one seek
+// past `path/`; the scan stops at the first live descendant of another owner, so it reads only
+// the caller's own keys (and dead ones) before it, and nothing at all for the usual leaf key.
+Status Node::Impl::check_create(const Caller& caller, storage::WriteView& view, const std::string& path,
+                                std::int64_t now_ms) const {
+  std::optional<KeyMeta> ancestor;
+  for (const auto& candidate : auth::ancestors(path)) {
+    auto found = view.get(candidate);
+    if (!found.is_ok()) return found.status();
+    if (is_live(*found, now_ms)) {
+      ancestor = meta_of(**found);
+      break;
+    }
+  }
+  if (Status allowed = authority->check_create(caller, path, ancestor ? &*ancestor : nullptr); !allowed.is_ok()) {
+    return allowed;
+  }
+  if (auth::is_superuser(caller)) return Status::ok();
+  std::string below = path + "/";
+  bool foreign = false;
+  Status scanned = view.scan(below, prefix_end(below), [&](const Version& descendant) {
+    if (descendant.deleted || is_expired(descendant, now_ms)) return true;
+    foreign = !auth::may_create_above(caller, meta_of(descendant));
+    return !foreign;
+  });
+  if (!scanned.is_ok()) return scanned;
+  if (foreign) {
+    return Status::permission_denied("key " + path +
+                                     " has live descendants owned by another user; only an admin may create it");
+  }
+  return Status::ok();
 }
 
+// History and old revisions: each revision is read under its own owner, group and bits (SPEC),
+// not the current version's, so a key deleted or expired and then re-created by someone else
+// keeps the earlier owner's revisions from the new owner. A revision the caller may not read
+// is left out of ?history; when revisions exist but the caller may read none of them, the
+// answer is kPermissionDenied, as a GET of a key it may not read.
 Result<History> Node::history(std::string_view raw_path, const ReadOptions& options) const {
   if (!impl_->config.revision_history_enabled) return Status::unavailable("revision history is disabled");
   auto path = normalize_key(raw_path);
   if (!path.is_ok()) return path.status();
-  if (Status allowed = impl_->check_read_current(options.caller, *path); !allowed.is_ok()) return allowed;
   auto revisions = impl_->store->history(*path);
   if (!revisions.is_ok()) return revisions.status();
   if (revisions->empty()) return Status::not_found("no revisions of key " + *path);
+  bool checked = impl_->checked(options.caller);
   History history{*path, {}};
   history.revisions.reserve(revisions->size());
   for (auto& stored : *revisions) {
+    if (checked && !impl_->authority->can_read(options.caller, meta_of(stored.version))) continue;
     Revision revision{stored.revision, stored.version.uuid, stored.version.timestamp_ms, std::nullopt,
                       stored.version.deleted};
     if (!stored.version.deleted) revision.data = std::move(stored.version.data);
     history.revisions.push_back(std::move(revision));
   }
+  if (history.revisions.empty()) return Status::permission_denied("no revision of key " + *path + " may be read");
   return history;
 }
 
@@ -346,12 +375,15 @@ Result<Entry> Node::get_revision(std::string_view raw_path, std::uint64_t revisi
   if (!impl_->config.revision_history_enabled) return Status::unavailable("revision history is disabled");
   auto path = normalize_key(raw_path);
   if (!path.is_ok()) return path.status();
-  if (Status allowed = impl_->check_read_current(options.caller, *path); !allowed.is_ok()) return allowed;
   auto stored = impl_->store->revision(*path, revision);
   if (!stored.is_ok()) return stored.status();
-  if (!stored->has_value() || (*stored)->version.deleted) {
-    return Status::not_found("revision " + std::to_string(revision) + " of key " + *path);
+  std::string name = "revision " + std::to_string(revision) + " of key " + *path;
+  if (!stored->has_value()) return Status::not_found(name);
+  // Permission before "deleted": a tombstone of a key the caller may not read is a 403 too.
+  if (impl_->checked(options.caller) && !impl_->authority->can_read(options.caller, meta_of((*stored)->version))) {
+    return Status::permission_denied("read " + name);
   }
+  if ((*stored)->version.deleted) return Status::not_found(name);
   return to_entry(std::move((*stored)->version));
 }
 
@@ -368,7 +400,7 @@ Result<KeyMeta> Node::get_meta(std::string_view raw_path, const ReadOptions& opt
   return KeyMeta{(*held)->owner_uuid, (*held)->group_uuid, (*held)->permissions};
 }
 
-Status Node::set_meta(std::string_view raw_path, const MetaUpdate& update, const ReadOptions& options) {
+Result<KeyMeta> Node::set_meta(std::string_view raw_path, const MetaUpdate& update, const ReadOptions& options) {
   auto path = normalize_key(raw_path);
   if (!path.is_ok()) return path.status();
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
@@ -396,7 +428,10 @@ Status Node::set_meta(std::string_view raw_path, const MetaUpdate& update, const
     version.permissions = update.permissions.value_or((*held)->permissions);
     return std::optional<Version>(std::move(version));
   }, std::move(note));
-  return written.status();
+  if (!written.is_ok()) return written.status();
+  if (!written->has_value()) return Status::internal("meta change of " + *path + " wrote nothing");
+  // What was written, whether or not the caller may still read it (it may have given the key away).
+  return meta_of(**written);
 }
 
 namespace {

@@ -71,8 +71,12 @@ struct Node::Impl {
   Result<Version> write_reserved(const auth::ReservedWrite& write, std::string actor, std::string_view action);
   // Whether calls made for `caller` are checked: auth on and not the embedding application.
   bool checked(const Caller& caller) const noexcept { return config.auth_enabled && !caller.trusted; }
-  // kPermissionDenied unless `caller` may read `path` as its current version stands (node.cpp).
-  Status check_read_current(const Caller& caller, const std::string& path) const;
+  // Ok when `caller` (checked) may create `path`, which is absent or not live in `view`
+  // (node.cpp): C on the nearest live ancestor key (or the write scope alone when there is
+  // none) and, unless an admin, no live descendant owned by another user. kPermissionDenied
+  // otherwise; a storage error as it comes.
+  Status check_create(const Caller& caller, storage::WriteView& view, const std::string& path,
+                      std::int64_t now_ms) const;
 
   // ---- Operations (node_ops.cpp) ----
   // Metrics (an observer of the keyspace: kvs_writes_total), the rate limiter and backups

@@ -111,6 +111,10 @@ class WriteView {
   virtual ~WriteView() = default;
   // The current version of `path` (tombstones included), or nullopt.
   virtual Result<std::optional<Version>> get(std::string_view path) = 0;
+  // As Store::scan, inside the write transaction. `visit` runs on the writer thread while
+  // every other writer waits: stop early (return false) rather than walk far.
+  virtual Status scan(std::string_view start, std::string_view end,
+                      const std::function<bool(const Version&)>& visit) = 0;
 };
 
 // Decides, inside the write transaction, what one intent writes. Returns the version to store;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "storage/keys.hpp"
 
@@ -110,6 +111,49 @@ Result<std::optional<Version>> Tables::read_version(const lmdb::Txn& txn, std::s
   auto version = decode_for(**bytes, path);
   if (!version.is_ok()) return version.status();
   return std::optional<Version>(std::move(*version));
+}
+
+Status Tables::scan_versions(const lmdb::Txn& txn, std::string_view start, std::string_view end,
+                             const std::function<bool(const Version&)>& visit) const {
+  lmdb::Cursor cursor;
+  if (Status s = cursor.open(txn, dbs_.versions, "versions"); !s.is_ok()) return s;
+
+  // Returns false when the scan is over (past `end`, or `visit` said stop).
+  auto offer = [&](const Version& version) {
+    if (version.path < start) return true;
+    if (!end.empty() && version.path >= end) return false;
+    return visit(version);
+  };
+  std::vector<Version> run;  // decoded versions under hashed keys sharing one prefix
+  auto flush_run = [&] {
+    std::sort(run.begin(), run.end(), [](const Version& a, const Version& b) { return a.path < b.path; });
+    for (const Version& version : run) {
+      if (!offer(version)) return false;
+    }
+    run.clear();
+    return true;
+  };
+
+  bool at = cursor.seek(keys::seek_key(start));
+  while (at) {
+    std::string_view key = cursor.key();
+    auto version = decode_record(cursor.value());
+    if (!version.is_ok()) return version.status().with_context("scan");
+    if (keys::is_hashed(key)) {
+      std::string_view prefix = key.substr(0, keys::kMaxInlinePath);
+      if (!run.empty() && run.front().path.compare(0, keys::kMaxInlinePath, prefix) != 0) {
+        if (!flush_run()) return Status::ok();
+      }
+      run.push_back(std::move(*version));
+    } else {
+      if (!run.empty() && !flush_run()) return Status::ok();
+      if (!offer(*version)) return Status::ok();
+    }
+    at = cursor.next();
+  }
+  if (Status s = cursor.status("scan versions"); !s.is_ok()) return s;
+  if (!run.empty()) flush_run();
+  return Status::ok();
 }
 
 Result<Counters> Tables::read_counters(const lmdb::Txn& txn) const {

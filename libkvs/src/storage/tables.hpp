@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,6 +69,16 @@ class Tables {
 
   // The current version of `path` (tombstones included), or nullopt.
   Result<std::optional<Version>> read_version(const lmdb::Txn& txn, std::string_view path) const;
+
+  // Visits the current versions (tombstones and expired ones included) with start <= path <
+  // end (empty end: no bound) in path order, inside `txn`, until `visit` returns false: the
+  // scan a Decide makes through WriteView::scan. Long paths that share their first
+  // kMaxInlinePath bytes are stored under hashed keys in hash order; they are gathered and
+  // re-sorted so that `visit` still sees path order, as Store::scan does. LMDB errors as a
+  // status; kCorruption for a record that does not decode. May throw what LMDB's wrapper
+  // throws; callers catch.
+  Status scan_versions(const lmdb::Txn& txn, std::string_view start, std::string_view end,
+                       const std::function<bool(const Version&)>& visit) const;
 
   Result<Counters> read_counters(const lmdb::Txn& txn) const;
   Status write_counters(lmdb::WriteTxn& txn, const Counters& counters) const;

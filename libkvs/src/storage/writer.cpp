@@ -34,6 +34,14 @@ class TxnWriteView final : public WriteView {
       return Status::internal(std::string("reading ") + std::string(path) + ": " + error.what());
     }
   }
+  Status scan(std::string_view start, std::string_view end,
+              const std::function<bool(const Version&)>& visit) override {
+    try {
+      return tables_.scan_versions(txn_, start, end, visit);
+    } catch (...) {
+      return Status::internal("scan in the write transaction: " + what_of(std::current_exception()));
+    }
+  }
 
  private:
   const lmdb::Txn& txn_;

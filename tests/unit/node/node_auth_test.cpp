@@ -96,7 +96,7 @@ TEST_CASE("a key belongs to its creator; others need the permission bits", "[nod
   CHECK(f.node().get_meta("notes/a", ReadOptions{bob}).status().code() == Code::kPermissionDenied);
   MetaUpdate grab;
   grab.owner_uuid = bob.user_uuid;
-  CHECK(f.node().set_meta("notes/a", grab, ReadOptions{bob}).code() == Code::kPermissionDenied);
+  CHECK(f.node().set_meta("notes/a", grab, ReadOptions{bob}).status().code() == Code::kPermissionDenied);
   // Nothing bob tried changed the key.
   CHECK(f.node().get("notes/a")->data == "1");
 

@@ -301,7 +301,7 @@ TEST_CASE("a read-only node refuses puts and removes but applies replicated vers
   CHECK(node.remove("k").code() == Code::kReadOnly);
   MetaUpdate update;
   update.permissions = 0x700;
-  CHECK(node.set_meta("k", update).code() == Code::kReadOnly);
+  CHECK(node.set_meta("k", update).status().code() == Code::kReadOnly);
   CHECK(node.get("k")->data == R"({"before":1})");
   CHECK(node.get("new").status().code() == Code::kNotFound);
 

@@ -282,7 +282,7 @@ Result<RangeResult> Node::range(const RangeQuery& query) const {
     page_bytes += bytes;
     return true;
   };
-  using Step = storage::Store::ScanStep;
+  using Step = storage::ScanStep;
   Status scanned = impl_->store->scan_skipping(start, end, [&](const Version& version, std::string& skip_to) {
     if (version.deleted || is_expired(version, now) || util::is_reserved_path(version.path)) return Step::kNext;
     // Only keys the caller may read: the others are skipped as if absent. A rolled-up prefix

@@ -214,73 +214,12 @@ Status Store::scan(std::string_view start, std::string_view end,
   });
 }
 
-Status Store::scan_skipping(std::string_view start, std::string_view end,
-                            const std::function<ScanStep(const Version&, std::string& skip_to)>& visit,
+Status Store::scan_skipping(std::string_view start, std::string_view end, const ScanVisitor& visit,
                             RecordPart part) const {
   try {
     lmdb::ReadTxn txn(*impl_->env);
     if (Status s = txn.begin(); !s.is_ok()) return s;
-    lmdb::Cursor cursor;
-    if (Status s = cursor.open(txn, impl_->tables->dbs().versions, "versions"); !s.is_ok()) return s;
-
-    std::string lower(start);  // no path below this is visited; a skip raises it
-    bool reseek = false;       // a skip asked to move the cursor on to lower
-    std::string skip_to;
-    // Returns false when the scan is over (past `end`, or `visit` said stop).
-    auto offer = [&](const Version& version) {
-      if (version.path < lower) return true;
-      if (!end.empty() && version.path >= end) return false;
-      switch (visit(version, skip_to)) {
-        case ScanStep::kNext:
-          return true;
-        case ScanStep::kStop:
-          return false;
-        case ScanStep::kSkip:
-          if (skip_to > lower) {
-            lower = skip_to;
-            reseek = true;
-          }
-          return true;
-      }
-      return false;
-    };
-    std::vector<Version> run;  // decoded versions under hashed keys sharing one prefix
-    auto flush_run = [&] {
-      std::sort(run.begin(), run.end(), [](const Version& a, const Version& b) { return a.path < b.path; });
-      for (const Version& version : run) {
-        if (!offer(version)) return false;
-      }
-      run.clear();
-      return true;
-    };
-
-    bool at = cursor.seek(keys::seek_key(start));
-    while (at) {
-      std::string_view key = cursor.key();
-      auto version = decode_record(cursor.value(), part);
-      if (!version.is_ok()) return version.status().with_context("scan");
-      if (keys::is_hashed(key)) {
-        std::string_view prefix = key.substr(0, keys::kMaxInlinePath);
-        if (!run.empty() && run.front().path.compare(0, keys::kMaxInlinePath, prefix) != 0) {
-          if (!flush_run()) return Status::ok();
-        }
-        run.push_back(std::move(*version));
-      } else {
-        if (!run.empty() && !flush_run()) return Status::ok();
-        if (!offer(*version)) return Status::ok();
-      }
-      // Seek only forward: a skip that lands inside the run of hashed keys being read goes on
-      // reading it, and `lower` filters what it passes over.
-      if (reseek && run.empty() && keys::seek_key(lower) > cursor.key()) {
-        at = cursor.seek(keys::seek_key(lower));
-      } else {
-        at = cursor.next();
-      }
-      reseek = false;
-    }
-    if (Status s = cursor.status("scan versions"); !s.is_ok()) return s;
-    if (!run.empty()) flush_run();
-    return Status::ok();
+    return impl_->tables->scan_versions(txn, start, end, visit, part);
   } catch (...) {
     return Status::internal("scan: " + what_of(std::current_exception()));
   }

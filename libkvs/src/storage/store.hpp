@@ -45,6 +45,7 @@
 #include "kvs/status.hpp"
 #include "kvs/version.hpp"
 #include "storage/record_codec.hpp"
+#include "storage/scan.hpp"
 
 namespace kvs::storage {
 
@@ -198,14 +199,11 @@ class Store {
   Status scan(std::string_view start, std::string_view end,
               const std::function<bool(const Version&)>& visit) const;
 
-  // What a skipping scan's visitor asks for next.
-  enum class ScanStep { kNext, kStop, kSkip };
   // As scan, but `visit` may also return kSkip after setting `skip_to` (greater than the path
   // it was given): the scan goes on at the first path >= skip_to, seeking past what lies
   // between instead of reading it (a one-level listing steps over whole subtrees this way).
   // `part`: kMetadata leaves each version's data empty and skips decompressing it.
-  Status scan_skipping(std::string_view start, std::string_view end,
-                       const std::function<ScanStep(const Version&, std::string& skip_to)>& visit,
+  Status scan_skipping(std::string_view start, std::string_view end, const ScanVisitor& visit,
                        RecordPart part = RecordPart::kAll) const;
 
   // Revisions of `path`, newest first (at most max_revisions are kept).

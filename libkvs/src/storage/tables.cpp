@@ -114,15 +114,30 @@ Result<std::optional<Version>> Tables::read_version(const lmdb::Txn& txn, std::s
 }
 
 Status Tables::scan_versions(const lmdb::Txn& txn, std::string_view start, std::string_view end,
-                             const std::function<bool(const Version&)>& visit) const {
+                             const ScanVisitor& visit, RecordPart part) const {
   lmdb::Cursor cursor;
   if (Status s = cursor.open(txn, dbs_.versions, "versions"); !s.is_ok()) return s;
 
+  std::string lower(start);  // no path below this is visited; a skip raises it
+  bool reseek = false;       // a skip asked to move the cursor on to lower
+  std::string skip_to;
   // Returns false when the scan is over (past `end`, or `visit` said stop).
   auto offer = [&](const Version& version) {
-    if (version.path < start) return true;
+    if (version.path < lower) return true;
     if (!end.empty() && version.path >= end) return false;
-    return visit(version);
+    switch (visit(version, skip_to)) {
+      case ScanStep::kNext:
+        return true;
+      case ScanStep::kStop:
+        return false;
+      case ScanStep::kSkip:
+        if (skip_to > lower) {
+          lower = skip_to;
+          reseek = true;
+        }
+        return true;
+    }
+    return false;
   };
   std::vector<Version> run;  // decoded versions under hashed keys sharing one prefix
   auto flush_run = [&] {
@@ -137,7 +152,7 @@ Status Tables::scan_versions(const lmdb::Txn& txn, std::string_view start, std::
   bool at = cursor.seek(keys::seek_key(start));
   while (at) {
     std::string_view key = cursor.key();
-    auto version = decode_record(cursor.value());
+    auto version = decode_record(cursor.value(), part);
     if (!version.is_ok()) return version.status().with_context("scan");
     if (keys::is_hashed(key)) {
       std::string_view prefix = key.substr(0, keys::kMaxInlinePath);
@@ -149,7 +164,14 @@ Status Tables::scan_versions(const lmdb::Txn& txn, std::string_view start, std::
       if (!run.empty() && !flush_run()) return Status::ok();
       if (!offer(*version)) return Status::ok();
     }
-    at = cursor.next();
+    // Seek only forward: a skip that lands inside the run of hashed keys being read goes on
+    // reading it, and `lower` filters what it passes over.
+    if (reseek && run.empty() && keys::seek_key(lower) > cursor.key()) {
+      at = cursor.seek(keys::seek_key(lower));
+    } else {
+      at = cursor.next();
+    }
+    reseek = false;
   }
   if (Status s = cursor.status("scan versions"); !s.is_ok()) return s;
   if (!run.empty()) flush_run();

@@ -21,6 +21,7 @@
 #include "kvs/version.hpp"
 #include "storage/lmdb_env.hpp"
 #include "storage/record_codec.hpp"
+#include "storage/scan.hpp"
 
 namespace kvs::storage {
 
@@ -71,14 +72,14 @@ class Tables {
   Result<std::optional<Version>> read_version(const lmdb::Txn& txn, std::string_view path) const;
 
   // Visits the current versions (tombstones and expired ones included) with start <= path <
-  // end (empty end: no bound) in path order, inside `txn`, until `visit` returns false: the
-  // scan a Decide makes through WriteView::scan. Long paths that share their first
-  // kMaxInlinePath bytes are stored under hashed keys in hash order; they are gathered and
-  // re-sorted so that `visit` still sees path order, as Store::scan does. LMDB errors as a
-  // status; kCorruption for a record that does not decode. May throw what LMDB's wrapper
-  // throws; callers catch.
-  Status scan_versions(const lmdb::Txn& txn, std::string_view start, std::string_view end,
-                       const std::function<bool(const Version&)>& visit) const;
+  // end (empty end: no bound) in path order, inside `txn`, as `visit` directs: the one scan
+  // loop behind Store::scan, Store::scan_skipping and WriteView::scan. Long paths that share
+  // their first kMaxInlinePath bytes are stored under hashed keys in hash order; they are
+  // gathered and re-sorted so that `visit` still sees path order. `part`: kMetadata leaves each
+  // version's data empty and skips decompressing it. LMDB errors as a status; kCorruption for
+  // a record that does not decode. May throw what LMDB's wrapper throws; callers catch.
+  Status scan_versions(const lmdb::Txn& txn, std::string_view start, std::string_view end, const ScanVisitor& visit,
+                       RecordPart part = RecordPart::kAll) const;
 
   Result<Counters> read_counters(const lmdb::Txn& txn) const;
   Status write_counters(lmdb::WriteTxn& txn, const Counters& counters) const;

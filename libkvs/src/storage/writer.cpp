@@ -37,7 +37,9 @@ class TxnWriteView final : public WriteView {
   Status scan(std::string_view start, std::string_view end,
               const std::function<bool(const Version&)>& visit) override {
     try {
-      return tables_.scan_versions(txn_, start, end, visit);
+      return tables_.scan_versions(txn_, start, end, [&visit](const Version& version, std::string&) {
+        return visit(version) ? ScanStep::kNext : ScanStep::kStop;
+      });
     } catch (...) {
       return Status::internal("scan in the write transaction: " + what_of(std::current_exception()));
     }

@@ -1,0 +1,19 @@
+#pragma once
+// The visitor of a scan over the current versions in path order (Store::scan_skipping,
+// WriteView::scan, Tables::scan_versions): it sees each version and says what comes next.
+
+#include <functional>
+#include <string>
+
+#include "kvs/version.hpp"
+
+namespace kvs::storage {
+
+// The next version, the end of the scan, or a skip to the first path >= the `skip_to` the
+// visitor set (greater than the path it was given), seeking past what lies between instead of
+// reading it.
+enum class ScanStep { kNext, kStop, kSkip };
+
+using ScanVisitor = std::function<ScanStep(const Version&, std::string& skip_to)>;
+
+}  // namespace kvs::storage

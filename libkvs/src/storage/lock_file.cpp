@@ -26,7 +26,7 @@ std::string read_holder(int fd) {
 }  // namespace
 
 Result<std::unique_ptr<LockFile>> LockFile::acquire(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return Status::io_error("cannot open lock file " + path.string() + ": " + errno_text(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int error = errno;

@@ -176,10 +176,11 @@ class Store {
   // index and change sequence entries are written in the same transaction. Returns the version
   // written (nullopt when `decide` chose to write nothing) after the commit is fsynced.
   // kUnavailable when the queue is full or the store is closing; `decide`'s own status when it
-  // fails; kIOError when the transaction failed (map full, disk error): then no intent of that
-  // batch was written. `tag` is handed to the commit observer with the version, untouched.
-  // kInsufficientStorage when the write would leave less free space than the headroom (unless
-  // it writes a tombstone or `headroom` is kMayUse), or when the map or disk is full.
+  // fails; kIOError when the transaction failed (a disk error): then no intent of that batch
+  // was written. kInsufficientStorage when the write would leave less free space than the
+  // headroom (unless it writes a tombstone or `headroom` is kMayUse), or when it alone does not
+  // fit in the map or on the disk (a batch that runs out of space is run again one intent at a
+  // time). `tag` is handed to the commit observer with the version, untouched.
   Result<std::optional<Version>> write(Decide decide, std::uint8_t tag = 0, Headroom headroom = Headroom::kKeep);
   // The same, and when `decide` returns a version and audit_enabled, appends the chained audit
   // entry described by `audit` (path and value from the version) in the same transaction: the

@@ -182,7 +182,9 @@ Writer::BatchSpace Writer::measure_batch_space() {
 // One write transaction for the whole batch, one commit (one fsync), then the observer, then
 // every caller is told. A failure of the transaction itself (LMDB error, out of memory) rolls
 // everything back and fails every intent of the batch, so nothing is ever half-applied; a
-// Decide that fails or chooses to write nothing affects its own intent only.
+// Decide that fails or chooses to write nothing affects its own intent only. The exception is
+// running out of space with several intents: the batch is rolled back and handed back (false)
+// with no intent complete, for the loop to run them again one by one.
 bool Writer::run_batch(std::vector<Intent*>& batch) {
   Status failure;
   Counters next = counters_;

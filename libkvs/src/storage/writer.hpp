@@ -4,7 +4,9 @@
 // (writes, purges, put_meta, audit events) and wait; the writer takes up to max_batch queued
 // intents into one write transaction, runs them in queue order through Tables, commits once
 // (one fsync: group commit), tells the commit observer what the batch changed, and only then
-// wakes the callers of that batch.
+// wakes the callers of that batch. Before each batch it measures free space (storage/space.hpp)
+// and refuses, intent by intent, client writes that would eat into the headroom kept for
+// deletes.
 //
 // Ownership: the Writer borrows the environment and the tables, which must outlive it. An
 // Intent lives on its caller's stack; the queue holds a pointer to it until its `done` is set.

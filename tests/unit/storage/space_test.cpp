@@ -272,6 +272,18 @@ TEST_CASE("the data folder and the files of a store are private to its user", "[
     INFO(name);
     CHECK(mode_of(options.dir / name) == 0600);
   }
+
+  // Files an older kvs left 0644 are narrowed when the store opens them again.
+  store.reset();
+  for (const char* name : {"data.mdb", "lock.mdb", "LOCK"}) {
+    std::filesystem::permissions(options.dir / name, std::filesystem::perms(0644));
+  }
+  store = open_store(options);
+  for (const char* name : {"data.mdb", "lock.mdb", "LOCK"}) {
+    INFO(name);
+    CHECK(mode_of(options.dir / name) == 0600);
+  }
+  CHECK(require_get(*store, "a").has_value());
 }
 
 }  // namespace

@@ -384,6 +384,18 @@ void register_health_route(HttpServer& server, Node& node) {
                       json.end_object();
                       write_json(response, 200, json.take());
                     }});
+  // Readiness (SPEC "Operations"): Node decides, this renders. 503 tells a load balancer to
+  // send traffic elsewhere while the node syncs or is out of storage headroom.
+  server.add_route({"ready", "GET", "/ready", false, false, [&node](RequestContext&, httplib::Response& response) {
+                      Readiness readiness = node.readiness();
+                      JsonWriter json;
+                      json.begin_object()
+                          .key("ready").boolean(readiness.ready)
+                          .key("mode").string(to_string(readiness.mode));
+                      if (!readiness.ready) json.key("reason").string(readiness.reason);
+                      json.end_object();
+                      write_json(response, readiness.ready ? 200 : 503, json.take());
+                    }});
 }
 
 }  // namespace kvs::server

@@ -1,6 +1,6 @@
 #pragma once
 
-// The data interface (SPEC section 2, "Data: /kv/") and GET /health: each handler parses the
+// The data interface (SPEC section 2, "Data: /kv/"), GET /health and GET /ready: each handler parses the
 // request, makes one call into kvs::Node (two for conditional forms the Node has no direct
 // call for) and writes the JSON answer.
 
@@ -18,7 +18,7 @@ inline constexpr std::size_t kEnvelopeSlackBytes = 64 * 1024;
 // Registers /kv/ (PUT, GET, DELETE), /kv/_range (GET). `node` must outlive `server`.
 void register_data_routes(HttpServer& server, Node& node);
 
-// Registers GET /health (open even when authentication is on).
+// Registers GET /health and GET /ready (open even when authentication is on).
 void register_health_route(HttpServer& server, Node& node);
 
 }  // namespace kvs::server

@@ -139,6 +139,7 @@ int http_status(Status::Code code) noexcept {
     case Code::kCorruption: return 500;
     case Code::kIOError: return 500;
     case Code::kInternal: return 500;
+    case Code::kInsufficientStorage: return 507;
   }
   return 500;
 }
@@ -159,7 +160,9 @@ void write_error(httplib::Response& response, const Status& status) {
   if (status.code() == Status::Code::kRateLimited || status.code() == Status::Code::kUnavailable) {
     if (!response.has_header("Retry-After")) response.set_header("Retry-After", "1");
   }
-  if (http >= 500) log(LogLevel::kError, "http.server_error", {{"error", status.to_string()}});
+  // A full store refuses every client write until space returns: the writer logs that once, not
+  // per request.
+  if (http >= 500 && http != 507) log(LogLevel::kError, "http.server_error", {{"error", status.to_string()}});
   write_json(response, http, json.take());
 }
 

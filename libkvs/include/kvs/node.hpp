@@ -114,6 +114,11 @@ class KVS_EXPORT Node {
   Status export_versions(const std::function<bool(const Version&)>& visit) const;
 
   Health health() const;
+  // Ready in normal and read-only mode; not ready while syncing, or while free map or disk
+  // space is below the headroom kept for deletes (ready again once a client write would
+  // succeed). Measures storage afresh (an fstat and a statvfs; near full, a pass over LMDB's
+  // freelist): cheap enough for a load balancer's probe.
+  Readiness readiness() const;
   const Config& config() const noexcept;
 
   // ---- Authentication and access control (SPEC section 2) ---------------------------------

@@ -54,6 +54,19 @@ struct Health {
   std::uint64_t sync_bytes{0};
 };
 
+// Whether the node takes client writes now (SPEC: GET /ready). /health says the process is
+// alive; this says whether to send it traffic.
+struct Readiness {
+  bool ready{true};
+  Mode mode{Mode::kNormal};
+  std::string reason;                         // when not ready: why, for operators
+  // Free space for writes (the LMDB map or the disk under data_dir, whichever has less) and
+  // the headroom kept below it for deletes: under the headroom, client writes get
+  // kInsufficientStorage and the node is not ready. Both 0 when storage could not be measured.
+  std::uint64_t storage_free_bytes{0};
+  std::uint64_t storage_headroom_bytes{0};
+};
+
 // The library's version string ("0.1.0").
 KVS_EXPORT std::string_view library_version() noexcept;
 

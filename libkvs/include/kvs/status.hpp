@@ -33,6 +33,7 @@ class [[nodiscard]] KVS_EXPORT Status {
     kIOError,
     kConflict,
     kInternal,
+    kInsufficientStorage,  // the LMDB map or the disk is full (REST 507)
   };
 
   Status() noexcept = default;
@@ -51,6 +52,9 @@ class [[nodiscard]] KVS_EXPORT Status {
   static Status io_error(std::string message) { return {Code::kIOError, std::move(message)}; }
   static Status conflict(std::string message) { return {Code::kConflict, std::move(message)}; }
   static Status internal(std::string message) { return {Code::kInternal, std::move(message)}; }
+  static Status insufficient_storage(std::string message) {
+    return {Code::kInsufficientStorage, std::move(message)};
+  }
 
   bool is_ok() const noexcept { return code_ == Code::kOk; }
   explicit operator bool() const noexcept { return is_ok(); }

@@ -18,6 +18,7 @@
 #include "kvs/log.hpp"
 #include "util/blake2b.hpp"
 #include "util/hex.hpp"
+#include "util/private_dir.hpp"
 
 namespace kvs::auth {
 namespace {
@@ -72,11 +73,9 @@ std::string generate_cluster_secret() {
 }
 
 Status write_private_file(const std::filesystem::path& path, std::string_view content) {
-  std::error_code ec;
   auto parent = path.parent_path();
   if (!parent.empty()) {
-    std::filesystem::create_directories(parent, ec);
-    if (ec) return Status::io_error("create directory " + parent.string() + ": " + ec.message());
+    if (Status made = util::create_private_directories(parent); !made.is_ok()) return made;
   }
   auto temp = path;
   temp += ".tmp";

@@ -22,6 +22,7 @@
 #include "storage/store.hpp"
 #include "util/blake2b.hpp"
 #include "util/coding.hpp"
+#include "util/private_dir.hpp"
 
 namespace kvs::features {
 namespace {
@@ -323,8 +324,7 @@ Result<BackupInfo> write_backup(const fs::path& path, const std::function<Status
   if (path.filename().empty()) return Status::invalid_argument("backup: no file name in " + path.string());
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Status::io_error("create backup directory " + dir.string() + ": " + ec.message());
+  if (Status made = util::create_private_directories(dir); !made.is_ok()) return made.with_context("backup_path");
   if (fs::exists(path, ec)) return Status::precondition_failed("backup " + path.string() + " already exists");
 
   const fs::path temp = dir / (".kvs-backup-" + path.filename().string() + ".tmp");
@@ -468,9 +468,7 @@ Result<BackupInfo> restore_backup(const fs::path& backup, const fs::path& data_d
   auto layout = read_layout(fd->get(), backup);
   if (!layout) return layout.status();
 
-  std::error_code ec;
-  fs::create_directories(data_dir, ec);
-  if (ec) return Status::io_error("create data_dir " + data_dir.string() + ": " + ec.message());
+  if (Status made = util::create_private_directories(data_dir); !made.is_ok()) return made.with_context("data_dir");
 
   // The store holds an exclusive flock on <data_dir>/LOCK while it runs; so do we, so that a
   // node cannot start on the directory halfway through.
@@ -503,6 +501,7 @@ Result<BackupInfo> restore_backup(const fs::path& backup, const fs::path& data_d
   if (Status s = storage::check_environment_file(temp); !s) return s.with_context("backup " + backup.string());
 
   const fs::path data = data_dir / "data.mdb";
+  std::error_code ec;
   if (fs::exists(data, ec)) {
     if (options.keep_previous) {
       if (::rename(data.c_str(), (data_dir / "data.mdb.before-restore").c_str()) != 0) {

@@ -70,10 +70,11 @@ Keyspace::Registration::~Registration() {
 }
 
 Result<std::optional<Version>> Keyspace::write(Origin origin, storage::Decide decide,
-                                               std::optional<storage::AuditNote> audit) {
+                                               std::optional<storage::AuditNote> audit,
+                                               storage::Headroom headroom) {
   auto tag = static_cast<std::uint8_t>(origin);
-  if (audit) return store_->write(std::move(decide), std::move(*audit), tag);
-  return store_->write(std::move(decide), tag);
+  if (audit) return store_->write(std::move(decide), std::move(*audit), tag, headroom);
+  return store_->write(std::move(decide), tag, headroom);
 }
 
 std::vector<Result<std::optional<Version>>> Keyspace::write_all(Origin origin,

@@ -88,8 +88,10 @@ class Keyspace {
   Registration observe(Observer& observer);
 
   // storage::Store::write with the mutation's origin; observers see the written version.
+  // `headroom`: whether the write may use the space kept for deletes (storage::Headroom).
   Result<std::optional<Version>> write(Origin origin, storage::Decide decide,
-                                       std::optional<storage::AuditNote> audit = std::nullopt);
+                                       std::optional<storage::AuditNote> audit = std::nullopt,
+                                       storage::Headroom headroom = storage::Headroom::kKeep);
   // storage::Store::write_all, every request of one origin.
   std::vector<Result<std::optional<Version>>> write_all(Origin origin,
                                                         std::vector<storage::Store::WriteRequest> requests);

@@ -14,9 +14,11 @@
 #include "features/audit.hpp"
 #include "kvs/log.hpp"
 #include "node/node_impl.hpp"
+#include "storage/space.hpp"
 #include "storage/store.hpp"
 #include "util/host_name.hpp"
 #include "util/key.hpp"
+#include "util/private_dir.hpp"
 
 #ifndef KVS_VERSION_STRING
 #define KVS_VERSION_STRING "0.0.0"
@@ -73,9 +75,16 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
   impl->random = env.random ? env.random : &system_random();
   impl->started_at = std::chrono::steady_clock::now();
 
-  std::error_code error;
-  std::filesystem::create_directories(config.data_dir, error);
-  if (error) return Status::io_error("cannot create data_dir " + config.data_dir + ": " + error.message());
+  if (Status made = util::create_private_directories(config.data_dir); !made.is_ok()) {
+    return made.with_context("data_dir");
+  }
+  // An existing data_dir keeps its mode; the files in it are 0600, but a listable folder still
+  // tells every local user what is there (PostgreSQL refuses such a data directory outright).
+  if (util::open_to_others(config.data_dir)) {
+    log(LogLevel::kWarn, "node.data_dir_open_to_others",
+        {{"data_dir", config.data_dir},
+         {"detail", "group or others have access to data_dir; run chmod 0700 on it"}});
+  }
 
   storage::StoreOptions options;
   options.dir = config.data_dir;
@@ -539,6 +548,29 @@ Health Node::health() const {
                         .count();
   health.keys = impl_->store->stats().live_keys;
   return health;
+}
+
+Readiness Node::readiness() const {
+  Readiness readiness;
+  readiness.mode = impl_->config.read_only ? Mode::kReadOnly : Mode::kNormal;
+  if (impl_->syncing.load(std::memory_order_acquire)) {
+    readiness.mode = Mode::kSyncing;
+    readiness.ready = false;
+    readiness.reason = "syncing: the node is pulling the cluster's data from its seeds";
+  }
+  auto space = impl_->store->space();
+  if (!space.is_ok()) {
+    // Not knowing is no reason to turn traffic away: writes are not refused for it either.
+    log(LogLevel::kWarn, "node.storage_unmeasured", {{"error", space.status().to_string()}});
+    return readiness;
+  }
+  readiness.storage_free_bytes = space->free_bytes;
+  readiness.storage_headroom_bytes = space->headroom_bytes;
+  if (!storage::takes_client_writes(*space) && readiness.ready) {
+    readiness.ready = false;
+    readiness.reason = storage::storage_full(*space, 0).message();
+  }
+  return readiness;
 }
 
 const Config& Node::config() const noexcept { return impl_->config; }

@@ -56,8 +56,9 @@ std::optional<storage::AuditNote> Node::Impl::audit_note(std::string actor, std:
 }
 
 Result<std::optional<Version>> Node::Impl::write(keyspace::Origin origin, storage::Decide decide,
-                                                 std::optional<storage::AuditNote> note) {
-  return keyspace->write(origin, std::move(decide), std::move(note));
+                                                 std::optional<storage::AuditNote> note,
+                                                 storage::Headroom headroom) {
+  return keyspace->write(origin, std::move(decide), std::move(note), headroom);
 }
 
 void Node::Impl::audit_event(std::string actor, std::string_view action, std::string_view path) {

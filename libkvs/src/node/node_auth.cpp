@@ -94,7 +94,7 @@ Status Node::Impl::ensure_admin() {
 
 
 Result<Version> Node::Impl::write_reserved(const auth::ReservedWrite& write, std::string actor,
-                                           std::string_view action) {
+                                           std::string_view action, storage::Headroom headroom) {
   auto note = audit_note(std::move(actor), action);
   auto written = this->write(keyspace::Origin::kLocal, [&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(write.path);
@@ -105,7 +105,7 @@ Result<Version> Node::Impl::write_reserved(const auth::ReservedWrite& write, std
     version.expires_at_ms = write.expires_at_ms;
     version.permissions = 0;  // reserved keys are reachable only through these calls
     return std::optional<Version>(std::move(version));
-  }, std::move(note));
+  }, std::move(note), headroom);
   if (!written.is_ok()) return written.status();
   if (!written->has_value()) return Status::internal("write of " + write.path + " wrote nothing");
   return std::move(**written);
@@ -221,7 +221,10 @@ Status Node::revoke_token(std::string_view token_id, const CallOptions& options)
   if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
   auto prepared = impl_->authority->revoke_token(caller, token_id);
   if (!prepared.is_ok()) return prepared.status();
-  return impl_->write_reserved(*prepared, Impl::audit_actor(caller), features::audit_action::kTokenRevoke).status();
+  // A revocation must land even when storage is nearly full: it may use the headroom.
+  return impl_->write_reserved(*prepared, Impl::audit_actor(caller), features::audit_action::kTokenRevoke,
+                               storage::Headroom::kMayUse)
+      .status();
 }
 
 Result<Token> Node::issue_token(std::string_view nickname, std::optional<std::uint8_t> scopes,

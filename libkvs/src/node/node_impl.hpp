@@ -68,7 +68,9 @@ struct Node::Impl {
   Status ensure_admin();
   // Writes a reserved-key version built by the Authority, with its audit entry: `actor`
   // (audit_actor) did `action` (features::audit_action).
-  Result<Version> write_reserved(const auth::ReservedWrite& write, std::string actor, std::string_view action);
+  // `headroom` as for keyspace::Keyspace::write (revocations may use it).
+  Result<Version> write_reserved(const auth::ReservedWrite& write, std::string actor, std::string_view action,
+                                 storage::Headroom headroom = storage::Headroom::kKeep);
   // Whether calls made for `caller` are checked: auth on and not the embedding application.
   bool checked(const Caller& caller) const noexcept { return config.auth_enabled && !caller.trusted; }
   // Ok when `caller` (checked) may create `path`, which is absent or not live in `view`
@@ -100,7 +102,8 @@ struct Node::Impl {
                                                std::optional<std::string_view> value = std::nullopt) const;
   // keyspace->write with the note's entry in the same transaction when there is a note.
   Result<std::optional<Version>> write(keyspace::Origin origin, storage::Decide decide,
-                                       std::optional<storage::AuditNote> note);
+                                       std::optional<storage::AuditNote> note,
+                                       storage::Headroom headroom = storage::Headroom::kKeep);
   // An entry for an event that writes no version: a member joining or leaving (path
   // "members/<id>"), a change of mode (path: the new mode). Failures are logged, not returned:
   // the event has happened either way.

@@ -5,12 +5,15 @@
 
 #include "storage/lmdb_env.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <lmdb.h>
+#include <sys/stat.h>
 
 #include "storage/store.hpp"
 #include "util/thread_annotations.hpp"
@@ -34,6 +37,12 @@ Status lmdb_status(int rc, std::string_view operation) {
     case MDB_INVALID:
     case MDB_VERSION_MISMATCH:
       return Status::corruption(std::move(message));
+    // The map is full, or the disk under it: a state to report (507), not a fault. The
+    // transaction is rolled back; nothing already committed is touched.
+    case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT:
+      return Status::insufficient_storage(std::move(message));
     default:
       return Status::io_error(std::move(message));
   }
@@ -118,13 +127,42 @@ Result<std::unique_ptr<Env>> Env::open(const std::filesystem::path& dir, std::si
   if ((rc = mdb_env_set_mapsize(env->env_, map_size_bytes)) != 0) return lmdb_status(rc, "set mapsize");
   // MDB_NOTLS: reads come from thread pools, and a read transaction is recycled across threads.
   // No MDB_NOSYNC / MDB_NOMETASYNC: every commit is durable when it returns.
-  rc = mdb_env_open(env->env_, dir.c_str(), MDB_NOTLS, 0644);
+  // 0600: the file holds every document, user record and the audit log (SPEC section 2,
+  // "Files"). The mode applies to files LMDB creates; files made by an older kvs, which used
+  // 0644, are narrowed below.
+  rc = mdb_env_open(env->env_, dir.c_str(), MDB_NOTLS, 0600);
   if (rc != 0) return lmdb_status(rc, "open environment in " + dir.string());
+  for (const char* name : {"data.mdb", "lock.mdb"}) {
+    std::filesystem::path file = dir / name;
+    if (::chmod(file.c_str(), 0600) != 0) {
+      return Status::io_error("cannot set mode 0600 on " + file.string() + ": " + std::strerror(errno));
+    }
+  }
   // Reader slots left behind by dead processes would pin old pages forever.
   int stale = 0;
   mdb_reader_check(env->env_, &stale);
   env->readers_ = std::make_unique<ReaderPool>(env->env_);
   return env;
+}
+
+Result<MapUsage> Env::usage() const {
+  MDB_envinfo info{};
+  int rc = mdb_env_info(env_, &info);
+  if (rc != 0) return lmdb_status(rc, "environment info");
+  MDB_stat stat{};
+  rc = mdb_env_stat(env_, &stat);
+  if (rc != 0) return lmdb_status(rc, "environment stat");
+  MapUsage usage;
+  usage.page_bytes = stat.ms_psize;
+  usage.map_bytes = info.me_mapsize;
+  usage.next_page = static_cast<std::uint64_t>(info.me_last_pgno) + 1;
+  int fd = -1;
+  rc = mdb_env_get_fd(env_, &fd);
+  if (rc != 0) return lmdb_status(rc, "environment file");
+  struct stat file {};
+  if (::fstat(fd, &file) != 0) return Status::io_error(std::string("stat of data.mdb: ") + std::strerror(errno));
+  usage.file_bytes = static_cast<std::uint64_t>(file.st_size);
+  return usage;
 }
 
 Env::~Env() {
@@ -149,6 +187,27 @@ Result<std::optional<std::string_view>> Txn::get(Dbi dbi, std::string_view key, 
   if (rc == MDB_NOTFOUND) return std::optional<std::string_view>();
   if (rc != 0) return lmdb_status(rc, "get " + what.text());
   return std::optional<std::string_view>(to_view(v));
+}
+
+// The freelist (LMDB's database 0) maps a transaction id to the pages it freed, each value an
+// array of page numbers whose first element is their count: the layout mdb_stat -f reads.
+Result<std::uint64_t> Txn::free_pages() const {
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn_, 0, &cursor);
+  if (rc != 0) return lmdb_status(rc, "cursor on the freelist");
+  std::uint64_t pages = 0;
+  MDB_val key{0, nullptr};
+  MDB_val value{0, nullptr};
+  while ((rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) == 0) {
+    if (value.mv_size >= sizeof(std::size_t)) {
+      std::size_t count = 0;
+      std::memcpy(&count, value.mv_data, sizeof count);
+      pages += count;
+    }
+  }
+  mdb_cursor_close(cursor);
+  if (rc != MDB_NOTFOUND) return lmdb_status(rc, "read the freelist");
+  return pages;
 }
 
 Result<std::uint64_t> Txn::entries(Dbi dbi, What what) const {

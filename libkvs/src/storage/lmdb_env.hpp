@@ -45,6 +45,16 @@ struct What {
 
 class ReaderPool;
 
+// How much of the map is in use, from the last committed meta page (mdb_env_info) and the
+// data file's size. The pages below `next_page` are in use or on the freelist; the map past it
+// is unwritten, and the file grows into it as pages are written there.
+struct MapUsage {
+  std::uint64_t page_bytes = 0;
+  std::uint64_t map_bytes = 0;   // the map size: the most the file may grow to
+  std::uint64_t next_page = 0;   // the high-water mark: pages ever used, free ones included
+  std::uint64_t file_bytes = 0;  // data.mdb's size on disk (may be less than next_page pages)
+};
+
 class Env {
  public:
   // Opens (creating when missing) the environment in directory `dir`, with room for 16 named
@@ -59,6 +69,10 @@ class Env {
   // Writes a consistent, compacted copy of the environment (a complete data.mdb) to `fd`,
   // from its own read transaction, so writers go on meanwhile. kIOError on failure.
   Status copy_to_fd(int fd) const;
+
+  // The map's use as of the last commit. Cheap (reads the meta page, one fstat); safe from any
+  // thread. kIOError when the file cannot be examined.
+  Result<MapUsage> usage() const;
 
  private:
   Env() = default;
@@ -75,6 +89,9 @@ class Txn {
  public:
   // The value at `key` in `dbi`, or nullopt. kIOError / kCorruption from LMDB.
   Result<std::optional<std::string_view>> get(Dbi dbi, std::string_view key, What what) const;
+  // Pages on LMDB's freelist as this transaction sees it: pages the next writes reuse before
+  // they grow the file. Reads the whole freelist, so its cost grows with its length.
+  Result<std::uint64_t> free_pages() const;
   // The number of entries in `dbi`.
   Result<std::uint64_t> entries(Dbi dbi, What what) const;
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -26,7 +27,7 @@ std::string read_holder(int fd) {
 }  // namespace
 
 Result<std::unique_ptr<LockFile>> LockFile::acquire(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return Status::io_error("cannot open lock file " + path.string() + ": " + errno_text(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int error = errno;
@@ -42,6 +43,9 @@ Result<std::unique_ptr<LockFile>> LockFile::acquire(const std::filesystem::path&
     }
     return Status::io_error("cannot lock " + path.string() + ": " + errno_text(error));
   }
+  // A LOCK made 0644 by an older kvs is narrowed like the rest of data_dir; failing to do so
+  // only leaves a pid readable, so it is not a reason to refuse the directory.
+  (void)::fchmod(fd, 0600);
   // We hold the lock: record our pid for whoever is refused next. Failing to write it only
   // makes that message less helpful, so it is not an error.
   std::string pid = std::to_string(::getpid()) + "\n";

@@ -15,8 +15,10 @@
 #include "storage/lmdb_env.hpp"
 #include "storage/lock_file.hpp"
 #include "storage/record_codec.hpp"
+#include "storage/space.hpp"
 #include "storage/tables.hpp"
 #include "storage/writer.hpp"
+#include "util/private_dir.hpp"
 
 namespace kvs::storage {
 namespace {
@@ -48,9 +50,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     auto impl = std::make_unique<Impl>();
     impl->options = options;
 
-    std::error_code error;
-    std::filesystem::create_directories(options.dir, error);
-    if (error) return Status::io_error("cannot create data_dir " + options.dir.string() + ": " + error.message());
+    if (Status made = util::create_private_directories(options.dir); !made.is_ok()) return made;
 
     // The lock comes before LMDB: opening one environment twice in a process breaks LMDB's
     // own locking.
@@ -90,11 +90,12 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   }
 }
 
-Result<std::optional<Version>> Store::write(Decide decide, std::uint8_t tag) {
+Result<std::optional<Version>> Store::write(Decide decide, std::uint8_t tag, Headroom headroom) {
   try {
     Intent intent;
     intent.kind = Intent::Kind::kWrite;
     intent.tag = tag;
+    intent.headroom = headroom;
     intent.decide = std::move(decide);
     if (Status queued = impl_->writer->submit(intent); !queued.is_ok()) return queued;
     if (!intent.status.is_ok()) return intent.status;
@@ -104,11 +105,12 @@ Result<std::optional<Version>> Store::write(Decide decide, std::uint8_t tag) {
   }
 }
 
-Result<std::optional<Version>> Store::write(Decide decide, AuditNote audit, std::uint8_t tag) {
+Result<std::optional<Version>> Store::write(Decide decide, AuditNote audit, std::uint8_t tag, Headroom headroom) {
   try {
     Intent intent;
     intent.kind = Intent::Kind::kWrite;
     intent.tag = tag;
+    intent.headroom = headroom;
     intent.decide = std::move(decide);
     intent.audit = &audit;  // lives on this stack until the writer has completed the intent
     if (Status queued = impl_->writer->submit(intent); !queued.is_ok()) return queued;
@@ -127,6 +129,7 @@ std::vector<Result<std::optional<Version>>> Store::write_all(std::vector<WriteRe
     for (std::size_t i = 0; i < requests.size(); ++i) {
       intents[i].kind = Intent::Kind::kWrite;
       intents[i].tag = requests[i].tag;
+      intents[i].headroom = requests[i].headroom;
       intents[i].decide = std::move(requests[i].decide);
       if (requests[i].audit) intents[i].audit = &*requests[i].audit;  // lives until the end of this call
     }
@@ -383,6 +386,14 @@ Result<audit::AuditVerifyResult> Store::verify_audit() const {
 
 StoreStats Store::stats() const {
   return impl_->writer->stats();
+}
+
+Result<SpaceInfo> Store::space() const {
+  try {
+    return measure_space(*impl_->env, impl_->options.dir);
+  } catch (...) {
+    return Status::internal("space: " + what_of(std::current_exception()));
+  }
 }
 
 std::size_t Store::queued_for_testing() const {

@@ -123,8 +123,33 @@ class WriteView {
 // non-ok status, which fails this intent alone and leaves the rest of the batch alone. An
 // exception it throws fails its intent alone with kInternal. It runs on the writer thread and
 // must not call write, purge or put_meta (that is refused with kInternal), nor block for long:
-// every other writer waits for it.
+// every other writer waits for it. It may run more than once: a batch that runs out of space
+// is rolled back and its intents run again one by one, so that the ones that fit (deletes
+// above all) still commit; so it must depend only on the view and what it captures.
 using Decide = std::function<Result<std::optional<Version>>(WriteView& view)>;
+
+// Room for writes, in the LMDB map and on the filesystem under it (Store::space;
+// storage/space.hpp says how it is measured and why a headroom is kept).
+struct SpaceInfo {
+  std::uint64_t map_bytes = 0;        // the map size (map_size_mb)
+  std::uint64_t map_free_bytes = 0;   // free pages plus the unused map past the high-water mark
+  std::uint64_t disk_free_bytes = 0;  // free space for data.mdb on its filesystem, its own slack included
+  std::uint64_t free_bytes = 0;       // what writes can still use: the smaller of the two
+  std::uint64_t headroom_bytes = 0;   // kept for deletes, purges, revocations, tombstones
+  bool disk_limited = false;          // the filesystem, not the map, is what runs out first
+
+  // True when client writes are refused.
+  bool below_headroom() const noexcept { return free_bytes < headroom_bytes; }
+  // Room for client writes before the headroom is reached (0 when below it).
+  std::uint64_t client_room_bytes() const noexcept { return below_headroom() ? 0 : free_bytes - headroom_bytes; }
+};
+
+// Whether a write may use the headroom kept for when storage is nearly full. Tombstones always
+// may, whatever is asked; so do purges, put_meta and audit events.
+enum class Headroom : std::uint8_t {
+  kKeep,    // refused with kInsufficientStorage when it would leave less than the headroom
+  kMayUse,  // commits while there is any room (token revocations)
+};
 
 struct StoredRevision {
   std::uint64_t revision = 0;
@@ -157,13 +182,17 @@ class Store {
   // index and change sequence entries are written in the same transaction. Returns the version
   // written (nullopt when `decide` chose to write nothing) after the commit is fsynced.
   // kUnavailable when the queue is full or the store is closing; `decide`'s own status when it
-  // fails; kIOError when the transaction failed (map full, disk error): then no intent of that
-  // batch was written. `tag` is handed to the commit observer with the version, untouched.
-  Result<std::optional<Version>> write(Decide decide, std::uint8_t tag = 0);
+  // fails; kIOError when the transaction failed (a disk error): then no intent of that batch
+  // was written. kInsufficientStorage when the write would leave less free space than the
+  // headroom (unless it writes a tombstone or `headroom` is kMayUse), or when it alone does not
+  // fit in the map or on the disk (a batch that runs out of space is run again one intent at a
+  // time). `tag` is handed to the commit observer with the version, untouched.
+  Result<std::optional<Version>> write(Decide decide, std::uint8_t tag = 0, Headroom headroom = Headroom::kKeep);
   // The same, and when `decide` returns a version and audit_enabled, appends the chained audit
   // entry described by `audit` (path and value from the version) in the same transaction: the
   // version commits with its entry or not at all. Without audit_enabled, `audit` is ignored.
-  Result<std::optional<Version>> write(Decide decide, AuditNote audit, std::uint8_t tag = 0);
+  Result<std::optional<Version>> write(Decide decide, AuditNote audit, std::uint8_t tag = 0,
+                                       Headroom headroom = Headroom::kKeep);
 
   // Appends an audit entry for an event that writes no version (a member joining or leaving,
   // a change of mode), chained like every other entry: `path` names its subject, the value
@@ -175,6 +204,7 @@ class Store {
     Decide decide;
     std::optional<AuditNote> audit;
     std::uint8_t tag = 0;
+    Headroom headroom = Headroom::kKeep;
   };
   // Queues every request at once, in order and back to back, so that the writer takes them
   // into one transaction (several only past max_batch): one fsync for the lot, and each
@@ -237,6 +267,10 @@ class Store {
 
   // Counters as of the last commit (kept in memory; never fails).
   StoreStats stats() const;
+
+  // Room for writes now: free map pages and disk space against the headroom. kIOError when
+  // the file or its filesystem cannot be examined.
+  Result<SpaceInfo> space() const;
 
   // Writes a consistent, compacted copy of the whole environment (a complete data.mdb) to
   // `fd`, which may be a pipe; does not close it. It reads from one read transaction

@@ -4,10 +4,12 @@
 #include "storage/writer.hpp"
 
 #include <exception>
+#include <limits>
 #include <utility>
 
 #include "kvs/log.hpp"
 #include "storage/audit_table.hpp"
+#include "storage/space.hpp"
 
 namespace kvs::storage {
 
@@ -147,24 +149,62 @@ void Writer::loop() {
         queue_.pop_front();
       }
     }
-    run_batch(batch);
+    if (!run_batch(batch)) {
+      // Out of space with several intents in one transaction: one client write may have
+      // taken the room the others needed. Alone, each one that fits commits (deletes use the
+      // headroom), and each one that does not fails by itself.
+      std::vector<Intent*> alone(1);
+      for (Intent* intent : batch) {
+        alone[0] = intent;
+        run_batch(alone);
+      }
+    }
     batch.clear();
   }
+}
+
+Writer::BatchSpace Writer::measure_batch_space() {
+  BatchSpace batch;
+  auto space = measure_space(env_, options_.dir);
+  if (!space.is_ok()) {
+    batch.room = std::numeric_limits<std::uint64_t>::max();
+    return batch;
+  }
+  batch.space = *space;
+  batch.room = space->client_room_bytes();
+  if (space->below_headroom() != below_headroom_) {
+    below_headroom_ = space->below_headroom();
+    if (below_headroom_) {
+      log(LogLevel::kWarn, "storage.below_headroom",
+          {{"data_dir", options_.dir.string()},
+           {"free_bytes", std::to_string(space->free_bytes)},
+           {"headroom_bytes", std::to_string(space->headroom_bytes)},
+           {"limit", space->disk_limited ? "disk" : "map_size_mb"},
+           {"detail", "client writes are refused (507) until space is freed or map_size_mb is raised"}});
+    } else {
+      log(LogLevel::kInfo, "storage.headroom_restored",
+          {{"data_dir", options_.dir.string()}, {"free_bytes", std::to_string(space->free_bytes)}});
+    }
+  }
+  return batch;
 }
 
 // One write transaction for the whole batch, one commit (one fsync), then the observer, then
 // every caller is told. A failure of the transaction itself (LMDB error, out of memory) rolls
 // everything back and fails every intent of the batch, so nothing is ever half-applied; a
-// Decide that fails or chooses to write nothing affects its own intent only.
-void Writer::run_batch(std::vector<Intent*>& batch) {
+// Decide that fails or chooses to write nothing affects its own intent only. The exception is
+// running out of space with several intents: the batch is rolled back and handed back (false)
+// with no intent complete, for the loop to run them again one by one.
+bool Writer::run_batch(std::vector<Intent*>& batch) {
   Status failure;
   Counters next = counters_;
   audit::AuditTip next_tip = audit_tip_;
+  BatchSpace space = measure_batch_space();
   lmdb::WriteTxn txn;
   try {
     failure = txn.begin(env_);
     for (std::size_t i = 0; failure.is_ok() && i < batch.size(); ++i) {
-      failure = run_intent(txn, *batch[i], next, next_tip);
+      failure = run_intent(txn, *batch[i], next, next_tip, space);
     }
     if (failure.is_ok()) failure = tables_.write_counters(txn, next);
     if (failure.is_ok()) failure = txn.commit();
@@ -187,10 +227,24 @@ void Writer::run_batch(std::vector<Intent*>& batch) {
     }
     notify(batch);
   } else {
+    const bool out_of_space = failure.code() == Status::Code::kInsufficientStorage;
     // Every decision of the batch was made against writes that are now rolled back, so none
     // of them stands, whatever it was.
-    Status rolled_back = Status::io_error("write transaction of " + std::to_string(batch.size()) +
-                                          " intents rolled back, nothing written: " + failure.message());
+    for (Intent* intent : batch) {
+      intent->status = Status::ok();
+      intent->written.reset();
+      intent->previous.reset();
+      intent->purged = false;
+      intent->sequence = 0;
+    }
+    if (out_of_space && batch.size() > 1) return false;  // the caller runs them one by one
+    std::string message = "write transaction of " + std::to_string(batch.size()) +
+                          " intents rolled back, nothing written: " + failure.message();
+    Status rolled_back = out_of_space
+                             ? Status::insufficient_storage(
+                                   "insufficient storage: " + message +
+                                   ". Delete keys, free disk space, or raise map_size_mb and restart")
+                             : Status::io_error(std::move(message));
     for (Intent* intent : batch) {
       intent->status = rolled_back;
       intent->written.reset();
@@ -198,6 +252,7 @@ void Writer::run_batch(std::vector<Intent*>& batch) {
     }
   }
   for (Intent* intent : batch) intent->done.set_value();
+  return true;
 }
 
 // The pointers handed out point into the intents, which stay alive (their callers are still
@@ -223,7 +278,8 @@ void Writer::notify(const std::vector<Intent*>& batch) {
   }
 }
 
-Status Writer::run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, audit::AuditTip& tip) {
+Status Writer::run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, audit::AuditTip& tip,
+                          BatchSpace& space) {
   const bool observed = static_cast<bool>(options_.commit_observer);
   switch (intent.kind) {
     case Intent::Kind::kPutMeta:
@@ -267,6 +323,16 @@ Status Writer::run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, a
         intent.status = Status::invalid_argument("cannot store a version with path '" + version.path + "'");
         return Status::ok();
       }
+      // The headroom: a write that would leave less than it is refused, unless it is a
+      // tombstone or may use it. Every write counts against the batch's room, so a batch of
+      // client writes stops short of the headroom rather than past it.
+      const std::uint64_t cost = write_cost_bytes(version.path.size(), version.data.size());
+      if (!version.deleted && intent.headroom == Headroom::kKeep && cost > space.room) {
+        intent.status = space.space ? storage_full(*space.space, cost)
+                                    : Status::insufficient_storage("insufficient storage (map_size_mb)");
+        return Status::ok();
+      }
+      space.room = space.room > cost ? space.room - cost : 0;
       Status applied = tables_.apply_version(txn, version, next, observed ? &intent.previous : nullptr);
       if (!applied.is_ok()) return applied;
       intent.sequence = next.sequence;

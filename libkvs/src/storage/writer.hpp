@@ -4,7 +4,9 @@
 // (writes, purges, put_meta, audit events) and wait; the writer takes up to max_batch queued
 // intents into one write transaction, runs them in queue order through Tables, commits once
 // (one fsync: group commit), tells the commit observer what the batch changed, and only then
-// wakes the callers of that batch.
+// wakes the callers of that batch. Before each batch it measures free space (storage/space.hpp)
+// and refuses, intent by intent, client writes that would eat into the headroom kept for
+// deletes.
 //
 // Ownership: the Writer borrows the environment and the tables, which must outlive it. An
 // Intent lives on its caller's stack; the queue holds a pointer to it until its `done` is set.
@@ -45,6 +47,7 @@ struct Intent {
   enum class Kind : std::uint8_t { kWrite, kPurge, kPutMeta, kAudit };
   Kind kind = Kind::kWrite;
   std::uint8_t tag = 0;              // kWrite, kPurge: for the commit observer
+  Headroom headroom = Headroom::kKeep;  // kWrite: whether it may use the space headroom
   Decide decide;                     // kWrite
   const AuditNote* audit = nullptr;  // kWrite: the audit entry to append with the version; kAudit: the entry
   std::string_view path, uuid;       // kPurge; kAudit: the entry's path
@@ -94,10 +97,21 @@ class Writer {
  private:
   void stop();
   void loop();
-  void run_batch(std::vector<Intent*>& batch);
+  // Runs `batch` in one transaction. False when it was rolled back for want of space and holds
+  // more than one intent: then nothing is complete (no `done` set), and the caller runs the
+  // intents again one by one. Otherwise every intent of `batch` is complete.
+  bool run_batch(std::vector<Intent*>& batch);
+  // Room for client writes in the batch about to run, from a fresh measure (unlimited when the
+  // measure fails: a statvfs error must not refuse writes). Logs when the store crosses its
+  // headroom either way.
+  struct BatchSpace {
+    std::optional<SpaceInfo> space;
+    std::uint64_t room = 0;  // bytes client writes may still take in this batch
+  };
+  BatchSpace measure_batch_space();
   // Runs one intent inside `txn`. The intent's own failures go into the intent; the returned
   // status is not ok only for a failure of the whole transaction.
-  Status run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, audit::AuditTip& tip);
+  Status run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, audit::AuditTip& tip, BatchSpace& space);
   // Tells the observer what the committed `batch` changed, in order.
   void notify(const std::vector<Intent*>& batch);
 
@@ -111,6 +125,7 @@ class Writer {
   Counters counters_;
   audit::AuditTip audit_tip_;
   std::vector<Committed> committed_batch_;  // reused by notify; writer thread only
+  bool below_headroom_ = false;             // as of the last measure; writer thread only
 
   // queue_mutex_ guards the queue and `stopping_`; queue_wakeup_ tells the writer about both.
   mutable Mutex queue_mutex_;

@@ -20,6 +20,7 @@ std::string_view Status::code_name(Code code) noexcept {
     case Code::kIOError: return "io_error";
     case Code::kConflict: return "conflict";
     case Code::kInternal: return "internal";
+    case Code::kInsufficientStorage: return "insufficient_storage";
   }
   return "unknown";
 }

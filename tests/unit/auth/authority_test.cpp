@@ -388,7 +388,8 @@ TEST_CASE("the cluster secret is generated once into data_dir with mode 0600 and
   auto second = load_or_create_cluster_secret("", data_dir);
   REQUIRE(second.is_ok());
   CHECK(*second == *first);
-  CHECK(load_or_create_cluster_secret("  configured  ", data_dir).value() == "configured");
+  CHECK(load_or_create_cluster_secret("  configured-secret-of-32-bytes-or-more  ", data_dir).value() ==
+        "configured-secret-of-32-bytes-or-more");
   std::ofstream(path, std::ios::trunc) << "\n";
   CHECK(load_or_create_cluster_secret("", data_dir).status().code() == Status::Code::kCorruption);
 }
@@ -401,7 +402,7 @@ TEST_CASE("Authority::open uses the configured secret, so nodes sharing it accep
   Config a, b;
   a.data_dir = dir_a.str();
   b.data_dir = dir_b.str();
-  a.cluster_secret = b.cluster_secret = "shared secret of the cluster";
+  a.cluster_secret = b.cluster_secret = "shared secret of the cluster, 32+ bytes";
   auto node_a = Authority::open(a, clock, random);
   auto node_b = Authority::open(b, clock, random);
   REQUIRE(node_a.is_ok());

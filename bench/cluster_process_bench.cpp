@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
       config.clustering_enabled = true;
       config.log_level = "warn";
       config.extra_yaml = "node_id: " + ids.back() +
-                          "\nbackup_enabled: false\ntamper_logging_enabled: false\ncluster_secret: \"bench-secret\"\n"
+                          "\nbackup_enabled: false\ntamper_logging_enabled: false\ncluster_secret: \"bench-secret-0123456789abcdef0123456789\"\n"
                           "gossip_interval_min: 100ms\ngossip_interval_max: 250ms\nfailure_timeout: 1s\nremoval_timeout: 3s\n";
       if (i > 0) config.extra_yaml += "seed_nodes: [\"127.0.0.1:" + std::to_string(nodes[0]->port()) + "\"]\n";
       nodes.push_back(std::make_unique<ServerProcess>(config));

@@ -118,7 +118,7 @@ int run(const std::string& server, int writes, int keys) {
     config.log_level = "warn";
     config.extra_yaml = std::string("node_id: ") + names[i] +
                         "\nbackup_enabled: false\ntamper_logging_enabled: false\n"
-                        "cluster_secret: \"replication-bench-secret\"\n"
+                        "cluster_secret: \"replication-bench-secret-0123456789\"\n"
                         "gossip_interval_min: 100ms\ngossip_interval_max: 250ms\nfailure_timeout: 1s\nremoval_timeout: 3s\n"
                         "sync_interval: 500ms\ncatchup_interval: 500ms\nthrottle_delay_ms: 5\nfetch_delay_ms: 5\n";
     if (i > 0) config.extra_yaml += "seed_nodes: [\"127.0.0.1:" + std::to_string(nodes[0]->port()) + "\"]\n";

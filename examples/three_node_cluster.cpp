@@ -141,7 +141,7 @@ int main() {
       config.bind_address = "127.0.0.1";
       config.port = static_cast<std::uint16_t>(port);
       config.data_dir = (dir / config.node_id).string();
-      config.cluster_secret = "three-node-example-secret";  // the same on every node
+      config.cluster_secret = "three-node-example-secret-change-me";  // the same on every node
       config.auth_enabled = false;
       config.backup_enabled = false;
       config.tamper_logging_enabled = false;

@@ -1,6 +1,7 @@
 #include "audit_routes.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -62,7 +63,22 @@ void register_audit_routes(HttpServer& server, Node& node) {
                     }});
   server.add_route({"audit_verify", "GET", "/audit/verify", false, true,
                     [&node](RequestContext& context, httplib::Response& response) {
-                      auto verified = node.verify_audit({context.caller});
+                      // ?head_seq=S&head_hash=H: a head recorded earlier, which the chain must
+                      // still hold (both or neither).
+                      const QueryParam* head_seq = context.target.find("head_seq");
+                      const QueryParam* head_hash = context.target.find("head_hash");
+                      if ((head_seq == nullptr) != (head_hash == nullptr)) {
+                        return write_error(response,
+                                           Status::invalid_argument("head_seq and head_hash go together"));
+                      }
+                      std::optional<AuditHead> head;
+                      if (head_seq != nullptr) {
+                        auto seq = parse_unsigned(head_seq->value.value_or(""), "head_seq", 0, UINT64_MAX >> 1);
+                        if (!seq.is_ok()) return write_error(response, seq.status());
+                        head = AuditHead{*seq, head_hash->value.value_or("")};
+                      }
+                      auto verified =
+                          head ? node.verify_audit({context.caller}, *head) : node.verify_audit({context.caller});
                       if (!verified.is_ok()) return write_error(response, verified.status());
                       JsonWriter json;
                       json.begin_object().key("ok").boolean(verified->ok);
@@ -71,6 +87,8 @@ void register_audit_routes(HttpServer& server, Node& node) {
                       } else {
                         json.key("first_bad_seq").number(verified->first_bad_seq.value_or(0));
                       }
+                      // The last entry that verified: the chain's head when ok.
+                      json.key("head_seq").number(verified->head_seq).key("head_hash").string(verified->head_hash);
                       json.end_object();
                       write_json(response, 200, json.take());
                     }});

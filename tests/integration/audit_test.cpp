@@ -1,7 +1,8 @@
 // The audit log over REST against a real kvs-server (SPEC section 2, "Operations"; issue 7):
 // GET /audit and GET /audit/verify for admins, the entries every kind of request leaves, an
 // entry edited in the LMDB file of the stopped server reported by verify, and the routes
-// absent with tamper_logging_enabled off.
+// absent with tamper_logging_enabled off. Issue 14: the head in /audit/verify and in the log of
+// each backup, and entries removed from the end found with ?head_seq=&head_hash=.
 
 
 #include <fstream>
@@ -138,6 +139,57 @@ TEST_CASE("without auth the audit log records the application as local", "[integ
   REQUIRE(json_size(listed.body, "/entries") == std::optional<std::size_t>(1));
   CHECK(json_string(listed.body, "/entries/0/actor") == "local");
   CHECK(json_bool(client.get("/audit/verify").body, "/ok") == true);
+}
+
+TEST_CASE("issue 14: /audit/verify returns the head, each backup logs it, and a recorded head reveals a truncated chain",
+          "[integration][audit]") {
+  ServerProcess process;
+  REQUIRE(process.start());
+  HttpClient client(process.base_url());
+  for (int i = 1; i <= 6; ++i) REQUIRE(client.put("/kv/k/" + std::to_string(i), R"({"n":1})").status == 200);
+
+  auto verified = client.get("/audit/verify");
+  INFO(verified.body);
+  REQUIRE(verified.status == 200);
+  CHECK(json_bool(verified.body, "/ok") == true);
+  CHECK(json_int(verified.body, "/entries") == 6);
+  CHECK(json_int(verified.body, "/head_seq") == 6);
+  auto head_hash = json_string(verified.body, "/head_hash");
+  REQUIRE(head_hash);
+  CHECK(head_hash->size() == 64);
+  auto last = client.get("/audit?since=6");
+  REQUIRE(last.status == 200);
+  CHECK(json_string(last.body, "/entries/0/hash") == *head_hash);
+
+  // The backup logs the head it holds.
+  REQUIRE(client.request("POST", "/admin/backup", "").status == 201);
+  const std::string log = process.stderr_text();
+  CHECK_THAT(log, Catch::Contains("audit.head"));
+  CHECK_THAT(log, Catch::Contains("hash=" + *head_hash));
+
+  const std::string known = "/audit/verify?head_seq=6&head_hash=" + *head_hash;
+  CHECK(json_bool(client.get(known).body, "/ok") == true);
+  // Malformed heads are 400.
+  CHECK(client.get("/audit/verify?head_seq=6").status == 400);
+  CHECK(client.get("/audit/verify?head_hash=" + *head_hash).status == 400);
+  CHECK(client.get("/audit/verify?head_seq=6&head_hash=abc").status == 400);
+  CHECK(client.get("/audit/verify?head_seq=x&head_hash=" + *head_hash).status == 400);
+
+  // Remove the two newest entries from the file of the stopped server.
+  REQUIRE(process.stop() == std::optional<int>(0));
+  for (std::uint64_t seq : {std::uint64_t{5}, std::uint64_t{6}}) delete_stored_value(process.data_dir(), "audit", features::audit_key(seq));
+  REQUIRE(process.start());
+  HttpClient again(process.base_url());
+  auto alone = again.get("/audit/verify");
+  CHECK(json_bool(alone.body, "/ok") == true);  // the chain alone cannot tell
+  CHECK(json_int(alone.body, "/head_seq") == 4);
+  auto truncated = again.get(known);
+  INFO(truncated.body);
+  REQUIRE(truncated.status == 200);
+  CHECK(json_bool(truncated.body, "/ok") == false);
+  CHECK(json_int(truncated.body, "/first_bad_seq") == 5);
+  CHECK(json_int(truncated.body, "/head_seq") == 4);
+  CHECK(json_string(truncated.body, "/head_hash").value_or("").size() == 64);
 }
 
 }  // namespace kvs::test

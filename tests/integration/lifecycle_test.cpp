@@ -42,7 +42,9 @@ TEST_CASE("a bad configuration value exits with status 2 and a message naming th
                         Case{"log_level: loud\n", "log_level"}, Case{"read_only: perhaps\n", "read_only"},
                         Case{"max_json_size: -1\n", "max_json_size"},
                         Case{"backup_schedule: \"every day\"\n", "backup_schedule"},
-                        Case{"gossip_interval_min: 2m\ngossip_interval_max: 1m\n", "gossip_interval_max"}}) {
+                        Case{"gossip_interval_min: 2m\ngossip_interval_max: 1m\n", "gossip_interval_max"},
+                        // 31 bytes: one short of SPEC's minimum.
+                        Case{"cluster_secret: \"0123456789abcdef0123456789abcde\"\n", "cluster_secret"}}) {
     INFO(c.yaml);
     ServerProcess server;
     server.write_config_text(std::string("data_dir: \"") + server.data_dir() + "\"\n" + c.yaml);

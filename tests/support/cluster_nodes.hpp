@@ -16,6 +16,7 @@ namespace kvs::test {
 
 // A clustering node named `node_id`, sharing `secret`, joining through `seeds` (host:port),
 // with `timings_yaml` (gossip, failure and sync settings, one "key: value" per line) appended.
+// `secret` must be at least 32 bytes (SPEC section 4), else the server exits with status 2.
 ServerConfig cluster_node_config(const std::string& node_id, const std::vector<std::string>& seeds,
                                  const std::string& secret, const std::string& timings_yaml);
 

@@ -36,4 +36,21 @@ inline void edit_stored_value(const std::filesystem::path& data_dir, const char*
   REQUIRE(txn.commit().is_ok());
 }
 
+// Deletes the value under `key` in the named database `database` of the environment in
+// `data_dir`. The value must exist.
+inline void delete_stored_value(const std::filesystem::path& data_dir, const char* database, std::string_view key) {
+  auto env = storage::lmdb::Env::open(data_dir, std::size_t{1} << 30);
+  INFO(env.status().to_string());
+  REQUIRE(env.is_ok());
+  storage::lmdb::WriteTxn txn;
+  REQUIRE(txn.begin(**env).is_ok());
+  auto dbi = txn.open_db(database);
+  REQUIRE(dbi.is_ok());
+  auto held = txn.get(*dbi, key, storage::lmdb::What{"deleted value"});
+  REQUIRE(held.is_ok());
+  REQUIRE(held->has_value());
+  REQUIRE(txn.del(*dbi, key, storage::lmdb::What{"deleted value"}).is_ok());
+  REQUIRE(txn.commit().is_ok());
+}
+
 }  // namespace kvs::test

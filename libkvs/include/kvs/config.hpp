@@ -49,7 +49,7 @@ struct Config {
   std::int64_t bootstrap_max_age_hours{720};
   std::chrono::milliseconds throttle_delay_ms{100};
   std::chrono::milliseconds fetch_delay_ms{50};
-  std::string cluster_secret;                 // empty: generated once into data_dir
+  std::string cluster_secret;                 // empty: generated once into data_dir; else >= 32 bytes
 
   // Storage.
   bool compression_enabled{true};

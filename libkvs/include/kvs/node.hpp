@@ -242,8 +242,13 @@ class KVS_EXPORT Node {
   // Up to query.limit (1..kMaxAuditLimit) entries with seq >= query.since, in seq order.
   // kInvalidArgument for a limit out of range; kCorruption when a stored entry does not decode.
   Result<std::vector<AuditEntry>> audit(const AuditQuery& query = {}) const;
-  // Checks every entry of the chain in order and reports the first one that does not verify.
+  // Checks every entry of the chain in order and reports the first one that does not verify,
+  // and the head.
   Result<AuditVerification> verify_audit(const CallOptions& options = {}) const;
+  // The same, and the chain must still hold `expected_head`: one that ends before it
+  // (truncated) or holds another entry there (rewritten) does not verify. kInvalidArgument
+  // when its hash is not 64 hex digits.
+  Result<AuditVerification> verify_audit(const CallOptions& options, const AuditHead& expected_head) const;
 
  private:
   struct KVS_NO_EXPORT Impl;  // internal: hidden from a shared libkvs

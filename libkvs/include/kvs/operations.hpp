@@ -116,7 +116,8 @@ struct AuditQuery {
 
 // One entry of the tamper-evident audit log (SPEC: GET /audit). Entry n carries the hash of
 // entry n-1 and its own hash covers all of its fields, so an edited, removed or reordered entry
-// breaks the chain there. Hashes are BLAKE2b-256 in lower-case hex.
+// breaks the chain there. Hashes are BLAKE2b-256 in lower-case hex, keyed with a key derived
+// from the cluster secret (entries written before the chain was keyed: unkeyed).
 struct AuditEntry {
   std::uint64_t seq = 0;                      // 1, 2, 3, ... with no gaps
   std::int64_t timestamp_ms = 0;              // wall-clock ms when the mutation was applied here
@@ -131,12 +132,25 @@ struct AuditEntry {
   std::string hash;                           // this entry's hash
 };
 
+// The head of the audit chain: its last entry. Entries removed from the end of a chain leave
+// a shorter chain that verifies on its own; a head recorded earlier (GET /audit/verify, or the
+// INFO line "audit.head" logged on each backup) and passed back to Node::verify_audit reveals
+// it: the chain must still hold that entry with that hash.
+struct AuditHead {
+  std::uint64_t seq = 0;                      // 0: the empty chain
+  std::string hash;                           // lower-case hex, 64 characters
+};
+
 // The result of checking the whole audit chain (SPEC: GET /audit/verify).
 struct AuditVerification {
   bool ok = true;
   std::uint64_t entries = 0;                  // entries that verified, in order
   std::optional<std::uint64_t> first_bad_seq; // set when !ok: the first entry that does not verify
+                                              // (for a chain cut short of the expected head, the
+                                              // first missing one)
   std::string reason;                         // why it did not, for logs
+  std::uint64_t head_seq = 0;                 // the last entry that verified (0: none)
+  std::string head_hash;                      // its hash, hex; 64 zeros for none
 };
 
 }  // namespace kvs

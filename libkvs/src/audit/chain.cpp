@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <sodium.h>
+
 #include "util/blake2b.hpp"
 #include "util/coding.hpp"
 #include "util/hex.hpp"
@@ -27,6 +29,15 @@ void read_hash(util::ByteReader& reader, AuditHash& hash) {
   if (!reader.failed()) std::memcpy(hash.data(), bytes.data(), hash.size());
 }
 
+// The hash of canonical bytes in `format`. Requires: a key for the keyed format (every caller
+// sets the format from whether it has one).
+AuditHash hash_canonical(std::string_view canonical, std::uint8_t format, const AuditKey* key) {
+  if (format == kAuditFormatKeyed) {
+    return util::blake2b_keyed<kAuditHashBytes>(canonical, std::span<const std::uint8_t>(*key));
+  }
+  return util::blake2b<kAuditHashBytes>(canonical);
+}
+
 }  // namespace
 
 AuditHash audit_value_hash(std::string_view value) { return util::blake2b<kAuditHashBytes>(value); }
@@ -34,7 +45,7 @@ AuditHash audit_value_hash(std::string_view value) { return util::blake2b<kAudit
 std::string audit_canonical_bytes(const AuditEntry& entry) {
   std::string out;
   out.reserve(1 + 8 + 8 + 12 + entry.actor.size() + entry.action.size() + entry.path.size() + 64);
-  out += static_cast<char>(kAuditFormatVersion);
+  out += static_cast<char>(entry.format);
   util::put_u64_be(out, entry.seq);
   util::put_i64_be(out, entry.time_ms);
   put_bytes(out, entry.actor);
@@ -45,13 +56,15 @@ std::string audit_canonical_bytes(const AuditEntry& entry) {
   return out;
 }
 
-AuditHash compute_audit_entry_hash(const AuditEntry& entry) {
-  return util::blake2b<kAuditHashBytes>(audit_canonical_bytes(entry));
+std::optional<AuditHash> compute_audit_entry_hash(const AuditEntry& entry, const AuditKey* key) {
+  if (entry.format == kAuditFormatKeyed && key == nullptr) return std::nullopt;
+  return hash_canonical(audit_canonical_bytes(entry), entry.format, key);
 }
 
 AuditEntry make_audit_entry(const AuditTip& tip, std::int64_t time_ms, std::string actor, std::string action,
-                            std::string path, std::optional<std::string_view> value) {
+                            std::string path, std::optional<std::string_view> value, const AuditKey* key) {
   AuditEntry entry;
+  entry.format = key != nullptr ? kAuditFormatKeyed : kAuditFormatUnkeyed;
   entry.seq = tip.seq + 1;
   entry.time_ms = time_ms;
   entry.actor = std::move(actor);
@@ -59,13 +72,14 @@ AuditEntry make_audit_entry(const AuditTip& tip, std::int64_t time_ms, std::stri
   entry.path = std::move(path);
   if (value) entry.value_hash = audit_value_hash(*value);
   entry.prev_hash = tip.hash;
-  entry.entry_hash = compute_audit_entry_hash(entry);
+  entry.entry_hash = hash_canonical(audit_canonical_bytes(entry), entry.format, key);
   return entry;
 }
 
-std::string seal_audit_entry(AuditEntry& entry) {
+std::string seal_audit_entry(AuditEntry& entry, const AuditKey* key) {
+  entry.format = key != nullptr ? kAuditFormatKeyed : kAuditFormatUnkeyed;
   std::string out = audit_canonical_bytes(entry);
-  entry.entry_hash = util::blake2b<kAuditHashBytes>(out);
+  entry.entry_hash = hash_canonical(out, entry.format, key);
   put_hash(out, entry.entry_hash);
   return out;
 }
@@ -80,10 +94,11 @@ Result<AuditEntry> decode_audit_entry(std::string_view bytes) {
   util::ByteReader r(bytes);
   const std::uint8_t version = r.u8();
   if (r.failed()) return Status::corruption("audit entry: empty record");
-  if (version != kAuditFormatVersion) {
+  if (version != kAuditFormatUnkeyed && version != kAuditFormatKeyed) {
     return Status::corruption("audit entry: unknown format version " + std::to_string(version));
   }
   AuditEntry e;
+  e.format = version;
   e.seq = r.u64_be();
   e.time_ms = r.i64_be();
   e.actor = read_bytes(r);
@@ -145,20 +160,42 @@ bool AuditVerifier::add(const AuditEntry& entry) {
     return fail(entry.seq, "entry " + std::to_string(entry.seq) + ": prev_hash does not match entry " +
                                std::to_string(expected_.seq));
   }
-  if (compute_audit_entry_hash(entry) != entry.entry_hash) {
+  const bool keyed = entry.format == kAuditFormatKeyed;
+  if (!keyed && keyed_seen_) {
+    // Only someone without the key writes an unkeyed entry after keyed ones.
+    return fail(entry.seq, "entry " + std::to_string(entry.seq) + ": unkeyed entry after keyed ones");
+  }
+  auto hash = compute_audit_entry_hash(entry, key_);
+  if (!hash) return fail(entry.seq, "entry " + std::to_string(entry.seq) + ": keyed entry and no audit key");
+  // Constant time: a verifier answering over the network must not leak how much of a forged
+  // hash was right.
+  if (sodium_memcmp(hash->data(), entry.entry_hash.data(), kAuditHashBytes) != 0) {
     return fail(entry.seq, "entry " + std::to_string(entry.seq) + ": hash does not match its contents");
   }
+  if (expected_head_ && entry.seq == expected_head_->seq && entry.entry_hash != expected_head_->hash) {
+    return fail(entry.seq, "entry " + std::to_string(entry.seq) + ": hash differs from the expected head");
+  }
+  keyed_seen_ = keyed_seen_ || keyed;
   expected_ = audit_tip(entry);
   result_.entries += 1;
   result_.last = expected_;
   return true;
 }
 
-AuditVerifyResult verify_audit_chain(std::span<const AuditEntry> entries, AuditTip anchor) {
-  AuditVerifier verifier(anchor);
+void AuditVerifier::finish() {
+  if (!result_.ok || !expected_head_ || expected_.seq >= expected_head_->seq) return;
+  if (expected_head_->seq == 0) return;
+  fail(expected_.seq + 1, "the chain ends at entry " + std::to_string(expected_.seq) + ", before the expected head " +
+                              std::to_string(expected_head_->seq));
+}
+
+AuditVerifyResult verify_audit_chain(std::span<const AuditEntry> entries, AuditTip anchor, const AuditKey* key,
+                                     std::optional<AuditTip> expected_head) {
+  AuditVerifier verifier(anchor, key, expected_head);
   for (const auto& e : entries) {
-    if (!verifier.add(e)) break;
+    if (!verifier.add(e)) return verifier.result();
   }
+  verifier.finish();
   return verifier.result();
 }
 

@@ -28,6 +28,9 @@ constexpr char kKdfContext[crypto_kdf_CONTEXTBYTES + 1] = "kvs-auth";
 // Subkey ids: append-only (see the header).
 constexpr std::uint64_t kTokenSubkeyId = 1;
 constexpr std::uint64_t kPeerSubkeyId = 2;
+// The audit chain's context: distinct from the auth keys' (see the header).
+constexpr char kAuditKdfContext[crypto_kdf_CONTEXTBYTES + 1] = "kvs-audt";
+constexpr std::uint64_t kAuditSubkeyId = 1;
 
 std::string_view trim(std::string_view text) {
   auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
@@ -61,6 +64,15 @@ DerivedKeys derive_keys(std::string_view cluster_secret) {
                              master.data());
   sodium_memzero(master.data(), master.size());
   return keys;
+}
+
+Key derive_audit_key(std::string_view cluster_secret) {
+  ensure_sodium();
+  auto master = util::blake2b<crypto_kdf_KEYBYTES>(cluster_secret);
+  Key key{};
+  crypto_kdf_derive_from_key(key.data(), key.size(), kAuditSubkeyId, kAuditKdfContext, master.data());
+  sodium_memzero(master.data(), master.size());
+  return key;
 }
 
 std::string generate_cluster_secret() {

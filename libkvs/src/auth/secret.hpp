@@ -10,7 +10,10 @@
 //   master     = crypto_generichash(32 bytes, secret)            BLAKE2b, unkeyed
 //   token key  = crypto_kdf_derive_from_key(32, 1, "kvs-auth", master)
 //   peer key   = crypto_kdf_derive_from_key(32, 2, "kvs-auth", master)
-// Subkey ids are append-only: changing one invalidates every token and peer signature.
+//   audit key  = crypto_kdf_derive_from_key(32, 1, "kvs-audt", master)
+// Subkey ids and contexts are append-only: changing one invalidates every token and peer
+// signature, or every keyed audit entry. The audit key has a context of its own, so it shares
+// no derivation input with the token key even where their ids are equal.
 //
 // Pure apart from the file helpers, which touch only the paths they are given; safe from any
 // thread.
@@ -42,6 +45,9 @@ void ensure_sodium();
 
 // The subkeys of `cluster_secret`. Requires: `cluster_secret` is not empty.
 DerivedKeys derive_keys(std::string_view cluster_secret);
+
+// The key of the keyed audit chain (audit/chain.hpp). Requires: `cluster_secret` is not empty.
+Key derive_audit_key(std::string_view cluster_secret);
 
 // 32 bytes from the OS CSPRNG (never the Random seam: a seeded Random would make guessable
 // secrets), as 64 lowercase hex characters.

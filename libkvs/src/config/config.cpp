@@ -27,6 +27,9 @@
 namespace kvs {
 namespace {
 
+// SPEC section 4: a given cluster_secret has at least this many bytes.
+constexpr std::size_t kMinClusterSecretBytes = 32;
+
 Status bad_key(std::string_view key, std::string_view why) {
   return Status::invalid_argument("config key '" + std::string(key) + "': " + std::string(why));
 }
@@ -511,8 +514,11 @@ Status validate_config(const Config& c) {
   if (c.backup_retention < 1) return bad_key("backup_retention", "must be at least 1 day");
   if (Status cron = check_cron(c.backup_schedule); !cron.is_ok()) return bad_key("backup_schedule", cron.message());
   if (c.backup_path.empty()) return bad_key("backup_path", "must not be empty");
-  if (!c.cluster_secret.empty() && c.cluster_secret.size() < 8) {
-    return bad_key("cluster_secret", "must be at least 8 bytes (or empty to generate one)");
+  // Any token is an offline oracle for the secret (its HS256 key derives from it), so a short
+  // one could be brute-forced; 32 bytes is as much as the derived keys hold.
+  if (!c.cluster_secret.empty() && c.cluster_secret.size() < kMinClusterSecretBytes) {
+    return bad_key("cluster_secret", "must be at least " + std::to_string(kMinClusterSecretBytes) +
+                                         " bytes (or empty to generate one)");
   }
   return Status::ok();
 }

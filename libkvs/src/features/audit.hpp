@@ -11,6 +11,7 @@ namespace kvs::features {
 namespace audit_action = audit::action;
 using audit::AuditEntry;
 using audit::AuditHash;
+using audit::AuditKey;
 using audit::AuditTip;
 using audit::AuditVerifier;
 using audit::AuditVerifyResult;
@@ -21,6 +22,8 @@ using audit::audit_value_hash;
 using audit::compute_audit_entry_hash;
 using audit::decode_audit_entry;
 using audit::encode_audit_entry;
+using audit::kAuditFormatKeyed;
+using audit::kAuditFormatUnkeyed;
 using audit::kAuditFormatVersion;
 using audit::kAuditHashBytes;
 using audit::make_audit_entry;
@@ -28,6 +31,5 @@ using audit::parse_audit_key;
 using audit::seal_audit_entry;
 using audit::to_hex;
 using audit::verify_audit_chain;
-
 
 }  // namespace kvs::features

@@ -413,7 +413,7 @@ NodeMetrics::NodeMetrics(MetricsRegistry& r)
       backup_last_bytes(r.gauge("kvs_backup_last_size_bytes", "Size in bytes of the last successful backup.").get()),
       backup_last_duration(
           r.gauge("kvs_backup_last_duration_seconds", "Duration in seconds of the last successful backup.").get()),
-      audit_entries(r.gauge("kvs_audit_entries", "Sequence number of the last audit log entry.").get()),
+      audit_last_seq(r.gauge("kvs_audit_last_seq", "Sequence number of the last audit log entry (0: none).").get()),
       read_only(r.gauge("kvs_read_only", "1 when the node is in read-only mode, else 0.").get()),
       uptime(r.gauge("kvs_uptime_seconds", "Seconds since this node started.").get()) {}
 

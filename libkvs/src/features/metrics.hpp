@@ -212,7 +212,7 @@ struct NodeMetrics {
   Gauge& backup_last_success;               // kvs_backup_last_success_timestamp_seconds
   Gauge& backup_last_bytes;                 // kvs_backup_last_size_bytes
   Gauge& backup_last_duration;              // kvs_backup_last_duration_seconds
-  Gauge& audit_entries;                     // kvs_audit_entries: last audit sequence number
+  Gauge& audit_last_seq;                    // kvs_audit_last_seq: seq of the last audit entry
   Gauge& read_only;                         // kvs_read_only: 1 in read-only mode
   Gauge& uptime;                            // kvs_uptime_seconds
 };

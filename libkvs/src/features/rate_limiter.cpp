@@ -1,7 +1,12 @@
 #include "features/rate_limiter.hpp"
 
 #include <algorithm>
-#include <functional>
+#include <cstdio>
+#include <cstdlib>
+
+#include <sodium.h>
+
+#include "util/coding.hpp"
 
 namespace kvs::features {
 namespace {
@@ -22,7 +27,19 @@ std::string rate_limit_key(std::string_view user_uuid, std::string_view remote_a
   return "addr:" + std::string(remote_address);
 }
 
+static_assert(crypto_shorthash_KEYBYTES == 16 && crypto_shorthash_BYTES == 8);
+
 RateLimiter::RateLimiter(const RateLimiterOptions& options) : options_(options) {
+  if (options_.shard_key) {
+    shard_key_ = *options_.shard_key;
+  } else {
+    // sodium_init is idempotent and thread-safe; randombytes_buf needs it first.
+    if (sodium_init() < 0) {
+      std::fputs("kvs: libsodium failed to initialise\n", stderr);
+      std::abort();
+    }
+    randombytes_buf(shard_key_.data(), shard_key_.size());
+  }
   options_.requests = std::max<std::uint32_t>(options_.requests, 1);
   options_.window = std::max(options_.window, std::chrono::milliseconds(1));
   options_.shards = std::max<std::size_t>(options_.shards, 1);
@@ -34,17 +51,38 @@ RateLimiter::RateLimiter(const RateLimiterOptions& options) : options_(options) 
 
 RateLimiter::~RateLimiter() = default;
 
-RateLimiter::Shard& RateLimiter::shard_for(std::string_view client) {
-  return *shards_[std::hash<std::string_view>{}(client) % shards_.size()];
+std::size_t RateLimiter::shard_of_for_testing(std::string_view client) const {
+  unsigned char hash[crypto_shorthash_BYTES];
+  crypto_shorthash(hash, reinterpret_cast<const unsigned char*>(client.data()), client.size(), shard_key_.data());
+  return static_cast<std::size_t>(util::get_u64_be(std::string_view(reinterpret_cast<const char*>(hash), sizeof hash)) %
+                                  shards_.size());
 }
 
-void RateLimiter::drop_stale(Shard& shard, std::int64_t window_index) {
+RateLimiter::Shard& RateLimiter::shard_for(std::string_view client) { return *shards_[shard_of_for_testing(client)]; }
+
+void RateLimiter::drop_stale(Shard& shard, EntryList& list, std::int64_t window_index) {
   // The list is in least-recently-seen order from the back, so the stalest entries are there:
   // an entry last counted two or more windows ago weighs nothing and is dropped.
-  while (!shard.order.empty() && shard.order.back().window_index + 1 < window_index) {
-    shard.index.erase(shard.order.back().client);
-    shard.order.pop_back();
+  while (!list.empty() && list.back().window_index + 1 < window_index) {
+    shard.index.erase(list.back().client);
+    list.pop_back();
   }
+}
+
+void RateLimiter::place(Shard& shard, EntryList::iterator at, bool throttled) {
+  // Splicing moves no node, so `index` and `at` stay valid.
+  EntryList& from = at->throttled ? shard.throttled : shard.order;
+  EntryList& to = throttled ? shard.throttled : shard.order;
+  to.splice(to.begin(), from, at);
+  at->throttled = throttled;
+}
+
+void RateLimiter::evict_one(Shard& shard) {
+  // The unthrottled list's least recently seen entry is the idlest client that can lose its
+  // count without being let off a limit; only a shard of throttled clients gives one up.
+  EntryList& victims = shard.order.empty() ? shard.throttled : shard.order;
+  shard.index.erase(victims.back().client);
+  victims.pop_back();
 }
 
 RateDecision RateLimiter::check(std::string_view client, std::chrono::steady_clock::time_point now) {
@@ -56,22 +94,19 @@ RateDecision RateLimiter::check(std::string_view client, std::chrono::steady_clo
 
   Shard& shard = shard_for(client);
   MutexLock lock(shard.mutex);
-  drop_stale(shard, index);
+  drop_stale(shard, shard.order, index);
+  drop_stale(shard, shard.throttled, index);
 
-  Entry* entry = nullptr;
+  EntryList::iterator at;
   if (auto it = shard.index.find(client); it != shard.index.end()) {
-    shard.order.splice(shard.order.begin(), shard.order, it->second);  // now most recent
-    entry = &*it->second;
+    at = it->second;
   } else {
-    if (shard.order.size() >= per_shard_cap_) {
-      // Full of recently seen clients: forget the least recently seen one (see the header).
-      shard.index.erase(shard.order.back().client);
-      shard.order.pop_back();
-    }
-    shard.order.push_front(Entry{std::string(client), index, 0, 0});
-    entry = &shard.order.front();
-    shard.index.emplace(entry->client, shard.order.begin());
+    if (shard.order.size() + shard.throttled.size() >= per_shard_cap_) evict_one(shard);
+    shard.order.push_front(Entry{std::string(client), index, 0, 0, false});
+    at = shard.order.begin();
+    shard.index.emplace(at->client, at);
   }
+  Entry* entry = &*at;
 
   // Roll the windows forward. A clock that went backwards keeps the newer window's counts.
   if (index == entry->window_index + 1) {
@@ -98,6 +133,7 @@ RateDecision RateLimiter::check(std::string_view client, std::chrono::steady_clo
     ++entry->current;
     decision.allowed = true;
     decision.remaining = static_cast<std::uint32_t>((budget - needed) / w);
+    place(shard, at, decision.remaining == 0);
     return decision;
   }
 
@@ -129,6 +165,7 @@ RateDecision RateLimiter::check(std::string_view client, std::chrono::steady_clo
     at_ms = window_start + window_ms + e_needed;
   }
   decision.retry_after = std::chrono::milliseconds(std::max<std::int64_t>(1, at_ms - now_ms));
+  place(shard, at, true);
   return decision;
 }
 
@@ -136,7 +173,7 @@ std::size_t RateLimiter::size() const {
   std::size_t total = 0;
   for (const auto& shard : shards_) {
     MutexLock lock(shard->mutex);
-    total += shard->order.size();
+    total += shard->order.size() + shard->throttled.size();
   }
   return total;
 }

@@ -20,19 +20,27 @@
 // may wait longer than W (at most 2W, as for N = 1). A client that stays steadily
 // below N per W is never refused.
 //
-// Memory is bounded: at most `max_clients` entries in all. Each shard keeps its entries in
-// least-recently-seen order; an entry whose two windows have both passed says nothing more than
-// a fresh one and is dropped as soon as it reaches the old end, and when a shard is full the
-// least recently seen client is evicted. Evicting a client that is still active forgets its
-// count (it gets a fresh allowance): the price of a hard memory bound under a flood of
-// distinct keys, and it only ever errs towards allowing.
+// Memory is bounded: at most `max_clients` entries in all. Each shard keeps its entries in two
+// least-recently-seen lists: the throttled ones (refused, or with no request left, at their
+// last check) and the others. An entry whose two windows have both passed says nothing more
+// than a fresh one and is dropped as soon as it reaches the old end of its list. When a shard
+// is full, a new client evicts the least recently seen unthrottled client (so an idle one
+// before any active one); a throttled client goes only when every entry of the shard is
+// throttled. Evicting forgets a count (the client gets a fresh allowance), so a throttled
+// client, the one that most wants it, cannot buy its way out by sending distinct keys while
+// idle clients remain. The cost is two list moves per throttle change.
+//
+// Shards are chosen by SipHash-2-4 (libsodium crypto_shorthash) under a key drawn at random
+// per limiter, so a client cannot pick keys that all land in one shard to fill it.
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -47,6 +55,9 @@ struct RateLimiterOptions {
   std::chrono::milliseconds window{std::chrono::minutes(1)};  // config rate_limit_window
   std::size_t max_clients = 100'000;                      // entries kept at most, all shards together
   std::size_t shards = 16;
+  // The SipHash key that picks shards; nullopt (production): random from the OS CSPRNG.
+  // Tests set it to get a known shard layout.
+  std::optional<std::array<std::uint8_t, 16>> shard_key;
 };
 
 struct RateDecision {
@@ -81,6 +92,8 @@ class RateLimiter {
   // Entries currently held (at most options.max_clients).
   std::size_t size() const;
   const RateLimiterOptions& options() const noexcept { return options_; }
+  // The shard `client` maps to.
+  std::size_t shard_of_for_testing(std::string_view client) const;
 
  private:
   struct Entry {
@@ -88,19 +101,28 @@ class RateLimiter {
     std::int64_t window_index = 0;   // which window `current` counts
     std::uint32_t current = 0;
     std::uint32_t previous = 0;      // count of window_index - 1
+    bool throttled = false;          // in Shard::throttled (refused or none left at last check)
   };
+  using EntryList = std::list<Entry>;
   struct Shard {
     Mutex mutex;
-    // Guarded by `mutex`. Most recently seen first; `index` points into it (list nodes never
-    // move, so the string_view keys stay valid until their node is erased).
-    std::list<Entry> order KVS_GUARDED_BY(mutex);
-    std::unordered_map<std::string_view, std::list<Entry>::iterator> index KVS_GUARDED_BY(mutex);
+    // Guarded by `mutex`. Each list is most recently seen first; an entry is in `throttled`
+    // when its `throttled` is set, else in `order`. `index` points into both (splicing never
+    // moves a node, so the string_view keys stay valid until their node is erased).
+    EntryList order KVS_GUARDED_BY(mutex);
+    EntryList throttled KVS_GUARDED_BY(mutex);
+    std::unordered_map<std::string_view, EntryList::iterator> index KVS_GUARDED_BY(mutex);
   };
 
   Shard& shard_for(std::string_view client);
-  void drop_stale(Shard& shard, std::int64_t window_index) KVS_REQUIRES(shard.mutex);
+  void drop_stale(Shard& shard, EntryList& list, std::int64_t window_index) KVS_REQUIRES(shard.mutex);
+  // Makes room for one more entry in a full shard (see the header comment for whom it evicts).
+  void evict_one(Shard& shard) KVS_REQUIRES(shard.mutex);
+  // Makes `at` the most recently seen entry of the list `throttled` names.
+  void place(Shard& shard, EntryList::iterator at, bool throttled) KVS_REQUIRES(shard.mutex);
 
   RateLimiterOptions options_;
+  std::array<std::uint8_t, 16> shard_key_{};
   std::size_t per_shard_cap_;
   std::vector<std::unique_ptr<Shard>> shards_;
 };

@@ -11,6 +11,9 @@
 #include <thread>
 #include <utility>
 
+#include <sodium.h>
+
+#include "auth/secret.hpp"
 #include "features/audit.hpp"
 #include "kvs/log.hpp"
 #include "node/node_impl.hpp"
@@ -94,10 +97,28 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
   options.max_revisions = config.max_revisions;
   options.map_size_bytes = config.map_size_mb * std::size_t{1024} * 1024;
   options.audit_enabled = config.tamper_logging_enabled;
+  // The audit chain is keyed from the cluster secret, which the Store needs before its first
+  // append; the Authority loads the same secret once the Store holds the directory lock.
+  if (config.tamper_logging_enabled) {
+    auto secret = auth::load_or_create_cluster_secret(config.cluster_secret, config.data_dir);
+    if (!secret.is_ok()) return secret.status().with_context("cluster secret");
+    options.audit_key = auth::derive_audit_key(*secret);
+    sodium_memzero(secret->data(), secret->size());
+  }
+  const std::optional<audit::AuditKey> audit_key = options.audit_key;
   auto keyspace = keyspace::Keyspace::open(std::move(options));
   if (!keyspace.is_ok()) return keyspace.status();
   impl->keyspace = std::move(*keyspace);
   impl->store = &impl->keyspace->store();
+  if (audit_key) {
+    // Two first starts racing on one fresh data_dir could each generate a secret before one
+    // of them wins the lock: the winner must key its chain with the secret the file kept.
+    auto secret = auth::load_or_create_cluster_secret(config.cluster_secret, config.data_dir);
+    if (!secret.is_ok()) return secret.status().with_context("cluster secret");
+    const bool same = auth::derive_audit_key(*secret) == *audit_key;
+    sodium_memzero(secret->data(), secret->size());
+    if (!same) return Status::unavailable("the cluster secret file changed while the node opened; start it again");
+  }
 
   // The joined timestamp is the node's age in the oldest-node rule: fixed at the first start
   // and kept across restarts.

@@ -70,6 +70,12 @@ void Node::Impl::audit_event(std::string actor, std::string_view action, std::st
   }
 }
 
+void Node::Impl::log_audit_head(const features::AuditTip& head, std::string_view context) const {
+  if (!config.tamper_logging_enabled) return;
+  log(LogLevel::kInfo, "audit.head",
+      {{"seq", std::to_string(head.seq)}, {"hash", util::to_hex(head.hash)}, {"context", std::string(context)}});
+}
+
 Status Node::Impl::audit_mode_at_open() {
   if (!config.tamper_logging_enabled) return Status::ok();
   constexpr std::string_view kModeMeta = "audit.mode";
@@ -102,11 +108,27 @@ Result<std::vector<AuditEntry>> Node::audit(const AuditQuery& query) const {
 }
 
 Result<AuditVerification> Node::verify_audit(const CallOptions& options) const {
-  if (!impl_->config.tamper_logging_enabled) return audit_disabled();
-  if (Status allowed = check_audit_admin(options.caller, impl_->config); !allowed.is_ok()) return allowed;
-  auto verified = impl_->store->verify_audit();
+  return impl_->verify_audit(options.caller, std::nullopt);
+}
+
+Result<AuditVerification> Node::verify_audit(const CallOptions& options, const AuditHead& expected_head) const {
+  features::AuditTip head{expected_head.seq, {}};
+  if (!util::from_hex(expected_head.hash, head.hash)) {
+    return Status::invalid_argument("expected head hash must be " + std::to_string(2 * features::kAuditHashBytes) +
+                                    " hex digits");
+  }
+  return impl_->verify_audit(options.caller, head);
+}
+
+Result<AuditVerification> Node::Impl::verify_audit(const Caller& caller,
+                                                   std::optional<audit::AuditTip> expected_head) const {
+  if (!config.tamper_logging_enabled) return audit_disabled();
+  if (Status allowed = check_audit_admin(caller, config); !allowed.is_ok()) return allowed;
+  auto verified = store->verify_audit(expected_head);
   if (!verified.is_ok()) return verified.status();
-  return AuditVerification{verified->ok, verified->entries, verified->first_bad_seq, verified->reason};
+  return AuditVerification{verified->ok,          verified->entries,
+                           verified->first_bad_seq, verified->reason,
+                           verified->last.seq,    util::to_hex(verified->last.hash)};
 }
 
 }  // namespace kvs

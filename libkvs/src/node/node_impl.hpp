@@ -111,6 +111,12 @@ struct Node::Impl {
   // At open: an entry when the configured mode (read-only or normal) differs from the one the
   // node last ran in, remembered in meta.
   Status audit_mode_at_open();
+  // Logs `head` (INFO "audit.head": seq, hash, context) when tamper_logging_enabled, so that
+  // an operator has a head to verify against later (Node::verify_audit with a head). Each
+  // backup logs the head it holds.
+  void log_audit_head(const audit::AuditTip& head, std::string_view context) const;
+  // Node::verify_audit's body, with the expected head when one was given.
+  Result<AuditVerification> verify_audit(const Caller& caller, std::optional<audit::AuditTip> expected_head) const;
 
   // ---- Cluster (node_cluster.cpp) ----
   // `member_observer_mutex` guards `member_observer` (copied out, then called unlocked). Both

@@ -137,12 +137,15 @@ Status Node::Impl::open_ops(bool scheduler) {
           // waits only for this one backup.
           lock.unlock();
           const storage::Store* store = impl->store;
+          // Read before the copy begins, so the backup holds this head.
+          const audit::AuditTip head = store->stats().audit_head;
           auto outcome = state->backups->run([store](int fd) { return store->copy_to_fd(fd); });
           if (outcome.is_ok()) {
             log(LogLevel::kInfo, "backup.scheduled",
                 {{"path", outcome->info.path.string()}, {"bytes", std::to_string(outcome->info.bytes)},
                  {"duration_ms", std::to_string(outcome->duration_ms)},
                  {"removed", std::to_string(outcome->removed.size())}});
+            impl->log_audit_head(head, "backup " + outcome->info.path.string());
             if (!outcome->retention.is_ok()) {
               log(LogLevel::kWarn, "backup.retention_failed", {{"error", outcome->retention.to_string()}});
             }
@@ -164,6 +167,8 @@ Result<BackupInfo> Node::backup_now(const CallOptions& options) {
   if (Status allowed = check_admin(options.caller, impl_->config, "a backup"); !allowed.is_ok()) return allowed;
   if (!impl_->ops->backups) return Status::unavailable("backups are disabled (backup_enabled is false)");
   const storage::Store* store = impl_->store;
+  // Read before the copy begins, so the backup holds this head.
+  const audit::AuditTip head = store->stats().audit_head;
   auto outcome = impl_->ops->backups->run([store](int fd) { return store->copy_to_fd(fd); });
   if (!outcome.is_ok()) {
     log(LogLevel::kError, "backup.failed", {{"error", outcome.status().to_string()}});
@@ -175,6 +180,7 @@ Result<BackupInfo> Node::backup_now(const CallOptions& options) {
   log(LogLevel::kInfo, "backup.done",
       {{"path", outcome->info.path.string()}, {"bytes", std::to_string(outcome->info.bytes)},
        {"duration_ms", std::to_string(outcome->duration_ms)}, {"removed", std::to_string(outcome->removed.size())}});
+  impl_->log_audit_head(head, "backup " + outcome->info.path.string());
   BackupInfo info = to_public(outcome->info);
   info.duration_ms = outcome->duration_ms;
   return info;
@@ -201,6 +207,7 @@ std::string Node::metrics_text() const {
   storage::StoreStats stats = impl_->store->stats();
   metrics.keys.set(static_cast<double>(stats.live_keys));
   metrics.stored_bytes.set(static_cast<double>(stats.bytes));
+  metrics.audit_last_seq.set(static_cast<double>(stats.audit_head.seq));
   Health now = health();
   metrics.members_alive.set(static_cast<double>(now.member_count));
   metrics.read_only.set(impl_->config.read_only ? 1.0 : 0.0);

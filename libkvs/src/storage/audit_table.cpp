@@ -22,7 +22,8 @@ Result<audit::AuditTip> read_audit_tip(const lmdb::Txn& txn, lmdb::Dbi dbi) {
 
 Result<audit::AuditEntry> append_audit_entry(lmdb::WriteTxn& txn, lmdb::Dbi dbi, const audit::AuditTip& tip,
                                              std::int64_t time_ms, std::string actor, std::string action,
-                                             std::string path, const audit::AuditHash& value_hash) {
+                                             std::string path, const audit::AuditHash& value_hash,
+                                             const audit::AuditKey* key) {
   audit::AuditEntry entry;
   entry.seq = tip.seq + 1;
   entry.time_ms = time_ms;
@@ -31,7 +32,7 @@ Result<audit::AuditEntry> append_audit_entry(lmdb::WriteTxn& txn, lmdb::Dbi dbi,
   entry.path = std::move(path);
   entry.value_hash = value_hash;
   entry.prev_hash = tip.hash;
-  std::string bytes = audit::seal_audit_entry(entry);  // same result as make_audit_entry + encode
+  std::string bytes = audit::seal_audit_entry(entry, key);  // same result as make_audit_entry + encode
   // Keys only grow, so every entry is an append: LMDB then fills pages instead of splitting.
   Status stored = txn.put(dbi, audit::audit_key(entry.seq), bytes, lmdb::What{"audit entry"}, lmdb::PutMode::kAppend);
   if (!stored.is_ok()) return stored;
@@ -55,14 +56,16 @@ Result<AuditPage> read_audit_page(const lmdb::Txn& txn, lmdb::Dbi dbi, std::uint
   return page;
 }
 
-Result<audit::AuditVerifyResult> verify_audit_table(const lmdb::Txn& txn, lmdb::Dbi dbi) {
+Result<audit::AuditVerifyResult> verify_audit_table(const lmdb::Txn& txn, lmdb::Dbi dbi, const audit::AuditKey* key,
+                                                    std::optional<audit::AuditTip> expected_head) {
   lmdb::Cursor cursor;
   if (Status s = cursor.open(txn, dbi, "audit"); !s.is_ok()) return s;
-  audit::AuditVerifier verifier;
+  audit::AuditVerifier verifier({}, key, expected_head);
   for (bool at = cursor.first(); at; at = cursor.next()) {
     if (!verifier.add_record(cursor.key(), cursor.value())) return verifier.result();
   }
   if (Status s = cursor.status("read audit entries"); !s.is_ok()) return s;
+  verifier.finish();
   return verifier.result();
 }
 

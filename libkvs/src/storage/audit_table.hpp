@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "audit/chain.hpp"
@@ -32,18 +33,23 @@ namespace kvs::storage {
 Result<audit::AuditTip> read_audit_tip(const lmdb::Txn& txn, lmdb::Dbi dbi);
 
 // Builds the entry after `tip` with the value's hash already computed (audit_value_hash, or
-// all zero for no value) and appends it to `dbi`. Returns the entry; the caller's next tip is
-// audit_tip(result). LMDB's error otherwise: the caller must then fail the whole transaction,
-// so that the mutation does not commit alone.
+// all zero for no value), sealed with `key` (the keyed format; nullptr: the unkeyed one, as
+// before the chain was keyed), and appends it to `dbi`. Returns the entry; the caller's next
+// tip is audit_tip(result). LMDB's error otherwise: the caller must then fail the whole
+// transaction, so that the mutation does not commit alone.
 Result<audit::AuditEntry> append_audit_entry(lmdb::WriteTxn& txn, lmdb::Dbi dbi, const audit::AuditTip& tip,
                                              std::int64_t time_ms, std::string actor, std::string action,
-                                             std::string path, const audit::AuditHash& value_hash);
+                                             std::string path, const audit::AuditHash& value_hash,
+                                             const audit::AuditKey* key = nullptr);
 
 // Up to `limit` entries with seq >= since. kCorruption when one does not decode (verify says
 // which).
 Result<AuditPage> read_audit_page(const lmdb::Txn& txn, lmdb::Dbi dbi, std::uint64_t since, std::size_t limit);
 
-// Verifies the whole chain in key order without holding it in memory.
-Result<audit::AuditVerifyResult> verify_audit_table(const lmdb::Txn& txn, lmdb::Dbi dbi);
+// Verifies the whole chain in key order without holding it in memory: keyed entries with
+// `key`, and against `expected_head` when given (see audit::AuditVerifier).
+Result<audit::AuditVerifyResult> verify_audit_table(const lmdb::Txn& txn, lmdb::Dbi dbi,
+                                                    const audit::AuditKey* key = nullptr,
+                                                    std::optional<audit::AuditTip> expected_head = std::nullopt);
 
 }  // namespace kvs::storage

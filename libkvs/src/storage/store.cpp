@@ -82,7 +82,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
 
     WriterOptions writer_options{options.dir, std::max<std::size_t>(options.max_batch, 1),
                                  std::max<std::size_t>(options.max_queue, 1), options.audit_enabled,
-                                 options.commit_observer};
+                                 options.audit_key, options.commit_observer};
     impl->writer = std::make_unique<Writer>(*impl->env, *impl->tables, std::move(writer_options), *counters, tip);
     return std::unique_ptr<Store>(new Store(std::move(impl)));
   } catch (...) {
@@ -373,12 +373,13 @@ Result<AuditPage> Store::audit_page(std::uint64_t since, std::size_t limit) cons
   }
 }
 
-Result<audit::AuditVerifyResult> Store::verify_audit() const {
+Result<audit::AuditVerifyResult> Store::verify_audit(std::optional<audit::AuditTip> expected_head) const {
   try {
     if (!impl_->options.audit_enabled) return Status::unavailable("the audit log is disabled");
     lmdb::ReadTxn txn(*impl_->env);
     if (Status s = txn.begin(); !s.is_ok()) return s;
-    return verify_audit_table(txn, impl_->tables->dbs().audit);
+    const audit::AuditKey* key = impl_->options.audit_key ? &*impl_->options.audit_key : nullptr;
+    return verify_audit_table(txn, impl_->tables->dbs().audit, key, expected_head);
   } catch (...) {
     return Status::internal("verify_audit: " + what_of(std::current_exception()));
   }

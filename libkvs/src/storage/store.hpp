@@ -83,6 +83,10 @@ struct StoreOptions {
   std::size_t max_batch = 1024;            // intents per write transaction at most
   std::size_t max_queue = 65536;           // queued intents at most; beyond: kUnavailable
   bool audit_enabled = false;              // keep the audit chain (tamper_logging_enabled)
+  // Seals new audit entries in the keyed format and verifies keyed entries; derived from the
+  // cluster secret (auth::derive_audit_key). nullopt: new entries are unkeyed, as before the
+  // chain was keyed, and keyed entries do not verify.
+  std::optional<audit::AuditKey> audit_key;
   // Set once here, so it never races the writer thread; empty: nobody is told.
   CommitObserver commit_observer;
 };
@@ -161,6 +165,7 @@ struct StoreStats {
   std::uint64_t live_keys = 0;             // not tombstones, not reserved ('_...') keys
   std::uint64_t bytes = 0;                 // bytes of encoded current versions
   std::uint64_t last_sequence = 0;         // of the change sequence
+  audit::AuditTip audit_head;              // the audit chain's last entry (seq 0: none)
   std::uint64_t commits = 0;               // write transactions committed since open
   std::uint64_t intents = 0;               // intents completed by those commits since open
                                            // (writes, purges, put_meta; a Decide that wrote
@@ -261,9 +266,10 @@ class Store {
   // without audit_enabled; kCorruption when a stored entry does not decode (verify_audit then
   // says which).
   Result<AuditPage> audit_page(std::uint64_t since, std::size_t limit) const;
-  // Checks the whole audit chain, entry by entry, from one read snapshot. kUnavailable without
+  // Checks the whole audit chain, entry by entry, from one read snapshot, and that it still
+  // holds `expected_head` (a head recorded earlier) when given. kUnavailable without
   // audit_enabled.
-  Result<audit::AuditVerifyResult> verify_audit() const;
+  Result<audit::AuditVerifyResult> verify_audit(std::optional<audit::AuditTip> expected_head = std::nullopt) const;
 
   // Counters as of the last commit (kept in memory; never fails).
   StoreStats stats() const;

@@ -63,6 +63,7 @@ Writer::Writer(lmdb::Env& env, const Tables& tables, WriterOptions options, cons
     stats_.live_keys = counters.live_keys;
     stats_.bytes = counters.bytes;
     stats_.last_sequence = counters.sequence;
+    stats_.audit_head = audit_tip;
   }
   // The id is set under the lock the loop takes first, so the thread sees it.
   MutexLock lock_queue(queue_mutex_);
@@ -222,6 +223,7 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
       stats_.live_keys = next.live_keys;
       stats_.bytes = next.bytes;
       stats_.last_sequence = next.sequence;
+      stats_.audit_head = next_tip;
       stats_.commits += 1;
       stats_.intents += batch.size();
     }
@@ -289,7 +291,8 @@ Status Writer::run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, a
       if (!options_.audit_enabled) return Status::ok();
       const AuditNote& note = *intent.audit;
       auto entry = append_audit_entry(txn, tables_.dbs().audit, tip, note.time_ms, note.actor, note.action,
-                                      std::string(intent.path), note.value_hash.value_or(audit::AuditHash{}));
+                                      std::string(intent.path), note.value_hash.value_or(audit::AuditHash{}),
+                                      audit_key());
       if (!entry.is_ok()) return entry.status();
       tip = audit::audit_tip(*entry);
       return Status::ok();
@@ -347,7 +350,7 @@ Status Writer::run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, a
           value_hash = audit::audit_value_hash(version.data);
         }
         auto entry = append_audit_entry(txn, tables_.dbs().audit, tip, note.time_ms, note.actor, note.action,
-                                        version.path, value_hash);
+                                        version.path, value_hash, audit_key());
         if (!entry.is_ok()) return entry.status();
         tip = audit::audit_tip(*entry);
       }

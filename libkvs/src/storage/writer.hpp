@@ -68,6 +68,7 @@ struct WriterOptions {
   std::size_t max_batch = 1024;    // intents per transaction at most (>= 1)
   std::size_t max_queue = 65536;   // queued intents at most (>= 1)
   bool audit_enabled = false;
+  std::optional<audit::AuditKey> audit_key;  // seals new entries keyed; nullopt: unkeyed
   CommitObserver commit_observer;  // may be empty
 };
 
@@ -112,6 +113,7 @@ class Writer {
   // Runs one intent inside `txn`. The intent's own failures go into the intent; the returned
   // status is not ok only for a failure of the whole transaction.
   Status run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, audit::AuditTip& tip, BatchSpace& space);
+  const audit::AuditKey* audit_key() const noexcept { return options_.audit_key ? &*options_.audit_key : nullptr; }
   // Tells the observer what the committed `batch` changed, in order.
   void notify(const std::vector<Intent*>& batch);
 

@@ -13,18 +13,36 @@ namespace {
 
 using namespace kvs::audit;
 
-std::vector<AuditEntry> make_chain(int n) {
+// Keys 0, 1, ..., 31: the golden values below were computed with it.
+AuditKey test_key() {
+  AuditKey key{};
+  for (std::size_t i = 0; i < key.size(); ++i) key[i] = static_cast<std::uint8_t>(i);
+  return key;
+}
+
+// `n` entries after `tip`, sealed with `key` (nullptr: the unkeyed format).
+std::vector<AuditEntry> make_chain(int n, const AuditKey* key = nullptr, AuditTip tip = {}) {
   std::vector<AuditEntry> chain;
-  AuditTip tip;
-  for (int i = 1; i <= n; ++i) {
+  const auto first = static_cast<int>(tip.seq) + 1;
+  for (int i = first; i < first + n; ++i) {
     const std::string value = "{\"n\":" + std::to_string(i) + "}";
     chain.push_back(make_audit_entry(tip, 1'700'000'000'000 + i, "user-" + std::to_string(i % 3),
                                      std::string(i % 4 == 0 ? action::kKvDelete : action::kKvPut),
                                      "k/" + std::to_string(i),
-                                     i % 4 == 0 ? std::nullopt : std::optional<std::string_view>(value)));
+                                     i % 4 == 0 ? std::nullopt : std::optional<std::string_view>(value), key));
     tip = audit_tip(chain.back());
   }
   return chain;
+}
+
+// Rewrites entry `index` of `chain` (its path) and re-chains every later entry, sealing each
+// with `key` (nullptr: unkeyed), as an intruder who lacks the real key would.
+void forge(std::vector<AuditEntry>& chain, std::size_t index, const AuditKey* key) {
+  chain[index].path = "k/forged";
+  for (std::size_t i = index; i < chain.size(); ++i) {
+    if (i > 0) chain[i].prev_hash = chain[i - 1].entry_hash;
+    (void)seal_audit_entry(chain[i], key);
+  }
 }
 
 // Verifies encoded records as a cursor would hand them over.
@@ -61,7 +79,103 @@ TEST_CASE("the entry hash is BLAKE2b-256 of the documented canonical bytes", "[a
 
   const auto bytes = audit_canonical_bytes(e);
   CHECK(bytes.size() == 1 + 8 + 8 + (4 + 5) + (4 + 6) + (4 + 10) + 32 + 32);
-  CHECK(bytes[0] == static_cast<char>(kAuditFormatVersion));
+  CHECK(bytes[0] == static_cast<char>(kAuditFormatUnkeyed));
+}
+
+TEST_CASE("a keyed entry hash is BLAKE2b-256 keyed over the same layout with format byte 2", "[audit]") {
+  // Python: hashlib.blake2b(canonical, digest_size=32, key=bytes(range(32))), the canonical
+  // bytes as documented, first byte 2.
+  const AuditKey key = test_key();
+  const auto e = make_audit_entry(AuditTip{}, 1'700'000'000'000, "admin", "kv.put", "users/john", "{\"a\":1}", &key);
+  CHECK(e.format == kAuditFormatKeyed);
+  CHECK(audit_canonical_bytes(e)[0] == static_cast<char>(kAuditFormatKeyed));
+  CHECK(to_hex(e.entry_hash) == "0f51b91356fcf7deaddd3d00c41e1f25fe3428bf9c803ced3c4f3abdcfa9c4c8");
+  CHECK(compute_audit_entry_hash(e, &key) == e.entry_hash);
+  CHECK_FALSE(compute_audit_entry_hash(e).has_value());  // no key, no hash to compare
+  auto decoded = decode_audit_entry(encode_audit_entry(e));
+  REQUIRE(decoded.is_ok());
+  CHECK(*decoded == e);
+}
+
+TEST_CASE("unkeyed entries written before the chain was keyed verify, and keyed ones after them", "[audit]") {
+  const AuditKey key = test_key();
+  auto chain = make_chain(5);  // the old format
+  auto keyed = make_chain(5, &key, audit_tip(chain.back()));
+  chain.insert(chain.end(), keyed.begin(), keyed.end());
+  const auto r = verify_audit_chain(chain, {}, &key);
+  CHECK(r.ok);
+  CHECK(r.entries == 10);
+  CHECK(r.last == audit_tip(chain.back()));
+  CHECK(verify_audit_chain(make_chain(5), {}, &key).ok);  // an old chain alone, with the key
+  // Without the key the keyed part cannot be checked; with another key it does not verify.
+  CHECK(verify_audit_chain(chain).first_bad_seq == 6u);
+  AuditKey other = key;
+  other[0] ^= 1;
+  CHECK(verify_audit_chain(chain, {}, &other).first_bad_seq == 6u);
+}
+
+TEST_CASE("an entry rewritten and re-chained without the key is detected at that entry", "[audit]") {
+  const AuditKey key = test_key();
+  AuditKey guessed = key;
+  guessed[31] ^= 0x80;
+  const AuditKey* const forgers[] = {nullptr, &guessed};
+  for (const AuditKey* forger_key : forgers) {
+    auto chain = make_chain(10, &key);
+    forge(chain, 4, forger_key);  // seq 5 onwards
+    const auto r = verify_audit_chain(chain, {}, &key);
+    INFO((forger_key == nullptr ? "re-chained unkeyed" : "re-chained with a guessed key"));
+    CHECK_FALSE(r.ok);
+    CHECK(r.first_bad_seq == 5u);
+    CHECK(r.entries == 4);
+  }
+}
+
+TEST_CASE("an unkeyed entry after a keyed one is refused, even with a hash that checks", "[audit]") {
+  const AuditKey key = test_key();
+  auto chain = make_chain(4, &key);
+  auto appended = make_chain(2, nullptr, audit_tip(chain.back()));  // valid unkeyed hashes
+  chain.insert(chain.end(), appended.begin(), appended.end());
+  const auto r = verify_audit_chain(chain, {}, &key);
+  CHECK_FALSE(r.ok);
+  CHECK(r.first_bad_seq == 5u);
+  CHECK_THAT(r.reason, Catch::Contains("unkeyed entry after keyed"));
+}
+
+TEST_CASE("with the expected head known, a truncated chain and a rewritten old chain are detected", "[audit]") {
+  const AuditKey key = test_key();
+  auto chain = make_chain(10, &key);
+  const AuditTip head = audit_tip(chain.back());
+  REQUIRE(verify_audit_chain(chain, {}, &key, head).ok);
+  // A head from earlier still verifies against the longer chain.
+  CHECK(verify_audit_chain(chain, {}, &key, audit_tip(chain[6])).ok);
+
+  SECTION("truncated") {
+    chain.resize(7);  // entries 8, 9, 10 removed from the end
+    CHECK(verify_audit_chain(chain, {}, &key).ok);  // the chain alone cannot tell
+    const auto r = verify_audit_chain(chain, {}, &key, head);
+    CHECK_FALSE(r.ok);
+    CHECK(r.first_bad_seq == 8u);
+    CHECK(r.entries == 7);
+    CHECK_THAT(r.reason, Catch::Contains("before the expected head 10"));
+    chain.clear();
+    CHECK(verify_audit_chain(chain, {}, &key, head).first_bad_seq == 1u);
+  }
+  SECTION("an unkeyed chain rewritten and re-chained whole") {
+    // Entries from before the keying can be re-chained by anyone: only the head tells.
+    auto old = make_chain(10);
+    const AuditTip old_head = audit_tip(old.back());
+    forge(old, 2, nullptr);
+    CHECK(verify_audit_chain(old, {}, &key).ok);
+    const auto r = verify_audit_chain(old, {}, &key, old_head);
+    CHECK_FALSE(r.ok);
+    CHECK(r.first_bad_seq == 10u);
+    CHECK_THAT(r.reason, Catch::Contains("expected head"));
+  }
+  SECTION("a head hash that is not the chain's") {
+    AuditTip wrong = head;
+    wrong.hash[0] ^= 1;
+    CHECK(verify_audit_chain(chain, {}, &key, wrong).first_bad_seq == 10u);
+  }
 }
 
 TEST_CASE("an empty value hashes differently from no value", "[audit]") {
@@ -92,9 +206,9 @@ TEST_CASE("truncated, padded or unknown-version records fail to decode as corrup
     CHECK(r.status().code() == kvs::Status::Code::kCorruption);
   }
   CHECK_THAT(decode_audit_entry(bytes + "x").status().message(), Catch::Contains("trailing"));
-  std::string v2 = bytes;
-  v2[0] = 2;
-  CHECK_THAT(decode_audit_entry(v2).status().message(), Catch::Contains("unknown format version 2"));
+  std::string v3 = bytes;
+  v3[0] = 3;
+  CHECK_THAT(decode_audit_entry(v3).status().message(), Catch::Contains("unknown format version 3"));
   CHECK_FALSE(parse_audit_key("short").is_ok());
 }
 
@@ -120,7 +234,7 @@ TEST_CASE("an edited entry is the first bad sequence number", "[audit]") {
 TEST_CASE("an edited and re-hashed entry breaks the link from the next one", "[audit]") {
   auto chain = make_chain(10);
   chain[4].actor = "someone-else";
-  chain[4].entry_hash = compute_audit_entry_hash(chain[4]);
+  chain[4].entry_hash = *compute_audit_entry_hash(chain[4]);
   CHECK(verify_audit_chain(chain).first_bad_seq == 6u);
 }
 

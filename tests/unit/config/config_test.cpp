@@ -124,7 +124,7 @@ removal_timeout: 3m
 bootstrap_max_age_hours: 48
 throttle_delay_ms: 7
 fetch_delay_ms: 1s
-cluster_secret: "a long enough secret"
+cluster_secret: "a long enough secret of 32+ bytes"
 compression_enabled: false
 compression_level: 19
 default_ttl: 1h
@@ -169,7 +169,7 @@ backup_retention: 30
   CHECK(config->bootstrap_max_age_hours == 48);
   CHECK(config->throttle_delay_ms == 7ms);
   CHECK(config->fetch_delay_ms == 1s);
-  CHECK(config->cluster_secret == "a long enough secret");
+  CHECK(config->cluster_secret == "a long enough secret of 32+ bytes");
   CHECK_FALSE(config->compression_enabled);
   CHECK(config->compression_level == 19);
   CHECK(config->default_ttl == 1h);
@@ -240,7 +240,8 @@ TEST_CASE("a bad value is an error naming the key and the problem", "[config]") 
       {"node_id: \"has space\"\n", "node_id", "spaces"},
       {"bind_address:\n", "bind_address", "no value"},
       {"tls_cert_file: /a.pem\n", "tls_key_file", "together"},
-      {"cluster_secret: short\n", "cluster_secret", "8 bytes"},
+      {"cluster_secret: short\n", "cluster_secret", "32 bytes"},
+      {"cluster_secret: \"0123456789abcdef0123456789abcde\"\n", "cluster_secret", "32 bytes"},
       {"throttle_delay_ms: -3\n", "throttle_delay_ms", "negative"},
       {"bootstrap_max_age_hours: 0\n", "bootstrap_max_age_hours", "out of range"},
   };

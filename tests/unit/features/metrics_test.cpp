@@ -285,7 +285,7 @@ TEST_CASE("the node metrics register every metric the operations contract names"
   for (const char* name : {"kvs_http_requests_total", "kvs_http_request_duration_seconds", "kvs_rate_limited_requests_total",
                            "kvs_keys", "kvs_stored_bytes", "kvs_replication_queue_depth", "kvs_replication_lag_seconds",
                            "kvs_anti_entropy_rounds_total", "kvs_backups_total", "kvs_members_alive",
-                           "kvs_backup_last_success_timestamp_seconds", "kvs_audit_entries", "kvs_uptime_seconds"}) {
+                           "kvs_backup_last_success_timestamp_seconds", "kvs_audit_last_seq", "kvs_uptime_seconds"}) {
     INFO(name);
     CHECK(e.type.count(name) == 1);
   }

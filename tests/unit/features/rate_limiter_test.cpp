@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -155,4 +157,84 @@ TEST_CASE("retry-after seconds round up and are at least one", "[rate_limiter]")
   CHECK(d.retry_after_seconds() == 2);
   d.retry_after = milliseconds(60'000);
   CHECK(d.retry_after_seconds() == 60);
+}
+
+TEST_CASE("issue 14: a full shard evicts an idle client and keeps a throttled one throttled", "[rate_limiter]") {
+  RateLimiterOptions o = options(3, 60'000);
+  o.shards = 1;
+  o.max_clients = 4;
+  RateLimiter limiter(o);
+  // The throttled client is the least recently seen of all: a plain LRU would evict it first.
+  for (int i = 0; i < 3; ++i) REQUIRE(limiter.check("addr:flood", at_ms(60'000)).allowed);
+  REQUIRE_FALSE(limiter.check("addr:flood", at_ms(60'000)).allowed);
+  // Three clients that sent one request each, early in the window: active but not throttled.
+  for (const char* idle : {"addr:a", "addr:b", "addr:c"}) REQUIRE(limiter.check(idle, at_ms(61'000)).allowed);
+  REQUIRE(limiter.size() == 4);
+
+  // Distinct new keys fill the shard again and again: each evicts an unthrottled client.
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(limiter.check("addr:new-" + std::to_string(i), at_ms(62'000)).allowed);
+    REQUIRE(limiter.size() == 4);
+  }
+  const auto still = limiter.check("addr:flood", at_ms(63'000));
+  CHECK_FALSE(still.allowed);
+  CHECK(still.retry_after > milliseconds(0));
+}
+
+TEST_CASE("issue 14: the least recently seen unthrottled client goes first", "[rate_limiter]") {
+  RateLimiterOptions o = options(3, 60'000);
+  o.shards = 1;
+  o.max_clients = 3;
+  RateLimiter limiter(o);
+  // "old" last used 2 of 3 requests long ago in the window; "recent" 2 of 3 just now.
+  REQUIRE(limiter.check("old", at_ms(60'000)).allowed);
+  REQUIRE(limiter.check("old", at_ms(60'000)).allowed);
+  REQUIRE(limiter.check("recent", at_ms(61'000)).allowed);
+  REQUIRE(limiter.check("recent", at_ms(61'000)).allowed);
+  REQUIRE(limiter.check("third", at_ms(61'500)).allowed);
+  REQUIRE(limiter.check("newcomer", at_ms(62'000)).allowed);  // evicts "old"
+  // "recent" kept its count: one request left. "old" was forgotten: three again.
+  CHECK(limiter.check("recent", at_ms(62'000)).remaining == 0);
+  CHECK(limiter.check("old", at_ms(62'000)).remaining == 2);
+}
+
+TEST_CASE("a shard of throttled clients only gives up its least recently seen one", "[rate_limiter]") {
+  RateLimiterOptions o = options(1, 60'000);
+  o.shards = 1;
+  o.max_clients = 2;
+  RateLimiter limiter(o);
+  REQUIRE(limiter.check("first", at_ms(60'000)).allowed);   // none left: throttled
+  REQUIRE(limiter.check("second", at_ms(61'000)).allowed);  // throttled too
+  REQUIRE(limiter.check("third", at_ms(62'000)).allowed);   // the memory bound evicts "first"
+  CHECK(limiter.size() == 2);
+  CHECK_FALSE(limiter.check("second", at_ms(62'000)).allowed);
+  CHECK(limiter.check("first", at_ms(62'000)).allowed);  // forgotten: the bound errs towards allowing
+}
+
+TEST_CASE("issue 14: shards are picked by a keyed hash that differs per limiter", "[rate_limiter]") {
+  RateLimiterOptions o = options(5, 60'000);
+  o.shards = 16;
+  std::vector<std::string> clients;
+  for (int i = 0; i < 64; ++i) clients.push_back("addr:10.0.0." + std::to_string(i));
+  auto layout = [&](const RateLimiter& limiter) {
+    std::vector<std::size_t> shards;
+    for (const auto& c : clients) shards.push_back(limiter.shard_of_for_testing(c));
+    return shards;
+  };
+
+  // A fixed key gives a fixed layout; another key another one.
+  RateLimiterOptions keyed = o;
+  keyed.shard_key = std::array<std::uint8_t, 16>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+  RateLimiterOptions rekeyed = o;
+  rekeyed.shard_key = std::array<std::uint8_t, 16>{16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1};
+  CHECK(layout(RateLimiter(keyed)) == layout(RateLimiter(keyed)));
+  CHECK(layout(RateLimiter(keyed)) != layout(RateLimiter(rekeyed)));
+  // Without a key each limiter draws its own: two layouts of 64 clients over 16 shards agree
+  // by chance with probability 16^-64.
+  CHECK(layout(RateLimiter(o)) != layout(RateLimiter(o)));
+  // And not the unkeyed std::hash layout a client could compute for itself.
+  std::vector<std::size_t> unkeyed;
+  for (const auto& c : clients) unkeyed.push_back(std::hash<std::string_view>{}(c) % 16);
+  CHECK(layout(RateLimiter(o)) != unkeyed);
+  for (std::size_t shard : layout(RateLimiter(o))) CHECK(shard < 16);
 }

@@ -1,7 +1,9 @@
 // The tamper-evident audit log as kvs::Node keeps it (SPEC section 2, "Operations"; issue 7):
 // one chained entry per mutation, written in the mutation's own storage transaction, none for
 // a refused or failed write, readable and verifiable by admins only, and an entry edited in
-// the LMDB file of a stopped node reported by verify as the first bad sequence number.
+// the LMDB file of a stopped node reported by verify as the first bad sequence number. Issue
+// 14: the chain keyed from the cluster secret, old unkeyed entries still verifying, and
+// truncation and forgery found against a known head.
 
 #include <atomic>
 #include <fstream>
@@ -11,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "auth/secret.hpp"
 #include "features/audit.hpp"
 #include "kvs/node.hpp"
 #include "support/node_fixture.hpp"
@@ -286,8 +289,10 @@ TEST_CASE("issue 7: an entry edited in the LMDB file of a stopped node is report
     REQUIRE(entry.is_ok());
     CHECK(entry->front().path == "k/X");
   }
-  SECTION("an edited entry whose hash was recomputed to match") {
-    // The intruder also reseals the entry: its own hash checks, but entry 5 links to the old one.
+  SECTION("an edited entry whose hash was recomputed without the key") {
+    // The intruder also reseals the entry, but lacking the audit key only as an unkeyed entry:
+    // that is refused at the entry itself (issue 14; before the chain was keyed, only entry 8,
+    // which links to the old hash, showed it).
     edit_stored_entry(f.dir / "data", 7, [](std::string& value) {
       auto entry = features::decode_audit_entry(value);
       REQUIRE(entry.is_ok());
@@ -298,8 +303,8 @@ TEST_CASE("issue 7: an entry edited in the LMDB file of a stopped node is report
     auto verified = f.node().verify_audit();
     REQUIRE(verified.is_ok());
     CHECK_FALSE(verified->ok);
-    CHECK(verified->first_bad_seq == std::optional<std::uint64_t>(8));
-    CHECK(verified->entries == 7);
+    CHECK(verified->first_bad_seq == std::optional<std::uint64_t>(7));
+    CHECK(verified->entries == 6);
   }
   SECTION("a truncated last entry") {
     // The node still opens and goes on appending; verify points at the damaged entry.
@@ -340,6 +345,174 @@ TEST_CASE("a change of the configured mode is audited once, at the open that cha
   REQUIRE_FALSE(entries.empty());
   CHECK(entries.back().actor == "system");
   check_verifies(f.node(), entries.size());
+}
+
+}  // namespace kvs::test
+
+namespace kvs::test {
+namespace {
+
+AuditHead head_of(const AuditVerification& verified) { return AuditHead{verified.head_seq, verified.head_hash}; }
+
+AuditVerification verified_against(Node& node, const std::optional<AuditHead>& head) {
+  auto verified = head ? node.verify_audit({Caller::local()}, *head) : node.verify_audit({Caller::local()});
+  REQUIRE(verified.is_ok());
+  return *verified;
+}
+
+// Rewrites the path of stored entry `seq` and re-chains it and every later entry up to `last`,
+// sealing each with `key` (nullptr: unkeyed), as an intruder with the file but not the
+// cluster secret would.
+void forge_stored_chain(const std::filesystem::path& data_dir, std::uint64_t seq, std::uint64_t last,
+                        const features::AuditKey* key) {
+  features::AuditHash prev{};
+  for (std::uint64_t s = seq; s <= last; ++s) {
+    edit_stored_value(data_dir, "audit", features::audit_key(s), [&](std::string value) {
+      auto entry = features::decode_audit_entry(value);
+      REQUIRE(entry.is_ok());
+      if (s == seq) {
+        entry->path = "k/forged";
+      } else {
+        entry->prev_hash = prev;
+      }
+      std::string sealed = features::seal_audit_entry(*entry, key);
+      prev = entry->entry_hash;
+      return sealed;
+    });
+  }
+}
+
+features::AuditEntry stored_entry(const std::filesystem::path& data_dir, std::uint64_t seq) {
+  features::AuditEntry out;
+  edit_stored_value(data_dir, "audit", features::audit_key(seq), [&](std::string value) {
+    auto entry = features::decode_audit_entry(value);
+    REQUIRE(entry.is_ok());
+    out = *entry;
+    return value;
+  });
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("verify reports the head of the chain, and refuses a malformed expected head", "[node][audit]") {
+  NodeFixture f(audit_on);
+  auto empty = verified_against(f.node(), std::nullopt);
+  CHECK(empty.ok);
+  CHECK(empty.head_seq == 0);
+  CHECK(empty.head_hash == std::string(64, '0'));
+  CHECK(verified_against(f.node(), AuditHead{0, std::string(64, '0')}).ok);
+
+  for (int i = 1; i <= 3; ++i) REQUIRE(f.node().put("k/" + std::to_string(i), R"({"n":1})").is_ok());
+  auto verified = verified_against(f.node(), std::nullopt);
+  auto entries = all_entries(f.node());
+  REQUIRE(entries.size() == 3);
+  CHECK(verified.head_seq == 3);
+  CHECK(verified.head_hash == entries.back().hash);
+  CHECK(verified_against(f.node(), head_of(verified)).ok);
+
+  for (const std::string& bad : {std::string("xyz"), std::string(63, 'a'), std::string(64, 'g'), std::string()}) {
+    INFO(bad);
+    auto refused = f.node().verify_audit({Caller::local()}, AuditHead{3, bad});
+    CHECK(refused.status().code() == Code::kInvalidArgument);
+  }
+}
+
+TEST_CASE("issue 14: entries removed from the end of the chain are detected when the head is known",
+          "[node][audit]") {
+  NodeFixture f(audit_on);
+  for (int i = 1; i <= 10; ++i) REQUIRE(f.node().put("k/" + std::to_string(i), R"({"n":1})").is_ok());
+  const AuditHead head = head_of(verified_against(f.node(), std::nullopt));
+  REQUIRE(head.seq == 10);
+  f.close();
+
+  for (std::uint64_t seq = 8; seq <= 10; ++seq) delete_stored_value(f.dir / "data", "audit", features::audit_key(seq));
+  f.reopen();
+  // The chain alone cannot tell: it is a whole chain of seven entries.
+  auto alone = verified_against(f.node(), std::nullopt);
+  CHECK(alone.ok);
+  CHECK(alone.head_seq == 7);
+  auto known = verified_against(f.node(), head);
+  CHECK_FALSE(known.ok);
+  CHECK(known.first_bad_seq == std::optional<std::uint64_t>(8));
+  CHECK(known.head_seq == 7);
+
+  // New entries that reach the old head's seq do not hide it: they are other entries.
+  for (int i = 11; i <= 13; ++i) REQUIRE(f.node().put("k/" + std::to_string(i), R"({"n":1})").is_ok());
+  CHECK(verified_against(f.node(), std::nullopt).ok);
+  auto refilled = verified_against(f.node(), head);
+  CHECK_FALSE(refilled.ok);
+  CHECK(refilled.first_bad_seq == std::optional<std::uint64_t>(10));
+}
+
+TEST_CASE("issue 14: an entry forged and re-chained without the cluster secret is detected", "[node][audit]") {
+  NodeFixture f(audit_on);
+  for (int i = 1; i <= 10; ++i) REQUIRE(f.node().put("k/" + std::to_string(i), R"({"n":1})").is_ok());
+  const AuditHead head = head_of(verified_against(f.node(), std::nullopt));
+  f.close();
+
+  // Keyed with a key derived from a guessed secret, or unkeyed as the old chain was.
+  const features::AuditKey guessed = auth::derive_audit_key("a guessed cluster secret, 32 bytes or more");
+  SECTION("re-chained with a guessed key") { forge_stored_chain(f.dir / "data", 5, 10, &guessed); }
+  SECTION("re-chained unkeyed") { forge_stored_chain(f.dir / "data", 5, 10, nullptr); }
+  f.reopen();
+  for (const auto& expected : {std::optional<AuditHead>(), std::optional<AuditHead>(head)}) {
+    auto verified = verified_against(f.node(), expected);
+    CHECK_FALSE(verified.ok);
+    CHECK(verified.first_bad_seq == std::optional<std::uint64_t>(5));
+    CHECK(verified.entries == 4);
+    CHECK(verified.head_seq == 4);
+  }
+}
+
+TEST_CASE("issue 14: a chain written before the chain was keyed still verifies, and goes on keyed",
+          "[node][audit]") {
+  NodeFixture f(audit_on);
+  for (int i = 1; i <= 5; ++i) REQUIRE(f.node().put("k/" + std::to_string(i), R"({"n":1})").is_ok());
+  f.close();
+  // What the unkeyed code left behind: the same entries, sealed without a key.
+  features::AuditHash prev{};
+  for (std::uint64_t seq = 1; seq <= 5; ++seq) {
+    edit_stored_value(f.dir / "data", "audit", features::audit_key(seq), [&](std::string value) {
+      auto entry = features::decode_audit_entry(value);
+      REQUIRE(entry.is_ok());
+      entry->prev_hash = prev;
+      std::string sealed = features::seal_audit_entry(*entry);
+      prev = entry->entry_hash;
+      return sealed;
+    });
+  }
+  REQUIRE(stored_entry(f.dir / "data", 5).format == features::kAuditFormatUnkeyed);
+
+  f.reopen();
+  auto old = verified_against(f.node(), std::nullopt);
+  CHECK(old.ok);
+  CHECK(old.entries == 5);
+  for (int i = 6; i <= 8; ++i) REQUIRE(f.node().put("k/" + std::to_string(i), R"({"n":1})").is_ok());
+  auto both = verified_against(f.node(), std::nullopt);
+  CHECK(both.ok);
+  CHECK(both.entries == 8);
+  auto entries = all_entries(f.node());
+  REQUIRE(entries.size() == 8);
+  CHECK(entries[5].prev_hash == entries[4].hash);
+  f.close();
+  CHECK(stored_entry(f.dir / "data", 1).format == features::kAuditFormatUnkeyed);
+  CHECK(stored_entry(f.dir / "data", 6).format == features::kAuditFormatKeyed);
+  CHECK(stored_entry(f.dir / "data", 8).format == features::kAuditFormatKeyed);
+}
+
+TEST_CASE("the chain is keyed from the cluster secret: another secret does not verify it", "[node][audit]") {
+  NodeFixture f([](Config& config) {
+    config.tamper_logging_enabled = true;
+    config.cluster_secret = "the first cluster secret, of 32 bytes or more";
+  });
+  for (int i = 1; i <= 3; ++i) REQUIRE(f.node().put("k/" + std::to_string(i), R"({"n":1})").is_ok());
+  CHECK(verified_against(f.node(), std::nullopt).ok);
+  f.config.cluster_secret = "another cluster secret, also 32 bytes or more";
+  f.reopen();
+  auto verified = verified_against(f.node(), std::nullopt);
+  CHECK_FALSE(verified.ok);
+  CHECK(verified.first_bad_seq == std::optional<std::uint64_t>(1));
 }
 
 }  // namespace kvs::test

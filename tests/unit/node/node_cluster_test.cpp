@@ -26,7 +26,7 @@ using kvs::test::NodeFixture;
 
 void clustered(kvs::Config& config) {
   config.clustering_enabled = true;
-  config.cluster_secret = "node-cluster-test-secret";
+  config.cluster_secret = "node-cluster-test-secret-0123456789";
   config.port = 7001;
 }
 

@@ -271,4 +271,44 @@ TEST_CASE("with rate limiting off every request is admitted", "[node][rate_limit
   for (int i = 0; i < 1000; ++i) REQUIRE(fixture.node().admit_request(Caller::local(), "10.0.0.1").allowed);
 }
 
+TEST_CASE("issue 14: kvs_writes_total counts applied versions by kind and kvs_audit_last_seq follows the chain",
+          "[node][metrics]") {
+  NodeFixture fixture([](Config& config) { config.tamper_logging_enabled = true; });
+  Node& node = fixture.node();
+  auto before = parse_prometheus(node.metrics_text());
+  CHECK(before.at("kvs_audit_last_seq") == 0);
+  CHECK(before.count("kvs_audit_entries") == 0);  // replaced by kvs_audit_last_seq
+
+  for (int i = 0; i < 3; ++i) REQUIRE(node.put("w/" + std::to_string(i), R"({"v":1})").is_ok());
+  REQUIRE(node.remove("w/0").is_ok());
+  CHECK(node.remove("w/absent").code() == Code::kNotFound);                    // refused: not counted
+  PutOptions create_only;
+  create_only.if_none_match = true;
+  CHECK(node.put("w/1", R"({"v":2})", create_only).status().code() == Code::kPreconditionFailed);
+  Version replicated;
+  replicated.path = "w/peer";
+  replicated.uuid = "00000000-0000-4000-8000-000000000002";
+  replicated.timestamp_ms = fixture.clock.now_ms();
+  replicated.origin_node_id = "peer-a";
+  replicated.data = R"({"from":"peer"})";
+  REQUIRE(node.apply_version(replicated).value());
+  REQUIRE_FALSE(node.apply_version(replicated).value());  // loses by the order: nothing applied
+
+  auto after = parse_prometheus(node.metrics_text());
+  CHECK(after.at(R"(kvs_writes_total{kind="put"})") == 3);
+  CHECK(after.at(R"(kvs_writes_total{kind="delete"})") == 1);
+  CHECK(after.at(R"(kvs_writes_total{kind="replicated"})") == 1);
+  // One audit entry per applied version.
+  CHECK(after.at("kvs_audit_last_seq") == 5);
+  auto verified = node.verify_audit();
+  REQUIRE(verified.is_ok());
+  CHECK(after.at("kvs_audit_last_seq") == static_cast<double>(verified->head_seq));
+
+  // It survives a restart: the gauge reads the chain's head, not a count since open.
+  fixture.reopen();
+  CHECK(parse_prometheus(fixture.node().metrics_text()).at("kvs_audit_last_seq") == 5);
+  REQUIRE(fixture.node().put("w/after", R"({"v":3})").is_ok());
+  CHECK(parse_prometheus(fixture.node().metrics_text()).at("kvs_audit_last_seq") == 6);
+}
+
 }  // namespace kvs::test

@@ -1,6 +1,8 @@
 // kvs-server: one kvs node behind the REST interface of SPEC section 2, plus the operator
 // subcommands. Exit status: 0 clean stop, 1 runtime failure (data_dir held, port in use),
-// 2 bad usage or configuration.
+// 2 bad usage or configuration (a node with seed_nodes and no cluster secret among them).
+// SIGTERM or SIGINT: stop accepting, finish the requests in flight, leave the cluster
+// gracefully, close the store.
 
 #include <pthread.h>
 #include <signal.h>
@@ -93,9 +95,15 @@ int run_server(const std::string& config_path) {
 
   auto opened = kvs::Node::open(*config);
   if (!opened.is_ok()) {
+    kvs::log(kvs::LogLevel::kError, "node.open_failed", {{"data_dir", config->data_dir}, {"error", opened.status().to_string()}});
+    // kInvalidArgument is the configuration's fault (a joining node without the cluster's
+    // secret, say): exit status 2, like any bad configuration.
+    if (opened.status().code() == kvs::Status::Code::kInvalidArgument) {
+      std::fprintf(stderr, "kvs-server: bad configuration: %s\n", opened.status().message().c_str());
+      return 2;
+    }
     std::fprintf(stderr, "kvs-server: cannot open data_dir %s: %s\n", config->data_dir.c_str(),
                  opened.status().to_string().c_str());
-    kvs::log(kvs::LogLevel::kError, "node.open_failed", {{"data_dir", config->data_dir}, {"error", opened.status().to_string()}});
     return 1;
   }
   std::unique_ptr<kvs::Node> node = std::move(*opened);
@@ -171,6 +179,13 @@ int run_server(const std::string& config_path) {
     pthread_kill(signal_thread.native_handle(), SIGTERM);
   }
   signal_thread.join();
+  // SPEC: a clustered node leaves gracefully on SIGTERM, so that its peers drop it at once rather
+  // than suspect it. After the requests in flight (a write acknowledged to a client has been
+  // queued for its push) and bounded (about a second when peers do not answer).
+  if (config->clustering_enabled && served.is_ok()) {
+    kvs::Status left = node->leave_before_close();
+    if (!left.is_ok()) kvs::log(kvs::LogLevel::kWarn, "server.leave_failed", {{"error", left.to_string()}});
+  }
   // Every request has finished: close the node, which drains its writer and syncs.
   node.reset();
   kvs::log(kvs::LogLevel::kInfo, "server.stopped", {});

@@ -17,12 +17,14 @@ constexpr const char* kPrometheusContentType = "text/plain; version=0.0.4; chars
 
 bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
-// Requests the rate limiter never counts: health and readiness checks (load balancers poll them) and peer
-// traffic (a limited peer would stall replication; peers authenticate with the cluster HMAC).
+// Requests the rate limiter never counts: health and readiness checks and the member list
+// (load balancers and monitoring poll them) and peer traffic (a limited peer would stall
+// replication; peers authenticate with the cluster HMAC).
 bool exempt_from_rate_limit(const RequestContext& context) {
   const std::string& path = context.target.path;
   if (path == "/health" || path == "/ready") return true;
-  // Peer-to-peer membership messages; GET /members/ and DELETE /members/leave are clients'.
+  if (context.method == "GET" && (path == "/members/" || path == "/members")) return true;
+  // Peer-to-peer membership messages; DELETE /members/leave is a client's.
   if (context.method == "POST" && (path == "/members/join" || path == "/members/gossip")) return true;
   if (starts_with(path, "/sync/")) return !(context.method == "GET" && path == "/sync/merkle/root");
   return false;

@@ -87,11 +87,12 @@ std::unique_ptr<Node> open_node(const char* command, const std::string& config_p
   NodeEnv env;
   env.background_sweeper = false;  // an export must see tombstones and expired keys as stored
   env.backup_scheduler = false;    // an operator command takes no scheduled backups
+  env.offline = true;              // SPEC: never joins the cluster, contacts peers or creates users
   auto node = Node::open(*config, env);
   if (!node.is_ok()) {
     std::fprintf(stderr, "kvs-server %s: cannot open data_dir %s: %s\n", command, config->data_dir.c_str(),
                  node.status().to_string().c_str());
-    exit_code = 1;
+    exit_code = node.status().code() == Status::Code::kInvalidArgument ? 2 : 1;
     return nullptr;
   }
   return std::move(*node);

@@ -20,7 +20,8 @@ int run_restore(const std::vector<std::string>& args);
 int run_token(const std::vector<std::string>& args);
 
 // Loads the configuration (which must exist: an operator command never writes one) and opens
-// the node. Prints the problem and sets `exit_code` on failure.
+// the node offline (NodeEnv::offline: no membership, replication, bootstrap or admin user,
+// whatever the configuration says). Prints the problem and sets `exit_code` on failure.
 std::unique_ptr<Node> open_node(const char* command, const std::string& config_path, int& exit_code);
 
 }  // namespace kvs::server

@@ -16,7 +16,8 @@ constexpr const char* kPeerSignatureHeader = "X-KVS-Peer-Signature";
 // the peer sent it, so the raw target is passed, not the decoded one.
 void sync_request(Node& node, RequestContext& context, httplib::Response& response) {
   auto answer = node.handle_peer_request(
-      {context.method, context.http.target, context.http.body, context.header(kPeerSignatureHeader)});
+      {context.method, context.http.target, context.http.body, context.header(kPeerSignatureHeader),
+       context.http.remote_addr});
   if (!answer.is_ok()) {
     write_error(response, answer.status());
     return;

@@ -87,6 +87,7 @@ struct PeerRequest {
                                               // signature covers it): not decoded
   std::string_view body;
   std::string_view signature;                 // the X-KVS-Peer-Signature header; empty when absent
+  std::string_view remote_address{};          // the sender's IP address, for the log; may be empty
 };
 
 // What to answer a PeerRequest that succeeded: write `body` as JSON with HTTP status `status`.

@@ -49,6 +49,10 @@ struct Config {
   std::int64_t bootstrap_max_age_hours{720};
   std::chrono::milliseconds throttle_delay_ms{100};
   std::chrono::milliseconds fetch_delay_ms{50};
+  // A bootstrapping node whose seeds do not answer at all for this long gives up and enters
+  // "normal" (a brand-new cluster starting together); seeds that reject its signature never
+  // make it give up.
+  std::chrono::milliseconds bootstrap_timeout{std::chrono::seconds(30)};
   std::string cluster_secret;                 // empty: generated once into data_dir; else >= 32 bytes
 
   // Storage.

@@ -50,6 +50,10 @@ struct NodeEnv {
   Random* random = nullptr;                   // default: system_random()
   bool background_sweeper = true;             // false: expiry purges run only via sweep_now()
   bool backup_scheduler = true;               // false: no scheduled backups (backup_now still works)
+  // true: open the data directory alone, for an operator command on a stopped node (export,
+  // import, token): no membership, replication or bootstrap, and no admin user created, so the
+  // node never contacts a peer, is never seen by one, and never writes a user of its own.
+  bool offline = false;
 };
 
 class KVS_EXPORT Node {
@@ -175,8 +179,15 @@ class KVS_EXPORT Node {
   // the cluster loop did not take the request in time).
   Status join(std::string_view seed_address = {});
   // Leaves gracefully: tells the members, which drop this node at once, then runs standalone
-  // until join(). Needs the admin scope (any trusted caller may). kPermissionDenied, kUnavailable.
+  // until join(). Returns once the members have answered, or after about a second when some do
+  // not (they then suspect this node as usual). Needs the admin scope (any trusted caller may).
+  // kPermissionDenied, kUnavailable.
   Status leave(const CallOptions& options = {});
+  // Leaves as leave() does, for a process about to close this node (kvs-server on SIGTERM): the
+  // members drop it at once rather than suspect it, and its next start rejoins through them.
+  // Not a client's call: no permission check. kUnavailable (clustering off, or the cluster loop
+  // did not take the request in time).
+  Status leave_before_close();
   // Calls `observer` for each membership change, in order, on the cluster thread: it must be
   // quick and must not call join() or leave(). Replaces the previous observer; empty removes it.
   void set_member_observer(std::function<void(const MemberEvent&)> observer);

@@ -146,20 +146,30 @@ void Core::on_send_failed(std::string_view address, TimePoint now) {
   }
 }
 
-void Core::leave(TimePoint now) {
+void Core::leave(TimePoint now, bool remember_peers) {
   if (!started_ || left_) return;
   now_ = std::max(now_, now);
   // The bumped heartbeat makes the left entry fresher than any alive copy of us in flight.
   self_.heartbeat += 1;
   MemberEntry entry = self_;
   entry.state = EntryState::kLeft;
-  for (const auto& [id, member] : members_) send(member.entry.address, PeerMessage{Leave{entry}});
+  std::vector<std::string> peer_addresses;
+  for (const auto& [id, member] : members_) {
+    send(member.entry.address, PeerMessage{Leave{entry}});
+    peer_addresses.push_back(member.entry.address);
+  }
   members_.clear();
   tombstones_.clear();
   seeds_.clear();
   joining_ = false;
   left_ = true;
-  persist();  // forget the peers: a node that left does not find its way back after a restart
+  // Forget the peers: a node that left does not find its way back after a restart. A node that
+  // only stops keeps them: the next start's incarnation outranks the left tombstones it leaves.
+  persist();
+  if (remember_peers) {
+    self_record_.peer_addresses = std::move(peer_addresses);
+    effects_.persist_self = self_record_;
+  }
 }
 
 void Core::join(std::vector<std::string> seed_addresses, TimePoint now) {

@@ -175,8 +175,10 @@ class Core {
   void on_send_failed(std::string_view address, TimePoint now);
 
   // Leaves gracefully: tells every member, then runs standalone (forgets all members and ignores
-  // peers) until join().
-  void leave(TimePoint now);
+  // peers) until join(). The persisted SelfRecord forgets the peers too, so that a restart does
+  // not find its way back, unless `remember_peers` (a process that stops, SIGTERM): its next
+  // start then asks them to let it back in, as after a crash.
+  void leave(TimePoint now, bool remember_peers = false);
 
   // Joins (again) through `seed_addresses` (the configured seeds when empty), e.g. after leave().
   void join(std::vector<std::string> seed_addresses, TimePoint now);

@@ -91,7 +91,15 @@ Status Driver::command(Input input) {
   return Status::ok();
 }
 
-Status Driver::leave() { return command(LeaveCommand{}); }
+Status Driver::leave(bool remember_peers) {
+  if (Status left = command(LeaveCommand{remember_peers}); !left.is_ok()) return left;
+  // The members drop this node when the message arrives: wait for it, briefly, so that a
+  // process that exits right after leaving (SIGTERM) does not cancel the messages on its way out.
+  MutexLock lock(mutex_);
+  (void)lock.wait_for(sent_, options_.leave_timeout,
+                      [&]() KVS_REQUIRES(mutex_) { return stopping_ || sends_in_flight_ == 0; });
+  return Status::ok();
+}
 
 Status Driver::join(std::vector<std::string> seeds) { return command(JoinCommand{std::move(seeds)}); }
 
@@ -158,8 +166,8 @@ void Driver::apply(Input& input, TimePoint now) {
     core_.on_message(*message, now);
   } else if (auto* failed = std::get_if<SendFailed>(&input)) {
     core_.on_send_failed(failed->address, now);
-  } else if (std::holds_alternative<LeaveCommand>(input)) {
-    core_.leave(now);
+  } else if (auto* leave = std::get_if<LeaveCommand>(&input)) {
+    core_.leave(now, leave->remember_peers);
     log(LogLevel::kInfo, "cluster.left", {{"node_id", core_.self().id}});
   } else if (auto* join = std::get_if<JoinCommand>(&input)) {
     core_.join(std::move(join->seeds), now);
@@ -204,16 +212,60 @@ void Driver::send(Outbound outbound, TimePoint now) {
   request.body = encode_message(outbound.message);
   request.headers.emplace_back(std::string(auth::kPeerSignatureHeader), hooks_.sign("POST", request.path, request.body));
   std::string address = outbound.address;
+  {
+    MutexLock lock(mutex_);
+    sends_in_flight_ += 1;
+  }
   Status posted = transport_->post(std::move(request), [this, address](Result<http::PeerResponse> response) {
+    on_sent(address, response);
     if (response.is_ok() && response->status >= 200 && response->status < 300) return;
-    if (log_enabled(LogLevel::kDebug)) {
-      log(LogLevel::kDebug, "cluster.send_failed",
-          {{"address", address},
-           {"error", response.is_ok() ? "HTTP " + std::to_string(response->status) : response.status().to_string()}});
-    }
     report_send_failed(address);
   });
-  if (!posted.is_ok()) core_.on_send_failed(outbound.address, now);
+  if (!posted.is_ok()) {
+    {
+      MutexLock lock(mutex_);
+      sends_in_flight_ -= 1;
+    }
+    core_.on_send_failed(outbound.address, now);
+  }
+}
+
+void Driver::on_sent(const std::string& address, const Result<http::PeerResponse>& response) {
+  bool stopping = false;
+  {
+    MutexLock lock(mutex_);
+    sends_in_flight_ -= 1;
+    stopping = stopping_;
+  }
+  sent_.notify_all();
+  if (stopping) return;  // the transport fails what is queued at shutdown: nothing to report
+  if (response.is_ok() && response->status >= 200 && response->status < 300) {
+    unreachable_log_.clear(address);
+    rejected_log_.clear(address);
+    return;
+  }
+  std::string error = response.is_ok() ? "HTTP " + std::to_string(response->status) : response.status().to_string();
+  if (response.is_ok() && response->status == 401) {
+    // SPEC: a node whose peers reject its signature says so, naming the setting to fix.
+    if (auto unsaid = rejected_log_.admit(address, clock_.monotonic_now())) {
+      log(LogLevel::kError, "cluster.signature_rejected",
+          {{"address", address},
+           {"problem", "the peer rejects this node's signature: this node's cluster_secret differs from the "
+                       "cluster's"},
+           {"fix", "copy the first node's <data_dir>/cluster.secret into this node's data_dir, or set the same "
+                   "cluster_secret on every node, then restart this node"},
+           {"repeats", std::to_string(*unsaid)}});
+    }
+    return;
+  }
+  if (!response.is_ok()) {
+    if (auto unsaid = unreachable_log_.admit(address, clock_.monotonic_now())) {
+      log(LogLevel::kWarn, "cluster.peer_unreachable",
+          {{"address", address}, {"error", error}, {"repeats", std::to_string(*unsaid)}});
+    }
+    return;
+  }
+  if (log_enabled(LogLevel::kDebug)) log(LogLevel::kDebug, "cluster.send_failed", {{"address", address}, {"error", error}});
 }
 
 void Driver::publish() {

@@ -48,6 +48,7 @@
 #include "http/peer_transport.hpp"
 #include "kvs/clock.hpp"
 #include "kvs/status.hpp"
+#include "util/log_limiter.hpp"
 #include "util/thread_annotations.hpp"
 
 namespace kvs::cluster {
@@ -56,6 +57,7 @@ struct DriverOptions {
   std::size_t inbox_capacity{1024};               // peer messages waiting for the loop; more: kUnavailable
   std::chrono::milliseconds max_sleep{100};       // the loop ticks the Core at least this often
   std::chrono::milliseconds command_timeout{5000};// leave()/join() wait at most this for the loop
+  std::chrono::milliseconds leave_timeout{1000};  // leave() then waits at most this for the members' answers
   std::size_t max_effect_rounds{64};              // take_effects() rounds per input (a runaway guard)
   http::PeerTransportOptions transport;
 };
@@ -100,9 +102,10 @@ class Driver {
   Status deliver(PeerMessage message);
 
   // Leaves gracefully: the Core tells every member and then runs standalone until join(). Ok
-  // once the leave messages are handed to the transport; kUnavailable when the driver is not
-  // running or the loop did not get to it within command_timeout.
-  Status leave();
+  // once the leave messages are answered or failed, or after leave_timeout (a member that has
+  // not heard of it suspects this node as usual); kUnavailable when the driver is not running
+  // or the loop did not get to it within command_timeout.
+  Status leave(bool remember_peers = false);  // Core::leave's remember_peers
 
   // Joins (again) through `seeds` (the configured seeds when empty). Ok once the Core has sent
   // its joins; the answer arrives later (watch snapshot() or the notify hook).
@@ -114,7 +117,9 @@ class Driver {
   struct SendFailed {
     std::string address;
   };
-  struct LeaveCommand {};
+  struct LeaveCommand {
+    bool remember_peers = false;
+  };
   struct JoinCommand {
     std::vector<std::string> seeds;
   };
@@ -125,6 +130,8 @@ class Driver {
   void carry_out(TimePoint now);
   void send(Outbound outbound, TimePoint now);
   void report_send_failed(std::string address);
+  // A send has completed (answered, or failed): logs what an operator must hear of, counts it.
+  void on_sent(const std::string& address, const Result<http::PeerResponse>& response);
   void publish();
   Status command(Input input);
 
@@ -143,6 +150,11 @@ class Driver {
   std::uint64_t commands_posted_ KVS_GUARDED_BY(mutex_) = 0;
   std::uint64_t commands_done_ KVS_GUARDED_BY(mutex_) = 0;
   std::uint64_t inbox_rejected_ KVS_GUARDED_BY(mutex_) = 0;
+  std::size_t sends_in_flight_ KVS_GUARDED_BY(mutex_) = 0;  // posted, not yet answered or failed
+  std::condition_variable sent_;       // leave(): sends_in_flight_ went down
+  // Peers that reject our signature (another cluster_secret), or that do not answer at all.
+  util::LogLimiter rejected_log_{std::chrono::seconds(30)};
+  util::LogLimiter unreachable_log_{std::chrono::minutes(1)};
   bool running_ KVS_GUARDED_BY(mutex_) = false;
   bool stopping_ KVS_GUARDED_BY(mutex_) = false;
 

@@ -304,6 +304,9 @@ const std::vector<KeySpec>& key_table() {
             &Config::bootstrap_max_age_hours, 1, 1'000'000);
     interval_key("throttle_delay_ms", "Pause between sync batches, in milliseconds.", &Config::throttle_delay_ms, 1);
     interval_key("fetch_delay_ms", "Pause between sync fetches, in milliseconds.", &Config::fetch_delay_ms, 1);
+    interval_key("bootstrap_timeout", "A joining node whose seeds do not answer at all for this long gives up "
+                 "syncing and enters normal mode (seeds that reject its signature never make it give up).",
+                 &Config::bootstrap_timeout, 1000);
     string_key("cluster_secret", "Shared secret of the cluster (peer HMAC, token keys); empty: generated into "
                "data_dir.", &Config::cluster_secret, true);
 
@@ -479,6 +482,7 @@ Status validate_config(const Config& c) {
                             {"catchup_interval", c.catchup_interval},
                             {"failure_timeout", c.failure_timeout},
                             {"removal_timeout", c.removal_timeout},
+                            {"bootstrap_timeout", c.bootstrap_timeout},
                             {"tombstone_ttl", c.tombstone_ttl},
                             {"token_ttl", c.token_ttl},
                             {"rate_limit_window", c.rate_limit_window}}) {

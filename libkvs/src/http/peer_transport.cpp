@@ -34,6 +34,11 @@ std::size_t write_body(char* data, std::size_t size, std::size_t count, void* us
   return bytes;
 }
 
+// CURLOPT_XFERINFOFUNCTION: non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK).
+int abort_if_stopping(void* aborting, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(aborting)->load(std::memory_order_relaxed) ? 1 : 0;
+}
+
 struct HeaderList {
   curl_slist* list = nullptr;
   ~HeaderList() { curl_slist_free_all(list); }
@@ -57,6 +62,7 @@ PeerTransport::PeerTransport(PeerTransportOptions options) : options_(std::move(
 }
 
 PeerTransport::~PeerTransport() {
+  aborting_.store(true, std::memory_order_relaxed);
   std::deque<Job> cancelled;
   {
     std::lock_guard lock(mutex_);
@@ -146,6 +152,9 @@ Result<PeerResponse> PeerTransport::perform(void* handle, const PeerRequest& req
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &abort_if_stopping);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &aborting_);
 
   CURLcode code = curl_easy_perform(curl);
   if (sink.overflow) {

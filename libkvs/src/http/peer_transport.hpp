@@ -13,9 +13,10 @@
 //
 // Threading: post() may be called from any thread. Callbacks run on a worker thread, one at a
 // time per worker; they must be short and must not block (typically they post the result into
-// the cluster loop's own bounded queue). The destructor stops the workers after their current
-// request and fails every queued request with kUnavailable.
+// the cluster loop's own bounded queue). The destructor aborts the requests in flight, stops
+// the workers and fails every queued request with kUnavailable.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -89,6 +90,10 @@ class PeerTransport {
   Result<PeerResponse> perform(void* curl, const PeerRequest& request);
 
   PeerTransportOptions options_;
+  // Set first by the destructor: the requests in flight abort within about a second (curl's
+  // progress callback) rather than run to request_timeout, so a node closes promptly even when
+  // a peer accepts connections but never answers.
+  std::atomic<bool> aborting_{false};
   mutable std::mutex mutex_;
   // Guarded by mutex_:
   std::condition_variable wake_;

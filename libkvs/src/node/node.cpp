@@ -73,7 +73,10 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
 
   auto impl = std::make_unique<Impl>();
   impl->config = config;
+  impl->offline = env.offline;
   if (impl->config.node_id.empty()) impl->config.node_id = util::host_name();
+  // Before anything is created in data_dir (node_bootstrap.cpp).
+  if (Status secret = impl->check_joining_secret(); !secret.is_ok()) return secret;
   impl->clock = env.clock ? env.clock : &system_clock();
   impl->random = env.random ? env.random : &system_random();
   impl->started_at = std::chrono::steady_clock::now();
@@ -158,8 +161,10 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
       {{"node_id", raw->config.node_id}, {"data_dir", config.data_dir},
        {"joined_timestamp", std::to_string(raw->joined_ms)}});
   auto node = std::unique_ptr<Node>(new Node(std::move(impl)));
-  raw->start_replication(*node);  // push and anti-entropy need the Node to apply versions
-  raw->start_bootstrap(*node);
+  if (!raw->offline) {
+    raw->start_replication(*node);  // push and anti-entropy need the Node to apply versions
+    raw->start_bootstrap(*node);
+  }
   return node;
 }
 

@@ -70,8 +70,9 @@ Status Node::Impl::open_auth() {
   });
   if (!loaded.is_ok()) return loaded;
   // A node that bootstraps from seeds receives the cluster's users first; it decides about an
-  // admin of its own once the pull is over (node_bootstrap.cpp).
-  if (syncing.load(std::memory_order_acquire)) return Status::ok();
+  // admin of its own once the pull is over (node_bootstrap.cpp). An operator command creates
+  // no user at all.
+  if (offline || syncing.load(std::memory_order_acquire)) return Status::ok();
   return ensure_admin();
 }
 

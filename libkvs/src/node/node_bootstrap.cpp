@@ -4,10 +4,18 @@
 // no older than bootstrap_max_age_hours through the time index (POST /sync/since, page by
 // page, paced by fetch_delay_ms) and applies each page in one store transaction. Then the node
 // enters "normal" and records the "bootstrapped" meta flag, so that a restart does not sync
-// again. Should no seed answer within kBootstrapDeadline, the node logs it and enters "normal"
-// anyway (anti-entropy repairs it later) rather than stay unwritable.
+// again. Should no seed answer at all for bootstrap_timeout, the node logs a WARN and enters
+// "normal" anyway (a brand-new cluster starting together; anti-entropy repairs it later) rather
+// than stay unwritable. A seed that rejects the node's signature (401: another cluster_secret)
+// is different: the node logs an ERROR naming cluster_secret at once, stays "syncing" and never
+// gives up, for giving up would create an admin of its own and run as a separate cluster that
+// nobody asked for.
+//
+// Onboarding starts earlier, at open: a node with seed_nodes and no secret at all (none
+// configured, no <data_dir>/cluster.secret) refuses to start (check_joining_secret).
 
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <stop_token>
@@ -15,21 +23,23 @@
 #include <utility>
 #include <vector>
 
+#include "auth/secret.hpp"
 #include "features/audit.hpp"
 #include "http/peer_transport.hpp"
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
 #include "node/node_impl.hpp"
 #include "replication/sync_codec.hpp"
+#include "util/log_limiter.hpp"
 
 namespace kvs {
 namespace {
 
 constexpr std::string_view kBootstrappedMetaName = "bootstrapped";
-// How long a node stays syncing at most when no seed answers.
-constexpr auto kBootstrapDeadline = std::chrono::seconds(30);
 // Between two rounds over the seeds.
 constexpr auto kBootstrapRetry = std::chrono::seconds(1);
+// A seed that keeps rejecting the signature is reported again this often.
+constexpr auto kRejectedReportInterval = std::chrono::seconds(30);
 // A /sync/since answer stops adding versions past this many bytes of documents or this many
 // versions (one version always goes, whatever its size).
 constexpr std::size_t kSincePageBytes = std::size_t{1} << 20;
@@ -37,8 +47,22 @@ constexpr std::size_t kSincePageVersions = 1024;
 
 }  // namespace
 
-Status Node::Impl::open_bootstrap() {
+Status Node::Impl::check_joining_secret() const {
   if (!config.clustering_enabled || config.seed_nodes.empty()) return Status::ok();
+  if (config.cluster_secret.find_first_not_of(" \t\r\n") != std::string::npos) return Status::ok();
+  auto path = std::filesystem::path(config.data_dir) / std::string(auth::kClusterSecretFileName);
+  std::error_code error;
+  // A file that cannot even be looked at is reported by the secret's loader, with its reason.
+  if (std::filesystem::exists(path, error) || error) return Status::ok();
+  return Status::invalid_argument(
+      "cluster_secret is not set and " + path.string() +
+      " does not exist, but seed_nodes is set: a node that joins a cluster needs the cluster's secret. Copy the "
+      "first node's <data_dir>/cluster.secret to " + path.string() +
+      " (mode 0600), or set the same cluster_secret (at least 32 bytes) on every node");
+}
+
+Status Node::Impl::open_bootstrap() {
+  if (!config.clustering_enabled || config.seed_nodes.empty() || offline) return Status::ok();
   auto done = store->get_meta(kBootstrappedMetaName);
   if (!done.is_ok()) return done.status();
   if (done->has_value()) return Status::ok();
@@ -70,7 +94,10 @@ void Node::Impl::start_bootstrap(Node& node) {
       return !stop.stop_requested();
     };
 
-    // Pulls everything from `address`; ok once its last page is applied.
+    // When a seed last answered with a page: the give-up counts bootstrap_timeout from there.
+    auto answered_at = clock->monotonic_now();
+    // Pulls everything from `address`; ok once its last page is applied. kUnauthenticated when
+    // the seed rejects the signature.
     auto pull = [&](const std::string& address) -> Status {
       replication::SinceCursor cursor;
       cursor.timestamp_ms = std::max<std::int64_t>(0, now_ms() - config.bootstrap_max_age_hours * 3'600'000);
@@ -84,11 +111,15 @@ void Node::Impl::start_bootstrap(Node& node) {
                                      authority->sign_peer_request("POST", request.path, request.body));
         auto answer = transport.post_now(request);
         if (!answer.is_ok()) return answer.status();
+        if (answer->status == 401) {
+          return Status::unauthenticated("seed " + address + " rejected this node's peer signature");
+        }
         if (answer->status != 200) {
           return Status::unavailable("seed " + address + " answered " + std::to_string(answer->status));
         }
         auto page = replication::decode_versions(answer->body);
         if (!page.is_ok()) return page.status();
+        answered_at = clock->monotonic_now();
         std::uint64_t bytes = 0;
         for (const auto& version : page->versions) bytes += version.path.size() + version.data.size();
         auto results = node.apply_versions(page->versions);
@@ -112,10 +143,11 @@ void Node::Impl::start_bootstrap(Node& node) {
       }
     };
 
-    auto deadline = std::chrono::steady_clock::now() + kBootstrapDeadline;
+    util::LogLimiter rejected_log(kRejectedReportInterval);
     bool synced = false;
+    bool rejected = false;  // by any seed, ever: then the node never gives up
     std::string last_error;
-    while (!synced && std::chrono::steady_clock::now() < deadline) {
+    while (!synced) {
       for (const auto& seed : config.seed_nodes) {
         Status pulled = pull(seed);
         if (pulled.is_ok()) {
@@ -126,9 +158,25 @@ void Node::Impl::start_bootstrap(Node& node) {
           break;
         }
         last_error = pulled.to_string();
-        log(LogLevel::kDebug, "bootstrap.seed_failed", {{"seed", seed}, {"error", last_error}});
+        if (pulled.code() != Status::Code::kUnauthenticated) {
+          log(LogLevel::kDebug, "bootstrap.seed_failed", {{"seed", seed}, {"error", last_error}});
+          continue;
+        }
+        rejected = true;
+        if (auto unsaid = rejected_log.admit(seed, clock->monotonic_now())) {
+          log(LogLevel::kError, "bootstrap.signature_rejected",
+              {{"seed", seed},
+               {"problem", "the seed rejects this node's peer signature: this node's cluster_secret differs from "
+                           "the cluster's"},
+               {"fix", "copy the first node's <data_dir>/cluster.secret into this node's data_dir (" +
+                           config.data_dir + "), or set the same cluster_secret on every node, then restart "
+                           "this node; it stays syncing until then"},
+               {"repeats", std::to_string(*unsaid)}});
+        }
       }
-      if (!synced && !pause(std::chrono::duration_cast<std::chrono::milliseconds>(kBootstrapRetry))) return;
+      if (synced) break;
+      if (!rejected && clock->monotonic_now() - answered_at >= config.bootstrap_timeout) break;
+      if (!pause(std::chrono::duration_cast<std::chrono::milliseconds>(kBootstrapRetry))) return;
     }
     if (synced) {
       if (Status saved = keyspace->put_meta(kBootstrappedMetaName, "1"); !saved.is_ok()) {
@@ -138,7 +186,8 @@ void Node::Impl::start_bootstrap(Node& node) {
       // Unwritable forever helps nobody: anti-entropy will repair what this node lacks. The
       // flag stays unset, so a restart with a still empty store tries again.
       log(LogLevel::kWarn, "bootstrap.gave_up",
-          {{"after_s", std::to_string(kBootstrapDeadline.count())}, {"error", last_error},
+          {{"reason", "no seed answered for bootstrap_timeout"},
+           {"bootstrap_timeout_ms", std::to_string(config.bootstrap_timeout.count())}, {"error", last_error},
            {"keys", std::to_string(sync_keys.load())}});
     }
     // Users came with the pull when the cluster has any; otherwise this node needs an admin.

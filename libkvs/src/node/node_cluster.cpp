@@ -138,7 +138,7 @@ MemberEvent::Kind to_public(cluster::MemberEventKind kind) {
 }  // namespace
 
 Status Node::Impl::start_cluster() {
-  if (!config.clustering_enabled) return Status::ok();
+  if (!config.clustering_enabled || offline) return Status::ok();
   cluster::SelfRecord self;
   self.id = config.node_id;
   self.address = advertised_address(config);
@@ -249,6 +249,11 @@ Status Node::leave(const CallOptions& options) {
   return impl_->cluster->leave();
 }
 
+Status Node::leave_before_close() {
+  if (!impl_->cluster) return Status::unavailable("clustering is disabled (clustering_enabled: false)");
+  return impl_->cluster->leave(/*remember_peers=*/true);
+}
+
 void Node::set_member_observer(std::function<void(const MemberEvent&)> observer) {
   auto shared = observer ? std::make_shared<const std::function<void(const MemberEvent&)>>(std::move(observer))
                          : nullptr;
@@ -259,13 +264,30 @@ void Node::set_member_observer(std::function<void(const MemberEvent&)> observer)
 std::uint64_t Node::member_changes() const noexcept { return impl_->member_changes.load(std::memory_order_relaxed); }
 
 Result<PeerResponse> Node::handle_peer_request(const PeerRequest& request) {
+  auto answer = impl_->answer_peer_request(*this, request);
+  if (!answer.is_ok() && answer.status().code() == Status::Code::kUnauthenticated) {
+    std::string address = request.remote_address.empty() ? "unknown" : std::string(request.remote_address);
+    if (auto unsaid = impl_->rejected_peer_log.admit(address, impl_->clock->monotonic_now())) {
+      log(LogLevel::kWarn, "peer.signature_rejected",
+          {{"remote_address", address},
+           {"target", std::string(request.target.substr(0, 100))},
+           {"error", answer.status().message()},
+           {"hint", "a node whose cluster_secret differs from this one's; give every node the same cluster_secret "
+                    "(or copy this node's <data_dir>/cluster.secret into its data_dir)"},
+           {"repeats", std::to_string(*unsaid)}});
+    }
+  }
+  return answer;
+}
+
+Result<PeerResponse> Node::Impl::answer_peer_request(Node& node, const PeerRequest& request) {
   std::string_view path = request.target.substr(0, request.target.find('?'));
-  if (path.starts_with("/sync/")) return detail::NodeAccess::handle_sync_request(*this, request);
-  if (!impl_->cluster) return Status::unavailable("clustering is disabled (clustering_enabled: false)");
+  if (path.starts_with("/sync/")) return detail::NodeAccess::handle_sync_request(node, request);
+  if (!cluster) return Status::unavailable("clustering is disabled (clustering_enabled: false)");
   if (!path.starts_with("/members/")) return Status::not_found("no peer target " + std::string(path.substr(0, 100)));
   if (request.body.size() > cluster::kMaxMessageBytes) return Status::too_large("peer message over the size limit");
   // The signature first: an unauthenticated request must change nothing and cost little.
-  if (Status verified = detail::NodeAccess::verify_peer_request(*this, request); !verified.is_ok()) return verified;
+  if (Status verified = detail::NodeAccess::verify_peer_request(node, request); !verified.is_ok()) return verified;
   if (request.method != "POST") return Status::invalid_argument("peer messages are POSTed");
   auto message = cluster::decode_message(request.body);
   if (!message.is_ok()) return message.status();
@@ -273,7 +295,7 @@ Result<PeerResponse> Node::handle_peer_request(const PeerRequest& request) {
     return Status::invalid_argument("a " + std::string(cluster::message_type_name(*message)) +
                                     " message does not belong at " + std::string(path.substr(0, 100)));
   }
-  if (Status queued = impl_->cluster->deliver(std::move(*message)); !queued.is_ok()) return queued;
+  if (Status queued = cluster->deliver(std::move(*message)); !queued.is_ok()) return queued;
   // The body kvs-server has always answered a queued message with.
   return PeerResponse{202, "{}"};
 }

@@ -32,11 +32,15 @@
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
 #include "storage/store.hpp"
+#include "util/log_limiter.hpp"
 
 namespace kvs {
 
 struct Node::Impl {
   Config config;
+  // NodeEnv::offline: an operator command's node. No membership, replication or bootstrap
+  // starts, and no admin user is created.
+  bool offline = false;
   const Clock* clock = nullptr;
   Random* random = nullptr;
   std::int64_t joined_ms = 0;
@@ -128,9 +132,15 @@ struct Node::Impl {
   // authority and the member observer; its destructor stops it.
   std::unique_ptr<cluster::Driver> cluster;
 
+  // Peer requests refused for their signature, logged at most once per remote address per 10 s
+  // (SPEC: a node with another cluster_secret knocks on every round).
+  util::LogLimiter rejected_peer_log{std::chrono::seconds(10)};
+
   // Builds and starts the driver when clustering_enabled (open). kInvalidArgument for an id or
   // address peers could not use; storage errors reading the persisted SelfRecord.
   Status start_cluster();
+  // Node::handle_peer_request's answer, before the refused signatures are logged.
+  Result<PeerResponse> answer_peer_request(Node& node, const PeerRequest& request);
   // Live members, this node included (Health::member_count).
   std::size_t live_member_count() const;
 
@@ -165,6 +175,10 @@ struct Node::Impl {
   std::atomic<bool> syncing{false};
   std::atomic<std::uint64_t> sync_keys{0};   // versions received by the bootstrap pull
   std::atomic<std::uint64_t> sync_bytes{0};  // their path and document bytes
+  // A node that joins through seed_nodes needs the cluster's secret: kInvalidArgument, naming
+  // cluster_secret and where to copy it from, when neither the config nor data_dir holds one
+  // (generating one would only make a cluster of its own). Runs first at open.
+  Status check_joining_secret() const;
   // Decides, at open, whether the node starts syncing. Requires: the keyspace is open.
   Status open_bootstrap();
   // Starts the pull thread when syncing; `node` applies the versions and outlives the thread.

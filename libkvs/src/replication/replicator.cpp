@@ -128,11 +128,20 @@ void Replicator::finish(const std::string& id, std::uint64_t generation, bool de
       peer.entries.pop_front();
     }
     if (delivered) counters_.pushed += sent;
+    if (peer.failures > 0) unreachable_log_.clear(id);
     peer.failures = 0;
     peer.next_attempt = {};
   } else {
     ++counters_.failed_batches;
     ++peer.failures;
+    // The first failure may be a blip; a peer that fails again stays unreachable.
+    if (peer.failures >= 2) {
+      if (auto unsaid = unreachable_log_.admit(id, std::chrono::steady_clock::now())) {
+        log(LogLevel::kWarn, "replication.peer_unreachable",
+            {{"peer", id}, {"address", peer.address}, {"failures", std::to_string(peer.failures)},
+             {"queued", std::to_string(peer.entries.size())}, {"repeats", std::to_string(*unsaid)}});
+      }
+    }
     auto delay = options_.retry_min * (1LL << std::min(peer.failures - 1, 16u));
     peer.next_attempt = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(delay, options_.retry_max);
   }

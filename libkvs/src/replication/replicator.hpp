@@ -36,6 +36,7 @@
 
 #include "http/peer_transport.hpp"
 #include "kvs/version.hpp"
+#include "util/log_limiter.hpp"
 #include "util/thread_annotations.hpp"
 
 namespace kvs::replication {
@@ -125,6 +126,8 @@ class Replicator {
   bool stopping_ KVS_GUARDED_BY(mutex_) = false;
   bool started_ KVS_GUARDED_BY(mutex_) = false;
   ReplicatorStats counters_ KVS_GUARDED_BY(mutex_);
+  // A peer whose pushes keep failing is reported at most once a minute.
+  util::LogLimiter unreachable_log_{std::chrono::minutes(1)};
 
   std::thread sender_;
   // Declared last: destroyed first, so its workers' callbacks never outlive the state above.

@@ -233,6 +233,26 @@ TEST_CASE("leaving tells every member and then runs standalone", "[cluster][core
   CHECK(sends_of(effects, "join").size() == 1);
 }
 
+TEST_CASE("a node that leaves because it stops remembers its peers for the next start", "[cluster][core]") {
+  Fixture f;
+  f.core.start(at(0));
+  f.core.on_message(Gossip{"b", {peer("b", 1, 5), peer("c", 1, 1)}}, at(0));
+  (void)f.core.take_effects();
+  f.core.leave(at(10), /*remember_peers=*/true);
+  Effects effects = f.core.take_effects();
+  CHECK(sends_of(effects, "leave").size() == 2);
+  REQUIRE(effects.persist_self.has_value());
+  CHECK(effects.persist_self->peer_addresses == std::vector<std::string>{"b:1", "c:1"});
+  CHECK(f.core.has_left());
+  CHECK(f.core.members().size() == 1);
+
+  // The next start (a new Core from that record) asks them to let it back in.
+  Fixture restarted(fast_options(), *effects.persist_self);
+  restarted.core.start(at(20));
+  auto joins = sends_of(restarted.core.take_effects(), "join");
+  CHECK(joins.size() == 2);
+}
+
 TEST_CASE("a join from a newer incarnation of a member updates its address", "[cluster][core]") {
   Fixture f;
   f.core.start(at(0));

@@ -360,3 +360,18 @@ TEST_CASE("the connection limits have the SPEC defaults, are read, written and c
   CHECK_THAT(error_of("max_headers: 0\n"), Catch::Contains("max_headers"));
   CHECK_THAT(error_of("max_range_bytes: 10\n"), Catch::Contains("max_range_bytes"));
 }
+
+TEST_CASE("bootstrap_timeout is an interval, 30s by default, and must be positive", "[config]") {
+  CHECK(kvs::Config{}.bootstrap_timeout == 30s);
+  CHECK_THAT(kvs::default_config_yaml(), Catch::Contains("\nbootstrap_timeout: \"30s\""));
+  auto seconds = kvs::parse_config("bootstrap_timeout: 5\n");
+  REQUIRE(seconds.is_ok());
+  CHECK(seconds->bootstrap_timeout == 5s);
+  auto duration = kvs::parse_config("bootstrap_timeout: 1500ms\n");
+  REQUIRE(duration.is_ok());
+  CHECK(duration->bootstrap_timeout == 1500ms);
+  for (const char* yaml : {"bootstrap_timeout: 0\n", "bootstrap_timeout: -5\n", "bootstrap_timeout: 7d\n"}) {
+    INFO(yaml);
+    CHECK_THAT(error_of(yaml), Catch::Contains("'bootstrap_timeout'"));
+  }
+}

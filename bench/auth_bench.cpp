@@ -161,14 +161,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> headers;
   PeerSigner signer(derive_keys("bench cluster secret").peer_signing, PeerSignerOptions{std::chrono::seconds(30), 1u << 22});
   for (std::uint64_t i = 0; i < 400000; ++i) {
-    headers.push_back(signer.sign("POST", "/sync/push", body, now_ms, make_peer_nonce(i, i * 7 + 1)));
+    headers.push_back(signer.sign("POST", "/sync/push", body, "bench-node", now_ms, make_peer_nonce(i, i * 7 + 1)));
   }
   std::atomic<std::size_t> next{0};
   PeerSigner verifier(derive_keys("bench cluster secret").peer_signing, PeerSignerOptions{std::chrono::seconds(30), 1u << 22});
   print("peer verify, 1 KiB body (1 thread)", measure(seconds, 1, [&](int, std::uint64_t) {
           std::size_t n = next++;
           if (n >= headers.size()) return true;  // ran out of fresh signatures: count as done
-          return verifier.verify(headers[n], "POST", "/sync/push", body, now_ms).is_ok();
+          return verifier.verify(headers[n], "POST", "/sync/push", body, "bench-node", now_ms).is_ok();
         }));
   if (next.load() >= headers.size()) std::printf("(peer verify figure capped: all %zu signatures used)\n", headers.size());
   return 0;

@@ -12,7 +12,10 @@
 // The figures depend on the timers above and on the machine; they are for comparison between
 // builds, not a contract. Every wait is bounded; children are SIGKILLed on every exit path.
 //
-//   replication_bench [--server PATH] [--writes W] [--keys N]
+//   replication_bench [--server PATH] [--writes W] [--keys N] [--tls]
+//
+// --tls: the nodes serve HTTPS and call each other over it, verified against a CA made for the
+// run with the openssl command (certificates for IP 127.0.0.1, in a temporary directory).
 //
 // PATH defaults to ../kvs-server/kvs-server next to this program (the build tree's layout).
 
@@ -30,6 +33,7 @@
 
 #include "support/http_client.hpp"
 #include "support/server_process.hpp"
+#include "support/temp_dir.hpp"
 
 namespace {
 
@@ -103,7 +107,26 @@ double percentile(std::vector<double> values, double p) {
   return values[std::min(index, values.size() - 1)];
 }
 
-int run(const std::string& server, int writes, int keys) {
+// A CA and one certificate (IP 127.0.0.1) for all nodes, made with openssl into `dir`; false
+// when openssl failed.
+bool make_certificates(const kvs::test::TempDir& dir) {
+  std::string d = dir.str();
+  auto made = kvs::test::run_shell(
+      "cd '" + d + "' && "
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=bench-ca "
+      "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign "
+      "-keyout ca.key -out ca.pem && "
+      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=node -keyout node.key "
+      "-out node.csr && printf 'subjectAltName=IP:127.0.0.1\\n' > node.ext && "
+      "openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -set_serial 1 -days 1 -extfile node.ext "
+      "-out node.pem 2>&1");
+  if (made.exit_code != 0) std::fprintf(stderr, "replication_bench: openssl failed: %s%s\n", made.out.c_str(), made.err.c_str());
+  return made.exit_code == 0;
+}
+
+int run(const std::string& server, int writes, int keys, bool tls) {
+  kvs::test::TempDir pki("kvs-replication-bench-pki");
+  if (tls && !make_certificates(pki)) return 1;
   // The nodes die with this scope (ServerProcess kills them); a signal kills them sooner.
   std::vector<std::unique_ptr<ServerProcess>> nodes;
   g_nodes = &nodes;
@@ -118,9 +141,14 @@ int run(const std::string& server, int writes, int keys) {
     config.log_level = "warn";
     config.extra_yaml = std::string("node_id: ") + names[i] +
                         "\nbackup_enabled: false\ntamper_logging_enabled: false\n"
-                        "cluster_secret: \"replication-bench-secret-0123456789\"\n"
+                        "cluster_secret: \"replication-bench-secret-0123456789abcdef\"\n"
                         "gossip_interval_min: 100ms\ngossip_interval_max: 250ms\nfailure_timeout: 1s\nremoval_timeout: 3s\n"
                         "sync_interval: 500ms\ncatchup_interval: 500ms\nthrottle_delay_ms: 5\nfetch_delay_ms: 5\n";
+    if (tls) {
+      config.tls = true;
+      config.extra_yaml += "tls_cert_file: \"" + (pki / "node.pem").string() + "\"\ntls_key_file: \"" +
+                           (pki / "node.key").string() + "\"\ntls_ca_file: \"" + (pki / "ca.pem").string() + "\"\n";
+    }
     if (i > 0) config.extra_yaml += "seed_nodes: [\"127.0.0.1:" + std::to_string(nodes[0]->port()) + "\"]\n";
     nodes.push_back(std::make_unique<ServerProcess>(config));
     ServerProcess& node = *nodes.back();
@@ -208,11 +236,18 @@ int main(int argc, char** argv) {
   std::string server = (std::filesystem::path(argv[0]).parent_path() / ".." / "kvs-server" / "kvs-server").string();
   int writes = 200;
   int keys = 2000;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool tls = false;
+  for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
+    if (flag == "--tls") {
+      tls = true;
+      continue;
+    }
+    if (i + 1 >= argc) break;
     if (flag == "--server") server = argv[i + 1];
     else if (flag == "--writes") writes = std::max(1, std::atoi(argv[i + 1]));
     else if (flag == "--keys") keys = std::max(1, std::atoi(argv[i + 1]));
+    ++i;
   }
   if (!std::filesystem::exists(server)) {
     std::fprintf(stderr, "replication_bench: no kvs-server at %s (use --server PATH)\n", server.c_str());
@@ -220,6 +255,7 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  int code = run(server, writes, keys);
+  std::printf("replication_bench: TLS %s\n", tls ? "on" : "off");
+  int code = run(server, writes, keys, tls);
   return code;
 }

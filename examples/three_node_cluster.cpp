@@ -52,21 +52,26 @@ int status_for(const kvs::Status& status) {
   }
 }
 
-// Each peer route is one call into the node.
+// Each peer route is one call into the node; every answer, error or not, carries the node's
+// answer signature, without which peers discard it.
 void serve_peer_routes(httplib::Server& http, kvs::Node& node) {
   auto peer = [&node](const httplib::Request& request, httplib::Response& response) {
-    std::string signature = request.get_header_value("X-KVS-Peer-Signature");
-    auto answer = node.handle_peer_request({request.method, request.target, request.body, signature});
+    std::string signature = request.get_header_value(std::string(kvs::peer_protocol::kSignatureHeader));
+    kvs::PeerRequest peer_request{request.method, request.target, request.body, signature};
+    auto answer = node.handle_peer_request(peer_request);
     if (!answer.is_ok()) {
       response.status = status_for(answer.status());
       response.set_content("{\"error\":\"" + std::string(answer.status().code_name()) + "\"}", "application/json");
-      return;
+    } else {
+      response.status = answer->status;
+      response.set_content(answer->body, "application/json");
     }
-    response.status = answer->status;
-    response.set_content(answer->body, "application/json");
+    for (const auto& header : node.peer_answer_headers(peer_request, response.status, response.body)) {
+      response.set_header(header.name, header.value);
+    }
   };
-  http.Post("/members/join", peer);
-  http.Post("/members/gossip", peer);
+  http.Post(std::string(kvs::peer_protocol::kJoin), peer);
+  http.Post(std::string(kvs::peer_protocol::kGossip), peer);
 }
 
 bool sees_alive(const kvs::Node& node, std::size_t count) {

@@ -7,12 +7,10 @@
 #include <httplib.h>
 
 #include "json_writer.hpp"
+#include "sync_routes.hpp"
 
 namespace kvs::server {
 namespace {
-
-// The header peers sign their requests with (libkvs auth/peer_hmac.hpp).
-constexpr const char* kPeerSignatureHeader = "X-KVS-Peer-Signature";
 
 // [{"id","address","last_seen","joined_timestamp","status"}], the node itself included.
 std::string members_json(const std::vector<Member>& members) {
@@ -29,20 +27,6 @@ std::string members_json(const std::vector<Member>& members) {
   }
   json.end_array();
   return json.take();
-}
-
-// A peer message: verified, decoded and queued by the Node, which answers 202 once queued. The
-// signature covers the target exactly as the peer sent it, so the raw target is passed, not the
-// decoded one.
-void peer_message(Node& node, RequestContext& context, httplib::Response& response) {
-  auto answer = node.handle_peer_request(
-      {context.method, context.http.target, context.http.body, context.header(kPeerSignatureHeader),
-       context.http.remote_addr});
-  if (!answer.is_ok()) {
-    write_error(response, answer.status());
-    return;
-  }
-  write_json(response, answer->status, std::move(answer->body));
 }
 
 }  // namespace
@@ -63,9 +47,12 @@ void register_cluster_routes(HttpServer& server, Node& node) {
                       }
                       response.status = 204;
                     }});
-  auto peer = [&node](RequestContext& context, httplib::Response& response) { peer_message(node, context, response); };
-  server.add_route({"members_join", "POST", "/members/join", false, false, peer});
-  server.add_route({"members_gossip", "POST", "/members/gossip", false, false, peer});
+  // Peer messages: verified, decoded and queued by the Node, which answers 202 once queued.
+  auto peer = [&node](RequestContext& context, httplib::Response& response) {
+    answer_peer_request(node, context, response);
+  };
+  server.add_route({"members_join", "POST", std::string(peer_protocol::kJoin), false, false, peer});
+  server.add_route({"members_gossip", "POST", std::string(peer_protocol::kGossip), false, false, peer});
 }
 
 }  // namespace kvs::server

@@ -8,24 +8,23 @@
 #include "json_writer.hpp"
 
 namespace kvs::server {
-namespace {
 
-constexpr const char* kPeerSignatureHeader = "X-KVS-Peer-Signature";
-
-// A signed peer request: one call into the Node; the signature covers the target exactly as
-// the peer sent it, so the raw target is passed, not the decoded one.
-void sync_request(Node& node, RequestContext& context, httplib::Response& response) {
-  auto answer = node.handle_peer_request(
-      {context.method, context.http.target, context.http.body, context.header(kPeerSignatureHeader),
-       context.http.remote_addr});
-  if (!answer.is_ok()) {
+// The signature covers the target exactly as the peer sent it, so the raw target is passed,
+// not the decoded one.
+void answer_peer_request(Node& node, RequestContext& context, httplib::Response& response) {
+  std::string signature = context.header(std::string(peer_protocol::kSignatureHeader));
+  PeerRequest request{context.method, context.http.target, context.http.body, signature, context.http.remote_addr};
+  auto answer = node.handle_peer_request(request);
+  if (answer.is_ok()) {
+    write_json(response, answer->status, std::move(answer->body));
+  } else {
     write_error(response, answer.status());
-    return;
   }
-  write_json(response, answer->status, std::move(answer->body));
+  // Last: the MAC covers the status and the body as they leave.
+  for (auto& header : node.peer_answer_headers(request, response.status, response.body)) {
+    response.set_header(header.name, header.value);
+  }
 }
-
-}  // namespace
 
 void register_sync_routes(HttpServer& server, Node& node) {
   server.add_route({"sync_merkle_root", "GET", "/sync/merkle/root", false, true,
@@ -36,13 +35,15 @@ void register_sync_routes(HttpServer& server, Node& node) {
                           static_cast<std::int64_t>(root.keys)).end_object();
                       write_json(response, 200, json.take());
                     }});
-  auto peer = [&node](RequestContext& context, httplib::Response& response) { sync_request(node, context, response); };
-  for (const char* path : {"/sync/push", "/sync/merkle/branches", "/sync/merkle/leaves", "/sync/bucket", "/sync/since"}) {
-    std::string name = std::string("sync_") + (path + 6);
+  auto peer = [&node](RequestContext& context, httplib::Response& response) {
+    answer_peer_request(node, context, response);
+  };
+  for (std::string_view path : peer_protocol::kSyncTargets) {
+    std::string name = "sync_" + std::string(path.substr(6));
     for (char& c : name) {
       if (c == '/') c = '_';
     }
-    server.add_route({name, "POST", path, false, false, peer});
+    server.add_route({name, "POST", std::string(path), false, false, peer});
   }
 }
 

@@ -10,6 +10,7 @@
 // PeerRequest and writes back the PeerResponse, or the error's HTTP status. The strings a
 // PeerRequest points to are borrowed for the length of the call only.
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -80,6 +81,25 @@ struct MerkleRoot {
 
 // ---- Peer traffic --------------------------------------------------------------------------
 
+// The peer protocol's targets and headers, in one place: libkvs's senders and receivers and the
+// embedder's routes (kvs-server) all use these. Every target is POSTed.
+namespace peer_protocol {
+inline constexpr std::string_view kJoin = "/members/join";
+inline constexpr std::string_view kGossip = "/members/gossip";
+inline constexpr std::string_view kSyncPush = "/sync/push";                // push replication
+inline constexpr std::string_view kSyncSince = "/sync/since";              // bootstrap pages
+inline constexpr std::string_view kSyncBranches = "/sync/merkle/branches"; // anti-entropy, step 1
+inline constexpr std::string_view kSyncLeaves = "/sync/merkle/leaves";     // step 2
+inline constexpr std::string_view kSyncBucket = "/sync/bucket";            // step 3
+inline constexpr std::array<std::string_view, 5> kSyncTargets{kSyncPush, kSyncSince, kSyncBranches, kSyncLeaves,
+                                                              kSyncBucket};
+// The request's HMAC (sent by the caller), and the answer's: the responder's node id and the
+// HMAC over the request's nonce, the status, that id and the body (sent back with every answer).
+inline constexpr std::string_view kSignatureHeader = "X-KVS-Peer-Signature";
+inline constexpr std::string_view kAnswerSignatureHeader = "X-KVS-Peer-Answer";
+inline constexpr std::string_view kAnswerNodeHeader = "X-KVS-Peer-Node";
+}  // namespace peer_protocol
+
 // One HTTP request a peer sent, as the embedder's server received it. Every member is borrowed.
 struct PeerRequest {
   std::string_view method;                    // "POST"
@@ -88,6 +108,12 @@ struct PeerRequest {
   std::string_view body;
   std::string_view signature;                 // the X-KVS-Peer-Signature header; empty when absent
   std::string_view remote_address{};          // the sender's IP address, for the log; may be empty
+};
+
+// One header of a peer answer (Node::peer_answer_headers).
+struct PeerAnswerHeader {
+  std::string name;
+  std::string value;
 };
 
 // What to answer a PeerRequest that succeeded: write `body` as JSON with HTTP status `status`.

@@ -29,6 +29,7 @@ struct Config {
   std::string log_level{"info"};              // trace, debug, info, warn, error
   std::string tls_cert_file;                  // both set: serve HTTPS
   std::string tls_key_file;
+  std::string tls_ca_file;                    // PEM CAs that peers' certificates must chain to; default: system store
 
   // Connection limits against hostile or broken clients (SPEC section 2, "Limits").
   std::size_t max_connections{4096};          // open client connections in all; beyond: closed at once

@@ -204,6 +204,14 @@ class KVS_EXPORT Node {
   // changed); kInvalidArgument when not a POST; kNotFound for a target outside /members/ and
   // /sync/; kUnavailable when clustering is off.
   Result<PeerResponse> handle_peer_request(const PeerRequest& request);
+  // The headers that authenticate an answer with `status` and `body` to `request`, whatever
+  // the answer (errors and 401s included): X-KVS-Peer-Node (this node's id) and
+  // X-KVS-Peer-Answer (an HMAC over the request's nonce, the status, the id and the body). The
+  // embedder adds them to every answer it gives a peer request, after the body is final; a
+  // peer discards an answer without them. Empty when the request carried no well-formed
+  // signature header, or clustering is off.
+  std::vector<PeerAnswerHeader> peer_answer_headers(const PeerRequest& request, int status,
+                                                    std::string_view body) const;
 
   // ---- Replication (SPEC section 3; node_replication.cpp) ---------------------------------
   // With clustering_enabled, every local write is pushed to the peers in the background and

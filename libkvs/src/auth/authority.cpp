@@ -421,16 +421,30 @@ std::size_t Authority::forget_expired() { return state_.forget_expired(clock_.no
 
 // ---- Peers -----------------------------------------------------------------------------------
 
-std::string Authority::sign_peer_request(std::string_view method, std::string_view target,
-                                         std::string_view body) const {
+SignedPeerRequest Authority::sign_peer_request(std::string_view method, std::string_view target,
+                                               std::string_view body, std::string_view destination) const {
   std::uint64_t first = random_.next_u64();
   std::uint64_t second = random_.next_u64();
-  return peer_signer_->sign(method, target, body, clock_.now_ms(), make_peer_nonce(first, second));
+  SignedPeerRequest signed_request;
+  signed_request.nonce = make_peer_nonce(first, second);
+  signed_request.header =
+      peer_signer_->sign(method, target, body, destination, clock_.now_ms(), signed_request.nonce);
+  return signed_request;
 }
 
 Status Authority::verify_peer_request(std::string_view header_value, std::string_view method,
-                                      std::string_view target, std::string_view body) {
-  return peer_signer_->verify(header_value, method, target, body, clock_.now_ms());
+                                      std::string_view target, std::string_view body, std::string_view self) {
+  return peer_signer_->verify(header_value, method, target, body, self, clock_.now_ms());
+}
+
+std::string Authority::sign_peer_answer(std::string_view nonce, long status, std::string_view responder,
+                                        std::string_view body) const {
+  return peer_signer_->sign_answer(nonce, status, responder, body);
+}
+
+Status Authority::verify_peer_answer(std::string_view header_value, std::string_view nonce, long status,
+                                     std::string_view responder, std::string_view body) const {
+  return peer_signer_->verify_answer(header_value, nonce, status, responder, body);
 }
 
 }  // namespace kvs::auth

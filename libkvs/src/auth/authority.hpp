@@ -215,11 +215,20 @@ class Authority {
 
   // ---- Peers -------------------------------------------------------------------------------
 
-  // The X-KVS-Peer-Signature value for an outgoing peer request, stamped now.
-  std::string sign_peer_request(std::string_view method, std::string_view target, std::string_view body) const;
-  // Checks an incoming peer request's X-KVS-Peer-Signature value (see peer_hmac.hpp).
+  // The X-KVS-Peer-Signature value for an outgoing peer request to the node `destination`,
+  // stamped now, and the fresh nonce it carries (what the answer's MAC names).
+  SignedPeerRequest sign_peer_request(std::string_view method, std::string_view target, std::string_view body,
+                                      std::string_view destination) const;
+  // Checks an incoming peer request's X-KVS-Peer-Signature value for the node `self` (see
+  // peer_hmac.hpp).
   Status verify_peer_request(std::string_view header_value, std::string_view method, std::string_view target,
-                             std::string_view body);
+                             std::string_view body, std::string_view self);
+  // The X-KVS-Peer-Answer value of an answer from `responder` to the request with `nonce`.
+  std::string sign_peer_answer(std::string_view nonce, long status, std::string_view responder,
+                               std::string_view body) const;
+  // Ok when `header_value` signs exactly this answer; kUnauthenticated otherwise.
+  Status verify_peer_answer(std::string_view header_value, std::string_view nonce, long status,
+                            std::string_view responder, std::string_view body) const;
 
   // The HS256 key, for interop tests with other JWT libraries only.
   const Key& signing_key_for_testing() const noexcept { return keys_.token_signing; }

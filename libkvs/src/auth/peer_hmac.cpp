@@ -10,8 +10,9 @@
 namespace kvs::auth {
 namespace {
 
-constexpr std::string_view kDomain = "kvs-peer-v1";
-constexpr std::string_view kHeaderVersion = "v1";
+constexpr std::string_view kDomain = "kvs-peer-v2";
+constexpr std::string_view kAnswerDomain = "kvs-peer-answer-v2";
+constexpr std::string_view kHeaderVersion = "v2";
 constexpr std::size_t kMaxNonceBytes = 64;
 
 bool is_valid_nonce(std::string_view nonce) noexcept {
@@ -40,7 +41,8 @@ PeerSigner::PeerSigner(const Key& peer_key, PeerSignerOptions options) : key_(pe
 PeerSigner::~PeerSigner() { sodium_memzero(key_.data(), key_.size()); }
 
 std::array<unsigned char, 32> PeerSigner::mac(std::string_view method, std::string_view target, std::string_view body,
-                                              std::string_view timestamp_text, std::string_view nonce) const {
+                                              std::string_view timestamp_text, std::string_view nonce,
+                                              std::string_view destination) const {
   crypto_auth_hmacsha256_state state;
   crypto_auth_hmacsha256_init(&state, key_.data(), key_.size());
   crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(kDomain.data()), kDomain.size());
@@ -48,6 +50,7 @@ std::array<unsigned char, 32> PeerSigner::mac(std::string_view method, std::stri
   update_field(state, target);
   update_field(state, timestamp_text);
   update_field(state, nonce);
+  update_field(state, destination);
   update_field(state, body);
   std::array<unsigned char, 32> out{};
   crypto_auth_hmacsha256_final(&state, out.data());
@@ -55,30 +58,74 @@ std::array<unsigned char, 32> PeerSigner::mac(std::string_view method, std::stri
   return out;
 }
 
+std::array<unsigned char, 32> PeerSigner::answer_mac(std::string_view nonce, long status, std::string_view responder,
+                                                     std::string_view body) const {
+  crypto_auth_hmacsha256_state state;
+  crypto_auth_hmacsha256_init(&state, key_.data(), key_.size());
+  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(kAnswerDomain.data()),
+                                kAnswerDomain.size());
+  update_field(state, nonce);
+  update_field(state, std::to_string(status));
+  update_field(state, responder);
+  update_field(state, body);
+  std::array<unsigned char, 32> out{};
+  crypto_auth_hmacsha256_final(&state, out.data());
+  sodium_memzero(&state, sizeof state);
+  return out;
+}
+
+std::string PeerSigner::sign_answer(std::string_view nonce, long status, std::string_view responder,
+                                    std::string_view body) const {
+  auto digest = answer_mac(nonce, status, responder, body);
+  std::string header(kHeaderVersion);
+  header += '.';
+  header += base64url_encode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+  return header;
+}
+
+Status PeerSigner::verify_answer(std::string_view header_value, std::string_view nonce, long status,
+                                 std::string_view responder, std::string_view body) const {
+  auto fail = [](std::string reason) { return Status::unauthenticated("peer answer " + std::move(reason)); };
+  if (header_value.empty()) return fail("is not signed");
+  if (header_value.size() > 128 || !header_value.starts_with(kHeaderVersion) ||
+      header_value.size() <= kHeaderVersion.size() || header_value[kHeaderVersion.size()] != '.') {
+    return fail("has a malformed signature");
+  }
+  auto given = base64url_decode(header_value.substr(kHeaderVersion.size() + 1));
+  if (!given || given->size() != crypto_auth_hmacsha256_BYTES) return fail("has a malformed signature");
+  auto expected = answer_mac(nonce, status, responder, body);
+  if (crypto_verify_32(expected.data(), reinterpret_cast<const unsigned char*>(given->data())) != 0) {
+    return fail("signature does not match");
+  }
+  return Status::ok();
+}
+
 std::string PeerSigner::sign(std::string_view method, std::string_view target, std::string_view body,
-                             std::int64_t timestamp_ms, std::string_view nonce) const {
+                             std::string_view destination, std::int64_t timestamp_ms, std::string_view nonce) const {
   std::string timestamp_text = std::to_string(timestamp_ms);
-  auto digest = mac(method, target, body, timestamp_text, nonce);
+  auto digest = mac(method, target, body, timestamp_text, nonce, destination);
   std::string header(kHeaderVersion);
   header += '.';
   header += timestamp_text;
   header += '.';
   header += nonce;
   header += '.';
+  header += base64url_encode(destination);
+  header += '.';
   header += base64url_encode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
   return header;
 }
 
 Status PeerSigner::verify(std::string_view header_value, std::string_view method, std::string_view target,
-                          std::string_view body, std::int64_t now_ms) {
+                          std::string_view body, std::string_view self, std::int64_t now_ms) {
   if (header_value.empty()) return reject("is missing");
-  if (header_value.size() > 256) return reject("is malformed");
-  // v1.<timestamp>.<nonce>.<mac>: exactly four dot-separated parts.
-  std::string_view parts[4];
+  if (header_value.size() > 512) return reject("is malformed");
+  // v2.<timestamp>.<nonce>.<destination>.<mac>: exactly five dot-separated parts.
+  std::string_view parts[5];
   std::string_view rest = header_value;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < 5; ++i) {
     auto dot = rest.find('.');
-    if (i < 3) {
+    if (i < 4) {
       if (dot == std::string_view::npos) return reject("is malformed");
       parts[i] = rest.substr(0, dot);
       rest.remove_prefix(dot + 1);
@@ -98,7 +145,9 @@ Status PeerSigner::verify(std::string_view header_value, std::string_view method
   }
   std::string_view nonce = parts[2];
   if (!is_valid_nonce(nonce)) return reject("has a malformed nonce");
-  auto given = base64url_decode(parts[3]);
+  auto destination = base64url_decode(parts[3]);
+  if (!destination) return reject("has a malformed destination");
+  auto given = base64url_decode(parts[4]);
   if (!given || given->size() != crypto_auth_hmacsha256_BYTES) return reject("has a malformed mac");
 
   const std::int64_t window_ms = options_.window.count();
@@ -107,10 +156,13 @@ Status PeerSigner::verify(std::string_view header_value, std::string_view method
     return reject("is stale (timestamp outside the accepted window)");
   }
 
-  auto expected = mac(method, target, body, timestamp_text, nonce);
+  auto expected = mac(method, target, body, timestamp_text, nonce, *destination);
   if (crypto_verify_32(expected.data(), reinterpret_cast<const unsigned char*>(given->data())) != 0) {
     return reject("does not match");
   }
+  // Authentic, but not for us: a replay of a request captured on its way to another node, or
+  // a caller that has yet to learn our id. Not recorded: it was never accepted.
+  if (*destination != self) return reject("is meant for another node");
 
   // Only authentic requests reach the replay cache, so an outsider cannot fill it.
   SeenId id{timestamp_ms, {}};
@@ -139,6 +191,21 @@ std::string make_peer_nonce(std::uint64_t first, std::uint64_t second) {
     bytes[8 + i] = static_cast<char>(second >> (8 * i));
   }
   return base64url_encode(std::string_view(bytes, sizeof bytes));
+}
+
+std::string_view peer_nonce_of(std::string_view header_value) noexcept {
+  // v2.<timestamp>.<nonce>.<destination>.<mac>
+  if (header_value.size() > 512 || !header_value.starts_with(kHeaderVersion)) return {};
+  std::string_view rest = header_value;
+  for (int i = 0; i < 2; ++i) {
+    auto dot = rest.find('.');
+    if (dot == std::string_view::npos) return {};
+    rest.remove_prefix(dot + 1);
+  }
+  auto dot = rest.find('.');
+  if (dot == std::string_view::npos) return {};
+  std::string_view nonce = rest.substr(0, dot);
+  return is_valid_nonce(nonce) ? nonce : std::string_view();
 }
 
 }  // namespace kvs::auth

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "auth/peer_hmac.hpp"
 #include "kvs/log.hpp"
 
 namespace kvs::cluster {
@@ -14,7 +13,7 @@ Driver::Driver(SelfRecord self, ClusterOptions options, const Clock& clock, Rand
       clock_(clock),
       hooks_(std::move(hooks)),
       options_(std::move(driver_options)),
-      transport_(std::make_unique<http::PeerTransport>(options_.transport)) {
+      transport_(std::make_unique<http::PeerTransport>(options_.transport, options_.security)) {
   // No thread runs yet: the Core may be read here.
   MutexLock lock(snapshot_mutex_);
   snapshot_.members = core_.members();
@@ -210,7 +209,6 @@ void Driver::send(Outbound outbound, TimePoint now) {
   request.address = outbound.address;
   request.path = std::string(peer_path(outbound.message));
   request.body = encode_message(outbound.message);
-  request.headers.emplace_back(std::string(auth::kPeerSignatureHeader), hooks_.sign("POST", request.path, request.body));
   std::string address = outbound.address;
   {
     MutexLock lock(mutex_);

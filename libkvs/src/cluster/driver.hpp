@@ -8,7 +8,7 @@
 // the whole inbox; feed each entry to the Core (a peer message, a failed send, a leave or join
 // command); tick the Core with the monotonic clock; after every input carry out the Effects in
 // order: persist the SelfRecord (hooks.persist, durable) before sending anything, then POST
-// each outbound message, signed (hooks.sign gives the X-KVS-Peer-Signature value), then
+// each outbound message (the transport signs it and verifies the answer), then
 // publish the events (hooks.notify). The snapshot of the member list that any thread may read
 // (snapshot()) is refreshed before events are published and after every loop iteration, so an
 // observer woken by an event finds the change in it.
@@ -25,7 +25,7 @@
 // once, and queued sends are failed, not waited for.
 //
 // Threading: deliver, leave, join, snapshot and stats may be called from any thread. The hooks
-// run on the loop thread (sign and persist may block briefly: a durable meta write); notify must
+// run on the loop thread (persist may block briefly: a durable meta write); notify must
 // not call leave() or join(), which wait for the loop. `clock` and `random` must outlive the
 // Driver.
 
@@ -60,11 +60,10 @@ struct DriverOptions {
   std::chrono::milliseconds leave_timeout{1000};  // leave() then waits at most this for the members' answers
   std::size_t max_effect_rounds{64};              // take_effects() rounds per input (a runaway guard)
   http::PeerTransportOptions transport;
+  std::shared_ptr<http::PeerSecurity> security;  // signs and verifies; required
 };
 
 struct DriverHooks {
-  // The X-KVS-Peer-Signature value of an outgoing request (method "POST", target = the path).
-  std::function<std::string(std::string_view method, std::string_view target, std::string_view body)> sign;
   // Makes the record durable; an error is logged and the sends go ahead (the Core's in-memory
   // state is already ahead of the disk; refusing to talk would not bring the disk back).
   std::function<Status(const SelfRecord&)> persist;
@@ -85,7 +84,7 @@ struct DriverSnapshot {
 
 class Driver {
  public:
-  // Requires: self.id and self.address non-empty; hooks.sign and hooks.persist set.
+  // Requires: self.id and self.address non-empty; hooks.persist and driver_options.security set.
   Driver(SelfRecord self, ClusterOptions options, const Clock& clock, Random& random, DriverHooks hooks,
          DriverOptions driver_options = {});
   ~Driver();  // stop()

@@ -6,6 +6,7 @@
 
 #include <simdjson.h>
 
+#include "kvs/cluster.hpp"
 #include "util/json_writer.hpp"
 
 namespace kvs::cluster {
@@ -28,7 +29,7 @@ std::string_view message_type_name(const PeerMessage& message) noexcept {
 }
 
 std::string_view peer_path(const PeerMessage& message) noexcept {
-  return std::holds_alternative<JoinRequest>(message) ? "/members/join" : "/members/gossip";
+  return std::holds_alternative<JoinRequest>(message) ? peer_protocol::kJoin : peer_protocol::kGossip;
 }
 
 namespace {

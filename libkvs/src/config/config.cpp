@@ -279,6 +279,10 @@ const std::vector<KeySpec>& key_table() {
                &Config::log_level, false);
     string_key("tls_cert_file", "PEM certificate; with tls_key_file, serve HTTPS.", &Config::tls_cert_file, true);
     string_key("tls_key_file", "PEM private key for tls_cert_file.", &Config::tls_key_file, true);
+    string_key("tls_ca_file",
+               "PEM CA bundle that peers' certificates are verified against (with TLS on, peers are called over "
+               "HTTPS, host name checked); empty: the system trust store.",
+               &Config::tls_ca_file, true);
     int_key("max_connections", "Open client connections in all; beyond, a new one is closed at once (lowered "
             "to fit the open-files limit).", &Config::max_connections, 1, 1'000'000);
     int_key("max_connections_per_client", "Open connections from one remote address.",
@@ -470,6 +474,12 @@ Status validate_config(const Config& c) {
   if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
     return bad_key(c.tls_cert_file.empty() ? "tls_cert_file" : "tls_key_file",
                    "tls_cert_file and tls_key_file must be set together");
+  }
+  // A CA only verifies the peers of a node that calls them over TLS, which a node does when it
+  // serves TLS itself: alone, it would suggest a protection that is not there.
+  if (!c.tls_ca_file.empty() && c.tls_cert_file.empty()) {
+    return bad_key("tls_ca_file", "needs tls_cert_file and tls_key_file (peers are called over TLS only when "
+                                  "this node serves TLS)");
   }
   using std::chrono::milliseconds;
   auto positive = [](std::string_view key, milliseconds value) -> Status {

@@ -406,6 +406,9 @@ NodeMetrics::NodeMetrics(MetricsRegistry& r)
           r.gauge("kvs_replication_lag_seconds", "Age in seconds of the oldest queued replication push.").get()),
       anti_entropy_rounds(r.counter("kvs_anti_entropy_rounds_total", "Merkle anti-entropy rounds, by result.",
                                     {"result"})),
+      peer_answers_rejected(r.counter("kvs_peer_answers_rejected_total",
+                                      "Peer answers discarded because their signature did not verify.")
+                                .get()),
       backups(r.counter("kvs_backups_total", "Backups attempted, by result: ok, failed.", {"result"})),
       backup_last_success(r.gauge("kvs_backup_last_success_timestamp_seconds",
                                   "Unix time of the last successful backup.")

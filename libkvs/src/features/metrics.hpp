@@ -206,6 +206,7 @@ struct NodeMetrics {
   Gauge& replication_queue_depth;           // kvs_replication_queue_depth: pushes not yet acked
   Gauge& replication_lag;                   // kvs_replication_lag_seconds: oldest queued push's age
   CounterFamily& anti_entropy_rounds;       // kvs_anti_entropy_rounds_total{result}: ok, failed
+  Counter& peer_answers_rejected;           // kvs_peer_answers_rejected_total: answers not applied
 
   // Operations.
   CounterFamily& backups;                   // kvs_backups_total{result}: ok, failed

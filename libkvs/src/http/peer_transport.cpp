@@ -8,6 +8,9 @@
 
 #include <curl/curl.h>
 
+#include "kvs/cluster.hpp"
+#include "kvs/log.hpp"
+
 namespace kvs::http {
 
 namespace {
@@ -39,6 +42,43 @@ int abort_if_stopping(void* aborting, curl_off_t, curl_off_t, curl_off_t, curl_o
   return static_cast<const std::atomic<bool>*>(aborting)->load(std::memory_order_relaxed) ? 1 : 0;
 }
 
+// The answer's authentication headers, as curl hands over header lines. A new status line (an
+// interim 1xx answer) starts over.
+struct AnswerHeaders {
+  std::string node_id;
+  std::string signature;
+};
+
+bool header_is(std::string_view line, std::string_view name, std::string_view& value) {
+  if (line.size() <= name.size() || line[name.size()] != ':') return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char a = line[i];
+    char b = name[i];
+    if (a >= 'A' && a <= 'Z') a = static_cast<char>(a - 'A' + 'a');
+    if (b >= 'A' && b <= 'Z') b = static_cast<char>(b - 'A' + 'a');
+    if (a != b) return false;
+  }
+  value = line.substr(name.size() + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+  return true;
+}
+
+std::size_t read_header(char* data, std::size_t size, std::size_t count, void* user) {
+  auto* headers = static_cast<AnswerHeaders*>(user);
+  std::size_t bytes = size * count;
+  std::string_view line(data, bytes);
+  std::string_view value;
+  if (line.starts_with("HTTP/")) {
+    *headers = AnswerHeaders{};
+  } else if (header_is(line, peer_protocol::kAnswerNodeHeader, value)) {
+    headers->node_id.assign(value.substr(0, 256));
+  } else if (header_is(line, peer_protocol::kAnswerSignatureHeader, value)) {
+    headers->signature.assign(value.substr(0, 256));
+  }
+  return bytes;
+}
+
 struct HeaderList {
   curl_slist* list = nullptr;
   ~HeaderList() { curl_slist_free_all(list); }
@@ -54,7 +94,53 @@ struct EasyHandle {
 
 }  // namespace
 
-PeerTransport::PeerTransport(PeerTransportOptions options) : options_(std::move(options)) {
+PeerSecurity::PeerSecurity(PeerSecurityOptions options) : options_(std::move(options)) {}
+
+std::string PeerSecurity::node_id_of(const std::string& address) const {
+  MutexLock lock(mutex_);
+  auto found = node_ids_.find(address);
+  return found == node_ids_.end() ? std::string() : found->second;
+}
+
+void PeerSecurity::learn(const std::string& address, const std::string& node_id) {
+  // Addresses come from the member list and the seeds; this many means something is off, and
+  // forgetting costs one more 401 round trip per peer, not correctness.
+  constexpr std::size_t kMaxAddresses = 4096;
+  MutexLock lock(mutex_);
+  if (node_ids_.size() >= kMaxAddresses && node_ids_.count(address) == 0) node_ids_.clear();
+  node_ids_[address] = node_id;
+}
+
+void PeerSecurity::reject_answer(const std::string& address, const Status& why) {
+  constexpr std::size_t kMaxWarned = 4096;
+  auto now = std::chrono::steady_clock::now();
+  bool warn = false;
+  std::uint64_t total = 0;
+  {
+    MutexLock lock(mutex_);
+    total = ++answers_rejected_;
+    if (last_warn_.size() >= kMaxWarned && last_warn_.count(address) == 0) last_warn_.clear();
+    auto [at, inserted] = last_warn_.try_emplace(address, now);
+    if (inserted || now - at->second >= options_.warn_interval) {
+      at->second = now;
+      warn = true;
+    }
+  }
+  if (options_.on_answer_rejected) options_.on_answer_rejected();
+  if (warn) {
+    log(LogLevel::kWarn, "peer.answer_rejected",
+        {{"address", address}, {"error", why.to_string()}, {"rejected_total", std::to_string(total)},
+         {"hint", "nothing from this answer was applied; check cluster_secret on both nodes"}});
+  }
+}
+
+std::uint64_t PeerSecurity::answers_rejected() const {
+  MutexLock lock(mutex_);
+  return answers_rejected_;
+}
+
+PeerTransport::PeerTransport(PeerTransportOptions options, std::shared_ptr<PeerSecurity> security)
+    : options_(std::move(options)), security_(std::move(security)) {
   global_init_once();
   options_.workers = std::max<std::size_t>(1, options_.workers);
   workers_.reserve(options_.workers);
@@ -93,7 +179,7 @@ Status PeerTransport::post(PeerRequest request, PeerCallback done) {
 Result<PeerResponse> PeerTransport::post_now(const PeerRequest& request) {
   EasyHandle handle;
   if (handle.curl == nullptr) return Status::internal("curl_easy_init failed");
-  auto result = perform(handle.curl, request);
+  auto result = exchange(handle.curl, request);
   std::lock_guard lock(mutex_);
   (result.is_ok() ? stats_.completed : stats_.failed) += 1;
   return result;
@@ -118,7 +204,7 @@ void PeerTransport::run_worker() {
       queue_.pop_front();
     }
     Result<PeerResponse> result =
-        handle.curl != nullptr ? perform(handle.curl, job.request) : Result<PeerResponse>(Status::internal("curl_easy_init failed"));
+        handle.curl != nullptr ? exchange(handle.curl, job.request) : Result<PeerResponse>(Status::internal("curl_easy_init failed"));
     {
       std::lock_guard lock(mutex_);
       (result.is_ok() ? stats_.completed : stats_.failed) += 1;
@@ -127,16 +213,50 @@ void PeerTransport::run_worker() {
   }
 }
 
-Result<PeerResponse> PeerTransport::perform(void* handle, const PeerRequest& request) {
+Result<PeerResponse> PeerTransport::exchange(void* curl, const PeerRequest& request) {
+  std::string destination = request.node_id.empty() ? security_->node_id_of(request.address) : request.node_id;
+  for (int attempt = 0;; ++attempt) {
+    std::string nonce;
+    std::string answer_signature;
+    auto response = perform(curl, request, destination, nonce, answer_signature);
+    if (!response.is_ok()) return response;
+    // Nothing of an answer reaches the caller before it verifies.
+    Status verified = security_->options().verify_answer(answer_signature, nonce, response->status,
+                                                         response->node_id, response->body);
+    if (!verified.is_ok()) {
+      Status why = Status::unauthenticated("answer from peer " + request.address + " to " + request.path + " (HTTP " +
+                                           std::to_string(response->status) + ") discarded: " + verified.message());
+      security_->reject_answer(request.address, why);
+      return why;
+    }
+    if (!response->node_id.empty()) security_->learn(request.address, response->node_id);
+    // A verified 401 from a node other than the one we signed for: the request was meant for
+    // whoever answers at this address (a seed, or a peer that came back under another id).
+    // Once more, signed for it.
+    if (response->status == 401 && attempt == 0 && !response->node_id.empty() && response->node_id != destination) {
+      destination = response->node_id;
+      continue;
+    }
+    return response;
+  }
+}
+
+Result<PeerResponse> PeerTransport::perform(void* handle, const PeerRequest& request, const std::string& destination,
+                                            std::string& nonce, std::string& answer_signature) {
   CURL* curl = static_cast<CURL*>(handle);
   // Reset clears the options of the previous request but keeps the connection cache.
   curl_easy_reset(curl);
-  std::string url = "http://" + request.address + request.path;
+  const PeerSecurityOptions& security = security_->options();
+  std::string url = (security.tls ? "https://" : "http://") + request.address + request.path;
   PeerResponse response;
   Sink sink{&response.body, options_.max_response_bytes};
+  AnswerHeaders answer;
+  PeerSignature signature = security.sign(request.path, request.body, destination);
+  nonce = std::move(signature.nonce);
   HeaderList headers;
   headers.add("Content-Type: application/json");
   headers.add("Expect:");  // no 100-continue round trip for larger bodies
+  headers.add(std::string(peer_protocol::kSignatureHeader) + ": " + signature.header);
   for (const auto& [name, value] : request.headers) headers.add(name + ": " + value);
 
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
@@ -146,15 +266,26 @@ Result<PeerResponse> PeerTransport::perform(void* handle, const PeerRequest& req
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.list);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &write_body);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &read_header);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &answer);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout.count()));
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &abort_if_stopping);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &aborting_);
+  if (security.tls) {
+    // The peer proves it holds a certificate for the address we dial, issued by the cluster's
+    // CA: the HMAC proves it holds the secret, TLS keeps the traffic private and the peer genuine.
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!security.tls_ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, security.tls_ca_file.c_str());
+  } else {
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
+  }
 
   CURLcode code = curl_easy_perform(curl);
   if (sink.overflow) {
@@ -176,6 +307,8 @@ Result<PeerResponse> PeerTransport::perform(void* handle, const PeerRequest& req
     }
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+  response.node_id = std::move(answer.node_id);
+  answer_signature = std::move(answer.signature);
   return response;
 }
 

@@ -30,13 +30,16 @@ class NodeAccess {
   static Node::Impl& impl(Node& node) noexcept { return *node.impl_.get(); }
   static const Node::Impl& impl(const Node& node) noexcept { return *node.impl_.get(); }
 
-  // ---- Peer signatures (node_auth.cpp) ----
-  // The X-KVS-Peer-Signature value for an outgoing peer request: an HMAC under the cluster
-  // secret over method, target, body and a timestamp.
+  // ---- Peer signatures (node_peers.cpp) ----
+  // The X-KVS-Peer-Signature value for an outgoing peer request to the node `destination`: an
+  // HMAC under the cluster secret over method, target, body, a timestamp, a nonce and the
+  // destination. Without `destination`: signed for `node` itself.
+  static std::string sign_peer_request(const Node& node, std::string_view method, std::string_view target,
+                                       std::string_view body, std::string_view destination);
   static std::string sign_peer_request(const Node& node, std::string_view method, std::string_view target,
                                        std::string_view body);
-  // Ok when `request.signature` signs its method, target and body; kUnauthenticated for a
-  // missing, wrong, stale or replayed signature.
+  // Ok when `request.signature` signs its method, target and body for this node; kUnauthenticated
+  // for a missing, wrong, stale, replayed or misdirected signature.
   static Status verify_peer_request(Node& node, const PeerRequest& request);
 
   // ---- Replication (node_replication.cpp) ----

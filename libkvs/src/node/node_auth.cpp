@@ -238,15 +238,6 @@ Result<Token> Node::issue_token(std::string_view nickname, std::optional<std::ui
   return to_token(*minted);
 }
 
-std::string detail::NodeAccess::sign_peer_request(const Node& node, std::string_view method, std::string_view target,
-                                                  std::string_view body) {
-  return node.impl_->authority->sign_peer_request(method, target, body);
-}
-
-Status detail::NodeAccess::verify_peer_request(Node& node, const PeerRequest& request) {
-  return node.impl_->authority->verify_peer_request(request.signature, request.method, request.target, request.body);
-}
-
 std::optional<std::uint8_t> scope_from_name(std::string_view name) noexcept { return auth::parse_scope(name); }
 
 std::vector<std::string_view> scope_names(std::uint8_t scopes) { return auth::scope_names(scopes); }

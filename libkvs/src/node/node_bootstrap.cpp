@@ -86,7 +86,7 @@ void Node::Impl::start_bootstrap(Node& node) {
     options.connect_timeout = std::chrono::seconds(1);
     options.request_timeout = std::chrono::seconds(5);
     options.max_response_bytes = std::size_t{64} << 20;
-    http::PeerTransport transport(options);
+    std::unique_ptr<http::PeerTransport> transport = make_peer_transport(options);
     // Waits `delay`; false once the node is closing (the jthread's stop is requested).
     auto pause = [this, &stop](std::chrono::milliseconds delay) {
       std::unique_lock lock(bootstrap_mutex);
@@ -107,9 +107,7 @@ void Node::Impl::start_bootstrap(Node& node) {
         request.address = address;
         request.path = std::string(replication::kSinceTarget);
         request.body = replication::encode_since(cursor);
-        request.headers.emplace_back("X-KVS-Peer-Signature",
-                                     authority->sign_peer_request("POST", request.path, request.body));
-        auto answer = transport.post_now(request);
+        auto answer = transport->post_now(request);  // signed, and the answer verified, by the transport
         if (!answer.is_ok()) return answer.status();
         if (answer->status == 401) {
           return Status::unauthenticated("seed " + address + " rejected this node's peer signature");

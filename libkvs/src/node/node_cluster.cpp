@@ -166,10 +166,8 @@ Status Node::Impl::start_cluster() {
     }
   }
 
+  if (Status secured = open_peer_security(); !secured.is_ok()) return secured;
   cluster::DriverHooks hooks;
-  hooks.sign = [this](std::string_view method, std::string_view target, std::string_view body) {
-    return authority->sign_peer_request(method, target, body);
-  };
   hooks.persist = [this](const cluster::SelfRecord& record) {
     return keyspace->put_meta(kClusterSelfMeta, encode_self_record(record));
   };
@@ -192,6 +190,7 @@ Status Node::Impl::start_cluster() {
   };
 
   cluster::DriverOptions options;
+  options.security = peer_security;
   // A peer silent past the shortest gossip period is not worth a worker for longer.
   auto timeout = std::clamp<std::chrono::milliseconds>(config.gossip_interval_min, std::chrono::seconds(1),
                                                        std::chrono::seconds(5));

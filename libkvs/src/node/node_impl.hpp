@@ -131,6 +131,14 @@ struct Node::Impl {
   // The membership loop; null when clustering_enabled is off. Its hooks use the keyspace, the
   // authority and the member observer; its destructor stops it.
   std::unique_ptr<cluster::Driver> cluster;
+  // How peer traffic is signed, verified and encrypted (node_peers.cpp): one per node, shared
+  // by every peer transport (the driver's, the pusher's, anti-entropy's and bootstrap's). Set by
+  // open_peer_security, which start_cluster calls first.
+  std::shared_ptr<http::PeerSecurity> peer_security;
+  // kInvalidArgument when tls_ca_file cannot be read.
+  Status open_peer_security();
+  // A transport for one peer caller, secured by `peer_security`. Requires: open_peer_security ran.
+  std::unique_ptr<http::PeerTransport> make_peer_transport(const http::PeerTransportOptions& options) const;
 
   // Peer requests refused for their signature, logged at most once per remote address per 10 s
   // (SPEC: a node with another cluster_secret knocks on every round).
@@ -167,6 +175,8 @@ struct Node::Impl {
   ReplicationCounters replication_counters() const;
   // Counts one anti-entropy round in the metrics (node_ops.cpp).
   void count_anti_entropy_round(bool ok);
+  // Counts one peer answer discarded for its signature (node_ops.cpp).
+  void count_peer_answer_rejected();
 
   // ---- Bootstrap (node_bootstrap.cpp) ----
   // A node with seed_nodes that has never synced and holds no keys starts in mode "syncing":

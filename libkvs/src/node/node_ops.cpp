@@ -201,6 +201,10 @@ void Node::Impl::count_anti_entropy_round(bool ok) {
   if (ops) ops->metrics.anti_entropy_rounds.labels({ok ? "ok" : "failed"}).inc();
 }
 
+void Node::Impl::count_peer_answer_rejected() {
+  if (ops) ops->metrics.peer_answers_rejected.inc();
+}
+
 std::string Node::metrics_text() const {
   features::NodeMetrics& metrics = impl_->ops->metrics;
   // Gauges that mirror state are refreshed just before rendering.

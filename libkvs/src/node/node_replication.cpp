@@ -102,35 +102,31 @@ std::vector<replication::PeerAddress> peers_of(const cluster::Driver& driver) {
 void Node::Impl::start_replication(Node& node) {
   if (!cluster || !replication) return;
   const cluster::Driver* driver = cluster.get();
-  auth::Authority* signer = authority.get();
-  auto sign = [signer](std::string_view method, std::string_view target, std::string_view body) {
-    return signer->sign_peer_request(method, target, body);
-  };
   auto peers = [driver] { return peers_of(*driver); };
 
   replication::ReplicatorOptions push_options;
   push_options.transport.workers = 2;
   push_options.transport.request_timeout = std::chrono::seconds(5);
   push_options.transport.connect_timeout = std::chrono::seconds(1);
-  replication->pusher = std::make_unique<replication::Replicator>(push_options, replication::ReplicatorHooks{peers, sign});
+  replication->pusher = std::make_unique<replication::Replicator>(push_options, replication::ReplicatorHooks{peers, peer_security});
 
   http::PeerTransportOptions sync_transport;
   sync_transport.workers = 1;
   sync_transport.request_timeout = std::chrono::seconds(10);
   sync_transport.connect_timeout = std::chrono::seconds(1);
   sync_transport.max_response_bytes = std::size_t{64} << 20;
-  replication->sync_transport = std::make_unique<http::PeerTransport>(sync_transport);
+  replication->sync_transport = make_peer_transport(sync_transport);
   http::PeerTransport* transport = replication->sync_transport.get();
 
   replication::AntiEntropyHooks hooks;
   hooks.peers = peers;
-  hooks.call = [transport, sign](const std::string& address, std::string_view target,
-                                 const std::string& body) -> Result<std::string> {
+  hooks.call = [transport](const std::string& address, std::string_view target,
+                           const std::string& body) -> Result<std::string> {
     http::PeerRequest request;
     request.address = address;
     request.path = std::string(target);
     request.body = body;
-    request.headers.emplace_back("X-KVS-Peer-Signature", sign("POST", target, body));
+    // Signed, and the answer verified, by the transport: only an authentic answer gets here.
     auto answer = transport->post_now(request);
     if (!answer.is_ok()) return answer.status();
     if (answer->status < 200 || answer->status >= 300) {
@@ -230,7 +226,7 @@ Result<std::string> detail::NodeAccess::answer_sync(Node& node, std::string_view
     return "{\"applied\":" + std::to_string(applied) + ",\"refused\":" + std::to_string(refused) + "}";
   }
   if (path == replication::kSinceTarget) return node.impl_->answer_since(body);
-  if (path == "/sync/merkle/branches") {
+  if (path == peer_protocol::kSyncBranches) {
     replication::MerkleSummary summary;
     // Branches before the root: should a write land in between, the root differs and the
     // caller descends, rather than stopping at a root that no longer matches the branches.
@@ -239,7 +235,7 @@ Result<std::string> detail::NodeAccess::answer_sync(Node& node, std::string_view
     summary.keys = tree.keys();
     return replication::encode_summary(summary);
   }
-  if (path == "/sync/merkle/leaves") {
+  if (path == peer_protocol::kSyncLeaves) {
     auto branches = replication::decode_indexes(body, "branches", replication::kBranchCount, replication::kBranchCount);
     if (!branches.is_ok()) return branches.status();
     std::vector<std::vector<replication::Digest>> leaves;
@@ -247,7 +243,7 @@ Result<std::string> detail::NodeAccess::answer_sync(Node& node, std::string_view
     for (std::size_t branch : *branches) leaves.push_back(tree.leaves(branch));
     return replication::encode_leaves(leaves);
   }
-  if (path == "/sync/bucket") {
+  if (path == peer_protocol::kSyncBucket) {
     std::string after;
     auto buckets = replication::decode_indexes(body, "buckets", replication::kLeafCount, replication::kLeafCount, &after);
     if (!buckets.is_ok()) return buckets.status();

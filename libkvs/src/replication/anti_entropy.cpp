@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "kvs/cluster.hpp"
 #include "kvs/log.hpp"
 
 namespace kvs::replication {
@@ -118,7 +119,7 @@ void AntiEntropy::run() {
 
 Result<RoundReport> AntiEntropy::sync_with(const std::string& address) {
   RoundReport report;
-  auto answer = hooks_.call(address, "/sync/merkle/branches", "{\"v\":1}");
+  auto answer = hooks_.call(address, peer_protocol::kSyncBranches, "{\"v\":1}");
   if (!answer.is_ok()) return answer.status();
   auto summary = decode_summary(*answer);
   if (!summary.is_ok()) return summary.status();
@@ -133,7 +134,7 @@ Result<RoundReport> AntiEntropy::sync_with(const std::string& address) {
   if (branches.empty()) return report;  // a write landed between the two reads: next round
   if (!pause(options_.throttle_delay)) return Status::unavailable("stopping");
 
-  answer = hooks_.call(address, "/sync/merkle/leaves", encode_indexes("branches", branches));
+  answer = hooks_.call(address, peer_protocol::kSyncLeaves, encode_indexes("branches", branches));
   if (!answer.is_ok()) return answer.status();
   auto leaves = decode_leaves(*answer);
   if (!leaves.is_ok()) return leaves.status();
@@ -159,7 +160,7 @@ Result<RoundReport> AntiEntropy::sync_with(const std::string& address) {
   std::string after;
   for (;;) {
     if (!pause(options_.fetch_delay)) return Status::unavailable("stopping");
-    answer = hooks_.call(address, "/sync/bucket", encode_indexes("buckets", buckets, after));
+    answer = hooks_.call(address, peer_protocol::kSyncBucket, encode_indexes("buckets", buckets, after));
     if (!answer.is_ok()) return answer.status();
     auto page = decode_versions(*answer);
     if (!page.is_ok()) return page.status();

@@ -18,7 +18,7 @@ void Replicator::start() {
   MutexLock lock(mutex_);
   if (started_) return;
   started_ = true;
-  transport_ = std::make_unique<http::PeerTransport>(options_.transport);
+  transport_ = std::make_unique<http::PeerTransport>(options_.transport, hooks_.security);
   sender_ = std::thread([this] { run(); });
 }
 
@@ -108,8 +108,8 @@ void Replicator::collect(std::vector<Outgoing>& out, SteadyTime now) {
     outgoing.id = id;
     outgoing.generation = peer.generation;
     outgoing.request.address = peer.address;
+    outgoing.request.node_id = id;  // the transport signs for it
     outgoing.request.path = std::string(kPushTarget);
-    outgoing.request.headers.emplace_back("X-KVS-Peer-Signature", hooks_.sign("POST", kPushTarget, body));
     outgoing.request.body = std::move(body);
     out.push_back(std::move(outgoing));
   }

@@ -2,7 +2,7 @@
 
 // Replicator: push replication (SPEC section 3). Every version a node accepts from a local
 // write is queued for every known peer and POSTed to it in the background as a signed
-// /sync/push batch (replication/sync_codec.hpp), so an acknowledged write reaches the cluster
+// /sync/push batch (replication/sync_codec.hpp; the PeerTransport signs it for the peer's node id), so an acknowledged write reaches the cluster
 // in about one round trip instead of waiting for anti-entropy.
 //
 // Per peer (by member id; its address is refreshed from the member list): a FIFO of versions,
@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "http/peer_transport.hpp"
+#include "kvs/cluster.hpp"
 #include "kvs/version.hpp"
 #include "util/log_limiter.hpp"
 #include "util/thread_annotations.hpp"
@@ -46,7 +47,7 @@ struct PeerAddress {
   std::string address;  // "host:port"
 };
 
-inline constexpr std::string_view kPushTarget = "/sync/push";
+inline constexpr std::string_view kPushTarget = peer_protocol::kSyncPush;
 
 struct ReplicatorOptions {
   std::size_t max_queue_versions = 10000;                 // per peer; beyond: drop the queue
@@ -63,8 +64,8 @@ struct ReplicatorOptions {
 struct ReplicatorHooks {
   // The peers to push to (this node excluded). Called on the sender thread.
   std::function<std::vector<PeerAddress>()> peers;
-  // The X-KVS-Peer-Signature value of a request.
-  std::function<std::string(std::string_view method, std::string_view target, std::string_view body)> sign;
+  // Signs the pushes and verifies the answers (the node's, shared with its other transports).
+  std::shared_ptr<http::PeerSecurity> security;
 };
 
 struct ReplicatorStats {

@@ -31,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kvs/cluster.hpp"
 #include "kvs/status.hpp"
 #include "kvs/version.hpp"
 #include "replication/merkle.hpp"
@@ -71,7 +72,7 @@ Result<std::vector<std::size_t>> decode_indexes(std::string_view body, std::stri
 // comes after the cursor's, oldest first; the answer is a VersionPage whose "next" is set when
 // more follow (the next cursor is then the last version's timestamp and path).
 // {"v":1,"since":ms,"after":"path"}; an empty path takes every version of `timestamp_ms`.
-inline constexpr std::string_view kSinceTarget = "/sync/since";
+inline constexpr std::string_view kSinceTarget = peer_protocol::kSyncSince;
 struct SinceCursor {
   std::int64_t timestamp_ms = 0;
   std::string path;

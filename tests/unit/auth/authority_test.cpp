@@ -451,14 +451,36 @@ TEST_CASE("peer requests signed by one node verify on another node of the cluste
   Authority a("cluster", clock, random);
   Authority b("cluster", clock, random);
   Authority stranger("not the cluster", clock, random);
-  std::string header = a.sign_peer_request("POST", "/sync/push", "{}");
-  CHECK(b.verify_peer_request(header, "POST", "/sync/push", "{}").is_ok());
-  CHECK(b.verify_peer_request(header, "POST", "/sync/push", "{}").code() == Status::Code::kUnauthenticated);
-  CHECK(stranger.verify_peer_request(a.sign_peer_request("POST", "/sync/push", "{}"), "POST", "/sync/push", "{}")
+  SignedPeerRequest signed_request = a.sign_peer_request("POST", "/sync/push", "{}", "node-b");
+  CHECK(peer_nonce_of(signed_request.header) == signed_request.nonce);
+  CHECK(b.verify_peer_request(signed_request.header, "POST", "/sync/push", "{}", "node-b").is_ok());
+  CHECK(b.verify_peer_request(signed_request.header, "POST", "/sync/push", "{}", "node-b").code() ==
+        Status::Code::kUnauthenticated);
+  CHECK(stranger.verify_peer_request(a.sign_peer_request("POST", "/sync/push", "{}", "node-b").header, "POST",
+                                     "/sync/push", "{}", "node-b")
             .code() == Status::Code::kUnauthenticated);
-  std::string later = a.sign_peer_request("GET", "/members/", "");
+  // Another node of the same cluster refuses a request meant for node-b.
+  CHECK(a.verify_peer_request(b.sign_peer_request("POST", "/sync/push", "{}", "node-b").header, "POST", "/sync/push",
+                              "{}", "node-a")
+            .code() == Status::Code::kUnauthenticated);
+  std::string later = a.sign_peer_request("GET", "/members/", "", "node-b").header;
   clock.advance(31s);
-  CHECK(b.verify_peer_request(later, "GET", "/members/", "").code() == Status::Code::kUnauthenticated);
+  CHECK(b.verify_peer_request(later, "GET", "/members/", "", "node-b").code() == Status::Code::kUnauthenticated);
+}
+
+TEST_CASE("peer answers signed by one node verify on another node of the cluster only", "[auth][authority][peer]") {
+  test::ManualClock clock;
+  test::SeededRandom random(10);
+  Authority a("cluster", clock, random);
+  Authority b("cluster", clock, random);
+  Authority stranger("not the cluster", clock, random);
+  SignedPeerRequest request = a.sign_peer_request("POST", "/sync/since", "{}", "node-b");
+  std::string answer = b.sign_peer_answer(request.nonce, 200, "node-b", "[1]");
+  CHECK(a.verify_peer_answer(answer, request.nonce, 200, "node-b", "[1]").is_ok());
+  CHECK(a.verify_peer_answer(answer, request.nonce, 200, "node-b", "[2]").code() == Status::Code::kUnauthenticated);
+  CHECK(a.verify_peer_answer(stranger.sign_peer_answer(request.nonce, 200, "node-b", "[1]"), request.nonce, 200,
+                             "node-b", "[1]")
+            .code() == Status::Code::kUnauthenticated);
 }
 
 TEST_CASE("a token seen before is still checked for expiry, revocation and its user on every use",

@@ -262,6 +262,20 @@ TEST_CASE("malformed YAML is an error, never an exception", "[config]") {
   }
 }
 
+TEST_CASE("tls_ca_file is read, defaults to the system trust store, and needs TLS to be on", "[config]") {
+  auto defaults = kvs::parse_config("");
+  REQUIRE(defaults.is_ok());
+  CHECK(defaults->tls_ca_file.empty());
+  auto with_tls = kvs::parse_config("tls_cert_file: /c.pem\ntls_key_file: /k.pem\ntls_ca_file: /etc/kvs/ca.pem\n");
+  REQUIRE(with_tls.is_ok());
+  CHECK(with_tls->tls_ca_file == "/etc/kvs/ca.pem");
+  CHECK_THAT(kvs::default_config_yaml(), Catch::Contains("\ntls_ca_file: "));
+  // Alone it would verify nothing: peers are called over TLS only by a node that serves TLS.
+  std::string message = error_of("tls_ca_file: /etc/kvs/ca.pem\n");
+  CHECK_THAT(message, Catch::Contains("'tls_ca_file'"));
+  CHECK_THAT(message, Catch::Contains("tls_cert_file"));
+}
+
 TEST_CASE("the default configuration file lists every key and parses to the defaults", "[config]") {
   std::string yaml = kvs::default_config_yaml();
   for (const char* key :

@@ -1,6 +1,9 @@
-// http::PeerTransport against a tiny HTTP/1.1 server on loopback (127.0.0.1 only): requests
-// arrive whole, connections are reused, and a refused, silent or overloaded peer costs a bounded
-// time and never a thread forever.
+// http::PeerTransport against a tiny HTTP/1.1 peer on loopback (127.0.0.1 only) that checks
+// request signatures and signs its answers as a kvs node does (auth/peer_hmac.hpp), or tampers
+// with them: requests arrive whole and signed for their destination, connections are reused, a
+// peer's id is learned from a signed 401, an answer that does not verify never reaches the
+// caller (counted), and a refused, silent or overloaded peer costs a bounded time and never a
+// thread forever. Not covered here: TLS (tests/cluster/tls_test.cpp runs real nodes over it).
 
 #include <catch2/catch.hpp>
 
@@ -19,21 +22,46 @@
 #include <thread>
 #include <vector>
 
+#include "auth/peer_hmac.hpp"
+#include "auth/secret.hpp"
 #include "http/peer_transport.hpp"
 
 namespace {
 
+using kvs::auth::PeerSigner;
 using kvs::http::PeerRequest;
 using kvs::http::PeerResponse;
+using kvs::http::PeerSecurity;
+using kvs::http::PeerSecurityOptions;
 using kvs::http::PeerTransport;
 using kvs::http::PeerTransportOptions;
 using Clock = std::chrono::steady_clock;
 
-// Answers every request with 200 and a body "<path>|<x-test header>|<body>", or never answers
-// (silent). Serves connections one at a time; that is all the tests need.
+constexpr const char* kSecret = "peer-transport-test-secret-0123456789";
+constexpr const char* kPeerId = "peer-1";
+
+kvs::auth::Key peer_key(const char* secret = kSecret) { return kvs::auth::derive_keys(secret).peer_signing; }
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+enum class Answers {
+  kSigned,      // as a kvs node: 401 unless signed for kPeerId, every answer signed
+  kTampered,    // signed, then a byte of the body changed on the way
+  kUnsigned,    // no answer signature at all
+  kOtherSecret, // signed under another cluster's secret
+  kSilent,      // never answers
+};
+
+// A peer at 127.0.0.1:<port> whose node id is kPeerId. For a request signed for it, answers
+// 200 with the body "<path>|<x-test header>|<body>". Serves connections one at a time; that
+// is all the tests need.
 class LoopbackServer {
  public:
-  explicit LoopbackServer(bool silent = false) : silent_(silent) {
+  explicit LoopbackServer(Answers answers = Answers::kSigned)
+      : answers_(answers), signer_(peer_key(answers == Answers::kOtherSecret ? "another cluster's secret, 32b+" : kSecret)) {
     listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -55,6 +83,7 @@ class LoopbackServer {
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   int connections() const { return connections_.load(); }
+  int requests() const { return requests_.load(); }
 
  private:
   bool wait_readable(int fd) {
@@ -86,14 +115,25 @@ class LoopbackServer {
           if (buffer.size() < end + 4 + length) break;
           std::string body = buffer.substr(end + 4, length);
           buffer.erase(0, end + 4 + length);
-          if (silent_) continue;
+          requests_ += 1;
+          if (answers_ == Answers::kSilent) continue;
           std::string path = head.substr(head.find(' ') + 1);
           path = path.substr(0, path.find(' '));
-          std::string header;
-          if (auto at = head.find("X-Test: "); at != std::string::npos) header = head.substr(at + 8, head.find("\r\n", at) - at - 8);
+          std::string header = header_of(head, "X-Test");
+          std::string signature = header_of(head, "X-KVS-Peer-Signature");
+          int status = 200;
           std::string answer = path + "|" + header + "|" + body;
-          std::string response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                                 std::to_string(answer.size()) + "\r\n\r\n" + answer;
+          if (!signer_.verify(signature, "POST", path, body, kPeerId, wall_ms()).is_ok()) {
+            status = 401;
+            answer = R"({"error":"bad peer signature","code":"unauthenticated"})";
+          }
+          std::string mac = signer_.sign_answer(kvs::auth::peer_nonce_of(signature), status, kPeerId, answer);
+          if (answers_ == Answers::kTampered) answer[0] = answer[0] == 'X' ? 'Y' : 'X';
+          std::string response = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: application/json\r\n";
+          if (answers_ != Answers::kUnsigned) {
+            response += std::string("X-KVS-Peer-Node: ") + kPeerId + "\r\nX-KVS-Peer-Answer: " + mac + "\r\n";
+          }
+          response += "Content-Length: " + std::to_string(answer.size()) + "\r\n\r\n" + answer;
           (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL);
         }
       }
@@ -101,7 +141,16 @@ class LoopbackServer {
     }
   }
 
-  bool silent_;
+  static std::string header_of(const std::string& head, const std::string& name) {
+    auto at = head.find(name + ": ");
+    if (at == std::string::npos) return "";
+    at += name.size() + 2;
+    return head.substr(at, head.find("\r\n", at) - at);
+  }
+
+  Answers answers_;
+  PeerSigner signer_;
+  std::atomic<int> requests_{0};
   int listener_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
@@ -122,8 +171,31 @@ std::string closed_address() {
   return "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
 }
 
-PeerRequest request_to(const std::string& address, std::string body = R"({"v":1})") {
-  return PeerRequest{address, "/members/gossip", std::move(body), {{"X-Test", "signed"}}};
+// The security of a caller in the same cluster as the LoopbackServer: signs with the cluster's
+// key and a fresh nonce per request, verifies answers, counts rejections.
+struct CallerSecurity {
+  PeerSigner signer{peer_key()};
+  std::atomic<std::uint64_t> nonces{0};
+  std::atomic<int> rejected_hook{0};
+  std::shared_ptr<PeerSecurity> security;
+
+  CallerSecurity() {
+    PeerSecurityOptions options;
+    options.sign = [this](std::string_view target, std::string_view body, std::string_view destination) {
+      std::string nonce = kvs::auth::make_peer_nonce(nonces++, 42);
+      return kvs::http::PeerSignature{signer.sign("POST", target, body, destination, wall_ms(), nonce), nonce};
+    };
+    options.verify_answer = [this](std::string_view mac, std::string_view nonce, long status,
+                                   std::string_view responder, std::string_view body) {
+      return signer.verify_answer(mac, nonce, status, responder, body);
+    };
+    options.on_answer_rejected = [this] { rejected_hook += 1; };
+    security = std::make_shared<PeerSecurity>(std::move(options));
+  }
+};
+
+PeerRequest request_to(const std::string& address, std::string body = R"({"v":1})", std::string node_id = kPeerId) {
+  return PeerRequest{address, std::move(node_id), "/members/gossip", std::move(body), {{"X-Test", "signed"}}};
 }
 
 kvs::Result<PeerResponse> post_and_wait(PeerTransport& transport, PeerRequest request) {
@@ -135,30 +207,84 @@ kvs::Result<PeerResponse> post_and_wait(PeerTransport& transport, PeerRequest re
 
 }  // namespace
 
-TEST_CASE("a peer request carries path, headers and body and returns the answer", "[cluster][transport]") {
+TEST_CASE("a peer request is signed for its destination and its verified answer comes back", "[cluster][transport]") {
   LoopbackServer server;
+  CallerSecurity caller;
   PeerTransportOptions options;
   options.workers = 1;
   {
-    PeerTransport transport(options);
+    PeerTransport transport(options, caller.security);
     for (int i = 0; i < 3; ++i) {
       auto response = post_and_wait(transport, request_to(server.address(), "{\"n\":" + std::to_string(i) + "}"));
       REQUIRE(response.is_ok());
       CHECK(response->status == 200);
       CHECK(response->body == "/members/gossip|signed|{\"n\":" + std::to_string(i) + "}");
+      CHECK(response->node_id == kPeerId);
     }
     CHECK(server.connections() == 1);  // keep-alive: one connection for all three
+    CHECK(server.requests() == 3);     // each signed for the peer at once: no second try
     CHECK(transport.stats().completed == 3);
   }
   // (The test server serves one connection at a time: the worker's is closed by now.)
-  PeerTransport transport(options);
+  PeerTransport transport(options, caller.security);
   auto direct = transport.post_now(request_to(server.address()));
   REQUIRE(direct.is_ok());
   CHECK(direct->status == 200);
+  CHECK(caller.security->answers_rejected() == 0);
+}
+
+TEST_CASE("a request signed for another node gets a signed 401 that names the peer, which is learned",
+          "[cluster][transport]") {
+  LoopbackServer server;
+  CallerSecurity caller;
+  PeerTransport transport(PeerTransportOptions{}, caller.security);
+  // A seed: its id is not known. The first try, signed for no node, is refused with a 401 the
+  // caller can verify; the transport learns the id and sends once more.
+  auto first = transport.post_now(request_to(server.address(), R"({"v":1})", ""));
+  REQUIRE(first.is_ok());
+  CHECK(first->status == 200);
+  CHECK(server.requests() == 2);
+  CHECK(caller.security->node_id_of(server.address()) == kPeerId);
+  // From then on, signed for it at once.
+  REQUIRE(transport.post_now(request_to(server.address(), R"({"v":2})", "")).is_ok());
+  CHECK(server.requests() == 3);
+  // A caller that names the wrong node (the peer came back under another id) is corrected too.
+  auto stale = transport.post_now(request_to(server.address(), R"({"v":3})", "peer-0"));
+  REQUIRE(stale.is_ok());
+  CHECK(stale->status == 200);
+  CHECK(server.requests() == 5);
+  CHECK(caller.security->answers_rejected() == 0);
+}
+
+TEST_CASE("a tampered, unsigned or foreign answer is discarded and counted, never handed over",
+          "[cluster][transport]") {
+  for (Answers answers : {Answers::kTampered, Answers::kUnsigned, Answers::kOtherSecret}) {
+    INFO("answers " << static_cast<int>(answers));
+    LoopbackServer server(answers);
+    CallerSecurity caller;
+    {
+      PeerTransport transport(PeerTransportOptions{}, caller.security);
+      auto response = post_and_wait(transport, request_to(server.address(), R"({"v":1})"));
+      REQUIRE_FALSE(response.is_ok());
+      CHECK(response.status().code() == kvs::Status::Code::kUnauthenticated);
+      CHECK(response.status().message().find("discarded") != std::string::npos);
+      CHECK(caller.security->answers_rejected() == 1);
+      CHECK(caller.rejected_hook.load() == 1);
+      // A discarded answer teaches nothing either: the peer's id stays unknown.
+      CHECK(caller.security->node_id_of(server.address()).empty());
+    }
+    // Synchronous calls are checked the same way (a new transport: the test server serves one
+    // connection at a time, and the worker's is closed by now).
+    PeerTransport transport(PeerTransportOptions{}, caller.security);
+    auto direct = transport.post_now(request_to(server.address(), R"({"v":2})"));
+    CHECK(direct.status().code() == kvs::Status::Code::kUnauthenticated);
+    CHECK(caller.security->answers_rejected() == 2);
+  }
 }
 
 TEST_CASE("a request to a closed port fails fast as unavailable", "[cluster][transport]") {
-  PeerTransport transport;
+  CallerSecurity caller;
+  PeerTransport transport(PeerTransportOptions{}, caller.security);
   auto started = Clock::now();
   auto response = post_and_wait(transport, request_to(closed_address()));
   REQUIRE_FALSE(response.is_ok());
@@ -168,11 +294,12 @@ TEST_CASE("a request to a closed port fails fast as unavailable", "[cluster][tra
 }
 
 TEST_CASE("a silent peer costs a worker no longer than the request timeout", "[cluster][transport]") {
-  LoopbackServer silent(/*silent=*/true);
+  LoopbackServer silent(Answers::kSilent);
+  CallerSecurity caller;
   PeerTransportOptions options;
   options.workers = 1;
   options.request_timeout = std::chrono::milliseconds(300);
-  PeerTransport transport(options);
+  PeerTransport transport(options, caller.security);
   auto started = Clock::now();
   auto response = post_and_wait(transport, request_to(silent.address()));
   auto elapsed = Clock::now() - started;
@@ -183,14 +310,15 @@ TEST_CASE("a silent peer costs a worker no longer than the request timeout", "[c
 }
 
 TEST_CASE("a full queue drops the request and says so", "[cluster][transport]") {
-  LoopbackServer silent(/*silent=*/true);
+  LoopbackServer silent(Answers::kSilent);
+  CallerSecurity caller;
   PeerTransportOptions options;
   options.workers = 1;
   options.queue_capacity = 2;
   options.request_timeout = std::chrono::milliseconds(500);
   std::atomic<int> callbacks{0};
   {
-    PeerTransport transport(options);
+    PeerTransport transport(options, caller.security);
     int accepted = 0;
     int refused = 0;
     for (int i = 0; i < 10; ++i) {

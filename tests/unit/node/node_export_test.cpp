@@ -87,7 +87,7 @@ TEST_CASE("an export snapshot's copy is deleted with it, and one abandoned by a 
           "[node][export]") {
   NodeFixture fixture;
   REQUIRE(fixture.node().put("a", "1").is_ok());
-  const auto exports = fixture.dir.path() / "exports";
+  const auto exports = std::filesystem::path(fixture.config.data_dir) / "exports";
   {
     auto snapshot = fixture.node().export_snapshot();
     REQUIRE(snapshot.is_ok());

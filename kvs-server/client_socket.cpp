@@ -16,7 +16,9 @@ namespace kvs::server {
 namespace {
 
 int remaining_ms(Deadline deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  // Rounded up: a wait never ends before its deadline, so a caller that finds the deadline
+  // not yet passed knows the wait ended for another reason (the header_timeout count relies on it).
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   if (left.count() <= 0) return 0;
   return static_cast<int>(std::min<std::int64_t>(left.count(), INT_MAX));
 }

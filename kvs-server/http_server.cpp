@@ -178,6 +178,10 @@ class HttpServer::Router final : public httplib::Server {
   bool serve(httplib::Stream& stream, bool close_connection, bool& connection_closed) {
     return process_request(stream, close_connection, connection_closed, {});
   }
+  // httplib streams a content provider's answer (GET /admin/export) only while its own
+  // listening socket is valid, its test for "shutting down". kvs accepts by itself, so it
+  // lends httplib its socket while serving, and takes it back at stop so that streams end.
+  void set_listening_socket(int fd) { svr_sock_ = fd; }
 };
 
 struct HttpServer::Connection {
@@ -277,6 +281,18 @@ void HttpServer::add_route(RouteInfo route) { routes_.push_back(std::move(route)
 void HttpServer::add_interceptor(Interceptor interceptor) { interceptors_.push_back(std::move(interceptor)); }
 
 void HttpServer::add_response_observer(ResponseObserver observer) { observers_.push_back(std::move(observer)); }
+
+void HttpServer::add_refusal_observer(std::function<void(std::string_view reason)> observer) {
+  refusal_observers_.push_back(std::move(observer));
+}
+
+void HttpServer::count_refusal(std::string_view reason) const {
+  for (const auto& observer : refusal_observers_) observer(reason);
+}
+
+void HttpServer::count_refusal(int http_status) const {
+  count_refusal(http_status == 431 ? "headers_too_large" : http_status == 413 ? "body_too_large" : "malformed");
+}
 
 void HttpServer::dispatch(const httplib::Request& request, httplib::Response& response) {
   auto target = parse_target(request.target);
@@ -481,6 +497,7 @@ Status HttpServer::bind() {
 
 Status HttpServer::serve() {
   if (listen_fd_ < 0) return Status::internal("serve() before a successful bind()");
+  router_->set_listening_socket(listen_fd_);
   // Every admitted connection gets a worker at once (see the header), so the pool may grow to
   // the connection cap; the margin covers a connection that has released its count while its
   // worker has not yet gone back to the pool.
@@ -510,6 +527,7 @@ Status HttpServer::serve() {
     }
     auto [address, port] = peer_address(peer);
     if (!limiter_.admit(address)) {
+      count_refusal("connection_cap");  // first, so that a scrape after the close sees it
       ::close(fd);  // over max_connections or max_connections_per_client: closed at once
       continue;
     }
@@ -518,6 +536,7 @@ Status HttpServer::serve() {
       limiter_.release(address);
     });
   }
+  router_->set_listening_socket(INVALID_SOCKET);  // streaming answers stop
   ::close(listen_fd_);
   listen_fd_ = -1;
   // Waits for every connection's worker: idle ones were closed by stop(), busy ones finish
@@ -563,12 +582,18 @@ void HttpServer::serve_connection(int fd, const std::string& address, int port) 
       while (parse.state == HeadParse::State::kIncomplete) {
         std::size_t room = limits.max_header_bytes + 1 - std::min(pending.size(), limits.max_header_bytes);
         ssize_t got = socket.read(buffer, std::min(room, sizeof buffer), head_deadline);
-        if (got <= 0) return;  // closed, failed, or the head deadline passed
+        if (got <= 0) {  // closed, failed, or the head deadline passed
+          if (Clock::now() >= head_deadline) count_refusal("header_timeout");
+          return;
+        }
         pending.append(buffer, static_cast<std::size_t>(got));
         parse = parse_request_head(pending, limits);
       }
       set_idle(connection, false);
-      if (parse.state == HeadParse::State::kRefused) return refuse(socket, parse.refusal, address, options_.write_timeout);
+      if (parse.state == HeadParse::State::kRefused) {
+        count_refusal(parse.refusal.status);
+        return refuse(socket, parse.refusal, address, options_.write_timeout);
+      }
       pending.erase(0, parse.head_bytes);
       RequestHead& head = parse.head;
 
@@ -577,7 +602,10 @@ void HttpServer::serve_connection(int fd, const std::string& address, int port) 
       constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       std::string request;
       if (head.framing == BodyFraming::kContentLength) {
-        if (head.content_length > cap) return refuse(socket, too_large, address, options_.write_timeout);
+        if (head.content_length > cap) {
+          count_refusal(too_large.status);
+          return refuse(socket, too_large, address, options_.write_timeout);
+        }
         auto length = static_cast<std::size_t>(head.content_length);
         request = serialize_head(head, length);
         if (head.expect_continue && pending.size() < length &&
@@ -610,8 +638,12 @@ void HttpServer::serve_connection(int fd, const std::string& address, int port) 
           state = decoder.feed(fresh, consumed);
           if (state == ChunkedDecoder::State::kDone) pending.assign(fresh.substr(consumed));
         }
-        if (state == ChunkedDecoder::State::kTooLarge) return refuse(socket, too_large, address, options_.write_timeout);
+        if (state == ChunkedDecoder::State::kTooLarge) {
+          count_refusal(too_large.status);
+          return refuse(socket, too_large, address, options_.write_timeout);
+        }
         if (state == ChunkedDecoder::State::kMalformed) {
+          count_refusal("malformed");
           return refuse(socket, HttpRefusal{400, "invalid_argument", "malformed chunked body"}, address,
                         options_.write_timeout);
         }

@@ -141,6 +141,11 @@ class HttpServer {
   void add_interceptor(Interceptor interceptor);
   // Requires: called before serve().
   void add_response_observer(ResponseObserver observer);
+  // Called for every connection or request the connection layer refuses before routing, with
+  // its reason: connection_cap (closed at accept), headers_too_large (431), body_too_large
+  // (413), header_timeout (closed), malformed (another refusal of the head or body framing).
+  // Runs on the accept or worker thread. Requires: called before serve().
+  void add_refusal_observer(std::function<void(std::string_view reason)> observer);
 
   // Binds the listening socket. kUnavailable when the address is in use, kIOError otherwise.
   Status bind();
@@ -161,6 +166,9 @@ class HttpServer {
   // Marks `connection` as waiting for a request (true) or serving one (false). Returns false
   // when the server is stopping and the connection should close instead.
   bool set_idle(Connection& connection, bool idle);
+  // Tells the refusal observers; a refused head or body is counted by its HTTP status.
+  void count_refusal(std::string_view reason) const;
+  void count_refusal(int http_status) const;
 
   HttpOptions options_;
   std::unique_ptr<Router> router_;
@@ -171,6 +179,7 @@ class HttpServer {
   std::vector<RouteInfo> routes_;
   std::vector<Interceptor> interceptors_;
   std::vector<ResponseObserver> observers_;
+  std::vector<std::function<void(std::string_view)>> refusal_observers_;
   // The open connections, so that stop() can close the idle ones at once (a connection in the
   // middle of a request finishes it). Guarded by connections_mutex_.
   std::mutex connections_mutex_;

@@ -77,8 +77,9 @@ int run_server(const std::string& config_path) {
     std::fprintf(stderr, "kvs-server: bad configuration: %s\n", config.status().message().c_str());
     return config.status().code() == kvs::Status::Code::kInvalidArgument ? 2 : 1;
   }
-  // validate_config has accepted log_level.
+  // validate_config has accepted log_level and log_format.
   kvs::set_log_level(*kvs::parse_log_level(config->log_level));
+  kvs::set_log_format(*kvs::parse_log_format(config->log_format));
   if (written) kvs::log(kvs::LogLevel::kInfo, "config.written", {{"path", config_path}});
   kvs::log(kvs::LogLevel::kInfo, "config.loaded", {{"path", config_path}});
   for (const auto& warning : warnings) kvs::log(kvs::LogLevel::kWarn, "config.warning", {{"detail", warning}});
@@ -204,7 +205,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (first == "--version" || first == "-V" || first == "version") {
-      std::printf("kvs-server %s\n", std::string(kvs::library_version()).c_str());
+      std::printf("kvs-server %s (commit %s)\n", std::string(kvs::library_version()).c_str(),
+                  std::string(kvs::library_commit()).c_str());
       return 0;
     }
     if (first == "export") return kvs::server::run_export(rest);

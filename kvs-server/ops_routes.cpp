@@ -2,12 +2,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <httplib.h>
 
 #include "json_writer.hpp"
+#include "kvs/log.hpp"
+#include "version_lines.hpp"
 
 namespace kvs::server {
 namespace {
@@ -17,12 +21,12 @@ constexpr const char* kPrometheusContentType = "text/plain; version=0.0.4; chars
 
 bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
-// Requests the rate limiter never counts: health and readiness checks and the member list
-// (load balancers and monitoring poll them) and peer traffic (a limited peer would stall
+// Requests the rate limiter never counts: health and readiness checks, metrics and the member
+// list (load balancers and monitoring poll them) and peer traffic (a limited peer would stall
 // replication; peers authenticate with the cluster HMAC).
 bool exempt_from_rate_limit(const RequestContext& context) {
   const std::string& path = context.target.path;
-  if (path == "/health" || path == "/ready") return true;
+  if (path == "/health" || path == "/ready" || path == "/metrics") return true;
   if (context.method == "GET" && (path == "/members/" || path == "/members")) return true;
   // Peer-to-peer membership messages; DELETE /members/leave is a client's.
   if (context.method == "POST" && (path == "/members/join" || path == "/members/gossip")) return true;
@@ -39,6 +43,39 @@ void write_backup_info(JsonWriter& json, const BackupInfo& info) {
       .key("uncompressed_bytes").number(info.uncompressed_bytes);
   if (!info.problem.empty()) json.key("error").string(info.problem);
   json.end_object();
+}
+
+// GET /admin/export: the export lines of a snapshot (Node::export_snapshot, a private copy
+// of the store), sent in chunks as the client takes them. The snapshot is taken before the
+// answer starts, so a refusal or a failed copy is an ordinary error answer; a storage failure
+// after the first chunk can only cut the stream short (no final chunk), which a client sees as
+// an incomplete transfer rather than as a complete but partial export.
+void stream_export(Node& node, RequestContext& context, httplib::Response& response) {
+  auto taken = node.export_snapshot({context.caller});
+  if (!taken.is_ok()) {
+    write_error(response, taken.status());
+    return;
+  }
+  // Shared by the provider, which httplib may copy; the last copy goes (and deletes the store
+  // copy) with the response, however the answer ended.
+  auto snapshot = std::shared_ptr<ExportSnapshot>(std::move(*taken));
+  response.status = 200;
+  response.set_chunked_content_provider(
+      "application/x-ndjson",
+      [snapshot](std::size_t, httplib::DataSink& sink) {
+        constexpr std::size_t kPageVersions = 256;
+        std::vector<Version> page;
+        auto more = snapshot->next(page, kPageVersions);
+        if (!more.is_ok()) {
+          log(LogLevel::kError, "export.failed", {{"error", more.status().to_string()}});
+          return false;  // httplib drops the connection: the client sees a cut transfer
+        }
+        std::string chunk;
+        for (const Version& version : page) chunk += version_line(version);
+        if (!chunk.empty() && !sink.write(chunk.data(), chunk.size())) return false;
+        if (!*more) sink.done();
+        return true;
+      });
 }
 
 }  // namespace
@@ -73,10 +110,16 @@ void register_ops_routes(HttpServer& server, Node& node, const Config& config) {
                                        const httplib::Response& response, std::chrono::microseconds elapsed) {
     node.record_request(route, request.method, response.status, elapsed);
   });
+  server.add_refusal_observer([&node](std::string_view reason) { node.record_connection_refused(reason); });
   server.add_route({"metrics", "GET", "/metrics", false, false, [&node](RequestContext&, httplib::Response& response) {
                       response.status = 200;
                       response.set_content(node.metrics_text(), kPrometheusContentType);
                     }});
+
+  // Present whatever backup_enabled says: an export is not a backup, and an operator without
+  // backups needs it the more.
+  server.add_route({"admin_export", "GET", "/admin/export", false, true,
+                    [&node](RequestContext& context, httplib::Response& response) { stream_export(node, context, response); }});
 
   if (!config.backup_enabled) return;  // the routes are absent (404), as SPEC wants
   server.add_route({"admin_backup", "POST", "/admin/backup", false, true,

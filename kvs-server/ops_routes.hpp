@@ -1,7 +1,7 @@
 #pragma once
 
 // Operations over REST (SPEC section 2, "Operations"): the rate limiting interceptor, GET
-// /metrics with the per-request observer that feeds it, and the backup routes. Each piece is
+// /metrics with the observers that feed it, the online export and the backup routes. Each piece is
 // a thin call into kvs::Node, which owns the limiter, the metrics and the backups.
 
 #include "http_server.hpp"
@@ -21,9 +21,10 @@ void install_rate_limiter(HttpServer& server, Node& node, const Config& config);
 // X-RateLimit-* and the {"error","code"} body.
 void write_rate_limited(httplib::Response& response, const RateLimitDecision& decision);
 
-// GET /metrics (open, Prometheus text) and the response observer that counts every request
-// and its latency by route name; POST /admin/backup and GET /admin/backups (admin) when
-// backup_enabled; and the rate limiter above. Register after the authentication interceptor.
+// GET /metrics (open, Prometheus text) and the response and refusal observers that feed it;
+// GET /admin/export (admin, always: the export lines of a snapshot, streamed in chunks);
+// POST /admin/backup and GET /admin/backups (admin) when backup_enabled; and the rate limiter
+// above. Register after the authentication interceptor.
 void register_ops_routes(HttpServer& server, Node& node, const Config& config);
 
 }  // namespace kvs::server

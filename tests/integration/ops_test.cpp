@@ -69,7 +69,8 @@ std::map<std::string, double> parse_prometheus(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("a client over rate_limit_requests gets 429 with Retry-After; /health is exempt", "[integration][ops]") {
+TEST_CASE("a client over rate_limit_requests gets 429 with Retry-After; /health and /metrics are exempt",
+          "[integration][ops]") {
   ServerConfig config;
   config.rate_limiting_enabled = true;
   config.extra_yaml = "rate_limit_requests: 3\nrate_limit_window: 1m\n";
@@ -87,6 +88,7 @@ TEST_CASE("a client over rate_limit_requests gets 429 with Retry-After; /health 
   CHECK(retry_after <= 120);
   check_error(client.put("/kv/b", "2"), 429, "rate_limited");
   for (int i = 0; i < 20; ++i) CHECK(client.get("/health").status == 200);
+  for (int i = 0; i < 5; ++i) CHECK(client.get("/metrics").status == 200);
 }
 
 TEST_CASE("peer messages and GET /members/ are exempt from the rate limit; leaving is not", "[integration][ops]") {

@@ -27,6 +27,7 @@ struct Config {
   std::vector<std::string> seed_nodes;        // "host:port" of peers to join through
   bool read_only{false};
   std::string log_level{"info"};              // trace, debug, info, warn, error
+  std::string log_format{"text"};             // text (key=value) or json (one object per line)
   std::string tls_cert_file;                  // both set: serve HTTPS
   std::string tls_key_file;
   std::string tls_ca_file;                    // PEM CAs that peers' certificates must chain to; default: system store

@@ -56,6 +56,34 @@ struct NodeEnv {
   bool offline = false;
 };
 
+// A consistent copy of a running node's versions, for an online export (GET /admin/export):
+// a compacted copy of the store, taken as a backup is (writers go on meanwhile), opened apart
+// from the live store and read a page at a time. No read transaction on the live store lasts
+// longer than the copy, and none on the copy lasts longer than one next(), so a slow reader at
+// the other end of a network holds back neither the node's writer nor its free pages. The
+// copy lives under <data_dir>/exports/ and is deleted when the snapshot is destroyed (one left
+// behind by a crash is deleted by the next export). Not for concurrent use; it may outlive
+// neither the Node nor its data_dir.
+class KVS_EXPORT ExportSnapshot {
+ public:
+  ~ExportSnapshot();
+  ExportSnapshot(const ExportSnapshot&) = delete;
+  ExportSnapshot& operator=(const ExportSnapshot&) = delete;
+
+  // Appends up to `max_versions` further versions (every stored version, tombstones included,
+  // in key order: what Node::export_versions visits) to `out`. Returns false once the last
+  // version has been appended, true while more may follow. kIOError or kCorruption on storage
+  // trouble.
+  Result<bool> next(std::vector<Version>& out, std::size_t max_versions);
+
+  struct Impl;
+
+ private:
+  friend class Node;
+  explicit ExportSnapshot(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
 class KVS_EXPORT Node {
  public:
   // Opens (creating when needed) the node's data_dir. Fails with kUnavailable when another
@@ -238,12 +266,22 @@ class KVS_EXPORT Node {
   // The backups in backup_path, newest first; a damaged file is listed with `problem` set.
   Result<std::vector<BackupInfo>> list_backups(const CallOptions& options = {}) const;
 
+  // Takes a consistent copy of every stored version for an online export (see ExportSnapshot).
+  // Admin only for a checked Caller; works whether backup_enabled or not. Codes:
+  // kPermissionDenied, kIOError (the copy could not be written: disk full, permissions).
+  Result<std::unique_ptr<ExportSnapshot>> export_snapshot(const CallOptions& options = {}) const;
+
   // Every metric of this node in the Prometheus text format (version 0.0.4).
   std::string metrics_text() const;
   // Counts one served HTTP request for the metrics: `route` is the route's name, never a raw
   // path, so the number of series stays bounded.
   void record_request(std::string_view route, std::string_view method, int status,
                       std::chrono::microseconds elapsed);
+  // Counts one connection or request that the server's connection layer refused before
+  // routing, by `reason` (kvs_connections_refused_total{reason}): connection_cap,
+  // headers_too_large, body_too_large, header_timeout or malformed; any other reason counts
+  // as "other", so the number of series stays bounded.
+  void record_connection_refused(std::string_view reason);
 
   // Counts one request against the rate limit of its client: the caller's user when it is
   // not trusted (an authenticated token), else `remote_address`. Always allowed when

@@ -69,6 +69,9 @@ struct Readiness {
 
 // The library's version string ("0.1.0").
 KVS_EXPORT std::string_view library_version() noexcept;
+// The git commit the library was configured from (12 hex digits), or "unknown" when it was
+// built outside a git checkout.
+KVS_EXPORT std::string_view library_commit() noexcept;
 
 // ---- Backups -------------------------------------------------------------------------------
 

@@ -277,6 +277,8 @@ const std::vector<KeySpec>& key_table() {
              &Config::read_only);
     string_key("log_level", "trace, debug (adds one line per request), info, warn, error or off.",
                &Config::log_level, false);
+    string_key("log_format", "text (time, level, event, key=value fields) or json (one object per line: ts, "
+               "level, msg and the fields).", &Config::log_format, false);
     string_key("tls_cert_file", "PEM certificate; with tls_key_file, serve HTTPS.", &Config::tls_cert_file, true);
     string_key("tls_key_file", "PEM private key for tls_cert_file.", &Config::tls_key_file, true);
     string_key("tls_ca_file",
@@ -471,6 +473,9 @@ Status validate_config(const Config& c) {
     if (!is_host_port(seed)) return bad_key("seed_nodes", "'" + seed + "' is not host:port");
   }
   if (auto level = parse_log_level(c.log_level); !level.is_ok()) return bad_key("log_level", level.status().message());
+  if (auto format = parse_log_format(c.log_format); !format.is_ok()) {
+    return bad_key("log_format", format.status().message());
+  }
   if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
     return bad_key(c.tls_cert_file.empty() ? "tls_cert_file" : "tls_key_file",
                    "tls_cert_file and tls_key_file must be set together");

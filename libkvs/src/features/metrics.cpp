@@ -5,7 +5,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <type_traits>
+
+#include "features/process_stats.hpp"
+#include "kvs/operations.hpp"
 
 namespace kvs::features {
 namespace {
@@ -87,6 +91,14 @@ void append_double(std::string& out, double value) {
   }
 }
 
+// A bucket bound as Prometheus clients write it (Go's %g, shortest): 0.0001 rather than the
+// 1e-04 that the shortest plain form would give.
+void append_bound(std::string& out, double value) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::general);
+  out.append(buf, end);
+}
+
 void append_u64(std::string& out, std::uint64_t value) {
   char buf[32];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
@@ -126,7 +138,7 @@ const char* type_name(MetricType type) {
 }  // namespace
 
 std::vector<double> default_latency_buckets() {
-  return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
 
 // ---- Histogram --------------------------------------------------------------------------------
@@ -262,7 +274,7 @@ void MetricFamily<M>::render(std::string& out) const {
       const auto snap = s->metric.snapshot();
       for (std::size_t i = 0; i <= bounds_.size(); ++i) {
         std::string le;
-        if (i < bounds_.size()) append_double(le, bounds_[i]);
+        if (i < bounds_.size()) append_bound(le, bounds_[i]);
         else le = "+Inf";
         out += name_;
         out += "_bucket";
@@ -376,6 +388,15 @@ HistogramFamily& MetricsRegistry::histogram(std::string name, std::string help, 
                                     MetricType::kHistogram, std::move(label_names), std::move(bounds), max_series);
 }
 
+GaugeFamily& MetricsRegistry::sampled_counter(std::string name, std::string help, std::vector<std::string> label_names,
+                                              std::size_t max_series) {
+  check_names(name, label_names, MetricType::kCounter);
+  MutexLock lock(mutex_);
+  MetricFamilyBase* existing = find_locked(name);  // before `name` is moved from
+  return register_family<Gauge>(mutex_, families_, existing, std::move(name), std::move(help),
+                                MetricType::kCounter, std::move(label_names), {}, max_series);
+}
+
 std::string MetricsRegistry::render() const {
   std::vector<const MetricFamilyBase*> families;
   {
@@ -396,6 +417,10 @@ NodeMetrics::NodeMetrics(MetricsRegistry& r)
                                         "HTTP request latency in seconds, by route template and method.",
                                         {"route", "method"})),
       rate_limited(r.counter("kvs_rate_limited_requests_total", "Requests refused with 429 by the rate limiter.").get()),
+      connections_refused(r.counter("kvs_connections_refused_total",
+                                    "Connections and requests refused by the connection layer before routing, by reason: "
+                                    "connection_cap, headers_too_large, body_too_large, header_timeout, malformed.",
+                                    {"reason"})),
       keys(r.gauge("kvs_keys", "Live keys stored on this node (tombstones excluded).").get()),
       stored_bytes(r.gauge("kvs_stored_bytes", "Bytes of encoded current versions stored on this node.").get()),
       writes(r.counter("kvs_writes_total", "Versions this node applied, by kind: put and delete (its clients), replicated (from peers), import.", {"kind"})),
@@ -418,6 +443,25 @@ NodeMetrics::NodeMetrics(MetricsRegistry& r)
           r.gauge("kvs_backup_last_duration_seconds", "Duration in seconds of the last successful backup.").get()),
       audit_last_seq(r.gauge("kvs_audit_last_seq", "Sequence number of the last audit log entry (0: none).").get()),
       read_only(r.gauge("kvs_read_only", "1 when the node is in read-only mode, else 0.").get()),
-      uptime(r.gauge("kvs_uptime_seconds", "Seconds since this node started.").get()) {}
+      uptime(r.gauge("kvs_uptime_seconds", "Seconds since this node started.").get()),
+      build_info(r.gauge("kvs_build_info", "Always 1; the labels give the kvs version and the git commit it was built from.",
+                         {"version", "commit"})),
+      process_cpu_seconds(r.sampled_counter("process_cpu_seconds_total",
+                                            "Total user and system CPU time spent in seconds.").get()),
+      process_resident_memory(r.gauge("process_resident_memory_bytes", "Resident memory size in bytes.").get()),
+      process_open_fds(r.gauge("process_open_fds", "Number of open file descriptors.").get()),
+      process_start_time(r.gauge("process_start_time_seconds",
+                                 "Start time of the process since the Unix epoch in seconds.").get()) {
+  build_info.labels({library_version(), library_commit()}).set(1);
+}
+
+void NodeMetrics::sample_process() {
+  std::optional<ProcessStats> stats = read_process_stats();
+  if (!stats) return;
+  process_cpu_seconds.set(stats->cpu_seconds);
+  process_resident_memory.set(stats->resident_bytes);
+  process_open_fds.set(stats->open_fds);
+  process_start_time.set(stats->start_time_seconds);
+}
 
 }  // namespace kvs::features

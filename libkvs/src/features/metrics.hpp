@@ -37,7 +37,9 @@
 
 namespace kvs::features {
 
-// Prometheus' default latency buckets, in seconds: 5 ms .. 10 s.
+// Latency buckets, in seconds: 100 µs .. 10 s. They start well below Prometheus' default
+// (5 ms) because a GET served from LMDB's page cache takes a few hundred microseconds: with
+// the default buckets every read would fall into the first one and no quantile could resolve.
 std::vector<double> default_latency_buckets();
 
 class Counter {
@@ -169,6 +171,11 @@ class MetricsRegistry {
   // `bounds`: ascending, finite; empty means default_latency_buckets().
   HistogramFamily& histogram(std::string name, std::string help, std::vector<std::string> label_names = {},
                              std::vector<double> bounds = {}, std::size_t max_series = 1000);
+  // A counter whose value is kept elsewhere and copied in before rendering (the process's CPU
+  // time, read from /proc): a gauge underneath, so it can be set, rendered with TYPE counter.
+  // The caller keeps it monotonic.
+  GaugeFamily& sampled_counter(std::string name, std::string help, std::vector<std::string> label_names = {},
+                               std::size_t max_series = 1000);
 
   // The whole registry in the Prometheus text format, families in registration order.
   // Serve it with Content-Type `text/plain; version=0.0.4; charset=utf-8`.
@@ -195,6 +202,10 @@ struct NodeMetrics {
   CounterFamily& http_requests;             // kvs_http_requests_total{route,method,status}
   HistogramFamily& http_request_duration;   // kvs_http_request_duration_seconds{route,method}
   Counter& rate_limited;                    // kvs_rate_limited_requests_total
+  // Refused by kvs-server's connection layer before routing: connection_cap (max_connections
+  // or max_connections_per_client), headers_too_large (431), body_too_large (413),
+  // header_timeout, malformed (another 4xx/5xx on the head or body framing).
+  CounterFamily& connections_refused;       // kvs_connections_refused_total{reason}
 
   // Storage.
   Gauge& keys;                              // kvs_keys: live keys
@@ -216,6 +227,17 @@ struct NodeMetrics {
   Gauge& audit_last_seq;                    // kvs_audit_last_seq: seq of the last audit entry
   Gauge& read_only;                         // kvs_read_only: 1 in read-only mode
   Gauge& uptime;                            // kvs_uptime_seconds
+  GaugeFamily& build_info;                  // kvs_build_info{version,commit}: always 1
+
+  // The process (the standard names of Prometheus client libraries), from /proc/self.
+  Gauge& process_cpu_seconds;               // process_cpu_seconds_total: user + system
+  Gauge& process_resident_memory;           // process_resident_memory_bytes
+  Gauge& process_open_fds;                  // process_open_fds
+  Gauge& process_start_time;                // process_start_time_seconds: Unix time
+
+  // Sets the process_* gauges from /proc/self; leaves them as they were where /proc cannot be
+  // read. Called just before rendering.
+  void sample_process();
 };
 
 }  // namespace kvs::features

@@ -2,8 +2,14 @@
 // building blocks live in features/; this file owns their wiring into a Node: which settings
 // they take from the Config, which thread runs scheduled backups, and who may call what.
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -21,6 +27,8 @@
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
 #include "node/node_impl.hpp"
+#include "storage/lock_file.hpp"
+#include "storage/store.hpp"
 
 namespace kvs {
 namespace {
@@ -55,6 +63,10 @@ struct Node::Impl::Ops final : keyspace::Observer {
   // The backup scheduler thread wakes every second and asks `scheduler` whether a backup is
   // due (a one-second poll, like the sweeper, so a wall clock that jumps is noticed soon).
   // `mutex` guards `stopping`.
+  // Held while an export snapshot is copied and opened, so that the sweep of copies left by a
+  // crash never takes a fresh copy whose store has not locked it yet.
+  std::mutex export_mutex;
+
   std::optional<features::BackupScheduler> scheduler;
   std::mutex mutex;
   std::condition_variable wakeup;
@@ -197,6 +209,105 @@ Result<std::vector<BackupInfo>> Node::list_backups(const CallOptions& options) c
   return out;
 }
 
+// ---- Online export ---------------------------------------------------------------------------
+
+struct ExportSnapshot::Impl {
+  std::filesystem::path dir;                   // <data_dir>/exports/<name>: the copy's own store
+  std::unique_ptr<storage::Store> store;       // the copy, opened like any store (own LOCK)
+  std::string start;                           // the next page begins at this path
+  bool done = false;
+
+  ~Impl() {
+    store.reset();  // closes the copy and releases its LOCK before the files go
+    std::error_code error;
+    std::filesystem::remove_all(dir, error);
+    if (error) log(LogLevel::kWarn, "export.cleanup_failed", {{"path", dir.string()}, {"error", error.message()}});
+  }
+};
+
+ExportSnapshot::ExportSnapshot(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ExportSnapshot::~ExportSnapshot() = default;
+
+Result<bool> ExportSnapshot::next(std::vector<Version>& out, std::size_t max_versions) {
+  if (impl_->done) return false;
+  if (max_versions == 0) return true;
+  std::size_t taken = 0;
+  std::string last;
+  // One read transaction per page, on the copy: nothing is held while the caller sends it.
+  Status scanned = impl_->store->scan(impl_->start, "", [&](const Version& version) {
+    out.push_back(version);
+    last = version.path;
+    return ++taken < max_versions;
+  });
+  if (!scanned.is_ok()) return scanned.with_context("export");
+  if (taken < max_versions) {
+    impl_->done = true;
+    return false;
+  }
+  // The smallest path after `last`: paths hold no control bytes, so nothing sorts between.
+  impl_->start = last + '\0';
+  return true;
+}
+
+namespace {
+
+// Deletes export copies that no store holds: left behind by a process that died mid-export.
+// A copy in use is locked by its store's LOCK file, which this cannot take.
+void remove_abandoned_exports(const std::filesystem::path& exports) {
+  std::error_code error;
+  std::vector<std::filesystem::path> found;
+  for (std::filesystem::directory_iterator it(exports, error), end; !error && it != end; it.increment(error)) {
+    found.push_back(it->path());
+  }
+  for (const auto& dir : found) {
+    auto lock = storage::LockFile::acquire(dir / "LOCK");
+    if (!lock.is_ok()) continue;  // in use, or not ours to judge
+    lock->reset();
+    std::filesystem::remove_all(dir, error);
+    if (!error) log(LogLevel::kInfo, "export.abandoned_copy_removed", {{"path", dir.string()}});
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ExportSnapshot>> Node::export_snapshot(const CallOptions& options) const {
+  if (Status allowed = check_admin(options.caller, impl_->config, "an export"); !allowed.is_ok()) return allowed;
+  static std::atomic<std::uint64_t> counter{0};
+  const std::filesystem::path exports = std::filesystem::path(impl_->config.data_dir) / "exports";
+  std::lock_guard lock(impl_->ops->export_mutex);
+  remove_abandoned_exports(exports);
+
+  auto snapshot = std::make_unique<ExportSnapshot::Impl>();
+  snapshot->dir = exports / ("export-" + std::to_string(::getpid()) + "-" +
+                             std::to_string(counter.fetch_add(1, std::memory_order_relaxed)));
+  std::error_code error;
+  std::filesystem::create_directories(snapshot->dir, error);
+  // Like every folder kvs makes in data_dir: the copy holds every document and secret.
+  if (!error) {
+    std::filesystem::permissions(exports, std::filesystem::perms::owner_all, error);
+    if (!error) std::filesystem::permissions(snapshot->dir, std::filesystem::perms::owner_all, error);
+  }
+  if (error) return Status::io_error("cannot create " + snapshot->dir.string() + ": " + error.message());
+
+  const std::filesystem::path file = snapshot->dir / "data.mdb";
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::io_error("cannot create " + file.string() + ": " + std::strerror(errno));
+  Status copied = impl_->store->copy_to_fd(fd);
+  if (::close(fd) != 0 && copied.is_ok()) {
+    copied = Status::io_error("cannot write " + file.string() + ": " + std::strerror(errno));
+  }
+  if (!copied.is_ok()) return copied.with_context("export copy");
+
+  storage::StoreOptions store_options;
+  store_options.dir = snapshot->dir;
+  store_options.map_size_bytes = impl_->config.map_size_mb * std::size_t{1024} * 1024;
+  store_options.max_queue = 1;  // nothing writes to the copy
+  auto store = storage::Store::open(store_options);
+  if (!store.is_ok()) return store.status().with_context("export copy");
+  snapshot->store = std::move(*store);
+  return std::unique_ptr<ExportSnapshot>(new ExportSnapshot(std::move(snapshot)));
+}
+
 void Node::Impl::count_anti_entropy_round(bool ok) {
   if (ops) ops->metrics.anti_entropy_rounds.labels({ok ? "ok" : "failed"}).inc();
 }
@@ -220,6 +331,7 @@ std::string Node::metrics_text() const {
   auto replication = impl_->replication_counters();
   metrics.replication_queue_depth.set(static_cast<double>(replication.queued));
   metrics.replication_lag.set(static_cast<double>(replication.oldest_queued_ms) / 1000.0);
+  metrics.sample_process();
   return impl_->ops->registry.render();
 }
 
@@ -239,6 +351,16 @@ void Node::record_request(std::string_view route, std::string_view method, int s
     metrics.http_request_duration.labels({route, method_label})
         .observe(std::chrono::duration<double>(elapsed).count());
   }
+}
+
+void Node::record_connection_refused(std::string_view reason) {
+  static constexpr std::string_view kReasons[] = {"connection_cap", "headers_too_large", "body_too_large",
+                                                  "header_timeout", "malformed"};
+  std::string_view label = "other";
+  for (std::string_view known : kReasons) {
+    if (reason == known) label = known;
+  }
+  impl_->ops->metrics.connections_refused.labels({label}).inc();
 }
 
 RateLimitDecision Node::admit_request(const Caller& caller, std::string_view remote_address) {

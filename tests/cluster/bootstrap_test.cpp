@@ -35,15 +35,7 @@ namespace {
 constexpr const char* kSecret = "bootstrap-test-secret-5c2f9e7a1d";
 
 ServerConfig node_config(const std::string& node_id, const std::vector<std::string>& seeds) {
-  return kvs::test::cluster_node_config(node_id, seeds, kSecret,
-                                       "gossip_interval_min: 100ms\n"
-                                       "gossip_interval_max: 250ms\n"
-                                       "failure_timeout: 5s\n"
-                                       "removal_timeout: 10s\n"
-                                       "sync_interval: 1s\n"
-                                       "catchup_interval: 1s\n"
-                                       "throttle_delay_ms: 5\n"
-                                       "fetch_delay_ms: 5\n");
+  return kvs::test::cluster_node_config(node_id, seeds, kSecret, kvs::test::fast_cluster_timings("5s", "10s"));
 }
 
 HttpResponse get(const ServerProcess& server, const std::string& path) {

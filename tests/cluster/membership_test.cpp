@@ -39,11 +39,7 @@ constexpr const char* kSecret = "cluster-test-secret-5f2c8a7e1b9d4c3a";
 // Sub-second gossip; a member is suspect after 1 s of silence and removed after 3 s.
 ServerConfig cluster_config(const std::string& node_id, const std::vector<std::string>& seeds,
                             const std::string& secret = kSecret) {
-  return kvs::test::cluster_node_config(node_id, seeds, secret,
-                                       "gossip_interval_min: 100ms\n"
-                                       "gossip_interval_max: 250ms\n"
-                                       "failure_timeout: 1s\n"
-                                       "removal_timeout: 3s\n");
+  return kvs::test::cluster_node_config(node_id, seeds, secret, kvs::test::fast_cluster_timings());
 }
 
 struct MemberView {

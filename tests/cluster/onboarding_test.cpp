@@ -43,19 +43,11 @@ constexpr const char* kOtherSecret = "another-cluster-secret-0b8e5f27c6a4d913";
 
 // Short timings, so that joins, gossip and give-ups happen within a test; failure_timeout is long,
 // so that a member dropped quickly was dropped because it left, not because it went silent.
-constexpr const char* kTimings =
-    "gossip_interval_min: 100ms\n"
-    "gossip_interval_max: 250ms\n"
-    "failure_timeout: 60s\n"
-    "removal_timeout: 120s\n"
-    "sync_interval: 1s\n"
-    "catchup_interval: 1s\n"
-    "throttle_delay_ms: 5\n"
-    "fetch_delay_ms: 5\n";
+const std::string kTimings = kvs::test::fast_cluster_timings("60s", "120s");
 
 ServerConfig node_config(const std::string& node_id, const std::vector<std::string>& seeds,
                          const std::string& secret = kSecret, const std::string& extra = "") {
-  ServerConfig config = kvs::test::cluster_node_config(node_id, seeds, secret, std::string(kTimings) + extra);
+  ServerConfig config = kvs::test::cluster_node_config(node_id, seeds, secret, kTimings + extra);
   return config;
 }
 

@@ -40,13 +40,7 @@ namespace {
 constexpr const char* kSecret = "peer-security-test-secret-5b2f9e1c7d";
 
 ServerConfig node_config(const std::string& node_id, const std::vector<std::string>& seeds) {
-  return kvs::test::cluster_node_config(node_id, seeds, kSecret,
-                                       "gossip_interval_min: 100ms\n"
-                                       "gossip_interval_max: 250ms\n"
-                                       "failure_timeout: 1s\n"
-                                       "removal_timeout: 3s\n"
-                                       "sync_interval: 1s\n"
-                                       "fetch_delay_ms: 5\n");
+  return kvs::test::cluster_node_config(node_id, seeds, kSecret, kvs::test::fast_cluster_timings());
 }
 
 std::int64_t wall_ms() {

@@ -32,15 +32,7 @@ namespace {
 constexpr const char* kSecret = "replication-test-secret-8d1e0c4b2a";
 
 ServerConfig replica_config(const std::string& node_id, const std::vector<std::string>& seeds) {
-  return kvs::test::cluster_node_config(node_id, seeds, kSecret,
-                                       "gossip_interval_min: 100ms\n"
-                                       "gossip_interval_max: 250ms\n"
-                                       "failure_timeout: 1s\n"
-                                       "removal_timeout: 3s\n"
-                                       "sync_interval: 1s\n"
-                                       "catchup_interval: 1s\n"
-                                       "throttle_delay_ms: 5\n"
-                                       "fetch_delay_ms: 5\n");
+  return kvs::test::cluster_node_config(node_id, seeds, kSecret, kvs::test::fast_cluster_timings());
 }
 
 std::optional<std::int64_t> member_count(const ServerProcess& server) {

@@ -76,15 +76,7 @@ class TestPki {
 ServerConfig tls_node(TestPki& pki, const std::string& node_id, const std::vector<std::string>& seeds,
                       bool with_ca = true) {
   pki.issue(node_id);
-  ServerConfig config = kvs::test::cluster_node_config(node_id, seeds, kSecret,
-                                                       "gossip_interval_min: 100ms\n"
-                                                       "gossip_interval_max: 250ms\n"
-                                                       "failure_timeout: 1s\n"
-                                                       "removal_timeout: 3s\n"
-                                                       "sync_interval: 1s\n"
-                                                       "catchup_interval: 1s\n"
-                                                       "throttle_delay_ms: 5\n"
-                                                       "fetch_delay_ms: 5\n");
+  ServerConfig config = kvs::test::cluster_node_config(node_id, seeds, kSecret, kvs::test::fast_cluster_timings());
   config.tls = true;  // the test's client speaks https (it does not verify; the nodes do)
   config.extra_yaml += "tls_cert_file: \"" + pki.cert(node_id) + "\"\n";
   config.extra_yaml += "tls_key_file: \"" + pki.key(node_id) + "\"\n";

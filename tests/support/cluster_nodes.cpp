@@ -19,6 +19,17 @@ ServerConfig cluster_node_config(const std::string& node_id, const std::vector<s
   return config;
 }
 
+std::string fast_cluster_timings(std::string_view failure_timeout, std::string_view removal_timeout) {
+  return "gossip_interval_min: 100ms\n"
+         "gossip_interval_max: 250ms\n"
+         "failure_timeout: " + std::string(failure_timeout) + "\n"
+         "removal_timeout: " + std::string(removal_timeout) + "\n"
+         "sync_interval: 1s\n"
+         "catchup_interval: 1s\n"
+         "throttle_delay_ms: 5\n"
+         "fetch_delay_ms: 5\n";
+}
+
 std::string address_of(const ServerProcess& server) { return "127.0.0.1:" + std::to_string(server.port()); }
 
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

@@ -3,8 +3,8 @@
 // groups, tokens, backups, audit and export with auth on. Each run starts from an environment
 // without KVS_* variables, so the caller's shell cannot change the outcome.
 // Not covered: `watch` (the server has no GET /kv/_watch yet; its request and line handling
-// have unit tests), TLS (--cacert is passed to libcurl as it is), and `-o table` layouts beyond
-// range, members and health (the unit tests render them).
+// have unit tests), and `-o table` layouts beyond ls, range, members, health and user list (the
+// unit tests render them).
 
 #ifdef KVSCTL_BINARY
 
@@ -288,6 +288,21 @@ TEST_CASE("kvsctl exits 2 on usage errors and 3 when no server answers", "[integ
   auto version = kvsctl({"--version"});
   CHECK_RUN(version, 0);
   CHECK(version.out.rfind("kvsctl ", 0) == 0);
+}
+
+TEST_CASE("kvsctl verifies an https endpoint against --cacert; an untrusted one exits 3", "[integration][kvsctl]") {
+  ServerConfig config;
+  config.tls = true;
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  const std::string cacert = (server.dir() / "cert.pem").string();
+  auto untrusted = kvsctl_at(server, {"health"});
+  CHECK_RUN(untrusted, 3);
+  CHECK(untrusted.err.find("cannot reach " + server.base_url()) != std::string::npos);
+  auto trusted = kvsctl_at(server, {"health", "--cacert", cacert});
+  CHECK_RUN(trusted, 0);
+  CHECK(json_string(trusted.out, "/status") == "ok");
+  CHECK_RUN(kvsctl_at(server, {"health"}, {"KVS_CACERT=" + cacert}), 0);
 }
 
 TEST_CASE("kvsctl takes its token from flags before the environment, --token before --token-file",

@@ -40,7 +40,7 @@ else()
   # optimised library is the one the other kind installs from the current build.
   set(scratch ${WORK_DIR}/kvs-build)
   run(${CMAKE_COMMAND} -S ${KVS_SOURCE_DIR} -B ${scratch} ${tools} -DCMAKE_BUILD_TYPE=None -DBUILD_SHARED_LIBS=${shared}
-      -DKVS_BUILD_TESTS=OFF -DKVS_BUILD_SERVER=OFF -DKVS_BUILD_BENCH=OFF -DKVS_BUILD_EXAMPLES=OFF
+      -DKVS_BUILD_TESTS=OFF -DKVS_BUILD_SERVER=OFF -DKVS_BUILD_CLI=OFF -DKVS_BUILD_BENCH=OFF -DKVS_BUILD_EXAMPLES=OFF
       -DKVS_INSTALL=ON -DCMAKE_INSTALL_PREFIX=${prefix})
   run(${CMAKE_COMMAND} --build ${scratch} --target kvs -j 2)
   run(${CMAKE_COMMAND} --install ${scratch} --prefix ${prefix})

@@ -18,6 +18,8 @@ namespace {
 
 // Prometheus text exposition format, version 0.0.4.
 constexpr const char* kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
+// GET /admin/export: one JSON object per line.
+constexpr const char* kExportContentType = "application/x-ndjson";
 
 // Requests the rate limiter never counts: health and readiness checks, metrics and the member
 // list (load balancers and monitoring poll them) and peer traffic (a limited peer would stall
@@ -49,6 +51,15 @@ void write_backup_info(JsonWriter& json, const BackupInfo& info) {
 // after the first chunk can only cut the stream short (no final chunk), which a client sees as
 // an incomplete transfer rather than as a complete but partial export.
 void stream_export(Node& node, RequestContext& context, httplib::Response& response) {
+  if (context.http.method == "HEAD") {
+    // The headers a GET gets, without the copy of the whole store a GET takes: a monitor or a
+    // client that probes the route must not cost a node that much disk and time. httplib
+    // sends no body to a HEAD, so the provider never runs.
+    if (Status allowed = node.check_export({context.caller}); !allowed.is_ok()) return write_error(response, allowed);
+    response.status = 200;
+    response.set_chunked_content_provider(kExportContentType, [](std::size_t, httplib::DataSink&) { return false; });
+    return;
+  }
   auto taken = node.export_snapshot({context.caller});
   if (!taken.is_ok()) return write_error(response, taken.status());
   // Shared by the provider, which httplib may copy; the last copy goes (and deletes the store
@@ -56,7 +67,7 @@ void stream_export(Node& node, RequestContext& context, httplib::Response& respo
   auto snapshot = std::shared_ptr<ExportSnapshot>(std::move(*taken));
   response.status = 200;
   response.set_chunked_content_provider(
-      "application/x-ndjson",
+      kExportContentType,
       [snapshot](std::size_t, httplib::DataSink& sink) {
         constexpr std::size_t kPageVersions = 256;
         std::vector<Version> page;

@@ -25,42 +25,24 @@
 #include "auth/permissions.hpp"
 #include "auth/records.hpp"
 #include "auth/scopes.hpp"
+#include "bench_support.hpp"
 #include "support/manual_clock.hpp"
 
 namespace {
 
 using namespace kvs;
 using namespace kvs::auth;
-using Clock = std::chrono::steady_clock;
 
 // Runs `op` for `seconds` on `threads` threads; returns calls per second in all. `op` returns
 // false on an unexpected result, which aborts the benchmark (a fast wrong answer is no figure).
 template <class Op>
 double measure(double seconds, int threads, Op op) {
-  std::atomic<bool> stop{false};
-  std::atomic<std::uint64_t> total{0};
-  std::vector<std::thread> workers;
-  auto start = Clock::now();
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      std::uint64_t count = 0;
-      while (!stop.load(std::memory_order_relaxed)) {
-        for (int i = 0; i < 64; ++i) {
-          if (!op(t, count + static_cast<std::uint64_t>(i))) {
-            std::fprintf(stderr, "auth_bench: unexpected result\n");
-            std::abort();
-          }
-        }
-        count += 64;
-      }
-      total += count;
-    });
+  bench::Figures figures = bench::measure(threads, seconds, false, op);
+  if (figures.failures != 0) {
+    std::fprintf(stderr, "auth_bench: unexpected result\n");
+    std::abort();
   }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& worker : workers) worker.join();
-  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  return static_cast<double>(total.load()) / elapsed;
+  return figures.rate();
 }
 
 void print(std::string_view name, double per_second) {
@@ -71,24 +53,30 @@ void print(std::string_view name, double per_second) {
 
 int main(int argc, char** argv) {
   double seconds = 1.0;
-  for (int i = 1; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
+  bench::Flags flags(argc, argv, "usage: auth_bench [--seconds S]");
+  while (flags.next()) {
+    if (flags.is("--seconds")) seconds = flags.number();
+    else flags.unknown();
   }
 
   test::ManualClock clock;
   test::SeededRandom random(1);
   Authority authority("bench cluster secret", clock, random);
+  // Applies a prepared reserved write to the cache, as its committed version would be.
+  auto apply = [&](const ReservedWrite& write) {
+    Version version;
+    version.path = write.path;
+    version.uuid = make_uuid_v4(random);
+    version.timestamp_ms = clock.now_ms();
+    version.data = write.json;
+    return authority.apply(version).is_ok();
+  };
 
   // A realistic cache: 1000 users, 100 groups of 20, 1000 live revocations.
   std::vector<UserRecord> users;
   for (int i = 0; i < 1000; ++i) {
     auto prepared = authority.prepare_create_user(Caller::local(), "user" + std::to_string(i), kScopeRead | kScopeWrite);
-    Version version;
-    version.path = prepared->write.path;
-    version.uuid = make_uuid_v4(random);
-    version.timestamp_ms = clock.now_ms();
-    version.data = prepared->write.json;
-    if (!authority.apply(version).is_ok()) return 1;
+    if (!apply(prepared->write)) return 1;
     users.push_back(prepared->user);
   }
   std::string group_uuid;
@@ -96,22 +84,12 @@ int main(int argc, char** argv) {
     std::vector<std::string> members;
     for (int m = 0; m < 20; ++m) members.push_back(users[static_cast<std::size_t>((g * 20 + m) % 1000)].uuid);
     auto prepared = authority.prepare_create_group(Caller::local(), "group" + std::to_string(g), members);
-    Version version;
-    version.path = prepared->write.path;
-    version.uuid = make_uuid_v4(random);
-    version.timestamp_ms = clock.now_ms();
-    version.data = prepared->write.json;
-    if (!authority.apply(version).is_ok()) return 1;
+    if (!apply(prepared->write)) return 1;
     if (g == 0) group_uuid = prepared->group.uuid;
   }
   for (int r = 0; r < 1000; ++r) {
     auto revocation = authority.revoke_token(Caller::local(), "revoked-" + std::to_string(r));
-    Version version;
-    version.path = revocation->path;
-    version.uuid = make_uuid_v4(random);
-    version.timestamp_ms = clock.now_ms();
-    version.data = revocation->json;
-    if (!authority.apply(version).is_ok()) return 1;
+    if (!apply(*revocation)) return 1;
   }
 
   std::vector<std::string> tokens;

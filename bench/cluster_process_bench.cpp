@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "support/http_client.hpp"
 #include "support/server_process.hpp"
 
@@ -57,19 +58,17 @@ double until(const std::function<bool()>& condition, Clock::time_point since, st
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string server = (std::filesystem::path(argv[0]).parent_path() / ".." / "kvs-server" / "kvs-server").string();
+  std::string server = kvs::bench::default_server_binary(argv[0]);
   int n = 5;
   int runs = 3;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i];
-    if (flag == "--server") server = argv[i + 1];
-    else if (flag == "--nodes") n = std::max(2, std::atoi(argv[i + 1]));
-    else if (flag == "--runs") runs = std::max(1, std::atoi(argv[i + 1]));
+  kvs::bench::Flags flags(argc, argv, "usage: cluster_process_bench [--server PATH] [--nodes N] [--runs R]");
+  while (flags.next()) {
+    if (flags.is("--server")) server = flags.value();
+    else if (flags.is("--nodes")) n = std::max(2, static_cast<int>(flags.integer()));
+    else if (flags.is("--runs")) runs = std::max(1, static_cast<int>(flags.integer()));
+    else flags.unknown();
   }
-  if (!std::filesystem::exists(server)) {
-    std::fprintf(stderr, "cluster_process_bench: no kvs-server at %s (use --server PATH)\n", server.c_str());
-    return 1;
-  }
+  server = kvs::bench::server_binary_or_exit(server, "cluster_process_bench");
   std::printf("kvs-server processes on loopback: %d nodes, gossip 100-250 ms, failure 1 s, removal 3 s\n", n);
   std::printf("%4s %14s %14s %14s\n", "run", "formation_ms", "suspect_ms", "removed_ms");
   int exit_code = 0;

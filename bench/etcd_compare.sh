@@ -11,67 +11,29 @@
 # preloaded with the same 100,000 keys of 200-byte JSON documents, and every request picks one
 # of those keys at random. Prints one line per measurement, then each figure's median over
 # the rounds and the kvs/etcd ratios. Needs wrk and etcd-server (apt-get install wrk
-# etcd-server) and curl. Everything listens on 127.0.0.1 only.
+# etcd-server), curl and python3. Everything listens on 127.0.0.1 only.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 server=${1:-build/release/kvs-server/kvs-server}
 seconds=${2:-10}
 rounds=${3:-3}
 keys=${ETCD_COMPARE_KEYS:-100000}  # override only to try the script quickly
-for tool in wrk etcd curl; do
-  command -v "$tool" >/dev/null || { echo "etcd_compare: $tool is not installed (apt-get install wrk etcd-server curl)" >&2; exit 1; }
-done
-[ -x "$server" ] || { echo "etcd_compare: no kvs-server at $server" >&2; exit 1; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_init etcd_compare wrk etcd curl python3
+bench_check_server "$server"
 
 kvs_port=18461
 etcd_port=18462
 etcd_peer_port=18463
 
-wait_for() {  # name url [curl args...]
-  local name=$1 url=$2
-  shift 2
-  for _ in $(seq 200); do
-    curl -sf "$@" "$url" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "etcd_compare: $name did not start; its log:" >&2
-  cat "$work/$name.log" >&2
-  exit 1
-}
+kvs_start kvs "$kvs_port" false "map_size_mb: 4096"
 
-mkdir -p "$work/kvs"
-cat > "$work/kvs/config.yaml" <<EOF
-node_id: bench-kvs
-port: $kvs_port
-data_dir: $work/kvs/data
-log_level: warn
-auth_enabled: false
-clustering_enabled: false
-rate_limiting_enabled: false
-tamper_logging_enabled: false
-backup_enabled: false
-map_size_mb: 4096
-EOF
-"$server" "$work/kvs/config.yaml" >"$work/kvs.log" 2>&1 &
-pids+=($!)
-wait_for kvs "http://127.0.0.1:$kvs_port/health"
-
-etcd --name bench-etcd --data-dir "$work/etcd" \
+bench_spawn etcd etcd --name bench-etcd --data-dir "$work/etcd" \
   --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
   --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
   --initial-cluster "bench-etcd=http://127.0.0.1:$etcd_peer_port" --quota-backend-bytes 4294967296 \
-  --log-level error >"$work/etcd.log" 2>&1 &
-pids+=($!)
-wait_for etcd "http://127.0.0.1:$etcd_port/health"
+  --log-level error
+bench_wait etcd "http://127.0.0.1:$etcd_port/health"
 
 # The document every PUT writes: 200 bytes of JSON.
 document_json() { printf '{"name":"%s","n":12345}' "$(printf 'x%.0s' $(seq 179))"; }
@@ -134,53 +96,11 @@ request = function()
   return wrk.format("POST", "/v3/kv/range", nil, body)
 end
 EOF
-# Preload: 16 keep-alive connections, each writing its share of the keys once.
-cat > "$work/preload.py" <<'EOF'
-import base64, http.client, sys, threading
-store, port, keys, document = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-value = base64.b64encode(document.encode()).decode()
-failures = []
-def writer(first, stride):
-    connection = http.client.HTTPConnection("127.0.0.1", port)
-    for n in range(first, keys, stride):
-        key = "bench/k%d" % n
-        if store == "etcd":
-            body = '{"key":"%s","value":"%s"}' % (base64.b64encode(key.encode()).decode(), value)
-            connection.request("POST", "/v3/kv/put", body, {"Content-Type": "application/json"})
-        else:
-            connection.request("PUT", "/kv/" + key, document, {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        response.read()
-        if response.status != 200:
-            failures.append("%s %s: %d" % (store, key, response.status))
-            return
-threads = [threading.Thread(target=writer, args=(i, 16)) for i in range(16)]
-for thread in threads: thread.start()
-for thread in threads: thread.join()
-if failures:
-    sys.exit("etcd_compare: preload failed: " + failures[0])
-EOF
-
 echo "etcd_compare: preloading $keys keys into each store"
-python3 "$work/preload.py" kvs "$kvs_port" "$keys" "$(document_json)"
-python3 "$work/preload.py" etcd "$etcd_port" "$keys" "$(document_json)"
+bench_preload kvs "$kvs_port" 0 "$keys" "$(document_json)"
+bench_preload etcd "$etcd_port" 0 "$keys" "$(document_json)"
 kvs_count=$(curl -s "http://127.0.0.1:$kvs_port/health" | sed -n 's/.*"keys":\([0-9]*\).*/\1/p')
 echo "etcd_compare: kvs holds ${kvs_count:-?} keys"
-
-# Runs one measurement; prints "<req/s> <p99 ms>" and checks that wrk saw no errors.
-measure() {  # script url connections
-  local out
-  out=$(wrk -t2 -c"$3" -d"${seconds}s" --latency -s "$1" "$2")
-  if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
-    echo "etcd_compare: errors under load:" >&2
-    echo "$out" >&2
-    exit 1
-  fi
-  local rps p99
-  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/, "", v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/, "", v)} else if (v ~ /s$/) {sub(/s$/, "", v); v*=1000}; print v}' <<<"$out")
-  echo "$rps $p99"
-}
 
 declare -A results
 for round in $(seq "$rounds"); do
@@ -189,7 +109,7 @@ for round in $(seq "$rounds"); do
       for store in kvs etcd; do
         port=$kvs_port
         [ "$store" = etcd ] && port=$etcd_port
-        read -r rps p99 < <(measure "$work/${store}_${op}.lua" "http://127.0.0.1:$port" "$c")
+        read -r rps p99 < <(bench_wrk "$work/${store}_${op}.lua" "http://127.0.0.1:$port" "$c" "$seconds")
         printf 'round %d  c=%-3d %-4s %-4s %10.0f req/s  p99 %8.2f ms\n' "$round" "$c" "$store" "$op" "$rps" "$p99"
         results[$store,$op,$c,rps]+="$rps "
         results[$store,$op,$c,p99]+="$p99 "

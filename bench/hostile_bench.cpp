@@ -40,6 +40,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "support/http_client.hpp"
 #include "support/raw_connection.hpp"
 #include "support/server_process.hpp"
@@ -68,13 +69,6 @@ struct Figures {
   double put_p99_ms = 0;
   long errors = 0;  // requests that failed or answered other than 200
 };
-
-double percentile(std::vector<double>& values, double p) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  auto index = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
-  return values[std::min(index, values.size() - 1)];
-}
 
 // C connections, each the only writer of its keys; remembers the last acknowledged value of
 // each key so that lost writes can be counted at the end.
@@ -149,8 +143,8 @@ class Legitimate {
     Figures figures;
     figures.get_per_s = static_cast<double>(all_gets.size()) / seconds;
     figures.put_per_s = static_cast<double>(all_puts.size()) / seconds;
-    figures.get_p99_ms = percentile(all_gets, 0.99);
-    figures.put_p99_ms = percentile(all_puts, 0.99);
+    figures.get_p99_ms = kvs::bench::percentile(all_gets, 0.99);
+    figures.put_p99_ms = kvs::bench::percentile(all_puts, 0.99);
     figures.errors = errors;
     return figures;
   }
@@ -551,19 +545,16 @@ int run(const std::string& binary, std::chrono::seconds seconds, int connections
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string server = (std::filesystem::path(argv[0]).parent_path() / ".." / "kvs-server" / "kvs-server").string();
+  std::string server = kvs::bench::default_server_binary(argv[0]);
   int seconds = 5;
   int connections = 4;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i];
-    if (flag == "--server") server = argv[i + 1];
-    else if (flag == "--seconds") seconds = std::clamp(std::atoi(argv[i + 1]), 1, 300);
-    else if (flag == "--connections") connections = std::clamp(std::atoi(argv[i + 1]), 1, 64);
+  kvs::bench::Flags flags(argc, argv, "usage: hostile_bench [--server PATH] [--seconds S] [--connections C]");
+  while (flags.next()) {
+    if (flags.is("--server")) server = flags.value();
+    else if (flags.is("--seconds")) seconds = std::clamp(static_cast<int>(flags.integer()), 1, 300);
+    else if (flags.is("--connections")) connections = std::clamp(static_cast<int>(flags.integer()), 1, 64);
+    else flags.unknown();
   }
-  if (!std::filesystem::exists(server)) {
-    std::fprintf(stderr, "hostile_bench: no kvs-server at %s (use --server PATH)\n", server.c_str());
-    return 1;
-  }
-  server = std::filesystem::absolute(server).string();
+  server = kvs::bench::server_binary_or_exit(server, "hostile_bench");
   return run(server, std::chrono::seconds(seconds), connections);
 }

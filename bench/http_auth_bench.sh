@@ -6,73 +6,42 @@
 #
 #   bench/http_auth_bench.sh [KVS_SERVER_BINARY] [SECONDS] [CONNECTIONS]
 #
-# Needs wrk (Debian package wrk). Prints one line per figure and the on/off ratios.
+# Needs wrk (Debian package wrk), curl and python3. Prints one line per figure and the on/off
+# ratios.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 server=${1:-build/release/kvs-server/kvs-server}
 seconds=${2:-5}
 connections=${3:-64}
-command -v wrk >/dev/null || { echo "http_auth_bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-[ -x "$server" ] || { echo "http_auth_bench: no kvs-server at $server" >&2; exit 1; }
+bench_init http_auth_bench wrk curl python3
+bench_check_server "$server"
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-start() {  # name port auth
-  mkdir -p "$work/$1"
-  cat > "$work/$1/config.yaml" <<EOF
-node_id: bench-$1
-port: $2
-data_dir: $work/$1/data
-log_level: warn
-auth_enabled: $3
-clustering_enabled: false
-rate_limiting_enabled: false
-tamper_logging_enabled: false
-backup_enabled: false
-EOF
-  "$server" "$work/$1/config.yaml" 2>"$work/$1/stderr" &
-  pids+=($!)
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$2/health" >/dev/null && return 0
-    sleep 0.1
-  done
-  echo "http_auth_bench: $1 did not start: $(cat "$work/$1/stderr")" >&2
-  exit 1
-}
-
-start open 18431 false
-start auth 18432 true
+kvs_start open 18431 false
+kvs_start auth 18432 true
 token=$(cat "$work/auth/data/admin.token")
 
 cat > "$work/get.lua" <<'EOF'
 local token = os.getenv("KVS_TOKEN")
 if token and token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end
-request = function() return wrk.format("GET", "/kv/bench/" .. math.random(1, 1000)) end
+request = function() return wrk.format("GET", "/kv/bench/k" .. math.random(1, 1000)) end
 EOF
 cat > "$work/put.lua" <<'EOF'
 local token = os.getenv("KVS_TOKEN")
 if token and token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end
 wrk.headers["Content-Type"] = "application/json"
 request = function()
-  return wrk.format("PUT", "/kv/bench/" .. math.random(1, 1000), nil, '{"name":"someone","age":42}')
+  return wrk.format("PUT", "/kv/bench/k" .. math.random(1, 1000), nil, '{"name":"someone","age":42}')
 end
 EOF
 
-for i in $(seq 1 1000); do
-  curl -sf -X PUT "http://127.0.0.1:18431/kv/bench/$i" -d '{"v":1}' >/dev/null
-  curl -sf -X PUT -H "Authorization: Bearer $token" "http://127.0.0.1:18432/kv/bench/$i" -d '{"v":1}' >/dev/null
-done
+bench_preload kvs 18431 1 1000 '{"v":1}'
+bench_preload kvs 18432 1 1000 '{"v":1}' "$token"
 
 rate() {  # port script token
-  KVS_TOKEN=$3 wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/$2" "http://127.0.0.1:$1" |
-    awk '/Requests\/sec/ {print $2} /Non-2xx/ {print "non2xx " $4 > "/dev/stderr"}'
+  local rps _
+  read -r rps _ < <(KVS_TOKEN=$3 bench_wrk "$work/$2" "http://127.0.0.1:$1" "$connections" "$seconds") || exit 1
+  echo "$rps"
 }
 
 # Alternate the two servers so that drift in the machine's load affects both alike.

@@ -18,8 +18,10 @@
 #include <unistd.h>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
+#include "support/temp_dir.hpp"
 
 namespace {
 
@@ -35,50 +37,19 @@ struct Options {
 
 template <class Op>
 double measure(double seconds, int threads, Op op) {
-  std::atomic<bool> stop{false};
-  std::atomic<bool> failed{false};
-  std::atomic<std::uint64_t> total{0};
-  std::vector<std::thread> workers;
-  auto started = SteadyClock::now();
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      std::uint64_t n = 0;
-      while (!stop.load(std::memory_order_relaxed)) {
-        if (!op(t, n)) {
-          failed = true;
-          break;
-        }
-        ++n;
-      }
-      total += n;
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& worker : workers) worker.join();
-  if (failed) {
+  bench::Figures figures = bench::measure(threads, seconds, false, op);
+  if (figures.failures != 0) {
     std::fprintf(stderr, "node_auth_bench: an operation failed\n");
     std::exit(1);
   }
-  return static_cast<double>(total) / std::chrono::duration<double>(SteadyClock::now() - started).count();
+  return figures.rate();
 }
 
 std::unique_ptr<Node> open_node(const std::filesystem::path& dir, bool auth) {
-  Config config;
-  config.node_id = auth ? "bench-auth" : "bench-open";
-  config.data_dir = dir.string();
+  Config config = bench::lone_node_config(dir, auth ? "bench-auth" : "bench-open");
   config.auth_enabled = auth;
-  config.clustering_enabled = false;
-  config.rate_limiting_enabled = false;
-  config.tamper_logging_enabled = false;
-  config.backup_enabled = false;
   config.revision_history_enabled = true;
-  auto node = Node::open(config);
-  if (!node.is_ok()) {
-    std::fprintf(stderr, "node_auth_bench: %s\n", node.status().to_string().c_str());
-    std::exit(1);
-  }
-  return std::move(*node);
+  return bench::open_node_or_exit(config, "node_auth_bench");
 }
 
 std::string key_of(int i) { return "bench/users/" + std::to_string(i) + "/profile"; }
@@ -87,21 +58,22 @@ std::string key_of(int i) { return "bench/users/" + std::to_string(i) + "/profil
 
 int main(int argc, char** argv) {
   Options options;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string name = argv[i];
-    if (name == "--seconds") options.seconds = std::atof(argv[i + 1]);
-    else if (name == "--keys") options.keys = std::atoi(argv[i + 1]);
-    else if (name == "--get-threads") options.get_threads = std::atoi(argv[i + 1]);
-    else if (name == "--put-threads") options.put_threads = std::atoi(argv[i + 1]);
+  bench::Flags flags(argc, argv, "usage: node_auth_bench [--seconds S] [--keys N] [--get-threads T] [--put-threads T]");
+  while (flags.next()) {
+    if (flags.is("--seconds")) options.seconds = flags.number();
+    else if (flags.is("--keys")) options.keys = static_cast<int>(flags.integer());
+    else if (flags.is("--get-threads")) options.get_threads = static_cast<int>(flags.integer());
+    else if (flags.is("--put-threads")) options.put_threads = static_cast<int>(flags.integer());
+    else flags.unknown();
   }
   set_log_level(LogLevel::kWarn);
-  auto root = std::filesystem::temp_directory_path() / ("kvs-node-auth-bench-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(root);
+  const kvs::test::TempDir scratch("kvs-node-auth-bench");
+  const std::filesystem::path& root = scratch.path();
 
   auto open = open_node(root / "open", false);
   auto secured = open_node(root / "auth", true);
   std::string admin_token;
-  std::ifstream(root / "auth" / "admin.token") >> admin_token;
+  std::ifstream(secured->config().data_dir + "/admin.token") >> admin_token;
   Caller admin = *secured->authenticate(admin_token);
   auto owner = secured->create_user("owner", kScopeRead | kScopeWrite, {admin});
   auto reader = secured->create_user("reader", kScopeRead, {admin});
@@ -173,6 +145,5 @@ int main(int argc, char** argv) {
 
   open.reset();
   secured.reset();
-  std::filesystem::remove_all(root);
   return 0;
 }

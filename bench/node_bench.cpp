@@ -33,51 +33,23 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "kvs/kvs.hpp"
+#include "support/temp_dir.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using kvs::bench::Clock;
+using kvs::bench::FastRandom;
+using kvs::bench::Figures;
+using kvs::bench::measure;
+using kvs::test::TempDir;
 
 struct Options {
   double seconds = 2.0;
   std::size_t keys = 100000;
   std::filesystem::path parent = std::filesystem::temp_directory_path();
   bool compression = true;  // compression_enabled of the nodes (default: the config default)
-};
-
-// A scratch directory removed with everything in it on destruction.
-class ScratchDir {
- public:
-  ScratchDir(const std::filesystem::path& parent, const char* name) {
-    std::string pattern = (parent / (std::string(name) + "-XXXXXX")).string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      std::perror("mkdtemp");
-      std::exit(1);
-    }
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-// xorshift64*: cheap per-thread randomness for key choice.
-struct FastRandom {
-  std::uint64_t state;
-  std::uint64_t next() {
-    state ^= state >> 12;
-    state ^= state << 25;
-    state ^= state >> 27;
-    return state * 0x2545F4914F6CDD1DULL;
-  }
 };
 
 // A small document for the put test (~60 bytes).
@@ -100,27 +72,14 @@ std::string key_for(std::uint64_t n) {
 }
 
 kvs::Config bench_config(const std::filesystem::path& dir, const Options& options) {
-  kvs::Config config;
+  kvs::Config config = kvs::bench::lone_node_config(dir);
   config.compression_enabled = options.compression;
-  config.node_id = "bench";
-  config.data_dir = (dir / "data").string();
-  config.backup_path = (dir / "backups").string();
-  config.auth_enabled = false;
-  config.clustering_enabled = false;
-  config.backup_enabled = false;
-  config.rate_limiting_enabled = false;
-  config.tamper_logging_enabled = false;
   config.revision_history_enabled = true;  // the default: revisions are part of a put's cost
   return config;
 }
 
 std::unique_ptr<kvs::Node> open_node(const kvs::Config& config) {
-  auto node = kvs::Node::open(config);
-  if (!node) {
-    std::fprintf(stderr, "node_bench: open %s: %s\n", config.data_dir.c_str(), node.status().to_string().c_str());
-    std::exit(1);
-  }
-  return std::move(*node);
+  return kvs::bench::open_node_or_exit(config, "node_bench");
 }
 
 void check_mdb(int rc, const char* what) {
@@ -174,85 +133,15 @@ struct RawLmdb {
   }
 };
 
-struct Figures {
-  std::uint64_t ops = 0;
-  std::uint64_t failures = 0;
-  double seconds = 0;
-  double p50_us = 0;
-  double p99_us = 0;
-  double rate() const { return seconds > 0 ? static_cast<double>(ops) / seconds : 0; }
-};
-
-// Runs `op(thread, n)` on `threads` threads until `seconds` have passed; `op` returns success.
-// Latencies are recorded when `latencies` is set.
-template <class Op>
-Figures measure(int threads, double seconds, bool latencies, Op op) {
-  std::atomic<bool> stop{false};
-  std::atomic<std::uint64_t> ops{0};
-  std::atomic<std::uint64_t> failures{0};
-  std::vector<std::vector<float>> samples(static_cast<std::size_t>(threads));
-  std::vector<std::thread> workers;
-  const auto started = Clock::now();
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      std::uint64_t mine = 0;
-      std::uint64_t bad = 0;
-      auto& my_samples = samples[static_cast<std::size_t>(t)];
-      for (std::uint64_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
-        const auto before = latencies ? Clock::now() : Clock::time_point{};
-        bool ok = op(t, n);
-        if (latencies) {
-          my_samples.push_back(std::chrono::duration<float, std::micro>(Clock::now() - before).count());
-        }
-        if (ok) ++mine;
-        else ++bad;
-      }
-      ops += mine;
-      failures += bad;
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& worker : workers) worker.join();
-  Figures figures;
-  figures.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  figures.ops = ops;
-  figures.failures = failures;
-  if (latencies) {
-    std::vector<float> all;
-    for (auto& s : samples) all.insert(all.end(), s.begin(), s.end());
-    if (!all.empty()) {
-      std::sort(all.begin(), all.end());
-      figures.p50_us = all[all.size() / 2];
-      figures.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
-    }
-  }
-  return figures;
-}
-
 Options parse(int argc, char** argv) {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "node_bench: %s needs a value\n", arg.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (arg == "--seconds") {
-      options.seconds = std::atof(value().c_str());
-    } else if (arg == "--keys") {
-      options.keys = std::strtoull(value().c_str(), nullptr, 10);
-    } else if (arg == "--dir") {
-      options.parent = value();
-    } else if (arg == "--no-compression") {
-      options.compression = false;
-    } else {
-      std::fprintf(stderr, "usage: node_bench [--seconds S] [--keys N] [--dir PARENT] [--no-compression]\n");
-      std::exit(arg == "--help" || arg == "-h" ? 0 : 2);
-    }
+  kvs::bench::Flags flags(argc, argv, "usage: node_bench [--seconds S] [--keys N] [--dir PARENT] [--no-compression]");
+  while (flags.next()) {
+    if (flags.is("--seconds")) options.seconds = flags.number();
+    else if (flags.is("--keys")) options.keys = static_cast<std::size_t>(flags.integer());
+    else if (flags.is("--dir")) options.parent = flags.value();
+    else if (flags.is("--no-compression")) options.compression = false;
+    else flags.unknown();
   }
   if (options.seconds <= 0 || options.keys == 0) {
     std::fprintf(stderr, "node_bench: --seconds and --keys must be positive\n");
@@ -285,7 +174,7 @@ int main(int argc, char** argv) {
   double node_64_writers = 0;
   double node_one_writer_first = 0;
   for (int writers : {1, 2, 4, 8, 16, 32, 64, 1}) {
-    ScratchDir dir(options.parent, "kvs-node-bench");
+    TempDir dir("kvs-node-bench", options.parent);
     auto node = open_node(bench_config(dir.path(), options));
     Figures f = measure(writers, options.seconds, true, [&](int t, std::uint64_t n) {
       std::string key = "w/" + std::to_string(t) + "/" + std::to_string(n);
@@ -304,7 +193,7 @@ int main(int argc, char** argv) {
   // 2. The floor: one LMDB transaction and fsync per put, writers serialised by LMDB's lock.
   double raw_one_writer = 0;
   for (int writers : {1, 64}) {
-    ScratchDir dir(options.parent, "kvs-lmdb-bench");
+    TempDir dir("kvs-lmdb-bench", options.parent);
     RawLmdb lmdb(dir.path());
     Figures f = measure(writers, options.seconds, true, [&](int t, std::uint64_t n) {
       return lmdb.put("w/" + std::to_string(t) + "/" + std::to_string(n), small_document(n));
@@ -315,7 +204,7 @@ int main(int argc, char** argv) {
 
   // 3. Random gets on N keys of ~200-byte JSON.
   std::printf("\n== random gets, %zu keys of ~%zu-byte JSON ==\n", options.keys, document(0).size());
-  ScratchDir node_dir(options.parent, "kvs-node-bench");
+  TempDir node_dir("kvs-node-bench", options.parent);
   auto node = open_node(bench_config(node_dir.path(), options));
   {
     // Load through 64 writers so group commit shares the fsyncs.
@@ -335,7 +224,7 @@ int main(int argc, char** argv) {
                 std::chrono::duration<double>(Clock::now() - started).count(),
                 static_cast<unsigned long long>(failed.load()));
   }
-  ScratchDir lmdb_dir(options.parent, "kvs-lmdb-bench");
+  TempDir lmdb_dir("kvs-lmdb-bench", options.parent);
   RawLmdb lmdb(lmdb_dir.path());
   {
     MDB_txn* txn = nullptr;

@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "support/http_client.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
@@ -98,13 +99,6 @@ std::size_t count_of(const std::string& text, const std::string& needle) {
   std::size_t count = 0;
   for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++count;
   return count;
-}
-
-double percentile(std::vector<double> values, double p) {
-  if (values.empty()) return -1;
-  std::sort(values.begin(), values.end());
-  auto index = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
-  return values[std::min(index, values.size() - 1)];
 }
 
 // A CA and one certificate (IP 127.0.0.1) for all nodes, made with openssl into `dir`; false
@@ -193,8 +187,9 @@ int run(const std::string& server, int writes, int keys, bool tls) {
     else lags.push_back(lag);
   }
   std::printf("push lag A->B over %d sequential writes (ack on A -> GET on B returns it):\n", writes);
-  std::printf("  p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms  not seen in 5 s: %d\n", percentile(lags, 0.50),
-              percentile(lags, 0.90), percentile(lags, 0.99), percentile(lags, 1.0), lost);
+  using kvs::bench::percentile;
+  std::printf("  p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms  not seen in 5 s: %d\n", percentile(lags, 0.50, -1),
+              percentile(lags, 0.90, -1), percentile(lags, 0.99, -1), percentile(lags, 1.0, -1), lost);
 
   // Everyone equal before the repair run.
   until([&] { auto r = root_of(a); return !r.empty() && r == root_of(b) && r == root_of(c); }, Clock::now(),
@@ -233,26 +228,19 @@ int run(const std::string& server, int writes, int keys, bool tls) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string server = (std::filesystem::path(argv[0]).parent_path() / ".." / "kvs-server" / "kvs-server").string();
+  std::string server = kvs::bench::default_server_binary(argv[0]);
   int writes = 200;
   int keys = 2000;
   bool tls = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    if (flag == "--tls") {
-      tls = true;
-      continue;
-    }
-    if (i + 1 >= argc) break;
-    if (flag == "--server") server = argv[i + 1];
-    else if (flag == "--writes") writes = std::max(1, std::atoi(argv[i + 1]));
-    else if (flag == "--keys") keys = std::max(1, std::atoi(argv[i + 1]));
-    ++i;
+  kvs::bench::Flags flags(argc, argv, "usage: replication_bench [--server PATH] [--writes N] [--keys N] [--tls]");
+  while (flags.next()) {
+    if (flags.is("--tls")) tls = true;
+    else if (flags.is("--server")) server = flags.value();
+    else if (flags.is("--writes")) writes = std::max(1, static_cast<int>(flags.integer()));
+    else if (flags.is("--keys")) keys = std::max(1, static_cast<int>(flags.integer()));
+    else flags.unknown();
   }
-  if (!std::filesystem::exists(server)) {
-    std::fprintf(stderr, "replication_bench: no kvs-server at %s (use --server PATH)\n", server.c_str());
-    return 1;
-  }
+  server = kvs::bench::server_binary_or_exit(server, "replication_bench");
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::printf("replication_bench: TLS %s\n", tls ? "on" : "off");

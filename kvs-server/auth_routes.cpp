@@ -1,7 +1,9 @@
 #include "auth_routes.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -86,18 +88,74 @@ Result<std::vector<std::string>> string_array_member(simdjson::dom::element valu
   return out;
 }
 
-Result<std::uint8_t> scopes_member(simdjson::dom::element value) {
-  auto names = string_array_member(value, "scopes");
+Result<std::uint8_t> scopes_member(simdjson::dom::element value, std::string_view name) {
+  auto names = string_array_member(value, name);
   if (!names.is_ok()) return names.status();
   std::uint8_t scopes = 0;
-  for (const auto& name : *names) {
-    auto bit = scope_from_name(name);
+  for (const auto& scope : *names) {
+    auto bit = scope_from_name(scope);
     if (!bit) {
-      return Status::invalid_argument("unknown scope '" + name.substr(0, 100) + "' (scopes: read, write, admin)");
+      return Status::invalid_argument("unknown scope '" + scope.substr(0, 100) + "' (scopes: read, write, admin)");
     }
     scopes |= *bit;
   }
   return scopes;
+}
+
+// A duration string ("90s", "24h"); a bad spelling is reported with the member's name.
+Result<std::chrono::milliseconds> duration_member(simdjson::dom::element value, std::string_view name) {
+  auto text = string_member(value, name);
+  if (!text.is_ok()) return text.status();
+  auto duration = parse_duration(*text);
+  if (!duration.is_ok()) return duration.status().with_context(name);
+  return *duration;
+}
+
+// One member a request body may carry: its name, and how its value is decoded and kept.
+struct BodyMember {
+  std::string_view name;
+  std::function<Status(simdjson::dom::element)> read;
+};
+
+// Decodes the member `name` with `decode` into `target`.
+template <class T, class Decode>
+BodyMember member(std::string_view name, std::optional<T>& target, Decode decode) {
+  return {name, [name, &target, decode](simdjson::dom::element value) -> Status {
+            auto decoded = decode(value, name);
+            if (!decoded.is_ok()) return decoded.status();
+            target = std::move(*decoded);
+            return Status::ok();
+          }};
+}
+
+// What a PUT may carry back from the GET it edits, and is ignored.
+const std::vector<std::string_view> kGetEchoes = {"uuid", "created_at"};
+
+// Reads the JSON object `body` into `members`. kInvalidArgument for a body that is not an
+// object, a member of the wrong type, or a member that is neither listed nor in `ignored`.
+Status read_body(const std::string& body, const std::vector<BodyMember>& members,
+                 const std::vector<std::string_view>& ignored = {}) {
+  auto object = parse_object(body);
+  if (!object.is_ok()) return object.status();
+  for (auto [key, value] : *object) {
+    auto known = std::find_if(members.begin(), members.end(), [key](const BodyMember& m) { return m.name == key; });
+    if (known != members.end()) {
+      if (Status read = known->read(value); !read.is_ok()) return read;
+    } else if (std::find(ignored.begin(), ignored.end(), key) == ignored.end()) {
+      std::string allowed;
+      for (const auto& m : members) allowed.append(allowed.empty() ? "" : ", ").append(m.name);
+      return unknown_member(key, allowed);
+    }
+  }
+  return Status::ok();
+}
+
+std::vector<BodyMember> user_members(UserChange& change) {
+  return {member("nickname", change.nickname, string_member), member("scopes", change.scopes, scopes_member)};
+}
+
+std::vector<BodyMember> group_members(GroupChange& change) {
+  return {member("name", change.name, string_member), member("members", change.members, string_array_member)};
 }
 
 // ---- Response bodies -------------------------------------------------------------------------
@@ -140,25 +198,12 @@ class AuthRoutes {
   // ---- Users ----
 
   void create_user(RequestContext& context, httplib::Response& response) {
-    auto object = parse_object(context.http.body);
-    if (!object.is_ok()) return write_error(response, object.status());
-    std::optional<std::string> nickname;
-    std::uint8_t scopes = kDefaultUserScopes;
-    for (auto [key, value] : *object) {
-      if (key == "nickname") {
-        auto text = string_member(value, key);
-        if (!text.is_ok()) return write_error(response, text.status());
-        nickname = std::move(*text);
-      } else if (key == "scopes") {
-        auto bits = scopes_member(value);
-        if (!bits.is_ok()) return write_error(response, bits.status());
-        scopes = *bits;
-      } else {
-        return write_error(response, unknown_member(key, "nickname, scopes"));
-      }
+    UserChange body;
+    if (Status read = read_body(context.http.body, user_members(body)); !read.is_ok()) {
+      return write_error(response, read);
     }
-    if (!nickname) return write_error(response, Status::invalid_argument("member 'nickname' is required"));
-    auto user = node_.create_user(*nickname, scopes, {context.caller});
+    if (!body.nickname) return write_error(response, Status::invalid_argument("member 'nickname' is required"));
+    auto user = node_.create_user(*body.nickname, body.scopes.value_or(kDefaultUserScopes), {context.caller});
     if (!user.is_ok()) return write_error(response, user.status());
     write_json(response, 201, user_json(*user));
   }
@@ -176,111 +221,53 @@ class AuthRoutes {
   }
 
   void get_user(RequestContext& context, httplib::Response& response) {
-    auto uuid = item_id(context, kUsersPath);
-    if (!uuid.is_ok()) return write_error(response, uuid.status());
-    auto user = node_.get_user(*uuid, {context.caller});
-    if (!user.is_ok()) return write_error(response, user.status());
-    write_json(response, 200, user_json(*user));
+    answer_item(context, response, kUsersPath, user_json,
+                [&](const std::string& uuid) { return node_.get_user(uuid, {context.caller}); });
   }
 
   void update_user(RequestContext& context, httplib::Response& response) {
-    auto uuid = item_id(context, kUsersPath);
-    if (!uuid.is_ok()) return write_error(response, uuid.status());
-    auto object = parse_object(context.http.body);
-    if (!object.is_ok()) return write_error(response, object.status());
-    UserChange change;
-    for (auto [key, value] : *object) {
-      if (key == "nickname") {
-        auto text = string_member(value, key);
-        if (!text.is_ok()) return write_error(response, text.status());
-        change.nickname = std::move(*text);
-      } else if (key == "scopes") {
-        auto bits = scopes_member(value);
-        if (!bits.is_ok()) return write_error(response, bits.status());
-        change.scopes = *bits;
-      } else if (key != "uuid" && key != "created_at") {  // echoes of a GET are tolerated
-        return write_error(response, unknown_member(key, "nickname, scopes"));
-      }
-    }
-    auto user = node_.update_user(*uuid, change, {context.caller});
-    if (!user.is_ok()) return write_error(response, user.status());
-    write_json(response, 200, user_json(*user));
+    answer_item(context, response, kUsersPath, user_json, [&](const std::string& uuid) -> Result<User> {
+      UserChange change;
+      if (Status read = read_body(context.http.body, user_members(change), kGetEchoes); !read.is_ok()) return read;
+      return node_.update_user(uuid, change, {context.caller});
+    });
   }
 
   void delete_user(RequestContext& context, httplib::Response& response) {
-    auto uuid = item_id(context, kUsersPath);
-    if (!uuid.is_ok()) return write_error(response, uuid.status());
-    if (Status removed = node_.remove_user(*uuid, {context.caller}); !removed.is_ok()) {
-      return write_error(response, removed);
-    }
-    response.status = 204;
+    remove_item(context, response, kUsersPath,
+                [&](const std::string& uuid) { return node_.remove_user(uuid, {context.caller}); });
   }
 
   // ---- Groups ----
 
   void create_group(RequestContext& context, httplib::Response& response) {
-    auto object = parse_object(context.http.body);
-    if (!object.is_ok()) return write_error(response, object.status());
-    std::optional<std::string> name;
-    std::vector<std::string> members;
-    for (auto [key, value] : *object) {
-      if (key == "name") {
-        auto text = string_member(value, key);
-        if (!text.is_ok()) return write_error(response, text.status());
-        name = std::move(*text);
-      } else if (key == "members") {
-        auto list = string_array_member(value, key);
-        if (!list.is_ok()) return write_error(response, list.status());
-        members = std::move(*list);
-      } else {
-        return write_error(response, unknown_member(key, "name, members"));
-      }
+    GroupChange body;
+    if (Status read = read_body(context.http.body, group_members(body)); !read.is_ok()) {
+      return write_error(response, read);
     }
-    if (!name) return write_error(response, Status::invalid_argument("member 'name' is required"));
-    auto group = node_.create_group(*name, std::move(members), {context.caller});
+    if (!body.name) return write_error(response, Status::invalid_argument("member 'name' is required"));
+    auto group = node_.create_group(*body.name, std::move(body.members).value_or(std::vector<std::string>{}),
+                                    {context.caller});
     if (!group.is_ok()) return write_error(response, group.status());
     write_json(response, 201, group_json(*group));
   }
 
   void get_group(RequestContext& context, httplib::Response& response) {
-    auto uuid = item_id(context, kGroupsPath);
-    if (!uuid.is_ok()) return write_error(response, uuid.status());
-    auto group = node_.get_group(*uuid, {context.caller});
-    if (!group.is_ok()) return write_error(response, group.status());
-    write_json(response, 200, group_json(*group));
+    answer_item(context, response, kGroupsPath, group_json,
+                [&](const std::string& uuid) { return node_.get_group(uuid, {context.caller}); });
   }
 
   void update_group(RequestContext& context, httplib::Response& response) {
-    auto uuid = item_id(context, kGroupsPath);
-    if (!uuid.is_ok()) return write_error(response, uuid.status());
-    auto object = parse_object(context.http.body);
-    if (!object.is_ok()) return write_error(response, object.status());
-    GroupChange change;
-    for (auto [key, value] : *object) {
-      if (key == "name") {
-        auto text = string_member(value, key);
-        if (!text.is_ok()) return write_error(response, text.status());
-        change.name = std::move(*text);
-      } else if (key == "members") {
-        auto list = string_array_member(value, key);
-        if (!list.is_ok()) return write_error(response, list.status());
-        change.members = std::move(*list);
-      } else if (key != "uuid" && key != "created_at") {
-        return write_error(response, unknown_member(key, "name, members"));
-      }
-    }
-    auto group = node_.update_group(*uuid, change, {context.caller});
-    if (!group.is_ok()) return write_error(response, group.status());
-    write_json(response, 200, group_json(*group));
+    answer_item(context, response, kGroupsPath, group_json, [&](const std::string& uuid) -> Result<Group> {
+      GroupChange change;
+      if (Status read = read_body(context.http.body, group_members(change), kGetEchoes); !read.is_ok()) return read;
+      return node_.update_group(uuid, change, {context.caller});
+    });
   }
 
   void delete_group(RequestContext& context, httplib::Response& response) {
-    auto uuid = item_id(context, kGroupsPath);
-    if (!uuid.is_ok()) return write_error(response, uuid.status());
-    if (Status removed = node_.remove_group(*uuid, {context.caller}); !removed.is_ok()) {
-      return write_error(response, removed);
-    }
-    response.status = 204;
+    remove_item(context, response, kGroupsPath,
+                [&](const std::string& uuid) { return node_.remove_group(uuid, {context.caller}); });
   }
 
   // ---- Tokens ----
@@ -288,30 +275,14 @@ class AuthRoutes {
   // {"user_uuid","scopes","ttl"}: user_uuid defaults to the caller; scopes to the caller's own
   // (for itself) or the user's (an admin minting for another); ttl to token_ttl.
   void mint_token(RequestContext& context, httplib::Response& response) {
-    auto object = parse_object(context.http.body.empty() ? std::string("{}") : context.http.body);
-    if (!object.is_ok()) return write_error(response, object.status());
-    std::string user_uuid = context.caller.user_uuid;
+    std::optional<std::string> named_user;
     std::optional<std::uint8_t> scopes;
     std::optional<std::chrono::milliseconds> ttl;
-    for (auto [key, value] : *object) {
-      if (key == "user_uuid") {
-        auto text = string_member(value, key);
-        if (!text.is_ok()) return write_error(response, text.status());
-        user_uuid = std::move(*text);
-      } else if (key == "scopes") {
-        auto bits = scopes_member(value);
-        if (!bits.is_ok()) return write_error(response, bits.status());
-        scopes = *bits;
-      } else if (key == "ttl") {
-        auto text = string_member(value, key);
-        if (!text.is_ok()) return write_error(response, text.status());
-        auto duration = parse_duration(*text);
-        if (!duration.is_ok()) return write_error(response, duration.status().with_context("ttl"));
-        ttl = *duration;
-      } else {
-        return write_error(response, unknown_member(key, "user_uuid, scopes, ttl"));
-      }
-    }
+    Status read = read_body(context.http.body.empty() ? std::string("{}") : context.http.body,
+                            {member("user_uuid", named_user, string_member), member("scopes", scopes, scopes_member),
+                             member("ttl", ttl, duration_member)});
+    if (!read.is_ok()) return write_error(response, read);
+    std::string user_uuid = named_user.value_or(context.caller.user_uuid);
     if (user_uuid.empty()) return write_error(response, Status::invalid_argument("member 'user_uuid' is required"));
     if (!scopes) {
       if (user_uuid == context.caller.user_uuid) {
@@ -336,15 +307,32 @@ class AuthRoutes {
   }
 
   void revoke_token(RequestContext& context, httplib::Response& response) {
-    auto jti = item_id(context, kTokensPath);
-    if (!jti.is_ok()) return write_error(response, jti.status());
-    if (Status revoked = node_.revoke_token(*jti, {context.caller}); !revoked.is_ok()) {
-      return write_error(response, revoked);
-    }
-    response.status = 204;
+    remove_item(context, response, kTokensPath,
+                [&](const std::string& jti) { return node_.revoke_token(jti, {context.caller}); });
   }
 
  private:
+  // Answers 200 with the item `find` gives for the id in the path, rendered by `render`.
+  template <class Render, class Find>
+  static void answer_item(RequestContext& context, httplib::Response& response, std::string_view collection,
+                          Render render, Find find) {
+    auto id = item_id(context, collection);
+    if (!id.is_ok()) return write_error(response, id.status());
+    auto item = find(*id);
+    if (!item.is_ok()) return write_error(response, item.status());
+    write_json(response, 200, render(*item));
+  }
+
+  // Answers 204 once `remove` has removed the item named in the path.
+  template <class Remove>
+  static void remove_item(RequestContext& context, httplib::Response& response, std::string_view collection,
+                          Remove remove) {
+    auto id = item_id(context, collection);
+    if (!id.is_ok()) return write_error(response, id.status());
+    if (Status removed = remove(*id); !removed.is_ok()) return write_error(response, removed);
+    response.status = 204;
+  }
+
   Node& node_;
 };
 

@@ -21,32 +21,15 @@
 #include "support/http_client.hpp"
 #include "support/server_process.hpp"
 
-using kvs::test::HttpClient;
-using kvs::test::address_of;
-using kvs::test::eventually;
-using kvs::test::HttpResponse;
-using kvs::test::ServerConfig;
-using kvs::test::ServerProcess;
-using kvs::test::json_int;
-using kvs::test::json_string;
+using namespace kvs::test;
 
 namespace {
 
 constexpr const char* kSecret = "bootstrap-test-secret-5c2f9e7a1d";
+// A new node must have time to sync before anyone suspects it.
+const std::string kTimings = fast_cluster_timings("5s", "10s");
 
-ServerConfig node_config(const std::string& node_id, const std::vector<std::string>& seeds) {
-  return kvs::test::cluster_node_config(node_id, seeds, kSecret, kvs::test::fast_cluster_timings("5s", "10s"));
-}
-
-HttpResponse get(const ServerProcess& server, const std::string& path) {
-  HttpClient client(server.base_url());
-  client.set_timeout(std::chrono::seconds(2));
-  return client.get(path);
-}
-
-std::optional<std::string> mode_of(const ServerProcess& server) {
-  return json_string(get(server, "/health").body, "/mode");
-}
+HttpResponse get(const ServerProcess& server, const std::string& path) { return get_from(server, path); }
 
 HttpResponse put(const ServerProcess& server, const std::string& key, const std::string& json) {
   HttpClient client(server.base_url());
@@ -54,35 +37,28 @@ HttpResponse put(const ServerProcess& server, const std::string& key, const std:
   return client.put("/kv/" + key, json);
 }
 
-std::optional<std::string> root_of(const ServerProcess& server) {
-  HttpResponse response = get(server, "/sync/merkle/root");
-  if (response.status != 200) return std::nullopt;
-  return json_string(response.body, "/root");
-}
-
 }  // namespace
 
 TEST_CASE("a new node with a seed syncs before it takes writes, then holds every key", "[cluster]") {
-  ServerProcess a(node_config("node-a", {}));
-  REQUIRE(a.start());
-  ServerProcess b(node_config("node-b", {address_of(a)}));
-  REQUIRE(b.start());
-  REQUIRE(eventually([&] { return mode_of(b) == "normal"; }));
+  ClusterFixture cluster(kSecret, kTimings);
+  ServerProcess& a = cluster.start("node-a");
+  ServerProcess& b = cluster.start("node-b", {address_of(a)});
+  REQUIRE(eventually([&] { return health_mode(b) == "normal"; }));
 
   for (int i = 0; i < 40; ++i) REQUIRE(put(i % 2 ? a : b, "docs/" + std::to_string(i), std::to_string(i)).status == 200);
   for (int i = 0; i < 5; ++i) {
     HttpClient client((i % 2 ? a : b).base_url());  // the node that wrote it
     REQUIRE(client.del("/kv/docs/" + std::to_string(i)).status == 204);
   }
-  REQUIRE(eventually([&] { auto ra = root_of(a); return ra && ra == root_of(b); }));
+  REQUIRE(eventually([&] { auto ra = merkle_root(a); return ra && ra == merkle_root(b); }));
 
   // The seed answers nothing while stopped: the new node stays syncing, deterministically.
   a.send_signal(SIGSTOP);
-  ServerProcess c(node_config("node-c", {address_of(a)}));
+  ServerProcess c(cluster.config("node-c", {address_of(a)}));
   bool started = c.start();
   if (!started) a.send_signal(SIGCONT);
   REQUIRE(started);
-  CHECK(mode_of(c) == "syncing");
+  CHECK(health_mode(c) == "syncing");
   HttpResponse refused = put(c, "docs/new", "1");
   CHECK(refused.status == 503);
   CHECK(json_string(refused.body, "/code") == "unavailable");
@@ -90,9 +66,9 @@ TEST_CASE("a new node with a seed syncs before it takes writes, then holds every
   CHECK(get(c, "/kv/docs/new").status == 404);
   a.send_signal(SIGCONT);
 
-  REQUIRE(eventually([&] { return mode_of(c) == "normal"; }));
+  REQUIRE(eventually([&] { return health_mode(c) == "normal"; }));
   // Every version, tombstones included, came over: the same root as the seed's.
-  CHECK(eventually([&] { auto rc = root_of(c); return rc && rc == root_of(a); }));
+  CHECK(eventually([&] { auto rc = merkle_root(c); return rc && rc == merkle_root(a); }));
   HttpResponse health = get(c, "/health");
   CHECK(json_int(health.body, "/sync_progress/keys").value_or(0) >= 40);
   CHECK(json_int(health.body, "/sync_progress/bytes").value_or(0) > 0);
@@ -105,7 +81,7 @@ TEST_CASE("a new node with a seed syncs before it takes writes, then holds every
   // A restart of a node that has synced is normal at once (its store decides, at open).
   REQUIRE(c.stop() == 0);
   REQUIRE(c.start());
-  CHECK(mode_of(c) == "normal");
+  CHECK(health_mode(c) == "normal");
   CHECK(put(c, "docs/after-restart", "2").status == 200);
 
   CHECK(c.stop() == 0);
@@ -115,10 +91,10 @@ TEST_CASE("a new node with a seed syncs before it takes writes, then holds every
 
 TEST_CASE("with auth on, a node that bootstraps takes the cluster's users instead of making an admin",
           "[cluster][auth]") {
-  ServerConfig seed_config = node_config("auth-a", {});
+  ClusterFixture cluster(kSecret, kTimings);
+  ServerConfig seed_config = cluster.config("auth-a");
   seed_config.auth_enabled = true;
-  ServerProcess a(seed_config);
-  REQUIRE(a.start());
+  ServerProcess& a = cluster.start(seed_config);
   std::ifstream token_file(a.data_dir() + "/admin.token");
   std::string token;
   std::getline(token_file, token);
@@ -126,11 +102,10 @@ TEST_CASE("with auth on, a node that bootstraps takes the cluster's users instea
   HttpClient client_a(a.base_url());
   REQUIRE(client_a.put("/kv/shared", "1", {{"Authorization", "Bearer " + token}}).status == 200);
 
-  ServerConfig joiner_config = node_config("auth-b", {address_of(a)});
+  ServerConfig joiner_config = cluster.config("auth-b", {address_of(a)});
   joiner_config.auth_enabled = true;
-  ServerProcess b(joiner_config);
-  REQUIRE(b.start());
-  REQUIRE(eventually([&] { return mode_of(b) == "normal"; }));
+  ServerProcess& b = cluster.start(joiner_config);
+  REQUIRE(eventually([&] { return health_mode(b) == "normal"; }));
   // b made no admin of its own: a's admin (and its token) is the cluster's.
   CHECK_FALSE(std::filesystem::exists(b.data_dir() + "/admin.token"));
   HttpClient client_b(b.base_url());

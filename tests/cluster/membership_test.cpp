@@ -22,25 +22,11 @@
 #include "support/http_client.hpp"
 #include "support/server_process.hpp"
 
-using kvs::test::HttpClient;
-using kvs::test::address_of;
-using kvs::test::eventually;
-using kvs::test::HttpResponse;
-using kvs::test::ServerConfig;
-using kvs::test::ServerProcess;
-using kvs::test::json_int;
-using kvs::test::json_size;
-using kvs::test::json_string;
+using namespace kvs::test;
 
 namespace {
 
 constexpr const char* kSecret = "cluster-test-secret-5f2c8a7e1b9d4c3a";
-
-// Sub-second gossip; a member is suspect after 1 s of silence and removed after 3 s.
-ServerConfig cluster_config(const std::string& node_id, const std::vector<std::string>& seeds,
-                            const std::string& secret = kSecret) {
-  return kvs::test::cluster_node_config(node_id, seeds, secret, kvs::test::fast_cluster_timings());
-}
 
 struct MemberView {
   std::string id;
@@ -91,11 +77,6 @@ bool all_see_alive(const std::vector<ServerProcess*>& servers, const std::vector
   return true;
 }
 
-std::optional<std::int64_t> member_count(const ServerProcess& server) {
-  HttpClient client(server.base_url());
-  return json_int(client.get("/health").body, "/member_count");
-}
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
   std::ostringstream text;
@@ -109,12 +90,11 @@ std::string read_file(const std::string& path) {
 
 TEST_CASE("three servers form a cluster, a killed one is suspected then removed, and it rejoins after a restart",
           "[cluster]") {
-  ServerProcess a(cluster_config("node-a", {}));
-  REQUIRE(a.start());
-  ServerProcess b(cluster_config("node-b", {address_of(a)}));
-  REQUIRE(b.start());
-  ServerProcess c(cluster_config("node-c", {address_of(a), address_of(b)}));
-  REQUIRE(c.start());
+  // Sub-second gossip; a member is suspect after 1 s of silence and removed after 3 s.
+  ClusterFixture cluster(kSecret);
+  ServerProcess& a = cluster.start("node-a");
+  ServerProcess& b = cluster.start("node-b", {address_of(a)});
+  ServerProcess& c = cluster.start("node-c", {address_of(a), address_of(b)});
   std::vector<ServerProcess*> all{&a, &b, &c};
   const std::vector<std::string> ids{"node-a", "node-b", "node-c"};
 
@@ -179,10 +159,9 @@ TEST_CASE("three servers form a cluster, a killed one is suspected then removed,
 }
 
 TEST_CASE("a node that leaves is dropped by its peers at once and then runs alone", "[cluster]") {
-  ServerProcess a(cluster_config("node-a", {}));
-  REQUIRE(a.start());
-  ServerProcess b(cluster_config("node-b", {address_of(a)}));
-  REQUIRE(b.start());
+  ClusterFixture cluster(kSecret);
+  ServerProcess& a = cluster.start("node-a");
+  ServerProcess& b = cluster.start("node-b", {address_of(a)});
   REQUIRE(eventually([&] { return all_see_alive({&a, &b}, {"node-a", "node-b"}); }));
 
   HttpClient client(b.base_url());
@@ -197,8 +176,8 @@ TEST_CASE("a node that leaves is dropped by its peers at once and then runs alon
 
 TEST_CASE("unsigned or wrongly signed peer requests get 401 and a node with another secret never joins",
           "[cluster]") {
-  ServerProcess a(cluster_config("node-a", {}));
-  REQUIRE(a.start());
+  ClusterFixture cluster(kSecret);
+  ServerProcess& a = cluster.start("node-a");
   HttpClient client(a.base_url());
   std::string join = R"({"v":1,"type":"join","member":{"id":"intruder","address":"127.0.0.1:1","joined_ms":1,)"
                      R"("incarnation":1,"heartbeat":1,"state":"alive"}})";
@@ -210,8 +189,8 @@ TEST_CASE("unsigned or wrongly signed peer requests get 401 and a node with anot
                                 {"X-KVS-Peer-Signature", "v1.1700000000000.abc.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}});
   CHECK(forged.status == 401);
 
-  ServerProcess outsider(cluster_config("outsider", {address_of(a)}, "another-secret-entirely-000000000000"));
-  REQUIRE(outsider.start());
+  ClusterFixture other_cluster("another-secret-entirely-000000000000");
+  ServerProcess& outsider = other_cluster.start("outsider", {address_of(a)});
   // Bounded wait: several join retries (100..250 ms apart) have gone by.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   for (auto* server : {&a, &outsider}) {
@@ -236,10 +215,10 @@ TEST_CASE("with clustering off the /members/ routes are absent", "[cluster]") {
 }
 
 TEST_CASE("with auth on, GET /members/ is open and leaving needs the admin scope", "[cluster]") {
-  ServerConfig config = cluster_config("node-a", {});
+  ClusterFixture cluster(kSecret);
+  ServerConfig config = cluster.config("node-a");
   config.auth_enabled = true;
-  ServerProcess a(config);
-  REQUIRE(a.start());
+  ServerProcess& a = cluster.start(config);
   std::string token = read_file(a.data_dir() + "/admin.token");
   REQUIRE(!token.empty());
   HttpClient client(a.base_url());

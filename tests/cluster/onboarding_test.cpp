@@ -25,16 +25,7 @@
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
-using kvs::test::HttpClient;
-using kvs::test::HttpResponse;
-using kvs::test::ServerConfig;
-using kvs::test::ServerProcess;
-using kvs::test::TempDir;
-using kvs::test::address_of;
-using kvs::test::eventually;
-using kvs::test::free_port;
-using kvs::test::json_string;
-using kvs::test::run_kvs_server;
+using namespace kvs::test;
 
 namespace {
 
@@ -47,8 +38,7 @@ const std::string kTimings = kvs::test::fast_cluster_timings("60s", "120s");
 
 ServerConfig node_config(const std::string& node_id, const std::vector<std::string>& seeds,
                          const std::string& secret = kSecret, const std::string& extra = "") {
-  ServerConfig config = kvs::test::cluster_node_config(node_id, seeds, secret, kTimings + extra);
-  return config;
+  return ClusterFixture(secret, kTimings).config(node_id, seeds, extra);
 }
 
 // A clustering node with seeds and no cluster_secret line at all.
@@ -61,19 +51,7 @@ ServerConfig node_without_secret(const std::string& node_id, const std::vector<s
   return config;
 }
 
-HttpResponse get(const ServerProcess& server, const std::string& path) {
-  HttpClient client(server.base_url());
-  client.set_timeout(std::chrono::seconds(2));
-  return client.get(path);
-}
-
-std::string mode_of(const ServerProcess& server) { return json_string(get(server, "/health").body, "/mode").value_or(""); }
-
-// Whether `server`'s GET /members/ (no token) lists the node `id`.
-bool lists(const ServerProcess& server, const std::string& id) {
-  HttpResponse members = get(server, "/members/");
-  return members.status == 200 && members.body.find("\"id\":\"" + id + "\"") != std::string::npos;
-}
+HttpResponse get(const ServerProcess& server, const std::string& path) { return get_from(server, path); }
 
 std::size_t count_of(const std::string& text, const std::string& needle) {
   std::size_t count = 0;
@@ -135,11 +113,11 @@ TEST_CASE("a node whose seed rejects its signature says so, stays syncing and ma
 
   // Well past bootstrap_timeout: still syncing, no admin, no cluster of its own.
   std::this_thread::sleep_for(std::chrono::seconds(4));
-  CHECK(mode_of(joiner) == "syncing");
+  CHECK(health_mode(joiner) == "syncing");
   CHECK_FALSE(std::filesystem::exists(joiner.data_dir() + "/admin.token"));
   CHECK(joiner.stderr_text().find("auth.admin_created") == std::string::npos);
   CHECK(joiner.stderr_text().find("bootstrap.gave_up") == std::string::npos);
-  CHECK_FALSE(lists(seed, "stranger"));
+  CHECK_FALSE(lists_member(seed, "stranger"));
   CHECK(get(joiner, "/health").body.find("\"member_count\":1") != std::string::npos);
 
   // The seed warns, naming the cause, at most once per remote address per 10 s although the
@@ -161,7 +139,7 @@ TEST_CASE("a node whose seeds never answer gives up after bootstrap_timeout with
   config.auth_enabled = true;
   ServerProcess node(config);
   REQUIRE(node.start());
-  REQUIRE(eventually([&] { return mode_of(node) == "normal"; }));
+  REQUIRE(eventually([&] { return health_mode(node) == "normal"; }));
   auto gave_up = lines_with(node.stderr_text(), "bootstrap.gave_up");
   REQUIRE(gave_up.size() == 1);
   CHECK_THAT(gave_up.front(), Catch::Contains("WARN"));
@@ -194,26 +172,24 @@ TEST_CASE("GET /members/ is open with auth on, and exempt from rate limiting", "
 
 TEST_CASE("SIGTERM makes a clustered node leave: its peers drop it at once, not after failure_timeout",
           "[cluster]") {
-  ServerProcess a(node_config("term-a", {}));
-  REQUIRE(a.start());
-  ServerProcess b(node_config("term-b", {address_of(a)}));
-  REQUIRE(b.start());
-  ServerProcess c(node_config("term-c", {address_of(a)}));
-  REQUIRE(c.start());
+  ClusterFixture cluster(kSecret, kTimings);
+  ServerProcess& a = cluster.start("term-a");
+  ServerProcess& b = cluster.start("term-b", {address_of(a)});
+  ServerProcess& c = cluster.start("term-c", {address_of(a)});
   for (const ServerProcess* server : {&a, &b, &c}) {
-    REQUIRE(eventually([&] { return lists(*server, "term-a") && lists(*server, "term-b") && lists(*server, "term-c"); }));
+    REQUIRE(eventually([&] { return lists_member(*server, "term-a") && lists_member(*server, "term-b") && lists_member(*server, "term-c"); }));
   }
 
   REQUIRE(c.stop() == 0);
   CHECK_THAT(c.stderr_text(), Catch::Contains("cluster.left"));
   // failure_timeout is 60 s: a member gone from both lists within 20 s has left, not been removed.
-  CHECK(eventually([&] { return !lists(a, "term-c") && !lists(b, "term-c"); }, std::chrono::seconds(20)));
-  CHECK(lists(a, "term-b"));
+  CHECK(eventually([&] { return !lists_member(a, "term-c") && !lists_member(b, "term-c"); }, std::chrono::seconds(20)));
+  CHECK(lists_member(a, "term-b"));
   CHECK(a.stderr_text().find("event=suspect id=term-c") == std::string::npos);
 
   // It comes back by starting again.
   REQUIRE(c.start());
-  CHECK(eventually([&] { return lists(a, "term-c"); }));
+  CHECK(eventually([&] { return lists_member(a, "term-c"); }));
   CHECK(c.stop() == 0);
   CHECK(b.stop() == 0);
   CHECK(a.stop() == 0);
@@ -260,7 +236,7 @@ TEST_CASE("export and token with a clustered config never reach the seed", "[clu
   joiner_config.auth_enabled = true;
   ServerProcess joiner(joiner_config);
   REQUIRE(joiner.start());
-  CHECK(eventually([&] { return lists(seed, "operator-node"); }));
+  CHECK(eventually([&] { return lists_member(seed, "operator-node"); }));
   CHECK(eventually([&] { return get(seed, "/metrics").body.find("route=\"members_join\"") != std::string::npos; }));
   CHECK(joiner.stop() == 0);
   CHECK(seed.stop() == 0);

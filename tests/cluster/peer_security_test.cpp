@@ -27,21 +27,11 @@
 #include "support/http_client.hpp"
 #include "support/server_process.hpp"
 
-using kvs::test::address_of;
-using kvs::test::eventually;
-using kvs::test::HttpClient;
-using kvs::test::HttpResponse;
-using kvs::test::json_int;
-using kvs::test::ServerConfig;
-using kvs::test::ServerProcess;
+using namespace kvs::test;
 
 namespace {
 
 constexpr const char* kSecret = "peer-security-test-secret-5b2f9e1c7d";
-
-ServerConfig node_config(const std::string& node_id, const std::vector<std::string>& seeds) {
-  return kvs::test::cluster_node_config(node_id, seeds, kSecret, kvs::test::fast_cluster_timings());
-}
 
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -50,23 +40,8 @@ std::int64_t wall_ms() {
 
 kvs::auth::Key cluster_peer_key() { return kvs::auth::derive_keys(kSecret).peer_signing; }
 
-HttpResponse get(const ServerProcess& server, const std::string& path) {
-  HttpClient client(server.base_url());
-  client.set_timeout(std::chrono::seconds(2));
-  return client.get(path);
-}
-
-// The value of an unlabelled counter in /metrics, or -1 when absent.
-double counter(const ServerProcess& server, const std::string& name) {
-  std::string metrics = get(server, "/metrics").body;
-  auto line = metrics.find("\n" + name + " ");
-  if (line == std::string::npos) return -1;
-  std::string sample = metrics.substr(line + 1, metrics.find('\n', line + 1) - line - 1);
-  return std::stod(sample.substr(sample.rfind(' ') + 1));
-}
-
 std::optional<std::int64_t> merkle_keys(const ServerProcess& server) {
-  return json_int(get(server, "/sync/merkle/root").body, "/keys");
+  return json_int(get_from(server, "/sync/merkle/root").body, "/keys");
 }
 
 // A fake seed: answers /members/join and /members/gossip with 202 and /sync/since with one page
@@ -131,11 +106,10 @@ class FakeSeed {
 }  // namespace
 
 TEST_CASE("a signed peer request captured on its way to one node is refused by another", "[cluster][peer]") {
-  ServerProcess a(node_config("node-a", {}));
-  REQUIRE(a.start());
-  ServerProcess b(node_config("node-b", {address_of(a)}));
-  REQUIRE(b.start());
-  REQUIRE(eventually([&] { return json_int(get(a, "/health").body, "/member_count") == 2; }));
+  ClusterFixture cluster(kSecret);
+  ServerProcess& a = cluster.start("node-a");
+  ServerProcess& b = cluster.start("node-b", {address_of(a)});
+  REQUIRE(eventually([&] { return member_count(a) == 2; }));
 
   // What node b's bootstrap would send to node a, signed with the cluster's key for node-a.
   kvs::auth::PeerSigner signer(cluster_peer_key());
@@ -161,8 +135,8 @@ TEST_CASE("a signed peer request captured on its way to one node is refused by a
   CHECK(HttpClient(a.base_url()).request("POST", "/sync/since", body, headers).status == 401);
 
   // The cluster itself was never in doubt: its own traffic verifies both ways.
-  CHECK(counter(a, "kvs_peer_answers_rejected_total") == 0);
-  CHECK(counter(b, "kvs_peer_answers_rejected_total") == 0);
+  CHECK(metric_value(a, "kvs_peer_answers_rejected_total") == 0);
+  CHECK(metric_value(b, "kvs_peer_answers_rejected_total") == 0);
   CHECK(b.stop() == 0);
   CHECK(a.stop() == 0);
 }
@@ -172,22 +146,22 @@ TEST_CASE("a tampered sync answer is discarded, counted and logged, and nothing 
   // The control: the same seed, honest, gets its page applied, the reserved key with it.
   {
     FakeSeed honest(/*tamper=*/false);
-    ServerProcess control(node_config("node-control", {honest.address()}));
-    REQUIRE(control.start());
-    CHECK(eventually([&] { return get(control, "/kv/planted/key").status == 200; }, std::chrono::seconds(15)));
+    ClusterFixture cluster(kSecret);
+    ServerProcess& control = cluster.start("node-control", {honest.address()});
+    CHECK(eventually([&] { return get_from(control, "/kv/planted/key").status == 200; }, std::chrono::seconds(15)));
     CHECK(merkle_keys(control) == 2);
-    CHECK(counter(control, "kvs_peer_answers_rejected_total") == 0);
+    CHECK(metric_value(control, "kvs_peer_answers_rejected_total") == 0);
     CHECK(control.stop() == 0);
   }
 
   FakeSeed tampering(/*tamper=*/true);
-  ServerProcess victim(node_config("node-victim", {tampering.address()}));
-  REQUIRE(victim.start());
+  ClusterFixture cluster(kSecret);
+  ServerProcess& victim = cluster.start("node-victim", {tampering.address()});
   // Several answers (joins and bootstrap pulls) have come back altered by now.
-  REQUIRE(eventually([&] { return counter(victim, "kvs_peer_answers_rejected_total") >= 3; },
+  REQUIRE(eventually([&] { return metric_value(victim, "kvs_peer_answers_rejected_total") >= 3; },
                      std::chrono::seconds(15)));
   CHECK(tampering.requests() >= 3);
-  CHECK(get(victim, "/kv/planted/key").status != 200);
+  CHECK(get_from(victim, "/kv/planted/key").status != 200);
   CHECK(merkle_keys(victim) == 0);  // neither the plain key nor the reserved _auth/ user
   std::string log = victim.stderr_text();
   CHECK(log.find("WARN") != std::string::npos);
@@ -197,6 +171,6 @@ TEST_CASE("a tampered sync answer is discarded, counted and logged, and nothing 
   for (auto at = log.find("peer.answer_rejected"); at != std::string::npos; at = log.find("peer.answer_rejected", at + 1)) {
     ++warnings;
   }
-  CHECK(warnings < static_cast<std::size_t>(counter(victim, "kvs_peer_answers_rejected_total")));
+  CHECK(warnings < static_cast<std::size_t>(metric_value(victim, "kvs_peer_answers_rejected_total")));
   CHECK(victim.stop() == 0);
 }

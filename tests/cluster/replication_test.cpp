@@ -18,50 +18,13 @@
 #include "support/http_client.hpp"
 #include "support/server_process.hpp"
 
-using kvs::test::HttpClient;
-using kvs::test::address_of;
-using kvs::test::eventually;
-using kvs::test::HttpResponse;
-using kvs::test::ServerConfig;
-using kvs::test::ServerProcess;
-using kvs::test::json_int;
-using kvs::test::json_string;
+using namespace kvs::test;
 
 namespace {
 
 constexpr const char* kSecret = "replication-test-secret-8d1e0c4b2a";
 
-ServerConfig replica_config(const std::string& node_id, const std::vector<std::string>& seeds) {
-  return kvs::test::cluster_node_config(node_id, seeds, kSecret, kvs::test::fast_cluster_timings());
-}
-
-std::optional<std::int64_t> member_count(const ServerProcess& server) {
-  HttpClient client(server.base_url());
-  return json_int(client.get("/health").body, "/member_count");
-}
-
-bool all_count(const std::vector<ServerProcess*>& servers, std::int64_t count) {
-  for (auto* server : servers) {
-    if (member_count(*server) != count) return false;
-  }
-  return true;
-}
-
-// The value of an unlabelled metric, or -1 when it is missing.
-double metric_of(const ServerProcess& server, const std::string& name) {
-  HttpClient client(server.base_url());
-  std::string text = client.get("/metrics").body;
-  auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  at += name.size() + 2;
-  return std::stod(text.substr(at, text.find('\n', at) - at));
-}
-
-HttpResponse get(const ServerProcess& server, const std::string& path) {
-  HttpClient client(server.base_url());
-  client.set_timeout(std::chrono::seconds(2));
-  return client.get(path);
-}
+HttpResponse get(const ServerProcess& server, const std::string& path) { return get_from(server, path); }
 
 long put(const ServerProcess& server, const std::string& key, const std::string& json) {
   HttpClient client(server.base_url());
@@ -73,56 +36,26 @@ long remove(const ServerProcess& server, const std::string& key) {
   return client.del("/kv/" + key).status;
 }
 
-// The document of a live key (the "data" member of GET /kv/, the last one), or nullopt.
-std::optional<std::string> data_of(const ServerProcess& server, const std::string& key) {
-  HttpResponse response = get(server, "/kv/" + key);
-  constexpr std::string_view kData = "\"data\":";
-  auto at = response.body.rfind(kData);
-  if (response.status != 200 || at == std::string::npos || response.body.back() != '}') return std::nullopt;
-  at += kData.size();
-  return response.body.substr(at, response.body.size() - 1 - at);
-}
-
-std::optional<std::string> root_of(const ServerProcess& server) {
-  HttpResponse response = get(server, "/sync/merkle/root");
-  if (response.status != 200) return std::nullopt;
-  return json_string(response.body, "/root");
-}
-
-bool same_root(const std::vector<ServerProcess*>& servers) {
-  std::optional<std::string> first;
-  for (auto* server : servers) {
-    auto root = root_of(*server);
-    if (!root || root->size() != 64) return false;
-    if (!first) first = root;
-    if (*root != *first) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 TEST_CASE("a write on one node is readable on the others and a delete stays deleted", "[cluster]") {
-  ServerProcess a(replica_config("node-a", {}));
-  REQUIRE(a.start());
-  ServerProcess b(replica_config("node-b", {address_of(a)}));
-  REQUIRE(b.start());
-  ServerProcess c(replica_config("node-c", {address_of(a), address_of(b)}));
-  REQUIRE(c.start());
-  std::vector<ServerProcess*> all{&a, &b, &c};
-  REQUIRE(eventually([&] { return all_count(all, 3); }));
+  ClusterFixture cluster(kSecret);
+  const std::vector<ServerProcess*> all = cluster.start_joined({"node-a", "node-b", "node-c"});
+  ServerProcess& a = *all[0];
+  ServerProcess& b = *all[1];
+  ServerProcess& c = *all[2];
 
   REQUIRE(put(a, "users/john", R"({"age":42})") == 200);
   for (auto* server : {&b, &c}) {
     CHECK(eventually([&] {
-      return data_of(*server, "users/john") == R"({"age":42})";
+      return live_document(*server, "users/john") == R"({"age":42})";
     }, std::chrono::seconds(10)));
   }
 
   // An overwrite on another node replaces it everywhere; then a delete wins everywhere.
   REQUIRE(put(c, "users/john", R"({"age":43})") == 200);
   for (auto* server : {&a, &b}) {
-    CHECK(eventually([&] { return data_of(*server, "users/john") == R"({"age":43})"; },
+    CHECK(eventually([&] { return live_document(*server, "users/john") == R"({"age":43})"; },
                      std::chrono::seconds(10)));
   }
   REQUIRE(remove(b, "users/john") == 204);
@@ -143,14 +76,11 @@ TEST_CASE("a write on one node is readable on the others and a delete stays dele
 }
 
 TEST_CASE("a node that was down during writes catches up through anti-entropy after a restart", "[cluster]") {
-  ServerProcess a(replica_config("node-a", {}));
-  REQUIRE(a.start());
-  ServerProcess b(replica_config("node-b", {address_of(a)}));
-  REQUIRE(b.start());
-  ServerProcess c(replica_config("node-c", {address_of(a), address_of(b)}));
-  REQUIRE(c.start());
-  std::vector<ServerProcess*> all{&a, &b, &c};
-  REQUIRE(eventually([&] { return all_count(all, 3); }));
+  ClusterFixture cluster(kSecret);
+  const std::vector<ServerProcess*> all = cluster.start_joined({"node-a", "node-b", "node-c"});
+  ServerProcess& a = *all[0];
+  ServerProcess& b = *all[1];
+  ServerProcess& c = *all[2];
 
   for (int i = 0; i < 30; ++i) REQUIRE(put(i % 2 ? a : b, "before/" + std::to_string(i), std::to_string(i)) == 200);
   REQUIRE(eventually([&] { return same_root(all); }));
@@ -167,7 +97,7 @@ TEST_CASE("a node that was down during writes catches up through anti-entropy af
   // A removed peer's queue goes at the replicator's next member refresh; until then a quick
   // restart could still be served by pushes.
   REQUIRE(eventually([&] {
-    return metric_of(a, "kvs_replication_queue_depth") == 0 && metric_of(b, "kvs_replication_queue_depth") == 0;
+    return metric_value(a, "kvs_replication_queue_depth") == 0 && metric_value(b, "kvs_replication_queue_depth") == 0;
   }));
   REQUIRE(c.start());
   REQUIRE(eventually([&] { return same_root(all); }));
@@ -175,10 +105,10 @@ TEST_CASE("a node that was down during writes catches up through anti-entropy af
     HttpResponse root = get(*server, "/sync/merkle/root");
     CHECK(json_int(root.body, "/keys") == 90);
   }
-  CHECK(data_of(c, "during/59") == "59");
-  CHECK(data_of(c, "before/3") == "\"changed\"");
+  CHECK(live_document(c, "during/59") == "59");
+  CHECK(live_document(c, "before/3") == "\"changed\"");
   CHECK(get(c, "/kv/before/22").status == 404);
-  CHECK(data_of(c, "before/27") == "27");
+  CHECK(live_document(c, "before/27") == "27");
   // The repair went through Merkle anti-entropy.
   bool repaired = false;
   for (auto* server : all) repaired = repaired || server->stderr_text().find("anti_entropy.repaired") != std::string::npos;
@@ -196,9 +126,9 @@ TEST_CASE("a node that was down during writes catches up through anti-entropy af
 }
 
 TEST_CASE("sync requests without a valid peer signature get 401 and change nothing", "[cluster]") {
-  ServerProcess a(replica_config("node-a", {}));
-  REQUIRE(a.start());
-  auto before = root_of(a);
+  ClusterFixture cluster(kSecret);
+  ServerProcess& a = cluster.start("node-a");
+  auto before = merkle_root(a);
   REQUIRE(before);
   HttpClient client(a.base_url());
   std::string batch =
@@ -208,7 +138,7 @@ TEST_CASE("sync requests without a valid peer signature get 401 and change nothi
   CHECK(client.request("POST", "/sync/push", batch, {{"X-KVS-Peer-Signature", "v1.1.abc.AAAA"}}).status == 401);
   CHECK(client.request("POST", "/sync/bucket", R"({"v":1,"buckets":[1]})").status == 401);
   CHECK(get(a, "/kv/x").status == 404);
-  CHECK(root_of(a) == before);
+  CHECK(merkle_root(a) == before);
   CHECK(a.stop() == 0);
 }
 

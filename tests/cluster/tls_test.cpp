@@ -22,15 +22,7 @@
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
-using kvs::test::address_of;
-using kvs::test::eventually;
-using kvs::test::HttpClient;
-using kvs::test::HttpResponse;
-using kvs::test::json_int;
-using kvs::test::json_string;
-using kvs::test::ServerConfig;
-using kvs::test::ServerProcess;
-using kvs::test::TempDir;
+using namespace kvs::test;
 
 namespace {
 
@@ -73,10 +65,10 @@ class TestPki {
 
 // A TLS node of the test cluster. `with_ca`: trusts the test CA (tls_ca_file); else only the
 // system trust store, which does not know it.
-ServerConfig tls_node(TestPki& pki, const std::string& node_id, const std::vector<std::string>& seeds,
-                      bool with_ca = true) {
+ServerConfig tls_node(TestPki& pki, const ClusterFixture& cluster, const std::string& node_id,
+                      const std::vector<std::string>& seeds, bool with_ca = true) {
   pki.issue(node_id);
-  ServerConfig config = kvs::test::cluster_node_config(node_id, seeds, kSecret, kvs::test::fast_cluster_timings());
+  ServerConfig config = cluster.config(node_id, seeds);
   config.tls = true;  // the test's client speaks https (it does not verify; the nodes do)
   config.extra_yaml += "tls_cert_file: \"" + pki.cert(node_id) + "\"\n";
   config.extra_yaml += "tls_key_file: \"" + pki.key(node_id) + "\"\n";
@@ -84,62 +76,18 @@ ServerConfig tls_node(TestPki& pki, const std::string& node_id, const std::vecto
   return config;
 }
 
-HttpResponse get(const ServerProcess& server, const std::string& path) {
-  HttpClient client(server.base_url());
-  client.set_timeout(std::chrono::seconds(2));
-  return client.get(path);
-}
-
-std::optional<std::int64_t> member_count(const ServerProcess& server) {
-  return json_int(get(server, "/health").body, "/member_count");
-}
-
-bool all_count(const std::vector<ServerProcess*>& servers, std::int64_t count) {
-  for (auto* server : servers) {
-    if (member_count(*server) != count) return false;
-  }
-  return true;
-}
-
 long put(const ServerProcess& server, const std::string& key, const std::string& json) {
   return HttpClient(server.base_url()).put("/kv/" + key, json).status;
-}
-
-// The document of a live key (the "data" member of GET /kv/, the last one), or nullopt.
-std::optional<std::string> data_of(const ServerProcess& server, const std::string& key) {
-  HttpResponse response = get(server, "/kv/" + key);
-  constexpr std::string_view kData = "\"data\":";
-  auto at = response.body.rfind(kData);
-  if (response.status != 200 || at == std::string::npos || response.body.back() != '}') return std::nullopt;
-  at += kData.size();
-  return response.body.substr(at, response.body.size() - 1 - at);
-}
-
-bool same_root(const std::vector<ServerProcess*>& servers) {
-  std::optional<std::string> first;
-  for (auto* server : servers) {
-    auto root = json_string(get(*server, "/sync/merkle/root").body, "/root");
-    if (!root || root->size() != 64) return false;
-    if (!first) first = root;
-    if (*root != *first) return false;
-  }
-  return true;
-}
-
-bool lists(const ServerProcess& server, const std::string& node_id) {
-  return get(server, "/members/").body.find("\"" + node_id + "\"") != std::string::npos;
 }
 
 }  // namespace
 
 TEST_CASE("a three-node TLS cluster replicates writes and repairs a restarted node", "[cluster][tls]") {
   TestPki pki;
-  ServerProcess a(tls_node(pki, "node-a", {}));
-  REQUIRE(a.start());
-  ServerProcess b(tls_node(pki, "node-b", {address_of(a)}));
-  REQUIRE(b.start());
-  ServerProcess c(tls_node(pki, "node-c", {address_of(a), address_of(b)}));
-  REQUIRE(c.start());
+  ClusterFixture cluster(kSecret);
+  ServerProcess& a = cluster.start(tls_node(pki, cluster, "node-a", {}));
+  ServerProcess& b = cluster.start(tls_node(pki, cluster, "node-b", {address_of(a)}));
+  ServerProcess& c = cluster.start(tls_node(pki, cluster, "node-c", {address_of(a), address_of(b)}));
   std::vector<ServerProcess*> all{&a, &b, &c};
   REQUIRE(eventually([&] { return all_count(all, 3); }));
   // The nodes speak only TLS: plain HTTP gets no answer, so everything below went over HTTPS.
@@ -147,7 +95,7 @@ TEST_CASE("a three-node TLS cluster replicates writes and repairs a restarted no
 
   REQUIRE(put(a, "users/john", R"({"age":42})") == 200);
   for (auto* server : {&b, &c}) {
-    CHECK(eventually([&] { return data_of(*server, "users/john") == R"({"age":42})"; }, std::chrono::seconds(10)));
+    CHECK(eventually([&] { return live_document(*server, "users/john") == R"({"age":42})"; }, std::chrono::seconds(10)));
   }
 
   c.kill();
@@ -157,8 +105,8 @@ TEST_CASE("a three-node TLS cluster replicates writes and repairs a restarted no
   REQUIRE(eventually([&] { return all_count({&a, &b}, 2); }));
   REQUIRE(c.start());
   REQUIRE(eventually([&] { return same_root(all); }));
-  CHECK(data_of(c, "during/19") == "19");
-  CHECK(data_of(c, "users/john") == R"({"age":42})");
+  CHECK(live_document(c, "during/19") == "19");
+  CHECK(live_document(c, "users/john") == R"({"age":42})");
   bool repaired = false;
   for (auto* server : all) repaired = repaired || server->stderr_text().find("anti_entropy.repaired") != std::string::npos;
   CHECK(repaired);
@@ -170,20 +118,18 @@ TEST_CASE("a three-node TLS cluster replicates writes and repairs a restarted no
 
 TEST_CASE("a node without the cluster's CA cannot join a TLS cluster", "[cluster][tls]") {
   TestPki pki;
-  ServerProcess a(tls_node(pki, "node-a", {}));
-  REQUIRE(a.start());
-  ServerConfig outsider_config = tls_node(pki, "node-d", {address_of(a)}, /*with_ca=*/false);
+  ClusterFixture cluster(kSecret);
+  ServerProcess& a = cluster.start(tls_node(pki, cluster, "node-a", {}));
+  ServerConfig outsider_config = tls_node(pki, cluster, "node-d", {address_of(a)}, /*with_ca=*/false);
   outsider_config.extra_yaml += "log_level: debug\n";
-  ServerProcess outsider(outsider_config);
-  REQUIRE(outsider.start());
+  ServerProcess& outsider = cluster.start(outsider_config);
   // The control: a node with the CA joins the same seed.
-  ServerProcess insider(tls_node(pki, "node-e", {address_of(a)}));
-  REQUIRE(insider.start());
-  REQUIRE(eventually([&] { return lists(a, "node-e") && member_count(insider) == 2; }));
+  ServerProcess& insider = cluster.start(tls_node(pki, cluster, "node-e", {address_of(a)}));
+  REQUIRE(eventually([&] { return lists_member(a, "node-e") && member_count(insider) == 2; }));
 
   // Bounded wait: many join attempts of node-d (100..250 ms apart) have gone by meanwhile.
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  CHECK_FALSE(lists(a, "node-d"));
+  CHECK_FALSE(lists_member(a, "node-d"));
   CHECK(member_count(outsider) == 1);
   CHECK(member_count(a) == 2);
   // It failed on a's certificate, which it could not verify.

@@ -121,3 +121,34 @@ TEST_CASE("GET /admin/export streams what kvs-server export writes after the sto
   REQUIRE(offline.exit_code == 0);
   CHECK(streamed.body == offline.out);  // byte for byte: one encoder, one snapshot of the same data
 }
+
+TEST_CASE("HEAD /admin/export answers a GET's headers without taking the copy a GET takes",
+          "[integration][ops][export]") {
+  ServerConfig config;
+  config.auth_enabled = true;
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  const std::string admin = read_token(server.data_dir() + "/admin.token");
+  REQUIRE_FALSE(admin.empty());
+  HttpClient client(server.base_url());
+  REQUIRE(client.put("/kv/some/key", "{\"n\":1}", bearer(admin)).status == 200);
+
+  // A file where the copies go: any copy fails, so a GET answers 500 and a HEAD that took
+  // one could not answer 200.
+  const auto exports = std::filesystem::path(server.data_dir()) / "exports";
+  std::filesystem::remove_all(exports);
+  std::ofstream(exports) << "not a directory";
+  check_error(client.get("/admin/export", bearer(admin)), 500, "io_error");
+
+  auto head = client.request("HEAD", "/admin/export", "", bearer(admin));
+  CHECK(head.status == 200);
+  CHECK_THAT(head.header("Content-Type"), Catch::StartsWith("application/x-ndjson"));
+  CHECK(head.header("Transfer-Encoding") == "chunked");
+  CHECK(head.body.empty());
+  CHECK(std::filesystem::is_regular_file(exports));  // untouched: no copy was attempted
+
+  // The same check as a GET: admins only.
+  CHECK(client.request("HEAD", "/admin/export", "").status == 401);
+
+  REQUIRE(server.stop() == 0);
+}

@@ -1,6 +1,7 @@
 #pragma once
 
-// A fresh directory under the system temp dir, removed with everything in it on destruction.
+// A fresh directory under the system temp dir (or under `parent`: the benches measure the disk
+// they are pointed at), removed with everything in it on destruction.
 
 #include <filesystem>
 #include <string>
@@ -9,7 +10,8 @@ namespace kvs::test {
 
 class TempDir {
  public:
-  explicit TempDir(const std::string& prefix = "kvs-test");
+  explicit TempDir(const std::string& prefix = "kvs-test",
+                   const std::filesystem::path& parent = std::filesystem::temp_directory_path());
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

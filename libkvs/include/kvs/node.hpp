@@ -270,6 +270,9 @@ class KVS_EXPORT Node {
   // Admin only for a checked Caller; works whether backup_enabled or not. Codes:
   // kPermissionDenied, kIOError (the copy could not be written: disk full, permissions).
   Result<std::unique_ptr<ExportSnapshot>> export_snapshot(const CallOptions& options = {}) const;
+  // The check export_snapshot makes before its copy, alone: ok when the caller may export,
+  // kPermissionDenied otherwise. For HEAD /admin/export, which answers without a copy.
+  Status check_export(const CallOptions& options = {}) const;
 
   // Every metric of this node in the Prometheus text format (version 0.0.4).
   std::string metrics_text() const;

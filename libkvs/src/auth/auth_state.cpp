@@ -5,6 +5,31 @@
 #include <tuple>
 
 namespace kvs::auth {
+namespace {
+
+// Moves a decoded record into `out`; a failure is returned instead.
+template <class T>
+Status keep_decoded(Result<T> result, std::optional<T>& out) {
+  if (!result.is_ok()) return result.status();
+  out = std::move(*result);
+  return Status::ok();
+}
+
+template <class Map>
+std::vector<typename Map::mapped_type> values_of(const Map& records) {
+  std::vector<typename Map::mapped_type> out;
+  out.reserve(records.size());
+  for (const auto& [uuid, record] : records) out.push_back(record);
+  return out;
+}
+
+template <class Record>
+std::vector<Record> sorted_by_uuid(std::vector<Record> records) {
+  std::sort(records.begin(), records.end(), [](const Record& a, const Record& b) { return a.uuid < b.uuid; });
+  return records;
+}
+
+}  // namespace
 
 AuthState::AuthState(std::int64_t tombstone_ttl_ms) : tombstone_ttl_ms_(tombstone_ttl_ms) {}
 
@@ -29,24 +54,11 @@ Status AuthState::apply(const Version& version, std::int64_t now_ms) {
   Status decoded = Status::ok();
   if (!removes) {
     switch (key->kind) {
-      case RecordKind::kUser: {
-        auto result = decode_user(key->id, version.data);
-        if (result.is_ok()) user = std::move(*result);
-        else decoded = result.status();
+      case RecordKind::kUser: decoded = keep_decoded(decode_user(key->id, version.data), user); break;
+      case RecordKind::kGroup: decoded = keep_decoded(decode_group(key->id, version.data), group); break;
+      case RecordKind::kRevocation:
+        decoded = keep_decoded(decode_revocation(key->id, version.data), revocation);
         break;
-      }
-      case RecordKind::kGroup: {
-        auto result = decode_group(key->id, version.data);
-        if (result.is_ok()) group = std::move(*result);
-        else decoded = result.status();
-        break;
-      }
-      case RecordKind::kRevocation: {
-        auto result = decode_revocation(key->id, version.data);
-        if (result.is_ok()) revocation = std::move(*result);
-        else decoded = result.status();
-        break;
-      }
     }
   }
 
@@ -152,26 +164,19 @@ bool AuthState::has_users() const {
   return !users_.empty();
 }
 
+// Copied under the reader lock, sorted after it: writers wait only for the copy.
 std::vector<UserRecord> AuthState::users() const {
-  std::vector<UserRecord> out;
-  {
+  return sorted_by_uuid([this] {
     ReaderLock lock(mutex_);
-    out.reserve(users_.size());
-    for (const auto& [uuid, user] : users_) out.push_back(user);
-  }
-  std::sort(out.begin(), out.end(), [](const UserRecord& a, const UserRecord& b) { return a.uuid < b.uuid; });
-  return out;
+    return values_of(users_);
+  }());
 }
 
 std::vector<GroupRecord> AuthState::groups() const {
-  std::vector<GroupRecord> out;
-  {
+  return sorted_by_uuid([this] {
     ReaderLock lock(mutex_);
-    out.reserve(groups_.size());
-    for (const auto& [uuid, group] : groups_) out.push_back(group);
-  }
-  std::sort(out.begin(), out.end(), [](const GroupRecord& a, const GroupRecord& b) { return a.uuid < b.uuid; });
-  return out;
+    return values_of(groups_);
+  }());
 }
 
 std::size_t AuthState::revocation_count() const {

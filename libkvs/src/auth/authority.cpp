@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include "auth/scopes.hpp"
+#include "util/text.hpp"
 
 namespace kvs::auth {
 namespace {
@@ -13,27 +14,19 @@ Status denied(std::string_view operation, std::string_view path) {
   return Status::permission_denied(std::string(operation) + " " + std::string(path.substr(0, 200)) + ": not allowed");
 }
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
 // The reserved write that stores `user` (or `group`) as it is.
 UserWrite write_of(UserRecord user) {
-  UserWrite out;
-  out.write.path = user_key(user.uuid);
-  out.write.json = encode_user(user);
-  out.user = std::move(user);
-  return out;
+  ReservedWrite write;
+  write.path = user_key(user.uuid);
+  write.json = encode_user(user);
+  return UserWrite{std::move(user), std::move(write)};
 }
 
 GroupWrite write_of(GroupRecord group) {
-  GroupWrite out;
-  out.write.path = group_key(group.uuid);
-  out.write.json = encode_group(group);
-  out.group = std::move(group);
-  return out;
+  ReservedWrite write;
+  write.path = group_key(group.uuid);
+  write.json = encode_group(group);
+  return GroupWrite{std::move(group), std::move(write)};
 }
 
 Status bad_name(std::string_view what) {
@@ -81,7 +74,7 @@ Result<std::unique_ptr<Authority>> Authority::open(const Config& config, const C
 // ---- Tokens ----------------------------------------------------------------------------------
 
 Result<std::string_view> Authority::bearer_token(std::string_view authorization_header) {
-  std::string_view header = trim(authorization_header);
+  std::string_view header = util::trim(authorization_header);
   if (header.empty()) return Status::unauthenticated("missing Authorization header");
   constexpr std::string_view kScheme = "bearer";
   if (header.size() <= kScheme.size() || (header[kScheme.size()] != ' ' && header[kScheme.size()] != '\t')) {
@@ -92,7 +85,7 @@ Result<std::string_view> Authority::bearer_token(std::string_view authorization_
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     if (c != kScheme[i]) return Status::unauthenticated("Authorization header is not a Bearer token");
   }
-  std::string_view token = trim(header.substr(kScheme.size()));
+  std::string_view token = util::trim(header.substr(kScheme.size()));
   if (token.empty()) return Status::unauthenticated("Authorization header has an empty token");
   return token;
 }
@@ -400,7 +393,7 @@ Result<KeyMeta> Authority::meta_for_new_key(const Caller& caller, std::string_vi
   KeyMeta meta;
   meta.owner_uuid = caller.trusted ? std::string() : caller.user_uuid;
   meta.permissions = static_cast<std::uint16_t>(default_permissions & 0xFFF);
-  std::string_view group = trim(group_header);
+  std::string_view group = util::trim(group_header);
   if (!group.empty()) {
     if (!is_valid_record_id(group) || !state_.group(group)) {
       return Status::invalid_argument("unknown group " + std::string(group.substr(0, 200)));

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <initializer_list>
 
 #include <sodium.h>
 
 #include "auth/base64url.hpp"
+#include "util/coding.hpp"
 
 namespace kvs::auth {
 namespace {
@@ -22,12 +24,24 @@ bool is_valid_nonce(std::string_view nonce) noexcept {
   });
 }
 
-void update_field(crypto_auth_hmacsha256_state& state, std::string_view field) {
-  unsigned char length[8];
-  auto size = static_cast<std::uint64_t>(field.size());
-  for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>(size >> (8 * i));
-  crypto_auth_hmacsha256_update(&state, length, sizeof length);
-  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(field.data()), field.size());
+// HMAC-SHA256 over `domain`, then each field prefixed by its length (u64, little-endian), so
+// that no two field lists hash alike by moving bytes across a boundary.
+std::array<unsigned char, 32> length_prefixed_mac(const Key& key, std::string_view domain,
+                                                  std::initializer_list<std::string_view> fields) {
+  crypto_auth_hmacsha256_state state;
+  crypto_auth_hmacsha256_init(&state, key.data(), key.size());
+  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(domain.data()), domain.size());
+  std::string length;
+  for (std::string_view field : fields) {
+    length.clear();
+    util::put_u64_le(length, static_cast<std::uint64_t>(field.size()));
+    crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(length.data()), length.size());
+    crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(field.data()), field.size());
+  }
+  std::array<unsigned char, 32> out{};
+  crypto_auth_hmacsha256_final(&state, out.data());
+  sodium_memzero(&state, sizeof state);
+  return out;
 }
 
 Status reject(std::string reason) { return Status::unauthenticated("peer signature " + std::move(reason)); }
@@ -43,35 +57,12 @@ PeerSigner::~PeerSigner() { sodium_memzero(key_.data(), key_.size()); }
 std::array<unsigned char, 32> PeerSigner::mac(std::string_view method, std::string_view target, std::string_view body,
                                               std::string_view timestamp_text, std::string_view nonce,
                                               std::string_view destination) const {
-  crypto_auth_hmacsha256_state state;
-  crypto_auth_hmacsha256_init(&state, key_.data(), key_.size());
-  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(kDomain.data()), kDomain.size());
-  update_field(state, method);
-  update_field(state, target);
-  update_field(state, timestamp_text);
-  update_field(state, nonce);
-  update_field(state, destination);
-  update_field(state, body);
-  std::array<unsigned char, 32> out{};
-  crypto_auth_hmacsha256_final(&state, out.data());
-  sodium_memzero(&state, sizeof state);
-  return out;
+  return length_prefixed_mac(key_, kDomain, {method, target, timestamp_text, nonce, destination, body});
 }
 
 std::array<unsigned char, 32> PeerSigner::answer_mac(std::string_view nonce, long status, std::string_view responder,
                                                      std::string_view body) const {
-  crypto_auth_hmacsha256_state state;
-  crypto_auth_hmacsha256_init(&state, key_.data(), key_.size());
-  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(kAnswerDomain.data()),
-                                kAnswerDomain.size());
-  update_field(state, nonce);
-  update_field(state, std::to_string(status));
-  update_field(state, responder);
-  update_field(state, body);
-  std::array<unsigned char, 32> out{};
-  crypto_auth_hmacsha256_final(&state, out.data());
-  sodium_memzero(&state, sizeof state);
-  return out;
+  return length_prefixed_mac(key_, kAnswerDomain, {nonce, std::to_string(status), responder, body});
 }
 
 std::string PeerSigner::sign_answer(std::string_view nonce, long status, std::string_view responder,

@@ -149,35 +149,46 @@ std::string encode_revocation(const RevocationRecord& revocation) {
   return out;
 }
 
-Result<UserRecord> decode_user(std::string_view id, std::string_view json) {
-  auto object = open_record(json, kUsersPrefix, id, "uuid");
+namespace {
+
+// What a user and a group record share: {"format","uuid", a name member, a list member,
+// "created_at"}. `take` keeps one element of the list, or refuses it (a corrupt record).
+template <class Record, class Take>
+Result<Record> decode_named(std::string_view prefix, std::string_view id, std::string_view json,
+                            std::string_view name_member, std::string Record::*name, std::string_view list_member,
+                            Take take) {
+  auto object = open_record(json, prefix, id, "uuid");
   if (!object.is_ok()) return object.status();
-  UserRecord user;
-  user.uuid = std::string(id);
-  if (!read_string(*object, "nickname", is_valid_name, user.nickname)) return corrupt(kUsersPrefix, id, "bad nickname");
-  const bool scopes_ok = read_strings(*object, "scopes", [&user](std::string_view name) {
-    std::optional<std::uint8_t> bit = parse_scope(name);
-    if (bit) user.scopes = static_cast<std::uint8_t>(user.scopes | *bit);
-    return bit.has_value();
-  });
-  if (!scopes_ok) return corrupt(kUsersPrefix, id, "bad scopes");
-  if (!read_int64(*object, "created_at", user.created_at_ms)) return corrupt(kUsersPrefix, id, "bad created_at");
-  return user;
+  Record record;
+  record.uuid = std::string(id);
+  if (!read_string(*object, name_member, is_valid_name, record.*name)) {
+    return corrupt(prefix, id, "bad " + std::string(name_member));
+  }
+  if (!read_strings(*object, list_member, [&](std::string_view item) { return take(record, item); })) {
+    return corrupt(prefix, id, "bad " + std::string(list_member));
+  }
+  if (!read_int64(*object, "created_at", record.created_at_ms)) return corrupt(prefix, id, "bad created_at");
+  return record;
+}
+
+}  // namespace
+
+Result<UserRecord> decode_user(std::string_view id, std::string_view json) {
+  return decode_named<UserRecord>(kUsersPrefix, id, json, "nickname", &UserRecord::nickname, "scopes",
+                                  [](UserRecord& user, std::string_view scope) {
+                                    std::optional<std::uint8_t> bit = parse_scope(scope);
+                                    if (bit) user.scopes = static_cast<std::uint8_t>(user.scopes | *bit);
+                                    return bit.has_value();
+                                  });
 }
 
 Result<GroupRecord> decode_group(std::string_view id, std::string_view json) {
-  auto object = open_record(json, kGroupsPrefix, id, "uuid");
-  if (!object.is_ok()) return object.status();
-  GroupRecord group;
-  group.uuid = std::string(id);
-  if (!read_string(*object, "name", is_valid_name, group.name)) return corrupt(kGroupsPrefix, id, "bad name");
-  const bool members_ok = read_strings(*object, "members", [&group](std::string_view member) {
-    if (is_valid_record_id(member)) group.members.emplace_back(member);
-    return is_valid_record_id(member);
-  });
-  if (!members_ok) return corrupt(kGroupsPrefix, id, "bad members");
-  normalize_members(group.members);
-  if (!read_int64(*object, "created_at", group.created_at_ms)) return corrupt(kGroupsPrefix, id, "bad created_at");
+  auto group = decode_named<GroupRecord>(kGroupsPrefix, id, json, "name", &GroupRecord::name, "members",
+                                         [](GroupRecord& record, std::string_view member) {
+                                           if (is_valid_record_id(member)) record.members.emplace_back(member);
+                                           return is_valid_record_id(member);
+                                         });
+  if (group.is_ok()) normalize_members(group->members);
   return group;
 }
 

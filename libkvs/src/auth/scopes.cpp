@@ -3,6 +3,8 @@
 #include <array>
 #include <utility>
 
+#include "util/text.hpp"
+
 namespace kvs::auth {
 namespace {
 
@@ -11,12 +13,6 @@ constexpr std::array<std::pair<std::string_view, std::uint8_t>, 3> kScopes{{
     {"write", kScopeWrite},
     {"admin", kScopeAdmin},
 }};
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
 
 }  // namespace
 
@@ -52,7 +48,7 @@ Result<std::uint8_t> parse_scope_list(std::string_view list) {
   bool any = false;
   while (true) {
     auto comma = list.find(',');
-    std::string_view name = trim(list.substr(0, comma));
+    std::string_view name = util::trim(list.substr(0, comma));
     if (!name.empty()) {
       auto bit = parse_scope(name);
       if (!bit) return Status::invalid_argument("unknown scope '" + std::string(name) + "' (expected read, write or admin)");

@@ -19,6 +19,7 @@
 #include "util/blake2b.hpp"
 #include "util/hex.hpp"
 #include "util/private_dir.hpp"
+#include "util/text.hpp"
 
 namespace kvs::auth {
 namespace {
@@ -31,13 +32,6 @@ constexpr std::uint64_t kPeerSubkeyId = 2;
 // The audit chain's context: distinct from the auth keys' (see the header).
 constexpr char kAuditKdfContext[crypto_kdf_CONTEXTBYTES + 1] = "kvs-audt";
 constexpr std::uint64_t kAuditSubkeyId = 1;
-
-std::string_view trim(std::string_view text) {
-  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
-  return text;
-}
 
 Status errno_status(const std::string& what, const std::filesystem::path& path) {
   return Status::io_error(what + " " + path.string() + ": " + std::strerror(errno));
@@ -129,7 +123,8 @@ Status write_private_file(const std::filesystem::path& path, std::string_view co
 }
 
 Result<std::string> load_or_create_cluster_secret(std::string_view configured, const std::filesystem::path& data_dir) {
-  if (!trim(configured).empty()) return std::string(trim(configured));
+  const std::string_view given = util::trim(configured, util::kBlanksAndNewlines);
+  if (!given.empty()) return std::string(given);
   auto path = data_dir / std::string(kClusterSecretFileName);
   std::error_code ec;
   bool exists = std::filesystem::exists(path, ec);
@@ -150,7 +145,7 @@ Result<std::string> load_or_create_cluster_secret(std::string_view configured, c
   std::ostringstream content;
   content << in.rdbuf();
   if (in.bad()) return errno_status("read", path);
-  std::string secret(trim(content.str()));
+  std::string secret(util::trim(content.str(), util::kBlanksAndNewlines));
   if (secret.empty()) return Status::corruption("cluster secret file " + path.string() + " is empty");
   return secret;
 }

@@ -23,6 +23,7 @@
 #include "features/cron.hpp"
 #include "kvs/log.hpp"
 #include "util/host_name.hpp"
+#include "util/json_writer.hpp"
 
 namespace kvs {
 namespace {
@@ -139,24 +140,9 @@ Result<std::chrono::milliseconds> read_interval(std::string_view key, const YAML
   return *duration;
 }
 
-// Writes `text` as a YAML double-quoted scalar.
-std::string yaml_quoted(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char escape[8];
-      std::snprintf(escape, sizeof escape, "\\x%02x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-      out.append(escape);
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-  return out;
-}
+// Writes `text` as a YAML double-quoted scalar: a JSON string is one (YAML 1.2 reads JSON's
+// escapes), so the one JSON writer serves, with its UTF-8 policy.
+std::string yaml_quoted(std::string_view text) { return util::json_string(text); }
 
 // "500ms", "90s", "5m", "2h": the shortest exact spelling of an interval.
 std::string format_interval(std::chrono::milliseconds value) {

@@ -126,6 +126,17 @@ void append_labels(std::string& out, const std::vector<std::string>& names, cons
   out += '}';
 }
 
+// Begins one sample line: the family's name with `suffix` ("_bucket", "_sum", ""), the labels
+// (and `le`) and the space before the value, which the caller appends with the '\n'.
+void begin_sample(std::string& out, std::string_view name, std::string_view suffix,
+                  const std::vector<std::string>& names, const std::vector<std::string>& values,
+                  std::string_view le = {}) {
+  out += name;
+  out += suffix;
+  append_labels(out, names, values, le);
+  out += ' ';
+}
+
 const char* type_name(MetricType type) {
   switch (type) {
     case MetricType::kCounter: return "counter";
@@ -276,29 +287,18 @@ void MetricFamily<M>::render(std::string& out) const {
         std::string le;
         if (i < bounds_.size()) append_bound(le, bounds_[i]);
         else le = "+Inf";
-        out += name_;
-        out += "_bucket";
-        append_labels(out, label_names_, s->values, le);
-        out += ' ';
+        begin_sample(out, name_, "_bucket", label_names_, s->values, le);
         append_u64(out, snap.cumulative[i]);
         out += '\n';
       }
-      out += name_;
-      out += "_sum";
-      append_labels(out, label_names_, s->values);
-      out += ' ';
+      begin_sample(out, name_, "_sum", label_names_, s->values);
       append_double(out, snap.sum);
       out += '\n';
-      out += name_;
-      out += "_count";
-      append_labels(out, label_names_, s->values);
-      out += ' ';
+      begin_sample(out, name_, "_count", label_names_, s->values);
       append_u64(out, snap.count);
       out += '\n';
     } else {
-      out += name_;
-      append_labels(out, label_names_, s->values);
-      out += ' ';
+      begin_sample(out, name_, "", label_names_, s->values);
       if constexpr (std::is_same_v<M, Counter>) append_u64(out, s->metric.value());
       else append_double(out, s->metric.value());
       out += '\n';
@@ -315,13 +315,6 @@ template class MetricFamily<Histogram>;
 MetricsRegistry::MetricsRegistry() = default;
 MetricsRegistry::~MetricsRegistry() = default;
 
-MetricFamilyBase* MetricsRegistry::find_locked(const std::string& name) const {
-  for (const auto& f : families_) {
-    if (f->name() == name) return f.get();
-  }
-  return nullptr;
-}
-
 namespace {
 
 void check_names(const std::string& name, const std::vector<std::string>& label_names, MetricType type) {
@@ -336,65 +329,56 @@ void check_names(const std::string& name, const std::vector<std::string>& label_
   }
 }
 
-template <class M>
-MetricFamily<M>& register_family(Mutex& mutex, std::vector<std::unique_ptr<MetricFamilyBase>>& families,
-                                 MetricFamilyBase* existing, std::string name, std::string help, MetricType type,
-                                 std::vector<std::string> label_names, std::vector<double> bounds,
-                                 std::size_t max_series) KVS_REQUIRES(mutex) {
-  (void)mutex;  // held by the caller
-  if (existing != nullptr) {
-    require(existing->type() == type && existing->label_names() == label_names,
-            "metric " + name + " registered twice with another type or other labels");
-    return static_cast<MetricFamily<M>&>(*existing);
-  }
-  auto family = std::make_unique<MetricFamily<M>>(std::move(name), std::move(help), type, std::move(label_names),
-                                                  std::move(bounds), max_series);
-  auto& ref = *family;
-  families.push_back(std::move(family));
-  return ref;
-}
-
 }  // namespace
 
-CounterFamily& MetricsRegistry::counter(std::string name, std::string help, std::vector<std::string> label_names,
-                                        std::size_t max_series) {
-  check_names(name, label_names, MetricType::kCounter);
-  MutexLock lock(mutex_);
-  MetricFamilyBase* existing = find_locked(name);  // before `name` is moved from
-  return register_family<Counter>(mutex_, families_, existing, std::move(name), std::move(help),
-                                  MetricType::kCounter, std::move(label_names), {}, max_series);
-}
-
-GaugeFamily& MetricsRegistry::gauge(std::string name, std::string help, std::vector<std::string> label_names,
-                                    std::size_t max_series) {
-  check_names(name, label_names, MetricType::kGauge);
-  MutexLock lock(mutex_);
-  MetricFamilyBase* existing = find_locked(name);  // before `name` is moved from
-  return register_family<Gauge>(mutex_, families_, existing, std::move(name), std::move(help),
-                                MetricType::kGauge, std::move(label_names), {}, max_series);
-}
-
-HistogramFamily& MetricsRegistry::histogram(std::string name, std::string help, std::vector<std::string> label_names,
-                                            std::vector<double> bounds, std::size_t max_series) {
-  check_names(name, label_names, MetricType::kHistogram);
-  if (bounds.empty()) bounds = default_latency_buckets();
+// The one registration path: every public registrar differs only in the sample type, the TYPE
+// line and the bucket bounds.
+template <class M>
+MetricFamily<M>& MetricsRegistry::add_family(std::string name, std::string help, MetricType type,
+                                             std::vector<std::string> label_names, std::vector<double> bounds,
+                                             std::size_t max_series) {
+  check_names(name, label_names, type);
   for (std::size_t i = 0; i < bounds.size(); ++i) {
     require(std::isfinite(bounds[i]), "histogram " + name + ": bucket bounds must be finite");
     require(i == 0 || bounds[i - 1] < bounds[i], "histogram " + name + ": bucket bounds must ascend");
   }
   MutexLock lock(mutex_);
-  MetricFamilyBase* existing = find_locked(name);  // before `name` is moved from
-  return register_family<Histogram>(mutex_, families_, existing, std::move(name), std::move(help),
-                                    MetricType::kHistogram, std::move(label_names), std::move(bounds), max_series);
+  for (const auto& f : families_) {
+    if (f->name() != name) continue;
+    require(f->type() == type && f->label_names() == label_names,
+            "metric " + name + " registered twice with another type or other labels");
+    return static_cast<MetricFamily<M>&>(*f);
+  }
+  auto family = std::make_unique<MetricFamily<M>>(std::move(name), std::move(help), type, std::move(label_names),
+                                                  std::move(bounds), max_series);
+  auto& ref = *family;
+  families_.push_back(std::move(family));
+  return ref;
+}
+
+CounterFamily& MetricsRegistry::counter(std::string name, std::string help, std::vector<std::string> label_names,
+                                        std::size_t max_series) {
+  return add_family<Counter>(std::move(name), std::move(help), MetricType::kCounter, std::move(label_names), {},
+                             max_series);
+}
+
+GaugeFamily& MetricsRegistry::gauge(std::string name, std::string help, std::vector<std::string> label_names,
+                                    std::size_t max_series) {
+  return add_family<Gauge>(std::move(name), std::move(help), MetricType::kGauge, std::move(label_names), {},
+                           max_series);
+}
+
+HistogramFamily& MetricsRegistry::histogram(std::string name, std::string help, std::vector<std::string> label_names,
+                                            std::vector<double> bounds, std::size_t max_series) {
+  if (bounds.empty()) bounds = default_latency_buckets();
+  return add_family<Histogram>(std::move(name), std::move(help), MetricType::kHistogram, std::move(label_names),
+                               std::move(bounds), max_series);
 }
 
 GaugeFamily& MetricsRegistry::sampled_counter(std::string name, std::string help, std::vector<std::string> label_names,
                                               std::size_t max_series) {
-  check_names(name, label_names, MetricType::kCounter);
-  MutexLock lock(mutex_);
-  MetricFamilyBase* existing = find_locked(name);  // before `name` is moved from
-  return register_family<Gauge>(mutex_, families_, existing, std::move(name), std::move(help),
-                                MetricType::kCounter, std::move(label_names), {}, max_series);
+  return add_family<Gauge>(std::move(name), std::move(help), MetricType::kCounter, std::move(label_names), {},
+                           max_series);
 }
 
 std::string MetricsRegistry::render() const {

@@ -182,7 +182,11 @@ class MetricsRegistry {
   std::string render() const;
 
  private:
-  MetricFamilyBase* find_locked(const std::string& name) const KVS_REQUIRES(mutex_);
+  // Checks the names, then registers under `mutex_` or returns the family already there.
+  template <class M>
+  MetricFamily<M>& add_family(std::string name, std::string help, MetricType type,
+                              std::vector<std::string> label_names, std::vector<double> bounds,
+                              std::size_t max_series) KVS_EXCLUDES(mutex_);
 
   mutable Mutex mutex_;
   // Guarded by `mutex_`, in registration order.

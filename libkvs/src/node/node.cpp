@@ -55,6 +55,32 @@ std::string prefix_end(std::string_view prefix) {
 
 KeyMeta meta_of(const Version& version) { return KeyMeta{version.owner_uuid, version.group_uuid, version.permissions}; }
 
+// ok when `held` (what a read of `path` found) is a live version; its error, or kNotFound for
+// nothing, a tombstone or an expired version.
+Status require_live(const Result<std::optional<Version>>& held, const std::string& path, std::int64_t now_ms) {
+  if (!held.is_ok()) return held.status();
+  if (!is_live(*held, now_ms)) return Status::not_found("key " + path);
+  return Status::ok();
+}
+
+// Authority::check_read or check_read_meta.
+using ReadCheck = Status (auth::Authority::*)(const Caller&, std::string_view, const KeyMeta&) const;
+
+// What get and get_meta share: the live version at `raw_path` once `authority` (null for a
+// caller that is not checked) lets `caller` pass `check`. kInvalidArgument for a bad path,
+// kNotFound, or the check's code.
+Result<Version> read_live(const storage::Store& store, std::string_view raw_path, std::int64_t now_ms,
+                          const auth::Authority* authority, ReadCheck check, const Caller& caller) {
+  auto path = normalize_key(raw_path);
+  if (!path.is_ok()) return path.status();
+  auto held = store.get(*path);
+  if (Status live = require_live(held, *path, now_ms); !live.is_ok()) return live;
+  if (authority != nullptr) {
+    if (Status allowed = (authority->*check)(caller, *path, meta_of(**held)); !allowed.is_ok()) return allowed;
+  }
+  return std::move(**held);
+}
+
 Entry to_entry(Version&& version) {
   return Entry{std::move(version.path), std::move(version.uuid), version.timestamp_ms, std::move(version.data),
                version.expires_at_ms};
@@ -239,17 +265,11 @@ Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, 
 }
 
 Result<Entry> Node::get(std::string_view raw_path, const ReadOptions& options) const {
-  auto path = normalize_key(raw_path);
-  if (!path.is_ok()) return path.status();
-  auto held = impl_->store->get(*path);
+  auto held = read_live(*impl_->store, raw_path, impl_->now_ms(),
+                        impl_->checked(options.caller) ? impl_->authority.get() : nullptr, &auth::Authority::check_read,
+                        options.caller);
   if (!held.is_ok()) return held.status();
-  if (!is_live(*held, impl_->now_ms())) return Status::not_found("key " + *path);
-  if (impl_->checked(options.caller)) {
-    if (Status allowed = impl_->authority->check_read(options.caller, *path, meta_of(**held)); !allowed.is_ok()) {
-      return allowed;
-    }
-  }
-  return to_entry(std::move(**held));
+  return to_entry(std::move(*held));
 }
 
 Status Node::remove(std::string_view raw_path, const RemoveOptions& options) {
@@ -261,8 +281,7 @@ Status Node::remove(std::string_view raw_path, const RemoveOptions& options) {
   auto note = impl->audit_note(Impl::audit_actor(options.caller), features::audit_action::kKvDelete);
   auto written = impl->write(keyspace::Origin::kLocal, [&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(*path);
-    if (!held.is_ok()) return held.status();
-    if (!is_live(*held, impl->now_ms())) return Status::not_found("key " + *path);
+    if (Status live = require_live(held, *path, impl->now_ms()); !live.is_ok()) return live;
     if (impl->checked(options.caller)) {
       if (Status allowed = impl->authority->check_delete(options.caller, *path, meta_of(**held)); !allowed.is_ok()) {
         return allowed;
@@ -423,16 +442,11 @@ Result<Entry> Node::get_revision(std::string_view raw_path, std::uint64_t revisi
 }
 
 Result<KeyMeta> Node::get_meta(std::string_view raw_path, const ReadOptions& options) const {
-  auto path = normalize_key(raw_path);
-  if (!path.is_ok()) return path.status();
-  auto held = impl_->store->get(*path);
+  auto held = read_live(*impl_->store, raw_path, impl_->now_ms(),
+                        impl_->checked(options.caller) ? impl_->authority.get() : nullptr,
+                        &auth::Authority::check_read_meta, options.caller);
   if (!held.is_ok()) return held.status();
-  if (!is_live(*held, impl_->now_ms())) return Status::not_found("key " + *path);
-  if (impl_->checked(options.caller)) {
-    Status allowed = impl_->authority->check_read_meta(options.caller, *path, meta_of(**held));
-    if (!allowed.is_ok()) return allowed;
-  }
-  return KeyMeta{(*held)->owner_uuid, (*held)->group_uuid, (*held)->permissions};
+  return meta_of(*held);
 }
 
 Result<KeyMeta> Node::set_meta(std::string_view raw_path, const MetaUpdate& update, const ReadOptions& options) {
@@ -448,8 +462,7 @@ Result<KeyMeta> Node::set_meta(std::string_view raw_path, const MetaUpdate& upda
   auto note = impl->audit_note(Impl::audit_actor(options.caller), features::audit_action::kKvMeta);
   auto written = impl->write(keyspace::Origin::kLocal, [&](storage::WriteView& view) -> Result<std::optional<Version>> {
     auto held = view.get(*path);
-    if (!held.is_ok()) return held.status();
-    if (!is_live(*held, impl->now_ms())) return Status::not_found("key " + *path);
+    if (Status live = require_live(held, *path, impl->now_ms()); !live.is_ok()) return live;
     if (impl->config.auth_enabled) {
       // Also validates the update (known owner and group) for callers that are checked.
       Status allowed = impl->authority->check_change_meta(options.caller, *path, meta_of(**held), update);

@@ -29,6 +29,26 @@ Token to_token(const auth::MintedToken& minted) {
 
 Status auth_disabled() { return Status::unavailable("authentication is disabled (auth_enabled: false)"); }
 
+const auth::ReservedWrite& reserved_write(const auth::UserWrite& prepared) { return prepared.write; }
+const auth::ReservedWrite& reserved_write(const auth::GroupWrite& prepared) { return prepared.write; }
+const auth::ReservedWrite& reserved_write(const auth::ReservedWrite& prepared) { return prepared; }
+
+// The path every user, group and token change takes: auth on, the node writable, then the
+// Authority's decision (`prepare`, which checks the caller and the input), stored as its
+// reserved write with an audit entry of `action`. Returns the decision, or the first failure.
+// `impl` is the Node's Impl (deduced: the type is private to Node).
+template <class Prepare>
+auto write_auth_change(auto& impl, const Caller& caller, std::string_view action, Prepare prepare,
+                       storage::Headroom headroom = storage::Headroom::kKeep) -> decltype(prepare()) {
+  if (!impl.config.auth_enabled) return auth_disabled();
+  if (Status writable = impl.check_writable(); !writable.is_ok()) return writable;
+  auto prepared = prepare();
+  if (!prepared.is_ok()) return prepared.status();
+  auto written = impl.write_reserved(reserved_write(*prepared), impl.audit_actor(caller), action, headroom);
+  if (!written.is_ok()) return written.status();
+  return prepared;
+}
+
 }  // namespace
 
 // ---- Node::Impl ----------------------------------------------------------------------------
@@ -122,14 +142,11 @@ Result<Caller> Node::authenticate(std::string_view token) const {
 }
 
 Result<User> Node::create_user(std::string_view nickname, std::uint8_t scopes, const CallOptions& options) {
-  const Caller& caller = options.caller;
-  if (!impl_->config.auth_enabled) return auth_disabled();
-  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
-  auto prepared = impl_->authority->prepare_create_user(caller, nickname, scopes);
-  if (!prepared.is_ok()) return prepared.status();
-  auto written = impl_->write_reserved(prepared->write, Impl::audit_actor(caller), features::audit_action::kUserCreate);
-  if (!written.is_ok()) return written.status();
-  return to_user(prepared->user);
+  auto done = write_auth_change(*impl_, options.caller, features::audit_action::kUserCreate, [&] {
+    return impl_->authority->prepare_create_user(options.caller, nickname, scopes);
+  });
+  if (!done.is_ok()) return done.status();
+  return to_user(done->user);
 }
 
 Result<User> Node::get_user(std::string_view uuid, const CallOptions& options) const {
@@ -141,23 +158,17 @@ Result<User> Node::get_user(std::string_view uuid, const CallOptions& options) c
 }
 
 Result<User> Node::update_user(std::string_view uuid, const UserChange& change, const CallOptions& options) {
-  const Caller& caller = options.caller;
-  if (!impl_->config.auth_enabled) return auth_disabled();
-  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
-  auto prepared = impl_->authority->prepare_update_user(caller, uuid, auth::UserUpdate{change.nickname, change.scopes});
-  if (!prepared.is_ok()) return prepared.status();
-  auto written = impl_->write_reserved(prepared->write, Impl::audit_actor(caller), features::audit_action::kUserUpdate);
-  if (!written.is_ok()) return written.status();
-  return to_user(prepared->user);
+  auto done = write_auth_change(*impl_, options.caller, features::audit_action::kUserUpdate, [&] {
+    return impl_->authority->prepare_update_user(options.caller, uuid, auth::UserUpdate{change.nickname, change.scopes});
+  });
+  if (!done.is_ok()) return done.status();
+  return to_user(done->user);
 }
 
 Status Node::remove_user(std::string_view uuid, const CallOptions& options) {
-  const Caller& caller = options.caller;
-  if (!impl_->config.auth_enabled) return auth_disabled();
-  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
-  auto prepared = impl_->authority->prepare_delete_user(caller, uuid);
-  if (!prepared.is_ok()) return prepared.status();
-  return impl_->write_reserved(*prepared, Impl::audit_actor(caller), features::audit_action::kUserDelete).status();
+  return write_auth_change(*impl_, options.caller, features::audit_action::kUserDelete, [&] {
+    return impl_->authority->prepare_delete_user(options.caller, uuid);
+  }).status();
 }
 
 Result<std::vector<User>> Node::list_users(const CallOptions& options) const {
@@ -171,14 +182,11 @@ Result<std::vector<User>> Node::list_users(const CallOptions& options) const {
 }
 
 Result<Group> Node::create_group(std::string_view name, std::vector<std::string> members, const CallOptions& options) {
-  const Caller& caller = options.caller;
-  if (!impl_->config.auth_enabled) return auth_disabled();
-  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
-  auto prepared = impl_->authority->prepare_create_group(caller, name, std::move(members));
-  if (!prepared.is_ok()) return prepared.status();
-  auto written = impl_->write_reserved(prepared->write, Impl::audit_actor(caller), features::audit_action::kGroupCreate);
-  if (!written.is_ok()) return written.status();
-  return to_group(prepared->group);
+  auto done = write_auth_change(*impl_, options.caller, features::audit_action::kGroupCreate, [&] {
+    return impl_->authority->prepare_create_group(options.caller, name, std::move(members));
+  });
+  if (!done.is_ok()) return done.status();
+  return to_group(done->group);
 }
 
 Result<Group> Node::get_group(std::string_view uuid, const CallOptions& options) const {
@@ -190,23 +198,17 @@ Result<Group> Node::get_group(std::string_view uuid, const CallOptions& options)
 }
 
 Result<Group> Node::update_group(std::string_view uuid, const GroupChange& change, const CallOptions& options) {
-  const Caller& caller = options.caller;
-  if (!impl_->config.auth_enabled) return auth_disabled();
-  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
-  auto prepared = impl_->authority->prepare_update_group(caller, uuid, auth::GroupUpdate{change.name, change.members});
-  if (!prepared.is_ok()) return prepared.status();
-  auto written = impl_->write_reserved(prepared->write, Impl::audit_actor(caller), features::audit_action::kGroupUpdate);
-  if (!written.is_ok()) return written.status();
-  return to_group(prepared->group);
+  auto done = write_auth_change(*impl_, options.caller, features::audit_action::kGroupUpdate, [&] {
+    return impl_->authority->prepare_update_group(options.caller, uuid, auth::GroupUpdate{change.name, change.members});
+  });
+  if (!done.is_ok()) return done.status();
+  return to_group(done->group);
 }
 
 Status Node::remove_group(std::string_view uuid, const CallOptions& options) {
-  const Caller& caller = options.caller;
-  if (!impl_->config.auth_enabled) return auth_disabled();
-  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
-  auto prepared = impl_->authority->prepare_delete_group(caller, uuid);
-  if (!prepared.is_ok()) return prepared.status();
-  return impl_->write_reserved(*prepared, Impl::audit_actor(caller), features::audit_action::kGroupDelete).status();
+  return write_auth_change(*impl_, options.caller, features::audit_action::kGroupDelete, [&] {
+    return impl_->authority->prepare_delete_group(options.caller, uuid);
+  }).status();
 }
 
 Result<Token> Node::mint_token(std::string_view user_uuid, std::uint8_t scopes, const TokenOptions& options) {
@@ -217,14 +219,10 @@ Result<Token> Node::mint_token(std::string_view user_uuid, std::uint8_t scopes, 
 }
 
 Status Node::revoke_token(std::string_view token_id, const CallOptions& options) {
-  const Caller& caller = options.caller;
-  if (!impl_->config.auth_enabled) return auth_disabled();
-  if (Status writable = impl_->check_writable(); !writable.is_ok()) return writable;
-  auto prepared = impl_->authority->revoke_token(caller, token_id);
-  if (!prepared.is_ok()) return prepared.status();
   // A revocation must land even when storage is nearly full: it may use the headroom.
-  return impl_->write_reserved(*prepared, Impl::audit_actor(caller), features::audit_action::kTokenRevoke,
-                               storage::Headroom::kMayUse)
+  return write_auth_change(
+             *impl_, options.caller, features::audit_action::kTokenRevoke,
+             [&] { return impl_->authority->revoke_token(options.caller, token_id); }, storage::Headroom::kMayUse)
       .status();
 }
 

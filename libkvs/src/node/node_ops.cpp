@@ -270,8 +270,12 @@ void remove_abandoned_exports(const std::filesystem::path& exports) {
 
 }  // namespace
 
+Status Node::check_export(const CallOptions& options) const {
+  return check_admin(options.caller, impl_->config, "an export");
+}
+
 Result<std::unique_ptr<ExportSnapshot>> Node::export_snapshot(const CallOptions& options) const {
-  if (Status allowed = check_admin(options.caller, impl_->config, "an export"); !allowed.is_ok()) return allowed;
+  if (Status allowed = check_export(options); !allowed.is_ok()) return allowed;
   static std::atomic<std::uint64_t> counter{0};
   const std::filesystem::path exports = std::filesystem::path(impl_->config.data_dir) / "exports";
   std::lock_guard lock(impl_->ops->export_mutex);

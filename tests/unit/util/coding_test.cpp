@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <string_view>
 
 #include <catch2/catch.hpp>
 
@@ -30,38 +31,36 @@ TEST_CASE("little-endian puts write the least significant byte first", "[util][c
                            "\xfe\xff\xff\xff\xff\xff\xff\xff", 22));
 }
 
+namespace {
+
+// `get` reads back what `put` wrote of `value`, and `put` wrote exactly sizeof(U) bytes.
+template <class U>
+void check_round_trip(U value, void (*put)(std::string&, U), U (*get)(std::string_view) noexcept) {
+  std::string out;
+  put(out, value);
+  CHECK(out.size() == sizeof(U));
+  CHECK(get(out) == value);
+}
+
+}  // namespace
+
 TEST_CASE("gets read back what puts wrote, at the edges of every width", "[util][coding]") {
   for (std::uint64_t value : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{0x80}, std::uint64_t{0xff},
                               std::uint64_t{0x8000}, std::uint64_t{0xffff}, std::uint64_t{0x80000000},
                               std::uint64_t{0xffffffff}, std::numeric_limits<std::uint64_t>::max()}) {
     INFO("value " << value);
-    std::string be;
-    std::string le;
-    put_u64_be(be, value);
-    put_u64_le(le, value);
-    CHECK(get_u64_be(be) == value);
-    CHECK(get_u64_le(le) == value);
-    std::string be32;
-    std::string le32;
-    put_u32_be(be32, static_cast<std::uint32_t>(value));
-    put_u32_le(le32, static_cast<std::uint32_t>(value));
-    CHECK(get_u32_be(be32) == static_cast<std::uint32_t>(value));
-    CHECK(get_u32_le(le32) == static_cast<std::uint32_t>(value));
-    std::string be16;
-    std::string le16;
-    put_u16_be(be16, static_cast<std::uint16_t>(value));
-    put_u16_le(le16, static_cast<std::uint16_t>(value));
-    CHECK(get_u16_be(be16) == static_cast<std::uint16_t>(value));
-    CHECK(get_u16_le(le16) == static_cast<std::uint16_t>(value));
+    check_round_trip<std::uint64_t>(value, put_u64_be, get_u64_be);
+    check_round_trip<std::uint64_t>(value, put_u64_le, get_u64_le);
+    check_round_trip(static_cast<std::uint32_t>(value), put_u32_be, get_u32_be);
+    check_round_trip(static_cast<std::uint32_t>(value), put_u32_le, get_u32_le);
+    check_round_trip(static_cast<std::uint16_t>(value), put_u16_be, get_u16_be);
+    check_round_trip(static_cast<std::uint16_t>(value), put_u16_le, get_u16_le);
   }
   for (std::int64_t value : {std::numeric_limits<std::int64_t>::min(), std::int64_t{-1}, std::int64_t{0},
                              std::numeric_limits<std::int64_t>::max()}) {
-    std::string be;
-    std::string le;
-    put_i64_be(be, value);
-    put_i64_le(le, value);
-    CHECK(get_i64_be(be) == value);
-    CHECK(get_i64_le(le) == value);
+    INFO("value " << value);
+    check_round_trip(value, put_i64_be, get_i64_be);
+    check_round_trip(value, put_i64_le, get_i64_le);
   }
 }
 

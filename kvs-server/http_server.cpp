@@ -32,7 +32,7 @@ namespace {
 
 // Costly requests (add_costly_request_filter) one remote address runs at once, and how long one
 // over that waits for a slot before it is answered 503 with Retry-After.
-constexpr std::size_t kCostlyRequestsPerAddress = 2;
+constexpr std::size_t kCostlyRequestsPerAddress = 1;
 constexpr std::size_t kCostlyRequestsWaitingPerAddress = 8;
 constexpr std::chrono::seconds kCostlyRequestWait{10};
 

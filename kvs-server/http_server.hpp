@@ -36,12 +36,12 @@
 //    attempts, so a client behind a shared address is served again within seconds. Closes
 //    for a penalty count as connection_cap refusals.
 //  - Costly requests (add_costly_request_filter; data routes mark `_range?values=true`, whose
-//    answer may reach max_range_bytes) run at most two at a time per address
-//    (CostlyRequestGate); up to eight more from that address wait in their worker, using no
-//    CPU, up to 10 s for a slot, and get 503 with Retry-After when none comes; a request beyond
-//    those eight gets its 503 at once. One address's pages therefore take at most two workers'
-//    share of the CPU, and their building 2 x max_range_bytes of memory, at a time; a client
-//    that pages one request after another never waits.
+//    answer may reach max_range_bytes) run one at a time per address (CostlyRequestGate; a
+//    page cost ~75 ms of CPU on the bench, two at once took both its cores); up to eight more
+//    wait in their worker, using no CPU, up to 10 s, then get 503 with Retry-After; beyond
+//    those eight, the 503 comes at once. One address's pages thus take one worker's share of
+//    the CPU, and max_range_bytes of memory while building, at a time; a client that pages one
+//    request after another never waits.
 //
 // Workers: a connection holds its worker while idle too (that is the price of keeping
 // httplib's blocking handlers), so the pool grows up to max_connections threads and never
@@ -161,7 +161,7 @@ class HttpServer {
   // Requires: called before serve().
   void add_response_observer(ResponseObserver observer);
   // Marks the requests that `costly` selects (called after the interceptors, on the worker
-  // thread) as costly: one remote address runs at most two of them at once; up to eight more
+  // thread) as costly: one remote address runs one of them at a time; up to eight more
   // wait up to 10 s for a slot, others get 503 with Retry-After at once. Requires: called before
   // serve().
   void add_costly_request_filter(std::function<bool(const RequestContext&)> costly);

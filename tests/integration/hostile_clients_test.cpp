@@ -510,7 +510,7 @@ TEST_CASE("concurrent _range pages with values from one address are queued, not 
   std::string document = "\"" + std::string(100000, 'r') + "\"";
   for (int i = 0; i < 12; ++i) REQUIRE(loader.put("/kv/range/doc" + std::to_string(i), document).status == 200);
 
-  // Six at once from one address, more than it may run at a time (two): each is answered 200
+  // Six at once from one address, more than it may run at a time (one): each is answered 200
   // with its page, the ones over the cap after waiting for a slot.
   std::vector<int> statuses(6, 0);
   std::vector<std::size_t> items(6, 0);

@@ -290,7 +290,7 @@ void HttpServer::add_interceptor(Interceptor interceptor) { interceptors_.push_b
 void HttpServer::add_response_observer(ResponseObserver observer) { observers_.push_back(std::move(observer)); }
 
 void HttpServer::add_costly_request_filter(std::function<bool(const RequestContext&)> costly) {
-  costly_ = std::move(costly);
+  costly_filters_.push_back(std::move(costly));
 }
 
 void HttpServer::add_refusal_observer(std::function<void(std::string_view reason)> observer) {
@@ -355,7 +355,9 @@ void HttpServer::dispatch(const httplib::Request& request, httplib::Response& re
   for (const auto& interceptor : interceptors_) {
     if (interceptor(context, response)) return;
   }
-  if (costly_ && costly_(context)) {
+  bool costly = std::any_of(costly_filters_.begin(), costly_filters_.end(),
+                            [&](const auto& filter) { return filter(context); });
+  if (costly) {
     // After authentication and rate limiting, so that only a caller who may run the request
     // waits for a slot.
     const std::string& address = request.remote_addr;

@@ -160,10 +160,10 @@ class HttpServer {
   void add_interceptor(Interceptor interceptor);
   // Requires: called before serve().
   void add_response_observer(ResponseObserver observer);
-  // Marks the requests that `costly` selects (called after the interceptors, on the worker
-  // thread) as costly: one remote address runs one of them at a time; up to eight more
-  // wait up to 10 s for a slot, others get 503 with Retry-After at once. Requires: called before
-  // serve().
+  // Marks the requests that `costly` selects as costly (filters run after the interceptors, on
+  // the worker thread; a request is costly when any selects it): one remote address runs one of
+  // them at a time; up to eight more wait up to 10 s for a slot, others get 503 with Retry-After
+  // at once. Requires: called before serve().
   void add_costly_request_filter(std::function<bool(const RequestContext&)> costly);
   // Called for every connection or request the connection layer refuses before routing, with
   // its reason: connection_cap (closed at accept: over a cap, or from an address under a
@@ -205,7 +205,7 @@ class HttpServer {
   ConnectionLimiter limiter_;
   RefusalPenalty penalty_;
   CostlyRequestGate costly_gate_;
-  std::function<bool(const RequestContext&)> costly_;
+  std::vector<std::function<bool(const RequestContext&)>> costly_filters_;
   int listen_fd_ = -1;
   std::vector<RouteInfo> routes_;
   std::vector<Interceptor> interceptors_;

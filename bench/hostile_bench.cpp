@@ -1,8 +1,9 @@
 // hostile_bench: what one hostile address costs everyone else (SPEC section 2, "Limits, hostile
 // clients and storage"). Starts a real kvs-server on loopback and measures a legitimate client
 // (C keep-alive connections from 127.0.0.1, each alternating PUT and GET of its own small
-// documents) for S seconds undisturbed, then for S seconds while 127.0.0.2 runs each attack in
-// turn:
+// documents) for S seconds undisturbed, then for S seconds while one address runs each attack in
+// turn, each attack from an address of its own (127.0.0.2, 127.0.0.3, ...: the server's penalty
+// for one attack's address must not silence the next attack):
 //
 //   slow headers      max_connections_per_client connections, each sending one header line a second
 //   idle keep-alive   max_connections_per_client connections, each served once and then silent
@@ -14,15 +15,23 @@
 //
 // Per attack it prints GET and PUT throughput as a ratio to the undisturbed run and p99 latency
 // as a multiple of it (goal: ratio >= 0.80, p99 < 10x), what the attacker got back, and at the
-// end whether every acknowledged PUT reads back. The figures depend on the machine; compare them
-// between builds. Every socket has a timeout and every phase a fixed length.
+// end whether every acknowledged PUT reads back. Each attack runs for 1 s before its S seconds
+// are measured, so that the measured window sees the attack in its steady state (the server's
+// per-address penalties included). Beside the ratios it prints the CPU the server and the
+// attacking threads used in the window (percent of one core) and the 1-minute load average: on
+// a machine shared with other work, compare ratios within one run only. The figures depend on
+// the machine; compare them between builds. Every socket has a timeout and every phase a fixed
+// length.
 //
-//   hostile_bench [--server PATH] [--seconds S] [--connections C]
+//   hostile_bench [--server PATH] [--seconds S] [--connections C]      (S defaults to 10)
 //
 // PATH defaults to ../kvs-server/kvs-server next to this program (the build tree's layout).
 
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -36,6 +45,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,8 +67,44 @@ using namespace std::chrono_literals;
 
 constexpr int kPerClientCap = 256;      // max_connections_per_client, written into the config
 constexpr int kKeysPerConnection = 200;
-const std::string kAttacker = "127.0.0.2";
+// The first attack's address; attack i comes from 127.0.0.(2 + i).
+constexpr int kFirstAttackerHost = 2;
 constexpr std::size_t kMiB = std::size_t{1} << 20;
+
+// CPU seconds `pid` has used (user and system), from /proc/<pid>/stat; 0 when unreadable.
+double process_cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(in, text);
+  auto close = text.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; fields >> field; ++i) {  // field 3 is the state
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) {
+      stime = std::stoull(field);
+      break;
+    }
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// The CPU seconds the calling thread has used.
+double thread_cpu_seconds() {
+  timespec now{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+
+// The 1-minute load average, as /proc/loadavg has it.
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string first;
+  in >> first;
+  return first.empty() ? "?" : first;
+}
 
 // --- the legitimate client ---------------------------------------------------------------
 
@@ -68,6 +114,10 @@ struct Figures {
   double get_p99_ms = 0;
   double put_p99_ms = 0;
   long errors = 0;  // requests that failed or answered other than 200
+  // Filled in by the caller: CPU used in the window, in percent of one core.
+  double server_cpu_pct = 0;
+  double attacker_cpu_pct = 0;
+  std::string load;  // the 1-minute load average at the end of the window
 };
 
 // C connections, each the only writer of its keys; remembers the last acknowledged value of
@@ -184,9 +234,9 @@ class Legitimate {
 
 // A connection from the attacker's address with 2 s send and receive timeouts (so no attack
 // thread blocks for long on a server that stops reading), or null when the connect failed.
-std::unique_ptr<RawConnection> attacker_connection(std::uint16_t port) {
+std::unique_ptr<RawConnection> attacker_connection(const std::string& address, std::uint16_t port) {
   try {
-    auto connection = std::make_unique<RawConnection>(kAttacker, port);
+    auto connection = std::make_unique<RawConnection>(address, port);
     timeval two_seconds{2, 0};
     ::setsockopt(connection->fd(), SOL_SOCKET, SO_SNDTIMEO, &two_seconds, sizeof two_seconds);
     ::setsockopt(connection->fd(), SOL_SOCKET, SO_RCVTIMEO, &two_seconds, sizeof two_seconds);
@@ -203,16 +253,37 @@ class Attack {
   virtual std::string name() const = 0;
   // Starts the attack and returns once it is in full swing (or after a bounded wait).
   virtual void start(std::uint16_t port) = 0;
+  // The source address of the attack's connections. Requires: called before start().
+  void set_address(std::string address) { address_ = std::move(address); }
+  const std::string& address() const { return address_; }
   void stop() {
     stopping_ = true;
     for (auto& thread : threads_) thread.join();
     threads_.clear();
   }
   virtual std::string report() const = 0;
+  // CPU seconds the attack's threads have used so far (each adds its own as it goes).
+  double cpu_seconds() const { return static_cast<double>(cpu_us_.load()) / 1e6; }
 
  protected:
+  // Runs `body` on a new attack thread, accounting for its CPU.
+  void spawn(std::function<void(const std::function<void()>& account)> body) {
+    threads_.emplace_back([this, body = std::move(body)] {
+      double counted = 0;
+      auto account = [&] {
+        double now = thread_cpu_seconds();
+        cpu_us_ += static_cast<long>((now - counted) * 1e6);
+        counted = now;
+      };
+      body(account);
+      account();
+    });
+  }
+
+  std::string address_ = "127.0.0." + std::to_string(kFirstAttackerHost);
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;
+  std::atomic<long> cpu_us_{0};
 };
 
 // Holds max_connections_per_client connections; `slow` ones send a header line every second
@@ -222,10 +293,10 @@ class HeldConnections : public Attack {
   explicit HeldConnections(bool slow) : slow_(slow) {}
   std::string name() const override { return slow_ ? "slow headers" : "idle keep-alive"; }
   void start(std::uint16_t port) override {
-    threads_.emplace_back([this, port] {
+    spawn([this, port](const std::function<void()>& account) {
       std::vector<std::unique_ptr<RawConnection>> held(kPerClientCap);
       auto open = [&](std::unique_ptr<RawConnection>& slot) {
-        slot = attacker_connection(port);
+        slot = attacker_connection(address_, port);
         if (!slot) return;
         ++opened_;
         if (slow_) {
@@ -240,6 +311,7 @@ class HeldConnections : public Attack {
       ready_ = true;
       for (int tick = 0; !stopping_; ++tick) {
         std::this_thread::sleep_for(100ms);
+        account();
         if (tick % 10 != 9) continue;
         for (auto& slot : held) {
           if (stopping_) break;
@@ -277,9 +349,9 @@ class HeldConnections : public Attack {
 
 // Sends `prefix`, then `chunk` until `total` bytes or the server stops taking them; then reads
 // what it answered. The answer's status, or 0 (closed or reset without one).
-int flood_once(std::uint16_t port, const std::atomic<bool>& stopping, const std::string& prefix, const std::string& chunk,
+int flood_once(const std::string& address, std::uint16_t port, const std::atomic<bool>& stopping, const std::string& prefix, const std::string& chunk,
                std::size_t total, std::size_t& sent) {
-  auto connection = attacker_connection(port);
+  auto connection = attacker_connection(address, port);
   if (!connection) return 0;
   if (!connection->send(prefix)) return 0;
   std::size_t this_time = 0;
@@ -303,11 +375,12 @@ class Flood : public Attack {
   std::string name() const override { return name_; }
   void start(std::uint16_t port) override {
     for (int t = 0; t < 2; ++t) {
-      threads_.emplace_back([this, port, t] {
+      spawn([this, port, t](const std::function<void()>& account) {
         std::size_t sent = 0;
         for (std::size_t i = static_cast<std::size_t>(t); !stopping_; ++i) {
+          account();
           const Kind& kind = kinds_[i % kinds_.size()];
-          int status = flood_once(port, stopping_, kind.prefix, kind.chunk, kind.total, sent);
+          int status = flood_once(address_, port, stopping_, kind.prefix, kind.chunk, kind.total, sent);
           std::lock_guard lock(mutex_);
           ++answers_[status];
           ++requests_;
@@ -342,10 +415,11 @@ class Repeat : public Attack {
   std::string name() const override { return name_; }
   void start(std::uint16_t port) override {
     for (int t = 0; t < threads_count_; ++t) {
-      threads_.emplace_back([this, port] {
+      spawn([this, port](const std::function<void()>& account) {
         std::unique_ptr<RawConnection> connection;
         while (!stopping_) {
-          if (!connection) connection = attacker_connection(port);
+          account();
+          if (!connection) connection = attacker_connection(address_, port);
           if (!connection) {
             std::this_thread::sleep_for(10ms);
             continue;
@@ -382,15 +456,18 @@ class Repeat : public Attack {
 // --- the run ---------------------------------------------------------------------------------
 
 void print_header() {
-  std::printf("%-18s %8s %8s %9s %9s %7s %7s %7s %7s %5s %4s  %s\n", "phase", "GET/s", "PUT/s", "GETp99ms", "PUTp99ms",
-              "GET x", "PUT x", "GETp99x", "PUTp99x", "errs", "goal", "attacker got");
+  std::printf("%-18s %8s %8s %9s %9s %7s %7s %7s %7s %5s %4s %6s %6s %5s  %s\n", "phase", "GET/s", "PUT/s", "GETp99ms",
+              "PUTp99ms", "GET x", "PUT x", "GETp99x", "PUTp99x", "errs", "goal", "srvCPU", "atkCPU", "load",
+              "attacker got");
 }
 
 // Prints one phase; true when it meets the goal (ratios >= 0.8, p99 < 10x, no errors).
 bool print_phase(const std::string& name, const Figures& f, const Figures* base, const std::string& attacker) {
   if (base == nullptr) {
-    std::printf("%-18s %8.0f %8.0f %9.2f %9.2f %7s %7s %7s %7s %5ld %4s  %s\n", name.c_str(), f.get_per_s, f.put_per_s,
-                f.get_p99_ms, f.put_p99_ms, "-", "-", "-", "-", f.errors, "", attacker.c_str());
+    std::printf("%-18s %8.0f %8.0f %9.2f %9.2f %7s %7s %7s %7s %5ld %4s %5.0f%% %6s %5s  %s\n", name.c_str(), f.get_per_s,
+                f.put_per_s, f.get_p99_ms, f.put_p99_ms, "-", "-", "-", "-", f.errors, "", f.server_cpu_pct, "-",
+                f.load.c_str(), attacker.c_str());
+    std::fflush(stdout);
     return true;
   }
   auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
@@ -399,9 +476,9 @@ bool print_phase(const std::string& name, const Figures& f, const Figures* base,
   double get_p99_x = ratio(f.get_p99_ms, base->get_p99_ms);
   double put_p99_x = ratio(f.put_p99_ms, base->put_p99_ms);
   bool met = get_x >= 0.8 && put_x >= 0.8 && get_p99_x < 10 && put_p99_x < 10 && f.errors == 0;
-  std::printf("%-18s %8.0f %8.0f %9.2f %9.2f %7.2f %7.2f %7.2f %7.2f %5ld %4s  %s\n", name.c_str(), f.get_per_s,
-              f.put_per_s, f.get_p99_ms, f.put_p99_ms, get_x, put_x, get_p99_x, put_p99_x, f.errors, met ? "yes" : "NO",
-              attacker.c_str());
+  std::printf("%-18s %8.0f %8.0f %9.2f %9.2f %7.2f %7.2f %7.2f %7.2f %5ld %4s %5.0f%% %5.0f%% %5s  %s\n", name.c_str(),
+              f.get_per_s, f.put_per_s, f.get_p99_ms, f.put_p99_ms, get_x, put_x, get_p99_x, put_p99_x, f.errors,
+              met ? "yes" : "NO", f.server_cpu_pct, f.attacker_cpu_pct, f.load.c_str(), attacker.c_str());
   std::fflush(stdout);
   return met;
 }
@@ -451,10 +528,22 @@ std::vector<std::string> mint_tokens(const ServerProcess& server, int connection
   return tokens;
 }
 
+// Runs the legitimate client for `seconds` and fills in the server's and the attack's CPU.
+Figures measure(Legitimate& legit, pid_t server, std::chrono::seconds seconds, const Attack* attack) {
+  double server_before = process_cpu_seconds(server);
+  double attack_before = attack != nullptr ? attack->cpu_seconds() : 0;
+  Figures figures = legit.run(seconds);
+  double window = std::chrono::duration<double>(seconds).count();
+  figures.server_cpu_pct = 100 * (process_cpu_seconds(server) - server_before) / window;
+  if (attack != nullptr) figures.attacker_cpu_pct = 100 * (attack->cpu_seconds() - attack_before) / window;
+  figures.load = load_average();
+  return figures;
+}
+
 int run(const std::string& binary, std::chrono::seconds seconds, int connections) {
   std::printf("hostile_bench: %d legitimate keep-alive connections from 127.0.0.1 (PUT and GET alternating), "
               "%lld s per phase; attacks from %s\n",
-              connections, static_cast<long long>(seconds.count()), kAttacker.c_str());
+              connections, static_cast<long long>(seconds.count()), ("127.0.0." + std::to_string(kFirstAttackerHost) + "...").c_str());
   std::printf("ratios are to the undisturbed run on the same server; goal: throughput x >= 0.80, p99 x < 10\n\n");
   bool all_met = true;
   long lost_total = 0;
@@ -475,7 +564,7 @@ int run(const std::string& binary, std::chrono::seconds seconds, int connections
     }
     legit.run(1s);  // warm up
     print_header();
-    Figures base = legit.run(seconds);
+    Figures base = measure(legit, server->pid(), seconds, nullptr);
     print_phase("undisturbed", base, nullptr, "");
 
     std::vector<std::unique_ptr<Attack>> attacks;
@@ -496,12 +585,15 @@ int run(const std::string& binary, std::chrono::seconds seconds, int connections
             {"PUT /kv/big HTTP/1.1\r\nHost: kvs\r\nTransfer-Encoding: chunked\r\n\r\n", chunk, 300 * kMiB}}));
     attacks.push_back(std::make_unique<Repeat>(
         "_range values", "GET /kv/_range?prefix=range/&values=true&limit=10000 HTTP/1.1\r\nHost: kvs\r\n\r\n", 6, 30s));
+    int host = kFirstAttackerHost;
     for (auto& attack : attacks) {
+      attack->set_address("127.0.0." + std::to_string(host++));
       attack->start(port);
-      Figures under = legit.run(seconds);
+      legit.run(1s);  // the attack reaches its steady state
+      Figures under = measure(legit, server->pid(), seconds, attack.get());
       attack->stop();
       long rss = kvs::test::rss_anon_kib(server->pid());
-      all_met = print_phase(attack->name(), under, &base, attack->report() + "; server RssAnon after " +
+      all_met = print_phase(attack->name(), under, &base, "from " + attack->address() + ": " + attack->report() + "; server RssAnon after " +
                                                               std::to_string(rss / 1024) + " MiB") && all_met;
     }
     long checked = 0;
@@ -522,12 +614,13 @@ int run(const std::string& binary, std::chrono::seconds seconds, int connections
     Legitimate legit(server->base_url(), tokens, "authed");
     if (!legit.populate()) return 1;
     legit.run(1s);
-    Figures base = legit.run(seconds);
+    Figures base = measure(legit, server->pid(), seconds, nullptr);
     print_phase("undisturbed (auth)", base, nullptr, "");
     Repeat flood("bad tokens",
                  "GET /kv/x HTTP/1.1\r\nHost: kvs\r\nAuthorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.forged\r\n\r\n", 2, 2s);
     flood.start(server->port());
-    Figures under = legit.run(seconds);
+    legit.run(1s);
+    Figures under = measure(legit, server->pid(), seconds, &flood);
     flood.stop();
     all_met = print_phase(flood.name(), under, &base, flood.report()) && all_met;
     long checked = 0;
@@ -546,7 +639,7 @@ int run(const std::string& binary, std::chrono::seconds seconds, int connections
 
 int main(int argc, char** argv) {
   std::string server = kvs::bench::default_server_binary(argv[0]);
-  int seconds = 5;
+  int seconds = 10;
   int connections = 4;
   kvs::bench::Flags flags(argc, argv, "usage: hostile_bench [--server PATH] [--seconds S] [--connections C]");
   while (flags.next()) {

@@ -29,6 +29,94 @@ std::size_t ConnectionLimiter::open() const {
   return open_;
 }
 
+bool RefusalPenalty::record(const std::string& address, TimePoint now) {
+  std::lock_guard lock(mutex_);
+  auto found = entries_.find(address);
+  if (found == entries_.end()) {
+    if (entries_.size() >= kMaxAddresses) make_room_locked(now);
+    found = entries_.emplace(address, Entry{now, 0, {}}).first;
+  }
+  Entry& entry = found->second;
+  if (now < entry.penalized_until) return false;  // already penalized; the penalty is not extended
+  if (now - entry.window_start >= kPenaltyWindow) {
+    entry.window_start = now;
+    entry.refusals = 0;
+  }
+  if (++entry.refusals < kPenaltyRefusals) return false;
+  entry.penalized_until = now + kPenaltyTime;
+  // The next window starts after the penalty: an address starts afresh once it is over.
+  entry.window_start = entry.penalized_until;
+  entry.refusals = 0;
+  return true;
+}
+
+bool RefusalPenalty::penalized(const std::string& address, TimePoint now) const {
+  std::lock_guard lock(mutex_);
+  auto found = entries_.find(address);
+  return found != entries_.end() && now < found->second.penalized_until;
+}
+
+std::size_t RefusalPenalty::size_for_testing() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+void RefusalPenalty::make_room_locked(TimePoint now) {
+  // O(kMaxAddresses), only when the table is full, and then only after a refusal that has
+  // already cost a read of the head: not a cost an attacker can multiply.
+  auto oldest = entries_.end();
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    const Entry& entry = it->second;
+    if (now >= entry.penalized_until && now - entry.window_start >= kPenaltyWindow) {
+      it = entries_.erase(it);
+      continue;
+    }
+    if (oldest == entries_.end() || entry.window_start < oldest->second.window_start) oldest = it;
+    ++it;
+  }
+  if (entries_.size() >= kMaxAddresses && oldest != entries_.end()) entries_.erase(oldest);
+}
+
+bool CostlyRequestGate::enter(const std::string& address, TimePoint deadline) {
+  std::unique_lock lock(mutex_);
+  Count* count = &counts_[address];
+  if (count->running < per_address_) {
+    ++count->running;
+    return true;
+  }
+  if (count->waiting >= max_waiting_) return false;
+  ++count->waiting;
+  // The entry stays while this request waits (waiting > 0), but rehashing may move it: look it
+  // up afresh on every wake-up.
+  bool free = slot_freed_.wait_until(lock, deadline, [&] { return counts_[address].running < per_address_; });
+  count = &counts_[address];
+  --count->waiting;
+  if (free) {
+    ++count->running;
+    return true;
+  }
+  if (count->running == 0 && count->waiting == 0) counts_.erase(address);
+  return false;
+}
+
+std::size_t CostlyRequestGate::waiting_for_testing(const std::string& address) {
+  std::lock_guard lock(mutex_);
+  auto found = counts_.find(address);
+  return found == counts_.end() ? 0 : found->second.waiting;
+}
+
+void CostlyRequestGate::leave(const std::string& address) {
+  {
+    std::lock_guard lock(mutex_);
+    auto found = counts_.find(address);
+    if (found == counts_.end() || found->second.running == 0) return;
+    if (--found->second.running == 0 && found->second.waiting == 0) counts_.erase(found);
+  }
+  // Waiters of every address share the condition variable, so wake them all; each rechecks its
+  // own count. At most max_waiting wait per address.
+  slot_freed_.notify_all();
+}
+
 std::size_t fit_open_files_limit(std::size_t max_connections) {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return max_connections;

@@ -30,6 +30,12 @@ namespace kvs::server {
 
 namespace {
 
+// Costly requests (add_costly_request_filter) one remote address runs at once, and how long one
+// over that waits for a slot before it is answered 503 with Retry-After.
+constexpr std::size_t kCostlyRequestsPerAddress = 1;
+constexpr std::size_t kCostlyRequestsWaitingPerAddress = 8;
+constexpr std::chrono::seconds kCostlyRequestWait{10};
+
 // The worker pool of the accept loop. One job serves one connection for its whole keep-alive
 // life, so a fixed pool smaller than the number of connections would leave the extra ones
 // waiting for a free worker. This pool starts `min_threads` workers and adds one whenever a job
@@ -192,7 +198,8 @@ struct HttpServer::Connection {
 HttpServer::HttpServer(HttpOptions options)
     : options_(std::move(options)),
       router_(std::make_unique<Router>()),
-      limiter_(options_.max_connections, options_.max_connections_per_client) {
+      limiter_(options_.max_connections, options_.max_connections_per_client),
+      costly_gate_(kCostlyRequestsPerAddress, kCostlyRequestsWaitingPerAddress) {
   if (!options_.tls_cert_file.empty()) {
     auto loaded = TlsContext::load(options_.tls_cert_file, options_.tls_key_file);
     if (loaded.is_ok()) {
@@ -282,6 +289,10 @@ void HttpServer::add_interceptor(Interceptor interceptor) { interceptors_.push_b
 
 void HttpServer::add_response_observer(ResponseObserver observer) { observers_.push_back(std::move(observer)); }
 
+void HttpServer::add_costly_request_filter(std::function<bool(const RequestContext&)> costly) {
+  costly_filters_.push_back(std::move(costly));
+}
+
 void HttpServer::add_refusal_observer(std::function<void(std::string_view reason)> observer) {
   refusal_observers_.push_back(std::move(observer));
 }
@@ -343,6 +354,25 @@ void HttpServer::dispatch(const httplib::Request& request, httplib::Response& re
   RequestContext context{request, std::move(*target), method, match, Caller::local()};
   for (const auto& interceptor : interceptors_) {
     if (interceptor(context, response)) return;
+  }
+  bool costly = std::any_of(costly_filters_.begin(), costly_filters_.end(),
+                            [&](const auto& filter) { return filter(context); });
+  if (costly) {
+    // After authentication and rate limiting, so that only a caller who may run the request
+    // waits for a slot.
+    const std::string& address = request.remote_addr;
+    if (!costly_gate_.enter(address, std::chrono::steady_clock::now() + kCostlyRequestWait)) {
+      write_error(response, Status::unavailable("too many costly requests (a _range with values) from " + address +
+                                                " at once; retry later"));
+      return;
+    }
+    struct Leave {
+      CostlyRequestGate& gate;
+      const std::string& address;
+      ~Leave() { gate.leave(address); }
+    } leave{costly_gate_, address};
+    match->handler(context, response);
+    return;
   }
   match->handler(context, response);
 }
@@ -421,23 +451,22 @@ std::string_view reason_phrase(int status) {
   }
 }
 
-// Answers a request the connection layer refuses, then closes the connection (lingering, so
-// that the client reads the answer instead of a reset).
-void refuse(ClientSocket& socket, const HttpRefusal& refusal, const std::string& remote_address,
-            std::chrono::milliseconds write_timeout) {
+// The answer to a request the connection layer refuses, with Connection: close.
+std::string refusal_answer(const HttpRefusal& refusal) {
   JsonWriter json;
   json.begin_object().key("error").string(refusal.message).key("code").string(refusal.code).end_object();
   std::string body = json.take();
-  std::string answer = "HTTP/1.1 " + std::to_string(refusal.status) + " " + std::string(reason_phrase(refusal.status)) +
-                       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-                       "\r\nConnection: close\r\n\r\n" + body;
-  if (log_enabled(LogLevel::kDebug)) {
-    log(LogLevel::kDebug, "http.refused",
-        {{"status", std::to_string(refusal.status)}, {"code", refusal.code}, {"remote", remote_address}});
-  }
-  if (socket.write_all(answer.data(), answer.size(), std::chrono::steady_clock::now() + write_timeout)) {
-    socket.linger_close(kLingerTime, kLingerBytes);
-  }
+  return "HTTP/1.1 " + std::to_string(refusal.status) + " " + std::string(reason_phrase(refusal.status)) +
+         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: close\r\n\r\n" + body;
+}
+
+// Closes an accepted socket with a reset (SO_LINGER 0): no FIN handshake and no TIME_WAIT on
+// the server, and the client's next send or read fails at once instead of after a round trip.
+void reset_close(int fd) {
+  linger reset{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  ::close(fd);
 }
 
 std::pair<std::string, int> peer_address(const sockaddr_storage& peer) {
@@ -526,6 +555,11 @@ Status HttpServer::serve() {
       continue;
     }
     auto [address, port] = peer_address(peer);
+    if (penalty_.penalized(address, std::chrono::steady_clock::now())) {
+      count_refusal("connection_cap");
+      reset_close(fd);  // before any thread, read or answer: see RefusalPenalty
+      continue;
+    }
     if (!limiter_.admit(address)) {
       count_refusal("connection_cap");  // first, so that a scrape after the close sees it
       ::close(fd);  // over max_connections or max_connections_per_client: closed at once
@@ -562,6 +596,27 @@ bool HttpServer::set_idle(Connection& connection, bool idle) {
   return !stop_requested_;
 }
 
+void HttpServer::refuse(ClientSocket& socket, const HttpRefusal& refusal, const std::string& address) {
+  count_refusal(refusal.status);
+  // Only refusals that made the server read (a head up to max_header_bytes, a body up to its
+  // cap) count toward the address's penalty; see RefusalPenalty.
+  const auto now = std::chrono::steady_clock::now();
+  bool penalized = false;
+  if (refusal.status == 431 || refusal.status == 413) {
+    penalized = penalty_.record(address, now) || penalty_.penalized(address, now);
+  }
+  if (log_enabled(LogLevel::kDebug)) {
+    log(LogLevel::kDebug, "http.refused",
+        {{"status", std::to_string(refusal.status)}, {"code", refusal.code}, {"remote", address},
+         {"penalized", penalized ? "true" : "false"}});
+  }
+  std::string answer = refusal_answer(refusal);
+  if (!socket.write_all(answer.data(), answer.size(), now + options_.write_timeout)) return;
+  // The lingering close lets a client read the answer rather than a reset; a penalized address
+  // has had its answers, and gets no more of the server's time.
+  if (!penalized) socket.linger_close(kLingerTime, kLingerBytes);
+}
+
 void HttpServer::serve_connection(int fd, const std::string& address, int port) {
   using Clock = std::chrono::steady_clock;
   Connection connection(fd, tls_.get());
@@ -591,8 +646,7 @@ void HttpServer::serve_connection(int fd, const std::string& address, int port) 
       }
       set_idle(connection, false);
       if (parse.state == HeadParse::State::kRefused) {
-        count_refusal(parse.refusal.status);
-        return refuse(socket, parse.refusal, address, options_.write_timeout);
+        return refuse(socket, parse.refusal, address);
       }
       pending.erase(0, parse.head_bytes);
       RequestHead& head = parse.head;
@@ -603,8 +657,7 @@ void HttpServer::serve_connection(int fd, const std::string& address, int port) 
       std::string request;
       if (head.framing == BodyFraming::kContentLength) {
         if (head.content_length > cap) {
-          count_refusal(too_large.status);
-          return refuse(socket, too_large, address, options_.write_timeout);
+          return refuse(socket, too_large, address);
         }
         auto length = static_cast<std::size_t>(head.content_length);
         request = serialize_head(head, length);
@@ -639,13 +692,10 @@ void HttpServer::serve_connection(int fd, const std::string& address, int port) 
           if (state == ChunkedDecoder::State::kDone) pending.assign(fresh.substr(consumed));
         }
         if (state == ChunkedDecoder::State::kTooLarge) {
-          count_refusal(too_large.status);
-          return refuse(socket, too_large, address, options_.write_timeout);
+          return refuse(socket, too_large, address);
         }
         if (state == ChunkedDecoder::State::kMalformed) {
-          count_refusal("malformed");
-          return refuse(socket, HttpRefusal{400, "invalid_argument", "malformed chunked body"}, address,
-                        options_.write_timeout);
+          return refuse(socket, HttpRefusal{400, "invalid_argument", "malformed chunked body"}, address);
         }
         request = serialize_head(head, decoder.body().size());
         request.append(decoder.body());

@@ -22,8 +22,26 @@
 //  4. httplib is handed a stream that yields only the re-serialised, validated head (one
 //     Content-Length) and the decoded body, and writes to the socket with a write deadline;
 //     Server::process_request (protected, reached through a subclass) routes and answers.
-//  5. Refusals are written by kvs with Connection: close, followed by a lingering close so the
-//     client sees the answer rather than a reset.
+//  5. Refusals are written by kvs with Connection: close, followed by a lingering close (up to
+//     1 s or 1 MiB read and dropped) so the client sees the answer rather than a reset.
+//
+// What an abusive address costs, and how it is kept small:
+//  - Refusals that made the server read (431 heads, 413 bodies) count per address
+//    (RefusalPenalty, connection_limits.hpp): the 4th within 10 s puts the address under a 5 s
+//    penalty, during which the accept loop closes its new connections at once with a reset,
+//    before a worker, a read or an answer, and its refusals get no lingering close. A flood of
+//    oversized heads or bodies then costs an accept and a close per connection, and at most
+//    four reads of up to max_header_bytes (or a body's cap) plus their lingering closes per
+//    15 s. Cheap refusals (400, 411, 415) do not count. The penalty is not extended by further
+//    attempts, so a client behind a shared address is served again within seconds. Closes
+//    for a penalty count as connection_cap refusals.
+//  - Costly requests (add_costly_request_filter; data routes mark `_range?values=true`, whose
+//    answer may reach max_range_bytes) run one at a time per address (CostlyRequestGate; a
+//    page cost ~75 ms of CPU on the bench, two at once took both its cores); up to eight more
+//    wait in their worker, using no CPU, up to 10 s, then get 503 with Retry-After; beyond
+//    those eight, the 503 comes at once. One address's pages thus take one worker's share of
+//    the CPU, and max_range_bytes of memory while building, at a time; a client that pages one
+//    request after another never waits.
 //
 // Workers: a connection holds its worker while idle too (that is the price of keeping
 // httplib's blocking handlers), so the pool grows up to max_connections threads and never
@@ -75,6 +93,7 @@ void write_error(httplib::Response& response, const Status& status);
 void write_json(httplib::Response& response, int http_status, std::string body);
 
 struct RouteInfo;
+struct HttpRefusal;
 
 // What a handler sees of a request.
 struct RequestContext {
@@ -141,8 +160,14 @@ class HttpServer {
   void add_interceptor(Interceptor interceptor);
   // Requires: called before serve().
   void add_response_observer(ResponseObserver observer);
+  // Marks the requests that `costly` selects as costly (filters run after the interceptors, on
+  // the worker thread; a request is costly when any selects it): one remote address runs one of
+  // them at a time; up to eight more wait up to 10 s for a slot, others get 503 with Retry-After
+  // at once. Requires: called before serve().
+  void add_costly_request_filter(std::function<bool(const RequestContext&)> costly);
   // Called for every connection or request the connection layer refuses before routing, with
-  // its reason: connection_cap (closed at accept), headers_too_large (431), body_too_large
+  // its reason: connection_cap (closed at accept: over a cap, or from an address under a
+  // refusal penalty), headers_too_large (431), body_too_large
   // (413), header_timeout (closed), malformed (another refusal of the head or body framing).
   // Runs on the accept or worker thread. Requires: called before serve().
   void add_refusal_observer(std::function<void(std::string_view reason)> observer);
@@ -166,6 +191,9 @@ class HttpServer {
   // Marks `connection` as waiting for a request (true) or serving one (false). Returns false
   // when the server is stopping and the connection should close instead.
   bool set_idle(Connection& connection, bool idle);
+  // Writes `refusal` and closes: counts it, records a 431 or 413 toward the address's penalty,
+  // and lingers unless the address is penalized.
+  void refuse(ClientSocket& socket, const HttpRefusal& refusal, const std::string& address);
   // Tells the refusal observers; a refused head or body is counted by its HTTP status.
   void count_refusal(std::string_view reason) const;
   void count_refusal(int http_status) const;
@@ -175,6 +203,9 @@ class HttpServer {
   std::unique_ptr<TlsContext> tls_;
   Status tls_status_;
   ConnectionLimiter limiter_;
+  RefusalPenalty penalty_;
+  CostlyRequestGate costly_gate_;
+  std::vector<std::function<bool(const RequestContext&)>> costly_filters_;
   int listen_fd_ = -1;
   std::vector<RouteInfo> routes_;
   std::vector<Interceptor> interceptors_;

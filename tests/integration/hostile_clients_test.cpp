@@ -423,6 +423,126 @@ TEST_CASE("a _range page ends once its body would pass max_range_bytes", "[integ
   CHECK(pages >= 3);  // 10 documents of 30 KB cannot fit in pages of 100 KB
 }
 
+TEST_CASE("an address that keeps sending oversized requests is closed at accept for a while, others are served",
+          "[integration][limits]") {
+  ServerProcess server;
+  REQUIRE(server.start());
+  const auto port = server.port();
+  const std::string oversized = "GET /health HTTP/1.1\r\nHost: kvs\r\nX-A: " + std::string(9000, 'a') + "\r\n\r\n";
+
+  // Cheap refusals (400) do not count toward the penalty: the address is still served.
+  for (int i = 0; i < 6; ++i) {
+    Connection malformed("127.0.0.2", port);
+    check_refusal(malformed.request("GET /health HTTP/2.0\r\nHost: kvs\r\n\r\n"), 400, "invalid_argument");
+  }
+  check_served_from("127.0.0.2", port);
+
+  // Three 431s leave the address served; the fourth starts its penalty (and is still answered).
+  for (int i = 0; i < 4; ++i) {
+    Connection attacker("127.0.0.2", port);
+    check_refusal(attacker.request(oversized), 431, "headers_too_large");
+    if (i < 3) check_served_from("127.0.0.2", port);
+  }
+  // Now the address's connections are closed at accept, before any answer, even a valid request's
+  // or one that would be oversized again ...
+  {
+    Connection refused("127.0.0.2", port);
+    CHECK(raw_status(refused.request(health_request(), 2s)) == 0);
+    Connection again("127.0.0.2", port);
+    CHECK(again.closed_within(2s));
+  }
+  // ... while other addresses are served as usual, and are not penalized for their own single 413.
+  check_served_from("127.0.0.3", port);
+  {
+    Connection big("127.0.0.4", port);
+    check_refusal(big.request("PUT /kv/big HTTP/1.1\r\nHost: kvs\r\nContent-Length: 314572800\r\n\r\n"), 413,
+                  "too_large");
+  }
+  check_served_from("127.0.0.4", port);
+
+  // The penalty is short: the address is served again within seconds, without anyone's help.
+  bool served = false;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!served && std::chrono::steady_clock::now() < deadline) {
+    Connection probe("127.0.0.2", port);
+    served = raw_status(probe.request(health_request(), 2s)) == 200;
+    if (!served) std::this_thread::sleep_for(250ms);
+  }
+  CHECK(served);
+}
+
+TEST_CASE("oversized bodies from one address earn it the same penalty", "[integration][limits]") {
+  ServerConfig config;
+  config.extra_yaml = "max_json_size: 65536\n";
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  const auto port = server.port();
+  const pid_t pid = server.pid();
+  // Alternating framings, each body sent in full as an attacker would: 413 every time, until
+  // the penalty closes the address's connections without reading them.
+  std::string chunk = "10000\r\n" + std::string(0x10000, ' ') + "\r\n";
+  for (int i = 0; i < 4; ++i) {
+    auto result = i % 2 == 0
+                      ? flood(port, pid, "127.0.0.2", "PUT /kv/big HTTP/1.1\r\nHost: kvs\r\nContent-Length: 8388608\r\n\r\n",
+                              repeat(std::string(64 * 1024, ' '), 8 * kMiB))
+                      : flood(port, pid, "127.0.0.2", "PUT /kv/big HTTP/1.1\r\nHost: kvs\r\nTransfer-Encoding: chunked\r\n\r\n",
+                              repeat(chunk, 128 * chunk.size()));
+    check_refusal(result.response, 413, "too_large");
+    CHECK(result.peak_rss_kib < kRssBoundKib);
+  }
+  auto penalized = flood(port, pid, "127.0.0.2", "PUT /kv/big HTTP/1.1\r\nHost: kvs\r\nContent-Length: 8388608\r\n\r\n",
+                         repeat(std::string(64 * 1024, ' '), 8 * kMiB));
+  CHECK(raw_status(penalized.response) == 0);
+  CHECK(penalized.sent < 8 * kMiB);
+  check_served_from("127.0.0.3", port);
+  HttpClient client(server.base_url());
+  CHECK(client.put("/kv/small", "{\"n\":1}").status == 200);
+}
+
+TEST_CASE("concurrent _range pages with values from one address are queued, not refused, and others are served",
+          "[integration][limits]") {
+  ServerConfig config;
+  config.extra_yaml = "max_range_bytes: 300000\n";
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  const auto port = server.port();
+  HttpClient loader(server.base_url());
+  std::string document = "\"" + std::string(100000, 'r') + "\"";
+  for (int i = 0; i < 12; ++i) REQUIRE(loader.put("/kv/range/doc" + std::to_string(i), document).status == 200);
+
+  // Six at once from one address, more than it may run at a time (one): each is answered 200
+  // with its page, the ones over the cap after waiting for a slot.
+  std::vector<int> statuses(6, 0);
+  std::vector<std::size_t> items(6, 0);
+  std::vector<std::thread> pagers;
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    pagers.emplace_back([&, i] {
+      Connection connection("127.0.0.2", port);
+      std::string page = connection.request("GET /kv/_range?prefix=range/&values=true HTTP/1.1\r\nHost: kvs\r\n\r\n", 30s);
+      statuses[i] = raw_status(page);
+      items[i] = json_size(raw_body(page), "/items").value_or(0);
+    });
+  }
+  // Meanwhile another address lists and reads.
+  {
+    Connection other("127.0.0.3", port);
+    std::string page = other.request("GET /kv/_range?prefix=range/&values=true HTTP/1.1\r\nHost: kvs\r\n\r\n", 30s);
+    CHECK(raw_status(page) == 200);
+    CHECK(raw_status(other.request("GET /kv/range/doc0 HTTP/1.1\r\nHost: kvs\r\n\r\n", 30s)) == 200);
+  }
+  for (auto& pager : pagers) pager.join();
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    CHECK(statuses[i] == 200);
+    CHECK(items[i] >= 1u);
+    CHECK(items[i] < 12u);  // the page ended at max_range_bytes
+  }
+  // Without values a _range is not capped, and the address is served as before.
+  Connection keys("127.0.0.2", port);
+  auto listing = keys.request("GET /kv/_range?prefix=range/ HTTP/1.1\r\nHost: kvs\r\n\r\n");
+  CHECK(raw_status(listing) == 200);
+  CHECK(json_size(raw_body(listing), "/items") == 12u);
+}
+
 TEST_CASE("log lines escape control bytes from requests", "[integration][limits]") {
   ServerConfig config;
   config.log_level = "debug";

@@ -194,9 +194,12 @@ def check(server, fresh, hot, hot_next, audit_head):
         got_n = v["data"]["n"] if isinstance(v.get("data"), dict) else None
         if v["uuid"] == uuid:
             continue
-        # Not the acknowledged uuid: only the one write in flight after it may stand instead.
-        if hot_next.get(key) is None or (v["data"].get("round"), got_n) != hot_next[key]:
-            failures.append(f"hot key {key} holds n={got_n} uuid {v['uuid']}; acknowledged n={n} uuid {uuid}")
+        # Not the acknowledged uuid: only a write that was in flight when a server was killed
+        # after it may stand instead (one per round until the writer is acknowledged again).
+        if (v["data"].get("round"), got_n) not in hot_next.get(key, set()):
+            failures.append(f"hot key {key} holds round {v['data'].get('round')} n={got_n} uuid {v['uuid']}; "
+                            f"acknowledged round {round_no} n={n} uuid {uuid}; in flight after it: "
+                            f"{sorted(hot_next.get(key, set()))}")
     for path, v in versions.items():
         if not path.startswith("c/") or v["deleted"]:
             continue
@@ -238,7 +241,7 @@ def main():
     failed_rounds = 0
     total_acks = 0
     started = time.time()
-    fresh, hot, hot_next, audit_head = {}, {}, {}, None
+    fresh, hot, hot_next, audit_head = {}, {}, {}, None  # hot_next: key -> {(round, n) in flight}
     try:
         for round_no in range(args.rounds):
             if round_no % args.reset_every == 0:
@@ -262,9 +265,13 @@ def main():
                 hot[f"c/hot/t{t}"] = ack
             for t, n in inflight.items():
                 key = f"c/hot/t{t}"
-                # The write after the last acknowledged one, if it was sent: at most one per writer.
+                # The writes sent after the last acknowledged one, at most one per writer and
+                # round: each may or may not have landed before its kill.
                 acked = hot_acks.get(t)
-                hot_next[key] = (round_no, n) if acked is None or acked[0] < n else None
+                if acked is not None:
+                    hot_next[key] = set()
+                if acked is None or acked[0] < n:
+                    hot_next.setdefault(key, set()).add((round_no, n))
             total_acks += len(acks) + len(hot_acks)
             server.start()
             failures, head = check(server, fresh, hot, hot_next, audit_head)

@@ -6,6 +6,7 @@
 #include "storage/lmdb_env.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <type_traits>
@@ -15,6 +16,7 @@
 #include <lmdb.h>
 #include <sys/stat.h>
 
+#include "kvs/log.hpp"
 #include "storage/store.hpp"
 #include "util/thread_annotations.hpp"
 
@@ -47,6 +49,20 @@ Status lmdb_status(int rc, std::string_view operation) {
       return Status::io_error(std::move(message));
   }
 }
+
+#if defined(KVS_BENCH_UNSAFE_NOSYNC)
+// On stderr whatever the log level or sink, and in the log: this build loses acknowledged
+// writes on a crash, and must never be mistaken for a normal one.
+void warn_unsafe_nosync(const std::filesystem::path& dir) {
+  std::fprintf(stderr,
+               "WARNING: this kvs was built with KVS_BENCH_UNSAFE_NOSYNC: LMDB runs with MDB_NOSYNC, commits are "
+               "NOT durable and a crash loses acknowledged writes. For benchmarks only. (%s)\n",
+               dir.c_str());
+  log(LogLevel::kWarn, "storage.unsafe_nosync",
+      {{"data_dir", dir.string()},
+       {"detail", "built with KVS_BENCH_UNSAFE_NOSYNC: MDB_NOSYNC, writes are not durable; benchmarks only"}});
+}
+#endif
 
 MDB_val to_val(std::string_view bytes) { return MDB_val{bytes.size(), const_cast<char*>(bytes.data())}; }
 std::string_view to_view(const MDB_val& val) { return {static_cast<const char*>(val.mv_data), val.mv_size}; }
@@ -126,11 +142,18 @@ Result<std::unique_ptr<Env>> Env::open(const std::filesystem::path& dir, std::si
   if ((rc = mdb_env_set_maxreaders(env->env_, kMaxReaders)) != 0) return lmdb_status(rc, "set maxreaders");
   if ((rc = mdb_env_set_mapsize(env->env_, map_size_bytes)) != 0) return lmdb_status(rc, "set mapsize");
   // MDB_NOTLS: reads come from thread pools, and a read transaction is recycled across threads.
-  // No MDB_NOSYNC / MDB_NOMETASYNC: every commit is durable when it returns.
+  // No MDB_NOSYNC / MDB_NOMETASYNC: every commit is durable when it returns. The one exception
+  // is a build configured with KVS_BENCH_UNSAFE_NOSYNC, made only to measure what fsync costs
+  // (bench/kvs_ab.sh --nosync); it says so loudly at every open.
+  unsigned flags = MDB_NOTLS;
+#if defined(KVS_BENCH_UNSAFE_NOSYNC)
+  flags |= MDB_NOSYNC;
+  warn_unsafe_nosync(dir);
+#endif
   // 0600: the file holds every document, user record and the audit log (SPEC section 2,
   // "Files"). The mode applies to files LMDB creates; files made by an older kvs, which used
   // 0644, are narrowed below.
-  rc = mdb_env_open(env->env_, dir.c_str(), MDB_NOTLS, 0600);
+  rc = mdb_env_open(env->env_, dir.c_str(), flags, 0600);
   if (rc != 0) return lmdb_status(rc, "open environment in " + dir.string());
   for (const char* name : {"data.mdb", "lock.mdb"}) {
     std::filesystem::path file = dir / name;

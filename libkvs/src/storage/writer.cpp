@@ -166,6 +166,14 @@ void Writer::loop() {
 
 Writer::BatchSpace Writer::measure_batch_space() {
   BatchSpace batch;
+  const auto now = std::chrono::steady_clock::now();
+  if (last_measure_ && now - last_measure_->at < kSpaceReuseFor && last_measure_->room > last_measure_->spent &&
+      last_measure_->room - last_measure_->spent > kSpaceReuseRoom) {
+    batch.space = last_measure_->space;
+    batch.room = last_measure_->room - last_measure_->spent;
+    return batch;
+  }
+  last_measure_.reset();
   auto space = measure_space(env_, options_.dir);
   if (!space.is_ok()) {
     batch.room = std::numeric_limits<std::uint64_t>::max();
@@ -173,6 +181,7 @@ Writer::BatchSpace Writer::measure_batch_space() {
   }
   batch.space = *space;
   batch.room = space->client_room_bytes();
+  last_measure_ = LastMeasure{*space, batch.room, 0, now};
   if (space->below_headroom() != below_headroom_) {
     below_headroom_ = space->below_headroom();
     if (below_headroom_) {
@@ -201,6 +210,7 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
   Counters next = counters_;
   audit::AuditTip next_tip = audit_tip_;
   BatchSpace space = measure_batch_space();
+  const std::uint64_t room_before = space.room;
   lmdb::WriteTxn txn;
   try {
     failure = txn.begin(env_);
@@ -215,6 +225,9 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
   txn.abort();
 
   if (failure.is_ok()) {
+    // Each write that went in took its estimate out of the room (run_intent): room the next
+    // batches must not count on until the space is measured again.
+    if (last_measure_) last_measure_->spent += room_before - space.room;
     counters_ = next;
     audit_tip_ = next_tip;
     {
@@ -230,6 +243,8 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
     notify(batch);
   } else {
     const bool out_of_space = failure.code() == Status::Code::kInsufficientStorage;
+    // LMDB ran out where the estimate said there was room: measure again before the next batch.
+    if (out_of_space) last_measure_.reset();
     // Every decision of the batch was made against writes that are now rolled back, so none
     // of them stands, whatever it was.
     for (Intent* intent : batch) {

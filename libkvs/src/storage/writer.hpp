@@ -4,9 +4,13 @@
 // (writes, purges, put_meta, audit events) and wait; the writer takes up to max_batch queued
 // intents into one write transaction, runs them in queue order through Tables, commits once
 // (one fsync: group commit), tells the commit observer what the batch changed, and only then
-// wakes the callers of that batch. Before each batch it measures free space (storage/space.hpp)
+// wakes the callers of that batch. Before each batch it knows the free space (storage/space.hpp)
 // and refuses, intent by intent, client writes that would eat into the headroom kept for
-// deletes.
+// deletes. The space is measured afresh before a batch unless a measure less than
+// kSpaceReuseFor old, less what the writes since are estimated to take (write_cost_bytes,
+// an overestimate), still leaves more than kSpaceReuseRoom above the headroom: a roomy store
+// pays the fstat and statvfs a few times a second instead of once per batch, and a store near
+// its headroom measures before every batch, as the refusals there must be exact.
 //
 // Ownership: the Writer borrows the environment and the tables, which must outlive it. An
 // Intent lives on its caller's stack; the queue holds a pointer to it until its `done` is set.
@@ -14,6 +18,7 @@
 // itself (a submit from a Decide or the observer is refused). The counters and the audit tip
 // belong to the writer thread once it runs.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -110,6 +115,16 @@ class Writer {
     std::uint64_t room = 0;  // bytes client writes may still take in this batch
   };
   BatchSpace measure_batch_space();
+  // The last measure and what committed writes have taken since (estimated); writer thread only.
+  static constexpr std::chrono::milliseconds kSpaceReuseFor{100};
+  static constexpr std::uint64_t kSpaceReuseRoom = std::uint64_t{64} << 20;
+  struct LastMeasure {
+    SpaceInfo space;
+    std::uint64_t room = 0;   // client_room_bytes() of `space`
+    std::uint64_t spent = 0;  // write_cost_bytes of the writes committed since
+    std::chrono::steady_clock::time_point at;
+  };
+  std::optional<LastMeasure> last_measure_;
   // Runs one intent inside `txn`. The intent's own failures go into the intent; the returned
   // status is not ok only for a failure of the whole transaction.
   Status run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, audit::AuditTip& tip, BatchSpace& space);

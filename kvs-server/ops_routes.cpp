@@ -10,6 +10,7 @@
 #include <httplib.h>
 
 #include "json_writer.hpp"
+#include "kvs/cluster.hpp"
 #include "kvs/log.hpp"
 #include "version_lines.hpp"
 
@@ -19,8 +20,6 @@ namespace {
 // Prometheus text exposition format, version 0.0.4.
 constexpr const char* kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
-
 // Requests the rate limiter never counts: health and readiness checks, metrics and the member
 // list (load balancers and monitoring poll them) and peer traffic (a limited peer would stall
 // replication; peers authenticate with the cluster HMAC).
@@ -28,10 +27,8 @@ bool exempt_from_rate_limit(const RequestContext& context) {
   const std::string& path = context.target.path;
   if (path == "/health" || path == "/ready" || path == "/metrics") return true;
   if (context.method == "GET" && (path == "/members/" || path == "/members")) return true;
-  // Peer-to-peer membership messages; DELETE /members/leave is a client's.
-  if (context.method == "POST" && (path == "/members/join" || path == "/members/gossip")) return true;
-  if (starts_with(path, "/sync/")) return !(context.method == "GET" && path == "/sync/merkle/root");
-  return false;
+  // Peer-to-peer traffic; DELETE /members/leave and GET /sync/merkle/root are a client's.
+  return context.method == "POST" && peer_protocol::is_peer_target(path);
 }
 
 void write_backup_info(JsonWriter& json, const BackupInfo& info) {

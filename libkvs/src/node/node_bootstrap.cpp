@@ -25,7 +25,7 @@
 
 #include "auth/secret.hpp"
 #include "features/audit.hpp"
-#include "http/peer_transport.hpp"
+#include "net/peer_transport.hpp"
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
 #include "node/node_impl.hpp"
@@ -81,12 +81,10 @@ Status Node::Impl::open_bootstrap() {
 void Node::Impl::start_bootstrap(Node& node) {
   if (!syncing.load(std::memory_order_acquire)) return;
   bootstrapper = std::jthread([this, &node](std::stop_token stop) {
-    http::PeerTransportOptions options;
-    options.workers = 1;
-    options.connect_timeout = std::chrono::seconds(1);
-    options.request_timeout = std::chrono::seconds(5);
-    options.max_response_bytes = std::size_t{64} << 20;
-    std::unique_ptr<http::PeerTransport> transport = make_peer_transport(options);
+    net::PeerTransport& transport = *peer_transport;
+    // Closing (the jthread's stop) closes the bootstrap lane: a pull waiting for its answer
+    // fails at once rather than at its request timeout.
+    std::stop_callback close_lane(stop, [&transport] { transport.close(net::Lane::kBootstrap); });
     // Waits `delay`; false once the node is closing (the jthread's stop is requested).
     auto pause = [this, &stop](std::chrono::milliseconds delay) {
       std::unique_lock lock(bootstrap_mutex);
@@ -103,11 +101,13 @@ void Node::Impl::start_bootstrap(Node& node) {
       cursor.timestamp_ms = std::max<std::int64_t>(0, now_ms() - config.bootstrap_max_age_hours * 3'600'000);
       for (;;) {
         if (!pause(config.fetch_delay_ms)) return Status::unavailable("stopping");
-        http::PeerRequest request;
+        net::PeerRequest request;
+        request.lane = net::Lane::kBootstrap;
         request.address = address;
         request.path = std::string(replication::kSinceTarget);
         request.body = replication::encode_since(cursor);
-        auto answer = transport->post_now(request);  // signed, and the answer verified, by the transport
+        // Signed, and the answer verified, by the transport.
+        auto answer = net::post_and_wait(transport, std::move(request));
         if (!answer.is_ok()) return answer.status();
         if (answer->status == 401) {
           return Status::unauthenticated("seed " + address + " rejected this node's peer signature");

@@ -18,7 +18,6 @@ void Replicator::start() {
   MutexLock lock(mutex_);
   if (started_) return;
   started_ = true;
-  transport_ = std::make_unique<http::PeerTransport>(options_.transport, hooks_.security);
   sender_ = std::thread([this] { run(); });
 }
 
@@ -29,8 +28,9 @@ void Replicator::stop() {
   }
   wake_.notify_all();
   if (sender_.joinable()) sender_.join();
-  // Fails what is still queued in the transport; those callbacks find stopping_ set.
-  transport_.reset();
+  // Fails what is still queued on the lane (those callbacks find stopping_ set) and waits out
+  // the callbacks in flight: none runs once this returns.
+  if (hooks_.transport != nullptr) hooks_.transport->close(net::Lane::kPush);
 }
 
 void Replicator::enqueue(const Version& version) {
@@ -107,6 +107,7 @@ void Replicator::collect(std::vector<Outgoing>& out, SteadyTime now) {
     Outgoing outgoing;
     outgoing.id = id;
     outgoing.generation = peer.generation;
+    outgoing.request.lane = net::Lane::kPush;
     outgoing.request.address = peer.address;
     outgoing.request.node_id = id;  // the transport signs for it
     outgoing.request.path = std::string(kPushTarget);
@@ -174,7 +175,7 @@ void Replicator::run() {
     for (auto& item : outgoing) {
       std::string id = item.id;
       std::uint64_t generation = item.generation;
-      Status posted = transport_->post(std::move(item.request), [this, id, generation](Result<http::PeerResponse> answer) {
+      Status posted = hooks_.transport->post(std::move(item.request), [this, id, generation](Result<net::PeerAnswer> answer) {
         if (!answer.is_ok()) {
           finish(id, generation, false, false);
           return;

@@ -2,8 +2,9 @@
 
 // Replicator: push replication (SPEC section 3). Every version a node accepts from a local
 // write is queued for every known peer and POSTed to it in the background as a signed
-// /sync/push batch (replication/sync_codec.hpp; the PeerTransport signs it for the peer's node id), so an acknowledged write reaches the cluster
-// in about one round trip instead of waiting for anti-entropy.
+// /sync/push batch (replication/sync_codec.hpp) on the push lane of the node's peer transport
+// (which signs it for the peer's node id), so an acknowledged write reaches the cluster in about
+// one round trip instead of waiting for anti-entropy.
 //
 // Per peer (by member id; its address is refreshed from the member list): a FIFO of versions,
 // at most one batch in flight, retries with exponential back-off (retry_min doubling to
@@ -17,8 +18,9 @@
 // changes nothing.
 //
 // Threading: enqueue, stats may be called from any thread. One sender thread builds batches;
-// the PeerTransport's workers carry them and report back. stop() (and the destructor) is
-// prompt: queued versions are dropped.
+// the transport's push lane carries them and reports back. stop() (and the destructor) is
+// prompt: it closes the push lane, and queued versions are dropped. The transport must outlive
+// the Replicator.
 
 #include <chrono>
 #include <condition_variable>
@@ -34,7 +36,7 @@
 #include <thread>
 #include <vector>
 
-#include "http/peer_transport.hpp"
+#include "net/peer_transport.hpp"
 #include "kvs/cluster.hpp"
 #include "kvs/version.hpp"
 #include "util/log_limiter.hpp"
@@ -58,14 +60,14 @@ struct ReplicatorOptions {
   std::chrono::milliseconds retry_min{100};
   std::chrono::milliseconds retry_max{5000};
   std::chrono::milliseconds peer_refresh{250};            // how often the member list is read
-  http::PeerTransportOptions transport;
 };
 
 struct ReplicatorHooks {
   // The peers to push to (this node excluded). Called on the sender thread.
   std::function<std::vector<PeerAddress>()> peers;
-  // Signs the pushes and verifies the answers (the node's, shared with its other transports).
-  std::shared_ptr<http::PeerSecurity> security;
+  // Carries the pushes on its kPush lane, signed, and verifies the answers (the node's one
+  // transport, borrowed). Required.
+  net::PeerTransport* transport = nullptr;
 };
 
 struct ReplicatorStats {
@@ -110,7 +112,7 @@ class Replicator {
   struct Outgoing {
     std::string id;
     std::uint64_t generation = 0;
-    http::PeerRequest request;
+    net::PeerRequest request;
   };
 
   void run();
@@ -131,8 +133,6 @@ class Replicator {
   util::LogLimiter unreachable_log_{std::chrono::minutes(1)};
 
   std::thread sender_;
-  // Declared last: destroyed first, so its workers' callbacks never outlive the state above.
-  std::unique_ptr<http::PeerTransport> transport_;
 };
 
 }  // namespace kvs::replication

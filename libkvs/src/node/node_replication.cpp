@@ -108,8 +108,8 @@ void Node::Impl::start_replication(Node& node) {
 
   net::PeerTransport* transport = peer_transport.get();
   replication->transport = transport;
-  replication->pusher = std::make_unique<replication::Replicator>(replication::ReplicatorOptions{},
-                                                                  replication::ReplicatorHooks{peers, transport});
+  replication->pusher = std::make_unique<replication::Replicator>(
+      replication::ReplicatorOptions{}, replication::ReplicatorHooks{peers, transport, clock});
 
   replication::AntiEntropyHooks hooks;
   hooks.peers = peers;

@@ -7,7 +7,6 @@
 #include <httplib.h>
 
 #include "json_writer.hpp"
-#include "sync_routes.hpp"
 
 namespace kvs::server {
 namespace {
@@ -47,12 +46,7 @@ void register_cluster_routes(HttpServer& server, Node& node) {
                       }
                       response.status = 204;
                     }});
-  // Peer messages: verified, decoded and queued by the Node, which answers 202 once queued.
-  auto peer = [&node](RequestContext& context, httplib::Response& response) {
-    answer_peer_request(node, context, response);
-  };
-  server.add_route({"members_join", "POST", std::string(peer_protocol::kJoin), false, false, peer});
-  server.add_route({"members_gossip", "POST", std::string(peer_protocol::kGossip), false, false, peer});
+  // POST /members/join and /members/gossip: register_peer_routes (sync_routes.hpp).
 }
 
 }  // namespace kvs::server

@@ -149,6 +149,7 @@ int run_server(const std::string& config_path) {
   kvs::server::register_audit_routes(server, *node);  // only when tamper_logging_enabled
   if (config->clustering_enabled) kvs::server::register_cluster_routes(server, *node);
   if (config->clustering_enabled) kvs::server::register_sync_routes(server, *node);
+  if (config->clustering_enabled) kvs::server::register_peer_routes(server, *node);
   kvs::server::register_ops_routes(server, *node, *config);  // after authentication: rate limits by user
 
   kvs::Status bound = server.bind();

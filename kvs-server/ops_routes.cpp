@@ -10,6 +10,7 @@
 #include <httplib.h>
 
 #include "json_writer.hpp"
+#include "kvs/cluster.hpp"
 #include "kvs/log.hpp"
 #include "version_lines.hpp"
 
@@ -28,10 +29,8 @@ bool exempt_from_rate_limit(const RequestContext& context) {
   const std::string& path = context.target.path;
   if (path == "/health" || path == "/ready" || path == "/metrics") return true;
   if (context.method == "GET" && (path == "/members/" || path == "/members")) return true;
-  // Peer-to-peer membership messages; DELETE /members/leave is a client's.
-  if (context.method == "POST" && (path == "/members/join" || path == "/members/gossip")) return true;
-  if (path.starts_with("/sync/")) return !(context.method == "GET" && path == "/sync/merkle/root");
-  return false;
+  // Peer-to-peer traffic; DELETE /members/leave and GET /sync/merkle/root are a client's.
+  return context.method == "POST" && peer_protocol::is_peer_target(path);
 }
 
 void write_backup_info(JsonWriter& json, const BackupInfo& info) {

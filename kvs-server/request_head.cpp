@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "kvs/cluster.hpp"
+
 namespace kvs::server {
 namespace {
 
@@ -260,9 +262,6 @@ ChunkedDecoder::State ChunkedDecoder::feed(std::string_view bytes, std::size_t& 
   return phase_ == Phase::kDone ? State::kDone : State::kNeedMore;
 }
 
-bool is_peer_target(std::string_view target) {
-  std::string_view path = target.substr(0, target.find('?'));
-  return path == "/members/join" || path == "/members/gossip" || path.substr(0, 6) == "/sync/";
-}
+bool is_peer_target(std::string_view target) { return peer_protocol::is_peer_target(target); }
 
 }  // namespace kvs::server

@@ -103,8 +103,8 @@ class ChunkedDecoder {
   std::string body_;
 };
 
-// The body cap of a request target: peers' routes (/members/join, /members/gossip, /sync/)
-// carry batches of versions, the others one document and its envelope.
+// The body cap of a request target: peers' routes (kvs::peer_protocol::kTargets) carry batches
+// of versions, the others one document and its envelope.
 bool is_peer_target(std::string_view target);
 
 }  // namespace kvs::server

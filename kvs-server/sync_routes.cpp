@@ -35,11 +35,16 @@ void register_sync_routes(HttpServer& server, Node& node) {
                           static_cast<std::int64_t>(root.keys)).end_object();
                       write_json(response, 200, json.take());
                     }});
+}
+
+void register_peer_routes(HttpServer& server, Node& node) {
   auto peer = [&node](RequestContext& context, httplib::Response& response) {
     answer_peer_request(node, context, response);
   };
-  for (std::string_view path : peer_protocol::kSyncTargets) {
-    std::string name = "sync_" + std::string(path.substr(6));
+  // Every target of the peer protocol, named after its path ("/sync/merkle/leaves" is route
+  // "sync_merkle_leaves" in the metrics).
+  for (std::string_view path : peer_protocol::kTargets) {
+    std::string name(path.substr(1));
     for (char& c : name) {
       if (c == '/') c = '_';
     }

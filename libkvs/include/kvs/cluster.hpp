@@ -93,6 +93,17 @@ inline constexpr std::string_view kSyncLeaves = "/sync/merkle/leaves";     // st
 inline constexpr std::string_view kSyncBucket = "/sync/bucket";            // step 3
 inline constexpr std::array<std::string_view, 5> kSyncTargets{kSyncPush, kSyncSince, kSyncBranches, kSyncLeaves,
                                                               kSyncBucket};
+// Every peer target: what Node::handle_peer_request answers, and what an embedder routes to it.
+inline constexpr std::array<std::string_view, 7> kTargets{kJoin,        kGossip,       kSyncPush,  kSyncSince,
+                                                          kSyncBranches, kSyncLeaves, kSyncBucket};
+// Whether `target` (a query string, if any, ignored) is one of kTargets.
+constexpr bool is_peer_target(std::string_view target) noexcept {
+  std::string_view path = target.substr(0, target.find('?'));
+  for (std::string_view known : kTargets) {
+    if (path == known) return true;
+  }
+  return false;
+}
 // The request's HMAC (sent by the caller), and the answer's: the responder's node id and the
 // HMAC over the request's nonce, the status, that id and the body (sent back with every answer).
 inline constexpr std::string_view kSignatureHeader = "X-KVS-Peer-Signature";

@@ -13,7 +13,7 @@ Driver::Driver(SelfRecord self, ClusterOptions options, const Clock& clock, Rand
       clock_(clock),
       hooks_(std::move(hooks)),
       options_(std::move(driver_options)),
-      transport_(std::make_unique<http::PeerTransport>(options_.transport, options_.security)) {
+      transport_(*options_.transport) {
   // No thread runs yet: the Core may be read here.
   MutexLock lock(snapshot_mutex_);
   snapshot_.members = core_.members();
@@ -40,9 +40,9 @@ void Driver::stop() {
   wake_.notify_all();
   done_.notify_all();
   if (loop_.joinable()) loop_.join();
-  // After the loop: no one posts into the transport any more. Its destructor fails the queued
-  // requests; their callbacks find stopping_ set and drop the report.
-  transport_.reset();
+  // After the loop: no one posts on the lane any more. Closing it fails the queued requests
+  // (their callbacks find stopping_ set and drop the report) and waits out those in flight.
+  transport_.close(net::Lane::kMembership);
   MutexLock lock(mutex_);
   inbox_.clear();
   queued_messages_ = 0;
@@ -205,7 +205,8 @@ void Driver::carry_out(TimePoint now) {
 }
 
 void Driver::send(Outbound outbound, TimePoint now) {
-  http::PeerRequest request;
+  net::PeerRequest request;
+  request.lane = net::Lane::kMembership;
   request.address = outbound.address;
   request.path = std::string(peer_path(outbound.message));
   request.body = encode_message(outbound.message);
@@ -214,7 +215,7 @@ void Driver::send(Outbound outbound, TimePoint now) {
     MutexLock lock(mutex_);
     sends_in_flight_ += 1;
   }
-  Status posted = transport_->post(std::move(request), [this, address](Result<http::PeerResponse> response) {
+  Status posted = transport_.post(std::move(request), [this, address](Result<net::PeerAnswer> response) {
     on_sent(address, response);
     if (response.is_ok() && response->status >= 200 && response->status < 300) return;
     report_send_failed(address);
@@ -228,7 +229,7 @@ void Driver::send(Outbound outbound, TimePoint now) {
   }
 }
 
-void Driver::on_sent(const std::string& address, const Result<http::PeerResponse>& response) {
+void Driver::on_sent(const std::string& address, const Result<net::PeerAnswer>& response) {
   bool stopping = false;
   {
     MutexLock lock(mutex_);
@@ -273,7 +274,7 @@ void Driver::publish() {
   next.left = core_.has_left();
   next.joining = core_.joining();
   next.core = core_.stats();
-  next.transport = transport_->stats();
+  next.transport = transport_.stats(net::Lane::kMembership);
   MutexLock lock(snapshot_mutex_);
   snapshot_ = std::move(next);
 }

@@ -2,12 +2,13 @@
 
 // cluster::Driver: runs a cluster::Core for real (core.hpp, "What a driver does"). It owns the
 // Core, one loop thread that alone touches it, a bounded inbox that other threads post into, and
-// the PeerTransport (libcurl workers) that carries the Core's outgoing messages.
+// borrows the node's net::PeerTransport, whose membership lane carries the Core's outgoing
+// messages.
 //
 // The loop: wait until the Core's next_wakeup() (at most `max_sleep`) or an inbox entry; take
 // the whole inbox; feed each entry to the Core (a peer message, a failed send, a leave or join
 // command); tick the Core with the monotonic clock; after every input carry out the Effects in
-// order: persist the SelfRecord (hooks.persist, durable) before sending anything, then POST
+// order: persist the SelfRecord (hooks.persist, durable) before sending anything, then post
 // each outbound message (the transport signs it and verifies the answer), then
 // publish the events (hooks.notify). The snapshot of the member list that any thread may read
 // (snapshot()) is refreshed before events are published and after every loop iteration, so an
@@ -20,14 +21,14 @@
 //
 // Bounds: the inbox holds at most `inbox_capacity` peer messages (deliver() answers kUnavailable
 // beyond, so the HTTP handler answers 503) and as many failure reports and commands; the
-// transport has a fixed worker pool, a bounded queue and connect/request timeouts, so a dead
-// peer costs a worker at most `transport.request_timeout`. stop() is prompt: the loop wakes at
-// once, and queued sends are failed, not waited for.
+// transport's lane has a fixed worker pool, a bounded queue and connect/request timeouts, so a
+// dead peer costs a worker at most its request timeout. stop() is prompt: the loop wakes at
+// once, and the membership lane is closed (queued sends failed, not waited for).
 //
 // Threading: deliver, leave, join, snapshot and stats may be called from any thread. The hooks
 // run on the loop thread (persist may block briefly: a durable meta write); notify must
-// not call leave() or join(), which wait for the loop. `clock` and `random` must outlive the
-// Driver.
+// not call leave() or join(), which wait for the loop. `clock`, `random` and the transport must
+// outlive the Driver.
 
 #include <chrono>
 #include <condition_variable>
@@ -45,7 +46,7 @@
 
 #include "cluster/core.hpp"
 #include "cluster/message.hpp"
-#include "http/peer_transport.hpp"
+#include "net/peer_transport.hpp"
 #include "kvs/clock.hpp"
 #include "kvs/status.hpp"
 #include "util/log_limiter.hpp"
@@ -59,8 +60,7 @@ struct DriverOptions {
   std::chrono::milliseconds command_timeout{5000};// leave()/join() wait at most this for the loop
   std::chrono::milliseconds leave_timeout{1000};  // leave() then waits at most this for the members' answers
   std::size_t max_effect_rounds{64};              // take_effects() rounds per input (a runaway guard)
-  http::PeerTransportOptions transport;
-  std::shared_ptr<http::PeerSecurity> security;  // signs and verifies; required
+  net::PeerTransport* transport = nullptr;        // borrowed, lane kMembership; required
 };
 
 struct DriverHooks {
@@ -78,13 +78,13 @@ struct DriverSnapshot {
   bool left = false;                // leave() ran and no join() since
   bool joining = false;             // still looking for a seed that answers
   CoreStats core;
-  http::PeerTransportStats transport;
+  net::LaneStats transport;        // the membership lane
   std::uint64_t inbox_rejected = 0; // peer messages refused because the inbox was full
 };
 
 class Driver {
  public:
-  // Requires: self.id and self.address non-empty; hooks.persist and driver_options.security set.
+  // Requires: self.id and self.address non-empty; hooks.persist and driver_options.transport set.
   Driver(SelfRecord self, ClusterOptions options, const Clock& clock, Random& random, DriverHooks hooks,
          DriverOptions driver_options = {});
   ~Driver();  // stop()
@@ -93,7 +93,8 @@ class Driver {
 
   // Starts the loop thread, which starts the Core (joins through the seeds). Once only.
   void start();
-  // Stops the loop and the transport; queued sends are dropped. Idempotent; not from a hook.
+  // Stops the loop and closes the membership lane; queued sends are dropped. Idempotent; not
+  // from a hook.
   void stop();
 
   // A decoded, authenticated peer message for the Core. kUnavailable when the inbox is full or
@@ -130,7 +131,7 @@ class Driver {
   void send(Outbound outbound, TimePoint now);
   void report_send_failed(std::string address);
   // A send has completed (answered, or failed): logs what an operator must hear of, counts it.
-  void on_sent(const std::string& address, const Result<http::PeerResponse>& response);
+  void on_sent(const std::string& address, const Result<net::PeerAnswer>& response);
   void publish();
   Status command(Input input);
 
@@ -138,7 +139,7 @@ class Driver {
   const Clock& clock_;
   DriverHooks hooks_;
   const DriverOptions options_;
-  std::unique_ptr<http::PeerTransport> transport_;
+  net::PeerTransport& transport_;
 
   mutable Mutex mutex_;
   std::condition_variable wake_;       // the loop: inbox entry or stop

@@ -140,85 +140,124 @@ std::uint64_t PeerSecurity::answers_rejected() const {
 }
 
 PeerTransport::PeerTransport(PeerTransportOptions options, std::shared_ptr<PeerSecurity> security)
-    : options_(std::move(options)), security_(std::move(security)) {
+    : PeerTransport(LaneOptions{options, options, options, options}, std::move(security)) {}
+
+PeerTransport::PeerTransport(const LaneOptions& lanes, std::shared_ptr<PeerSecurity> security)
+    : security_(std::move(security)) {
   global_init_once();
-  options_.workers = std::max<std::size_t>(1, options_.workers);
-  workers_.reserve(options_.workers);
-  for (std::size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { run_worker(); });
+  for (std::size_t i = 0; i < net::kLaneCount; ++i) {
+    lanes_[i] = std::make_unique<LaneState>();
+    lanes_[i]->options = lanes[i];
+    lanes_[i]->options.workers = std::max<std::size_t>(1, lanes[i].workers);
+  }
 }
 
 PeerTransport::~PeerTransport() {
-  aborting_.store(true, std::memory_order_relaxed);
+  // Every lane at once first, so that no lane waits for another's requests to abort.
+  for (auto& state : lanes_) state->aborting.store(true, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < net::kLaneCount; ++i) close(static_cast<net::Lane>(i));
+}
+
+void PeerTransport::close(net::Lane which) {
+  LaneState& state = lane(which);
+  state.aborting.store(true, std::memory_order_relaxed);
   std::deque<Job> cancelled;
+  std::vector<std::thread> workers;
   {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-    cancelled.swap(queue_);
-    stats_.dropped += cancelled.size();
+    std::lock_guard lock(state.mutex);
+    state.closed = true;
+    cancelled.swap(state.queue);
+    state.stats.dropped += cancelled.size();
+    workers.swap(state.workers);
   }
-  wake_.notify_all();
-  for (auto& worker : workers_) worker.join();
-  for (auto& job : cancelled) job.done(Status::unavailable("peer transport stopped before sending to " + job.request.address));
+  state.wake.notify_all();
+  for (auto& worker : workers) worker.join();
+  for (auto& job : cancelled) {
+    job.done(Status::unavailable("peer transport lane " + std::string(net::lane_name(which)) +
+                                 " closed before sending to " + job.request.address));
+  }
 }
 
 Status PeerTransport::post(PeerRequest request, PeerCallback done) {
+  if (request.lane >= net::Lane::kLaneCount) return Status::invalid_argument("no such peer transport lane");
+  LaneState& state = lane(request.lane);
   {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return Status::unavailable("peer transport is stopping");
-    if (queue_.size() >= options_.queue_capacity) {
-      stats_.dropped += 1;
-      return Status::unavailable("peer transport queue is full (" + std::to_string(options_.queue_capacity) +
+    std::lock_guard lock(state.mutex);
+    if (state.closed) return Status::unavailable("peer transport lane is closed");
+    if (state.queue.size() >= state.options.queue_capacity) {
+      state.stats.dropped += 1;
+      return Status::unavailable("peer transport queue is full (" + std::to_string(state.options.queue_capacity) +
                                  " requests); dropped the request to " + request.address);
     }
-    queue_.push_back(Job{std::move(request), std::move(done)});
+    state.queue.push_back(Job{std::move(request), std::move(done)});
+    // A lane nobody uses costs no thread.
+    if (state.workers.empty()) {
+      for (std::size_t i = 0; i < state.options.workers; ++i) {
+        state.workers.emplace_back([this, &state] { run_worker(state); });
+      }
+    }
   }
-  wake_.notify_one();
+  state.wake.notify_one();
   return Status::ok();
 }
 
 Result<PeerResponse> PeerTransport::post_now(const PeerRequest& request) {
+  if (request.lane >= net::Lane::kLaneCount) return Status::invalid_argument("no such peer transport lane");
+  LaneState& state = lane(request.lane);
   EasyHandle handle;
   if (handle.curl == nullptr) return Status::internal("curl_easy_init failed");
-  auto result = exchange(handle.curl, request);
-  std::lock_guard lock(mutex_);
-  (result.is_ok() ? stats_.completed : stats_.failed) += 1;
+  auto result = exchange(handle.curl, state, request);
+  std::lock_guard lock(state.mutex);
+  (result.is_ok() ? state.stats.completed : state.stats.failed) += 1;
   return result;
 }
 
-PeerTransportStats PeerTransport::stats() const {
-  std::lock_guard lock(mutex_);
-  return stats_;
+PeerTransportStats PeerTransport::stats(net::Lane which) const {
+  LaneState& state = lane(which);
+  std::lock_guard lock(state.mutex);
+  return state.stats;
 }
 
-void PeerTransport::run_worker() {
+PeerTransportStats PeerTransport::stats() const {
+  PeerTransportStats total;
+  for (std::size_t i = 0; i < net::kLaneCount; ++i) {
+    PeerTransportStats one = stats(static_cast<net::Lane>(i));
+    total.completed += one.completed;
+    total.failed += one.failed;
+    total.dropped += one.dropped;
+  }
+  return total;
+}
+
+void PeerTransport::run_worker(LaneState& state) {
   // One handle per worker for its whole life: curl keeps its connections (keep-alive) and DNS
   // cache across requests, so gossip to the same peers reuses TCP connections.
   EasyHandle handle;
   for (;;) {
     Job job;
     {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
+      std::unique_lock lock(state.mutex);
+      state.wake.wait(lock, [&state] { return state.closed || !state.queue.empty(); });
+      if (state.closed) return;
+      job = std::move(state.queue.front());
+      state.queue.pop_front();
     }
-    Result<PeerResponse> result =
-        handle.curl != nullptr ? exchange(handle.curl, job.request) : Result<PeerResponse>(Status::internal("curl_easy_init failed"));
+    Result<PeerResponse> result = handle.curl != nullptr ? exchange(handle.curl, state, job.request)
+                                                         : Result<PeerResponse>(Status::internal("curl_easy_init failed"));
     {
-      std::lock_guard lock(mutex_);
-      (result.is_ok() ? stats_.completed : stats_.failed) += 1;
+      std::lock_guard lock(state.mutex);
+      (result.is_ok() ? state.stats.completed : state.stats.failed) += 1;
     }
     job.done(std::move(result));
   }
 }
 
-Result<PeerResponse> PeerTransport::exchange(void* curl, const PeerRequest& request) {
+Result<PeerResponse> PeerTransport::exchange(void* curl, LaneState& state, const PeerRequest& request) {
   std::string destination = request.node_id.empty() ? security_->node_id_of(request.address) : request.node_id;
   for (int attempt = 0;; ++attempt) {
     std::string nonce;
     std::string answer_signature;
-    auto response = perform(curl, request, destination, nonce, answer_signature);
+    auto response = perform(curl, state, request, destination, nonce, answer_signature);
     if (!response.is_ok()) return response;
     // Nothing of an answer reaches the caller before it verifies.
     Status verified = security_->options().verify_answer(answer_signature, nonce, response->status,
@@ -241,15 +280,17 @@ Result<PeerResponse> PeerTransport::exchange(void* curl, const PeerRequest& requ
   }
 }
 
-Result<PeerResponse> PeerTransport::perform(void* handle, const PeerRequest& request, const std::string& destination,
-                                            std::string& nonce, std::string& answer_signature) {
+Result<PeerResponse> PeerTransport::perform(void* handle, LaneState& state, const PeerRequest& request,
+                                            const std::string& destination, std::string& nonce,
+                                            std::string& answer_signature) {
+  const PeerTransportOptions& options = state.options;
   CURL* curl = static_cast<CURL*>(handle);
   // Reset clears the options of the previous request but keeps the connection cache.
   curl_easy_reset(curl);
   const PeerSecurityOptions& security = security_->options();
   std::string url = (security.tls ? "https://" : "http://") + request.address + request.path;
   PeerResponse response;
-  Sink sink{&response.body, options_.max_response_bytes};
+  Sink sink{&response.body, options.max_response_bytes};
   AnswerHeaders answer;
   PeerSignature signature = security.sign(request.path, request.body, destination);
   nonce = std::move(signature.nonce);
@@ -269,13 +310,13 @@ Result<PeerResponse> PeerTransport::perform(void* handle, const PeerRequest& req
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &read_header);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &answer);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options.request_timeout.count()));
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &abort_if_stopping);
-  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &aborting_);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &state.aborting);
   if (security.tls) {
     // The peer proves it holds a certificate for the address we dial, issued by the cluster's
     // CA: the HMAC proves it holds the secret, TLS keeps the traffic private and the peer genuine.
@@ -290,7 +331,7 @@ Result<PeerResponse> PeerTransport::perform(void* handle, const PeerRequest& req
   CURLcode code = curl_easy_perform(curl);
   if (sink.overflow) {
     return Status::io_error("peer " + request.address + " answered more than " +
-                            std::to_string(options_.max_response_bytes) + " bytes");
+                            std::to_string(options.max_response_bytes) + " bytes");
   }
   if (code != CURLE_OK) {
     std::string what = std::string(curl_easy_strerror(code)) + " (" + url + ")";

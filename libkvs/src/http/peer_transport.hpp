@@ -1,9 +1,11 @@
 #pragma once
 
-// PeerTransport: the one network seam of every peer caller of a node (membership driver, push
-// replication, anti-entropy, bootstrap). It POSTs a body to `http(s)://<address><path>` with
-// libcurl and hands the answer to a callback. It knows nothing of the cluster Core or of message
-// formats, but it alone secures peer traffic, through the node's PeerSecurity:
+// http::PeerTransport: the one implementation of net::PeerTransport (net/peer_transport.hpp) that
+// production uses, over HTTP(S) with libcurl. A node has one, shared by every peer caller
+// (membership, push replication, anti-entropy, bootstrap), each on its own lane. It POSTs a body
+// to `http(s)://<address><path>` and hands the answer to a callback. It knows nothing of the
+// cluster Core or of message formats, but it alone secures peer traffic, through the node's
+// PeerSecurity:
 //
 // - Every request is signed (X-KVS-Peer-Signature, auth/peer_hmac.hpp) for its destination
 //   node: the node id the caller names, else the one last learned for that address. A peer
@@ -17,23 +19,20 @@
 // - With tls on, requests go over HTTPS only, the peer's certificate verified against
 //   tls_ca_file (else the system trust store) and its host name checked.
 //
-// A node has one PeerSecurity, shared by its transports. Each caller keeps its own
-// PeerTransport instance (its own worker pool and timeouts), so a slow bulk sync never holds
-// the workers that gossip needs.
+// Bounded by construction: each lane has a fixed number of worker threads (started at its first
+// post), each with one reusable curl easy handle (keep-alive: a worker reuses its connections to
+// a peer), a bounded queue in front of them (a full queue refuses at once with kUnavailable:
+// drop and report, never grow), and a connect and a total timeout on every request, so a dead
+// or silent peer holds a worker for at most `request_timeout` (twice, when the peer's id had to
+// be learned first). CURLOPT_NOSIGNAL is set: timeouts never raise signals in the process.
 //
-// Bounded by construction: a fixed number of worker threads, each with one reusable curl easy
-// handle (keep-alive: a worker reuses its connections to a peer), a bounded queue in front of
-// them (a full queue refuses at once with kUnavailable: drop and report, never grow), and a
-// connect and a total timeout on every request, so a dead or silent peer holds a worker for at
-// most `request_timeout` (twice, when the peer's id had to be learned first). CURLOPT_NOSIGNAL
-// is set: timeouts never raise signals in the process.
-//
-// Threading: post() may be called from any thread. Callbacks run on a worker thread, one at a
-// time per worker; they must be short and must not block (typically they post the result into
-// the cluster loop's own bounded queue). The destructor aborts the requests in flight, stops
-// the workers and fails every queued request with kUnavailable. PeerSecurity is safe from any
-// thread; its hooks may be called from several at once.
+// Threading: post() may be called from any thread. Callbacks run on a worker thread of their
+// lane, one at a time per worker; they must be short and must not block. close(lane) and the
+// destructor abort the lane's requests in flight (within about a second), stop its workers and
+// fail every queued request with kUnavailable; close must not be called from a callback of the
+// same lane. PeerSecurity is safe from any thread; its hooks may be called from several at once.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -51,24 +50,13 @@
 #include <vector>
 
 #include "kvs/status.hpp"
+#include "net/peer_transport.hpp"
 #include "util/thread_annotations.hpp"
 
 namespace kvs::http {
 
-struct PeerRequest {
-  std::string address;  // "host:port"
-  std::string node_id;  // the destination's node id when the caller knows it; empty: learned
-  std::string path;     // "/members/gossip"
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // besides Content-Type and the signature
-};
-
-// A verified answer.
-struct PeerResponse {
-  long status = 0;      // the HTTP status, whatever it is (the caller judges 4xx/5xx)
-  std::string body;
-  std::string node_id;  // the node that answered (X-KVS-Peer-Node, covered by the answer's MAC)
-};
+using PeerRequest = net::PeerRequest;
+using PeerResponse = net::PeerAnswer;
 
 // An outgoing request's X-KVS-Peer-Signature value, and the nonce in it.
 struct PeerSignature {
@@ -115,6 +103,7 @@ class PeerSecurity {
   std::uint64_t answers_rejected_ KVS_GUARDED_BY(mutex_) = 0;
 };
 
+// One lane's pool.
 struct PeerTransportOptions {
   std::size_t workers = 4;
   std::size_t queue_capacity = 1024;                         // queued requests; more are refused
@@ -123,61 +112,60 @@ struct PeerTransportOptions {
   std::size_t max_response_bytes = 16u << 20;                // a longer answer fails the request
 };
 
-struct PeerTransportStats {
-  std::uint64_t completed = 0;  // got an HTTP response (any status)
-  std::uint64_t failed = 0;     // refused, timed out, reset, answer too large
-  std::uint64_t dropped = 0;    // refused because the queue was full, or cancelled at shutdown
-};
+using PeerTransportStats = net::LaneStats;
+using PeerCallback = net::AnswerCallback;
 
-// Called with the verified response, or kUnavailable (could not connect, timed out, shut down),
-// kUnauthenticated (the answer did not verify: nothing of it is passed on), or kIOError (any
-// other transfer error, a TLS failure, or an answer over max_response_bytes).
-using PeerCallback = std::function<void(Result<PeerResponse>)>;
-
-class PeerTransport {
+class PeerTransport final : public net::PeerTransport {
  public:
-  // Requires: `security` non-null; it is shared with the node's other transports.
+  using LaneOptions = std::array<PeerTransportOptions, net::kLaneCount>;
+
+  // Every lane with `options`. Requires: `security` non-null.
   PeerTransport(PeerTransportOptions options, std::shared_ptr<PeerSecurity> security);
-  ~PeerTransport();
+  // Each lane with its own options, by net::Lane. Requires: `security` non-null.
+  PeerTransport(const LaneOptions& lanes, std::shared_ptr<PeerSecurity> security);
+  ~PeerTransport() override;
   PeerTransport(const PeerTransport&) = delete;
   PeerTransport& operator=(const PeerTransport&) = delete;
 
-  // Queues a POST. Ok: `done` will be called exactly once. kUnavailable: the queue is full or the
-  // transport is stopping; the request is dropped and `done` is never called.
-  Status post(PeerRequest request, PeerCallback done);
-
-  // Sends a POST on the calling thread with a fresh handle and waits for it (bounded by the same
-  // timeouts). For rare one-off calls such as a join at start-up, and for tests.
-  Result<PeerResponse> post_now(const PeerRequest& request);
-
+  Status post(PeerRequest request, PeerCallback done) override;
+  void close(net::Lane lane) override;
+  PeerTransportStats stats(net::Lane lane) const override;
+  // Summed over the lanes.
   PeerTransportStats stats() const;
+
+  // Sends a POST on the calling thread with a fresh handle and waits for it (bounded by its
+  // lane's timeouts), signed and verified as post() does. For tests.
+  Result<PeerResponse> post_now(const PeerRequest& request);
 
  private:
   struct Job {
     PeerRequest request;
     PeerCallback done;
   };
+  struct LaneState {
+    PeerTransportOptions options;
+    // Set first by close(): the requests in flight abort within about a second (curl's
+    // progress callback) rather than run to request_timeout, so a node closes promptly even
+    // when a peer accepts connections but never answers.
+    std::atomic<bool> aborting{false};
+    mutable std::mutex mutex;
+    // Guarded by mutex:
+    std::condition_variable wake;
+    std::deque<Job> queue;
+    bool closed = false;
+    PeerTransportStats stats;
+    std::vector<std::thread> workers;  // started at the first post, joined by close()
+  };
 
-  void run_worker();
+  LaneState& lane(net::Lane lane) const { return *lanes_[static_cast<std::size_t>(lane)]; }
+  void run_worker(LaneState& lane);
   // One request, signed and verified, with the one retry that learning a peer's id takes.
-  Result<PeerResponse> exchange(void* curl, const PeerRequest& request);
-  Result<PeerResponse> perform(void* curl, const PeerRequest& request, const std::string& destination,
+  Result<PeerResponse> exchange(void* curl, LaneState& lane, const PeerRequest& request);
+  Result<PeerResponse> perform(void* curl, LaneState& lane, const PeerRequest& request, const std::string& destination,
                                std::string& nonce, std::string& answer_signature);
 
-  PeerTransportOptions options_;
-  // Set first by the destructor: the requests in flight abort within about a second (curl's
-  // progress callback) rather than run to request_timeout, so a node closes promptly even when
-  // a peer accepts connections but never answers.
-  std::atomic<bool> aborting_{false};
   std::shared_ptr<PeerSecurity> security_;
-  mutable std::mutex mutex_;
-  // Guarded by mutex_:
-  std::condition_variable wake_;
-  std::deque<Job> queue_;
-  bool stopping_ = false;
-  PeerTransportStats stats_;
-  // Started in the constructor, joined in the destructor.
-  std::vector<std::thread> workers_;
+  std::array<std::unique_ptr<LaneState>, net::kLaneCount> lanes_;
 };
 
 }  // namespace kvs::http

@@ -43,17 +43,13 @@ class NodeAccess {
   static Status verify_peer_request(Node& node, const PeerRequest& request);
 
   // ---- Replication (node_replication.cpp) ----
-  // A peer's POST under /sync/, as Node::handle_peer_request passes it on: checks the signature,
-  // then answers {200, body}. handle_peer_request's codes for /sync/ targets.
-  static Result<PeerResponse> handle_sync_request(Node& node, const PeerRequest& request);
-
   // A signed POST of `body` to `target` at `address`: the answer body, or an error.
   using CallFn = std::function<Result<std::string>(const std::string& address, std::string_view target,
                                                    const std::string& body)>;
 
   // The answer body Node::handle_peer_request gives to a POST of `body` to the /sync/ `target`,
-  // once its signature has verified; works whether clustering is on or not. Its codes, without
-  // kUnauthenticated.
+  // once its signature has verified (the /sync/ half of its dispatch); works whether clustering
+  // is on or not. Its codes, without kUnauthenticated.
   static Result<std::string> answer_sync(Node& node, std::string_view target, std::string_view body);
 
   // One anti-entropy round of `node` with the peer at `address` (AntiEntropy::sync_with), now,

@@ -11,9 +11,14 @@
 // gives up, for giving up would create an admin of its own and run as a separate cluster that
 // nobody asked for.
 //
+// The protocol (cursor, seeds, retries, give-up) is replication::BootstrapPull, a pure state
+// machine; the thread here only drives it: it applies the pages, logs, and carries the requests
+// over the bootstrap lane of the node's peer transport.
+//
 // Onboarding starts earlier, at open: a node with seed_nodes and no secret at all (none
 // configured, no <data_dir>/cluster.secret) refuses to start (check_joining_secret).
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -25,10 +30,11 @@
 
 #include "auth/secret.hpp"
 #include "features/audit.hpp"
-#include "http/peer_transport.hpp"
+#include "net/peer_transport.hpp"
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
 #include "node/node_impl.hpp"
+#include "replication/bootstrap_pull.hpp"
 #include "replication/sync_codec.hpp"
 #include "util/log_limiter.hpp"
 
@@ -81,12 +87,10 @@ Status Node::Impl::open_bootstrap() {
 void Node::Impl::start_bootstrap(Node& node) {
   if (!syncing.load(std::memory_order_acquire)) return;
   bootstrapper = std::jthread([this, &node](std::stop_token stop) {
-    http::PeerTransportOptions options;
-    options.workers = 1;
-    options.connect_timeout = std::chrono::seconds(1);
-    options.request_timeout = std::chrono::seconds(5);
-    options.max_response_bytes = std::size_t{64} << 20;
-    std::unique_ptr<http::PeerTransport> transport = make_peer_transport(options);
+    net::PeerTransport& transport = *peer_transport;
+    // Closing (the jthread's stop) closes the bootstrap lane: a pull waiting for its answer
+    // fails at once rather than at its request timeout.
+    std::stop_callback close_lane(stop, [&transport] { transport.close(net::Lane::kBootstrap); });
     // Waits `delay`; false once the node is closing (the jthread's stop is requested).
     auto pause = [this, &stop](std::chrono::milliseconds delay) {
       std::unique_lock lock(bootstrap_mutex);
@@ -94,99 +98,98 @@ void Node::Impl::start_bootstrap(Node& node) {
       return !stop.stop_requested();
     };
 
-    // When a seed last answered with a page: the give-up counts bootstrap_timeout from there.
-    auto answered_at = clock->monotonic_now();
-    // Pulls everything from `address`; ok once its last page is applied. kUnauthenticated when
-    // the seed rejects the signature.
-    auto pull = [&](const std::string& address) -> Status {
-      replication::SinceCursor cursor;
-      cursor.timestamp_ms = std::max<std::int64_t>(0, now_ms() - config.bootstrap_max_age_hours * 3'600'000);
-      for (;;) {
-        if (!pause(config.fetch_delay_ms)) return Status::unavailable("stopping");
-        http::PeerRequest request;
-        request.address = address;
-        request.path = std::string(replication::kSinceTarget);
-        request.body = replication::encode_since(cursor);
-        auto answer = transport->post_now(request);  // signed, and the answer verified, by the transport
-        if (!answer.is_ok()) return answer.status();
-        if (answer->status == 401) {
-          return Status::unauthenticated("seed " + address + " rejected this node's peer signature");
-        }
-        if (answer->status != 200) {
-          return Status::unavailable("seed " + address + " answered " + std::to_string(answer->status));
-        }
-        auto page = replication::decode_versions(answer->body);
-        if (!page.is_ok()) return page.status();
-        answered_at = clock->monotonic_now();
-        std::uint64_t bytes = 0;
-        for (const auto& version : page->versions) bytes += version.path.size() + version.data.size();
-        auto results = node.apply_versions(page->versions);
+    replication::BootstrapOptions options;
+    options.seeds = config.seed_nodes;
+    options.start_ms = now_ms() - config.bootstrap_max_age_hours * 3'600'000;
+    options.timeout = config.bootstrap_timeout;
+    options.fetch_delay = config.fetch_delay_ms;
+    options.retry_interval = std::chrono::duration_cast<std::chrono::milliseconds>(kBootstrapRetry);
+    replication::BootstrapPull pull(options, clock->monotonic_now());
+    util::LogLimiter rejected_log(kRejectedReportInterval);
+    std::string last_error;
+
+    // The driver of the state machine: carry out its effects in order (apply the page, log,
+    // then send), feed it each answer, sleep until its next wakeup.
+    for (;;) {
+      pull.on_tick(clock->monotonic_now());
+      replication::BootstrapEffects effects = pull.take_effects();
+      if (!effects.apply.empty()) {
+        auto results = node.apply_versions(effects.apply);
         for (std::size_t i = 0; i < results.size(); ++i) {
           if (results[i].is_ok()) continue;
           log(LogLevel::kDebug, "bootstrap.version_refused",
-              {{"path", page->versions[i].path.substr(0, 100)}, {"error", results[i].status().to_string()}});
-        }
-        std::uint64_t keys = sync_keys.fetch_add(page->versions.size()) + page->versions.size();
-        std::uint64_t total = sync_bytes.fetch_add(bytes) + bytes;
-        log(LogLevel::kInfo, "bootstrap.progress",
-            {{"seed", address}, {"keys", std::to_string(keys)}, {"bytes", std::to_string(total)}});
-        if (!page->next || page->versions.empty()) return Status::ok();
-        const Version& last = page->versions.back();
-        if (last.timestamp_ms < cursor.timestamp_ms ||
-            (last.timestamp_ms == cursor.timestamp_ms && last.path <= cursor.path)) {
-          return Status::invalid_argument("seed " + address + "'s page did not advance");
-        }
-        cursor.timestamp_ms = last.timestamp_ms;
-        cursor.path = last.path;
-      }
-    };
-
-    util::LogLimiter rejected_log(kRejectedReportInterval);
-    bool synced = false;
-    bool rejected = false;  // by any seed, ever: then the node never gives up
-    std::string last_error;
-    while (!synced) {
-      for (const auto& seed : config.seed_nodes) {
-        Status pulled = pull(seed);
-        if (pulled.is_ok()) {
-          synced = true;
-          log(LogLevel::kInfo, "bootstrap.done",
-              {{"seed", seed}, {"keys", std::to_string(sync_keys.load())},
-               {"bytes", std::to_string(sync_bytes.load())}});
-          break;
-        }
-        last_error = pulled.to_string();
-        if (pulled.code() != Status::Code::kUnauthenticated) {
-          log(LogLevel::kDebug, "bootstrap.seed_failed", {{"seed", seed}, {"error", last_error}});
-          continue;
-        }
-        rejected = true;
-        if (auto unsaid = rejected_log.admit(seed, clock->monotonic_now())) {
-          log(LogLevel::kError, "bootstrap.signature_rejected",
-              {{"seed", seed},
-               {"problem", "the seed rejects this node's peer signature: this node's cluster_secret differs from "
-                           "the cluster's"},
-               {"fix", "copy the first node's <data_dir>/cluster.secret into this node's data_dir (" +
-                           config.data_dir + "), or set the same cluster_secret on every node, then restart "
-                           "this node; it stays syncing until then"},
-               {"repeats", std::to_string(*unsaid)}});
+              {{"path", effects.apply[i].path.substr(0, 100)}, {"error", results[i].status().to_string()}});
         }
       }
-      if (synced) break;
-      if (!rejected && clock->monotonic_now() - answered_at >= config.bootstrap_timeout) break;
-      if (!pause(std::chrono::duration_cast<std::chrono::milliseconds>(kBootstrapRetry))) return;
+      sync_keys.store(pull.stats().versions);
+      sync_bytes.store(pull.stats().bytes);
+      for (const auto& event : effects.events) {
+        switch (event.kind) {
+          case replication::BootstrapEvent::Kind::kProgress:
+            log(LogLevel::kInfo, "bootstrap.progress",
+                {{"seed", event.seed}, {"keys", std::to_string(pull.stats().versions)},
+                 {"bytes", std::to_string(pull.stats().bytes)}});
+            break;
+          case replication::BootstrapEvent::Kind::kSeedFailed:
+            last_error = event.error;
+            log(LogLevel::kDebug, "bootstrap.seed_failed", {{"seed", event.seed}, {"error", event.error}});
+            break;
+          case replication::BootstrapEvent::Kind::kSignatureRejected:
+            if (auto unsaid = rejected_log.admit(event.seed, clock->monotonic_now())) {
+              log(LogLevel::kError, "bootstrap.signature_rejected",
+                  {{"seed", event.seed},
+                   {"problem", "the seed rejects this node's peer signature: this node's cluster_secret differs "
+                               "from the cluster's"},
+                   {"fix", "copy the first node's <data_dir>/cluster.secret into this node's data_dir (" +
+                               config.data_dir + "), or set the same cluster_secret on every node, then restart "
+                               "this node; it stays syncing until then"},
+                   {"repeats", std::to_string(*unsaid)}});
+            }
+            break;
+          case replication::BootstrapEvent::Kind::kDone:
+            log(LogLevel::kInfo, "bootstrap.done",
+                {{"seed", event.seed}, {"keys", std::to_string(pull.stats().versions)},
+                 {"bytes", std::to_string(pull.stats().bytes)}});
+            break;
+          case replication::BootstrapEvent::Kind::kGaveUp:
+            // Unwritable forever helps nobody: anti-entropy will repair what this node lacks.
+            // The flag stays unset, so a restart with a still empty store tries again.
+            log(LogLevel::kWarn, "bootstrap.gave_up",
+                {{"reason", "no seed answered for bootstrap_timeout"},
+                 {"bootstrap_timeout_ms", std::to_string(config.bootstrap_timeout.count())}, {"error", last_error},
+                 {"keys", std::to_string(pull.stats().versions)}});
+            break;
+        }
+      }
+      if (pull.state() != replication::BootstrapState::kPulling) break;
+      if (effects.send) {
+        net::PeerRequest request;
+        request.lane = net::Lane::kBootstrap;
+        request.address = effects.send->seed;
+        request.path = std::string(replication::kSinceTarget);
+        request.body = replication::encode_since(effects.send->cursor);
+        // Signed, and the answer verified, by the transport.
+        auto answer = net::post_and_wait(transport, std::move(request));
+        if (stop.stop_requested()) return;
+        replication::SinceAnswer since;
+        if (answer.is_ok()) {
+          since.answered = true;
+          since.status = answer->status;
+          since.body = std::move(answer->body);
+        } else {
+          since.unauthenticated = answer.status().code() == Status::Code::kUnauthenticated;
+          since.error = answer.status().to_string();
+        }
+        pull.on_answer(effects.send->ticket, since, clock->monotonic_now());
+        continue;
+      }
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(pull.next_wakeup() - clock->monotonic_now());
+      if (!pause(std::clamp<std::chrono::milliseconds>(wait, std::chrono::milliseconds(1), kBootstrapRetry))) return;
     }
-    if (synced) {
+    if (pull.state() == replication::BootstrapState::kDone) {
       if (Status saved = keyspace->put_meta(kBootstrappedMetaName, "1"); !saved.is_ok()) {
         log(LogLevel::kWarn, "bootstrap.flag_not_saved", {{"error", saved.to_string()}});
       }
-    } else {
-      // Unwritable forever helps nobody: anti-entropy will repair what this node lacks. The
-      // flag stays unset, so a restart with a still empty store tries again.
-      log(LogLevel::kWarn, "bootstrap.gave_up",
-          {{"reason", "no seed answered for bootstrap_timeout"},
-           {"bootstrap_timeout_ms", std::to_string(config.bootstrap_timeout.count())}, {"error", last_error},
-           {"keys", std::to_string(sync_keys.load())}});
     }
     // Users came with the pull when the cluster has any; otherwise this node needs an admin.
     if (Status admin = ensure_admin(); !admin.is_ok()) {

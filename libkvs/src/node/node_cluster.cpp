@@ -166,7 +166,7 @@ Status Node::Impl::start_cluster() {
     }
   }
 
-  if (Status secured = open_peer_security(); !secured.is_ok()) return secured;
+  if (Status secured = open_peer_transport(); !secured.is_ok()) return secured;
   cluster::DriverHooks hooks;
   hooks.persist = [this](const cluster::SelfRecord& record) {
     return keyspace->put_meta(kClusterSelfMeta, encode_self_record(record));
@@ -190,12 +190,7 @@ Status Node::Impl::start_cluster() {
   };
 
   cluster::DriverOptions options;
-  options.security = peer_security;
-  // A peer silent past the shortest gossip period is not worth a worker for longer.
-  auto timeout = std::clamp<std::chrono::milliseconds>(config.gossip_interval_min, std::chrono::seconds(1),
-                                                       std::chrono::seconds(5));
-  options.transport.request_timeout = timeout;
-  options.transport.connect_timeout = std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(1));
+  options.transport = peer_transport.get();
 
   log(LogLevel::kInfo, "cluster.starting",
       {{"node_id", self.id}, {"address", self.address}, {"incarnation", std::to_string(self.incarnation + 1)},
@@ -279,15 +274,29 @@ Result<PeerResponse> Node::handle_peer_request(const PeerRequest& request) {
   return answer;
 }
 
+// The one server-side dispatch of the peer protocol (peer_protocol::kTargets): the target is
+// known, the signature verifies (once, for every target, before anything is read), then the
+// membership messages go to the cluster loop and the /sync/ requests to their answers
+// (NodeAccess::answer_sync).
 Result<PeerResponse> Node::Impl::answer_peer_request(Node& node, const PeerRequest& request) {
   std::string_view path = request.target.substr(0, request.target.find('?'));
-  if (path.starts_with("/sync/")) return detail::NodeAccess::handle_sync_request(node, request);
-  if (!cluster) return Status::unavailable("clustering is disabled (clustering_enabled: false)");
-  if (!path.starts_with("/members/")) return Status::not_found("no peer target " + std::string(path.substr(0, 100)));
-  if (request.body.size() > cluster::kMaxMessageBytes) return Status::too_large("peer message over the size limit");
+  if (!peer_protocol::is_peer_target(path)) {
+    return Status::not_found("no peer target " + std::string(path.substr(0, 100)));
+  }
+  if (!cluster || !replication) return Status::unavailable("clustering is disabled (clustering_enabled: false)");
+  const bool membership = path == peer_protocol::kJoin || path == peer_protocol::kGossip;
+  // /sync/ bodies are capped by the embedder (SPEC: peer routes' own cap).
+  if (membership && request.body.size() > cluster::kMaxMessageBytes) {
+    return Status::too_large("peer message over the size limit");
+  }
   // The signature first: an unauthenticated request must change nothing and cost little.
   if (Status verified = detail::NodeAccess::verify_peer_request(node, request); !verified.is_ok()) return verified;
-  if (request.method != "POST") return Status::invalid_argument("peer messages are POSTed");
+  if (request.method != "POST") return Status::invalid_argument("peer requests are POSTed");
+  if (!membership) {
+    auto answer = detail::NodeAccess::answer_sync(node, path, request.body);
+    if (!answer.is_ok()) return answer.status();
+    return PeerResponse{200, std::move(*answer)};
+  }
   auto message = cluster::decode_message(request.body);
   if (!message.is_ok()) return message.status();
   if (path != cluster::peer_path(*message)) {

@@ -28,6 +28,7 @@
 #include "auth/authority.hpp"
 #include "cluster/driver.hpp"
 #include "features/ttl_sweeper.hpp"
+#include "http/peer_transport.hpp"
 #include "keyspace/keyspace.hpp"
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
@@ -128,17 +129,17 @@ struct Node::Impl {
   std::mutex member_observer_mutex;
   std::shared_ptr<const std::function<void(const MemberEvent&)>> member_observer;
   std::atomic<std::uint64_t> member_changes{0};
+  // The node's one peer transport (node_peers.cpp), which signs, verifies and encrypts all
+  // peer traffic: membership, push replication, anti-entropy and bootstrap each post on their
+  // own lane, and close it when they stop. Declared before every user, so it goes after them.
+  // Set by open_peer_transport, which start_cluster calls first; null when clustering is off.
+  std::shared_ptr<http::PeerSecurity> peer_security;
+  std::unique_ptr<net::PeerTransport> peer_transport;
+  // kInvalidArgument when tls_ca_file cannot be read.
+  Status open_peer_transport();
   // The membership loop; null when clustering_enabled is off. Its hooks use the keyspace, the
   // authority and the member observer; its destructor stops it.
   std::unique_ptr<cluster::Driver> cluster;
-  // How peer traffic is signed, verified and encrypted (node_peers.cpp): one per node, shared
-  // by every peer transport (the driver's, the pusher's, anti-entropy's and bootstrap's). Set by
-  // open_peer_security, which start_cluster calls first.
-  std::shared_ptr<http::PeerSecurity> peer_security;
-  // kInvalidArgument when tls_ca_file cannot be read.
-  Status open_peer_security();
-  // A transport for one peer caller, secured by `peer_security`. Requires: open_peer_security ran.
-  std::unique_ptr<http::PeerTransport> make_peer_transport(const http::PeerTransportOptions& options) const;
 
   // Peer requests refused for their signature, logged at most once per remote address per 10 s
   // (SPEC: a node with another cluster_secret knocks on every round).

@@ -1,9 +1,11 @@
-// kvs::Node: how peer traffic is secured (SPEC section 2, Cluster). One http::PeerSecurity per
-// node signs every outgoing peer request for its destination node and verifies every answer,
-// for all the node's peer transports; the receiving side is here too: the check of an incoming
-// request (verify_peer_request, for this node's id) and the signature of every answer
-// (Node::peer_answer_headers).
+// kvs::Node: how peer traffic is carried and secured (SPEC section 2, Cluster). One
+// http::PeerTransport per node, with one http::PeerSecurity, carries every peer caller's requests
+// (each on its lane), signs each for its destination node and verifies every answer. The
+// receiving side is here too: the check of an incoming request (verify_peer_request, for this
+// node's id) and the signature of every answer (Node::peer_answer_headers).
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -19,7 +21,7 @@
 
 namespace kvs {
 
-Status Node::Impl::open_peer_security() {
+Status Node::Impl::open_peer_transport() {
   http::PeerSecurityOptions options;
   const auth::Authority* signer = authority.get();
   options.sign = [signer](std::string_view target, std::string_view body, std::string_view destination) {
@@ -40,11 +42,34 @@ Status Node::Impl::open_peer_security() {
     if (!ca.good()) return Status::invalid_argument("tls_ca_file " + options.tls_ca_file + " cannot be read");
   }
   peer_security = std::make_shared<http::PeerSecurity>(std::move(options));
-  return Status::ok();
-}
 
-std::unique_ptr<http::PeerTransport> Node::Impl::make_peer_transport(const http::PeerTransportOptions& options) const {
-  return std::make_unique<http::PeerTransport>(options, peer_security);
+  // Each lane sized and timed for its traffic.
+  http::PeerTransport::LaneOptions lanes;
+  // Membership: a peer silent past the shortest gossip period is not worth a worker for longer.
+  auto& membership = lanes[static_cast<std::size_t>(net::Lane::kMembership)];
+  auto gossip_timeout = std::clamp<std::chrono::milliseconds>(config.gossip_interval_min, std::chrono::seconds(1),
+                                                              std::chrono::seconds(5));
+  membership.request_timeout = gossip_timeout;
+  membership.connect_timeout = std::min<std::chrono::milliseconds>(gossip_timeout, std::chrono::seconds(1));
+  // Push: small batches, at most one in flight per peer.
+  auto& push = lanes[static_cast<std::size_t>(net::Lane::kPush)];
+  push.workers = 2;
+  push.request_timeout = std::chrono::seconds(5);
+  push.connect_timeout = std::chrono::seconds(1);
+  // Anti-entropy: one round at a time, pages of up to a few MiB.
+  auto& sync = lanes[static_cast<std::size_t>(net::Lane::kSync)];
+  sync.workers = 1;
+  sync.request_timeout = std::chrono::seconds(10);
+  sync.connect_timeout = std::chrono::seconds(1);
+  sync.max_response_bytes = std::size_t{64} << 20;
+  // Bootstrap: one pull at a time; a short timeout, since the give-up counts from the last answer.
+  auto& bootstrap = lanes[static_cast<std::size_t>(net::Lane::kBootstrap)];
+  bootstrap.workers = 1;
+  bootstrap.request_timeout = std::chrono::seconds(5);
+  bootstrap.connect_timeout = std::chrono::seconds(1);
+  bootstrap.max_response_bytes = std::size_t{64} << 20;
+  peer_transport = std::make_unique<http::PeerTransport>(lanes, peer_security);
+  return Status::ok();
 }
 
 std::string detail::NodeAccess::sign_peer_request(const Node& node, std::string_view method, std::string_view target,

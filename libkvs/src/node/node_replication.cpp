@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "http/peer_transport.hpp"
+#include "net/peer_transport.hpp"
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
 #include "node/node_access.hpp"
@@ -35,10 +35,10 @@ constexpr std::size_t kBucketPageBytes = std::size_t{1} << 20;
 
 struct Node::Impl::Replication final : keyspace::Observer {
   replication::MerkleTree tree;
-  // Set by start_replication when clustering is on; the AntiEntropy's own transport serves
-  // its blocking calls (post_now).
+  // Set by start_replication when clustering is on. Both post through the node's transport
+  // (borrowed; it outlives `replication`): pushes on its push lane, rounds on its sync lane.
+  net::PeerTransport* transport = nullptr;
   std::unique_ptr<replication::Replicator> pusher;
-  std::unique_ptr<http::PeerTransport> sync_transport;
   std::unique_ptr<replication::AntiEntropy> anti_entropy;
   // `pusher` as the writer thread reads it: set once it is ready, after the observer is
   // registered, so it is read without a lock.
@@ -62,9 +62,11 @@ struct Node::Impl::Replication final : keyspace::Observer {
 
 void Node::Impl::ReplicationDeleter::operator()(Replication* replication) const noexcept {
   if (replication == nullptr) return;
-  // No more commits reach it; then threads, then the transport they call through.
+  // No more commits reach it; then the threads. The sync lane closes first, so that a round
+  // waiting for an answer fails at once rather than at its request timeout.
   replication->registration = {};
   replication->push_to.store(nullptr, std::memory_order_release);
+  if (replication->transport != nullptr) replication->transport->close(net::Lane::kSync);
   if (replication->anti_entropy) replication->anti_entropy->stop();
   if (replication->pusher) replication->pusher->stop();
   delete replication;
@@ -104,35 +106,24 @@ void Node::Impl::start_replication(Node& node) {
   const cluster::Driver* driver = cluster.get();
   auto peers = [driver] { return peers_of(*driver); };
 
-  replication::ReplicatorOptions push_options;
-  push_options.transport.workers = 2;
-  push_options.transport.request_timeout = std::chrono::seconds(5);
-  push_options.transport.connect_timeout = std::chrono::seconds(1);
-  replication->pusher = std::make_unique<replication::Replicator>(push_options, replication::ReplicatorHooks{peers, peer_security});
-
-  http::PeerTransportOptions sync_transport;
-  sync_transport.workers = 1;
-  sync_transport.request_timeout = std::chrono::seconds(10);
-  sync_transport.connect_timeout = std::chrono::seconds(1);
-  sync_transport.max_response_bytes = std::size_t{64} << 20;
-  replication->sync_transport = make_peer_transport(sync_transport);
-  http::PeerTransport* transport = replication->sync_transport.get();
+  net::PeerTransport* transport = peer_transport.get();
+  replication->transport = transport;
+  replication->pusher = std::make_unique<replication::Replicator>(
+      replication::ReplicatorOptions{}, replication::ReplicatorHooks{peers, transport, clock});
 
   replication::AntiEntropyHooks hooks;
   hooks.peers = peers;
   hooks.call = [transport](const std::string& address, std::string_view target,
                            const std::string& body) -> Result<std::string> {
-    http::PeerRequest request;
+    net::PeerRequest request;
+    request.lane = net::Lane::kSync;
     request.address = address;
     request.path = std::string(target);
     request.body = body;
     // Signed, and the answer verified, by the transport: only an authentic answer gets here.
-    auto answer = transport->post_now(request);
+    auto answer = net::post_and_wait(*transport, std::move(request));
     if (!answer.is_ok()) return answer.status();
-    if (answer->status < 200 || answer->status >= 300) {
-      return Status::unavailable("peer " + address + " answered " + std::to_string(answer->status) + " to " +
-                                 request.path);
-    }
+    if (Status success = net::expect_success(address, target, *answer); !success.is_ok()) return success;
     return std::move(answer->body);
   };
   const storage::Store* storage = store;
@@ -187,18 +178,6 @@ MerkleRoot Node::merkle_root() const {
   root.root = util::to_hex(impl_->replication->tree.root());
   root.keys = impl_->replication->tree.keys();
   return root;
-}
-
-Result<PeerResponse> detail::NodeAccess::handle_sync_request(Node& node, const PeerRequest& request) {
-  if (!node.impl_->cluster || !node.impl_->replication) {
-    return Status::unavailable("clustering is disabled (clustering_enabled: false)");
-  }
-  // The signature first: an unauthenticated request must change nothing and cost little.
-  if (Status verified = verify_peer_request(node, request); !verified.is_ok()) return verified;
-  if (request.method != "POST") return Status::invalid_argument("sync requests are POSTed");
-  auto answer = answer_sync(node, request.target, request.body);
-  if (!answer.is_ok()) return answer.status();
-  return PeerResponse{200, std::move(*answer)};
 }
 
 Result<std::string> detail::NodeAccess::answer_sync(Node& node, std::string_view target, std::string_view body) {

@@ -3,7 +3,8 @@
 // with them: requests arrive whole and signed for their destination, connections are reused, a
 // peer's id is learned from a signed 401, an answer that does not verify never reaches the
 // caller (counted), and a refused, silent or overloaded peer costs a bounded time and never a
-// thread forever. Not covered here: TLS (tests/cluster/tls_test.cpp runs real nodes over it).
+// thread forever; closing one lane fails its requests at once and leaves the other lanes
+// serving. Not covered here: TLS (tests/cluster/tls_test.cpp runs real nodes over it).
 
 #include <catch2/catch.hpp>
 
@@ -338,4 +339,45 @@ TEST_CASE("a full queue drops the request and says so", "[cluster][transport]") 
   }
   CHECK(callbacks.load() >= 2);
   CHECK(callbacks.load() <= 3);
+}
+
+TEST_CASE("closing one lane fails its requests at once and leaves the other lanes serving", "[cluster][transport]") {
+  LoopbackServer silent(Answers::kSilent);
+  LoopbackServer server;
+  CallerSecurity caller;
+  PeerTransportOptions options;
+  options.workers = 1;
+  options.request_timeout = std::chrono::seconds(20);
+  PeerTransport transport(options, caller.security);
+  std::mutex mutex;
+  std::vector<kvs::Status::Code> codes;
+  for (int i = 0; i < 2; ++i) {  // one in flight, one queued behind it
+    PeerRequest request = request_to(silent.address());
+    request.lane = kvs::net::Lane::kPush;
+    REQUIRE(transport.post(std::move(request), [&](kvs::Result<PeerResponse> answer) {
+      std::lock_guard lock(mutex);
+      codes.push_back(answer.status().code());
+    }).is_ok());
+  }
+  auto started = Clock::now();
+  transport.close(kvs::net::Lane::kPush);
+  // The silent peer would have held the request for 20 s: closing aborted it.
+  CHECK(Clock::now() - started < std::chrono::seconds(10));
+  {
+    std::lock_guard lock(mutex);
+    REQUIRE(codes.size() == 2);  // every callback ran before close returned
+    CHECK(codes[0] != kvs::Status::Code::kOk);
+    CHECK(codes[1] != kvs::Status::Code::kOk);
+  }
+  PeerRequest refused = request_to(silent.address());
+  refused.lane = kvs::net::Lane::kPush;
+  CHECK(transport.post(std::move(refused), [](kvs::Result<PeerResponse>) {}).code() ==
+        kvs::Status::Code::kUnavailable);
+  CHECK(transport.stats(kvs::net::Lane::kPush).dropped >= 1);
+
+  // The membership lane still serves, through the future-like handle too.
+  auto answer = kvs::net::post_and_wait(transport, request_to(server.address()));
+  REQUIRE(answer.is_ok());
+  CHECK(answer->status == 200);
+  CHECK(transport.stats(kvs::net::Lane::kMembership).completed == 1);
 }

@@ -37,6 +37,7 @@
 #include "kvs/status.hpp"
 #include "kvs/types.hpp"
 #include "kvs/version.hpp"
+#include "kvs/watch.hpp"
 
 namespace kvs {
 
@@ -270,6 +271,14 @@ class KVS_EXPORT Node {
   // Admin only for a checked Caller; works whether backup_enabled or not. Codes:
   // kPermissionDenied, kIOError (the copy could not be written: disk full, permissions).
   Result<std::unique_ptr<ExportSnapshot>> export_snapshot(const CallOptions& options = {}) const;
+
+  // ---- Change feed (SPEC section 2, "Watch"; see kvs/watch.hpp) --------------------------
+
+  // Subscribes to the change feed. Codes: kUnavailable when max_watches watches are open or
+  // the node is closing its watches; kInvalidArgument for a malformed `since`.
+  Result<std::unique_ptr<Watch>> watch(const WatchOptions& options);
+  // Ends every open watch and refuses new ones (a server shutting down). Idempotent.
+  void close_watches();
 
   // Every metric of this node in the Prometheus text format (version 0.0.4).
   std::string metrics_text() const;

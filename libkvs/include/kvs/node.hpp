@@ -274,8 +274,9 @@ class KVS_EXPORT Node {
 
   // ---- Change feed (SPEC section 2, "Watch"; see kvs/watch.hpp) --------------------------
 
-  // Subscribes to the change feed. Codes: kUnavailable when max_watches watches are open or
-  // the node is closing its watches; kInvalidArgument for a malformed `since`.
+  // Subscribes to the change feed (kvs/watch.hpp). Codes: kUnavailable when max_watches
+  // watches are open or the node is closing its watches; kInvalidArgument for a `since` that is
+  // not a cursor's shape (a well-formed one the feed cannot serve gets kResyncRequired instead).
   Result<std::unique_ptr<Watch>> watch(const WatchOptions& options);
   // Ends every open watch and refuses new ones (a server shutting down). Idempotent.
   void close_watches();

@@ -18,7 +18,11 @@
 // restored data_dir, or ahead of this node), the first event is kResyncRequired, carrying the
 // node's current cursor, and the feed goes on from there: a consumer is told, never skipped.
 // A consumer that falls more than watch_buffer events behind gets kResyncRequired too; what a
-// Watch holds in memory does not grow with a stalled consumer.
+// Watch holds in memory does not grow with a stalled consumer. (A consumer still replaying the
+// log after `since` is not told: its replay simply goes on in the log, which lost nothing.)
+//
+// Lifetime: a Watch may outlive its Node. Once the Node is destroyed, or close_watches() was
+// called, next() answers kUnavailable; destroying a Watch is always safe.
 
 #include <chrono>
 #include <cstddef>
@@ -38,10 +42,13 @@ struct WatchEvent {
   enum class Type { kPut, kDelete, kResyncRequired };
   Type type = Type::kPut;
   // Where this event sits in the feed: passed back as WatchOptions::since, the feed resumes
-  // after it. Opaque; increasing on the node that issued it.
+  // after it. Opaque; increasing on the node that issued it. For kResyncRequired: the node's
+  // cursor from which the feed goes on.
   std::string cursor;
-  // For kPut and kDelete: the key, and the version's own uuid and timestamp (for a delete or an
-  // expiry, the tombstone's). Empty for kResyncRequired.
+  // For kPut and kDelete: the key, and the version's own uuid and timestamp: for a delete the
+  // tombstone's; for an expiry (a delete too, sent when the node purges the expired key, within
+  // about a second of expires_at) the expired version's uuid, and its expires_at as timestamp.
+  // Empty for kResyncRequired.
   std::string path;
   std::string uuid;
   std::int64_t timestamp_ms = 0;
@@ -68,8 +75,9 @@ class KVS_EXPORT Watch {
   Watch& operator=(const Watch&) = delete;
 
   // Waits until at least one event is ready, `timeout` passes, or the watch is closed, and
-  // appends up to `max` events to `out`; returns how many (0 when `timeout` passed first).
-  // kUnavailable once close() was called or the node is closing its watches.
+  // appends up to `max` events to `out`; returns how many (0 when `timeout` passed first, or
+  // `max` is 0). A timeout of 0 takes what is ready without waiting. kUnavailable once close()
+  // was called, the node is closing its watches, or the node is gone.
   Result<std::size_t> next(std::vector<WatchEvent>& out, std::size_t max, std::chrono::milliseconds timeout);
 
   // Where the feed stands for this consumer: after the last event next() returned (and past

@@ -26,7 +26,9 @@ class CallerCheck {
  public:
   CallerCheck(Node& node, const RequestContext& context) : node_(node) {
     if (!node.auth_enabled() || context.caller.trusted) return;
-    auto token = bearer_token(context.header("Authorization"));
+    // The header is kept while the token, a view into it, is copied.
+    const std::string authorization = context.header("Authorization");
+    auto token = bearer_token(authorization);
     if (token.is_ok()) token_ = std::string(*token);
     checked_ = true;
   }

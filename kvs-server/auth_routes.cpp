@@ -25,7 +25,8 @@ constexpr std::string_view kTokensPath = "/auth/tokens";
 // Scopes a new user gets when the request names none.
 constexpr std::uint8_t kDefaultUserScopes = kScopeRead | kScopeWrite;
 
-// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+}  // namespace
+
 Result<std::string_view> bearer_token(std::string_view header) {
   constexpr std::string_view kScheme = "bearer";
   while (!header.empty() && (header.front() == ' ' || header.front() == '\t')) header.remove_prefix(1);
@@ -43,6 +44,8 @@ Result<std::string_view> bearer_token(std::string_view header) {
   if (token.empty()) return Status::unauthenticated("the Authorization header has an empty token");
   return token;
 }
+
+namespace {
 
 // ---- Request bodies --------------------------------------------------------------------------
 

@@ -77,15 +77,6 @@ std::string meta_json(const KeyMeta& meta) {
   return json.take();
 }
 
-// A boolean query flag: absent -> false; bare, "true" or "1" -> true; "false" or "0" -> false.
-Result<bool> flag(const Target& target, std::string_view name) {
-  const QueryParam* param = target.find(name);
-  if (param == nullptr) return false;
-  if (!param->value || param->value->empty() || *param->value == "true" || *param->value == "1") return true;
-  if (*param->value == "false" || *param->value == "0") return false;
-  return Status::invalid_argument("query parameter " + std::string(name) + " must be true or false");
-}
-
 // The request's key: the path after /kv/, percent-decoded (by parse_target), normalised.
 Result<std::string> request_key(const RequestContext& context) {
   std::string_view raw = std::string_view(context.target.path).substr(kKvPrefix.size());
@@ -266,7 +257,7 @@ class DataRoutes {
       if (!limit.is_ok()) return write_error(response, limit.status());
       query.limit = static_cast<std::size_t>(*limit);
     }
-    auto values = flag(target, "values");
+    auto values = query_flag(target, "values");
     if (!values.is_ok()) return write_error(response, values.status());
     query.values = *values;
 
@@ -287,6 +278,8 @@ class DataRoutes {
     }
     json.key("next_start_key");
     if (result->next_start_key) json.string(*result->next_start_key); else json.null();
+    // Where a client that listed this page starts watching (since=cursor) to miss nothing.
+    json.key("cursor").string(result->cursor);
     json.end_object();
     write_json(response, 200, json.take());
   }

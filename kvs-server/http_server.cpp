@@ -125,6 +125,8 @@ Status status_for_http(int http) {
 thread_local std::chrono::steady_clock::time_point t_request_started{};
 // The matched route's name, for response observers; set by dispatch() on the same thread.
 thread_local std::string_view t_route_name{};
+// The socket of the request this worker thread is serving (client_hung_up), or -1.
+thread_local int t_connection_fd = -1;
 
 }  // namespace
 
@@ -170,6 +172,13 @@ void write_error(httplib::Response& response, const Status& status) {
   // per request.
   if (http >= 500 && http != 507) log(LogLevel::kError, "http.server_error", {{"error", status.to_string()}});
   write_json(response, http, json.take());
+}
+
+bool client_hung_up() {
+  if (t_connection_fd < 0) return false;
+  pollfd entry{t_connection_fd, POLLRDHUP, 0};
+  if (::poll(&entry, 1, 0) <= 0) return false;
+  return (entry.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 std::string RequestContext::header(const std::string& name) const { return http.get_header_value(name); }
@@ -706,7 +715,9 @@ void HttpServer::serve_connection(int fd, const std::string& address, int port) 
       RequestStream stream(socket, request, address, port, options_.write_timeout);
       bool stopping = stop_requested_.load();
       bool connection_closed = false;
+      t_connection_fd = socket.fd();
       bool written = router_->serve(stream, stopping, connection_closed);
+      t_connection_fd = -1;
       if (!written || connection_closed || stopping) return;
     }
   };

@@ -92,6 +92,12 @@ void write_error(httplib::Response& response, const Status& status);
 // Writes a JSON body with `http_status`.
 void write_json(httplib::Response& response, int http_status, std::string body);
 
+// Whether the client of the request this worker thread is serving has closed its end of the
+// connection or reset it. For a handler or a content provider that waits long (a watch) and
+// would otherwise learn of a gone client only when its next write fails. False on a thread
+// that serves no request.
+bool client_hung_up();
+
 struct RouteInfo;
 struct HttpRefusal;
 

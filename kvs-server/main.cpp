@@ -29,6 +29,7 @@
 #include "ops_routes.hpp"
 #include "subcommands.hpp"
 #include "sync_routes.hpp"
+#include "watch_routes.hpp"
 
 namespace {
 
@@ -146,6 +147,7 @@ int run_server(const std::string& config_path) {
   }
   kvs::server::register_health_route(server, *node);
   kvs::server::register_data_routes(server, *node);
+  kvs::server::register_watch_routes(server, *node, config->watch_heartbeat);
   kvs::server::register_audit_routes(server, *node);  // only when tamper_logging_enabled
   if (config->clustering_enabled) kvs::server::register_cluster_routes(server, *node);
   if (config->clustering_enabled) kvs::server::register_sync_routes(server, *node);
@@ -160,10 +162,13 @@ int run_server(const std::string& config_path) {
     return bound.code() == kvs::Status::Code::kInvalidArgument ? 2 : 1;
   }
 
-  std::thread signal_thread([&server, stop_signals] {
+  std::thread signal_thread([&server, &node, stop_signals] {
     int received = 0;
     sigwait(&stop_signals, &received);
     kvs::log(kvs::LogLevel::kInfo, "server.stopping", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    // First the watches: an open stream is a request in flight that would never finish by
+    // itself, and SPEC ends streams at once on SIGTERM. New watches are refused from here on.
+    node->close_watches();
     server.stop();
   });
 

@@ -131,4 +131,12 @@ Result<std::uint64_t> parse_unsigned(std::string_view text, std::string_view nam
   return value;
 }
 
+Result<bool> query_flag(const Target& target, std::string_view name) {
+  const QueryParam* param = target.find(name);
+  if (param == nullptr) return false;
+  if (!param->value || param->value->empty() || *param->value == "true" || *param->value == "1") return true;
+  if (*param->value == "false" || *param->value == "0") return false;
+  return Status::invalid_argument("query parameter " + std::string(name) + " must be true or false");
+}
+
 }  // namespace kvs::server

@@ -42,6 +42,10 @@ Result<Target> parse_target(std::string_view raw);
 Result<std::uint64_t> parse_unsigned(std::string_view text, std::string_view name, std::uint64_t min,
                                      std::uint64_t max);
 
+// A boolean query flag: absent -> false; bare, "true" or "1" -> true; "false" or "0" -> false;
+// anything else kInvalidArgument naming the flag.
+Result<bool> query_flag(const Target& target, std::string_view name);
+
 // True when `text` is well-formed UTF-8.
 bool is_valid_utf8(std::string_view text);
 

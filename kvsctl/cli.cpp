@@ -93,8 +93,10 @@ const std::vector<CommandSpec>& commands() {
          {"values", "--values", "include each key's document"}}}}},
       {"history", "list a key's revisions", {{"", "KEY", "Lists the revisions this node applied, newest first.", 1, 1, {}}}},
       {"watch", "stream changes under a prefix", {{"", "[PREFIX]",
-        "Prints every change under PREFIX as one JSON line as it arrives, until the server ends\n"
-        "the stream (needs a server with GET /kv/_watch).", 0, 1,
+        "Prints every change under PREFIX as one JSON line as it arrives (-o table: one\n"
+        "readable line), until the server ends the stream, Ctrl-C, or the reader of its output\n"
+        "goes away; each exits 0. A cursor from an event, or from `range`/`ls`, resumes with\n"
+        "--since with no gap and no duplicate; resync_required says the server could not.", 0, 1,
         {{"since", "--since C", "first every change after cursor C, then live ones"},
          {"values", "--values", "include the documents of put events"}}}}},
       {"members", "list the cluster's members", {{"", "", "Lists the members this node knows, itself included.", 0, 0, {}}}},

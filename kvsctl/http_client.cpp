@@ -14,8 +14,10 @@ constexpr std::size_t kMaxErrorBodyBytes = 64 * 1024;
 
 struct Transfer {
   CURL* curl;
-  const std::function<void(std::string_view)>* sink;
+  const std::function<bool(std::string_view)>* sink;
+  const volatile std::sig_atomic_t* stop;
   std::string body;
+  bool stopped = false;
 };
 
 size_t on_data(char* data, size_t size, size_t count, void* user) {
@@ -25,11 +27,22 @@ size_t on_data(char* data, size_t size, size_t count, void* user) {
   curl_easy_getinfo(transfer->curl, CURLINFO_RESPONSE_CODE, &status);
   const bool success = status >= 200 && status < 300;
   if (success && transfer->sink != nullptr && *transfer->sink) {
-    (*transfer->sink)(std::string_view(data, bytes));
+    if (!(*transfer->sink)(std::string_view(data, bytes))) {
+      transfer->stopped = true;
+      return 0;  // fewer bytes than given: curl ends the transfer
+    }
   } else if (success || transfer->body.size() < kMaxErrorBodyBytes) {
     transfer->body.append(data, bytes);
   }
   return bytes;
+}
+
+// Called by curl at least once a second while a transfer runs, also when no data comes.
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* transfer = static_cast<Transfer*>(user);
+  if (transfer->stop == nullptr || *transfer->stop == 0) return 0;
+  transfer->stopped = true;
+  return 1;  // non-zero: curl ends the transfer
 }
 
 }  // namespace
@@ -40,7 +53,8 @@ HttpClient::~HttpClient() {
   if (curl_ != nullptr) curl_easy_cleanup(static_cast<CURL*>(curl_));
 }
 
-HttpAnswer HttpClient::send(const HttpRequest& request, const std::function<void(std::string_view)>& sink) {
+HttpAnswer HttpClient::send(const HttpRequest& request, const std::function<bool(std::string_view)>& sink,
+                            const volatile std::sig_atomic_t* stop) {
   HttpAnswer answer;
   auto* curl = static_cast<CURL*>(curl_);
   if (curl == nullptr) {
@@ -49,7 +63,7 @@ HttpAnswer HttpClient::send(const HttpRequest& request, const std::function<void
   }
   curl_easy_reset(curl);
   const std::string url = endpoint_.url + request.target;
-  Transfer transfer{curl, &sink, {}};
+  Transfer transfer{curl, &sink, stop, {}};
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -57,6 +71,11 @@ HttpAnswer HttpClient::send(const HttpRequest& request, const std::function<void
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "kvsctl");
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
+  if (stop != nullptr) {
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &transfer);
+  }
   if (!endpoint_.cacert.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, endpoint_.cacert.c_str());
   // A PUT or POST always carries its (possibly empty) body with a Content-Length: the server
   // answers 411 to a PUT without framing.
@@ -89,6 +108,11 @@ HttpAnswer HttpClient::send(const HttpRequest& request, const std::function<void
   CURLcode code = curl_easy_perform(curl);
   curl_slist_free_all(headers);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &answer.status);
+  if (transfer.stopped && (code == CURLE_WRITE_ERROR || code == CURLE_ABORTED_BY_CALLBACK)) {
+    answer.reached = true;
+    answer.stopped = true;
+    return answer;
+  }
   if (code != CURLE_OK) {
     answer.transport_error = curl_easy_strerror(code);
     return answer;

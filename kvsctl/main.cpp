@@ -2,6 +2,9 @@
 // around the pure parts: it reads the environment, the token file and stdin, sends the
 // requests, and prints; cli.hpp, request.hpp and output.hpp decide everything else.
 
+#include <signal.h>
+
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -31,6 +34,11 @@ std::optional<std::string> env(const char* name) {
 void print(const std::string& text) {
   std::fwrite(text.data(), 1, text.size(), stdout);
 }
+
+// Set by SIGINT and SIGTERM while a stream runs: the user (Ctrl-C) or a supervisor ends it.
+volatile std::sig_atomic_t g_stop = 0;
+
+extern "C" void on_stop_signal(int) { g_stop = 1; }
 
 // The exit status for an answer that was not a success, after saying why on stderr.
 int failure(const HttpAnswer& answer, const std::string& endpoint) {
@@ -67,20 +75,37 @@ int run_ls(HttpClient& client, const Invocation& invocation, const std::string& 
   return kExitOk;
 }
 
-// `watch`: each event line printed and flushed as it arrives, also into a pipe.
+// `watch`: each event line printed and flushed as it arrives, also into a pipe. It runs until
+// the server ends the stream, the reader of stdout goes away (`| head`: SIGPIPE is ignored and
+// the failed write ends the stream instead), or Ctrl-C / SIGTERM; each is a clean end, exit 0.
 int run_watch(HttpClient& client, const HttpRequest& request, const Invocation& invocation,
               const std::string& endpoint) {
+  struct sigaction stop {};
+  stop.sa_handler = on_stop_signal;
+  sigemptyset(&stop.sa_mask);
+  sigaction(SIGINT, &stop, nullptr);
+  sigaction(SIGTERM, &stop, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
   LineSplitter splitter;
+  // False once stdout is gone.
   auto emit = [&](const std::string& line) {
     auto shown = render_watch_line(invocation.global.output, line);
-    if (!shown) return;
+    if (!shown) return true;
     shown->push_back('\n');
     print(*shown);
-    std::fflush(stdout);
+    return std::fflush(stdout) == 0 && !std::ferror(stdout);
   };
-  HttpAnswer answer = client.send(request, [&](std::string_view chunk) {
-    for (const auto& line : splitter.feed(chunk)) emit(line);
-  });
+  HttpAnswer answer = client.send(
+      request,
+      [&](std::string_view chunk) {
+        for (const auto& line : splitter.feed(chunk)) {
+          if (!emit(line)) return false;
+        }
+        return true;
+      },
+      &g_stop);
+  if (answer.stopped) return kExitOk;
   if (!success(answer)) return failure(answer, endpoint);
   if (auto rest = splitter.finish()) emit(*rest);
   return kExitOk;
@@ -112,6 +137,7 @@ int run(const Invocation& invocation) {
   if (request.mode == BodyMode::kRaw) {
     HttpAnswer answer = client.send(request, [](std::string_view chunk) {
       std::fwrite(chunk.data(), 1, chunk.size(), stdout);
+      return true;
     });
     std::fflush(stdout);
     return success(answer) ? kExitOk : failure(answer, choice.endpoint);

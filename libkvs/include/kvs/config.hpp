@@ -67,6 +67,14 @@ struct Config {
   std::size_t max_revisions{10};              // per key
   std::size_t map_size_mb{1024};              // LMDB map size; grows the file lazily
 
+  // The change feed (SPEC section 2, "Watch"). The durable change log keeps entries for
+  // change_retention and at most change_retention_bytes, whichever is reached first.
+  std::chrono::milliseconds change_retention{std::chrono::hours(24)};
+  std::uint64_t change_retention_bytes{1073741824};  // bytes
+  std::chrono::milliseconds watch_heartbeat{std::chrono::seconds(10)};  // silence before a heartbeat line
+  std::size_t watch_buffer{10000};            // events a watch may fall behind before resync_required
+  std::size_t max_watches{1024};              // open watches (streams and long polls) per node
+
   // Features.
   bool auth_enabled{true};
   std::uint16_t default_permissions{kDefaultPermissions};

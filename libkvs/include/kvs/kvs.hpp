@@ -13,3 +13,4 @@
 #include "kvs/status.hpp"
 #include "kvs/types.hpp"
 #include "kvs/version.hpp"
+#include "kvs/watch.hpp"

@@ -37,6 +37,7 @@
 #include "kvs/status.hpp"
 #include "kvs/types.hpp"
 #include "kvs/version.hpp"
+#include "kvs/watch.hpp"
 
 namespace kvs {
 
@@ -273,6 +274,15 @@ class KVS_EXPORT Node {
   // The check export_snapshot makes before its copy, alone: ok when the caller may export,
   // kPermissionDenied otherwise. For HEAD /admin/export, which answers without a copy.
   Status check_export(const CallOptions& options = {}) const;
+
+  // ---- Change feed (SPEC section 2, "Watch"; see kvs/watch.hpp) --------------------------
+
+  // Subscribes to the change feed (kvs/watch.hpp). Codes: kUnavailable when max_watches
+  // watches are open or the node is closing its watches; kInvalidArgument for a `since` that is
+  // not a cursor's shape (a well-formed one the feed cannot serve gets kResyncRequired instead).
+  Result<std::unique_ptr<Watch>> watch(const WatchOptions& options);
+  // Ends every open watch and refuses new ones (a server shutting down). Idempotent.
+  void close_watches();
 
   // Every metric of this node in the Prometheus text format (version 0.0.4).
   std::string metrics_text() const;

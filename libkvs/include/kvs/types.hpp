@@ -107,6 +107,9 @@ struct RangeResult {
   std::vector<RangeItem> items;
   std::vector<std::string> prefixes;          // with a delimiter: the rolled-up prefixes, in key order
   std::optional<std::string> next_start_key;  // set when more keys follow
+  // The change-feed position the page was read at: watching with since=cursor sees every
+  // change made after this page, with no gap.
+  std::string cursor;
 };
 
 // ---- History -------------------------------------------------------------------------------

@@ -315,6 +315,17 @@ const std::vector<KeySpec>& key_table() {
     int_key("map_size_mb", "Largest size of the LMDB data file, in MiB; the file grows lazily.",
             &Config::map_size_mb, 1, std::int64_t{1} << 24);
 
+    interval_key("change_retention", "The change log (/kv/_watch?since=) keeps changes this long.",
+                 &Config::change_retention, 1000);
+    int_key("change_retention_bytes", "The change log keeps at most this many bytes; beyond, the oldest changes go first.",
+            &Config::change_retention_bytes, 1, std::numeric_limits<std::int64_t>::max());
+    interval_key("watch_heartbeat", "A watch stream silent this long gets a heartbeat line.",
+                 &Config::watch_heartbeat, 1000);
+    int_key("watch_buffer", "Events a watcher may fall behind before it gets resync_required.",
+            &Config::watch_buffer, 1, 100'000'000);
+    int_key("max_watches", "Open watch streams and long polls per node; beyond: 503.", &Config::max_watches, 1,
+            1'000'000);
+
     bool_key("auth_enabled", "Require bearer tokens on /kv/, /auth/, /audit and /admin/.", &Config::auth_enabled);
     t.push_back({"default_permissions", "Permission bits of a new key (owner, group, others nibbles; C=8 D=4 W=2 "
                  "R=1).",
@@ -491,6 +502,11 @@ Status validate_config(const Config& c) {
   }
   if (Status s = positive("header_timeout", c.header_timeout); !s.is_ok()) return s;
   if (Status s = positive("idle_timeout", c.idle_timeout); !s.is_ok()) return s;
+  if (Status s = positive("change_retention", c.change_retention); !s.is_ok()) return s;
+  if (Status s = positive("watch_heartbeat", c.watch_heartbeat); !s.is_ok()) return s;
+  if (c.change_retention_bytes < 1) return bad_key("change_retention_bytes", "must be at least 1 byte");
+  if (c.watch_buffer < 1) return bad_key("watch_buffer", "must be at least 1");
+  if (c.max_watches < 1) return bad_key("max_watches", "must be at least 1");
   if (c.max_connections < 1) return bad_key("max_connections", "must be at least 1");
   if (c.max_connections_per_client < 1 || c.max_connections_per_client > c.max_connections) {
     return bad_key("max_connections_per_client", "must be between 1 and max_connections");

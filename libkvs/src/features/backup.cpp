@@ -499,6 +499,9 @@ Result<BackupInfo> restore_backup(const fs::path& backup, const fs::path& data_d
     if (Status f = fsync_fd(out_fd, temp_name); !f) return f;
   }
   if (Status s = storage::check_environment_file(temp); !s) return s.with_context("backup " + backup.string());
+  // The restored data goes on from the backup's change sequence, so the change feed's cursors
+  // handed out since then would name other changes: a new feed id makes them resync.
+  if (Status s = storage::forget_feed_id(temp); !s) return s.with_context("backup " + backup.string());
 
   const fs::path data = data_dir / "data.mdb";
   std::error_code ec;

@@ -430,6 +430,11 @@ NodeMetrics::NodeMetrics(MetricsRegistry& r)
       uptime(r.gauge("kvs_uptime_seconds", "Seconds since this node started.").get()),
       build_info(r.gauge("kvs_build_info", "Always 1; the labels give the kvs version and the git commit it was built from.",
                          {"version", "commit"})),
+      watches_open(r.gauge("kvs_watches_open", "Open change feed watches (streams and long polls).").get()),
+      watch_resyncs(r.sampled_counter("kvs_watch_resyncs_total",
+                                      "resync_required events sent to watchers: cursors past retention or of another "
+                                      "feed, and consumers that fell more than watch_buffer behind.")
+                        .get()),
       process_cpu_seconds(r.sampled_counter("process_cpu_seconds_total",
                                             "Total user and system CPU time spent in seconds.").get()),
       process_resident_memory(r.gauge("process_resident_memory_bytes", "Resident memory size in bytes.").get()),

@@ -232,6 +232,8 @@ struct NodeMetrics {
   Gauge& read_only;                         // kvs_read_only: 1 in read-only mode
   Gauge& uptime;                            // kvs_uptime_seconds
   GaugeFamily& build_info;                  // kvs_build_info{version,commit}: always 1
+  Gauge& watches_open;                      // kvs_watches_open: open change feed watches
+  Gauge& watch_resyncs;                     // kvs_watch_resyncs_total (sampled): resync_required sent
 
   // The process (the standard names of Prometheus client libraries), from /proc/self.
   Gauge& process_cpu_seconds;               // process_cpu_seconds_total: user + system

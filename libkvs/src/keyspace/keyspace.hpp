@@ -44,7 +44,8 @@ struct Change {
   enum class Kind : std::uint8_t { kWrite, kPurge };
   Kind kind = Kind::kWrite;
   Origin origin = Origin::kLocal;
-  std::uint64_t sequence = 0;         // kWrite: the change sequence number; 0 for a purge
+  std::uint64_t sequence = 0;         // the change sequence number; for a purge, an expiry's
+                                      // (a live version purged), 0 for a tombstone purge
   const Version* previous = nullptr;  // kWrite: the version replaced, tombstones included, or
                                       // null; its metadata only (`data` is empty)
   const Version* version = nullptr;   // kWrite: the version written, with its document;
@@ -103,6 +104,8 @@ class Keyspace {
   Status append_audit(std::string_view path, const storage::AuditNote& note) {
     return store_->append_audit(path, note);
   }
+  // Change log upkeep (retention): it removes no version, so no observer hears of it.
+  Result<std::size_t> trim_changes(const storage::ChangeTrim& trim) { return store_->trim_changes(trim); }
 
   // Reads: the store, read-only.
   const storage::Store& store() const noexcept { return *store_; }

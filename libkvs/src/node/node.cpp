@@ -126,6 +126,7 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
   options.max_revisions = config.max_revisions;
   options.map_size_bytes = config.map_size_mb * std::size_t{1024} * 1024;
   options.audit_enabled = config.tamper_logging_enabled;
+  options.clock = impl->clock;  // stamps change log entries: retention by age runs on the node's clock
   // The audit chain is keyed from the cluster secret, which the Store needs before its first
   // append; the Authority loads the same secret once the Store holds the directory lock.
   if (config.tamper_logging_enabled) {
@@ -165,6 +166,8 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
     if (!saved.is_ok()) return saved;
   }
 
+  // The change feed's live half, before anything writes (node_watch.cpp).
+  impl->open_feed();
   // The Merkle tree, from one scan, before any write can report to it (node_replication.cpp).
   if (Status merkle = impl->open_replication(); !merkle.is_ok()) return merkle;
   // Whether this node starts syncing (node_bootstrap.cpp): before anything writes a key.
@@ -178,7 +181,11 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
   features::TtlSweeperOptions sweeper_options;
   sweeper_options.tombstone_ttl = config.tombstone_ttl;
   auth::Authority* authority = impl->authority.get();
-  sweeper_options.after_sweep = [authority] { authority->forget_expired(); };
+  Impl* owner = impl.get();
+  sweeper_options.after_sweep = [authority, owner] {
+    authority->forget_expired();
+    owner->trim_change_log();
+  };
   impl->sweeper = std::make_unique<features::TtlSweeper>(*impl->keyspace, *impl->clock, std::move(sweeper_options));
   if (env.background_sweeper) impl->sweeper->start();
 
@@ -316,7 +323,12 @@ Result<RangeResult> Node::range(const RangeQuery& query) const {
     if (!bound.empty() && (end.empty() || bound < end)) end = std::move(bound);
   }
   RangeResult result;
-  if (!end.empty() && start >= end) return result;
+  if (!end.empty() && start >= end) {
+    auto committed = impl_->store->committed_sequence();
+    if (!committed.is_ok()) return committed.status();
+    result.cursor = impl_->feed_cursor(*committed);
+    return result;
+  }
 
   std::int64_t now = impl_->now_ms();
   bool checked = impl_->checked(query.caller);
@@ -337,6 +349,7 @@ Result<RangeResult> Node::range(const RangeQuery& query) const {
     return true;
   };
   using Step = storage::ScanStep;
+  std::uint64_t sequence = 0;
   Status scanned = impl_->store->scan_skipping(start, end, [&](const Version& version, std::string& skip_to) {
     if (version.deleted || is_expired(version, now) || util::is_reserved_path(version.path)) return Step::kNext;
     // Only keys the caller may read: the others are skipped as if absent. A rolled-up prefix
@@ -358,8 +371,11 @@ Result<RangeResult> Node::range(const RangeQuery& query) const {
     if (query.values) item.data = version.data;
     result.items.push_back(std::move(item));
     return Step::kNext;
-  }, query.values ? storage::RecordPart::kAll : storage::RecordPart::kMetadata);
+  }, query.values ? storage::RecordPart::kAll : storage::RecordPart::kMetadata, &sequence);
   if (!scanned.is_ok()) return scanned;
+  // The feed position of the scan's own snapshot: a watch from it sees exactly the changes
+  // the page does not.
+  result.cursor = impl_->feed_cursor(sequence);
   return result;
 }
 

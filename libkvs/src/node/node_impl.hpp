@@ -64,6 +64,29 @@ struct Node::Impl {
   };
   std::unique_ptr<AuthObserver, AuthObserverDeleter> auth_observer;
 
+  // ---- Change feed (node_watch.cpp) ----
+  // The live half of Node::watch, an observer of the keyspace from open on; the log is the
+  // store's. Declared after the authority, whose permission checks it borrows: its deleter
+  // detaches both from every open Watch (which may outlive the Node) before they go.
+  struct Feed;
+  struct FeedDeleter {
+    void operator()(Feed* feed) const noexcept;
+  };
+  std::unique_ptr<Feed, FeedDeleter> feed;
+  // Creates `feed` and starts observing. Requires: the keyspace is open, nothing written yet.
+  void open_feed();
+  // The feed's cursor at `sequence` (RangeResult::cursor).
+  std::string feed_cursor(std::uint64_t sequence) const;
+  // What /metrics shows of the feed: open watches, resync_required events sent.
+  struct WatchCounts {
+    std::size_t open = 0;
+    std::uint64_t resyncs = 0;
+  };
+  WatchCounts watch_counts() const;
+  // Trims the change log to change_retention and change_retention_bytes, a bounded amount per
+  // call (with each TTL sweep). Failures are logged.
+  void trim_change_log();
+
   // Loads users, groups and revocations into the Authority, starts observing the keyspace for
   // them and, on first start with auth on, creates the admin user and writes its token to
   // <data_dir>/admin.token.

@@ -335,6 +335,9 @@ std::string Node::metrics_text() const {
   auto replication = impl_->replication_counters();
   metrics.replication_queue_depth.set(static_cast<double>(replication.queued));
   metrics.replication_lag.set(static_cast<double>(replication.oldest_queued_ms) / 1000.0);
+  auto watches = impl_->watch_counts();
+  metrics.watches_open.set(static_cast<double>(watches.open));
+  metrics.watch_resyncs.set(static_cast<double>(watches.resyncs));
   metrics.sample_process();
   return impl_->ops->registry.render();
 }

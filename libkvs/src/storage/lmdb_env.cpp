@@ -18,6 +18,7 @@
 
 #include "kvs/log.hpp"
 #include "storage/store.hpp"
+#include "storage/tables.hpp"
 #include "util/thread_annotations.hpp"
 
 namespace kvs::storage {
@@ -372,6 +373,40 @@ Status check_environment_file(const std::filesystem::path& file) {
   if (rc != 0) {
     return Status::corruption("restored data is not a valid LMDB environment: " + std::string(mdb_strerror(rc)));
   }
+  return Status::ok();
+}
+
+// Opens the lone file read-write without a lock file (the caller holds the data directory's
+// lock, and no Store has the file open) and deletes the meta entry in one transaction. The map
+// is the file's size plus room for the pages the transaction copies.
+Status forget_feed_id(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) {
+    return Status::io_error("forget the change feed id of " + file.string() + ": " + std::strerror(errno));
+  }
+  MDB_env* env = nullptr;
+  int rc = mdb_env_create(&env);
+  if (rc == 0) rc = mdb_env_set_maxdbs(env, 64);
+  if (rc == 0) rc = mdb_env_set_mapsize(env, static_cast<std::size_t>(st.st_size) + (std::size_t{64} << 20));
+  if (rc == 0) rc = mdb_env_open(env, file.c_str(), MDB_NOSUBDIR | MDB_NOLOCK, 0600);
+  MDB_txn* txn = nullptr;
+  if (rc == 0) rc = mdb_txn_begin(env, nullptr, 0, &txn);
+  MDB_dbi dbi = 0;
+  if (rc == 0) {
+    rc = mdb_dbi_open(txn, "meta", 0, &dbi);
+    if (rc == 0) {
+      MDB_val key{kFeedIdName.size(), const_cast<char*>(kFeedIdName.data())};
+      rc = mdb_del(txn, dbi, &key, nullptr);
+    }
+    if (rc == MDB_NOTFOUND) rc = 0;  // no meta database or no id: nothing to forget
+  }
+  if (rc == 0) {
+    rc = mdb_txn_commit(txn);
+  } else if (txn != nullptr) {
+    mdb_txn_abort(txn);
+  }
+  if (env != nullptr) mdb_env_close(env);
+  if (rc != 0) return lmdb::lmdb_status(rc, "forget the change feed id of " + file.string());
   return Status::ok();
 }
 

@@ -37,6 +37,7 @@ struct Store::Impl {
   std::unique_ptr<LockFile> lock;
   std::unique_ptr<lmdb::Env> env;
   std::optional<Tables> tables;
+  std::string feed_id;  // read at open; fixed while the store is open
   std::unique_ptr<Writer> writer;
 };
 
@@ -66,12 +67,16 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     lmdb::WriteTxn txn;
     if (Status s = txn.begin(*impl->env); !s.is_ok()) return s;
     TableOptions table_options{CodecOptions{options.compression_enabled, options.compression_level},
-                               options.revision_history_enabled, options.max_revisions, options.audit_enabled};
+                               options.revision_history_enabled, options.max_revisions, options.audit_enabled,
+                               options.clock};
     auto tables = Tables::open(txn, table_options, options.dir.string());
     if (!tables.is_ok()) return tables.status();
     impl->tables.emplace(std::move(*tables));
     auto counters = impl->tables->read_counters(txn);
     if (!counters.is_ok()) return counters.status();
+    auto feed_id = impl->tables->read_feed_id(txn);
+    if (!feed_id.is_ok()) return feed_id.status();
+    impl->feed_id = std::move(*feed_id);
     audit::AuditTip tip;
     if (options.audit_enabled) {
       auto read = read_audit_tip(txn, impl->tables->dbs().audit);
@@ -218,10 +223,15 @@ Status Store::scan(std::string_view start, std::string_view end,
 }
 
 Status Store::scan_skipping(std::string_view start, std::string_view end, const ScanVisitor& visit,
-                            RecordPart part) const {
+                            RecordPart part, std::uint64_t* sequence) const {
   try {
     lmdb::ReadTxn txn(*impl_->env);
     if (Status s = txn.begin(); !s.is_ok()) return s;
+    if (sequence != nullptr) {
+      auto last = impl_->tables->read_sequence(txn);
+      if (!last.is_ok()) return last.status();
+      *sequence = *last;
+    }
     return impl_->tables->scan_versions(txn, start, end, visit, part);
   } catch (...) {
     return Status::internal("scan: " + what_of(std::current_exception()));
@@ -335,13 +345,96 @@ Result<std::vector<std::pair<std::uint64_t, std::string>>> Store::changes(std::u
       if (cursor.key().size() != 8) {
         return Status::corruption("change sequence key of " + std::to_string(cursor.key().size()) + " bytes");
       }
-      changes.emplace_back(keys::read_be64(cursor.key()), std::string(cursor.value()));
+      std::uint64_t sequence = keys::read_be64(cursor.key());
+      auto entry = decode_change(sequence, cursor.value(), RecordPart::kMetadata);
+      if (!entry.is_ok()) return entry.status();
+      changes.emplace_back(sequence, std::move(entry->version.path));
       at = cursor.next();
     }
     if (Status s = cursor.status("scan change sequence"); !s.is_ok()) return s;
     return changes;
   } catch (...) {
     return Status::internal("changes: " + what_of(std::current_exception()));
+  }
+}
+
+const std::string& Store::feed_id() const noexcept { return impl_->feed_id; }
+
+Result<ChangePage> Store::read_changes(std::uint64_t after, std::size_t limit, std::size_t max_bytes,
+                                       RecordPart part) const {
+  try {
+    ChangePage page;
+    lmdb::ReadTxn txn(*impl_->env);
+    if (Status s = txn.begin(); !s.is_ok()) return s;
+    auto last = impl_->tables->read_sequence(txn);
+    if (!last.is_ok()) return last.status();
+    page.last_sequence = *last;
+    if (after >= page.last_sequence || limit == 0) return page;
+    lmdb::Cursor cursor;
+    if (Status s = cursor.open(txn, impl_->tables->dbs().changes, "changes"); !s.is_ok()) return s;
+    std::size_t bytes = 0;
+    bool at = cursor.seek(keys::sequence_key(after + 1));
+    while (at && page.entries.size() < limit && (page.entries.empty() || bytes < max_bytes)) {
+      if (cursor.key().size() != 8) {
+        return Status::corruption("change sequence key of " + std::to_string(cursor.key().size()) + " bytes");
+      }
+      bytes += cursor.value().size();
+      auto entry = decode_change(keys::read_be64(cursor.key()), cursor.value(), part);
+      if (!entry.is_ok()) return entry.status();
+      page.entries.push_back(std::move(*entry));
+      at = cursor.next();
+    }
+    if (Status s = cursor.status("read the change log"); !s.is_ok()) return s;
+    return page;
+  } catch (...) {
+    return Status::internal("read_changes: " + what_of(std::current_exception()));
+  }
+}
+
+Result<std::uint64_t> Store::committed_sequence() const {
+  try {
+    lmdb::ReadTxn txn(*impl_->env);
+    if (Status s = txn.begin(); !s.is_ok()) return s;
+    return impl_->tables->read_sequence(txn);
+  } catch (...) {
+    return Status::internal("committed_sequence: " + what_of(std::current_exception()));
+  }
+}
+
+Result<ChangeLogInfo> Store::change_log_info() const {
+  try {
+    lmdb::ReadTxn txn(*impl_->env);
+    if (Status s = txn.begin(); !s.is_ok()) return s;
+    auto counters = impl_->tables->read_counters(txn);
+    if (!counters.is_ok()) return counters.status();
+    ChangeLogInfo info;
+    info.last_sequence = counters->sequence;
+    info.bytes = counters->change_bytes;
+    lmdb::Cursor cursor;
+    if (Status s = cursor.open(txn, impl_->tables->dbs().changes, "changes"); !s.is_ok()) return s;
+    if (cursor.first()) {
+      if (cursor.key().size() != 8) return Status::corruption("change sequence key of " +
+                                                             std::to_string(cursor.key().size()) + " bytes");
+      info.first_sequence = keys::read_be64(cursor.key());
+      info.first_applied_ms = change_applied_ms(cursor.value());
+    }
+    if (Status s = cursor.status("read the change log"); !s.is_ok()) return s;
+    return info;
+  } catch (...) {
+    return Status::internal("change_log_info: " + what_of(std::current_exception()));
+  }
+}
+
+Result<std::size_t> Store::trim_changes(const ChangeTrim& trim) {
+  try {
+    Intent intent;
+    intent.kind = Intent::Kind::kTrimChanges;
+    intent.trim = &trim;
+    if (Status queued = impl_->writer->submit(intent); !queued.is_ok()) return queued;
+    if (!intent.status.is_ok()) return intent.status;
+    return intent.trimmed;
+  } catch (...) {
+    return Status::internal("trim_changes: " + what_of(std::current_exception()));
   }
 }
 

@@ -6,13 +6,16 @@
 // path longer than 400 bytes its first 400 bytes + a 16-byte BLAKE2b hash (LMDB keys are at
 // most 511 bytes; storage/keys.hpp has the details):
 //   meta      "format_version" -> "1" (an unknown one fails open with kCorruption),
-//             "stats.*" -> big-endian u64 counters, and the embedder's settings (put_meta)
+//             "stats.*" -> big-endian u64 counters, "feed_id" -> the change feed's id (16 hex
+//             digits, random per data directory), and the embedder's settings (put_meta)
 //   versions  path key -> encoded current Version (tombstones included; storage/record_codec.cpp
 //             documents the record field by field)
 //   revisions path key \0 big-endian u64 revision -> encoded Version (when history is enabled)
 //   expiry    big-endian i64 expires_at_ms (sign bit flipped), path key -> path (keys with a TTL)
 //   tindex    "_ts:{timestamp, 13 digits zero-padded}:{path key}" -> empty (time index, bootstrap)
-//   changes   big-endian u64 sequence -> path (every version this node applied)
+//   changes   big-endian u64 sequence -> change log entry (every version this node applied,
+//             and every expiry; storage/change_log.hpp). Sequence numbers are never reused:
+//             the last one given out is a counter that trimming the log leaves alone
 //   audit     big-endian u64 audit seq -> encoded audit::AuditEntry (only with
 //             StoreOptions::audit_enabled; audit/chain.hpp describes the chain,
 //             storage/audit_table.hpp how it is kept)
@@ -42,8 +45,10 @@
 #include <vector>
 
 #include "audit/chain.hpp"
+#include "kvs/clock.hpp"
 #include "kvs/status.hpp"
 #include "kvs/version.hpp"
+#include "storage/change_log.hpp"
 #include "storage/record_codec.hpp"
 #include "storage/scan.hpp"
 
@@ -55,7 +60,9 @@ struct Committed {
   enum class Kind : std::uint8_t { kWrite, kPurge };
   Kind kind = Kind::kWrite;
   std::uint8_t tag = 0;           // the tag of the write or purge that made it (opaque to the Store)
-  std::uint64_t sequence = 0;     // kWrite: the version's change sequence number; kPurge: 0
+  // kWrite: the version's change sequence number; kPurge: the expiry's (a live version
+  // purged), or 0 (a tombstone purged: no change).
+  std::uint64_t sequence = 0;
   // kWrite: the version it replaced (tombstones included), or nullptr when the path held none.
   // Metadata only: its `data` is not decoded (empty). kPurge: nullptr.
   const Version* previous = nullptr;
@@ -89,6 +96,23 @@ struct StoreOptions {
   std::optional<audit::AuditKey> audit_key;
   // Set once here, so it never races the writer thread; empty: nobody is told.
   CommitObserver commit_observer;
+  // Stamps each change log entry with when it was applied (retention by age); null: the
+  // system clock. Borrowed: must outlive the Store.
+  const Clock* clock = nullptr;
+};
+
+// A page of the change log, read from one snapshot.
+struct ChangePage {
+  std::vector<ChangeEntry> entries;  // sequence > after, ascending, consecutive unless trimmed
+  std::uint64_t last_sequence = 0;   // the last sequence given out, as of the snapshot
+};
+
+// The change log's extent, from one snapshot.
+struct ChangeLogInfo {
+  std::uint64_t first_sequence = 0;             // of the oldest entry kept; 0 when empty
+  std::optional<std::int64_t> first_applied_ms;  // its applied_ms (nullopt: empty, or an old-format entry)
+  std::uint64_t last_sequence = 0;              // the last sequence given out
+  std::uint64_t bytes = 0;                      // keys and values of the entries kept
 };
 
 // What the audit entry of one write says besides what the written Version gives (its path and
@@ -238,8 +262,10 @@ class Store {
   // it was given): the scan goes on at the first path >= skip_to, seeking past what lies
   // between instead of reading it (a one-level listing steps over whole subtrees this way).
   // `part`: kMetadata leaves each version's data empty and skips decompressing it.
+  // `sequence`, when not null, receives the last change sequence number as of the scan's
+  // snapshot: the change feed's position of exactly what the scan saw.
   Status scan_skipping(std::string_view start, std::string_view end, const ScanVisitor& visit,
-                       RecordPart part = RecordPart::kAll) const;
+                       RecordPart part = RecordPart::kAll, std::uint64_t* sequence = nullptr) const;
 
   // Revisions of `path`, newest first (at most max_revisions are kept).
   Result<std::vector<StoredRevision>> history(std::string_view path) const;
@@ -255,6 +281,23 @@ class Store {
   // The change sequence: (sequence, path) after `after`, ascending, at most `limit`.
   Result<std::vector<std::pair<std::uint64_t, std::string>>> changes(std::uint64_t after,
                                                                      std::size_t limit) const;
+
+  // ---- The change log (storage/change_log.hpp), which the change feed serves ----
+  // The feed's id, fixed for the life of this data directory (a restored one gets a new one:
+  // forget_feed_id).
+  const std::string& feed_id() const noexcept;
+  // Entries with sequence > after, ascending, from one snapshot: at most `limit` entries, and
+  // fewer once they hold about `max_bytes` (at least one while any follow). `part` as for
+  // decode_record. kCorruption for an entry that does not decode (an old-format entry too).
+  Result<ChangePage> read_changes(std::uint64_t after, std::size_t limit, std::size_t max_bytes,
+                                  RecordPart part = RecordPart::kAll) const;
+  // The last change sequence number committed, read from a fresh snapshot (unlike stats(),
+  // never behind a snapshot some reader already saw).
+  Result<std::uint64_t> committed_sequence() const;
+  Result<ChangeLogInfo> change_log_info() const;
+  // Removes the oldest entries as `trim` says, in one write transaction; returns how many.
+  // kUnavailable as for write.
+  Result<std::size_t> trim_changes(const ChangeTrim& trim);
 
   // Small persistent settings (node identity and the like) in the meta database. put_meta is
   // durable when it returns (it goes through the writer like a write); the names
@@ -296,5 +339,11 @@ class Store {
 // Opens `file` (a lone data.mdb, such as a restored backup) read-only as an LMDB environment
 // to be sure it is one. kCorruption when it is not.
 Status check_environment_file(const std::filesystem::path& file);
+
+// Removes the change feed id from `file` (a lone data.mdb that no Store has open, such as a
+// backup being restored), so that the Store opening it makes a new one: cursors of the feed it
+// was copied from must not resume on it, since its sequence numbers go on from the copy's
+// and would name other changes. kIOError when the file cannot be written.
+Status forget_feed_id(const std::filesystem::path& file);
 
 }  // namespace kvs::storage

@@ -9,7 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include <sodium.h>
+
 #include "storage/keys.hpp"
+#include "util/hex.hpp"
 
 namespace kvs::storage {
 namespace {
@@ -25,6 +28,7 @@ constexpr std::string_view kKeysName = "stats.keys";
 constexpr std::string_view kLiveKeysName = "stats.live_keys";
 constexpr std::string_view kBytesName = "stats.bytes";
 constexpr std::string_view kSequenceName = "stats.last_sequence";
+constexpr std::string_view kChangeBytesName = "stats.change_bytes";
 
 bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
@@ -46,10 +50,36 @@ Status write_counter(lmdb::WriteTxn& txn, lmdb::Dbi meta, std::string_view name,
   return txn.put(meta, name, bytes, What{"meta", name});
 }
 
+// Every field of `version` but its document: the event version of a change that shows no
+// document (a delete, an expiry, a reserved key's write, which the feed never serves).
+Version without_data(const Version& version) {
+  Version event;
+  event.path = version.path;
+  event.uuid = version.uuid;
+  event.timestamp_ms = version.timestamp_ms;
+  event.origin_node_id = version.origin_node_id;
+  event.origin_joined_ms = version.origin_joined_ms;
+  event.expires_at_ms = version.expires_at_ms;
+  event.owner_uuid = version.owner_uuid;
+  event.group_uuid = version.group_uuid;
+  event.permissions = version.permissions;
+  event.deleted = version.deleted;
+  return event;
+}
+
+// A new change feed id: 8 random bytes as hex. Random from the OS, not the Random seam: like
+// the cluster secret, it must differ between data directories whatever seeds tests use.
+Result<std::string> make_feed_id() {
+  if (sodium_init() < 0) return Status::internal("libsodium failed to initialise");
+  std::uint8_t bytes[8];
+  randombytes_buf(bytes, sizeof bytes);
+  return util::to_hex(std::span<const std::uint8_t>(bytes, sizeof bytes));
+}
+
 }  // namespace
 
 bool is_reserved_meta(std::string_view name) {
-  return name == kFormatVersionName || starts_with(name, kCounterPrefix);
+  return name == kFormatVersionName || starts_with(name, kCounterPrefix) || name == kFeedIdName;
 }
 
 Result<Version> decode_for(std::string_view bytes, std::string_view path) {
@@ -90,6 +120,14 @@ Result<Tables> Tables::open(lmdb::WriteTxn& txn, const TableOptions& options, st
     Status saved = txn.put(dbs.meta, kFormatVersionName, kFormatVersion, What{"meta format_version"});
     if (!saved.is_ok()) return saved;
     if (Status s = tables.write_counters(txn, Counters{}); !s.is_ok()) return s;
+  }
+
+  auto feed_id = txn.get(dbs.meta, kFeedIdName, What{"meta feed_id"});
+  if (!feed_id.is_ok()) return feed_id.status();
+  if (!feed_id->has_value()) {
+    auto made = make_feed_id();
+    if (!made.is_ok()) return made.status();
+    if (Status s = txn.put(dbs.meta, kFeedIdName, *made, What{"meta feed_id"}); !s.is_ok()) return s;
   }
 
   if (options.audit_enabled) {
@@ -183,7 +221,8 @@ Result<Counters> Tables::read_counters(const lmdb::Txn& txn) const {
   std::pair<std::string_view, std::uint64_t*> fields[] = {{kKeysName, &counters.keys},
                                                           {kLiveKeysName, &counters.live_keys},
                                                           {kBytesName, &counters.bytes},
-                                                          {kSequenceName, &counters.sequence}};
+                                                          {kSequenceName, &counters.sequence},
+                                                          {kChangeBytesName, &counters.change_bytes}};
   for (auto& [name, field] : fields) {
     auto value = read_counter(txn, dbs_.meta, name);
     if (!value.is_ok()) return value.status();
@@ -196,7 +235,57 @@ Status Tables::write_counters(lmdb::WriteTxn& txn, const Counters& counters) con
   if (Status s = write_counter(txn, dbs_.meta, kKeysName, counters.keys); !s.is_ok()) return s;
   if (Status s = write_counter(txn, dbs_.meta, kLiveKeysName, counters.live_keys); !s.is_ok()) return s;
   if (Status s = write_counter(txn, dbs_.meta, kBytesName, counters.bytes); !s.is_ok()) return s;
+  if (Status s = write_counter(txn, dbs_.meta, kChangeBytesName, counters.change_bytes); !s.is_ok()) return s;
   return write_counter(txn, dbs_.meta, kSequenceName, counters.sequence);
+}
+
+Result<std::uint64_t> Tables::read_sequence(const lmdb::Txn& txn) const {
+  return read_counter(txn, dbs_.meta, kSequenceName);
+}
+
+Result<std::string> Tables::read_feed_id(const lmdb::Txn& txn) const {
+  auto bytes = txn.get(dbs_.meta, kFeedIdName, What{"meta feed_id"});
+  if (!bytes.is_ok()) return bytes.status();
+  if (!bytes->has_value() || (*bytes)->size() != 16) return Status::corruption("meta feed_id is missing or malformed");
+  return std::string(**bytes);
+}
+
+// Sequence numbers only grow, so each entry lands at the end of the database.
+Status Tables::append_change(lmdb::WriteTxn& txn, ChangeEntry::Type type, const Version& event,
+                             const std::string* record, Counters& next) const {
+  std::string encoded;
+  if (record == nullptr) {
+    encoded = encode_record(event, options_.codec);
+    record = &encoded;
+  }
+  std::string entry = encode_change(type, now_ms(), *record);
+  next.sequence += 1;
+  if (Status s = txn.put(dbs_.changes, keys::sequence_key(next.sequence), entry, What{"change log entry of", event.path},
+                         lmdb::PutMode::kAppend);
+      !s.is_ok()) {
+    return s;
+  }
+  next.change_bytes += 8 + entry.size();
+  return Status::ok();
+}
+
+Result<std::size_t> Tables::trim_changes(lmdb::WriteTxn& txn, const ChangeTrim& trim, Counters& next) const {
+  lmdb::Cursor cursor;
+  if (Status s = cursor.open(txn, dbs_.changes, "changes"); !s.is_ok()) return s;
+  std::size_t removed = 0;
+  bool at = cursor.first();
+  while (at && removed < trim.limit) {
+    std::optional<std::int64_t> applied = change_applied_ms(cursor.value());
+    bool goes = !applied || *applied < trim.cutoff_ms || next.change_bytes > trim.max_bytes;
+    if (!goes) break;
+    std::uint64_t size = cursor.key().size() + cursor.value().size();
+    if (Status s = cursor.del("trim the change log"); !s.is_ok()) return s;
+    next.change_bytes -= std::min(next.change_bytes, size);
+    ++removed;
+    at = cursor.next();
+  }
+  if (Status s = cursor.status("trim the change log"); !s.is_ok()) return s;
+  return removed;
 }
 
 // Index entries of the version it replaces are removed first, so each index holds exactly one
@@ -209,15 +298,17 @@ Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counte
   auto old_bytes = txn.get(dbs_.versions, key, What{"version of", path});
   if (!old_bytes.is_ok()) return old_bytes.status();
   if (previous != nullptr) previous->reset();
+  // The version replaced, metadata only (no decompression): for a commit observer, and for a
+  // tombstone's change log entry, which is visible as the version it replaced.
+  std::optional<Version> replaced;
   if (old_bytes->has_value()) {
     // Copy what is needed out of the summary now: LMDB's memory may move on the next write.
     auto old = decode_summary(**old_bytes);
     if (!old.is_ok()) return old.status().with_context(What{"current version of", path}.text());
-    if (previous != nullptr) {
-      // Only for a commit observer; the document is left out, so this costs no decompression.
-      auto replaced = decode_record(**old_bytes, RecordPart::kMetadata);
-      if (!replaced.is_ok()) return replaced.status().with_context(What{"current version of", path}.text());
-      *previous = std::move(*replaced);
+    if (previous != nullptr || version.deleted) {
+      auto decoded = decode_record(**old_bytes, RecordPart::kMetadata);
+      if (!decoded.is_ok()) return decoded.status().with_context(What{"current version of", path}.text());
+      replaced = std::move(*decoded);
     }
     std::size_t old_size = (*old_bytes)->size();
     bool old_live = !old->deleted && !is_reserved_path(path);
@@ -249,13 +340,29 @@ Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counte
   if (options_.revision_history_enabled && options_.max_revisions > 0) {
     if (Status s = append_revision(txn, key, record); !s.is_ok()) return s;
   }
-  // Sequence numbers only grow, so each lands at the end of the database.
-  next.sequence += 1;
-  if (Status s = txn.put(dbs_.changes, keys::sequence_key(next.sequence), path, What{"change sequence of", path},
-                         lmdb::PutMode::kAppend);
-      !s.is_ok()) {
+  // The change log entry. A put of a client key reuses the record just encoded, document and
+  // all; a tombstone shows the replaced version's owner, group and bits; a reserved key's
+  // entry (never served) keeps no document.
+  if (version.deleted) {
+    if (!replaced || (replaced->owner_uuid == version.owner_uuid && replaced->group_uuid == version.group_uuid &&
+                      replaced->permissions == version.permissions)) {
+      // The tombstone's own record says it already (a local delete copies the bits it replaces).
+      if (Status s = append_change(txn, ChangeEntry::Type::kDelete, version, &record, next); !s.is_ok()) return s;
+    } else {
+      Version event = without_data(version);
+      event.owner_uuid = replaced->owner_uuid;
+      event.group_uuid = replaced->group_uuid;
+      event.permissions = replaced->permissions;
+      if (Status s = append_change(txn, ChangeEntry::Type::kDelete, event, nullptr, next); !s.is_ok()) return s;
+    }
+  } else if (is_reserved_path(path)) {
+    if (Status s = append_change(txn, ChangeEntry::Type::kPut, without_data(version), nullptr, next); !s.is_ok()) {
+      return s;
+    }
+  } else if (Status s = append_change(txn, ChangeEntry::Type::kPut, version, &record, next); !s.is_ok()) {
     return s;
   }
+  if (previous != nullptr) *previous = std::move(replaced);
   next.keys += 1;
   if (!version.deleted && !is_reserved_path(path)) next.live_keys += 1;
   next.bytes += record.size();
@@ -323,12 +430,15 @@ Result<bool> Tables::purge_version(lmdb::WriteTxn& txn, std::string_view path, s
   if (!held.is_ok()) return held.status().with_context(What{"current version of", path}.text());
   if (held->uuid != uuid || held->path != path) return false;
 
-  if (removed != nullptr) {
-    // Only for a commit observer: metadata only, decoded before LMDB's memory changes.
+  // Metadata only, decoded before LMDB's memory changes: for a commit observer, and for the
+  // change log entry of an expiry.
+  std::optional<Version> gone;
+  if (removed != nullptr || !held->deleted) {
     auto version = decode_record(**bytes, RecordPart::kMetadata);
     if (!version.is_ok()) return version.status().with_context(What{"current version of", path}.text());
-    *removed = std::move(*version);
+    gone = std::move(*version);
   }
+  const bool expired_live = !held->deleted;
   std::size_t size = (*bytes)->size();
   bool live = !held->deleted && !is_reserved_path(path);
   std::int64_t timestamp = held->timestamp_ms;
@@ -344,6 +454,16 @@ Result<bool> Tables::purge_version(lmdb::WriteTxn& txn, std::string_view path, s
     return s;
   }
   if (Status s = drop_revisions(txn, key); !s.is_ok()) return s;
+  if (expired_live) {
+    // A live version leaving the store is a delete for the feed: the version's own uuid, and
+    // the moment it expired as its timestamp. A purged tombstone changes nothing visible.
+    Version event = without_data(*gone);
+    event.deleted = true;
+    event.timestamp_ms = gone->expires_at_ms.value_or(gone->timestamp_ms);
+    event.expires_at_ms.reset();
+    if (Status s = append_change(txn, ChangeEntry::Type::kDelete, event, nullptr, next); !s.is_ok()) return s;
+  }
+  if (removed != nullptr) *removed = std::move(gone);
   next.keys -= 1;
   if (live) next.live_keys -= 1;
   next.bytes -= std::min<std::uint64_t>(next.bytes, size);

@@ -17,8 +17,10 @@
 #include <string>
 #include <string_view>
 
+#include "kvs/clock.hpp"
 #include "kvs/status.hpp"
 #include "kvs/version.hpp"
+#include "storage/change_log.hpp"
 #include "storage/lmdb_env.hpp"
 #include "storage/record_codec.hpp"
 #include "storage/scan.hpp"
@@ -41,17 +43,24 @@ struct Counters {
   std::uint64_t keys = 0;       // current versions, tombstones included
   std::uint64_t live_keys = 0;  // not tombstones, not reserved ('_...') paths
   std::uint64_t bytes = 0;      // of encoded current versions
-  std::uint64_t sequence = 0;   // the last change sequence number given out
+  std::uint64_t sequence = 0;   // the last change sequence number given out (never reused,
+                                // also once the change log is trimmed)
+  std::uint64_t change_bytes = 0;  // keys and values of the change log's entries
 };
+
 
 struct TableOptions {
   CodecOptions codec;
   bool revision_history_enabled = true;
   std::size_t max_revisions = 10;  // per key; 0 keeps none
   bool audit_enabled = false;      // open the audit database
+  const Clock* clock = nullptr;    // stamps change log entries (applied_ms); null: system_clock()
 };
 
-// True for the meta names the store keeps for itself ("format_version", "stats.*").
+// The meta name of the change feed's id (Tables::open makes one when missing).
+inline constexpr std::string_view kFeedIdName = "feed_id";
+
+// True for the meta names the store keeps for itself ("format_version", "stats.*", "feed_id").
 bool is_reserved_meta(std::string_view name);
 
 // Decodes a stored record of `path`, checking that it really is that path's record.
@@ -62,7 +71,8 @@ class Tables {
  public:
   // Opens (creating when missing) every database inside `txn`, which the caller then commits.
   // A new environment gets the format version and zero counters; an existing one must carry
-  // this build's format version. kCorruption naming `dir` for an unknown format version (or
+  // this build's format version. An environment without a change feed id (new, from before
+  // the feed, or restored: see forget_feed_id) gets a fresh random one. kCorruption naming `dir` for an unknown format version (or
   // versions without one); LMDB's error otherwise.
   static Result<Tables> open(lmdb::WriteTxn& txn, const TableOptions& options, std::string_view dir);
 
@@ -82,10 +92,16 @@ class Tables {
                        RecordPart part = RecordPart::kAll) const;
 
   Result<Counters> read_counters(const lmdb::Txn& txn) const;
+  // The last change sequence number as of `txn` (Counters::sequence alone).
+  Result<std::uint64_t> read_sequence(const lmdb::Txn& txn) const;
+  // The change feed's id: 16 lower-case hex digits.
+  Result<std::string> read_feed_id(const lmdb::Txn& txn) const;
   Status write_counters(lmdb::WriteTxn& txn, const Counters& counters) const;
 
   // Writes `version` as the current version of its path with every index entry that goes with
-  // it, and updates `next` (its change sequence number is next.sequence afterwards). When
+  // it, and updates `next` (its change sequence number is next.sequence afterwards): among
+  // them its change log entry (storage/change_log.hpp), a put or, for a tombstone, a delete
+  // visible as the version it replaced. When
   // `previous` is not null it receives the version replaced (metadata only, data empty), or
   // nullopt. Requires: version.path is non-empty and holds no '\0'. An error here must fail
   // the whole transaction: the indexes may be half-updated.
@@ -93,16 +109,28 @@ class Tables {
                        std::optional<Version>* previous) const;
 
   // Removes the current version of `path`, with its index entries and revisions, when its uuid
-  // is `uuid`. Returns whether it did. When `removed` is not null and it did, it receives the
+  // is `uuid`. Returns whether it did. A live version that goes (an expiry) is a change: it
+  // takes the next sequence number and a delete entry in the change log, whose uuid is the
+  // version's and whose timestamp is its expires_at_ms; a tombstone that goes is not. When `removed` is not null and it did, it receives the
   // version removed (metadata only). Errors as for apply_version.
   Result<bool> purge_version(lmdb::WriteTxn& txn, std::string_view path, std::string_view uuid, Counters& next,
                              std::optional<Version>* removed) const;
+
+  // Removes the oldest change log entries as `trim` says (entries of the old path-only format
+  // go first, whatever their age) and updates next.change_bytes. Returns how many it removed.
+  // Errors as for apply_version.
+  Result<std::size_t> trim_changes(lmdb::WriteTxn& txn, const ChangeTrim& trim, Counters& next) const;
 
  private:
   Tables(const Dbs& dbs, const TableOptions& options) : dbs_(dbs), options_(options) {}
 
   Status append_revision(lmdb::WriteTxn& txn, std::string_view path_key, std::string_view record) const;
   Status drop_revisions(lmdb::WriteTxn& txn, std::string_view path_key) const;
+  // Appends the change log entry of `event` under the next sequence number (next.sequence
+  // afterwards). `record`: the event's record when already encoded; null: encoded here.
+  Status append_change(lmdb::WriteTxn& txn, ChangeEntry::Type type, const Version& event, const std::string* record,
+                       Counters& next) const;
+  std::int64_t now_ms() const { return options_.clock != nullptr ? options_.clock->now_ms() : system_clock().now_ms(); }
 
   Dbs dbs_;
   TableOptions options_;

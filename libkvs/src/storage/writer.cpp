@@ -252,6 +252,7 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
       intent->written.reset();
       intent->previous.reset();
       intent->purged = false;
+      intent->trimmed = 0;
       intent->sequence = 0;
     }
     if (out_of_space && batch.size() > 1) return false;  // the caller runs them one by one
@@ -284,7 +285,8 @@ void Writer::notify(const std::vector<Intent*>& batch) {
                                              intent->previous ? &*intent->previous : nullptr, &*intent->written});
       } else if (intent->kind == Intent::Kind::kPurge && intent->status.is_ok() && intent->purged &&
                  intent->previous) {
-        committed_batch_.push_back(Committed{Committed::Kind::kPurge, intent->tag, 0, nullptr, &*intent->previous});
+        committed_batch_.push_back(
+            Committed{Committed::Kind::kPurge, intent->tag, intent->sequence, nullptr, &*intent->previous});
       }
     }
     if (committed_batch_.empty()) return;
@@ -314,9 +316,18 @@ Status Writer::run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, a
     }
 
     case Intent::Kind::kPurge: {
+      const std::uint64_t sequence_before = next.sequence;
       auto purged = tables_.purge_version(txn, intent.path, intent.uuid, next, observed ? &intent.previous : nullptr);
       if (!purged.is_ok()) return purged.status();
       intent.purged = *purged;
+      if (next.sequence != sequence_before) intent.sequence = next.sequence;  // an expiry is a change
+      return Status::ok();
+    }
+
+    case Intent::Kind::kTrimChanges: {
+      auto trimmed = tables_.trim_changes(txn, *intent.trim, next);
+      if (!trimmed.is_ok()) return trimmed.status();
+      intent.trimmed = *trimmed;
       return Status::ok();
     }
 

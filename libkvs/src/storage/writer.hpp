@@ -49,7 +49,7 @@ std::string what_of(const std::exception_ptr& error);
 // One queued request to the writer thread. It lives on the stack of the caller, which waits
 // for `done` before it reads the outcome and lets the intent go.
 struct Intent {
-  enum class Kind : std::uint8_t { kWrite, kPurge, kPutMeta, kAudit };
+  enum class Kind : std::uint8_t { kWrite, kPurge, kPutMeta, kAudit, kTrimChanges };
   Kind kind = Kind::kWrite;
   std::uint8_t tag = 0;              // kWrite, kPurge: for the commit observer
   Headroom headroom = Headroom::kKeep;  // kWrite: whether it may use the space headroom
@@ -57,12 +57,15 @@ struct Intent {
   const AuditNote* audit = nullptr;  // kWrite: the audit entry to append with the version; kAudit: the entry
   std::string_view path, uuid;       // kPurge; kAudit: the entry's path
   std::string_view name, value;      // kPutMeta
+  const ChangeTrim* trim = nullptr;  // kTrimChanges
   // The outcome, written by the writer thread before it sets `done`.
   Status status;
   std::optional<Version> written;
   bool purged = false;
+  std::size_t trimmed = 0;           // kTrimChanges: change log entries removed
   // Kept for the commit observer only (left empty without one): kWrite, the version replaced;
-  // kPurge, the version removed; metadata only. And a write's change sequence number.
+  // kPurge, the version removed; metadata only. And the change sequence number of a write, or
+  // of a purge that was a change (an expiry; 0 otherwise).
   std::optional<Version> previous;
   std::uint64_t sequence = 0;
   std::promise<void> done;

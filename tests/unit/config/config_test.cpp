@@ -389,3 +389,41 @@ TEST_CASE("bootstrap_timeout is an interval, 30s by default, and must be positiv
     CHECK_THAT(error_of(yaml), Catch::Contains("'bootstrap_timeout'"));
   }
 }
+
+TEST_CASE("the change feed keys have the SPEC defaults, are read, written and checked", "[config]") {
+  auto defaults = kvs::parse_config("");
+  REQUIRE(defaults.is_ok());
+  CHECK(defaults->change_retention == 24h);
+  CHECK(defaults->change_retention_bytes == 1073741824);
+  CHECK(defaults->watch_heartbeat == 10s);
+  CHECK(defaults->watch_buffer == 10000);
+  CHECK(defaults->max_watches == 1024);
+
+  std::string yaml = kvs::default_config_yaml();
+  CHECK_THAT(yaml, Catch::Contains("\nchange_retention: \"24h\""));
+  CHECK_THAT(yaml, Catch::Contains("\nchange_retention_bytes: 1073741824"));
+  CHECK_THAT(yaml, Catch::Contains("\nwatch_heartbeat: \"10s\""));
+  CHECK_THAT(yaml, Catch::Contains("\nwatch_buffer: 10000"));
+  CHECK_THAT(yaml, Catch::Contains("\nmax_watches: 1024"));
+  auto round_trip = kvs::parse_config(yaml);
+  REQUIRE(round_trip.is_ok());
+  CHECK(round_trip->change_retention == 24h);
+
+  auto read = kvs::parse_config(
+      "change_retention: 90m\nchange_retention_bytes: 4096\nwatch_heartbeat: 2\nwatch_buffer: 7\n"
+      "max_watches: 3\n");
+  REQUIRE(read.is_ok());
+  CHECK(read->change_retention == 90min);
+  CHECK(read->change_retention_bytes == 4096);
+  CHECK(read->watch_heartbeat == 2s);
+  CHECK(read->watch_buffer == 7);
+  CHECK(read->max_watches == 3);
+
+  for (const char* bad : {"change_retention: 0\n", "change_retention: forever\n", "change_retention_bytes: 0\n",
+                          "change_retention_bytes: 1GB\n", "watch_heartbeat: 0\n", "watch_buffer: 0\n",
+                          "max_watches: 0\n", "max_watches: -1\n"}) {
+    INFO(bad);
+    std::string key(bad, std::string_view(bad).find(':'));
+    CHECK_THAT(error_of(bad), Catch::Contains("'" + key + "'"));
+  }
+}

@@ -1,0 +1,164 @@
+#include "watch_routes.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <httplib.h>
+
+#include "auth_routes.hpp"
+#include "kvs/log.hpp"
+#include "watch_wire.hpp"
+
+namespace kvs::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Events a stream takes from its watch per wake-up: one chunk on the wire.
+constexpr std::size_t kStreamBatch = 256;
+
+// Whether the caller may go on watching: its token, checked again at every wake-up (the
+// interceptor checked it once, when the request came in). Node::authenticate touches no disk.
+class CallerCheck {
+ public:
+  CallerCheck(Node& node, const RequestContext& context) : node_(node) {
+    if (!node.auth_enabled() || context.caller.trusted) return;
+    // The header is kept while the token, a view into it, is copied.
+    const std::string authorization = context.header("Authorization");
+    auto token = bearer_token(authorization);
+    if (token.is_ok()) token_ = std::string(*token);
+    checked_ = true;
+  }
+
+  bool still_valid() const { return !checked_ || node_.authenticate(token_).is_ok(); }
+
+ private:
+  Node& node_;
+  bool checked_ = false;
+  std::string token_;
+};
+
+// What makes a wait end early: a gone client or a token that no longer authenticates.
+bool should_stop(const CallerCheck& caller) { return client_hung_up() || !caller.still_valid(); }
+
+// One open stream, shared by the copies httplib makes of its content provider; the last copy
+// goes (closing the watch, and so freeing its max_watches slot) with the response.
+struct WatchStream {
+  std::unique_ptr<Watch> watch;
+  WatchFraming framing;
+  CallerCheck caller;
+  std::chrono::milliseconds heartbeat;
+  Clock::time_point last_sent;
+  std::vector<WatchEvent> batch;
+
+  // One wake-up: waits for events (or a heartbeat's due time) and writes them. Returns false
+  // to cut the connection (the client is gone, or the feed failed), true otherwise; the stream
+  // ends cleanly (sink.done) when the node closes its watches or the token stops working.
+  bool pump(httplib::DataSink& sink) {
+    if (client_hung_up()) return false;
+    if (!caller.still_valid()) {
+      sink.done();
+      return true;
+    }
+    auto now = Clock::now();
+    auto until_heartbeat = std::chrono::duration_cast<std::chrono::milliseconds>(last_sent + heartbeat - now);
+    auto timeout = std::clamp(until_heartbeat, std::chrono::milliseconds(0), kWatchWakeup);
+    batch.clear();
+    auto got = watch->next(batch, kStreamBatch, timeout);
+    if (!got.is_ok()) {
+      if (got.status().code() == Status::Code::kUnavailable) {  // closed: the server is stopping
+        sink.done();
+        return true;
+      }
+      log(LogLevel::kError, "watch.failed", {{"error", got.status().to_string()}});
+      return false;  // the client sees a cut transfer and resumes from its last cursor
+    }
+    std::string chunk;
+    for (const auto& event : batch) chunk += framed(framing, event.cursor, watch_event_json(event));
+    if (chunk.empty() && Clock::now() - last_sent >= heartbeat) {
+      std::string cursor = watch->cursor();
+      chunk = framed(framing, cursor, heartbeat_json(cursor));
+    }
+    if (chunk.empty()) return true;
+    // Never a zero-length write: httplib would take it for the end of the content.
+    if (!sink.write(chunk.data(), chunk.size())) return false;
+    last_sent = Clock::now();
+    return true;
+  }
+};
+
+class WatchRoutes {
+ public:
+  WatchRoutes(Node& node, std::chrono::milliseconds heartbeat) : node_(node), heartbeat_(heartbeat) {}
+
+  void watch(RequestContext& context, httplib::Response& response) {
+    auto request = parse_watch_request(context.target, context.header("Accept"), context.header("Last-Event-ID"));
+    if (!request.is_ok()) return write_error(response, request.status());
+    WatchOptions options;
+    options.caller = context.caller;
+    options.prefix = request->prefix;
+    options.since = request->since;
+    options.values = request->values;
+    auto opened = node_.watch(options);  // kUnavailable (503) past max_watches
+    if (!opened.is_ok()) return write_error(response, opened.status());
+    CallerCheck caller(node_, context);
+    if (request->framing == WatchFraming::kLongPoll) {
+      return long_poll(*request, std::move(*opened), caller, response);
+    }
+
+    auto stream = std::make_shared<WatchStream>(
+        WatchStream{std::move(*opened), request->framing, caller, heartbeat_, Clock::now(), {}});
+    response.status = 200;
+    response.set_header("Cache-Control", "no-cache");
+    // Reverse proxies that buffer answers (nginx) pass this one on as it comes.
+    response.set_header("X-Accel-Buffering", "no");
+    const char* type = request->framing == WatchFraming::kSse ? "text/event-stream" : "application/x-ndjson";
+    response.set_chunked_content_provider(type, [stream](std::size_t, httplib::DataSink& sink) {
+      return stream->pump(sink);
+    });
+  }
+
+ private:
+  // Waits up to `wait` for the first events, then answers them, up to `limit`. Wakes up every
+  // kWatchWakeup to notice a gone client or a token that stopped working (either ends the wait).
+  void long_poll(const WatchRequest& request, std::unique_ptr<Watch> watch, const CallerCheck& caller,
+                 httplib::Response& response) {
+    const auto deadline = Clock::now() + request.wait;
+    std::vector<WatchEvent> events;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      auto got = watch->next(events, request.limit, std::clamp(left, std::chrono::milliseconds(0), kWatchWakeup));
+      if (!got.is_ok()) {
+        // Closed (the server is stopping): what came so far, which is nothing.
+        if (got.status().code() != Status::Code::kUnavailable) return write_error(response, got.status());
+        break;
+      }
+      if (!events.empty() || Clock::now() >= deadline || should_stop(caller)) break;
+    }
+    std::string cursor = watch->cursor();
+    LongPollCut cut = cut_for_long_poll(events);
+    if (cut.keep < events.size()) {
+      // Events after a resync were taken from the watch but are not returned: the next poll
+      // resumes after the last one returned.
+      events.resize(cut.keep);
+      cursor = events.back().cursor;
+    }
+    write_json(response, 200, long_poll_json(events, cursor));
+  }
+
+  Node& node_;
+  std::chrono::milliseconds heartbeat_;
+};
+
+}  // namespace
+
+void register_watch_routes(HttpServer& server, Node& node, std::chrono::milliseconds heartbeat) {
+  auto routes = std::make_shared<WatchRoutes>(node, heartbeat);
+  server.add_route({"kv_watch", "GET", "/kv/_watch", false, true,
+                    [routes](RequestContext& c, httplib::Response& r) { routes->watch(c, r); }});
+}
+
+}  // namespace kvs::server

@@ -355,7 +355,7 @@ void register_data_routes(HttpServer& server, Node& node) {
                     [routes](RequestContext& c, httplib::Response& r) { routes->range(c, r); }});
   // A _range with values builds up to max_range_bytes of answer: capped per address.
   server.add_costly_request_filter([](const RequestContext& c) {
-    auto values = flag(c.target, "values");
+    auto values = query_flag(c.target, "values");
     return c.route->name == "kv_range" && values.is_ok() && *values;
   });
 }

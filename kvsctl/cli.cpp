@@ -31,6 +31,7 @@ constexpr FlagInfo kFlags[] = {
     {"revision", ValueKind::kCount, false}, {"scopes", ValueKind::kText, false},
     {"nickname", ValueKind::kText, false},  {"name", ValueKind::kText, false},
     {"members", ValueKind::kText, false},   {"user", ValueKind::kText, false},
+    {"head-seq", ValueKind::kText, false},  {"head-hash", ValueKind::kText, false},
 };
 
 const FlagInfo* find_flag(std::string_view name) {
@@ -100,7 +101,13 @@ const std::vector<CommandSpec>& commands() {
         {{"since", "--since C", "first every change after cursor C, then live ones"},
          {"values", "--values", "include the documents of put events"}}}}},
       {"members", "list the cluster's members", {{"", "", "Lists the members this node knows, itself included.", 0, 0, {}}}},
+      {"leave", "make the node leave its cluster", {{"", "",
+        "Makes the node leave its cluster gracefully (admin): its peers drop it at once and it\n"
+        "runs standalone from then on.", 0, 0, {}}}},
       {"health", "show the node's health", {{"", "", "Shows the node's status, mode, member count and key count.", 0, 0, {}}}},
+      {"ready", "ask whether the node takes traffic", {{"", "",
+        "Prints the node's readiness ({\"ready\",\"mode\"}, and \"reason\" when not ready) and exits\n"
+        "0 when it is ready, 1 when it is not (syncing, or short of disk space).", 0, 0, {}}}},
       {"user", "manage users (admin)", {
         {"create", "NICKNAME", "Creates a user.", 1, 1,
          {{"scopes", "--scopes S", "comma-separated: read,write,admin (default read,write)"}}},
@@ -131,7 +138,10 @@ const std::vector<CommandSpec>& commands() {
         {"list", "", "Lists audit entries in order.", 0, 0,
          {{"since", "--since SEQ", "from entry SEQ (default 1)"},
           {"limit", "--limit N", "at most N entries"}}},
-        {"verify", "", "Verifies the audit chain.", 0, 0, {}}}},
+        {"verify", "", "Verifies the audit chain; with --head-seq and --head-hash, also that it still\n"
+         "holds that head (from an earlier verify or a backup's log line), so a cut tail shows.", 0, 0,
+         {{"head-seq", "--head-seq SEQ", "the sequence number of a head recorded earlier"},
+          {"head-hash", "--head-hash HEX", "that head's hash"}}}}},
       {"export", "stream every version as JSON lines (admin)", {{"", "",
         "Writes every version, tombstones and metadata included, as JSON lines to stdout, from a\n"
         "consistent snapshot of the running node (`kvs-server import` reads them).", 0, 0, {}}}},
@@ -296,6 +306,9 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
   }
   if (invocation.has("if-match") && invocation.value("if-match").empty()) {
     return fail("--if-match needs a uuid");
+  }
+  if (invocation.has("head-seq") != invocation.has("head-hash")) {
+    return fail("use --head-seq and --head-hash together");
   }
   if (invocation.command == "audit" && invocation.has("since") && !is_count(invocation.value("since"))) {
     return fail("flag --since needs a positive whole number, not '" + invocation.value("since") + "'");

@@ -143,6 +143,11 @@ int run(const Invocation& invocation) {
     return success(answer) ? kExitOk : failure(answer, choice.endpoint);
   }
   HttpAnswer answer = client.send(request);
+  // Not ready is an answer, not a refusal: its body says why, on stdout like a ready one.
+  if (invocation.command == "ready" && answer.reached && answer.status == 503) {
+    print(render_output(invocation, answer.body));
+    return kExitRefused;
+  }
   if (!success(answer)) return failure(answer, choice.endpoint);
   print(render_output(invocation, answer.body));
   return kExitOk;

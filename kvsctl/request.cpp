@@ -149,7 +149,9 @@ HttpRequest build_request(const Invocation& invocation, std::string_view documen
     return watch;
   }
   if (command == "members") return request("GET", "/members/");
+  if (command == "leave") return request("DELETE", "/members/leave");
   if (command == "health") return request("GET", "/health");
+  if (command == "ready") return request("GET", "/ready");
   if (command == "export") {
     HttpRequest out = request("GET", "/admin/export");
     out.mode = BodyMode::kRaw;
@@ -207,7 +209,14 @@ HttpRequest build_request(const Invocation& invocation, std::string_view documen
     return request("GET", "/admin/backups");
   }
   // audit
-  if (action == "verify") return request("GET", "/audit/verify");
+  if (action == "verify") {
+    std::string query;
+    if (invocation.has("head-seq")) {
+      add_query(query, "head_seq", invocation.value("head-seq"));
+      add_query(query, "head_hash", invocation.value("head-hash"));
+    }
+    return request("GET", "/audit/verify" + query);
+  }
   std::string query;
   if (invocation.has("since")) add_query(query, "since", invocation.value("since"));
   if (invocation.has("limit")) add_query(query, "limit", invocation.value("limit"));

@@ -346,6 +346,17 @@ TEST_CASE("kvsctl health and members answer in json and as tables", "[integratio
   CHECK(lines[0].rfind("ID", 0) == 0);
   CHECK(lines[0].find("STATUS") != std::string::npos);
   CHECK(lines[1].find("alive") != std::string::npos);
+
+  auto ready = kvsctl_at(server, {"ready"});
+  REQUIRE_RUN(ready, 0);
+  CHECK(json_bool(ready.out, "/ready") == true);
+  // Leaving a cluster of one: the node answers 204 and runs standalone, still listing itself.
+  auto left = kvsctl_at(server, {"leave"});
+  REQUIRE_RUN(left, 0);
+  CHECK(left.out.empty());
+  auto after = kvsctl_at(server, {"members"});
+  REQUIRE_RUN(after, 0);
+  CHECK(json_size(after.out, "") == 1u);
 }
 
 TEST_CASE("kvsctl exits 2 on usage errors and 3 when no server answers", "[integration][kvsctl]") {
@@ -488,6 +499,21 @@ TEST_CASE("kvsctl manages users, groups and tokens, and reads backups, audit and
   auto verified = kvsctl_at(server, {"audit", "verify"}, as_admin);
   REQUIRE_RUN(verified, 0);
   CHECK(json_bool(verified.out, "/ok") == true);
+  auto head_seq = json_int(verified.out, "/head_seq");
+  auto head_hash = json_string(verified.out, "/head_hash");
+  REQUIRE(head_seq);
+  REQUIRE(head_hash);
+  auto held = kvsctl_at(server, {"audit", "verify", "--head-seq", std::to_string(*head_seq), "--head-hash", *head_hash},
+                        as_admin);
+  REQUIRE_RUN(held, 0);
+  CHECK(json_bool(held.out, "/ok") == true);
+  // A head this chain never had: the answer says so (still an answer, exit 0).
+  std::string forged = *head_hash;
+  forged[0] = forged[0] == '0' ? '1' : '0';
+  auto mismatch = kvsctl_at(server, {"audit", "verify", "--head-seq", std::to_string(*head_seq), "--head-hash", forged},
+                            as_admin);
+  REQUIRE_RUN(mismatch, 0);
+  CHECK(json_bool(mismatch.out, "/ok") == false);
   auto audit = kvsctl_at(server, {"audit", "list", "--limit", "2"}, as_admin);
   REQUIRE_RUN(audit, 0);
   CHECK(json_size(audit.out, "/entries") == 2u);

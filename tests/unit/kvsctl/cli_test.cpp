@@ -84,6 +84,8 @@ TEST_CASE("usage errors name what is wrong", "[kvsctl]") {
   CHECK(refused({"audit", "list", "--since", "x"}).find("positive whole number") != std::string::npos);
   CHECK(refused({"user", "update", "u1"}).find("--nickname or --scopes") != std::string::npos);
   CHECK(refused({"group", "update", "g1"}).find("--name or --members") != std::string::npos);
+  CHECK(refused({"audit", "verify", "--head-seq", "3"}).find("together") != std::string::npos);
+  CHECK(refused({"audit", "list", "--head-hash", "ab"}).find("takes no flag --head-hash") != std::string::npos);
 }
 
 TEST_CASE("--help is accepted on every command and action, whatever else is missing", "[kvsctl]") {
@@ -102,8 +104,8 @@ TEST_CASE("--help is accepted on every command and action, whatever else is miss
 
 TEST_CASE("the help texts list every command, each action, and each command's flags", "[kvsctl]") {
   const std::string general = help_text("");
-  for (const char* command : {"get", "put", "del", "ls", "range", "history", "watch", "members", "health", "user",
-                              "group", "token", "backup", "audit", "export"}) {
+  for (const char* command : {"get", "put", "del", "ls", "range", "history", "watch", "members", "leave", "health",
+                              "ready", "user", "group", "token", "backup", "audit", "export"}) {
     INFO(command);
     CHECK(general.find(std::string("\n  ") + command + " ") != std::string::npos);
     CHECK(help_text(command).find(std::string("kvsctl ") + command) != std::string::npos);

@@ -92,6 +92,10 @@ TEST_CASE("watch streams ndjson lines from /kv/_watch", "[kvsctl]") {
 TEST_CASE("the cluster, operations and export commands use their routes", "[kvsctl]") {
   CHECK(request_for({"members"}).target == "/members/");
   CHECK(request_for({"health"}).target == "/health");
+  CHECK(request_for({"ready"}).target == "/ready");
+  auto leave = request_for({"leave"});
+  CHECK(leave.method == "DELETE");
+  CHECK(leave.target == "/members/leave");
   auto exported = request_for({"export"});
   CHECK(exported.target == "/admin/export");
   CHECK(exported.mode == BodyMode::kRaw);
@@ -101,6 +105,8 @@ TEST_CASE("the cluster, operations and export commands use their routes", "[kvsc
   CHECK(request_for({"backup", "list"}).target == "/admin/backups");
   CHECK(request_for({"audit", "list", "--since", "10", "--limit", "2"}).target == "/audit?since=10&limit=2");
   CHECK(request_for({"audit", "verify"}).target == "/audit/verify");
+  CHECK(request_for({"audit", "verify", "--head-seq", "12", "--head-hash", "ab01"}).target ==
+        "/audit/verify?head_seq=12&head_hash=ab01");
 }
 
 TEST_CASE("user, group and token commands send the /auth/ bodies", "[kvsctl]") {

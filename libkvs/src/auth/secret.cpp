@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -78,13 +80,10 @@ std::string generate_cluster_secret() {
   return hex;
 }
 
-Status write_private_file(const std::filesystem::path& path, std::string_view content) {
-  auto parent = path.parent_path();
-  if (!parent.empty()) {
-    if (Status made = util::create_private_directories(parent); !made.is_ok()) return made;
-  }
-  auto temp = path;
-  temp += ".tmp";
+namespace {
+
+// Writes `content` to the new file `temp` (mode 0600, whatever a leftover had) and fsyncs it.
+Status write_synced(const std::filesystem::path& temp, std::string_view content) {
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return errno_status("open", temp);
   // O_TRUNC keeps the mode of a leftover temporary file; set it explicitly.
@@ -112,13 +111,58 @@ Status write_private_file(const std::filesystem::path& path, std::string_view co
     return status;
   }
   if (::close(fd) != 0) return errno_status("close", temp);
-  if (::rename(temp.c_str(), path.c_str()) != 0) return errno_status("rename to", path);
-  // Make the rename itself durable.
+  return Status::ok();
+}
+
+// Makes a rename or link in `parent` durable.
+void sync_directory(const std::filesystem::path& parent) {
   int dir_fd = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd >= 0) {
     ::fsync(dir_fd);
     ::close(dir_fd);
   }
+}
+
+Status make_parent(const std::filesystem::path& path) {
+  auto parent = path.parent_path();
+  if (parent.empty()) return Status::ok();
+  return util::create_private_directories(parent);
+}
+
+}  // namespace
+
+Status write_private_file(const std::filesystem::path& path, std::string_view content) {
+  if (Status made = make_parent(path); !made.is_ok()) return made;
+  auto temp = path;
+  temp += ".tmp";
+  if (Status written = write_synced(temp, content); !written.is_ok()) return written;
+  if (::rename(temp.c_str(), path.c_str()) != 0) return errno_status("rename to", path);
+  sync_directory(path.parent_path());
+  return Status::ok();
+}
+
+Status create_private_file(const std::filesystem::path& path, std::string_view content) {
+  if (Status made = make_parent(path); !made.is_ok()) return made;
+  // A temporary name of this call's own: two processes, or two threads, creating the same
+  // file at once must not write into one temporary file.
+  static std::atomic<std::uint64_t> calls{0};
+  auto temp = path;
+  temp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(calls.fetch_add(1));
+  if (Status written = write_synced(temp, content); !written.is_ok()) {
+    ::unlink(temp.c_str());
+    return written;
+  }
+  // link() publishes the whole file under its name, and fails if the name exists: the first
+  // creator wins and nobody replaces its content.
+  int linked = ::link(temp.c_str(), path.c_str());
+  int link_errno = errno;
+  ::unlink(temp.c_str());
+  if (linked != 0) {
+    if (link_errno == EEXIST) return Status::conflict(path.string() + " exists");
+    errno = link_errno;
+    return errno_status("link to", path);
+  }
+  sync_directory(path.parent_path());
   return Status::ok();
 }
 
@@ -131,10 +175,14 @@ Result<std::string> load_or_create_cluster_secret(std::string_view configured, c
   if (ec) return Status::io_error("stat " + path.string() + ": " + ec.message());
   if (!exists) {
     std::string secret = generate_cluster_secret();
-    auto written = write_private_file(path, secret + "\n");
-    if (!written.is_ok()) return written;
-    log(LogLevel::kInfo, "auth.cluster_secret_generated", {{"path", path.string()}});
-    return secret;
+    auto created = create_private_file(path, secret + "\n");
+    if (created.is_ok()) {
+      log(LogLevel::kInfo, "auth.cluster_secret_generated", {{"path", path.string()}});
+      return secret;
+    }
+    sodium_memzero(secret.data(), secret.size());
+    // Another process starting on this data_dir created it first: everyone uses that one.
+    if (created.code() != Status::Code::kConflict) return created;
   }
   struct stat info {};
   if (::stat(path.c_str(), &info) == 0 && (info.st_mode & 077) != 0) {

@@ -54,7 +54,8 @@ Key derive_audit_key(std::string_view cluster_secret);
 std::string generate_cluster_secret();
 
 // The secret a node uses: `configured` when it is not empty; else the content of
-// <data_dir>/cluster.secret, which is generated (mode 0600) when missing. Surrounding
+// <data_dir>/cluster.secret, which is generated (mode 0600) when missing. Processes racing to
+// generate it all end with the one secret the first of them created. Surrounding
 // whitespace is ignored. Codes: kIOError (cannot read or write the file), kCorruption (the
 // file exists but holds no secret).
 Result<std::string> load_or_create_cluster_secret(std::string_view configured, const std::filesystem::path& data_dir);
@@ -64,5 +65,9 @@ Result<std::string> load_or_create_cluster_secret(std::string_view configured, c
 // one. Creates missing parent directories. kIOError naming the path on failure. Node uses it
 // for <data_dir>/admin.token too.
 Status write_private_file(const std::filesystem::path& path, std::string_view content);
+
+// Like write_private_file, but only when `path` does not exist yet: kConflict when it does,
+// and the existing file is left as it was. Used where the first writer's content must win.
+Status create_private_file(const std::filesystem::path& path, std::string_view content);
 
 }  // namespace kvs::auth

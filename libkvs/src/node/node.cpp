@@ -141,8 +141,9 @@ Result<std::unique_ptr<Node>> Node::open(const Config& config, NodeEnv env) {
   impl->keyspace = std::move(*keyspace);
   impl->store = &impl->keyspace->store();
   if (audit_key) {
-    // Two first starts racing on one fresh data_dir could each generate a secret before one
-    // of them wins the lock: the winner must key its chain with the secret the file kept.
+    // The chain must be keyed with the secret the file holds now that this node owns the
+    // directory: racing first starts all keep the first one created, but a file replaced by
+    // hand while the node opened would key the chain with a secret nobody else has.
     auto secret = auth::load_or_create_cluster_secret(config.cluster_secret, config.data_dir);
     if (!secret.is_ok()) return secret.status().with_context("cluster secret");
     const bool same = auth::derive_audit_key(*secret) == *audit_key;

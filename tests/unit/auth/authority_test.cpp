@@ -396,6 +396,45 @@ TEST_CASE("the cluster secret is generated once into data_dir with mode 0600 and
   CHECK(load_or_create_cluster_secret("", data_dir).status().code() == Status::Code::kCorruption);
 }
 
+TEST_CASE("starts racing on a fresh data_dir all end with the one secret the first created",
+          "[auth][secret]") {
+  for (int round = 0; round < 20; ++round) {
+    test::TempDir dir("kvs-auth");
+    auto data_dir = dir.path() / "data";
+    constexpr int kRacers = 6;
+    std::vector<std::string> secrets(kRacers);
+    std::atomic<int> ready{0};
+    std::vector<std::thread> racers;
+    for (int i = 0; i < kRacers; ++i) {
+      racers.emplace_back([&, i] {
+        ready.fetch_add(1);
+        while (ready.load() < kRacers) std::this_thread::yield();
+        auto secret = load_or_create_cluster_secret("", data_dir);
+        secrets[static_cast<std::size_t>(i)] = secret.is_ok() ? *secret : "error: " + secret.status().to_string();
+      });
+    }
+    for (auto& racer : racers) racer.join();
+    auto on_disk = load_or_create_cluster_secret("", data_dir);
+    REQUIRE(on_disk.is_ok());
+    for (const auto& secret : secrets) CHECK(secret == *on_disk);
+    // Nothing but the secret is left behind: no temporary files.
+    std::size_t files = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(data_dir)) ++files;
+    CHECK(files == 1);
+  }
+}
+
+TEST_CASE("create_private_file refuses to replace an existing file", "[auth][secret]") {
+  test::TempDir dir("kvs-auth");
+  auto path = dir.path() / "sub" / "file";
+  REQUIRE(create_private_file(path, "first").is_ok());
+  CHECK(file_mode(path) == 0600);
+  CHECK(create_private_file(path, "second").code() == Status::Code::kConflict);
+  std::ifstream in(path);
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  CHECK(content == "first");
+}
+
 TEST_CASE("Authority::open uses the configured secret, so nodes sharing it accept each other's tokens",
           "[auth][secret]") {
   test::TempDir dir_a("kvs-auth"), dir_b("kvs-auth");

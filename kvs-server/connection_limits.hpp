@@ -52,16 +52,18 @@ class ConnectionLimiter {
 //    authentication and rate-limiting interceptors, before any handler. Each is cheap, but a
 //    flood of them is not (a request parsed, routed, a token checked, an answer written: ~30k
 //    a second took a core). kPenaltyDenials of them start a penalty. SPEC's 429 with
-//    Retry-After stays the answer to a client over its rate limit: the threshold is far above
-//    what a client that waits as told gets (at most one 429 per Retry-After, at least 1 s, per
-//    connection), so only one that keeps sending regardless is penalized.
-// During the penalty (kPenaltyTime) the accept loop closes the address's new connections at
-// once, with a reset, and its open keep-alive connections are closed after their next refusal,
-// so a flooding address costs one accept and one close per connection instead of a worker,
-// reads and answers. Other refusals (400, 411, 415: a head of at most max_header_bytes, nothing
-// more read) do not count. The penalty is short and not extended by further attempts, so a
-// client behind a shared address is served again within seconds. Time is passed in (tests use
-// their own); at most kMaxAddresses addresses are remembered. Safe from any thread.
+//    Retry-After stays the answer to a client over its rate limit: a client that waits as told
+//    gets at most one 429 per Retry-After (at least 1 s) per connection, so one with fewer than
+//    ten connections never reaches the threshold; only a client that keeps sending regardless
+//    is penalized.
+// During the penalty (kPenaltyTime) the accept loop takes the address's new connections before
+// any worker, read or answer, holds them for a while (Tarpit) and resets them, and its open
+// keep-alive connections are closed after their next refusal, so a flooding address costs one
+// accept and one close per connection instead of a worker, reads and answers. Other refusals
+// (400, 411, 415: a head of at most max_header_bytes, nothing more read) do not count. The
+// penalty is short and not extended by further attempts, so a client behind a shared address is
+// served again within seconds. Time is passed in (tests use their own); at most kMaxAddresses
+// addresses are remembered. Safe from any thread.
 class RefusalPenalty {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
@@ -87,8 +89,8 @@ class RefusalPenalty {
     std::size_t denials = 0;        // kDenied refusals within the window
     TimePoint penalized_until{};    // in the past: no penalty
   };
-  // Requires: mutex_ held. Drops entries with neither a live window nor a penalty; when all are
-  // live, the one whose window began first.
+  // Requires: mutex_ held. Drops entries with neither a live window nor a penalty; when that
+  // frees nothing, the eighth of the table whose windows began first.
   void make_room_locked(TimePoint now);
 
   mutable std::mutex mutex_;

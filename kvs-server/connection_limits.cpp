@@ -3,6 +3,8 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <vector>
 
 namespace kvs::server {
 
@@ -29,24 +31,27 @@ std::size_t ConnectionLimiter::open() const {
   return open_;
 }
 
-bool RefusalPenalty::record(const std::string& address, TimePoint now) {
+bool RefusalPenalty::record(const std::string& address, Kind kind, TimePoint now) {
   std::lock_guard lock(mutex_);
   auto found = entries_.find(address);
   if (found == entries_.end()) {
     if (entries_.size() >= kMaxAddresses) make_room_locked(now);
-    found = entries_.emplace(address, Entry{now, 0, {}}).first;
+    found = entries_.emplace(address, Entry{now, 0, 0, {}}).first;
   }
   Entry& entry = found->second;
-  if (now < entry.penalized_until) return false;  // already penalized; the penalty is not extended
+  if (now < entry.penalized_until) return true;  // already penalized; the penalty is not extended
   if (now - entry.window_start >= kPenaltyWindow) {
     entry.window_start = now;
-    entry.refusals = 0;
+    entry.reads = 0;
+    entry.denials = 0;
   }
-  if (++entry.refusals < kPenaltyRefusals) return false;
+  bool over = kind == Kind::kRead ? ++entry.reads >= kPenaltyReads : ++entry.denials >= kPenaltyDenials;
+  if (!over) return false;
   entry.penalized_until = now + kPenaltyTime;
   // The next window starts after the penalty: an address starts afresh once it is over.
   entry.window_start = entry.penalized_until;
-  entry.refusals = 0;
+  entry.reads = 0;
+  entry.denials = 0;
   return true;
 }
 
@@ -62,19 +67,35 @@ std::size_t RefusalPenalty::size_for_testing() const {
 }
 
 void RefusalPenalty::make_room_locked(TimePoint now) {
-  // O(kMaxAddresses), only when the table is full, and then only after a refusal that has
-  // already cost a read of the head: not a cost an attacker can multiply.
-  auto oldest = entries_.end();
+  // O(kMaxAddresses), only when the table is full. When the sweep frees nothing (every address
+  // has a live window), it frees an eighth of the table at once, the entries whose windows began
+  // first, so that a flood of refusals from ever new addresses pays one sweep per
+  // kMaxAddresses / 8 of them rather than one per refusal. A penalized entry's window begins
+  // after its penalty, so penalized addresses are the last to go.
   for (auto it = entries_.begin(); it != entries_.end();) {
     const Entry& entry = it->second;
     if (now >= entry.penalized_until && now - entry.window_start >= kPenaltyWindow) {
       it = entries_.erase(it);
-      continue;
+    } else {
+      ++it;
     }
-    if (oldest == entries_.end() || entry.window_start < oldest->second.window_start) oldest = it;
-    ++it;
   }
-  if (entries_.size() >= kMaxAddresses && oldest != entries_.end()) entries_.erase(oldest);
+  if (entries_.size() < kMaxAddresses) return;
+  std::vector<TimePoint> starts;
+  starts.reserve(entries_.size());
+  for (const auto& [address, entry] : entries_) starts.push_back(entry.window_start);
+  const std::size_t evict = std::max<std::size_t>(1, kMaxAddresses / 8);
+  std::nth_element(starts.begin(), starts.begin() + static_cast<std::ptrdiff_t>(evict - 1), starts.end());
+  const TimePoint cutoff = starts[evict - 1];
+  std::size_t evicted = 0;
+  for (auto it = entries_.begin(); it != entries_.end() && evicted < evict;) {
+    if (it->second.window_start <= cutoff) {
+      it = entries_.erase(it);
+      ++evicted;
+    } else {
+      ++it;
+    }
+  }
 }
 
 bool CostlyRequestGate::enter(const std::string& address, TimePoint deadline) {
@@ -115,6 +136,33 @@ void CostlyRequestGate::leave(const std::string& address) {
   // Waiters of every address share the condition variable, so wake them all; each rechecks its
   // own count. At most max_waiting wait per address.
   slot_freed_.notify_all();
+}
+
+bool Tarpit::hold(int fd, TimePoint now) {
+  if (held_.size() >= kMaxHeld) return false;
+  held_.emplace_back(now + kHoldTime, fd);
+  return true;
+}
+
+std::vector<int> Tarpit::release_due(TimePoint now) {
+  std::vector<int> due;
+  while (!held_.empty() && held_.front().first <= now) {
+    due.push_back(held_.front().second);
+    held_.pop_front();
+  }
+  return due;
+}
+
+std::vector<int> Tarpit::release_all() {
+  std::vector<int> all;
+  for (const auto& [until, fd] : held_) all.push_back(fd);
+  held_.clear();
+  return all;
+}
+
+std::optional<Tarpit::TimePoint> Tarpit::next_release() const {
+  if (held_.empty()) return std::nullopt;
+  return held_.front().first;
 }
 
 std::size_t fit_open_files_limit(std::size_t max_connections) {

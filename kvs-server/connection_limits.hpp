@@ -7,10 +7,15 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace kvs::server {
 
@@ -37,26 +42,42 @@ class ConnectionLimiter {
   std::unordered_map<std::string, std::size_t> per_address_;
 };
 
-// RefusalPenalty: remembers, per remote address, the refusals that made the server read before
-// it could refuse: 431 heads (up to max_header_bytes read) and 413 bodies (a chunked body is
-// read up to its cap; every refusal then drains up to 1 MiB in its lingering close). An address
-// refused kPenaltyRefusals times within kPenaltyWindow is penalized for kPenaltyTime: the accept
-// loop closes its new connections at once, with a reset, so a flooding address costs one
-// accept and one close per connection instead of a worker, reads and a lingering close. Other
-// refusals (400, 411, 415: a head of at most max_header_bytes, nothing more read) do not count.
-// The penalty is short and not extended by further attempts, so a client behind a shared
-// address is served again within seconds. Time is passed in (tests use their own); at most
-// kMaxAddresses addresses are remembered. Safe from any thread.
+// RefusalPenalty: remembers, per remote address, the refusals that an abusive address can repeat
+// at will, and puts an address that keeps earning them under a short penalty. Two kinds count,
+// each against its own threshold within the same kPenaltyWindow:
+//  - kRead: refusals that made the server read before it could refuse, 431 heads (up to
+//    max_header_bytes read) and 413 bodies (a chunked body is read up to its cap; every refusal
+//    then drains up to 1 MiB in its lingering close). kPenaltyReads of them start a penalty.
+//  - kDenied: 401 (missing or bad token) and 429 (over the rate limit) answered by the
+//    authentication and rate-limiting interceptors, before any handler. Each is cheap, but a
+//    flood of them is not (a request parsed, routed, a token checked, an answer written: ~30k
+//    a second took a core). kPenaltyDenials of them start a penalty. SPEC's 429 with
+//    Retry-After stays the answer to a client over its rate limit: a client that waits as told
+//    gets at most one 429 per Retry-After (at least 1 s) per connection, so one with fewer than
+//    ten connections never reaches the threshold; only a client that keeps sending regardless
+//    is penalized.
+// During the penalty (kPenaltyTime) the accept loop takes the address's new connections before
+// any worker, read or answer, holds them for a while (Tarpit) and resets them, and its open
+// keep-alive connections are closed after their next refusal, so a flooding address costs one
+// accept and one close per connection instead of a worker, reads and answers. Other refusals
+// (400, 411, 415: a head of at most max_header_bytes, nothing more read) do not count. The
+// penalty is short and not extended by further attempts, so a client behind a shared address is
+// served again within seconds. Time is passed in (tests use their own); at most kMaxAddresses
+// addresses are remembered. Safe from any thread.
 class RefusalPenalty {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
-  static constexpr std::size_t kPenaltyRefusals = 4;
+  enum class Kind : std::uint8_t { kRead, kDenied };
+  static constexpr std::size_t kPenaltyReads = 4;
+  static constexpr std::size_t kPenaltyDenials = 100;
   static constexpr std::chrono::seconds kPenaltyWindow{10};
   static constexpr std::chrono::seconds kPenaltyTime{5};
   static constexpr std::size_t kMaxAddresses = 4096;
 
-  // Counts a costly refusal of `address` at `now`. Returns true when it starts a penalty.
-  bool record(const std::string& address, TimePoint now);
+  // Counts a refusal of `kind` of `address` at `now`. Returns whether the address is under
+  // penalty after it: this refusal started one, or one was already running (and is not
+  // extended by it).
+  bool record(const std::string& address, Kind kind, TimePoint now);
   // Whether `address` is under penalty at `now`.
   bool penalized(const std::string& address, TimePoint now) const;
   std::size_t size_for_testing() const;
@@ -64,11 +85,12 @@ class RefusalPenalty {
  private:
   struct Entry {
     TimePoint window_start;         // the first refusal counted in this window
-    std::size_t refusals = 0;       // within the window
+    std::size_t reads = 0;          // kRead refusals within the window
+    std::size_t denials = 0;        // kDenied refusals within the window
     TimePoint penalized_until{};    // in the past: no penalty
   };
-  // Requires: mutex_ held. Drops entries with neither a live window nor a penalty; when all are
-  // live, the one whose window began first.
+  // Requires: mutex_ held. Drops entries with neither a live window nor a penalty; when that
+  // frees nothing, the eighth of the table whose windows began first.
   void make_room_locked(TimePoint now);
 
   mutable std::mutex mutex_;
@@ -107,9 +129,39 @@ class CostlyRequestGate {
   std::unordered_map<std::string, Count> counts_;
 };
 
+// Tarpit: accepted connections of penalized addresses (RefusalPenalty), held unread for
+// kHoldTime before the accept loop resets them. A flooding loop that waits for its answer
+// after each connect then costs the server one accept per kHoldTime per connection, instead of
+// one per round trip (a reset at once only tells it to reconnect at once). At most kMaxHeld are
+// held; past that, a connection is reset at once, as without a tarpit, so a client that does
+// not wait gains nothing from filling it. A held connection gets a small receive buffer, so
+// that what its client sends meanwhile takes little kernel memory. Only the accept loop uses
+// it: not thread-safe. Time is passed in.
+class Tarpit {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  static constexpr std::chrono::seconds kHoldTime{1};
+  static constexpr std::size_t kMaxHeld = 64;
+
+  // Takes `fd` until `now` + kHoldTime and returns true; false (nothing taken) when kMaxHeld
+  // are held.
+  bool hold(int fd, TimePoint now);
+  // Removes and returns the descriptors whose hold is over at `now`, oldest first.
+  std::vector<int> release_due(TimePoint now);
+  // Removes and returns every held descriptor.
+  std::vector<int> release_all();
+  // When the next hold is over; nullopt when none is held.
+  std::optional<TimePoint> next_release() const;
+  std::size_t held() const noexcept { return held_.size(); }
+
+ private:
+  // Oldest first: every hold lasts kHoldTime, so holds end in the order they began.
+  std::deque<std::pair<TimePoint, int>> held_;
+};
+
 // File descriptors kept for everything but client connections: LMDB, logs, the listening
-// socket, peer connections, backups.
-inline constexpr std::size_t kReservedFileDescriptors = 256;
+// socket, peer connections, backups, and the tarpit's held connections.
+inline constexpr std::size_t kReservedFileDescriptors = 256 + Tarpit::kMaxHeld;
 
 // Raises the open-files limit (RLIMIT_NOFILE) to its hard limit and returns how many client
 // connections fit in it: `max_connections`, or fewer when the limit is too low (at least 1).

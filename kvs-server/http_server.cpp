@@ -127,6 +127,9 @@ thread_local std::chrono::steady_clock::time_point t_request_started{};
 thread_local std::string_view t_route_name{};
 // The socket of the request this worker thread is serving (client_hung_up), or -1.
 thread_local int t_connection_fd = -1;
+// Set by dispatch() when the answer it wrote must be the connection's last (a refusal of an
+// address under penalty); serve_connection() then closes the connection after writing it.
+thread_local bool t_close_after_answer = false;
 
 }  // namespace
 
@@ -362,7 +365,17 @@ void HttpServer::dispatch(const httplib::Request& request, httplib::Response& re
   t_route_name = match->name;  // routes_ is fixed once serving, so the view stays valid
   RequestContext context{request, std::move(*target), method, match, Caller::local()};
   for (const auto& interceptor : interceptors_) {
-    if (interceptor(context, response)) return;
+    if (!interceptor(context, response)) continue;
+    // A missing or bad token (401) or a request over the rate limit (429), refused before any
+    // handler: counted toward the address's penalty (see RefusalPenalty). Once the address is
+    // penalized, this answer is its connection's last.
+    if (response.status == 401 || response.status == 429) {
+      if (penalty_.record(request.remote_addr, RefusalPenalty::Kind::kDenied, std::chrono::steady_clock::now())) {
+        response.set_header("Connection", "close");
+        t_close_after_answer = true;
+      }
+    }
+    return;
   }
   bool costly = std::any_of(costly_filters_.begin(), costly_filters_.end(),
                             [&](const auto& filter) { return filter(context); });
@@ -393,6 +406,9 @@ constexpr std::size_t kMaxHeaderLineBytes = 8192;
 // After a refusal, how long and how much of what the client still sends is read and dropped.
 constexpr std::chrono::milliseconds kLingerTime{1000};
 constexpr std::size_t kLingerBytes = 1 << 20;
+// The receive buffer of a connection held in the tarpit: what its client sends meanwhile is
+// never read.
+constexpr int kTarpitReceiveBuffer = 4096;
 
 // What httplib reads and writes through: the validated request (head and body) from memory,
 // the answer to the socket with a write deadline per call.
@@ -542,9 +558,17 @@ Status HttpServer::serve() {
   ElasticThreadPool pool(options_.min_threads, options_.max_connections + 16);
   bool failed = false;
   auto last_fd_warning = std::chrono::steady_clock::time_point{};
+  Tarpit tarpit;  // penalized addresses' connections, held unread before their reset
   while (!stop_requested_) {
+    for (int held : tarpit.release_due(std::chrono::steady_clock::now())) reset_close(held);
+    // Wakes up to notice stop(), and when the tarpit's next hold is over.
+    int wait_ms = 200;
+    if (auto next = tarpit.next_release()) {
+      auto until = std::chrono::ceil<std::chrono::milliseconds>(*next - std::chrono::steady_clock::now()).count();
+      wait_ms = static_cast<int>(std::clamp<long long>(until, 0, wait_ms));
+    }
     pollfd entry{listen_fd_, POLLIN, 0};
-    if (::poll(&entry, 1, 200) <= 0) continue;  // wakes up to notice stop()
+    if (::poll(&entry, 1, wait_ms) <= 0) continue;
     sockaddr_storage peer{};
     socklen_t length = sizeof peer;
     int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC);
@@ -564,9 +588,16 @@ Status HttpServer::serve() {
       continue;
     }
     auto [address, port] = peer_address(peer);
-    if (penalty_.penalized(address, std::chrono::steady_clock::now())) {
+    if (const auto now = std::chrono::steady_clock::now(); penalty_.penalized(address, now)) {
+      // Before any thread, read or answer (see RefusalPenalty): held unread for a while, then
+      // reset; at once when the tarpit is full.
       count_refusal("connection_cap");
-      reset_close(fd);  // before any thread, read or answer: see RefusalPenalty
+      if (tarpit.hold(fd, now)) {
+        int small = kTarpitReceiveBuffer;
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+      } else {
+        reset_close(fd);
+      }
       continue;
     }
     if (!limiter_.admit(address)) {
@@ -580,6 +611,7 @@ Status HttpServer::serve() {
     });
   }
   router_->set_listening_socket(INVALID_SOCKET);  // streaming answers stop
+  for (int held : tarpit.release_all()) reset_close(held);
   ::close(listen_fd_);
   listen_fd_ = -1;
   // Waits for every connection's worker: idle ones were closed by stop(), busy ones finish
@@ -612,7 +644,7 @@ void HttpServer::refuse(ClientSocket& socket, const HttpRefusal& refusal, const 
   const auto now = std::chrono::steady_clock::now();
   bool penalized = false;
   if (refusal.status == 431 || refusal.status == 413) {
-    penalized = penalty_.record(address, now) || penalty_.penalized(address, now);
+    penalized = penalty_.record(address, RefusalPenalty::Kind::kRead, now);
   }
   if (log_enabled(LogLevel::kDebug)) {
     log(LogLevel::kDebug, "http.refused",
@@ -716,9 +748,10 @@ void HttpServer::serve_connection(int fd, const std::string& address, int port) 
       bool stopping = stop_requested_.load();
       bool connection_closed = false;
       t_connection_fd = socket.fd();
+      t_close_after_answer = false;
       bool written = router_->serve(stream, stopping, connection_closed);
       t_connection_fd = -1;
-      if (!written || connection_closed || stopping) return;
+      if (!written || connection_closed || stopping || t_close_after_answer) return;
     }
   };
   serve_requests();

@@ -26,15 +26,19 @@
 //     1 s or 1 MiB read and dropped) so the client sees the answer rather than a reset.
 //
 // What an abusive address costs, and how it is kept small:
-//  - Refusals that made the server read (431 heads, 413 bodies) count per address
-//    (RefusalPenalty, connection_limits.hpp): the 4th within 10 s puts the address under a 5 s
-//    penalty, during which the accept loop closes its new connections at once with a reset,
-//    before a worker, a read or an answer, and its refusals get no lingering close. A flood of
-//    oversized heads or bodies then costs an accept and a close per connection, and at most
-//    four reads of up to max_header_bytes (or a body's cap) plus their lingering closes per
-//    15 s. Cheap refusals (400, 411, 415) do not count. The penalty is not extended by further
-//    attempts, so a client behind a shared address is served again within seconds. Closes
-//    for a penalty count as connection_cap refusals.
+//  - Refusals an address can repeat at will count per address (RefusalPenalty,
+//    connection_limits.hpp): the 4th that made the server read (431 heads, 413 bodies), or the
+//    100th 401/429 answered by authentication or rate limiting, within 10 s puts the address
+//    under a 5 s penalty. During it the accept loop takes its new connections before a worker,
+//    a read or an answer, holds them unread for 1 s (up to 64 at a time; Tarpit) and resets
+//    them; the refusals of its open connections are their last answers (Connection: close, no
+//    lingering close). A flood of oversized heads or bodies then costs an accept and a close per
+//    connection, and at most four reads of up to max_header_bytes (or a body's cap) plus their
+//    lingering closes per 15 s; a flood of bad tokens, 100 answers per 15 s. A client told 429
+//    with Retry-After that waits as told stays far below 100. Cheap refusals (400, 411, 415) do
+//    not count. The penalty is not extended by further attempts, so a client behind a shared
+//    address is served again within seconds. Closes for a penalty count as connection_cap
+//    refusals.
 //  - Costly requests (add_costly_request_filter; data routes mark `_range?values=true`, whose
 //    answer may reach max_range_bytes) run one at a time per address (CostlyRequestGate; a
 //    page cost ~75 ms of CPU on the bench, two at once took both its cores); up to eight more

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -128,6 +129,33 @@ std::string health_request() { return "GET /health HTTP/1.1\r\nHost: kvs\r\n\r\n
 void check_served_from(const std::string& source, std::uint16_t port) {
   Connection other(source, port);
   CHECK(raw_status(other.request(health_request())) == 200);
+}
+
+// Sends `request` on a new connection from `source` and checks how the server refused it:
+// `status` with the JSON error `code`, or, for status 0, closed without an answer (what an
+// address under penalty gets at accept, whatever it sends).
+void check_refused_from(const std::string& source, std::uint16_t port, const std::string& request, int status,
+                        const std::string& code = "") {
+  Connection connection(source, port);
+  std::string response = connection.request(request, 2s);
+  if (status == 0) {
+    INFO("response: " << response.substr(0, 300));
+    CHECK(raw_status(response) == 0);
+    CHECK(connection.closed_within(2s));
+  } else {
+    check_refusal(response, status, code);
+  }
+}
+
+// Waits until `source` is served /health again (a penalty is short), up to `within`.
+bool served_again_from(const std::string& source, std::uint16_t port, std::chrono::seconds within) {
+  auto deadline = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < deadline) {
+    Connection probe(source, port);
+    if (raw_status(probe.request(health_request(), 2s)) == 200) return true;
+    std::this_thread::sleep_for(250ms);
+  }
+  return false;
 }
 
 }  // namespace
@@ -432,43 +460,105 @@ TEST_CASE("an address that keeps sending oversized requests is closed at accept 
 
   // Cheap refusals (400) do not count toward the penalty: the address is still served.
   for (int i = 0; i < 6; ++i) {
-    Connection malformed("127.0.0.2", port);
-    check_refusal(malformed.request("GET /health HTTP/2.0\r\nHost: kvs\r\n\r\n"), 400, "invalid_argument");
+    check_refused_from("127.0.0.2", port, "GET /health HTTP/2.0\r\nHost: kvs\r\n\r\n", 400, "invalid_argument");
   }
   check_served_from("127.0.0.2", port);
 
   // Three 431s leave the address served; the fourth starts its penalty (and is still answered).
   for (int i = 0; i < 4; ++i) {
-    Connection attacker("127.0.0.2", port);
-    check_refusal(attacker.request(oversized), 431, "headers_too_large");
+    check_refused_from("127.0.0.2", port, oversized, 431, "headers_too_large");
     if (i < 3) check_served_from("127.0.0.2", port);
   }
   // Now the address's connections are closed at accept, before any answer, even a valid request's
   // or one that would be oversized again ...
-  {
-    Connection refused("127.0.0.2", port);
-    CHECK(raw_status(refused.request(health_request(), 2s)) == 0);
-    Connection again("127.0.0.2", port);
-    CHECK(again.closed_within(2s));
-  }
+  check_refused_from("127.0.0.2", port, health_request(), 0);
+  check_refused_from("127.0.0.2", port, oversized, 0);
   // ... while other addresses are served as usual, and are not penalized for their own single 413.
   check_served_from("127.0.0.3", port);
-  {
-    Connection big("127.0.0.4", port);
-    check_refusal(big.request("PUT /kv/big HTTP/1.1\r\nHost: kvs\r\nContent-Length: 314572800\r\n\r\n"), 413,
-                  "too_large");
-  }
+  check_refused_from("127.0.0.4", port, "PUT /kv/big HTTP/1.1\r\nHost: kvs\r\nContent-Length: 314572800\r\n\r\n", 413,
+                     "too_large");
   check_served_from("127.0.0.4", port);
 
   // The penalty is short: the address is served again within seconds, without anyone's help.
-  bool served = false;
-  auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (!served && std::chrono::steady_clock::now() < deadline) {
-    Connection probe("127.0.0.2", port);
-    served = raw_status(probe.request(health_request(), 2s)) == 200;
-    if (!served) std::this_thread::sleep_for(250ms);
+  CHECK(served_again_from("127.0.0.2", port, 20s));
+}
+
+TEST_CASE("an address that floods bad tokens past its 429s is closed at accept for a while, others are served",
+          "[integration][limits]") {
+  ServerConfig config;
+  config.auth_enabled = true;
+  config.rate_limiting_enabled = true;
+  config.extra_yaml = "rate_limit_requests: 20\nrate_limit_window: 1m\n";
+  ServerProcess server(config);
+  REQUIRE(server.start());
+  const auto port = server.port();
+  std::ifstream token_file(server.data_dir() + "/admin.token");
+  std::string admin;
+  std::getline(token_file, admin);
+  REQUIRE_FALSE(admin.empty());
+  const std::string forged =
+      "GET /kv/x HTTP/1.1\r\nHost: kvs\r\nAuthorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.forged\r\n\r\n";
+  const std::string legitimate = "PUT /kv/legit HTTP/1.1\r\nHost: kvs\r\nAuthorization: Bearer " + admin +
+                                 "\r\nContent-Length: 7\r\n\r\n{\"n\":1}";
+  // RefusalPenalty::kPenaltyDenials: 401s and 429s from one address within 10 s.
+  constexpr int kDenials = 100;
+
+  // A keep-alive connection of the attacker's, open before the flood.
+  Connection held("127.0.0.2", port);
+  REQUIRE(raw_status(held.request(forged)) == 401);
+  // The flood: 401 up to the rate limit, then 429 with Retry-After as SPEC says, on a connection
+  // kept alive, up to the threshold.
+  Connection attacker("127.0.0.2", port);
+  int unauthorized = 1;
+  int limited = 0;
+  for (int i = 2; i < kDenials; ++i) {
+    std::string response = attacker.request(forged);
+    int status = raw_status(response);
+    REQUIRE((status == 401 || status == 429));
+    CHECK(response.find("Connection: close") == std::string::npos);
+    if (status == 401) ++unauthorized;
+    if (status == 429) {
+      ++limited;
+      CHECK(response.find("Retry-After: ") != std::string::npos);
+    }
   }
-  CHECK(served);
+  CHECK(unauthorized == 20);
+  CHECK(limited == kDenials - 1 - 20);
+  // The legitimate client at another address is served all along.
+  {
+    Connection other("127.0.0.3", port);
+    CHECK(raw_status(other.request(legitimate)) == 200);
+  }
+  // The 100th denial is still answered (429, Retry-After), but is the connection's last ...
+  std::string last = attacker.request(forged);
+  INFO("last: " << last.substr(0, 300));
+  CHECK(raw_status(last) == 429);
+  CHECK(last.find("Retry-After: ") != std::string::npos);
+  CHECK(last.find("Connection: close") != std::string::npos);
+  CHECK(attacker.closed_within(2s));
+  // ... the address's other keep-alive connection is closed after its next refusal ...
+  std::string held_last = held.request(forged);
+  CHECK(raw_status(held_last) == 429);
+  CHECK(held.closed_within(2s));
+  // ... and its new connections are closed at accept, whatever they send.
+  check_refused_from("127.0.0.2", port, forged, 0);
+  check_refused_from("127.0.0.2", port, health_request(), 0);
+
+  // Meanwhile the other address is served, and is refused only as itself: a bad token is a 401.
+  {
+    Connection other("127.0.0.3", port);
+    CHECK(raw_status(other.request(legitimate)) == 200);
+    CHECK(raw_status(other.request("GET /kv/legit HTTP/1.1\r\nHost: kvs\r\nAuthorization: Bearer " + admin + "\r\n\r\n")) ==
+          200);
+  }
+  check_refused_from("127.0.0.3", port, forged, 401, "unauthenticated");
+
+  // The penalty is short; afterwards the address gets SPEC's answer again, 429 with Retry-After.
+  CHECK(served_again_from("127.0.0.2", port, 20s));
+  Connection after("127.0.0.2", port);
+  std::string again = after.request(forged);
+  CHECK(raw_status(again) == 429);
+  CHECK(again.find("Retry-After: ") != std::string::npos);
 }
 
 TEST_CASE("oversized bodies from one address earn it the same penalty", "[integration][limits]") {

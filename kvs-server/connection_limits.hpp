@@ -53,9 +53,12 @@ class ConnectionLimiter {
 //    flood of them is not (a request parsed, routed, a token checked, an answer written: ~30k
 //    a second took a core). kPenaltyDenials of them start a penalty. SPEC's 429 with
 //    Retry-After stays the answer to a client over its rate limit: a client that waits as told
-//    gets at most one 429 per Retry-After (at least 1 s) per connection, so one with fewer than
-//    ten connections never reaches the threshold; only a client that keeps sending regardless
-//    is penalized.
+//    gets at most one 429 per Retry-After (at least 1 s) per connection, so one with fewer
+//    than a hundred connections never reaches the threshold; only a client that keeps
+//    sending regardless is penalized. The threshold is high on purpose: a client that merely finds out what the
+//    server refuses (a suite checking every route without a token, a burst past the rate
+//    limit) never meets it, while a flood (tens of thousands a second) meets it within a
+//    tenth of a second and then costs at most a thousand answers per penalty.
 // During the penalty (kPenaltyTime) the accept loop takes the address's new connections before
 // any worker, read or answer, holds them for a while (Tarpit) and resets them, and its open
 // keep-alive connections are closed after their next refusal, so a flooding address costs one
@@ -69,7 +72,7 @@ class RefusalPenalty {
   using TimePoint = std::chrono::steady_clock::time_point;
   enum class Kind : std::uint8_t { kRead, kDenied };
   static constexpr std::size_t kPenaltyReads = 4;
-  static constexpr std::size_t kPenaltyDenials = 100;
+  static constexpr std::size_t kPenaltyDenials = 1000;
   static constexpr std::chrono::seconds kPenaltyWindow{10};
   static constexpr std::chrono::seconds kPenaltyTime{5};
   static constexpr std::size_t kMaxAddresses = 4096;

@@ -3,10 +3,10 @@
 // keyspace::Keyspace: the commit pipeline. It owns the node's Store and is the only way a
 // version is committed or purged, whatever the mutation's origin: a local write, a version
 // from a peer or an import, an expiry (the sweeper writes the expired version's tombstone) or a
-// tombstone purge by the sweeper. Everything that
-// must follow storage (the Merkle index, the push queues, the auth cache, the metrics, the
-// change feed) registers an Observer once, at open, and is then told of every committed
-// mutation exactly once, in the writer's order. No other code calls an observer.
+// tombstone purge by the sweeper. Everything that must follow storage (the Merkle index, the
+// push queues, the auth cache, the metrics, the change feed) registers an Observer once, at
+// open, and is then told of every committed mutation exactly once, in the writer's order. No
+// other code calls an observer.
 //
 // Threading: every method is safe from any thread. Observers run on the store's writer thread
 // after the batch holding the mutation is durable and before the call that made it returns,

@@ -33,8 +33,10 @@ struct Version {
 };
 
 // The conflict order. Returns >0 when `a` wins over `b`, <0 when `b` wins, 0 when they are the
-// same write. Higher timestamp wins; then the origin with the earlier joined timestamp; then
-// the lexicographically smaller uuid.
+// same version. Higher timestamp wins; then the origin with the earlier joined timestamp; then
+// the lexicographically smaller uuid. Two forms of one write (all three equal) are told apart
+// by `deleted` alone: the tombstone wins. That is the tombstone an expired version becomes on
+// every node that expires it, which must replace the live form and never lose to it again.
 KVS_EXPORT int compare_versions(const Version& a, const Version& b) noexcept;
 
 // True when `candidate` must replace `current` (it is strictly greater by the order).

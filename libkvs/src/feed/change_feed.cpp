@@ -90,6 +90,9 @@ void ChangeFeed::on_change(const keyspace::Change& change) {
       event->timestamp_ms = version.expires_at_ms.value_or(version.timestamp_ms);
     } else if (version.deleted) {
       event->type = WatchEvent::Type::kDelete;
+      // An expiry's tombstone (features/ttl_sweeper.hpp) shows the moment the value expired,
+      // as its change log entry does.
+      event->timestamp_ms = version.expires_at_ms.value_or(version.timestamp_ms);
       if (change.previous != nullptr) {
         event->visibility = KeyMeta{change.previous->owner_uuid, change.previous->group_uuid,
                                     change.previous->permissions};

@@ -2,10 +2,11 @@
 
 // keyspace::Keyspace: the commit pipeline. It owns the node's Store and is the only way a
 // version is committed or purged, whatever the mutation's origin: a local write, a version
-// from a peer or an import, an expiry or a tombstone purge by the sweeper. Everything that
-// must follow storage (the Merkle index, the push queues, the auth cache, the metrics, the
-// change feed) registers an Observer once, at open, and is then told of every committed
-// mutation exactly once, in the writer's order. No other code calls an observer.
+// from a peer or an import, an expiry (the sweeper writes the expired version's tombstone) or a
+// tombstone purge by the sweeper. Everything that must follow storage (the Merkle index, the
+// push queues, the auth cache, the metrics, the change feed) registers an Observer once, at
+// open, and is then told of every committed mutation exactly once, in the writer's order. No
+// other code calls an observer.
 //
 // Threading: every method is safe from any thread. Observers run on the store's writer thread
 // after the batch holding the mutation is durable and before the call that made it returns,
@@ -32,7 +33,7 @@ enum class Origin : std::uint8_t {
   kLocal = 0,           // a client or the embedding application, on this node
   kPeer = 1,            // a version replicated from another node (push, anti-entropy, bootstrap)
   kImport = 2,          // `kvs-server import`
-  kExpiry = 3,          // the sweeper purged an expired key
+  kExpiry = 3,          // the sweeper wrote an expired version's tombstone (before: purged it)
   kTombstonePurge = 4,  // the sweeper purged a tombstone older than tombstone_ttl
 };
 
@@ -44,8 +45,8 @@ struct Change {
   enum class Kind : std::uint8_t { kWrite, kPurge };
   Kind kind = Kind::kWrite;
   Origin origin = Origin::kLocal;
-  std::uint64_t sequence = 0;         // the change sequence number; for a purge, an expiry's
-                                      // (a live version purged), 0 for a tombstone purge
+  std::uint64_t sequence = 0;         // the change sequence number; for a purge, a live
+                                      // version's (Store::purge), 0 for a tombstone purge
   const Version* previous = nullptr;  // kWrite: the version replaced, tombstones included, or
                                       // null; its metadata only (`data` is empty)
   const Version* version = nullptr;   // kWrite: the version written, with its document;
@@ -96,7 +97,8 @@ class Keyspace {
   // storage::Store::write_all, every request of one origin.
   std::vector<Result<std::optional<Version>>> write_all(Origin origin,
                                                         std::vector<storage::Store::WriteRequest> requests);
-  // storage::Store::purge; observers see the removed version. Origin kExpiry or kTombstonePurge.
+  // storage::Store::purge; observers see the removed version. The sweeper purges only tombstones
+  // (kTombstonePurge); an expiry is a write.
   Result<bool> purge(Origin origin, std::string_view path, std::string_view uuid);
 
   // What writes no version goes straight through: node settings and audit-only entries.

@@ -11,7 +11,8 @@
 //   versions  path key -> encoded current Version (tombstones included; storage/record_codec.cpp
 //             documents the record field by field)
 //   revisions path key \0 big-endian u64 revision -> encoded Version (when history is enabled)
-//   expiry    big-endian i64 expires_at_ms (sign bit flipped), path key -> path (keys with a TTL)
+//   expiry    big-endian i64 expires_at_ms (sign bit flipped), path key -> path (live versions
+//             with a TTL; a tombstone keeps its expires_at_ms but has no entry)
 //   tindex    "_ts:{timestamp, 13 digits zero-padded}:{path key}" -> empty (time index, bootstrap)
 //   changes   big-endian u64 sequence -> change log entry (every version this node applied,
 //             and every expiry; storage/change_log.hpp). Sequence numbers are never reused:

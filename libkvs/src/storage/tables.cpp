@@ -329,7 +329,9 @@ Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counte
 
   std::string record = encode_record(version, options_.codec);
   if (Status s = txn.put(dbs_.versions, key, record, What{"version of", path}); !s.is_ok()) return s;
-  if (version.expires_at_ms) {
+  // A tombstone never expires again: an expired version's tombstone keeps expires_at_ms (its
+  // deletion time, the same on every node) but leaves the index the sweeper reads.
+  if (version.expires_at_ms && !version.deleted) {
     Status s = txn.put(dbs_.expiry, keys::expiry_key(*version.expires_at_ms, key), path, What{"expiry of", path});
     if (!s.is_ok()) return s;
   }
@@ -344,15 +346,25 @@ Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counte
   // all; a tombstone shows the replaced version's owner, group and bits; a reserved key's
   // entry (never served) keeps no document.
   if (version.deleted) {
-    if (!replaced || (replaced->owner_uuid == version.owner_uuid && replaced->group_uuid == version.group_uuid &&
-                      replaced->permissions == version.permissions)) {
+    const bool same_meta = !replaced || (replaced->owner_uuid == version.owner_uuid &&
+                                         replaced->group_uuid == version.group_uuid &&
+                                         replaced->permissions == version.permissions);
+    if (same_meta && !version.expires_at_ms) {
       // The tombstone's own record says it already (a local delete copies the bits it replaces).
       if (Status s = append_change(txn, ChangeEntry::Type::kDelete, version, &record, next); !s.is_ok()) return s;
     } else {
       Version event = without_data(version);
-      event.owner_uuid = replaced->owner_uuid;
-      event.group_uuid = replaced->group_uuid;
-      event.permissions = replaced->permissions;
+      if (!same_meta) {
+        event.owner_uuid = replaced->owner_uuid;
+        event.group_uuid = replaced->group_uuid;
+        event.permissions = replaced->permissions;
+      }
+      if (version.expires_at_ms) {
+        // An expiry's tombstone, written here or by a peer: the delete happened when the value
+        // expired, as the feed has always shown an expiry.
+        event.timestamp_ms = *version.expires_at_ms;
+        event.expires_at_ms.reset();
+      }
       if (Status s = append_change(txn, ChangeEntry::Type::kDelete, event, nullptr, next); !s.is_ok()) return s;
     }
   } else if (is_reserved_path(path)) {

@@ -101,7 +101,8 @@ class Tables {
   // Writes `version` as the current version of its path with every index entry that goes with
   // it, and updates `next` (its change sequence number is next.sequence afterwards): among
   // them its change log entry (storage/change_log.hpp), a put or, for a tombstone, a delete
-  // visible as the version it replaced. When
+  // visible as the version it replaced, at the tombstone's timestamp, or at its expires_at_ms
+  // for a tombstone that has one (an expiry's). A tombstone gets no expiry entry. When
   // `previous` is not null it receives the version replaced (metadata only, data empty), or
   // nullopt. Requires: version.path is non-empty and holds no '\0'. An error here must fail
   // the whole transaction: the indexes may be half-updated.

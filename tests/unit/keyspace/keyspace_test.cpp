@@ -1,6 +1,7 @@
 // The commit pipeline: every kind of mutation reaches a registered observer exactly once, in
 // commit order, with what it replaced; nothing reaches it for writes that did not happen or
-// once its registration is gone. The TTL sweeper's purges go through the same pipeline.
+// once its registration is gone. The TTL sweeper's expiries and purges go through the same
+// pipeline.
 //
 // Not covered here: the Node's own observers (Merkle tree, push queue, auth cache, metrics);
 // tests/unit/node and tests/unit/replication check what they hold after each kind of write.
@@ -31,6 +32,7 @@ struct Seen {
   std::string uuid;
   std::string previous_uuid;  // empty: none
   std::string data;
+  bool deleted;
 };
 
 class Recorder final : public Observer {
@@ -38,7 +40,8 @@ class Recorder final : public Observer {
   void on_change(const Change& change) override {
     std::lock_guard lock(mutex_);
     seen_.push_back(Seen{change.kind, change.origin, change.sequence, change.version->path, change.version->uuid,
-                         change.previous ? change.previous->uuid : std::string(), change.version->data});
+                         change.previous ? change.previous->uuid : std::string(), change.version->data,
+                         change.version->deleted});
   }
   std::vector<Seen> seen() {
     std::lock_guard lock(mutex_);
@@ -88,7 +91,7 @@ TEST_CASE("every kind of mutation reaches an observer exactly once, in commit or
   batch[0].decide = writes(make_version("b", "u3", 30, "[]"));
   batch[1].decide = writes(make_version("c", "u4", 30, "true"));
   for (const auto& outcome : keyspace->write_all(Origin::kImport, std::move(batch))) REQUIRE(outcome.is_ok());
-  // An expired key and an old tombstone, purged by the sweeper.
+  // An expired key, which the sweeper turns into a tombstone, and an old tombstone it purges.
   Version expiring = make_version("d", "u5", clock.now_ms(), "1");
   expiring.expires_at_ms = clock.now_ms() + 1000;
   REQUIRE(keyspace->write(Origin::kLocal, writes(expiring)).is_ok());
@@ -115,8 +118,8 @@ TEST_CASE("every kind of mutation reaches an observer exactly once, in commit or
     CHECK(seen[i].kind == Change::Kind::kWrite);
     CHECK(seen[i].sequence == i + 1);  // the change sequence, in commit order
   }
-  CHECK((seen[6].kind == Change::Kind::kPurge && seen[6].origin == Origin::kExpiry && seen[6].path == "d"));
-  CHECK(seen[6].uuid == "u5");
+  CHECK((seen[6].kind == Change::Kind::kWrite && seen[6].origin == Origin::kExpiry && seen[6].path == "d"));
+  CHECK((seen[6].uuid == "u5" && seen[6].previous_uuid == "u5" && seen[6].deleted && seen[6].data.empty()));
   CHECK((seen[7].kind == Change::Kind::kPurge && seen[7].origin == Origin::kTombstonePurge && seen[7].path == "e"));
   // An expiry is a change (a delete in the change feed) and takes the next sequence number; a
   // tombstone purge changes nothing anyone sees and takes none.

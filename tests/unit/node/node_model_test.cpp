@@ -72,8 +72,19 @@ class Model {
     for (auto it = keys.begin(); it != keys.end();) {  // NOLINT: advanced at the end
       auto& current = it->second.current;
       bool expired = current && !current->deleted && current->expires_at_ms && *current->expires_at_ms <= now_ms;
-      bool old_tombstone = current && current->deleted && current->timestamp_ms <= now_ms - kTombstoneTtlMs;
-      if (expired || old_tombstone) {
+      if (expired) {
+        // The expired write becomes its own tombstone (a new revision), expiry kept.
+        ++purged;
+        ModelVersion tombstone = *current;
+        tombstone.deleted = true;
+        tombstone.data.clear();
+        write(it->first, std::move(tombstone));
+      }
+      // A tombstone's age counts from its expiry when it has one (an expiry's tombstone).
+      bool old_tombstone = current && current->deleted &&
+                           std::max(current->timestamp_ms, current->expires_at_ms.value_or(current->timestamp_ms)) <=
+                               now_ms - kTombstoneTtlMs;
+      if (old_tombstone) {
         ++purged;
         // The store drops a purged key's revisions with it; a later write may number afresh.
         current.reset();

@@ -70,13 +70,32 @@ TEST_CASE("compare_versions orders by timestamp, then the earlier joined origin,
   b.origin_joined_ms = 600;  // joined comes before uuid
   CHECK(compare_versions(b, a) < 0);
 
-  // Data and tombstone flags do not take part in the order.
+  // The document does not take part in the order.
   b = a;
-  b.deleted = true;
-  b.data.clear();
+  b.data = "[1]";
   CHECK(compare_versions(a, b) == 0);
   CHECK(supersedes(peer_version("k", "x", kT + 1, "{}"), a));
   CHECK_FALSE(supersedes(a, a));
+
+  // Of two forms of one write (equal timestamp, joined time and uuid), the tombstone wins: the
+  // one an expiry makes of it replaces it on every node, and never the other way round.
+  b = a;
+  b.deleted = true;
+  b.data.clear();
+  CHECK(compare_versions(b, a) > 0);
+  CHECK(compare_versions(a, b) < 0);
+  CHECK(compare_versions(b, b) == 0);
+  CHECK(supersedes(b, a));
+  CHECK_FALSE(supersedes(a, b));
+  // Only as the last resort: every earlier difference decides first.
+  b.timestamp_ms = kT - 1;
+  CHECK(compare_versions(a, b) > 0);
+  b.timestamp_ms = kT;
+  b.origin_joined_ms = 600;
+  CHECK(compare_versions(a, b) > 0);
+  b.origin_joined_ms = a.origin_joined_ms;
+  b.uuid = "cccc";
+  CHECK(compare_versions(a, b) > 0);
 }
 
 TEST_CASE("a version applied to an empty key becomes the current version as sent", "[node][apply]") {
@@ -254,6 +273,10 @@ TEST_CASE("a version with an expiry that is applied expires like a local one", "
   fixture.clock.advance(std::chrono::milliseconds(100));
   CHECK(node.get("k").status().code() == Code::kNotFound);
   CHECK(*node.sweep_now() == 1);
+  auto held = stored_version(node, "k");
+  REQUIRE(held.has_value());
+  CHECK(held->deleted);
+  CHECK(held->uuid == "u");
 }
 
 TEST_CASE("export_versions lists every version in key order and can stop early", "[node][apply]") {

@@ -1,5 +1,6 @@
 // TTL expiry and purging on a ManualClock: an expired key reads as absent at once, sweep_now
-// purges expired keys and tombstones older than tombstone_ttl. No test sleeps.
+// turns expired keys into tombstones (the same write, deleted) and purges tombstones older than
+// tombstone_ttl, an expiry's counted from its expiry. No test sleeps.
 
 #include <atomic>
 #include <limits>
@@ -28,6 +29,22 @@ std::vector<Version> stored(Node& node) {
 std::vector<std::string> stored_paths(Node& node) {
   std::vector<std::string> paths;
   for (const auto& version : stored(node)) paths.push_back(version.path);
+  return paths;
+}
+
+// Stored versions that are not tombstones, and tombstones, by path.
+std::vector<std::string> live_paths(Node& node) {
+  std::vector<std::string> paths;
+  for (const auto& version : stored(node)) {
+    if (!version.deleted) paths.push_back(version.path);
+  }
+  return paths;
+}
+std::vector<std::string> tombstone_paths(Node& node) {
+  std::vector<std::string> paths;
+  for (const auto& version : stored(node)) {
+    if (version.deleted) paths.push_back(version.path);
+  }
   return paths;
 }
 
@@ -93,7 +110,7 @@ TEST_CASE("an expired key cannot be removed or matched, but can be created again
   CHECK_FALSE(got->expires_at_ms.has_value());
 }
 
-TEST_CASE("sweep_now purges expired keys and leaves live ones", "[node][ttl]") {
+TEST_CASE("sweep_now turns expired keys into tombstones and leaves live ones", "[node][ttl]") {
   NodeFixture fixture;
   Node& node = fixture.node();
   REQUIRE(node.put("a", "{}", with_ttl(milliseconds(1000))).is_ok());
@@ -108,13 +125,15 @@ TEST_CASE("sweep_now purges expired keys and leaves live ones", "[node][ttl]") {
   auto first = node.sweep_now();
   REQUIRE(first.is_ok());
   CHECK(*first == 1);
-  CHECK(stored_paths(node) == Paths{"b", "c"});
+  CHECK(live_paths(node) == Paths{"b", "c"});
+  CHECK(tombstone_paths(node) == Paths{"a"});
 
   fixture.clock.advance(milliseconds(10'000));
   auto second = node.sweep_now();
   REQUIRE(second.is_ok());
   CHECK(*second == 1);
-  CHECK(stored_paths(node) == Paths{"c"});
+  CHECK(live_paths(node) == Paths{"c"});
+  CHECK(tombstone_paths(node) == Paths{"a", "b"});
   CHECK(node.get("c").is_ok());
   CHECK(node.health().keys == 1);
 }
@@ -140,7 +159,11 @@ TEST_CASE("sweep_now purges many expired keys in one call", "[node][ttl]") {
   auto swept = node.sweep_now();
   REQUIRE(swept.is_ok());
   CHECK(*swept == 1200);
-  CHECK(stored_paths(node) == Paths{"live"});
+  CHECK(live_paths(node) == Paths{"live"});
+  CHECK(tombstone_paths(node).size() == 1200);
+  auto again = node.sweep_now();
+  REQUIRE(again.is_ok());
+  CHECK(*again == 0);
 }
 
 TEST_CASE("an overwrite without a ttl clears the expiry, and the sweeper leaves it", "[node][ttl]") {
@@ -171,7 +194,8 @@ TEST_CASE("an overwrite with a longer ttl moves the expiry", "[node][ttl]") {
   fixture.clock.advance(milliseconds(8001));
   CHECK(node.get("k").status().code() == Code::kNotFound);
   CHECK(*node.sweep_now() == 1);
-  CHECK(stored(node).empty());
+  CHECK(live_paths(node).empty());
+  CHECK(tombstone_paths(node) == Paths{"k"});
 }
 
 TEST_CASE("a ttl of zero means no expiry and a negative ttl is invalid", "[node][ttl]") {
@@ -290,7 +314,73 @@ TEST_CASE("expiry survives a reopen", "[node][ttl]") {
   CHECK(fixture.node().get("k").status().code() == Code::kNotFound);
   fixture.reopen();
   CHECK(*fixture.node().sweep_now() == 1);
-  CHECK(stored(fixture.node()).empty());
+  CHECK(live_paths(fixture.node()).empty());
+  CHECK(tombstone_paths(fixture.node()) == Paths{"k"});
+}
+
+TEST_CASE("an expired key becomes the tombstone of the same write", "[node][ttl][tombstone]") {
+  NodeFixture fixture([](Config& config) { config.tombstone_ttl = std::chrono::hours(1); });
+  Node& node = fixture.node();
+  REQUIRE(node.put("k", R"({"v":1})").is_ok());
+  REQUIRE(node.put("k", R"({"v":2})", with_ttl(milliseconds(1000))).is_ok());
+  auto before = stored(node);
+  REQUIRE(before.size() == 1);
+  const Version expiring = before[0];
+  REQUIRE(expiring.expires_at_ms.has_value());
+  fixture.clock.set_ms(*expiring.expires_at_ms);
+  CHECK(*node.sweep_now() == 1);
+
+  // Same path, uuid, timestamp, origin, owner, group, bits and expiry; deleted, no document.
+  Version expected = expiring;
+  expected.deleted = true;
+  expected.data.clear();
+  auto after = stored(node);
+  REQUIRE(after.size() == 1);
+  CHECK(after[0] == expected);
+  CHECK(node.get("k").status().code() == Code::kNotFound);
+  CHECK(node.health().keys == 0);
+  // It left the expiry index: nothing is left to expire.
+  CHECK(*node.sweep_now() == 0);
+  // The history shows the expiry as a deleted revision of that write.
+  auto history = node.history("k");
+  REQUIRE(history.is_ok());
+  REQUIRE(history->revisions.size() == 3);
+  CHECK(history->revisions[0].deleted);
+  CHECK(history->revisions[0].uuid == expiring.uuid);
+  CHECK(history->revisions[1].uuid == expiring.uuid);
+  // A write after it is stamped after it, and so wins, as after any delete.
+  auto again = node.put("k", R"({"v":3})");
+  REQUIRE(again.is_ok());
+  CHECK(again->timestamp_ms > expiring.timestamp_ms);
+  CHECK(node.get("k")->data == R"({"v":3})");
+}
+
+TEST_CASE("an expiry's tombstone is purged tombstone_ttl after the expiry, however long the ttl was",
+          "[node][ttl][tombstone]") {
+  NodeFixture fixture([](Config& config) { config.tombstone_ttl = std::chrono::hours(1); });
+  Node& node = fixture.node();
+  auto put = node.put("k", "{}", with_ttl(std::chrono::hours(5)));
+  REQUIRE(put.is_ok());
+  const std::int64_t expires_at = put->timestamp_ms + 5 * 3'600'000;
+  fixture.clock.set_ms(expires_at);
+  CHECK(*node.sweep_now() == 1);
+  CHECK(tombstone_paths(node) == Paths{"k"});
+  fixture.clock.set_ms(expires_at + 3'600'000 - 1);
+  CHECK(*node.sweep_now() == 0);
+  CHECK(tombstone_paths(node) == Paths{"k"});
+  fixture.clock.set_ms(expires_at + 3'600'000);
+  CHECK(*node.sweep_now() == 1);
+  CHECK(stored(node).empty());
+  CHECK(node.history("k").status().code() == Code::kNotFound);
+}
+
+TEST_CASE("a key whose expiry passed long ago is expired and purged in one sweep", "[node][ttl][tombstone]") {
+  NodeFixture fixture([](Config& config) { config.tombstone_ttl = std::chrono::hours(1); });
+  Node& node = fixture.node();
+  REQUIRE(node.put("k", "{}", with_ttl(milliseconds(1000))).is_ok());
+  fixture.clock.advance(std::chrono::hours(2));
+  CHECK(*node.sweep_now() == 2);  // the expiry, then its tombstone
+  CHECK(stored(node).empty());
 }
 
 }  // namespace kvs::test

@@ -238,8 +238,9 @@ class FeedModelRun {
     return {};
   }
 
-  // The sweeper purges expired keys oldest expiry first (then in key order), each a delete;
-  // then tombstones older than tombstone_ttl, which are no change.
+  // The sweeper expires keys oldest expiry first (then in key order), each a delete with the
+  // expiry as timestamp, leaving a tombstone of the same write; then it purges tombstones older
+  // than tombstone_ttl (an expiry's counted from its expiry), which are no change.
   std::string do_sweep() {
     const std::int64_t now = f_.clock.now_ms();
     std::vector<std::pair<std::int64_t, std::string>> expired;
@@ -251,10 +252,14 @@ class FeedModelRun {
     std::sort(expired.begin(), expired.end());
     for (const auto& [at, key] : expired) {
       expected_.push_back({Type::kDelete, key, model_[key]->uuid, at, {}});
-      model_[key].reset();
+      model_[key]->deleted = true;
     }
     for (auto& [key, version] : model_) {
-      if (version && version->deleted && version->timestamp_ms <= now - kTombstoneTtlMs) version.reset();
+      if (version && version->deleted &&
+          std::max(version->timestamp_ms, version->expires_at_ms.value_or(version->timestamp_ms)) <=
+              now - kTombstoneTtlMs) {
+        version.reset();
+      }
     }
     counts["expiries"] += static_cast<int>(expired.size());
     auto swept = f_.node().sweep_now();

@@ -489,7 +489,7 @@ TEST_CASE("an expiry is a delete event with the expired version's uuid; a tombst
   f.clock.advance(120s);
   auto swept = node.sweep_now();
   REQUIRE(swept.is_ok());
-  CHECK(*swept == 1);  // the tombstone of "gone"
+  CHECK(*swept == 2);  // the tombstones of "gone" and of the expired "session"
   CHECK(drain(*watch).empty());
   // The expiry replays like any change.
   auto replayed = drain(*watch_since(node, head_cursor(node).substr(0, 17) + "0000000000000003"));

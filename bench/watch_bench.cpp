@@ -7,7 +7,8 @@
 //              for each of them: write throughput as a ratio to the baseline, and the put
 //              events delivered per second in total (ideally W x writes/s)
 //   idle W     the same load while W streams watch prefix idle/, which no write touches: the
-//              write throughput as a ratio to the baseline (goal: cost under 10%)
+//              write throughput as a ratio to the mean of two baselines run just before and
+//              just after it (goal: cost under 10%), and to the first baseline
 //
 // In every phase another client (from 127.0.0.1) sends GET /health every 20 ms, and its latency
 // is reported, so that one sees whether open streams keep other clients from being served.
@@ -19,7 +20,9 @@
 // Each line also prints the 1-minute load average: on a shared machine compare ratios within
 // one run only. Exits 1 when a stream failed to open (after printing how many did).
 //
-//   watch_bench [--server PATH] [--seconds S] [--watchers 1,100,1000]     (S defaults to 5)
+//   watch_bench [--server PATH] [--seconds S] [--watchers 1,100,1000] [--idle-only]
+//
+// S defaults to 5; --idle-only skips the active phases.
 //
 // PATH defaults to ../kvs-server/kvs-server next to this program (the build tree's layout).
 // The idle phase uses the largest W of the list.
@@ -315,6 +318,25 @@ std::vector<int> parse_list(const std::string& text) {
   return values;
 }
 
+// Waits (up to 60 s) until the server's kvs_watches_open gauge reads 0: closed streams are
+// released when their threads notice, which under load takes a while.
+void wait_for_no_watches(const ServerProcess& server) {
+  HttpClient client(server.base_url());
+  client.set_timeout(5s);
+  const std::string gauge = "\nkvs_watches_open ";
+  const auto deadline = Clock::now() + 60s;
+  while (Clock::now() < deadline) {
+    auto response = client.get("/metrics");
+    auto at = response.body.find(gauge);
+    if (response.status == 200 && at != std::string::npos &&
+        std::strtod(response.body.c_str() + at + gauge.size(), nullptr) == 0) {
+      return;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  std::fprintf(stderr, "watch_bench: streams still open after 60 s\n");
+}
+
 void print_health(const Result& r) {
   std::printf(" health_p50_ms=%.2f health_p99_ms=%.2f health_max_ms=%.1f health_ok=%d health_failed=%d load=%s\n",
               r.health_p50_ms, r.health_p99_ms, r.health_max_ms, r.health_ok, r.health_bad, r.load.c_str());
@@ -327,11 +349,14 @@ int main(int argc, char** argv) {
   std::string server_path = kvs::bench::default_server_binary(argv[0]);
   double seconds = 5;
   std::vector<int> counts{1, 100, 1000};
-  kvs::bench::Flags flags(argc, argv, "usage: watch_bench [--server PATH] [--seconds S] [--watchers 1,100,1000]");
+  bool idle_only = false;
+  kvs::bench::Flags flags(argc, argv,
+                          "usage: watch_bench [--server PATH] [--seconds S] [--watchers 1,100,1000] [--idle-only]");
   while (flags.next()) {
     if (flags.is("--server")) server_path = flags.value();
     else if (flags.is("--seconds")) seconds = flags.number();
     else if (flags.is("--watchers")) counts = parse_list(flags.value());
+    else if (flags.is("--idle-only")) idle_only = true;
     else flags.unknown();
   }
   if (counts.empty() || seconds <= 0) flags.unknown();
@@ -368,6 +393,7 @@ int main(int argc, char** argv) {
   bool all_opened = true;
   auto ratio = [&](const Result& r) { return baseline.writes_per_s > 0 ? r.writes_per_s / baseline.writes_per_s : 0; };
   for (int count : counts) {
+    if (idle_only) break;
     auto watchers = open_watchers(server, count, "w/", "/kv/w/prime");
     int opened = watchers->opened();
     Result r = run_load(server, seconds, watchers.get());
@@ -379,17 +405,34 @@ int main(int argc, char** argv) {
     print_health(r);
     all_opened = all_opened && opened == count;
     watchers.reset();
-    std::this_thread::sleep_for(1s);  // for the server to see the closed streams go
+    wait_for_no_watches(server);  // for the server to see the closed streams go
   }
 
   {
+    // The idle phase is measured against baselines run just before and just after it, so that
+    // a shared machine's load, which drifts over a run, weighs on both sides of the ratio alike.
+    // The active phases' streams must be gone first: a thousand of them take a while to end.
+    wait_for_no_watches(server);
+    Result before = run_load(server, seconds, nullptr);
+    std::printf("baseline watchers=0    writes/s=%.0f failed=%llu (before idle)", before.writes_per_s,
+                static_cast<unsigned long long>(before.write_failures));
+    print_health(before);
     auto watchers = open_watchers(server, most, "idle/", "/kv/idle/prime");
     int opened = watchers->opened();
     Result r = run_load(server, seconds, watchers.get());
-    std::printf("idle     watchers=%-5d opened=%d/%d writes/s=%.0f ratio=%.3f (goal >= 0.90: %s) failed=%llu events/s=%.0f",
-                most, opened, most, r.writes_per_s, ratio(r), ratio(r) >= 0.9 ? "met" : "NOT met",
+    watchers.reset();
+    wait_for_no_watches(server);
+    Result after = run_load(server, seconds, nullptr);
+    const double around = (before.writes_per_s + after.writes_per_s) / 2;
+    const double idle_ratio = around > 0 ? r.writes_per_s / around : 0;
+    std::printf("idle     watchers=%-5d opened=%d/%d writes/s=%.0f ratio=%.3f (to the baselines around it; "
+                "goal >= 0.90: %s) ratio_to_first=%.3f failed=%llu events/s=%.0f",
+                most, opened, most, r.writes_per_s, idle_ratio, idle_ratio >= 0.9 ? "met" : "NOT met", ratio(r),
                 static_cast<unsigned long long>(r.write_failures), r.events_per_s);
     print_health(r);
+    std::printf("baseline watchers=0    writes/s=%.0f failed=%llu (after idle)", after.writes_per_s,
+                static_cast<unsigned long long>(after.write_failures));
+    print_health(after);
     all_opened = all_opened && opened == most;
   }
 

@@ -77,7 +77,7 @@ struct WatchStream {
       return false;  // the client sees a cut transfer and resumes from its last cursor
     }
     std::string chunk;
-    for (const auto& event : batch) chunk += *framed_event(framing, event);
+    for (const auto& event : batch) chunk += framed(framing, event.cursor, watch_event_json(event));
     if (chunk.empty() && Clock::now() - last_sent >= heartbeat) {
       std::string cursor = watch->cursor();
       chunk = framed(framing, cursor, heartbeat_json(cursor));

@@ -113,15 +113,6 @@ std::string framed(WatchFraming framing, std::string_view cursor, std::string_vi
   return framing == WatchFraming::kSse ? sse_event(cursor, object) : ndjson_line(object);
 }
 
-std::shared_ptr<const std::string> framed_event(WatchFraming framing, const WatchEvent& event) {
-  auto render = [&] { return framed(framing, event.cursor, watch_event_json(event)); };
-  if (!event.shared) return std::make_shared<const std::string>(render());
-  // One slot per rendering: SSE or ndjson (a long poll's lines are ndjson's), with or without
-  // the document. Every watch that has the document has the same one, the change's.
-  const std::size_t slot = (framing == WatchFraming::kSse ? 2 : 0) + (event.data ? 1 : 0);
-  return event.shared->get_or_make(slot, render);
-}
-
 std::string long_poll_json(const std::vector<WatchEvent>& events, std::string_view cursor) {
   std::string out = "{\"events\":[";
   for (std::size_t i = 0; i < events.size(); ++i) {

@@ -12,7 +12,6 @@
 
 #include <chrono>
 #include <cstddef>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,9 +62,6 @@ std::string ndjson_line(std::string_view object);
 std::string sse_event(std::string_view cursor, std::string_view object);
 // The bytes for `object` in `framing` (kNdjson or kSse).
 std::string framed(WatchFraming framing, std::string_view cursor, std::string_view object);
-// framed(framing, event.cursor, watch_event_json(event)), made once per change for all the
-// streams that show it when the event has a WatchEvent::shared.
-std::shared_ptr<const std::string> framed_event(WatchFraming framing, const WatchEvent& event);
 
 // The long poll's answer: {"events":[...],"cursor"}.
 std::string long_poll_json(const std::vector<WatchEvent>& events, std::string_view cursor);

@@ -24,12 +24,10 @@
 // Lifetime: a Watch may outlive its Node. Once the Node is destroyed, or close_watches() was
 // called, next() answers kUnavailable; destroying a Watch is always safe.
 
-#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,29 +37,6 @@
 #include "kvs/status.hpp"
 
 namespace kvs {
-
-// What the consumers of one change may share (WatchEvent::shared): a few strings, each made
-// once, by the first consumer that asks for it, from the event alone, and immutable after.
-// kvs-server keeps an event's wire form there, so that a change shown on a hundred streams is
-// rendered once rather than a hundred times. Safe from any thread.
-class WatchEventShare {
- public:
-  static constexpr std::size_t kSlots = 4;
-
-  // The string in `slot` (< kSlots): make() for the first caller, the same string for the rest.
-  // Slots are the consumer's to number; make() must depend on nothing but the event.
-  template <class Make>
-  std::shared_ptr<const std::string> get_or_make(std::size_t slot, Make&& make) {
-    std::lock_guard<std::mutex> lock(mutex_);  // guards slots_
-    std::shared_ptr<const std::string>& value = slots_.at(slot);
-    if (!value) value = std::make_shared<const std::string>(make());
-    return value;
-  }
-
- private:
-  std::mutex mutex_;
-  std::array<std::shared_ptr<const std::string>, kSlots> slots_;
-};
 
 struct WatchEvent {
   enum class Type { kPut, kDelete, kResyncRequired };
@@ -79,9 +54,6 @@ struct WatchEvent {
   std::int64_t timestamp_ms = 0;
   // The document of that version, for a kPut when WatchOptions::values is set.
   std::optional<std::string> data;
-  // For a live change (not one replayed from the log, nor kResyncRequired): the same object on
-  // every watch the change went to, for what consumers derive from it alone. Null otherwise.
-  std::shared_ptr<WatchEventShare> shared;
 };
 
 struct WatchOptions {

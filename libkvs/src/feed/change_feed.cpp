@@ -414,7 +414,6 @@ Result<std::size_t> Watch::Impl::take_live(std::vector<WatchEvent>& out, std::si
       shown.uuid = event->uuid;
       shown.timestamp_ms = event->timestamp_ms;
       if (subscriber_->values) shown.data = event->data;
-      shown.shared = std::shared_ptr<WatchEventShare>(event, &event->share);  // lives as long as the event
       out.push_back(std::move(shown));
       ++added;
     }

@@ -75,8 +75,7 @@ struct FeedOptions {
 };
 
 // One change as the live half queues it: built once on the writer thread and shared by every
-// watch it is queued to; immutable once queued, but for `share`, which is thread-safe and
-// handed to consumers as WatchEvent::shared.
+// watch it is queued to; immutable once queued.
 struct LiveEvent {
   std::uint64_t sequence = 0;
   WatchEvent::Type type = WatchEvent::Type::kPut;
@@ -85,7 +84,6 @@ struct LiveEvent {
   std::int64_t timestamp_ms = 0;
   KeyMeta visibility;
   std::optional<std::string> data;  // a put's document, when a watch it matched wants values
-  mutable WatchEventShare share;
 };
 
 // The queue of one watch: on_change fills it, the watch's consumer drains it.

@@ -234,26 +234,6 @@ TEST_CASE("watches on overlapping prefixes each get exactly the changes they mat
 }
 
 
-TEST_CASE("a live change is one shared object on every watch it goes to; a replayed one has none",
-          "[node][watch]") {
-  NodeFixture f;
-  Node& node = f.node();
-  const std::string start = head_cursor(node);
-  auto first = open_watch(node, watching("k"));
-  auto second = open_watch(node, watching(""));
-  REQUIRE(node.put("k1", "1").is_ok());
-  auto a = drain(*first);
-  auto b = drain(*second);
-  REQUIRE(a.size() == 1);
-  REQUIRE(b.size() == 1);
-  REQUIRE(a[0].shared != nullptr);
-  CHECK(a[0].shared == b[0].shared);
-  auto replay = watch_since(node, start);
-  auto replayed = drain(*replay);
-  REQUIRE(describe(replayed) == std::vector<std::string>{"put k1"});
-  CHECK(replayed[0].shared == nullptr);
-}
-
 TEST_CASE("resuming at every cursor of a random history gives exactly the rest, also after a reopen",
           "[node][watch]") {
   NodeFixture f([](Config& config) { config.max_revisions = 2; });

@@ -6,7 +6,6 @@
 
 #include "watch_wire.hpp"
 
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -149,31 +148,6 @@ TEST_CASE("ndjson frames an object as a line, SSE as an event whose id is the cu
   CHECK(kvs::server::sse_event("c1", object) == "id: c1\ndata: " + object + "\n\n");
   CHECK(kvs::server::framed(WatchFraming::kNdjson, "c1", object) == object + "\n");
   CHECK(kvs::server::framed(WatchFraming::kSse, "c1", object) == "id: c1\ndata: " + object + "\n\n");
-}
-
-TEST_CASE("a live event is rendered once for every stream that shows it, in the same bytes", "[server][watch]") {
-  // Two watches got one change: one with values, one without (WatchEvent::shared is the same).
-  auto share = std::make_shared<kvs::WatchEventShare>();
-  auto with_data = event(WatchEvent::Type::kPut, "c3", "a/b", "u-3", 7, std::string("{\n\"x\":1}"));
-  auto without = with_data;
-  without.data.reset();
-  with_data.shared = share;
-  without.shared = share;
-  for (WatchFraming framing : {WatchFraming::kNdjson, WatchFraming::kSse}) {
-    auto plain = kvs::server::framed_event(framing, without);
-    CHECK(*plain == kvs::server::framed(framing, "c3", kvs::server::watch_event_json(without)));
-    CHECK(kvs::server::framed_event(framing, without) == plain);  // the same string: rendered once
-    auto full = kvs::server::framed_event(framing, with_data);
-    CHECK(*full == kvs::server::framed(framing, "c3", kvs::server::watch_event_json(with_data)));
-    CHECK(kvs::server::framed_event(framing, with_data) == full);
-    CHECK(*full != *plain);
-  }
-  CHECK(*kvs::server::framed_event(WatchFraming::kSse, without) != *kvs::server::framed_event(WatchFraming::kNdjson, without));
-  // Without a share (a replayed event), rendered each time, to the same bytes.
-  auto replayed = event(WatchEvent::Type::kDelete, "c4", "a/b", "u-4", 8);
-  auto once = kvs::server::framed_event(WatchFraming::kNdjson, replayed);
-  CHECK(*once == R"({"type":"delete","cursor":"c4","path":"a/b","uuid":"u-4","timestamp":8})" "\n");
-  CHECK(kvs::server::framed_event(WatchFraming::kNdjson, replayed) != once);
 }
 
 TEST_CASE("the long-poll answer lists the events and the cursor to resume from", "[server][watch]") {

@@ -481,8 +481,6 @@ TEST_CASE("every _range answer carries a cursor, and watching from it sees later
   CHECK(path_of(next_event(*stream)) == "l/3");
 }
 
-}  // namespace kvs::test
-
 TEST_CASE("an answered watch is counted but not timed: a stream's lifetime is no latency", "[integration][watch]") {
   ServerProcess server(watch_config());
   REQUIRE(server.start());
@@ -509,3 +507,5 @@ TEST_CASE("an answered watch is counted but not timed: a stream's lifetime is no
   // Only the refused one was timed.
   CHECK(metric(text, R"(kvs_http_request_duration_seconds_count{route="kv_watch",method="GET"})") == 1);
 }
+
+}  // namespace kvs::test

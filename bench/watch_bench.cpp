@@ -7,7 +7,10 @@
 //              for each of them: write throughput as a ratio to the baseline, and the put
 //              events delivered per second in total (ideally W x writes/s)
 //   idle W     the same load while W streams watch prefix idle/, which no write touches: the
-//              write throughput as a ratio to the baseline (goal: cost under 10%)
+//              write throughput as a ratio to the mean of two baselines run just before and
+//              just after it (goal: cost under 10%), and to the first baseline; and the
+//              server's CPU per second with those W streams open and nothing written, and
+//              with none (what open streams cost by themselves)
 //
 // In every phase another client (from 127.0.0.1) sends GET /health every 20 ms, and its latency
 // is reported, so that one sees whether open streams keep other clients from being served.
@@ -19,7 +22,9 @@
 // Each line also prints the 1-minute load average: on a shared machine compare ratios within
 // one run only. Exits 1 when a stream failed to open (after printing how many did).
 //
-//   watch_bench [--server PATH] [--seconds S] [--watchers 1,100,1000]     (S defaults to 5)
+//   watch_bench [--server PATH] [--seconds S] [--watchers 1,100,1000] [--idle-only]
+//
+// S defaults to 5; --idle-only skips the active phases.
 //
 // PATH defaults to ../kvs-server/kvs-server next to this program (the build tree's layout).
 // The idle phase uses the largest W of the list.
@@ -37,6 +42,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -244,7 +250,27 @@ struct Result {
   int health_ok = 0;
   int health_bad = 0;
   std::string load;
+  // The server's CPU time (all its threads) per 1,000 writes: unlike writes/s, it hardly moves
+  // with what else the machine runs.
+  double server_cpu_ms_per_1k_writes = 0;
 };
+
+// The CPU time `pid` has used so far (user and system, all threads), in seconds; 0 if unknown.
+double cpu_seconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
 
 // Runs the writer load for `seconds` (and the /health prober beside it); events are counted
 // from `watchers` when given.
@@ -271,11 +297,13 @@ Result run_load(const ServerProcess& server, double seconds, const Watchers* wat
     }
   });
   const std::uint64_t events_before = watchers ? watchers->events() : 0;
+  const double cpu_before = cpu_seconds(server.pid());
   auto figures = kvs::bench::measure(kWriters, seconds, false, [&](int t, std::uint64_t n) {
     std::string path = "/kv/w/t" + std::to_string(t) + "/k" + std::to_string(n % kKeysPerWriter);
     return clients[static_cast<std::size_t>(t)]->put(path, body).status == 200;
   });
   const std::uint64_t events_after = watchers ? watchers->events() : 0;
+  const double cpu_used = cpu_seconds(server.pid()) - cpu_before;
   stop = true;
   prober.join();
   Result result;
@@ -288,6 +316,8 @@ Result run_load(const ServerProcess& server, double seconds, const Watchers* wat
   result.health_p99_ms = kvs::bench::percentile(health_ms, 0.99);
   result.health_max_ms = health_ms.empty() ? 0 : *std::max_element(health_ms.begin(), health_ms.end());
   result.load = load_average();
+  const double writes = figures.rate() * figures.seconds;
+  result.server_cpu_ms_per_1k_writes = writes > 0 ? cpu_used * 1e6 / writes : 0;
   return result;
 }
 
@@ -315,9 +345,38 @@ std::vector<int> parse_list(const std::string& text) {
   return values;
 }
 
+// The server's CPU time per second while no client sends anything, over `span`: what open
+// streams cost by themselves (their wake-ups).
+double quiet_cpu_ms_per_s(const ServerProcess& server, std::chrono::milliseconds span) {
+  const double before = cpu_seconds(server.pid());
+  std::this_thread::sleep_for(span);
+  return (cpu_seconds(server.pid()) - before) * 1e3 / std::chrono::duration<double>(span).count();
+}
+
+// Waits (up to 60 s) until the server's kvs_watches_open gauge reads 0: closed streams are
+// released when their threads notice, which under load takes a while.
+void wait_for_no_watches(const ServerProcess& server) {
+  HttpClient client(server.base_url());
+  client.set_timeout(5s);
+  const std::string gauge = "\nkvs_watches_open ";
+  const auto deadline = Clock::now() + 60s;
+  while (Clock::now() < deadline) {
+    auto response = client.get("/metrics");
+    auto at = response.body.find(gauge);
+    if (response.status == 200 && at != std::string::npos &&
+        std::strtod(response.body.c_str() + at + gauge.size(), nullptr) == 0) {
+      return;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  std::fprintf(stderr, "watch_bench: streams still open after 60 s\n");
+}
+
 void print_health(const Result& r) {
-  std::printf(" health_p50_ms=%.2f health_p99_ms=%.2f health_max_ms=%.1f health_ok=%d health_failed=%d load=%s\n",
-              r.health_p50_ms, r.health_p99_ms, r.health_max_ms, r.health_ok, r.health_bad, r.load.c_str());
+  std::printf(" cpu_ms_per_1k_writes=%.0f health_p50_ms=%.2f health_p99_ms=%.2f health_max_ms=%.1f health_ok=%d "
+              "health_failed=%d load=%s\n",
+              r.server_cpu_ms_per_1k_writes, r.health_p50_ms, r.health_p99_ms, r.health_max_ms, r.health_ok,
+              r.health_bad, r.load.c_str());
   std::fflush(stdout);
 }
 
@@ -327,11 +386,14 @@ int main(int argc, char** argv) {
   std::string server_path = kvs::bench::default_server_binary(argv[0]);
   double seconds = 5;
   std::vector<int> counts{1, 100, 1000};
-  kvs::bench::Flags flags(argc, argv, "usage: watch_bench [--server PATH] [--seconds S] [--watchers 1,100,1000]");
+  bool idle_only = false;
+  kvs::bench::Flags flags(argc, argv,
+                          "usage: watch_bench [--server PATH] [--seconds S] [--watchers 1,100,1000] [--idle-only]");
   while (flags.next()) {
     if (flags.is("--server")) server_path = flags.value();
     else if (flags.is("--seconds")) seconds = flags.number();
     else if (flags.is("--watchers")) counts = parse_list(flags.value());
+    else if (flags.is("--idle-only")) idle_only = true;
     else flags.unknown();
   }
   if (counts.empty() || seconds <= 0) flags.unknown();
@@ -368,6 +430,7 @@ int main(int argc, char** argv) {
   bool all_opened = true;
   auto ratio = [&](const Result& r) { return baseline.writes_per_s > 0 ? r.writes_per_s / baseline.writes_per_s : 0; };
   for (int count : counts) {
+    if (idle_only) break;
     auto watchers = open_watchers(server, count, "w/", "/kv/w/prime");
     int opened = watchers->opened();
     Result r = run_load(server, seconds, watchers.get());
@@ -379,17 +442,39 @@ int main(int argc, char** argv) {
     print_health(r);
     all_opened = all_opened && opened == count;
     watchers.reset();
-    std::this_thread::sleep_for(1s);  // for the server to see the closed streams go
+    wait_for_no_watches(server);  // for the server to see the closed streams go
   }
 
   {
+    // The idle phase is measured against baselines run just before and just after it, so that
+    // a shared machine's load, which drifts over a run, weighs on both sides of the ratio alike.
+    // The active phases' streams must be gone first: a thousand of them take a while to end.
+    wait_for_no_watches(server);
+    Result before = run_load(server, seconds, nullptr);
+    std::printf("baseline watchers=0    writes/s=%.0f failed=%llu (before idle)", before.writes_per_s,
+                static_cast<unsigned long long>(before.write_failures));
+    print_health(before);
+    const double quiet_none = quiet_cpu_ms_per_s(server, 4s);
     auto watchers = open_watchers(server, most, "idle/", "/kv/idle/prime");
     int opened = watchers->opened();
+    std::this_thread::sleep_for(1s);  // past the priming writes
+    const double quiet_idle = quiet_cpu_ms_per_s(server, 4s);
     Result r = run_load(server, seconds, watchers.get());
-    std::printf("idle     watchers=%-5d opened=%d/%d writes/s=%.0f ratio=%.3f (goal >= 0.90: %s) failed=%llu events/s=%.0f",
-                most, opened, most, r.writes_per_s, ratio(r), ratio(r) >= 0.9 ? "met" : "NOT met",
+    watchers.reset();
+    wait_for_no_watches(server);
+    Result after = run_load(server, seconds, nullptr);
+    const double around = (before.writes_per_s + after.writes_per_s) / 2;
+    const double idle_ratio = around > 0 ? r.writes_per_s / around : 0;
+    std::printf("idle     watchers=%-5d opened=%d/%d writes/s=%.0f ratio=%.3f (to the baselines around it; "
+                "goal >= 0.90: %s) ratio_to_first=%.3f failed=%llu events/s=%.0f",
+                most, opened, most, r.writes_per_s, idle_ratio, idle_ratio >= 0.9 ? "met" : "NOT met", ratio(r),
                 static_cast<unsigned long long>(r.write_failures), r.events_per_s);
     print_health(r);
+    std::printf("quiet    server_cpu_ms_per_s=%.0f with %d idle streams, %.0f with none (no writes, 4 s each)\n",
+                quiet_idle, opened, quiet_none);
+    std::printf("baseline watchers=0    writes/s=%.0f failed=%llu (after idle)", after.writes_per_s,
+                static_cast<unsigned long long>(after.write_failures));
+    print_health(after);
     all_opened = all_opened && opened == most;
   }
 

@@ -4,7 +4,8 @@
 // duplicate, bad parameters), resuming after a restart, resync_required for another node's
 // cursor, permission filtering between two users, max_watches and a closed stream freeing its
 // slot, the end of a stream when its token is revoked or expires and at once on SIGTERM, and the
-// cursor of every _range answer (list, then watch from there).
+// cursor of every _range answer (list, then watch from there), and an answered watch counted in
+// /metrics but left out of the latency histogram.
 // Not covered here: the feed's own ordering, retention and buffer rules (libkvs unit tests), a
 // watch across nodes (tests/cluster/watch_cluster_test.cpp) and kvsctl watch (kvsctl_test.cpp).
 // Every wait is bounded; no assertion is about speed beyond "before the long poll's wait ended".
@@ -17,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -133,6 +135,17 @@ std::string user_token(HttpClient& client, const std::string& admin, const std::
   auto token = json_string(minted.body, "/token");
   REQUIRE(token);
   return *token;
+}
+
+// The value of `series` (a metric's name and labels, as /metrics prints them), if present.
+std::optional<double> metric(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 && line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -466,6 +479,33 @@ TEST_CASE("every _range answer carries a cursor, and watching from it sees later
 
   auto stream = open_stream(server, "/kv/_watch?prefix=l/&since=" + encoded(cursor));
   CHECK(path_of(next_event(*stream)) == "l/3");
+}
+
+TEST_CASE("an answered watch is counted but not timed: a stream's lifetime is no latency", "[integration][watch]") {
+  ServerProcess server(watch_config());
+  REQUIRE(server.start());
+  HttpClient client(server.base_url());
+  auto stream = open_stream(server, "/kv/_watch?prefix=t/");
+  REQUIRE(client.put("/kv/t/k", "1").status == 200);
+  CHECK(path_of(next_event(*stream)) == "t/k");
+  stream->close();
+  REQUIRE(client.get("/kv/_watch?prefix=t/&wait=0").status == 200);  // a long poll
+  REQUIRE(client.get("/kv/_watch?limit=5").status == 400);           // answered at once
+
+  // The stream is counted when it ends: once the server noticed that its client left.
+  const std::string answered = R"(kvs_http_requests_total{route="kv_watch",method="GET",status="200"})";
+  std::string text;
+  auto deadline = Clock::now() + 15s;
+  while (Clock::now() < deadline) {
+    text = client.get("/metrics").body;
+    if (metric(text, answered).value_or(0) >= 2) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  INFO(text);
+  CHECK(metric(text, answered) == 2);
+  CHECK(metric(text, R"(kvs_http_requests_total{route="kv_watch",method="GET",status="400"})") == 1);
+  // Only the refused one was timed.
+  CHECK(metric(text, R"(kvs_http_request_duration_seconds_count{route="kv_watch",method="GET"})") == 1);
 }
 
 }  // namespace kvs::test

@@ -60,6 +60,31 @@ Result<Position> parse_cursor(std::string_view text) {
 ChangeFeed::ChangeFeed(const storage::Store& store, std::uint64_t head, VisibilityCheck can_see, FeedOptions options)
     : feed_id_(store.feed_id()), options_(options), store_(&store), can_see_(std::move(can_see)), head_(head) {}
 
+// The groups whose prefix is a prefix of `path`, longest first, without a look at the others.
+// Invariant: every such prefix not yet visited is a prefix of `limit`. The largest prefix in the
+// map that is <= limit is either a prefix of limit (visited; the rest are shorter than it), or
+// differs from limit first at some position l: then none longer than l exists, since it would
+// sort between that one and limit. So each step shortens limit, and a commit costs about a map
+// lookup per matching prefix plus a few, however many watches are open.
+template <class Visit>
+void ChangeFeed::for_each_group_of(std::string_view path, Visit&& visit) {
+  std::string_view limit = path;
+  for (;;) {
+    auto it = by_prefix_.upper_bound(limit);
+    if (it == by_prefix_.begin()) return;
+    --it;
+    const std::string_view prefix = it->first;
+    if (limit.starts_with(prefix)) {
+      visit(it->second);
+      if (prefix.empty()) return;
+      limit = prefix.substr(0, prefix.size() - 1);
+    } else {
+      const auto differ = std::mismatch(prefix.begin(), prefix.end(), limit.begin(), limit.end()).second;
+      limit = limit.substr(0, static_cast<std::size_t>(differ - limit.begin()));
+    }
+  }
+}
+
 void ChangeFeed::on_change(const keyspace::Change& change) {
   // A tombstone purge has no sequence: it is no change to anyone watching.
   if (change.sequence == 0 || change.version == nullptr) return;
@@ -67,16 +92,15 @@ void ChangeFeed::on_change(const keyspace::Change& change) {
   MutexLock lock(subscribers_mutex_);
   // Which watches want it, decided once, so that the shared event is complete before any
   // consumer can see it.
-  bool matched = false;
+  std::vector<PrefixGroup*> matched;
   bool wants_data = false;
-  if (!util::is_reserved_path(version.path)) {
-    for (const Subscriber* subscriber : subscribers_) {
-      if (!version.path.starts_with(subscriber->prefix)) continue;
-      matched = true;
-      wants_data = wants_data || subscriber->values;
-    }
+  if (subscriber_count_ > 0 && !util::is_reserved_path(version.path)) {
+    for_each_group_of(version.path, [&](PrefixGroup& group) {
+      matched.push_back(&group);
+      wants_data = wants_data || group.wanting_values > 0;
+    });
   }
-  if (matched) {
+  if (!matched.empty()) {
     auto event = std::make_shared<LiveEvent>();
     event->sequence = change.sequence;
     event->path = version.path;
@@ -102,18 +126,22 @@ void ChangeFeed::on_change(const keyspace::Change& change) {
       if (wants_data) event->data = version.data;
     }
     std::shared_ptr<const LiveEvent> shared = std::move(event);
-    for (Subscriber* subscriber : subscribers_) {
-      if (!version.path.starts_with(subscriber->prefix)) continue;
-      MutexLock queue_lock(subscriber->mutex);
-      if (subscriber->closed) continue;
-      if (subscriber->queue.size() >= options_.watch_buffer) {
-        // Too far behind: what is queued goes, and the consumer is told from where on.
-        subscriber->queue.clear();
-        subscriber->dropped_through = change.sequence;
-      } else {
-        subscriber->queue.push_back(shared);
+    for (PrefixGroup* group : matched) {
+      for (Subscriber* subscriber : group->subscribers) {
+        MutexLock queue_lock(subscriber->mutex);
+        if (subscriber->closed) continue;
+        // The consumer waits only on an empty queue with nothing dropped: otherwise it will
+        // find this change without being told.
+        const bool waiting = subscriber->queue.empty() && subscriber->dropped_through == 0;
+        if (subscriber->queue.size() >= options_.watch_buffer) {
+          // Too far behind: what is queued goes, and the consumer is told from where on.
+          subscriber->queue.clear();
+          subscriber->dropped_through = change.sequence;
+        } else {
+          subscriber->queue.push_back(shared);
+        }
+        if (waiting) subscriber->wakeup.notify_all();
       }
-      subscriber->wakeup.notify_all();
     }
   }
   head_.store(change.sequence, std::memory_order_release);
@@ -132,10 +160,13 @@ Result<std::unique_ptr<Watch::Impl>> ChangeFeed::watch(std::shared_ptr<ChangeFee
   {
     MutexLock lock(subscribers_mutex_);
     if (closing_) return Status::unavailable("the node is closing its watches");
-    if (subscribers_.size() >= options_.max_watches) {
+    if (subscriber_count_ >= options_.max_watches) {
       return Status::unavailable("max_watches (" + std::to_string(options_.max_watches) + ") watches are open");
     }
-    subscribers_.push_back(subscriber.get());
+    PrefixGroup& group = by_prefix_[subscriber->prefix];
+    group.subscribers.push_back(subscriber.get());
+    if (subscriber->values) ++group.wanting_values;
+    ++subscriber_count_;
     head = head_.load(std::memory_order_relaxed);
   }
   // From here the Impl owns the subscription (its destructor unsubscribes).
@@ -167,17 +198,27 @@ Result<std::unique_ptr<Watch::Impl>> ChangeFeed::watch(std::shared_ptr<ChangeFee
 
 void ChangeFeed::unsubscribe(const Subscriber* subscriber) {
   MutexLock lock(subscribers_mutex_);
-  subscribers_.erase(std::remove(subscribers_.begin(), subscribers_.end(), subscriber), subscribers_.end());
+  auto found = by_prefix_.find(subscriber->prefix);
+  if (found == by_prefix_.end()) return;
+  PrefixGroup& group = found->second;
+  auto it = std::find(group.subscribers.begin(), group.subscribers.end(), subscriber);
+  if (it == group.subscribers.end()) return;
+  group.subscribers.erase(it);
+  if (subscriber->values) --group.wanting_values;
+  --subscriber_count_;
+  if (group.subscribers.empty()) by_prefix_.erase(found);
 }
 
 void ChangeFeed::close_all() {
   MutexLock lock(subscribers_mutex_);
   closing_ = true;
-  for (Subscriber* subscriber : subscribers_) {
-    MutexLock queue_lock(subscriber->mutex);
-    subscriber->closed = true;
-    subscriber->queue.clear();
-    subscriber->wakeup.notify_all();
+  for (auto& [prefix, group] : by_prefix_) {
+    for (Subscriber* subscriber : group.subscribers) {
+      MutexLock queue_lock(subscriber->mutex);
+      subscriber->closed = true;
+      subscriber->queue.clear();
+      subscriber->wakeup.notify_all();
+    }
   }
 }
 
@@ -193,7 +234,7 @@ void ChangeFeed::shutdown() {
 
 std::size_t ChangeFeed::open_watches() const {
   MutexLock lock(subscribers_mutex_);
-  return subscribers_.size();
+  return subscriber_count_;
 }
 
 }  // namespace kvs::feed

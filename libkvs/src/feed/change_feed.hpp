@@ -19,7 +19,9 @@
 // resync_required; memory stays bounded). During a replay nothing is lost that way: the replay
 // simply goes on in the log up to D, since the log holds everything the queue dropped.
 //
-// Filtering: reserved `_` keys and other prefixes are never queued (on the writer thread);
+// Filtering: reserved `_` keys and other prefixes are never queued (on the writer thread, which
+// finds the watches of a change through an index of their prefixes, so that a commit costs
+// nothing per watch it does not match: a thousand idle watches do not slow the writers);
 // permissions are checked on the consumer's thread, per event, with the watch's Caller: a
 // change is shown when the caller may read its version (for a delete, the version it replaced).
 // A change examined but not shown still moves the watch's position past it.
@@ -36,6 +38,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,7 +91,8 @@ struct Subscriber {
   Subscriber(std::string prefix_in, bool values_in) : prefix(std::move(prefix_in)), values(values_in) {}
   const std::string prefix;
   const bool values;
-  // mutex guards the queue, dropped_through and closed; wakeup tells the consumer of each.
+  // mutex guards the queue, dropped_through and closed; wakeup tells the consumer of each (the
+  // consumer waits only with an empty queue, so a change that finds one queued wakes nobody).
   Mutex mutex;
   std::condition_variable wakeup;
   std::deque<std::shared_ptr<const LiveEvent>> queue KVS_GUARDED_BY(mutex);
@@ -141,10 +145,20 @@ class ChangeFeed {
   VisibilityCheck can_see_ KVS_GUARDED_BY(life_mutex_);
   std::atomic<bool> shut_down_{false};
 
-  // subscribers_mutex_ guards the subscriber list and closing_; on_change holds it while it
-  // queues a change and publishes head_, so a new subscriber's head is exact.
+  // The watches of one prefix; wanting_values counts those with values set.
+  struct PrefixGroup {
+    std::vector<Subscriber*> subscribers;
+    std::size_t wanting_values = 0;
+  };
+  // Calls visit(group) for every group whose prefix `path` starts with.
+  template <class Visit>
+  void for_each_group_of(std::string_view path, Visit&& visit) KVS_REQUIRES(subscribers_mutex_);
+
+  // subscribers_mutex_ guards the subscribers (by prefix), their count and closing_; on_change
+  // holds it while it queues a change and publishes head_, so a new subscriber's head is exact.
   mutable Mutex subscribers_mutex_;
-  std::vector<Subscriber*> subscribers_ KVS_GUARDED_BY(subscribers_mutex_);
+  std::map<std::string, PrefixGroup, std::less<>> by_prefix_ KVS_GUARDED_BY(subscribers_mutex_);
+  std::size_t subscriber_count_ KVS_GUARDED_BY(subscribers_mutex_) = 0;
   bool closing_ KVS_GUARDED_BY(subscribers_mutex_) = false;
   std::atomic<std::uint64_t> head_;
   std::atomic<std::uint64_t> resyncs_{0};

@@ -39,11 +39,11 @@ namespace kvs::storage {
 std::uint64_t headroom_bytes(std::uint64_t map_bytes) noexcept;
 
 // What a write of a version with this path and document is taken to need, estimated from
-// above: the record and its revision, B-tree pages half full, plus 1 KiB for the index and
-// audit entries and page splits. So a batch of client writes stops short of the headroom
-// rather than past it.
+// above: the record, its revision and its change log entry (a put's entry holds the document
+// too), B-tree pages half full, plus 1 KiB for the index and audit entries and page splits.
+// So a batch of client writes stops short of the headroom rather than past it.
 constexpr std::uint64_t write_cost_bytes(std::uint64_t path_bytes, std::uint64_t data_bytes) noexcept {
-  return 4 * (path_bytes + data_bytes) + 1024;
+  return 6 * (path_bytes + data_bytes) + 1024;
 }
 
 // Whether a client write of the smallest kind would be let through now: what readiness asks.

@@ -180,6 +180,60 @@ TEST_CASE("a prefix selects its changes, and values carry the documents", "[node
   CHECK(watch->cursor() == head_cursor(node));
 }
 
+TEST_CASE("watches on overlapping prefixes each get exactly the changes they match", "[node][watch]") {
+  // The feed finds a change's watches through an index of their prefixes: nested ones, ones
+  // sharing a start, equal ones, the empty one and ones nothing matches must each get exactly
+  // what a filter over all changes gives, also as watches come and go.
+  NodeFixture f;
+  Node& node = f.node();
+  std::mt19937_64 rng(15);
+  auto random_word = [&rng](std::size_t min, std::size_t max) {
+    std::string word;
+    const std::size_t size = min + rng() % (max - min + 1);
+    for (std::size_t i = 0; i < size; ++i) word.push_back("abc"[rng() % 3]);
+    return word;
+  };
+  struct Watcher {
+    std::string prefix;
+    bool values = false;
+    std::unique_ptr<Watch> watch;
+    std::vector<std::string> expected;
+  };
+  std::vector<Watcher> watchers;
+  auto open = [&] {
+    Watcher watcher;
+    watcher.prefix = random_word(0, 3);
+    watcher.values = rng() % 2 == 0;
+    watcher.watch = open_watch(node, watching(watcher.prefix, watcher.values));
+    watchers.push_back(std::move(watcher));
+  };
+  for (int i = 0; i < 40; ++i) open();
+  for (int i = 0; i < 300; ++i) {
+    if (i % 50 == 49) {
+      // One goes (unsubscribing from its prefix, perhaps shared) and another comes.
+      std::vector<WatchEvent> before = drain(*watchers.front().watch);
+      CHECK(describe(before) == watchers.front().expected);
+      watchers.erase(watchers.begin());
+      open();
+    }
+    const std::string key = random_word(1, 5);
+    REQUIRE(node.put(key, "\"" + key + "\"").is_ok());
+    for (auto& watcher : watchers) {
+      if (key.starts_with(watcher.prefix)) watcher.expected.push_back("put " + key);
+    }
+  }
+  for (auto& watcher : watchers) {
+    INFO("prefix '" << watcher.prefix << "'");
+    auto events = drain(*watcher.watch);
+    CHECK(describe(events) == watcher.expected);
+    for (const auto& event : events) {
+      CHECK(event.data.has_value() == watcher.values);
+      if (event.data) CHECK(*event.data == "\"" + event.path + "\"");
+    }
+  }
+}
+
+
 TEST_CASE("resuming at every cursor of a random history gives exactly the rest, also after a reopen",
           "[node][watch]") {
   NodeFixture f([](Config& config) { config.max_revisions = 2; });

@@ -13,12 +13,13 @@
 // Targets (issue 2): Node gets >= 70% of raw LMDB; Node puts with 64 writers >= 20x 1 writer.
 // Issue 12: Node puts with 64 writers >= 80% of raw LMDB group-committing the same load.
 //
-//   node_bench [--seconds S] [--keys N] [--dir PARENT] [--no-compression]
+//   node_bench [--seconds S] [--keys N] [--dir PARENT] [--no-compression] [--gets-only]
 //
 // S: seconds per measurement (default 2). N: keys for the get test (default 100000). PARENT:
 // where the temporary data directories go (default: the system temp dir); fsync cost depends on
 // that disk, so run it on the disk you care about. --no-compression runs the nodes with
-// compression_enabled false (the raw LMDB side never compresses).
+// compression_enabled false (the raw LMDB side never compresses). --gets-only runs part 3 alone
+// (for profiling the read path without minutes of fsyncs first).
 
 #include <lmdb.h>
 #include <unistd.h>
@@ -57,6 +58,7 @@ struct Options {
   std::size_t keys = 100000;
   std::filesystem::path parent = std::filesystem::temp_directory_path();
   bool compression = true;  // compression_enabled of the nodes (default: the config default)
+  bool gets_only = false;    // skip the put measurements (parts 1 and 2)
 };
 
 // A small document for the put test (~60 bytes).
@@ -236,12 +238,13 @@ class RawGroupCommit {
 
 Options parse(int argc, char** argv) {
   Options options;
-  kvs::bench::Flags flags(argc, argv, "usage: node_bench [--seconds S] [--keys N] [--dir PARENT] [--no-compression]");
+  kvs::bench::Flags flags(argc, argv, "usage: node_bench [--seconds S] [--keys N] [--dir PARENT] [--no-compression] [--gets-only]");
   while (flags.next()) {
     if (flags.is("--seconds")) options.seconds = flags.number();
     else if (flags.is("--keys")) options.keys = static_cast<std::size_t>(flags.integer());
     else if (flags.is("--dir")) options.parent = flags.value();
     else if (flags.is("--no-compression")) options.compression = false;
+    else if (flags.is("--gets-only")) options.gets_only = true;
     else flags.unknown();
   }
   if (options.seconds <= 0 || options.keys == 0) {
@@ -267,79 +270,82 @@ int main(int argc, char** argv) {
               std::string(kvs::library_version()).c_str(), std::thread::hardware_concurrency(), options.seconds,
               options.parent.c_str(), options.compression ? "on" : "off");
 
-  // 1. Durable puts through kvs::Node: each writer count on a fresh data_dir.
-  std::printf("\n== durable puts, small JSON (fsync before each put returns) ==\n");
-  // fsync latency drifts with the machine's load, so 1 writer runs first and last and the
-  // ratios use the mean of the two.
   double node_one_writer = 0;
   double node_64_writers = 0;
-  double node_one_writer_first = 0;
-  for (int writers : {1, 2, 4, 8, 16, 32, 64, 1}) {
-    TempDir dir("kvs-node-bench", options.parent);
-    auto node = open_node(bench_config(dir.path(), options));
-    Figures f = measure(writers, options.seconds, true, [&](int t, std::uint64_t n) {
-      std::string key = "w/" + std::to_string(t) + "/" + std::to_string(n);
-      return node->put(key, small_document(n)).is_ok();
-    });
-    if (writers == 1 && node_one_writer_first == 0) {
-      node_one_writer_first = f.rate();
-      node_one_writer = f.rate();
-    } else if (writers == 1) {
-      node_one_writer = (node_one_writer_first + f.rate()) / 2;
-    }
-    if (writers == 64) node_64_writers = f.rate();
-    print_puts("kvs::Node", writers, f, node_one_writer);
-  }
-
-  // 2. The floor: one LMDB transaction and fsync per put, writers serialised by LMDB's lock.
-  double raw_one_writer = 0;
-  for (int writers : {1, 64}) {
-    TempDir dir("kvs-lmdb-bench", options.parent);
-    RawLmdb lmdb(dir.path());
-    Figures f = measure(writers, options.seconds, true, [&](int t, std::uint64_t n) {
-      return lmdb.put("w/" + std::to_string(t) + "/" + std::to_string(n), small_document(n));
-    });
-    if (writers == 1) raw_one_writer = f.rate();
-    print_puts("raw LMDB", writers, f, raw_one_writer);
-  }
-
-  // 2b. Raw LMDB with group commit at 64 writers, next to kvs::Node at 64 writers again, taking
-  // turns so that a change in the disk's fsync latency hits both alike.
-  std::printf("\n== durable puts, 64 writers: kvs::Node vs raw LMDB with the same group commit ==\n");
-  Figures node_group;
-  Figures raw_group;
-  double raw_batch = 0;
-  constexpr int kPutSlices = 2;
-  for (int slice = 0; slice < kPutSlices; ++slice) {
-    {
+  double put_ratio = 0;
+  if (!options.gets_only) {
+    // 1. Durable puts through kvs::Node: each writer count on a fresh data_dir.
+    std::printf("\n== durable puts, small JSON (fsync before each put returns) ==\n");
+    // fsync latency drifts with the machine's load, so 1 writer runs first and last and the
+    // ratios use the mean of the two.
+    double node_one_writer_first = 0;
+    for (int writers : {1, 2, 4, 8, 16, 32, 64, 1}) {
       TempDir dir("kvs-node-bench", options.parent);
       auto node = open_node(bench_config(dir.path(), options));
-      Figures f = measure(64, options.seconds, false, [&](int t, std::uint64_t n) {
-        return node->put("w/" + std::to_string(t) + "/" + std::to_string(n), small_document(n)).is_ok();
+      Figures f = measure(writers, options.seconds, true, [&](int t, std::uint64_t n) {
+        std::string key = "w/" + std::to_string(t) + "/" + std::to_string(n);
+        return node->put(key, small_document(n)).is_ok();
       });
-      node_group.ops += f.ops;
-      node_group.failures += f.failures;
-      node_group.seconds += f.seconds;
+      if (writers == 1 && node_one_writer_first == 0) {
+        node_one_writer_first = f.rate();
+        node_one_writer = f.rate();
+      } else if (writers == 1) {
+        node_one_writer = (node_one_writer_first + f.rate()) / 2;
+      }
+      if (writers == 64) node_64_writers = f.rate();
+      print_puts("kvs::Node", writers, f, node_one_writer);
     }
-    {
+
+    // 2. The floor: one LMDB transaction and fsync per put, writers serialised by LMDB's lock.
+    double raw_one_writer = 0;
+    for (int writers : {1, 64}) {
       TempDir dir("kvs-lmdb-bench", options.parent);
       RawLmdb lmdb(dir.path());
-      RawGroupCommit group(lmdb);
-      Figures f = measure(64, options.seconds, false, [&](int t, std::uint64_t n) {
-        return group.put("w/" + std::to_string(t) + "/" + std::to_string(n), small_document(n));
+      Figures f = measure(writers, options.seconds, true, [&](int t, std::uint64_t n) {
+        return lmdb.put("w/" + std::to_string(t) + "/" + std::to_string(n), small_document(n));
       });
-      raw_group.ops += f.ops;
-      raw_group.failures += f.failures;
-      raw_group.seconds += f.seconds;
-      raw_batch += group.mean_batch() / kPutSlices;
+      if (writers == 1) raw_one_writer = f.rate();
+      print_puts("raw LMDB", writers, f, raw_one_writer);
     }
+
+    // 2b. Raw LMDB with group commit at 64 writers, next to kvs::Node at 64 writers again, taking
+    // turns so that a change in the disk's fsync latency hits both alike.
+    std::printf("\n== durable puts, 64 writers: kvs::Node vs raw LMDB with the same group commit ==\n");
+    Figures node_group;
+    Figures raw_group;
+    double raw_batch = 0;
+    constexpr int kPutSlices = 2;
+    for (int slice = 0; slice < kPutSlices; ++slice) {
+      {
+        TempDir dir("kvs-node-bench", options.parent);
+        auto node = open_node(bench_config(dir.path(), options));
+        Figures f = measure(64, options.seconds, false, [&](int t, std::uint64_t n) {
+          return node->put("w/" + std::to_string(t) + "/" + std::to_string(n), small_document(n)).is_ok();
+        });
+        node_group.ops += f.ops;
+        node_group.failures += f.failures;
+        node_group.seconds += f.seconds;
+      }
+      {
+        TempDir dir("kvs-lmdb-bench", options.parent);
+        RawLmdb lmdb(dir.path());
+        RawGroupCommit group(lmdb);
+        Figures f = measure(64, options.seconds, false, [&](int t, std::uint64_t n) {
+          return group.put("w/" + std::to_string(t) + "/" + std::to_string(n), small_document(n));
+        });
+        raw_group.ops += f.ops;
+        raw_group.failures += f.failures;
+        raw_group.seconds += f.seconds;
+        raw_batch += group.mean_batch() / kPutSlices;
+      }
+    }
+    put_ratio = raw_group.rate() > 0 ? node_group.rate() / raw_group.rate() : 0;
+    std::printf("puts writers=64  kvs::Node %10.0f puts/s  raw LMDB group commit %10.0f puts/s (mean batch %.1f)  "
+                "Node/LMDB %5.1f%%  (%llu + %llu failed)\n",
+                node_group.rate(), raw_group.rate(), raw_batch, 100 * put_ratio,
+                static_cast<unsigned long long>(node_group.failures), static_cast<unsigned long long>(raw_group.failures));
+    std::fflush(stdout);
   }
-  const double put_ratio = raw_group.rate() > 0 ? node_group.rate() / raw_group.rate() : 0;
-  std::printf("puts writers=64  kvs::Node %10.0f puts/s  raw LMDB group commit %10.0f puts/s (mean batch %.1f)  "
-              "Node/LMDB %5.1f%%  (%llu + %llu failed)\n",
-              node_group.rate(), raw_group.rate(), raw_batch, 100 * put_ratio,
-              static_cast<unsigned long long>(node_group.failures), static_cast<unsigned long long>(raw_group.failures));
-  std::fflush(stdout);
 
   // 3. Random gets on N keys of ~200-byte JSON.
   std::printf("\n== random gets, %zu keys of ~%zu-byte JSON ==\n", options.keys, document(0).size());
@@ -413,10 +419,12 @@ int main(int argc, char** argv) {
   }
 
   std::printf("\n== summary ==\n");
-  std::printf("durable puts: 64 writers / 1 writer = x%.1f (1 writer: mean of first and last run, %.0f puts/s; "
-              "target >= x20)\n",
-              node_one_writer > 0 ? node_64_writers / node_one_writer : 0.0, node_one_writer);
-  std::printf("puts: kvs::Node / raw LMDB group commit, 64 writers = %.0f%% (target >= 80%%)\n", 100 * put_ratio);
+  if (!options.gets_only) {
+    std::printf("durable puts: 64 writers / 1 writer = x%.1f (1 writer: mean of first and last run, %.0f puts/s; "
+                "target >= x20)\n",
+                node_one_writer > 0 ? node_64_writers / node_one_writer : 0.0, node_one_writer);
+    std::printf("puts: kvs::Node / raw LMDB group commit, 64 writers = %.0f%% (target >= 80%%)\n", 100 * put_ratio);
+  }
   std::printf("gets: kvs::Node / raw LMDB, worst of 1 and 2 readers = %.0f%% (target >= 70%%)\n", 100 * worst_ratio);
   return 0;
 }

@@ -1,14 +1,15 @@
 // The LMDB plumbing behind lmdb_env.hpp: environment setup, the reader pool, transactions,
 // cursors, the mapping from LMDB codes to Status, and the check that a file is an LMDB
 // environment (store.hpp, check_environment_file). The only file in kvs that includes lmdb.h.
-// Threading as lmdb_env.hpp says; the reader pool has its own mutex.
+// Threading as lmdb_env.hpp says; the reader pool takes no lock (atomic slots).
 
 #include "storage/lmdb_env.hpp"
 
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <mutex>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -19,7 +20,6 @@
 #include "kvs/log.hpp"
 #include "storage/store.hpp"
 #include "storage/tables.hpp"
-#include "util/thread_annotations.hpp"
 
 namespace kvs::storage {
 namespace lmdb {
@@ -81,28 +81,37 @@ std::string What::text() const {
 // renewed one keeps its slot. A reset transaction holds no snapshot, so idle ones do not pin
 // old pages. Every read still takes its snapshot at the start of the call and drops it at
 // the end, on the caller's thread.
+//
+// The idle transactions sit in a fixed array of slots, each taken and filled with one atomic
+// exchange, so that a read takes no lock: a mutex around a shared list was a cache line every
+// reader wrote twice per read. Each thread starts looking at its own home slot (threads are
+// numbered as they first read), so concurrent readers mostly touch different cache lines; a
+// thread finding its home empty or full walks on. Handing a slot's transaction over is a
+// release store / acquire exchange, so whoever takes it sees everything the last user did;
+// an exchange moves the pointer whole, so no transaction is ever held by two readers.
 class ReaderPool {
  public:
   explicit ReaderPool(MDB_env* env) : env_(env) {}
   ~ReaderPool() {
-    for (MDB_txn* txn : idle_) mdb_txn_abort(txn);
+    for (Slot& slot : slots_) {
+      if (MDB_txn* txn = slot.txn.exchange(nullptr, std::memory_order_acquire)) mdb_txn_abort(txn);
+    }
   }
   ReaderPool(const ReaderPool&) = delete;
   ReaderPool& operator=(const ReaderPool&) = delete;
 
   Result<MDB_txn*> take() {
-    MDB_txn* txn = nullptr;
-    {
-      MutexLock lock(mutex_);
-      if (!idle_.empty()) {
-        txn = idle_.back();
-        idle_.pop_back();
-      }
-    }
-    if (txn != nullptr) {
+    const std::size_t home = home_slot();
+    for (std::size_t i = 0; i < kMaxIdleReaders; ++i) {
+      Slot& slot = slots_[(home + i) % kMaxIdleReaders];
+      if (slot.txn.load(std::memory_order_relaxed) == nullptr) continue;
+      MDB_txn* txn = slot.txn.exchange(nullptr, std::memory_order_acquire);
+      if (txn == nullptr) continue;  // another reader took it first
       if (mdb_txn_renew(txn) == 0) return txn;
       mdb_txn_abort(txn);
+      break;
     }
+    MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
     if (rc != 0) return lmdb_status(rc, "begin read transaction");
     return txn;
@@ -110,23 +119,32 @@ class ReaderPool {
 
   void give_back(MDB_txn* txn) noexcept {
     mdb_txn_reset(txn);
-    try {
-      MutexLock lock(mutex_);
-      if (idle_.size() < kMaxIdleReaders) {
-        idle_.push_back(txn);
+    const std::size_t home = home_slot();
+    for (std::size_t i = 0; i < kMaxIdleReaders; ++i) {
+      Slot& slot = slots_[(home + i) % kMaxIdleReaders];
+      MDB_txn* empty = nullptr;
+      if (slot.txn.load(std::memory_order_relaxed) == nullptr &&
+          slot.txn.compare_exchange_strong(empty, txn, std::memory_order_release, std::memory_order_relaxed)) {
         return;
       }
-    } catch (...) {
-      // push_back could not allocate: drop the transaction instead.
     }
-    mdb_txn_abort(txn);
+    mdb_txn_abort(txn);  // every slot is full: more readers than kMaxIdleReaders at once
   }
 
  private:
+  // One cache line per slot: readers on their home slots do not share lines.
+  struct alignas(64) Slot {
+    std::atomic<MDB_txn*> txn{nullptr};
+  };
+
+  static std::size_t home_slot() noexcept {
+    static std::atomic<std::size_t> next_thread{0};
+    thread_local const std::size_t home = next_thread.fetch_add(1, std::memory_order_relaxed) % kMaxIdleReaders;
+    return home;
+  }
+
   MDB_env* env_;
-  Mutex mutex_;
-  // Guarded by mutex_: reset transactions ready for renewal.
-  std::vector<MDB_txn*> idle_ KVS_GUARDED_BY(mutex_);
+  std::array<Slot, kMaxIdleReaders> slots_{};
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -142,13 +142,18 @@ Result<RecordSummary> decode_summary(std::string_view bytes) {
 }
 
 Result<Version> decode_record(std::string_view bytes, RecordPart part) {
+  Version version;
+  if (Status decoded = decode_record_into(bytes, version, part); !decoded.is_ok()) return decoded;
+  return version;
+}
+
+Status decode_record_into(std::string_view bytes, Version& version, RecordPart part) {
   util::ByteReader reader(bytes);
   auto header = read_header(reader);
   if (!header.is_ok()) return header.status();
 
   // Re-read the fixed fields that read_header skipped.
   util::ByteReader fixed(bytes.substr(2));
-  Version version;
   version.permissions = fixed.u16_le();
   (void)fixed.i64_le();  // timestamp_ms: in the summary
   version.origin_joined_ms = fixed.i64_le();
@@ -165,12 +170,15 @@ Result<Version> decode_record(std::string_view bytes, RecordPart part) {
   std::string_view data = read_string(reader);
   if (reader.failed()) return corrupt("truncated record of " + version.path);
   if (!reader.at_end()) return corrupt("trailing bytes after the record of " + version.path);
-  if (part == RecordPart::kMetadata) return version;
+  if (part == RecordPart::kMetadata) {
+    version.data.clear();
+    return Status::ok();
+  }
 
   if (!header->summary.compressed) {
     if (raw_size != data.size()) return corrupt("document length mismatch in the record of " + version.path);
     version.data.assign(data);
-    return version;
+    return Status::ok();
   }
   if (raw_size > kMaxRecordDataBytes) return corrupt("implausible document length in the record of " + version.path);
   ZSTD_DCtx* context = decompression_context();
@@ -181,7 +189,7 @@ Result<Version> decode_record(std::string_view bytes, RecordPart part) {
     return corrupt("zstd frame of " + version.path + ": " + ZSTD_getErrorName(size));
   }
   if (size != raw_size) return corrupt("document of " + version.path + " decompressed to the wrong length");
-  return version;
+  return Status::ok();
 }
 
 }  // namespace kvs::storage

@@ -54,6 +54,10 @@ enum class RecordPart : std::uint8_t {
 // kCorruption for anything malformed: unknown format version, unknown flags, truncation,
 // trailing bytes, a bad zstd frame (kAll only: kMetadata never opens the frame).
 Result<Version> decode_record(std::string_view bytes, RecordPart part = RecordPart::kAll);
+// The same, into `out` (every field is assigned; its strings' buffers are reused), for the read
+// path, where each move of a Version copies its short strings again. On failure `out` is left
+// partly assigned.
+Status decode_record_into(std::string_view bytes, Version& out, RecordPart part = RecordPart::kAll);
 
 // The fields of a record that the store's indexes need, read without touching the document.
 // The views point into `bytes`.

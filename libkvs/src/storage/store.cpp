@@ -211,6 +211,16 @@ Result<std::optional<Version>> Store::get(std::string_view path) const {
   }
 }
 
+Result<bool> Store::get(std::string_view path, Version& out) const {
+  try {
+    lmdb::ReadTxn txn(*impl_->env);
+    if (Status s = txn.begin(); !s.is_ok()) return s;
+    return impl_->tables->read_version_into(txn, path, out);
+  } catch (...) {
+    return Status::internal("get: " + what_of(std::current_exception()));
+  }
+}
+
 // `visit` runs inside the read transaction (the snapshot stays open while it runs), so it
 // must not block for long. Long paths that share their first kMaxInlinePath bytes are stored
 // under hashed keys in hash order; they are gathered and re-sorted so that the caller still

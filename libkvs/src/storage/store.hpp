@@ -252,6 +252,9 @@ class Store {
 
   // The current version of `path`, tombstones and expired versions included.
   Result<std::optional<Version>> get(std::string_view path) const;
+  // The same into `out`, for the hot read path: true when `path` holds a version (then in
+  // `out`), false when it holds none. `out`'s strings are reused, and no Version is moved.
+  Result<bool> get(std::string_view path, Version& out) const;
 
   // Current versions with start <= path < end (empty end: no bound) in key order, tombstones
   // included. `visit` returns false to stop. It runs inside the read transaction, so it should

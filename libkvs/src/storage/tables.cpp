@@ -83,12 +83,19 @@ bool is_reserved_meta(std::string_view name) {
 }
 
 Result<Version> decode_for(std::string_view bytes, std::string_view path) {
-  auto version = decode_record(bytes);
-  if (!version.is_ok()) return version.status().with_context(What{"key", path}.text());
-  if (version->path != path) {
-    return Status::corruption("record stored under key " + std::string(path) + " is for " + version->path);
-  }
+  Version version;
+  if (Status decoded = decode_for_into(bytes, path, version); !decoded.is_ok()) return decoded;
   return version;
+}
+
+Status decode_for_into(std::string_view bytes, std::string_view path, Version& out) {
+  if (Status decoded = decode_record_into(bytes, out); !decoded.is_ok()) {
+    return decoded.with_context(What{"key", path}.text());
+  }
+  if (out.path != path) {
+    return Status::corruption("record stored under key " + std::string(path) + " is for " + out.path);
+  }
+  return Status::ok();
 }
 
 Result<Tables> Tables::open(lmdb::WriteTxn& txn, const TableOptions& options, std::string_view dir) {
@@ -149,6 +156,17 @@ Result<std::optional<Version>> Tables::read_version(const lmdb::Txn& txn, std::s
   auto version = decode_for(**bytes, path);
   if (!version.is_ok()) return version.status();
   return std::optional<Version>(std::move(*version));
+}
+
+Result<bool> Tables::read_version_into(const lmdb::Txn& txn, std::string_view path, Version& out) const {
+  std::string hashed;
+  std::string_view key = path;
+  if (path.size() > keys::kMaxInlinePath) key = hashed = keys::path_key(path);
+  auto bytes = txn.get(dbs_.versions, key, What{"version of", path});
+  if (!bytes.is_ok()) return bytes.status();
+  if (!bytes->has_value()) return false;
+  if (Status decoded = decode_for_into(**bytes, path, out); !decoded.is_ok()) return decoded;
+  return true;
 }
 
 Status Tables::scan_versions(const lmdb::Txn& txn, std::string_view start, std::string_view end,

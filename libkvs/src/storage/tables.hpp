@@ -66,6 +66,8 @@ bool is_reserved_meta(std::string_view name);
 // Decodes a stored record of `path`, checking that it really is that path's record.
 // kCorruption otherwise.
 Result<Version> decode_for(std::string_view bytes, std::string_view path);
+// The same, into `out` (decode_record_into).
+Status decode_for_into(std::string_view bytes, std::string_view path, Version& out);
 
 class Tables {
  public:
@@ -80,6 +82,9 @@ class Tables {
 
   // The current version of `path` (tombstones included), or nullopt.
   Result<std::optional<Version>> read_version(const lmdb::Txn& txn, std::string_view path) const;
+  // The same into `out`: true when `path` holds a version (decoded into `out`), false when it
+  // holds none (`out` untouched). The read path's form: it moves no Version.
+  Result<bool> read_version_into(const lmdb::Txn& txn, std::string_view path, Version& out) const;
 
   // Visits the current versions (tombstones and expired ones included) with start <= path <
   // end (empty end: no bound) in path order, inside `txn`, as `visit` directs: the one scan

@@ -42,6 +42,45 @@ TEST_CASE("a record round-trips every field with compression on and off", "[stor
   }
 }
 
+TEST_CASE("decoding into a used Version overwrites every field, the document too", "[storage][codec]") {
+  for (bool compress : {true, false}) {
+    Version stale = sample(repetitive(4000));
+    stale.deleted = true;
+    Version fresh = sample("{}");
+    fresh.path = "a";
+    fresh.uuid = "u";
+    fresh.origin_node_id.clear();
+    fresh.owner_uuid.clear();
+    fresh.group_uuid = "g";
+    fresh.expires_at_ms.reset();
+    fresh.permissions = 0x001;
+    Version out = stale;
+    REQUIRE(decode_record_into(encode_record(fresh, {compress, 3}), out).is_ok());
+    CHECK(out == fresh);
+
+    // kMetadata clears the document left from the last decode rather than keeping it.
+    out = stale;
+    REQUIRE(decode_record_into(encode_record(fresh, {compress, 3}), out, RecordPart::kMetadata).is_ok());
+    CHECK(out.data.empty());
+    out.data = fresh.data;
+    CHECK(out == fresh);
+
+    Version whole = sample(repetitive(4000));
+    out = fresh;
+    REQUIRE(decode_record_into(encode_record(whole, {compress, 3}), out).is_ok());
+    CHECK(out == whole);
+  }
+}
+
+TEST_CASE("decoding a damaged record into a Version reports kCorruption", "[storage][codec]") {
+  std::string bytes = encode_record(sample("{\"a\":1}"), {false, 3});
+  Version out;
+  Status truncated = decode_record_into(std::string_view(bytes).substr(0, bytes.size() - 3), out);
+  CHECK(truncated.code() == Status::Code::kCorruption);
+  bytes.push_back('x');
+  CHECK(decode_record_into(bytes, out).code() == Status::Code::kCorruption);
+}
+
 TEST_CASE("a document is compressed only when it is at least kCompressMinBytes long and shrinks by 1/8",
           "[storage][codec]") {
   const std::string big = repetitive(4000);

@@ -62,6 +62,78 @@ TEST_CASE("a version round-trips every field through the store and a reopen", "[
   CHECK(require_get(*store, "users/jane") == tombstone);
 }
 
+TEST_CASE("get into a Version reads what get reads, and says when there is nothing", "[storage]") {
+  TempDir dir;
+  auto store = open_store(options_in(dir));
+  Version version = full_version();
+  Version tombstone = make_version("users/jane", "3f1c2a4e-0000-4000-8000-000000000002", 1'700'000'000'500, "");
+  tombstone.deleted = true;
+  Version long_path = make_version(std::string(600, 'p'), "3f1c2a4e-0000-4000-8000-000000000003", 1'700'000'000'600,
+                                   std::string(3000, 'x'));
+  require_put(*store, version);
+  require_put(*store, tombstone);
+  require_put(*store, long_path);
+
+  Version out = long_path;  // a used target: every field must be overwritten
+  auto held = store->get("users/john/profile", out);
+  REQUIRE(held.is_ok());
+  CHECK(*held);
+  CHECK(out == version);
+  held = store->get("users/jane", out);
+  REQUIRE(held.is_ok());
+  CHECK(*held);
+  CHECK(out == tombstone);
+  held = store->get(long_path.path, out);
+  REQUIRE(held.is_ok());
+  CHECK(*held);
+  CHECK(out == long_path);
+  held = store->get("users/nobody", out);
+  REQUIRE(held.is_ok());
+  CHECK_FALSE(*held);
+}
+
+TEST_CASE("concurrent readers each see whole versions while a writer replaces them", "[storage]") {
+  // Read transactions are recycled between threads through the reader pool; every read must
+  // still be one consistent snapshot, of a version that was written.
+  TempDir dir;
+  auto store = open_store(options_in(dir));
+  constexpr int kKeys = 8;
+  for (int k = 0; k < kKeys; ++k) {
+    require_put(*store, make_version("k/" + std::to_string(k), "u-0", 1, "{\"k\":" + std::to_string(k) + ",\"n\":0}"));
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::atomic<std::uint64_t> reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      Version out;
+      for (std::uint64_t i = 0; !stop.load() || i < 200; ++i) {
+        std::string path = "k/" + std::to_string((static_cast<int>(i) + t) % kKeys);
+        auto held = store->get(path, out);
+        if (!held.is_ok() || !*held || out.path != path) {
+          ++bad;
+          continue;
+        }
+        // The uuid and the document were written together: "u-N" with "n":N.
+        std::string n = out.uuid.substr(2);
+        if (out.data.find("\"n\":" + n + "}") == std::string::npos) ++bad;
+        ++reads;
+      }
+    });
+  }
+  for (int n = 1; n <= 50; ++n) {
+    for (int k = 0; k < kKeys; ++k) {
+      require_put(*store, make_version("k/" + std::to_string(k), "u-" + std::to_string(n), 1 + n,
+                                       "{\"k\":" + std::to_string(k) + ",\"n\":" + std::to_string(n) + "}"));
+    }
+  }
+  stop = true;
+  for (auto& reader : readers) reader.join();
+  CHECK(bad.load() == 0);
+  CHECK(reads.load() >= 800);
+}
+
 TEST_CASE("a store written with compression on reads back the same bytes with it off, and the other way round",
           "[storage]") {
   TempDir dir;

@@ -40,9 +40,10 @@
 //     bursts on one key from several nodes in the same simulated millisecond (equal timestamps
 //     when their clocks agree, and then equal joined timestamps too for nodes opened together).
 //
-// After the faulty phase everyone joins again, the network heals, every node restarts, the
-// push queues drain and anti-entropy runs between all pairs until every root is equal (a bounded
-// number of passes). Then every node must hold the same versions and the same root, and each key
+// After the faulty phase everyone joins again (a joiner that has not joined yet joins now and
+// bootstraps), the network heals, every node restarts, the push queues drain, every pull ends,
+// and rounds started at once between all pairs run until every root is equal (a bounded number
+// of passes; the nodes' own schedules go on meanwhile). Then every node must hold the same versions and the same root, and each key
 // the greatest of its acknowledged writes by compare_versions: no acknowledged write lost unless
 // a greater one replaced it, no deleted or expired key readable, nothing invented. Then time
 // moves past every TTL and past tombstone_ttl, every node purges, anti-entropy runs again, and

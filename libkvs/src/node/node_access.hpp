@@ -6,14 +6,15 @@
 //
 // - Peer signatures: the X-KVS-Peer-Signature of an outgoing request, and the check of an
 //   incoming one (Node::handle_peer_request runs it first).
-// - Replication in-process: the /sync/ answers and one anti-entropy round, without HTTP,
-//   signatures or the background threads, so that a test can carry every /sync/ request itself
-//   and decide, from a seed, which ones are lost (tests/unit/replication/sim_test.cpp).
-//   Production goes through Node::handle_peer_request and the AntiEntropy thread instead.
+// - Replication in-process: the /sync/ answers and an anti-entropy state machine over the node's
+//   own replica, without HTTP, signatures or the background threads, so that a test can carry
+//   every /sync/ request itself and decide, from a seed, which ones are lost
+//   (tests/unit/replication/sim_test.cpp). Production goes through Node::handle_peer_request and
+//   the AntiEntropyDriver instead.
 //
 // Internal: include from libkvs/src and tests only. Safe from any thread, like every Node method.
 
-#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -43,19 +44,17 @@ class NodeAccess {
   static Status verify_peer_request(Node& node, const PeerRequest& request);
 
   // ---- Replication (node_replication.cpp) ----
-  // A signed POST of `body` to `target` at `address`: the answer body, or an error.
-  using CallFn = std::function<Result<std::string>(const std::string& address, std::string_view target,
-                                                   const std::string& body)>;
-
   // The answer body Node::handle_peer_request gives to a POST of `body` to the /sync/ `target`,
   // once its signature has verified (the /sync/ half of its dispatch); works whether clustering
   // is on or not. Its codes, without kUnauthenticated.
   static Result<std::string> answer_sync(Node& node, std::string_view target, std::string_view body);
 
-  // One anti-entropy round of `node` with the peer at `address` (AntiEntropy::sync_with), now,
-  // on the calling thread, with no pacing delays; every request goes through `call`. Versions
-  // received are applied by the order (Node::apply_version), as the AntiEntropy thread does.
-  static Result<replication::RoundReport> sync_with(Node& node, const std::string& address, const CallFn& call);
+  // Production's anti-entropy state machine over `node`'s Merkle tree and store, as the
+  // AntiEntropyDriver runs it; the caller drives it and applies its pages (Node::apply_versions).
+  // kUnavailable when replication is not open. Requires: `node` and `random` outlive the result.
+  static Result<std::unique_ptr<replication::AntiEntropy>> anti_entropy(Node& node,
+                                                                        replication::AntiEntropyOptions options,
+                                                                        Random& random, replication::SyncTime now);
 };
 
 }  // namespace kvs::detail

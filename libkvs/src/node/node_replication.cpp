@@ -1,8 +1,9 @@
 // kvs::Node: replication (SPEC section 3). The Merkle tree (replication/merkle.hpp) is built
 // once at open from a scan and then kept current as an observer of the keyspace, which tells
 // it of every commit and purge; local writes are also handed to the push Replicator. The
-// AntiEntropy thread repairs whatever pushes miss. /sync/bucket (and the push back of a round)
-// read only the keys the tree lists for the differing leaves. Peers reach this node through
+// AntiEntropyDriver (the thread of the replication::AntiEntropy state machine) repairs whatever
+// pushes miss. /sync/bucket (and the push back of a round) read only the keys the tree lists for
+// the differing leaves. Peers reach this node through
 // Node::handle_peer_request (POST /sync/...).
 
 #include <atomic>
@@ -19,6 +20,7 @@
 #include "node/node_access.hpp"
 #include "node/node_impl.hpp"
 #include "replication/anti_entropy.hpp"
+#include "replication/anti_entropy_driver.hpp"
 #include "replication/merkle.hpp"
 #include "replication/replicator.hpp"
 #include "replication/sync_codec.hpp"
@@ -39,7 +41,7 @@ struct Node::Impl::Replication final : keyspace::Observer {
   // (borrowed; it outlives `replication`): pushes on its push lane, rounds on its sync lane.
   net::PeerTransport* transport = nullptr;
   std::unique_ptr<replication::Replicator> pusher;
-  std::unique_ptr<replication::AntiEntropy> anti_entropy;
+  std::unique_ptr<replication::AntiEntropyDriver> anti_entropy;
   // `pusher` as the writer thread reads it: set once it is ready, after the observer is
   // registered, so it is read without a lock.
   std::atomic<replication::Replicator*> push_to{nullptr};
@@ -62,8 +64,8 @@ struct Node::Impl::Replication final : keyspace::Observer {
 
 void Node::Impl::ReplicationDeleter::operator()(Replication* replication) const noexcept {
   if (replication == nullptr) return;
-  // No more commits reach it; then the threads. The sync lane closes first, so that a round
-  // waiting for an answer fails at once rather than at its request timeout.
+  // No more commits reach it; then the threads. The sync lane closes first, so that a request in
+  // flight fails at once rather than at its request timeout.
   replication->registration = {};
   replication->push_to.store(nullptr, std::memory_order_release);
   if (replication->transport != nullptr) replication->transport->close(net::Lane::kSync);
@@ -111,34 +113,18 @@ void Node::Impl::start_replication(Node& node) {
   replication->pusher = std::make_unique<replication::Replicator>(
       replication::ReplicatorOptions{}, replication::ReplicatorHooks{peers, transport, clock});
 
-  replication::AntiEntropyHooks hooks;
+  replication::AntiEntropyDriverHooks hooks;
   hooks.peers = peers;
-  hooks.call = [transport](const std::string& address, std::string_view target,
-                           const std::string& body) -> Result<std::string> {
-    net::PeerRequest request;
-    request.lane = net::Lane::kSync;
-    request.address = address;
-    request.path = std::string(target);
-    request.body = body;
-    // Signed, and the answer verified, by the transport: only an authentic answer gets here.
-    auto answer = net::post_and_wait(*transport, std::move(request));
-    if (!answer.is_ok()) return answer.status();
-    if (Status success = net::expect_success(address, target, *answer); !success.is_ok()) return success;
-    return std::move(answer->body);
-  };
+  // Signed, and the answers verified, by the transport: only an authentic answer reaches a round.
+  hooks.transport = transport;
+  hooks.clock = clock;
+  hooks.random = random;
   const storage::Store* storage = store;
   hooks.scan = replication::indexed_bucket_scan(replication->tree, [storage](const std::string& path) {
     return storage->get(path);
   });
   Node* owner = &node;
-  hooks.apply = [owner](const Version& version) {
-    auto applied = owner->apply_version(version);
-    if (!applied.is_ok()) {
-      log(LogLevel::kDebug, "anti_entropy.version_refused",
-          {{"path", version.path.substr(0, 100)}, {"error", applied.status().to_string()}});
-    }
-  };
-  hooks.apply_page = [owner](const std::vector<Version>& versions) {
+  hooks.apply = [owner](const std::vector<Version>& versions) {
     auto results = owner->apply_versions(versions);
     for (std::size_t i = 0; i < results.size(); ++i) {
       if (results[i].is_ok()) continue;
@@ -146,7 +132,6 @@ void Node::Impl::start_replication(Node& node) {
           {{"path", versions[i].path.substr(0, 100)}, {"error", results[i].status().to_string()}});
     }
   };
-  hooks.random = random;
   hooks.on_round = [this](bool ok) { count_anti_entropy_round(ok); };
 
   replication::AntiEntropyOptions options;
@@ -155,7 +140,7 @@ void Node::Impl::start_replication(Node& node) {
   options.throttle_delay = config.throttle_delay_ms;
   options.fetch_delay = config.fetch_delay_ms;
   replication->anti_entropy =
-      std::make_unique<replication::AntiEntropy>(options, std::move(hooks), replication->tree);
+      std::make_unique<replication::AntiEntropyDriver>(options, std::move(hooks), replication->tree);
 
   replication->pusher->start();
   replication->push_to.store(replication->pusher.get(), std::memory_order_release);
@@ -239,26 +224,14 @@ Result<std::string> detail::NodeAccess::answer_sync(Node& node, std::string_view
   return Status::not_found("no sync target " + std::string(path.substr(0, 100)));
 }
 
-Result<replication::RoundReport> detail::NodeAccess::sync_with(Node& node, const std::string& address,
-                                                               const CallFn& call) {
+Result<std::unique_ptr<replication::AntiEntropy>> detail::NodeAccess::anti_entropy(
+    Node& node, replication::AntiEntropyOptions options, Random& random, replication::SyncTime now) {
   if (!node.impl_->replication) return Status::unavailable("replication is not open");
   const storage::Store* storage = node.impl_->store;
-  replication::AntiEntropyHooks hooks;
-  hooks.peers = [] { return std::vector<replication::PeerAddress>(); };
-  hooks.call = call;
-  hooks.scan = replication::indexed_bucket_scan(node.impl_->replication->tree, [storage](const std::string& path) {
-    return storage->get(path);
-  });
-  // As the AntiEntropy thread does: a version the node refuses is skipped, the round goes on.
-  hooks.apply = [&node](const Version& version) { (void)node.apply_version(version); };
-  hooks.apply_page = [&node](const std::vector<Version>& versions) { (void)node.apply_versions(versions); };
-  hooks.random = node.impl_->random;
-  replication::AntiEntropyOptions options;
-  options.throttle_delay = std::chrono::milliseconds(0);
-  options.fetch_delay = std::chrono::milliseconds(0);
-  // Never started: sync_with runs on this thread, and pause(0) returns at once.
-  replication::AntiEntropy round(options, std::move(hooks), node.impl_->replication->tree);
-  return round.sync_with(address);
+  const replication::MerkleTree& tree = node.impl_->replication->tree;
+  // As start_replication builds it for the AntiEntropyDriver.
+  auto ours = replication::indexed_bucket_scan(tree, [storage](const std::string& path) { return storage->get(path); });
+  return std::make_unique<replication::AntiEntropy>(std::move(options), tree, std::move(ours), random, now);
 }
 
 }  // namespace kvs

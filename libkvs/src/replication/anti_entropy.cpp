@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "kvs/cluster.hpp"
-#include "kvs/log.hpp"
 
 namespace kvs::replication {
 
@@ -63,154 +62,208 @@ Result<VersionPage> bucket_page(const BucketScanFn& scan, const std::vector<bool
   return page;
 }
 
-AntiEntropy::AntiEntropy(AntiEntropyOptions options, AntiEntropyHooks hooks, const MerkleTree& tree)
-    : options_(std::move(options)), hooks_(std::move(hooks)), tree_(tree) {}
+AntiEntropy::AntiEntropy(AntiEntropyOptions options, const MerkleTree& tree, BucketScanFn ours, Random& random,
+                         SyncTime now)
+    : options_(std::move(options)),
+      tree_(tree),
+      ours_(std::move(ours)),
+      random_(random),
+      failures_(options_.retry_min, options_.retry_max),
+      next_round_(now + std::min(options_.sync_interval, options_.first_round_max)) {}
 
-AntiEntropy::~AntiEntropy() { stop(); }
+void AntiEntropy::set_peers(std::vector<PeerAddress> peers) { peers_ = std::move(peers); }
 
-void AntiEntropy::start() {
-  std::lock_guard lock(mutex_);
-  if (thread_.joinable() || stopping_) return;
-  thread_ = std::thread([this] { run(); });
+bool AntiEntropy::start_round(const PeerAddress& peer, SyncTime now) {
+  if (step_ != Step::kIdle) return false;
+  begin(peer, now);
+  return true;
 }
 
-void AntiEntropy::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
+void AntiEntropy::begin(const PeerAddress& peer, SyncTime now) {
+  peer_ = peer;
+  report_ = {};
+  branches_.clear();
+  buckets_.clear();
+  differing_.clear();
+  theirs_.clear();
+  after_.clear();
+  push_next_.reset();
+  push_count_ = 0;
+  step_ = Step::kBranches;
+  next_step_ = now;
+}
+
+void AntiEntropy::on_tick(SyncTime now) {
+  if (step_ == Step::kIdle) {
+    if (now < next_round_) return;
+    if (peers_.empty()) {
+      next_round_ = now + options_.sync_interval;
+      return;
+    }
+    begin(peers_[static_cast<std::size_t>(random_.next_u64() % peers_.size())], now);
   }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-bool AntiEntropy::pause(std::chrono::milliseconds delay) {
-  std::unique_lock lock(mutex_);
-  if (delay.count() > 0) wake_.wait_for(lock, delay, [&] { return stopping_; });
-  return !stopping_;
-}
-
-void AntiEntropy::run() {
-  auto wait = std::min(options_.sync_interval, options_.first_round_max);
-  while (pause(wait)) {
-    wait = options_.sync_interval;
-    auto peers = hooks_.peers();
-    if (peers.empty()) continue;
-    const PeerAddress& peer = peers[static_cast<std::size_t>(hooks_.random->next_u64() % peers.size())];
-    auto report = sync_with(peer.address);
-    if (!report.is_ok()) {
-      rounds_failed_.fetch_add(1, std::memory_order_relaxed);
-      if (hooks_.on_round) hooks_.on_round(false);
-      log(LogLevel::kDebug, "anti_entropy.failed", {{"peer", peer.id}, {"error", report.status().to_string()}});
-      continue;
-    }
-    rounds_ok_.fetch_add(1, std::memory_order_relaxed);
-    if (hooks_.on_round) hooks_.on_round(true);
-    if (report->differed) {
-      // Behind (or ahead): come back sooner, until a round finds the trees equal.
-      wait = std::min(options_.sync_interval, options_.catchup_interval);
-    }
-    if (report->buckets > 0) {
-      log(LogLevel::kInfo, "anti_entropy.repaired",
-          {{"peer", peer.id}, {"buckets", std::to_string(report->buckets)},
-           {"fetched", std::to_string(report->fetched)}, {"pushed", std::to_string(report->pushed)}});
-    }
+  if (ticket_ != 0 || now < next_step_) return;
+  switch (step_) {
+    case Step::kIdle:
+      return;
+    case Step::kBranches:
+      return send(peer_protocol::kSyncBranches, "{\"v\":1}");
+    case Step::kLeaves:
+      return send(peer_protocol::kSyncLeaves, encode_indexes("branches", branches_));
+    case Step::kBuckets:
+      return send(peer_protocol::kSyncBucket, encode_indexes("buckets", buckets_, after_));
+    case Step::kPush:
+      return push_next(now);
   }
 }
 
-Result<RoundReport> AntiEntropy::sync_with(const std::string& address) {
-  RoundReport report;
-  auto answer = hooks_.call(address, peer_protocol::kSyncBranches, "{\"v\":1}");
-  if (!answer.is_ok()) return answer.status();
-  auto summary = decode_summary(*answer);
-  if (!summary.is_ok()) return summary.status();
-  if (summary->root == tree_.root()) return report;
-  report.differed = true;
+void AntiEntropy::send(std::string_view target, std::string body) {
+  ticket_ = next_ticket_++;
+  effects_.send = SyncRequest{peer_.id, peer_.address, std::string(target), std::move(body), ticket_};
+}
 
-  std::vector<Digest> ours = tree_.branches();
-  std::vector<std::size_t> branches;
-  for (std::size_t b = 0; b < kBranchCount; ++b) {
-    if (summary->branches[b] != ours[b]) branches.push_back(b);
-  }
-  if (branches.empty()) return report;  // a write landed between the two reads: next round
-  if (!pause(options_.throttle_delay)) return Status::unavailable("stopping");
-
-  answer = hooks_.call(address, peer_protocol::kSyncLeaves, encode_indexes("branches", branches));
-  if (!answer.is_ok()) return answer.status();
-  auto leaves = decode_leaves(*answer);
-  if (!leaves.is_ok()) return leaves.status();
-  if (leaves->size() != branches.size()) return Status::invalid_argument("peer answered the wrong number of branches");
-  std::vector<bool> differing(kLeafCount, false);
-  std::vector<std::size_t> buckets;
-  for (std::size_t i = 0; i < branches.size(); ++i) {
-    std::vector<Digest> mine = tree_.leaves(branches[i]);
-    for (std::size_t k = 0; k < kFanout; ++k) {
-      if ((*leaves)[i][k] != mine[k]) {
-        std::size_t bucket = branches[i] * kFanout + k;
-        differing[bucket] = true;
-        buckets.push_back(bucket);
-      }
-    }
-  }
-  report.buckets = buckets.size();
-  if (buckets.empty()) return report;
-
-  // Their versions of the differing leaves, page by page; what they hold is remembered
-  // without documents, to decide what to send back.
-  std::map<std::string, Version> theirs;
-  std::string after;
+void AntiEntropy::push_next(SyncTime now) {
+  // Our pages are read one at a time: at most max_push_bytes of documents are held, and no read
+  // of the store spans a request.
   for (;;) {
-    if (!pause(options_.fetch_delay)) return Status::unavailable("stopping");
-    answer = hooks_.call(address, peer_protocol::kSyncBucket, encode_indexes("buckets", buckets, after));
-    if (!answer.is_ok()) return answer.status();
-    auto page = decode_versions(*answer);
-    if (!page.is_ok()) return page.status();
-    for (const auto& version : page->versions) {
-      if (version.path <= after && !after.empty()) return Status::invalid_argument("peer's page went backwards");
-    }
-    if (hooks_.apply_page) {
-      hooks_.apply_page(page->versions);
-    } else {
-      for (const auto& version : page->versions) hooks_.apply(version);
-    }
-    for (auto& version : page->versions) {
-      ++report.fetched;
-      version.data.clear();
-      std::string path = version.path;
-      theirs.emplace(std::move(path), std::move(version));
-    }
-    if (!page->next) break;
-    if (*page->next <= after) return Status::invalid_argument("peer's page did not advance");
-    after = *page->next;
-  }
-
-  if (!pause(options_.throttle_delay)) return Status::unavailable("stopping");
-  if (Status pushed = push_back(address, differing, theirs, report.pushed); !pushed.is_ok()) return pushed;
-  return report;
-}
-
-Status AntiEntropy::push_back(const std::string& address, const std::vector<bool>& buckets,
-                              const std::map<std::string, Version>& theirs, std::size_t& pushed) {
-  // The local scan runs page by page: network I/O never happens inside the scan's read
-  // transaction, and at most max_push_bytes of documents are held at once.
-  std::string after;
-  for (;;) {
-    auto page = bucket_page(hooks_.scan, buckets, after, options_.max_push_bytes);
-    if (!page.is_ok()) return page.status();
+    auto page = bucket_page(ours_, differing_, after_, options_.max_push_bytes);
+    if (!page.is_ok()) return fail(page.status(), now);
     std::vector<Version> batch;
     for (auto& version : page->versions) {
-      auto held = theirs.find(version.path);
-      if (held != theirs.end() && !supersedes(version, held->second)) continue;
+      auto held = theirs_.find(version.path);
+      if (held != theirs_.end() && !supersedes(version, held->second)) continue;
       batch.push_back(std::move(version));
     }
     if (!batch.empty()) {
-      auto answer = hooks_.call(address, kPushTarget, encode_versions(batch));
-      if (!answer.is_ok()) return answer.status();
-      pushed += batch.size();
+      push_next_ = page->next;
+      push_count_ = batch.size();
+      return send(kPushTarget, encode_versions(batch));
     }
-    if (!page->next) return Status::ok();
-    after = *page->next;
-    if (!pause(options_.fetch_delay)) return Status::unavailable("stopping");
+    if (!page->next) return finish(now);
+    after_ = *page->next;
   }
+}
+
+void AntiEntropy::on_answer(std::uint64_t ticket, Result<std::string> answer, SyncTime now) {
+  if (ticket == 0 || ticket != ticket_) return;
+  ticket_ = 0;
+  if (!answer.is_ok()) return fail(answer.status(), now);
+  switch (step_) {
+    case Step::kIdle:
+      return;
+    case Step::kBranches:
+      return on_branches(*answer, now);
+    case Step::kLeaves:
+      return on_leaves(*answer, now);
+    case Step::kBuckets:
+      return on_bucket(*answer, now);
+    case Step::kPush:
+      report_.pushed += push_count_;
+      stats_.pushed += push_count_;
+      push_count_ = 0;
+      if (!push_next_) return finish(now);
+      after_ = *push_next_;
+      push_next_.reset();
+      next_step_ = now + options_.fetch_delay;
+      return;
+  }
+}
+
+void AntiEntropy::on_branches(const std::string& body, SyncTime now) {
+  auto summary = decode_summary(body);
+  if (!summary.is_ok()) return fail(summary.status(), now);
+  if (summary->root == tree_.root()) return finish(now);
+  report_.differed = true;
+  std::vector<Digest> ours = tree_.branches();
+  for (std::size_t b = 0; b < kBranchCount; ++b) {
+    if (summary->branches[b] != ours[b]) branches_.push_back(b);
+  }
+  if (branches_.empty()) return finish(now);  // a write landed between the two reads: next round
+  step_ = Step::kLeaves;
+  next_step_ = now + options_.throttle_delay;
+}
+
+void AntiEntropy::on_leaves(const std::string& body, SyncTime now) {
+  auto leaves = decode_leaves(body);
+  if (!leaves.is_ok()) return fail(leaves.status(), now);
+  if (leaves->size() != branches_.size()) {
+    return fail(Status::invalid_argument("peer answered the wrong number of branches"), now);
+  }
+  differing_.assign(kLeafCount, false);
+  for (std::size_t i = 0; i < branches_.size(); ++i) {
+    std::vector<Digest> mine = tree_.leaves(branches_[i]);
+    for (std::size_t k = 0; k < kFanout; ++k) {
+      if ((*leaves)[i][k] != mine[k]) {
+        std::size_t bucket = branches_[i] * kFanout + k;
+        differing_[bucket] = true;
+        buckets_.push_back(bucket);
+      }
+    }
+  }
+  report_.buckets = buckets_.size();
+  if (buckets_.empty()) return finish(now);
+  step_ = Step::kBuckets;
+  after_.clear();
+  next_step_ = now + options_.fetch_delay;
+}
+
+void AntiEntropy::on_bucket(const std::string& body, SyncTime now) {
+  auto page = decode_versions(body);
+  if (!page.is_ok()) return fail(page.status(), now);
+  for (const auto& version : page->versions) {
+    if (!after_.empty() && version.path <= after_) return fail(Status::invalid_argument("peer's page went backwards"), now);
+  }
+  if (page->next && *page->next <= after_) return fail(Status::invalid_argument("peer's page did not advance"), now);
+  // Applied by the driver before anything else is sent; what the peer holds is remembered
+  // without documents, to decide what to send back.
+  for (auto& version : page->versions) {
+    ++report_.fetched;
+    ++stats_.fetched;
+    Version held = version;
+    held.data.clear();
+    std::string path = held.path;
+    theirs_.insert_or_assign(std::move(path), std::move(held));
+    effects_.apply.push_back(std::move(version));
+  }
+  if (page->next) {
+    after_ = *page->next;
+    next_step_ = now + options_.fetch_delay;
+    return;
+  }
+  step_ = Step::kPush;
+  after_.clear();
+  next_step_ = now + options_.throttle_delay;
+}
+
+void AntiEntropy::finish(SyncTime now) {
+  ++stats_.rounds_ok;
+  failures_.reset();
+  // Behind (or ahead): come back sooner, until a round finds the trees equal.
+  next_round_ = now + (report_.differed ? std::min(options_.sync_interval, options_.catchup_interval)
+                                        : options_.sync_interval);
+  effects_.rounds.push_back(RoundEvent{peer_.id, peer_.address, true, report_, {}});
+  step_ = Step::kIdle;
+  theirs_.clear();
+}
+
+void AntiEntropy::fail(const Status& status, SyncTime now) {
+  ++stats_.rounds_failed;
+  next_round_ = now + std::min(failures_.fail(now), options_.sync_interval);
+  effects_.rounds.push_back(RoundEvent{peer_.id, peer_.address, false, report_, status.to_string()});
+  step_ = Step::kIdle;
+  theirs_.clear();
+}
+
+AntiEntropyEffects AntiEntropy::take_effects() {
+  AntiEntropyEffects taken = std::move(effects_);
+  effects_ = {};
+  return taken;
+}
+
+SyncTime AntiEntropy::next_wakeup() const {
+  if (step_ == Step::kIdle) return next_round_;
+  if (ticket_ != 0) return SyncTime::max();
+  return next_step_;
 }
 
 }  // namespace kvs::replication

@@ -7,7 +7,10 @@
 namespace kvs::replication {
 
 BootstrapPull::BootstrapPull(BootstrapOptions options, BootstrapTime now)
-    : options_(std::move(options)), next_request_(now), answered_at_(now) {
+    : options_(std::move(options)),
+      next_request_(now),
+      answered_at_(now),
+      round_backoff_(options_.retry_interval, options_.retry_max) {
   cursor_.timestamp_ms = std::max<std::int64_t>(0, options_.start_ms);
 }
 
@@ -40,7 +43,7 @@ void BootstrapPull::seed_failed(std::string error, BootstrapTime now) {
                                stats_.versions});
     return;
   }
-  next_request_ = now + options_.retry_interval;
+  next_request_ = now + round_backoff_.fail(now);
 }
 
 void BootstrapPull::on_answer(std::uint64_t ticket, const SinceAnswer& answer, BootstrapTime now) {
@@ -65,6 +68,7 @@ void BootstrapPull::on_answer(std::uint64_t ticket, const SinceAnswer& answer, B
     }
   }
   answered_at_ = now;
+  round_backoff_.reset();
   ++stats_.pages;
   for (const auto& version : page->versions) stats_.bytes += version.path.size() + version.data.size();
   stats_.versions += page->versions.size();

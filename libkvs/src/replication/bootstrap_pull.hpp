@@ -9,8 +9,9 @@
 // now - max_age, page by page (fetch_delay apart), applying each page, until a page says it is
 // the last: done. A seed that fails (no answer, an error status, a page that does not advance)
 // is left for the next one, which starts again from the first cursor (applying twice changes
-// nothing). After a round over every seed without success, the next round starts retry_interval
-// later. Two ways out besides success:
+// nothing). After a round over every seed without success, the next round starts after a
+// back-off (replication/backoff.hpp): retry_interval, doubling per failed round up to retry_max
+// (by default equal: a fixed interval); a page starts it over. Two ways out besides success:
 // - no seed has answered with a page for `timeout` (counted from the start or the last page):
 //   the node gives up (kGaveUp; a brand-new cluster starting together), unless
 // - any seed ever rejected this node's signature (a 401, or an answer that does not verify:
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "kvs/version.hpp"
+#include "replication/backoff.hpp"
 #include "replication/sync_codec.hpp"
 
 namespace kvs::replication {
@@ -38,7 +40,8 @@ struct BootstrapOptions {
   std::int64_t start_ms = 0;                            // the first cursor: now - bootstrap_max_age
   std::chrono::milliseconds timeout{30000};             // bootstrap_timeout
   std::chrono::milliseconds fetch_delay{0};             // fetch_delay_ms, between pages
-  std::chrono::milliseconds retry_interval{1000};       // between rounds over the seeds
+  std::chrono::milliseconds retry_interval{1000};       // between rounds over the seeds...
+  std::chrono::milliseconds retry_max{1000};            // ...doubling per failed round up to this
 };
 
 enum class BootstrapState : std::uint8_t { kPulling, kDone, kGaveUp };
@@ -119,6 +122,7 @@ class BootstrapPull {
   std::uint64_t next_ticket_ = 1;
   BootstrapTime next_request_{};    // when the next request may go
   BootstrapTime answered_at_{};     // start, or the last page: the give-up counts from here
+  Backoff round_backoff_;           // between failed rounds over the seeds
   BootstrapEffects effects_;
   BootstrapStats stats_;
 };

@@ -22,7 +22,9 @@ void PushQueues::set_peers(const std::vector<PeerAddress>& peers) {
   std::set<std::string> listed;
   for (const auto& peer : peers) {
     listed.insert(peer.id);
-    peers_[peer.id].address = peer.address;
+    auto [it, added] = peers_.try_emplace(peer.id);
+    if (added) it->second.backoff = Backoff(options_.retry_min, options_.retry_max);
+    it->second.address = peer.address;
   }
   for (auto it = peers_.begin(); it != peers_.end();) {
     it = listed.count(it->first) ? std::next(it) : peers_.erase(it);
@@ -63,11 +65,11 @@ void PushQueues::on_answer(const std::string& peer_id, std::uint64_t ticket, Pus
   peer.ticket = 0;
   if (outcome == PushOutcome::kFailed) {
     ++counters_.failed_batches;
-    ++peer.failures;
+    (void)peer.backoff.fail(now);
     // The first failure may be a blip; a peer that fails again is reported.
-    if (peer.failures >= 2) effects_.events.push_back({PushEvent::Kind::kUnreachable, peer_id, peer.address, peer.failures});
-    auto delay = options_.retry_min * (1LL << std::min(peer.failures - 1, 16u));
-    peer.next_attempt = now + std::min<std::chrono::milliseconds>(delay, options_.retry_max);
+    if (peer.backoff.failures() >= 2) {
+      effects_.events.push_back({PushEvent::Kind::kUnreachable, peer_id, peer.address, peer.backoff.failures()});
+    }
     return;
   }
   for (std::size_t i = 0; i < sent; ++i) {
@@ -82,14 +84,13 @@ void PushQueues::on_answer(const std::string& peer_id, std::uint64_t ticket, Pus
     ++counters_.refused_batches;
     effects_.events.push_back({PushEvent::Kind::kRefused, peer_id, peer.address, sent});
   }
-  if (peer.failures > 0) effects_.events.push_back({PushEvent::Kind::kRecovered, peer_id, peer.address, 0});
-  peer.failures = 0;
-  peer.next_attempt = {};
+  if (peer.backoff.failures() > 0) effects_.events.push_back({PushEvent::Kind::kRecovered, peer_id, peer.address, 0});
+  peer.backoff.reset();
 }
 
 void PushQueues::on_tick(PushTime now) {
   for (auto& [id, peer] : peers_) {
-    if (peer.ticket != 0 || peer.entries.empty() || now < peer.next_attempt || peer.address.empty()) continue;
+    if (peer.ticket != 0 || peer.entries.empty() || !peer.backoff.ready(now) || peer.address.empty()) continue;
     std::string body = "{\"v\":1,\"versions\":[";
     std::size_t count = 0;
     for (const auto& entry : peer.entries) {
@@ -115,7 +116,7 @@ PushEffects PushQueues::take_effects() {
 PushTime PushQueues::next_wakeup() const {
   PushTime wakeup = PushTime::max();
   for (const auto& [id, peer] : peers_) {
-    if (peer.ticket == 0 && !peer.entries.empty() && !peer.address.empty()) wakeup = std::min(wakeup, peer.next_attempt);
+    if (peer.ticket == 0 && !peer.entries.empty() && !peer.address.empty()) wakeup = std::min(wakeup, peer.backoff.ready_at());
   }
   return wakeup;
 }

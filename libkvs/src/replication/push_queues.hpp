@@ -43,6 +43,7 @@
 
 #include "kvs/cluster.hpp"
 #include "kvs/version.hpp"
+#include "replication/backoff.hpp"
 
 namespace kvs::replication {
 
@@ -147,8 +148,7 @@ class PushQueues {
     std::size_t bytes = 0;
     std::size_t in_flight = 0;       // entries at the front that the batch in flight carries
     std::uint64_t ticket = 0;        // of the batch in flight; 0 when none
-    unsigned failures = 0;
-    PushTime next_attempt{};
+    Backoff backoff;                 // retry_min doubling to retry_max while batches fail
   };
 
   void drop(Peer& peer);

@@ -166,3 +166,36 @@ TEST_CASE("a seed that rejects the signature keeps the pull going forever", "[re
   CHECK(pull.state() == BootstrapState::kPulling);
   CHECK(now - kStart > milliseconds(60'000));
 }
+
+TEST_CASE("failed rounds over the seeds back off from retry_interval doubling to retry_max, and a page starts over",
+          "[replication][bootstrap]") {
+  BootstrapOptions options = two_seeds();
+  options.timeout = milliseconds(600000);
+  options.retry_interval = milliseconds(1000);
+  options.retry_max = milliseconds(4000);
+  BootstrapPull pull(options, kStart);
+  BootstrapTime now = kStart;
+  // Fails both seeds (one round); returns the wait before the next round.
+  auto fail_round = [&] {
+    for (int seed = 0; seed < 2; ++seed) {
+      now = std::max(now, pull.next_wakeup());
+      pull.on_tick(now);
+      auto effects = pull.take_effects();
+      REQUIRE(effects.send);
+      pull.on_answer(effects.send->ticket, no_answer(), now);
+    }
+    return std::chrono::duration_cast<milliseconds>(pull.next_wakeup() - now);
+  };
+  std::vector<milliseconds> waits;
+  for (int i = 0; i < 4; ++i) waits.push_back(fail_round());
+  CHECK(waits == std::vector<milliseconds>{milliseconds(1000), milliseconds(2000), milliseconds(4000),
+                                           milliseconds(4000)});
+  // A page: the back-off starts over.
+  now = pull.next_wakeup();
+  pull.on_tick(now);
+  auto effects = pull.take_effects();
+  REQUIRE(effects.send);
+  pull.on_answer(effects.send->ticket, page({version_at("a", 1500)}, true), now);
+  CHECK(fail_round() == milliseconds(1000));
+  CHECK(pull.state() == BootstrapState::kPulling);
+}

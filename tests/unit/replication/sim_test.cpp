@@ -19,9 +19,20 @@
 //     others (a captured answer to an earlier request): each must be rejected, and nothing
 //     forged may ever be applied (a forged version would show up as a key never written or a
 //     wrong winner);
-//   - anti-entropy: rounds between random pairs of members run AntiEntropy::sync_with, whose
-//     every /sync/ request the network carries to the peer's handler; a request can fail before
-//     it arrives or after the peer has acted on it;
+//   - anti-entropy: each node runs production's anti-entropy state machine
+//     (replication::AntiEntropy) on its own schedule (sync_interval, catch-up rounds, back-off
+//     after a failed round, pacing between steps and pages, some seeds pushing back in pages of a
+//     few versions), and sometimes a round is started at once with a chosen peer. Its every
+//     /sync/ request travels the same network as the pushes, to the peer's /sync/ handler: it
+//     can be lost before it arrives or after the peer acted on it (the sender times out), be
+//     duplicated, delayed, and overtaken; its answer is signed and may be tampered with or
+//     replayed. A round's fetched pages are applied by the node as the production driver does;
+//   - bootstrap: in some seeds one node is not there at the start and joins midway with an empty
+//     store: it becomes a member (pushes reach it) and pulls the cluster's versions with
+//     production's BootstrapPull over the same network, from seeds of which the first may die
+//     when the request reaches it (before or after answering). It takes no writes until the
+//     pull is done. When the pull ends from a seed, the node must hold, for every version that
+//     seed held when the pull began (TTL'd ones aside), that version or a greater one;
 //   - membership: nodes leave (their peers drop their push queues, and they push to no one)
 //     and join again while writes go on; partitions that heal; crashes (the Node is closed:
 //     memory gone, storage kept) and restarts on the same data_dir;
@@ -29,20 +40,22 @@
 //     bursts on one key from several nodes in the same simulated millisecond (equal timestamps
 //     when their clocks agree, and then equal joined timestamps too for nodes opened together).
 //
-// After the faulty phase everyone joins again, the network heals, every node restarts, the
-// push queues drain and anti-entropy runs between all pairs until every root is equal (a bounded
-// number of passes). Then every node must hold the same versions and the same root, and each key
+// After the faulty phase everyone joins again (a joiner that has not joined yet joins now and
+// bootstraps), the network heals, every node restarts, the push queues drain, every pull ends,
+// and rounds started at once between all pairs run until every root is equal (a bounded number
+// of passes; the nodes' own schedules go on meanwhile). Then every node must hold the same versions and the same root, and each key
 // the greatest of its acknowledged writes by compare_versions: no acknowledged write lost unless
 // a greater one replaced it, no deleted or expired key readable, nothing invented. Then time
 // moves past every TTL and past tombstone_ttl, every node purges, anti-entropy runs again, and
 // no deleted or expired key may come back anywhere; the roots agree again.
 //
 // A second test bootstraps a new node with production's BootstrapPull from seeds of which one
-// dies midway, over signed and sometimes tampered answers (run_bootstrap_seed).
+// dies midway through a pull of many pages (the sweep's keyspaces fit in one page), over signed
+// and sometimes tampered answers (run_bootstrap_seed).
 //
 // Not covered: purges during the faulty phase (an expired key purged on one node while a peer
 // still holds an older version of it), request signatures and their replay window (their own
-// tests), anti-entropy's own pacing (AntiEntropy::sync_with runs each round to its end here),
+// tests), paged /sync/bucket answers (a page holds a megabyte; the sweep's keys fit in one),
 // and the membership protocol itself (sim_membership_test.cpp).
 //
 // Everything follows from the seed: one SeededRandom decides the network and the workload, the
@@ -62,6 +75,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -83,6 +97,7 @@
 #include "kvs/version.hpp"
 #include "node/node_access.hpp"
 #include "node/node_impl.hpp"
+#include "replication/anti_entropy.hpp"
 #include "replication/bootstrap_pull.hpp"
 #include "replication/push_queues.hpp"
 #include "replication/sync_codec.hpp"
@@ -157,24 +172,36 @@ struct SimNode {
   std::unique_ptr<kvs::test::ManualClock> clock;
   std::unique_ptr<kvs::test::SeededRandom> random;
   std::unique_ptr<kvs::Node> node;  // null while crashed
-  // Production's push state machine; its memory goes with a crash.
+  // Production's push, anti-entropy and bootstrap state machines; their memory goes with a crash.
   std::unique_ptr<kvs::replication::PushQueues> push;
-  // The nonce of each push batch in flight, by ticket: what its answer's MAC must name (the
-  // peer transport's memory of the request).
-  std::map<std::uint64_t, std::string> nonces;
+  std::unique_ptr<kvs::replication::AntiEntropy> sync;
+  std::unique_ptr<kvs::replication::BootstrapPull> pull;  // while bootstrapping
+  // The nonce of each request in flight, by lane and ticket: what its answer's MAC must name
+  // (the peer transport's memory of the request).
+  std::map<std::pair<int, std::uint64_t>, std::string> nonces;
   std::uint64_t life = 0;  // bumped at every open: answers to an earlier life are for nobody
   bool member = true;      // false while it has left the cluster
+  bool unborn = false;     // the joiner, before it joins: no store, no member
+  bool syncing = false;    // bootstrapping: takes no writes until its pull is over
+  // The joiner's pull: what each seed held when the pull began, by seed index.
+  std::map<std::size_t, std::vector<Version>> held_at_join;
 };
 
-// A push batch, or its answer, or the failure its sender notices when neither came back.
+// Which state machine a request comes from and its answer goes to.
+enum class Lane : int { kPush = 0, kSync = 1, kSince = 2 };
+
+// A request (a push batch, an anti-entropy step, a bootstrap page), or its answer, or the failure
+// its sender notices when neither came back.
 struct Message {
-  enum class Kind : std::uint8_t { kBatch, kAnswer, kTimeout };
-  Kind kind = Kind::kBatch;
+  enum class Kind : std::uint8_t { kRequest, kAnswer, kTimeout };
+  Kind kind = Kind::kRequest;
+  Lane lane = Lane::kPush;
   std::size_t from = 0;
   std::size_t to = 0;
-  std::uint64_t life = 0;    // of the batch's sender
+  std::uint64_t life = 0;    // of the request's sender
   std::uint64_t ticket = 0;
-  std::string peer_id;       // the batch's destination, as its sender's PushQueues knows it
+  std::string peer_id;       // the request's destination
+  std::string target;        // a /sync/ target
   std::string nonce;
   std::string body;
   long status = 0;
@@ -203,8 +230,17 @@ struct SimStats {
   std::uint64_t answers_tampered = 0;
   std::uint64_t answers_replayed = 0;
   std::uint64_t answers_rejected = 0;   // tampered or replayed answers checked and rejected
-  std::uint64_t rounds = 0;
+  std::uint64_t rounds = 0;             // anti-entropy rounds that ended
   std::uint64_t rounds_failed = 0;
+  std::uint64_t rounds_started = 0;     // of them, started at once with a chosen peer
+  std::uint64_t rounds_repaired = 0;    // that fetched or pushed versions
+  std::uint64_t fetched = 0;            // versions anti-entropy received
+  std::uint64_t pushed_back = 0;        // versions anti-entropy pushed back
+  std::uint64_t bootstraps = 0;         // pulls begun (a crashed joiner begins again)
+  std::uint64_t bootstraps_done = 0;
+  std::uint64_t bootstraps_checked = 0; // done from a seed whose holdings were known at the start
+  std::uint64_t bootstrap_seed_failures = 0;
+  std::uint64_t seeds_killed = 0;       // first seeds that died as a pull's request reached them
   std::uint64_t crashes = 0;
   std::uint64_t partitions = 0;
   std::uint64_t leaves = 0;
@@ -230,6 +266,15 @@ struct SimStats {
     answers_rejected += other.answers_rejected;
     rounds += other.rounds;
     rounds_failed += other.rounds_failed;
+    rounds_started += other.rounds_started;
+    rounds_repaired += other.rounds_repaired;
+    fetched += other.fetched;
+    pushed_back += other.pushed_back;
+    bootstraps += other.bootstraps;
+    bootstraps_done += other.bootstraps_done;
+    bootstraps_checked += other.bootstraps_checked;
+    bootstrap_seed_failures += other.bootstrap_seed_failures;
+    seeds_killed += other.seeds_killed;
     crashes += other.crashes;
     partitions += other.partitions;
     leaves += other.leaves;
@@ -258,6 +303,21 @@ class Sim {
     push_options_.max_batch_versions = 1 + below(8);
     push_options_.retry_min = std::chrono::milliseconds(5 + below(50));
     push_options_.retry_max = std::chrono::milliseconds(200 + below(800));
+    // Anti-entropy on a simulated schedule: rounds every few hundred milliseconds, so that they
+    // overlap writes, crashes and partitions.
+    sync_options_.sync_interval = std::chrono::milliseconds(100 + below(900));
+    sync_options_.catchup_interval = std::chrono::milliseconds(20 + below(200));
+    sync_options_.first_round_max = std::chrono::milliseconds(below(500));
+    sync_options_.throttle_delay = std::chrono::milliseconds(below(20));
+    sync_options_.fetch_delay = std::chrono::milliseconds(below(20));
+    sync_options_.retry_min = std::chrono::milliseconds(5 + below(50));
+    sync_options_.retry_max = std::chrono::milliseconds(100 + below(400));
+    // A third of the seeds push back a few versions per /sync/push (a page of our versions).
+    if (chance(333)) sync_options_.max_push_bytes = 20 + below(200);
+    // In two seeds out of five the last node joins midway and bootstraps.
+    const bool joiner = chance(400);
+    join_step_ = below(steps_);
+    kill_first_seed_ = chance(500);
     for (std::size_t i = 0; i < count; ++i) {
       SimNode node;
       node.id = "n" + std::to_string(i);
@@ -267,9 +327,15 @@ class Sim {
       node.skew_ms = chance(500) ? 0 : static_cast<std::int64_t>(below(2 * kMaxSkewMs + 1)) - kMaxSkewMs;
       node.clock = std::make_unique<kvs::test::ManualClock>(now_ms_ + node.skew_ms);
       node.random = std::make_unique<kvs::test::SeededRandom>(rng_.next_u64());
+      if (joiner && i + 1 == count) {
+        node.unborn = true;
+        node.member = false;
+      }
       nodes_.push_back(std::move(node));
     }
-    for (std::size_t i = 0; i < nodes_.size(); ++i) open(i);
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (!nodes_[i].unborn) open(i);
+    }
   }
 
   // The faulty phase: writes, pushes, anti-entropy, partitions, crashes, restarts, members
@@ -279,15 +345,17 @@ class Sim {
       now_ms_ += static_cast<std::int64_t>(below(30));
       set_clocks();
       deliver_due();
+      service_due(/*push=*/false);
+      if (step == join_step_) join_new();
       const std::uint64_t roll = below(1000);
       if (roll < 500) {
-        write(pick_up(), pick_key());
+        if (auto writer = pick_writable()) write(*writer, pick_key());
       } else if (roll < 580) {
         burst();
       } else if (roll < 730) {
         tick(pick_up());
       } else if (roll < 830) {
-        random_round();
+        start_random_round();
       } else if (roll < 860) {
         crash();
       } else if (roll < 900) {
@@ -309,6 +377,7 @@ class Sim {
     call_fail_per_mille_ = 0;
     loss_per_mille_ = 0;
     forge_per_mille_ = 0;
+    join_new();
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       if (!nodes_[i].node) open(i);
       if (!nodes_[i].member) ++stats_.joins;
@@ -320,6 +389,13 @@ class Sim {
       set_clocks();
       for (std::size_t i = 0; i < nodes_.size(); ++i) tick(i);
       deliver_due();
+      service_due(/*push=*/false);
+    }
+    // Every pull ends (nothing is lost any more, though a pull's first seed may still die: it
+    // restarts), then every request in flight is answered.
+    drive_until([&] { return !any_pulling(); });
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (!nodes_[i].node) open(i);
     }
     now_ms_ += 2 * kTimeoutMs;
     set_clocks();
@@ -346,6 +422,7 @@ class Sim {
     std::ostringstream problems;
     if (forged_accepted_ > 0) problems << forged_accepted_ << " tampered or replayed answers were accepted\n";
     if (genuine_rejected_ > 0) problems << genuine_rejected_ << " genuine answers were rejected\n";
+    problems << bootstrap_problems_;
     std::vector<std::vector<Version>> held;
     for (auto& sim : nodes_) held.push_back(export_all(*sim.node));
     const auto root0 = nodes_[0].node->merkle_root();
@@ -414,7 +491,8 @@ class Sim {
     for (auto& sim : nodes_) out << sim.id << ":" << sim.node->merkle_root().root << ";";
     out << stats_.writes << "/" << stats_.deletes << "/" << stats_.batches_sent << "/" << stats_.batches_lost << "/"
         << stats_.push_failures << "/" << stats_.answers_rejected << "/" << stats_.rounds << "/"
-        << stats_.rounds_failed << "/" << stats_.crashes << "/" << stats_.leaves << "/" << stats_.quiesce_passes
+        << stats_.rounds_failed << "/" << stats_.fetched << "/" << stats_.pushed_back << "/" << stats_.bootstraps_done
+        << "/" << stats_.bootstrap_seed_failures << "/" << stats_.crashes << "/" << stats_.leaves << "/" << stats_.quiesce_passes
         << "/" << stats_.purged;
     for (const auto& [path, writes] : acked_) {
       for (const auto& write : writes) out << ";" << write.uuid << "@" << write.timestamp_ms;
@@ -429,7 +507,11 @@ class Sim {
         << " batches (" << stats_.batches_lost << " lost, " << stats_.batches_duplicated << " duplicated, "
         << stats_.push_failures << " failed, " << stats_.overflows << " overflows), " << stats_.answers_tampered
         << " answers tampered, " << stats_.answers_replayed << " replayed, " << stats_.answers_rejected
-        << " rejected, " << stats_.rounds << " rounds (" << stats_.rounds_failed << " failed), " << stats_.crashes
+        << " rejected, " << stats_.rounds << " rounds (" << stats_.rounds_failed << " failed, " << stats_.rounds_started
+        << " started at once, " << stats_.rounds_repaired << " repaired: " << stats_.fetched << " fetched, "
+        << stats_.pushed_back << " pushed back), " << stats_.bootstraps << " bootstraps (" << stats_.bootstraps_done
+        << " done, " << stats_.bootstraps_checked << " checked, " << stats_.bootstrap_seed_failures << " seed failures, "
+        << stats_.seeds_killed << " seeds killed), " << stats_.crashes
         << " crashes, " << stats_.partitions << " partitions, " << stats_.leaves << " leaves, " << stats_.joins
         << " joins, " << stats_.quiesce_passes << " quiescence passes, " << stats_.purged << " purged, "
         << stats_.timestamp_ties << " timestamp ties (" << stats_.joined_ties << " also on joined)";
@@ -474,26 +556,37 @@ class Sim {
     if (!opened.is_ok()) throw std::runtime_error("open " + sim.id + ": " + opened.status().to_string());
     sim.node = std::move(*opened);
     sim.push = std::make_unique<kvs::replication::PushQueues>(push_options_);
+    auto sync = NodeAccess::anti_entropy(*sim.node, sync_options_, *sim.random, monotonic());
+    if (!sync.is_ok()) throw std::runtime_error("anti-entropy of " + sim.id + ": " + sync.status().to_string());
+    sim.sync = std::move(*sync);
     sim.nonces.clear();
     ++sim.life;
+    // The joiner pulls; one that crashed before its pull was over pulls again from the start
+    // (what it applied stays; applying it again changes nothing).
+    if (sim.syncing) begin_pull(i);
     refresh_peers();
   }
 
   // What each node's member list says: a member pushes to the other members (up or not: a
   // crashed member is still listed until the failure detector would remove it); a node that
-  // left pushes to no one and is pushed to by no one.
+  // left pushes to no one and is pushed to by no one. Anti-entropy picks its rounds' peers from
+  // the same list.
+  std::vector<kvs::replication::PeerAddress> peers_of(std::size_t i) const {
+    std::vector<kvs::replication::PeerAddress> peers;
+    if (!nodes_[i].member) return peers;
+    for (std::size_t j = 0; j < nodes_.size(); ++j) {
+      if (j != i && nodes_[j].member) peers.push_back({nodes_[j].id, address_of(j)});
+    }
+    return peers;
+  }
+
   void refresh_peers() {
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
-      if (!nodes_[i].push) continue;
-      std::vector<kvs::replication::PeerAddress> peers;
-      if (nodes_[i].member) {
-        for (std::size_t j = 0; j < nodes_.size(); ++j) {
-          if (j != i && nodes_[j].member) peers.push_back({nodes_[j].id, nodes_[j].id + ":7000"});
-        }
-      }
-      nodes_[i].push->set_peers(peers);
+      if (nodes_[i].push) nodes_[i].push->set_peers(peers_of(i));
     }
   }
+
+  std::string address_of(std::size_t i) const { return nodes_[i].id + ":7000"; }
 
   void set_clocks() {
     for (auto& sim : nodes_) sim.clock->set_ms(now_ms_ + sim.skew_ms);
@@ -510,10 +603,20 @@ class Sim {
     return up[below(up.size())];
   }
 
+  // A node that takes client writes: up and not bootstrapping.
+  std::optional<std::size_t> pick_writable() {
+    std::vector<std::size_t> up;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (nodes_[i].node && !nodes_[i].syncing) up.push_back(i);
+    }
+    if (up.empty()) return std::nullopt;
+    return up[below(up.size())];
+  }
+
   std::optional<std::size_t> pick_down() {
     std::vector<std::size_t> down;
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
-      if (!nodes_[i].node) down.push_back(i);
+      if (!nodes_[i].node && !nodes_[i].unborn) down.push_back(i);
     }
     if (down.empty()) return std::nullopt;
     return down[below(down.size())];
@@ -564,13 +667,42 @@ class Sim {
   void burst() {
     std::string key = pick_key();
     std::set<std::size_t> writers;
-    for (int n = 0; n < 3; ++n) writers.insert(pick_up());
+    for (int n = 0; n < 3; ++n) {
+      if (auto writer = pick_writable()) writers.insert(*writer);
+    }
     for (std::size_t i : writers) write(i, key);
   }
 
-  // Runs node i's push driver once: its due batches go on the wire, each of which may be lost
-  // (its sender then times out) or duplicated, and each copy is delayed at random (so batches
-  // overtake each other).
+  // Puts a request of node `from` on the wire: it may be lost (its sender then times out) or
+  // duplicated, and each copy is delayed at random (so requests overtake each other). Push
+  // batches are lost at the push loss rate, the other requests at the (lower) call failure
+  // rate: a round or a pull needs several to go through.
+  void send(std::size_t from, Lane lane, std::uint64_t ticket, const std::string& peer_id, std::string target,
+            std::string body) {
+    SimNode& sim = nodes_[from];
+    std::string nonce = kvs::auth::make_peer_nonce(++nonce_counter_, from);
+    sim.nonces[{static_cast<int>(lane), ticket}] = nonce;
+    Message message;
+    message.lane = lane;
+    message.from = from;
+    message.to = index_of(peer_id);
+    message.life = sim.life;
+    message.ticket = ticket;
+    message.peer_id = peer_id;
+    message.target = std::move(target);
+    message.nonce = nonce;
+    message.body = std::move(body);
+    if (chance(lane == Lane::kPush ? loss_per_mille_ : call_fail_per_mille_)) {
+      if (lane == Lane::kPush) ++stats_.batches_lost;
+      time_out(message);
+      return;
+    }
+    int copies = chance(dup_per_mille_) ? 2 : 1;
+    if (copies == 2 && lane == Lane::kPush) ++stats_.batches_duplicated;
+    for (int c = 0; c < copies; ++c) post(Message::Kind::kRequest, message, delay());
+  }
+
+  // Runs node i's push driver once: its due batches go on the wire.
   void tick(std::size_t i) {
     SimNode& sim = nodes_[i];
     if (!sim.node) return;
@@ -581,24 +713,189 @@ class Sim {
     }
     for (auto& batch : effects.send) {
       ++stats_.batches_sent;
-      std::string nonce = kvs::auth::make_peer_nonce(++nonce_counter_, i);
-      sim.nonces[batch.ticket] = nonce;
-      Message message;
-      message.from = i;
-      message.to = index_of(batch.peer_id);
-      message.life = sim.life;
-      message.ticket = batch.ticket;
-      message.peer_id = batch.peer_id;
-      message.nonce = nonce;
-      message.body = std::move(batch.body);
-      if (chance(loss_per_mille_)) {
-        ++stats_.batches_lost;
-        time_out(message);
-        continue;
+      send(i, Lane::kPush, batch.ticket, batch.peer_id, std::string(kvs::replication::kPushTarget),
+           std::move(batch.body));
+    }
+  }
+
+  // Runs node i's anti-entropy driver once, as AntiEntropyDriver does: the member list when a
+  // round is due, then the effects in order (apply the fetched page, count the rounds that
+  // ended, send the next request).
+  void service_sync(std::size_t i) {
+    SimNode& sim = nodes_[i];
+    if (!sim.node) return;
+    const auto now = monotonic();
+    if (!sim.sync->in_round() && sim.sync->next_wakeup() <= now) sim.sync->set_peers(peers_of(i));
+    sim.sync->on_tick(now);
+    kvs::replication::AntiEntropyEffects effects = sim.sync->take_effects();
+    // A version the node refuses is skipped, as the production driver does (it logs it).
+    if (!effects.apply.empty()) (void)sim.node->apply_versions(effects.apply);
+    for (const auto& round : effects.rounds) {
+      ++stats_.rounds;
+      if (!round.ok) ++stats_.rounds_failed;
+      if (round.report.fetched + round.report.pushed > 0) ++stats_.rounds_repaired;
+      stats_.fetched += round.report.fetched;
+      stats_.pushed_back += round.report.pushed;
+    }
+    if (effects.send) {
+      send(i, Lane::kSync, effects.send->ticket, effects.send->peer_id, effects.send->target,
+           std::move(effects.send->body));
+    }
+  }
+
+  // A round of node a with a member b, at once, unless a round of a's is in progress.
+  void start_random_round() {
+    std::size_t a = pick_up();
+    std::size_t b = pick_up();
+    if (a == b || !nodes_[a].member || !nodes_[b].member) return;
+    if (nodes_[a].sync->start_round({nodes_[b].id, address_of(b)}, monotonic())) {
+      ++stats_.rounds_started;
+      service_sync(a);
+    }
+  }
+
+  // Runs the joiner's bootstrap driver once, as node_bootstrap.cpp does: apply the page, then
+  // send; when the pull ends, check what it brought.
+  void service_pull(std::size_t i) {
+    SimNode& sim = nodes_[i];
+    if (!sim.node || !sim.pull) return;
+    sim.pull->on_tick(monotonic());
+    kvs::replication::BootstrapEffects effects = sim.pull->take_effects();
+    for (const auto& applied : sim.node->apply_versions(effects.apply)) {
+      if (!applied.is_ok()) throw std::runtime_error("applying a bootstrap page: " + applied.status().to_string());
+    }
+    for (const auto& event : effects.events) {
+      if (event.kind == kvs::replication::BootstrapEvent::Kind::kSeedFailed) ++stats_.bootstrap_seed_failures;
+      if (event.kind == kvs::replication::BootstrapEvent::Kind::kDone) pulled_from(i, index_of(event.seed));
+      if (event.kind == kvs::replication::BootstrapEvent::Kind::kGaveUp) {
+        bootstrap_problems_ += sim.id + "'s bootstrap gave up: " + event.error + "\n";
       }
-      int copies = chance(dup_per_mille_) ? 2 : 1;
-      if (copies == 2) ++stats_.batches_duplicated;
-      for (int c = 0; c < copies; ++c) post(message.kind, message, delay());
+    }
+    if (sim.pull->state() != kvs::replication::BootstrapState::kPulling) {
+      sim.pull.reset();
+      sim.syncing = false;
+      return;
+    }
+    if (effects.send) {
+      std::size_t seed = index_of(effects.send->seed);
+      send(i, Lane::kSince, effects.send->ticket, nodes_[seed].id, std::string(kvs::replication::kSinceTarget),
+           kvs::replication::encode_since(effects.send->cursor));
+    }
+  }
+
+  // The joiner's pull ended from `seed`: it must hold, for every version the seed held when the
+  // pull began, that version or a greater one (pushes and rounds may have brought greater ones
+  // meanwhile). Versions with a TTL are left out: whether an expired one is served is the
+  // sweeper's business.
+  void pulled_from(std::size_t joiner, std::size_t seed) {
+    SimNode& sim = nodes_[joiner];
+    ++stats_.bootstraps_done;
+    auto known = sim.held_at_join.find(seed);
+    if (known == sim.held_at_join.end()) return;  // the seed was down when the pull began
+    ++stats_.bootstraps_checked;
+    std::map<std::string, Version> held;
+    for (auto& version : export_all(*sim.node)) held.emplace(version.path, std::move(version));
+    for (const auto& version : known->second) {
+      if (version.expires_at_ms) continue;
+      auto found = held.find(version.path);
+      if (found == held.end() || kvs::compare_versions(found->second, version) < 0) {
+        bootstrap_problems_ += sim.id + " bootstrapped from " + nodes_[seed].id + " without " + version.path + " (" +
+                               describe(version) + ")\n";
+      }
+    }
+  }
+
+  // The joiner, if it has not joined yet, joins with an empty store: a member at once, and
+  // bootstrapping from the members.
+  void join_new() {
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      SimNode& sim = nodes_[i];
+      if (!sim.unborn) continue;
+      sim.unborn = false;
+      sim.member = true;
+      sim.syncing = true;
+      ++stats_.joins;
+      open(i);  // begins the pull
+    }
+  }
+
+  // A new pull for joiner i: its seeds are the other nodes, in a random order (the first of
+  // them may die when the pull's request reaches it).
+  void begin_pull(std::size_t i) {
+    SimNode& sim = nodes_[i];
+    std::vector<std::size_t> seeds;
+    for (std::size_t j = 0; j < nodes_.size(); ++j) {
+      if (j != i) seeds.push_back(j);
+    }
+    for (std::size_t k = seeds.size(); k > 1; --k) std::swap(seeds[k - 1], seeds[below(k)]);
+    kvs::replication::BootstrapOptions options;
+    for (std::size_t seed : seeds) options.seeds.push_back(address_of(seed));
+    options.start_ms = sim.clock->now_ms() - 720LL * 3'600'000;
+    options.timeout = std::chrono::seconds(30);
+    options.fetch_delay = std::chrono::milliseconds(below(20));
+    options.retry_interval = std::chrono::milliseconds(20 + below(200));
+    options.retry_max = options.retry_interval * 4;
+    sim.held_at_join.clear();
+    for (std::size_t seed : seeds) {
+      if (nodes_[seed].node) sim.held_at_join[seed] = export_all(*nodes_[seed].node);
+    }
+    sim.pull = std::make_unique<kvs::replication::BootstrapPull>(options, monotonic());
+    first_seed_ = seeds.front();
+    kill_armed_ = kill_first_seed_;
+    ++stats_.bootstraps;
+    service_pull(i);
+  }
+
+  bool any_pulling() const {
+    for (const auto& sim : nodes_) {
+      if (sim.pull) return true;
+    }
+    return false;
+  }
+
+  // Runs every driver whose wakeup has come (push drivers too when `push`: the faulty phase
+  // ticks them at random instead, to model a slow sender).
+  void service_due(bool push) {
+    const auto now = monotonic();
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (!nodes_[i].node) continue;
+      if (push && nodes_[i].push->next_wakeup() <= now) tick(i);
+      if (nodes_[i].sync->next_wakeup() <= now) service_sync(i);
+      if (nodes_[i].pull && nodes_[i].pull->next_wakeup() <= now) service_pull(i);
+    }
+  }
+
+  // The simulated millisecond of a driver's monotonic time (the inverse of monotonic()).
+  static std::int64_t sim_ms(kvs::replication::PushTime time) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(time - kvs::replication::PushTime{}).count() - 1000 +
+           kStartMs;
+  }
+
+  // Moves time to the next event (a message due, a driver's wakeup) and carries it out; false
+  // when nothing is left to happen.
+  bool advance() {
+    std::int64_t next = std::numeric_limits<std::int64_t>::max();
+    if (!wire_.empty()) next = wire_.begin()->first.first;
+    for (const auto& sim : nodes_) {
+      if (!sim.node) continue;
+      for (auto wakeup : {sim.push->next_wakeup(), sim.sync->next_wakeup(),
+                          sim.pull ? sim.pull->next_wakeup() : kvs::replication::PushTime::max()}) {
+        if (wakeup != kvs::replication::PushTime::max()) next = std::min(next, sim_ms(wakeup));
+      }
+    }
+    if (next == std::numeric_limits<std::int64_t>::max()) return false;
+    now_ms_ = std::max(now_ms_, next);
+    set_clocks();
+    deliver_due();
+    service_due(/*push=*/true);
+    return true;
+  }
+
+  // Runs the drivers and the network until `done` holds (a bounded number of events).
+  template <class Done>
+  void drive_until(Done done) {
+    for (int event = 0; !done(); ++event) {
+      if (event == 100'000 || !advance()) throw std::runtime_error("the simulation is stuck");
     }
   }
 
@@ -679,106 +976,137 @@ class Sim {
       Message message = std::move(wire_.begin()->second);
       wire_.erase(wire_.begin());
       switch (message.kind) {
-        case Message::Kind::kBatch: receive_batch(message); break;
+        case Message::Kind::kRequest: receive_request(message); break;
         case Message::Kind::kAnswer: receive_answer(message); break;
-        case Message::Kind::kTimeout: answered(message, kvs::replication::PushOutcome::kFailed); break;
+        case Message::Kind::kTimeout: conclude(message, false, false, 0, "", "timed out"); break;
       }
     }
   }
 
-  // A push batch reaches its peer: applied by its /sync/ handler, answered with its MAC. A batch
-  // whose ends cannot reach each other (a partition, a crashed node) is lost.
-  void receive_batch(Message& message) {
+  // A request reaches its peer: answered by its /sync/ handler (a push batch applied there),
+  // with its MAC. A request whose ends cannot reach each other (a partition, a crashed node) is
+  // lost. A pull's first seed may die as the pull's request reaches it, before acting on it or
+  // after (the answer is lost either way).
+  void receive_request(Message& message) {
     if (!reachable(message.from, message.to)) {
       time_out(message);
       return;
     }
+    bool dies_after = false;
+    if (message.lane == Lane::kSince && kill_armed_ && message.to == first_seed_) {
+      kill_armed_ = false;
+      if (chance(500)) {
+        if (crash_node(message.to)) {
+          ++stats_.seeds_killed;
+          time_out(message);
+          return;
+        }
+      } else {
+        dies_after = true;
+      }
+    }
     kvs::Node& peer = *nodes_[message.to].node;
-    auto answer = NodeAccess::answer_sync(peer, kvs::replication::kPushTarget, message.body);
-    if (!answer.is_ok()) throw std::runtime_error("push refused: " + answer.status().to_string());
-    if (answer->find("\"refused\":0") == std::string::npos) throw std::runtime_error("push partly refused: " + *answer);
-    if (chance(loss_per_mille_)) {  // the answer is lost on its way back
+    auto answer = NodeAccess::answer_sync(peer, message.target, message.body);
+    if (message.lane == Lane::kPush) {
+      if (!answer.is_ok()) throw std::runtime_error("push refused: " + answer.status().to_string());
+      if (answer->find("\"refused\":0") == std::string::npos) throw std::runtime_error("push partly refused: " + *answer);
+    }
+    if (dies_after && crash_node(message.to)) {
+      ++stats_.seeds_killed;
       time_out(message);
       return;
     }
+    if (chance(message.lane == Lane::kPush ? loss_per_mille_ : call_fail_per_mille_)) {
+      time_out(message);  // the answer is lost on its way back
+      return;
+    }
     Message reply = message;
-    reply.status = 200;
-    reply.body = std::move(*answer);
+    reply.status = answer.is_ok() ? 200 : 400;
+    reply.body = answer.is_ok() ? std::move(*answer) : answer.status().to_string();
     std::string responder = nodes_[message.to].id;
     reply.mac = authority(peer).sign_peer_answer(message.nonce, reply.status, responder, reply.body);
     CapturedAnswer genuine{message.nonce, reply.status, responder, reply.body, reply.mac};
-    // A forged push answer claims a batch arrived that may not have.
-    reply.forged =
-        meddle(message.nonce, reply.status, responder, reply.body, reply.mac, "{\"applied\":0,\"refused\":0} ");
+    // A forged push answer claims a batch arrived that may not have; a forged page slips in a
+    // version nobody wrote; a forged bootstrap page may also claim that was all.
+    std::string forgery = message.lane == Lane::kPush                    ? "{\"applied\":0,\"refused\":0} "
+                          : message.lane == Lane::kSince && chance(500) ? kvs::replication::encode_versions({})
+                                                                         : forged_page();
+    reply.forged = meddle(message.nonce, reply.status, responder, reply.body, reply.mac, forgery);
     capture(genuine);
     reply.peer_id = responder;
     post(Message::Kind::kAnswer, std::move(reply), delay());
   }
 
-  // An answer reaches the batch's sender, which checks its MAC against the nonce it sent (as
-  // the peer transport does): only an authentic answer tells the PushQueues the batch arrived.
+  // An answer reaches the request's sender, which checks its MAC against the nonce it sent (as
+  // the peer transport does): only an authentic answer is passed on to its state machine;
+  // another fails the request (kUnauthenticated in production).
   void receive_answer(Message& message) {
     SimNode& sim = nodes_[message.from];
     if (!sim.node || sim.life != message.life) return;
-    auto nonce = sim.nonces.find(message.ticket);
+    auto nonce = sim.nonces.find({static_cast<int>(message.lane), message.ticket});
     if (nonce == sim.nonces.end()) return;  // a duplicate's answer: the request already has its own
     Status verified = authority(*sim.node).verify_peer_answer(message.mac, nonce->second, message.status,
                                                               message.peer_id, message.body);
     if (!judge(message.forged, verified)) {
-      answered(message, kvs::replication::PushOutcome::kFailed);
+      conclude(message, false, true, 0, "", verified.to_string());
       return;
     }
-    answered(message, message.status == 200 ? kvs::replication::PushOutcome::kDelivered
-                                            : kvs::replication::PushOutcome::kFailed);
+    conclude(message, true, false, message.status, std::move(message.body), "");
   }
 
-  void answered(const Message& message, kvs::replication::PushOutcome outcome) {
+  // Hands the outcome of a request to the state machine that made it (unless its sender
+  // restarted since, or the request has its outcome already), and runs that driver, which wakes
+  // on an answer.
+  void conclude(const Message& message, bool answered, bool unauthenticated, long status, std::string body,
+                std::string error) {
     SimNode& sim = nodes_[message.from];
     if (!sim.node || sim.life != message.life) return;
-    auto nonce = sim.nonces.find(message.ticket);
+    auto nonce = sim.nonces.find({static_cast<int>(message.lane), message.ticket});
     if (nonce == sim.nonces.end()) return;
     sim.nonces.erase(nonce);
-    if (outcome == kvs::replication::PushOutcome::kFailed) ++stats_.push_failures;
-    // The batch's peer id, as the sender knew it.
-    std::string peer_id = nodes_[message.to].id;
-    sim.push->on_answer(peer_id, message.ticket, outcome, monotonic());
-    // The driver wakes on an answer: the next batch (or a retry once its back-off is over).
-    tick(message.from);
+    const bool success = answered && status == 200;
+    switch (message.lane) {
+      case Lane::kPush: {
+        auto outcome = success ? kvs::replication::PushOutcome::kDelivered : kvs::replication::PushOutcome::kFailed;
+        if (!success) ++stats_.push_failures;
+        // The batch's peer id, as the sender knew it.
+        sim.push->on_answer(nodes_[message.to].id, message.ticket, outcome, monotonic());
+        tick(message.from);
+        return;
+      }
+      case Lane::kSync: {
+        Result<std::string> result = success ? Result<std::string>(std::move(body))
+                                             : Result<std::string>(Status::unavailable(
+                                                   answered ? "peer answered " + std::to_string(status) : error));
+        sim.sync->on_answer(message.ticket, std::move(result), monotonic());
+        service_sync(message.from);
+        return;
+      }
+      case Lane::kSince: {
+        if (!sim.pull) return;
+        kvs::replication::SinceAnswer since;
+        since.answered = answered;
+        since.unauthenticated = unauthenticated;
+        since.status = status;
+        since.body = std::move(body);
+        since.error = std::move(error);
+        sim.pull->on_answer(message.ticket, since, monotonic());
+        service_pull(message.from);
+        return;
+      }
+    }
   }
 
-  void random_round() {
-    std::size_t a = pick_up();
-    std::size_t b = pick_up();
-    if (a != b && nodes_[a].member && nodes_[b].member) round(a, b);
-  }
-
-  // One anti-entropy round of node a with node b; each request may fail before reaching b or
-  // after b acted on it (its answer lost), and each answer is signed by b, may be tampered with
-  // or replayed on the way, and is checked by a before anything of it is used.
+  // One anti-entropy round of node a with node b, started at once (after a's round in progress,
+  // if any, ends) and driven to its end.
   void round(std::size_t a, std::size_t b) {
-    ++stats_.rounds;
-    auto call = [&](const std::string& address, std::string_view target,
-                    const std::string& body) -> Result<std::string> {
-      std::size_t peer = index_of(address);
-      if (!reachable(a, peer)) return Status::unavailable("unreachable " + address);
-      if (chance(call_fail_per_mille_)) return Status::unavailable("request lost");
-      std::string nonce = kvs::auth::make_peer_nonce(++nonce_counter_, a);
-      auto answer = NodeAccess::answer_sync(*nodes_[peer].node, target, body);
-      if (chance(call_fail_per_mille_)) return Status::unavailable("answer lost");
-      long status = answer.is_ok() ? 200 : 400;
-      std::string text = answer.is_ok() ? *answer : answer.status().to_string();
-      std::string responder = nodes_[peer].id;
-      std::string mac = authority(*nodes_[peer].node).sign_peer_answer(nonce, status, responder, text);
-      CapturedAnswer genuine{nonce, status, responder, text, mac};
-      bool forged = meddle(nonce, status, responder, text, mac, forged_page());
-      capture(std::move(genuine));
-      Status verified = authority(*nodes_[a].node).verify_peer_answer(mac, nonce, status, responder, text);
-      if (!judge(forged, verified)) return verified;
-      if (status != 200) return Status::unavailable("peer answered " + std::to_string(status));
-      return text;
-    };
-    auto report = NodeAccess::sync_with(*nodes_[a].node, nodes_[b].id + ":7000", call);
-    if (!report.is_ok()) ++stats_.rounds_failed;
+    drive_until([&] { return !nodes_[a].sync->in_round(); });
+    if (!nodes_[a].sync->start_round({nodes_[b].id, address_of(b)}, monotonic())) {
+      throw std::runtime_error("a round could not start");
+    }
+    ++stats_.rounds_started;
+    service_sync(a);
+    drive_until([&] { return !nodes_[a].sync->in_round(); });
   }
 
   // Anti-entropy between all pairs until the roots agree (a bounded number of passes).
@@ -793,18 +1121,23 @@ class Sim {
     }
   }
 
-  void crash() {
-    std::vector<std::size_t> up;
-    for (std::size_t i = 0; i < nodes_.size(); ++i) {
-      if (nodes_[i].node) up.push_back(i);
-    }
-    if (up.size() < 2) return;
-    std::size_t i = up[below(up.size())];
+  // Crashes node i unless it is the last one up; true when it did. What it acknowledged is
+  // durable; its memory (queues, rounds, pull) is gone.
+  bool crash_node(std::size_t i) {
+    std::size_t up = 0;
+    for (const auto& sim : nodes_) up += sim.node ? 1 : 0;
+    if (up < 2 || !nodes_[i].node) return false;
     ++stats_.crashes;
-    nodes_[i].node.reset();   // what it acknowledged is durable; its memory is gone
-    nodes_[i].push.reset();
-    nodes_[i].nonces.clear();
+    SimNode& sim = nodes_[i];
+    sim.sync.reset();  // borrows the node's tree: goes first
+    sim.pull.reset();
+    sim.push.reset();
+    sim.node.reset();
+    sim.nonces.clear();
+    return true;
   }
+
+  void crash() { (void)crash_node(pick_up()); }
 
   void restart(std::optional<std::size_t> i) {
     if (i) open(*i);
@@ -869,6 +1202,12 @@ class Sim {
   std::uint32_t forge_per_mille_ = 0;
   std::int64_t max_delay_ms_ = 1;
   kvs::replication::PushOptions push_options_;
+  kvs::replication::AntiEntropyOptions sync_options_;
+  std::size_t join_step_ = 0;       // when the joiner, if any, joins
+  bool kill_first_seed_ = false;    // whether a pull's first seed dies as its request arrives
+  bool kill_armed_ = false;         // for the pull in progress
+  std::size_t first_seed_ = 0;
+  std::string bootstrap_problems_;
   std::uint64_t counter_ = 0;
   std::uint64_t nonce_counter_ = 0;
   std::uint64_t forged_accepted_ = 0;
@@ -1035,6 +1374,8 @@ std::optional<std::uint64_t> env_number(const char* name) {
   return std::stoull(text);
 }
 
+unsigned long long u(std::uint64_t value) { return static_cast<unsigned long long>(value); }
+
 // Runs seeds [first, first + count), or only KVS_SIM_SEED when set; stops at the first
 // failing seed and says how to replay it.
 void sweep(std::uint64_t first, std::uint64_t count, const char* tag) {
@@ -1064,6 +1405,13 @@ void sweep(std::uint64_t first, std::uint64_t count, const char* tag) {
     // some never reach a check: their sender crashed, or the request had its answer already).
     CHECK(total.answers_rejected > 0);
     CHECK(total.rounds_failed > 0);
+    CHECK(total.rounds_repaired > 0);
+    CHECK(total.fetched > 0);
+    CHECK(total.pushed_back > 0);
+    CHECK(total.bootstraps_done > 0);
+    CHECK(total.bootstraps_checked > 0);
+    CHECK(total.bootstrap_seed_failures > 0);
+    CHECK(total.seeds_killed > 0);
     CHECK(total.crashes > 0);
     CHECK(total.partitions > 0);
     CHECK(total.leaves > 0);
@@ -1076,6 +1424,20 @@ void sweep(std::uint64_t first, std::uint64_t count, const char* tag) {
   }
   SUCCEED(seeds.size() << " seeds converged; " << total.writes << " writes, " << total.timestamp_ties
                        << " timestamp ties, " << total.joined_ties << " joined ties");
+  // The counters of the whole sweep, for the record (KVS_SIM_VERBOSE gives them per seed).
+  std::fprintf(stderr,
+               "sim sweep: %zu seeds; %llu writes (%llu with a TTL), %llu deletes; %llu batches (%llu lost, %llu "
+               "duplicated, %llu failed, %llu overflows); answers: %llu tampered, %llu replayed, %llu rejected; "
+               "anti-entropy: %llu rounds (%llu failed, %llu repaired), %llu versions fetched, %llu pushed back; "
+               "bootstrap: %llu pulls, %llu done (%llu checked), %llu seed failures, %llu seeds killed; %llu crashes, "
+               "%llu partitions, %llu leaves, %llu joins, %llu purged; %llu timestamp ties (%llu also on joined)\n",
+               seeds.size(), u(total.writes), u(total.ttl_writes), u(total.deletes), u(total.batches_sent),
+               u(total.batches_lost), u(total.batches_duplicated), u(total.push_failures), u(total.overflows),
+               u(total.answers_tampered), u(total.answers_replayed), u(total.answers_rejected), u(total.rounds),
+               u(total.rounds_failed), u(total.rounds_repaired), u(total.fetched), u(total.pushed_back),
+               u(total.bootstraps), u(total.bootstraps_done), u(total.bootstraps_checked),
+               u(total.bootstrap_seed_failures), u(total.seeds_killed), u(total.crashes), u(total.partitions),
+               u(total.leaves), u(total.joins), u(total.purged), u(total.timestamp_ties), u(total.joined_ties));
 }
 
 }  // namespace

@@ -36,7 +36,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -62,13 +61,6 @@ constexpr int kWriters = 8;
 constexpr int kPerAddress = 200;           // streams per loopback source address
 constexpr int kKeysPerWriter = 100;
 constexpr auto kOpenTimeout = 10s;         // for all streams of a phase to get their 200 head
-
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string first;
-  in >> first;
-  return first.empty() ? "?" : first;
-}
 
 // One watch stream's reading state; owned by the reader thread once it runs.
 struct Stream {
@@ -287,7 +279,7 @@ Result run_load(const ServerProcess& server, double seconds, const Watchers* wat
   result.health_p50_ms = kvs::bench::percentile(health_ms, 0.5);
   result.health_p99_ms = kvs::bench::percentile(health_ms, 0.99);
   result.health_max_ms = health_ms.empty() ? 0 : *std::max_element(health_ms.begin(), health_ms.end());
-  result.load = load_average();
+  result.load = kvs::bench::load_average();
   return result;
 }
 

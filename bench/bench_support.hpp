@@ -1,10 +1,11 @@
 #pragma once
 
 // What the benchmark programs share: a flag reader, the measuring loop (N threads for S seconds,
-// with optional latency percentiles), order statistics, cheap randomness, and a lone in-process
-// node on a scratch directory. Header-only, because every bench is one program built from one
-// .cpp (bench/CMakeLists.txt); scratch directories and kvs-server processes come from the tests'
-// Catch2-free helpers (tests/support: TempDir, ServerProcess), which the benches link.
+// with optional latency percentiles), order statistics, the load average, cheap randomness, and
+// a lone in-process node on a scratch directory. Header-only, because every bench is one program
+// built from one .cpp (bench/CMakeLists.txt); scratch directories, kvs-server processes and
+// loopback client sockets come from the tests' Catch2-free helpers (tests/support: TempDir,
+// ServerProcess, RawConnection), which the benches link.
 //
 // Nothing here is thread-safe except measure(), whose `op` runs on its own threads.
 
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -87,6 +89,15 @@ inline std::string server_binary_or_exit(const std::string& server, const char* 
     std::exit(1);
   }
   return std::filesystem::absolute(server).string();
+}
+
+// The 1-minute load average, as /proc/loadavg has it ("?" when unreadable). Printed beside
+// each figure: on a shared machine, only figures taken under a like load compare.
+inline std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string first;
+  in >> first;
+  return first.empty() ? "?" : first;
 }
 
 // The value at fraction `p` (0..1) of `values`, nearest rank; `empty` when there are none.

@@ -118,15 +118,14 @@ for round in $(seq "$rounds"); do
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 echo
 echo "medians over $rounds rounds of ${seconds}s (kvs/etcd: throughput ratio, p99 ratio)"
 for c in 16 64; do
   for op in put get; do
-    kr=$(median <<<"${results[kvs,$op,$c,rps]}")
-    er=$(median <<<"${results[etcd,$op,$c,rps]}")
-    kp=$(median <<<"${results[kvs,$op,$c,p99]}")
-    ep=$(median <<<"${results[etcd,$op,$c,p99]}")
+    kr=$(bench_median <<<"${results[kvs,$op,$c,rps]}")
+    er=$(bench_median <<<"${results[etcd,$op,$c,rps]}")
+    kp=$(bench_median <<<"${results[kvs,$op,$c,p99]}")
+    ep=$(bench_median <<<"${results[etcd,$op,$c,p99]}")
     awk -v c="$c" -v op="$op" -v kr="$kr" -v er="$er" -v kp="$kp" -v ep="$ep" 'BEGIN {
       printf "c=%-3d %-4s kvs %9.0f req/s p99 %7.2f ms | etcd %9.0f req/s p99 %7.2f ms | throughput %.2fx  p99 %.2fx\n",
              c, op, kr, kp, er, ep, kr / er, kp / ep }'

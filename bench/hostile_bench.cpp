@@ -98,14 +98,6 @@ double thread_cpu_seconds() {
   return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
 }
 
-// The 1-minute load average, as /proc/loadavg has it.
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string first;
-  in >> first;
-  return first.empty() ? "?" : first;
-}
-
 // --- the legitimate client ---------------------------------------------------------------
 
 struct Figures {
@@ -536,7 +528,7 @@ Figures measure(Legitimate& legit, pid_t server, std::chrono::seconds seconds, c
   double window = std::chrono::duration<double>(seconds).count();
   figures.server_cpu_pct = 100 * (process_cpu_seconds(server) - server_before) / window;
   if (attack != nullptr) figures.attacker_cpu_pct = 100 * (attack->cpu_seconds() - attack_before) / window;
-  figures.load = load_average();
+  figures.load = kvs::bench::load_average();
   return figures;
 }
 

@@ -13,6 +13,7 @@
 # JSON, every request on a random one of them, wrk -t2 at c=16 and c=64, A and B alternating
 # within each round. Needs wrk and curl. Listens on 127.0.0.1 only.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 nosync=0
 if [ "${1:-}" = "--nosync" ]; then
@@ -25,47 +26,15 @@ server_b=$2
 seconds=${3:-10}
 rounds=${4:-3}
 keys=${KVS_AB_KEYS:-100000}  # override only to try the script quickly
-for tool in wrk curl python3; do
-  command -v "$tool" >/dev/null || { echo "kvs_ab: $tool is not installed" >&2; exit 1; }
-done
-for server in "$server_a" "$server_b"; do
-  [ -x "$server" ] || { echo "kvs_ab: no kvs-server at $server" >&2; exit 1; }
-done
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_init kvs_ab wrk curl python3
+bench_check_server "$server_a"
+bench_check_server "$server_b"
 
 declare -A port=([a]=18471 [b]=18472)
 declare -A binary=([a]="$server_a" [b]="$server_b")
 for side in a b; do
-  mkdir -p "$work/$side"
-  cat > "$work/$side/config.yaml" <<EOF
-node_id: bench-$side
-port: ${port[$side]}
-data_dir: $work/$side/data
-log_level: warn
-auth_enabled: false
-clustering_enabled: false
-rate_limiting_enabled: false
-tamper_logging_enabled: false
-backup_enabled: false
-map_size_mb: 4096
-EOF
-  "${binary[$side]}" "$work/$side/config.yaml" >"$work/$side.log" 2>&1 &
-  pids+=($!)
-done
-for side in a b; do
-  for _ in $(seq 200); do
-    curl -sf "http://127.0.0.1:${port[$side]}/health" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  curl -sf "http://127.0.0.1:${port[$side]}/health" >/dev/null || { echo "kvs_ab: server $side did not start:" >&2; cat "$work/$side.log" >&2; exit 1; }
+  server=${binary[$side]}
+  kvs_start "$side" "${port[$side]}" false "map_size_mb: 4096"
 done
 # The unsafe build says so at start; a durable A must not.
 if [ "$nosync" = 1 ]; then
@@ -81,41 +50,8 @@ EOF
 cat > "$work/get.lua" <<EOF
 request = function() return wrk.format("GET", "/kv/bench/k" .. math.random(0, $keys - 1)) end
 EOF
-cat > "$work/preload.py" <<'EOF'
-import http.client, sys, threading
-port, keys, document = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-failures = []
-def writer(first, stride):
-    connection = http.client.HTTPConnection("127.0.0.1", port)
-    for n in range(first, keys, stride):
-        connection.request("PUT", "/kv/bench/k%d" % n, document, {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        response.read()
-        if response.status != 200:
-            failures.append("k%d: %d" % (n, response.status))
-            return
-threads = [threading.Thread(target=writer, args=(i, 16)) for i in range(16)]
-for thread in threads: thread.start()
-for thread in threads: thread.join()
-if failures:
-    sys.exit("kvs_ab: preload failed: " + failures[0])
-EOF
 echo "kvs_ab: preloading $keys keys into each server"
-for side in a b; do python3 "$work/preload.py" "${port[$side]}" "$keys" "$document"; done
-
-measure() {  # script url connections
-  local out
-  out=$(wrk -t2 -c"$3" -d"${seconds}s" --latency -s "$1" "$2")
-  if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
-    echo "kvs_ab: errors under load:" >&2
-    echo "$out" >&2
-    exit 1
-  fi
-  local rps p99
-  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/, "", v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/, "", v)} else if (v ~ /s$/) {sub(/s$/, "", v); v*=1000}; print v}' <<<"$out")
-  echo "$rps $p99"
-}
+for side in a b; do bench_preload kvs "${port[$side]}" 0 "$keys" "$document"; done
 
 declare -A results
 for round in $(seq "$rounds"); do
@@ -125,7 +61,7 @@ for round in $(seq "$rounds"); do
       order="a b"
       [ $((round % 2)) = 0 ] && order="b a"
       for side in $order; do
-        read -r rps p99 < <(measure "$work/$op.lua" "http://127.0.0.1:${port[$side]}" "$c")
+        read -r rps p99 < <(bench_wrk "$work/$op.lua" "http://127.0.0.1:${port[$side]}" "$c" "$seconds")
         printf 'round %d  c=%-3d %s %-4s %10.0f req/s  p99 %8.2f ms  (load %s)\n' "$round" "$c" "$side" "$op" "$rps" "$p99" \
           "$(cut -d' ' -f1 /proc/loadavg)"
         results[$side,$op,$c,rps]+="$rps "
@@ -135,17 +71,16 @@ for round in $(seq "$rounds"); do
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 echo
 label="B/A"
 [ "$nosync" = 1 ] && label="durable/no-sync"
 echo "medians over $rounds rounds of ${seconds}s; A=$server_a B=$server_b; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 for c in 16 64; do
   for op in put get; do
-    ar=$(median <<<"${results[a,$op,$c,rps]}")
-    br=$(median <<<"${results[b,$op,$c,rps]}")
-    ap=$(median <<<"${results[a,$op,$c,p99]}")
-    bp=$(median <<<"${results[b,$op,$c,p99]}")
+    ar=$(bench_median <<<"${results[a,$op,$c,rps]}")
+    br=$(bench_median <<<"${results[b,$op,$c,rps]}")
+    ap=$(bench_median <<<"${results[a,$op,$c,p99]}")
+    bp=$(bench_median <<<"${results[b,$op,$c,p99]}")
     awk -v c="$c" -v op="$op" -v ar="$ar" -v br="$br" -v ap="$ap" -v bp="$bp" -v nosync="$nosync" -v label="$label" 'BEGIN {
       ratio = nosync ? ar / br : br / ar
       printf "c=%-3d %-4s A %9.0f req/s p99 %7.2f ms | B %9.0f req/s p99 %7.2f ms | %s throughput %.2fx\n",

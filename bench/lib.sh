@@ -5,7 +5,8 @@
 #   bench_spawn NAME COMMAND...    runs COMMAND in the background, output in $work/NAME.log
 #   bench_wait NAME URL [CURL...]  waits (20 s at most) until URL answers 2xx; else prints the log
 #   kvs_start NAME PORT AUTH [YAML...]
-#                                  a kvs-server on 127.0.0.1:PORT with data in $work/NAME/data,
+#                                  the kvs-server binary $server (set it anew before each call to
+#                                  start another build) on 127.0.0.1:PORT with data in $work/NAME/data,
 #                                  auth_enabled AUTH and everything else that costs off (rate
 #                                  limiting, clustering, the audit log, backups); YAML lines are
 #                                  appended to its config. Returns once /health answers.
@@ -17,6 +18,8 @@
 #                                  runs wrk -t2 with the Lua SCRIPT and prints "<req/s> <p99 ms>";
 #                                  exits when wrk saw a non-2xx answer or a socket error, since a
 #                                  fast wrong answer is no figure. KVS_TOKEN passes to the script.
+#   bench_median                   the median of the numbers on stdin (separated by blanks or
+#                                  newlines), for a figure measured over several rounds
 # Everything listens on 127.0.0.1 only.
 
 bench_init() {
@@ -127,4 +130,8 @@ bench_wrk() {
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/, "", v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/, "", v)} else if (v ~ /s$/) {sub(/s$/, "", v); v*=1000}; print v}' <<<"$out")
   echo "$rps $p99"
+}
+
+bench_median() {
+  tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'
 }

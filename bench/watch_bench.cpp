@@ -69,13 +69,6 @@ constexpr int kPerAddress = 200;           // streams per loopback source addres
 constexpr int kKeysPerWriter = 100;
 constexpr auto kOpenTimeout = 10s;         // for all streams of a phase to get their 200 head
 
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string first;
-  in >> first;
-  return first.empty() ? "?" : first;
-}
-
 // One watch stream's reading state; owned by the reader thread once it runs.
 struct Stream {
   std::unique_ptr<RawConnection> connection;
@@ -315,7 +308,7 @@ Result run_load(const ServerProcess& server, double seconds, const Watchers* wat
   result.health_p50_ms = kvs::bench::percentile(health_ms, 0.5);
   result.health_p99_ms = kvs::bench::percentile(health_ms, 0.99);
   result.health_max_ms = health_ms.empty() ? 0 : *std::max_element(health_ms.begin(), health_ms.end());
-  result.load = load_average();
+  result.load = kvs::bench::load_average();
   const double writes = figures.rate() * figures.seconds;
   result.server_cpu_ms_per_1k_writes = writes > 0 ? cpu_used * 1e6 / writes : 0;
   return result;

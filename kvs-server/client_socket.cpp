@@ -76,20 +76,21 @@ bool ClientSocket::wait(short events, Deadline deadline) {
   }
 }
 
+bool ClientSocket::wait_for_tls(int error, Deadline deadline) {
+  // A TLS read may have to write (a key update's answer) and a write may have to read, so the
+  // direction is OpenSSL's to say, whichever call failed.
+  if (error == SSL_ERROR_WANT_READ) return wait(POLLIN, deadline);
+  if (error == SSL_ERROR_WANT_WRITE) return wait(POLLOUT, deadline);
+  ERR_clear_error();
+  return false;
+}
+
 bool ClientSocket::handshake(Deadline deadline) {
   if (ssl_ == nullptr) return true;
   for (;;) {
     int done = SSL_accept(ssl_);
     if (done == 1) return true;
-    int error = SSL_get_error(ssl_, done);
-    if (error == SSL_ERROR_WANT_READ) {
-      if (!wait(POLLIN, deadline)) return false;
-    } else if (error == SSL_ERROR_WANT_WRITE) {
-      if (!wait(POLLOUT, deadline)) return false;
-    } else {
-      ERR_clear_error();
-      return false;
-    }
+    if (!wait_for_tls(SSL_get_error(ssl_, done), deadline)) return false;
   }
 }
 
@@ -102,14 +103,7 @@ ssize_t ClientSocket::read(char* buffer, std::size_t size, Deadline deadline) {
       if (got > 0) return got;
       int error = SSL_get_error(ssl_, got);
       if (error == SSL_ERROR_ZERO_RETURN) return 0;
-      if (error == SSL_ERROR_WANT_READ) {
-        if (!wait(POLLIN, deadline)) return -1;
-      } else if (error == SSL_ERROR_WANT_WRITE) {
-        if (!wait(POLLOUT, deadline)) return -1;
-      } else {
-        ERR_clear_error();
-        return -1;
-      }
+      if (!wait_for_tls(error, deadline)) return -1;
     }
   }
   for (;;) {
@@ -131,15 +125,7 @@ bool ClientSocket::write_all(const char* data, std::size_t size, Deadline deadli
         size -= static_cast<std::size_t>(put);
         continue;
       }
-      int error = SSL_get_error(ssl_, put);
-      if (error == SSL_ERROR_WANT_WRITE) {
-        if (!wait(POLLOUT, deadline)) return false;
-      } else if (error == SSL_ERROR_WANT_READ) {
-        if (!wait(POLLIN, deadline)) return false;
-      } else {
-        ERR_clear_error();
-        return false;
-      }
+      if (!wait_for_tls(SSL_get_error(ssl_, put), deadline)) return false;
       continue;
     }
     ssize_t put = ::send(fd_, data, size, MSG_NOSIGNAL);

@@ -64,6 +64,10 @@ class ClientSocket {
  private:
   // Waits for `events` (POLLIN/POLLOUT) until `deadline`.
   bool wait(short events, Deadline deadline);
+  // After a TLS call failed with `error` (SSL_get_error): waits until the socket is ready the
+  // way OpenSSL asks and returns true, so the call is retried; false when `deadline` passes
+  // first or the error is anything but a want-read or want-write (its queue is then cleared).
+  bool wait_for_tls(int error, Deadline deadline);
 
   int fd_;
   ssl_st* ssl_ = nullptr;

@@ -11,6 +11,7 @@
 #include <httplib.h>
 #include <simdjson.h>
 
+#include "json_members.hpp"
 #include "json_writer.hpp"
 #include "put_body.hpp"
 #include "kvs/config.hpp"
@@ -19,14 +20,6 @@ namespace kvs::server {
 namespace {
 
 constexpr std::string_view kKvPrefix = "/kv/";
-
-std::string_view trim(std::string_view text) {
-  const char* kSpace = " \t\r\n";
-  std::size_t start = text.find_first_not_of(kSpace);
-  if (start == std::string_view::npos) return {};
-  std::size_t end = text.find_last_not_of(kSpace);
-  return text.substr(start, end - start + 1);
-}
 
 // Built by appending: GCC 12 at -O3 warns (-Wrestrict, falsely) on "\"" + std::string(uuid).
 std::string etag(std::string_view uuid) {

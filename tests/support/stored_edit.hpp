@@ -17,10 +17,13 @@
 
 namespace kvs::test {
 
-// Replaces the value under `key` in the named database `database` of the environment in
-// `data_dir` with edit(old value). The value must exist.
-inline void edit_stored_value(const std::filesystem::path& data_dir, const char* database, std::string_view key,
-                              const std::function<std::string(std::string)>& edit) {
+namespace stored_edit_detail {
+
+// Opens the environment in `data_dir`, requires a value under `key` in the named database
+// `database`, runs change(txn, dbi, value) in a write transaction and commits it.
+inline void change_stored_value(
+    const std::filesystem::path& data_dir, const char* database, std::string_view key,
+    const std::function<void(storage::lmdb::WriteTxn&, storage::lmdb::Dbi, std::string_view)>& change) {
   auto env = storage::lmdb::Env::open(data_dir, std::size_t{1} << 30);
   INFO(env.status().to_string());
   REQUIRE(env.is_ok());
@@ -28,29 +31,33 @@ inline void edit_stored_value(const std::filesystem::path& data_dir, const char*
   REQUIRE(txn.begin(**env).is_ok());
   auto dbi = txn.open_db(database);
   REQUIRE(dbi.is_ok());
-  auto held = txn.get(*dbi, key, storage::lmdb::What{"edited value"});
+  auto held = txn.get(*dbi, key, storage::lmdb::What{"stored value"});
   REQUIRE(held.is_ok());
   REQUIRE(held->has_value());
-  std::string edited = edit(std::string(**held));
-  REQUIRE(txn.put(*dbi, key, edited, storage::lmdb::What{"edited value"}).is_ok());
+  change(txn, *dbi, **held);
   REQUIRE(txn.commit().is_ok());
+}
+
+}  // namespace stored_edit_detail
+
+// Replaces the value under `key` in the named database `database` of the environment in
+// `data_dir` with edit(old value). The value must exist.
+inline void edit_stored_value(const std::filesystem::path& data_dir, const char* database, std::string_view key,
+                              const std::function<std::string(std::string)>& edit) {
+  stored_edit_detail::change_stored_value(data_dir, database, key,
+                                          [&](storage::lmdb::WriteTxn& txn, storage::lmdb::Dbi dbi, std::string_view old) {
+    std::string edited = edit(std::string(old));
+    REQUIRE(txn.put(dbi, key, edited, storage::lmdb::What{"edited value"}).is_ok());
+  });
 }
 
 // Deletes the value under `key` in the named database `database` of the environment in
 // `data_dir`. The value must exist.
 inline void delete_stored_value(const std::filesystem::path& data_dir, const char* database, std::string_view key) {
-  auto env = storage::lmdb::Env::open(data_dir, std::size_t{1} << 30);
-  INFO(env.status().to_string());
-  REQUIRE(env.is_ok());
-  storage::lmdb::WriteTxn txn;
-  REQUIRE(txn.begin(**env).is_ok());
-  auto dbi = txn.open_db(database);
-  REQUIRE(dbi.is_ok());
-  auto held = txn.get(*dbi, key, storage::lmdb::What{"deleted value"});
-  REQUIRE(held.is_ok());
-  REQUIRE(held->has_value());
-  REQUIRE(txn.del(*dbi, key, storage::lmdb::What{"deleted value"}).is_ok());
-  REQUIRE(txn.commit().is_ok());
+  stored_edit_detail::change_stored_value(data_dir, database, key,
+                                          [&](storage::lmdb::WriteTxn& txn, storage::lmdb::Dbi dbi, std::string_view) {
+    REQUIRE(txn.del(dbi, key, storage::lmdb::What{"deleted value"}).is_ok());
+  });
 }
 
 }  // namespace kvs::test

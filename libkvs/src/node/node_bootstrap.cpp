@@ -107,6 +107,12 @@ void Node::Impl::start_bootstrap(Node& node) {
     replication::BootstrapPull pull(options, clock->monotonic_now());
     util::LogLimiter rejected_log(kRejectedReportInterval);
     std::string last_error;
+    // Progress and the end report the same running totals.
+    auto log_totals = [&pull](std::string_view event, const std::string& seed) {
+      log(LogLevel::kInfo, event,
+          {{"seed", seed}, {"keys", std::to_string(pull.stats().versions)},
+           {"bytes", std::to_string(pull.stats().bytes)}});
+    };
 
     // The driver of the state machine: carry out its effects in order (apply the page, log,
     // then send), feed it each answer, sleep until its next wakeup.
@@ -126,9 +132,7 @@ void Node::Impl::start_bootstrap(Node& node) {
       for (const auto& event : effects.events) {
         switch (event.kind) {
           case replication::BootstrapEvent::Kind::kProgress:
-            log(LogLevel::kInfo, "bootstrap.progress",
-                {{"seed", event.seed}, {"keys", std::to_string(pull.stats().versions)},
-                 {"bytes", std::to_string(pull.stats().bytes)}});
+            log_totals("bootstrap.progress", event.seed);
             break;
           case replication::BootstrapEvent::Kind::kSeedFailed:
             last_error = event.error;
@@ -147,9 +151,7 @@ void Node::Impl::start_bootstrap(Node& node) {
             }
             break;
           case replication::BootstrapEvent::Kind::kDone:
-            log(LogLevel::kInfo, "bootstrap.done",
-                {{"seed", event.seed}, {"keys", std::to_string(pull.stats().versions)},
-                 {"bytes", std::to_string(pull.stats().bytes)}});
+            log_totals("bootstrap.done", event.seed);
             break;
           case replication::BootstrapEvent::Kind::kGaveUp:
             // Unwritable forever helps nobody: anti-entropy will repair what this node lacks.

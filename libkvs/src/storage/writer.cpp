@@ -52,6 +52,16 @@ class TxnWriteView final : public WriteView {
   const Tables& tables_;
 };
 
+// Copies the committed counters and audit tip into what stats() reports (commits and intents
+// are the writer's own tallies, left as they are).
+void publish(StoreStats& stats, const Counters& counters, const audit::AuditTip& audit_tip) {
+  stats.keys = counters.keys;
+  stats.live_keys = counters.live_keys;
+  stats.bytes = counters.bytes;
+  stats.last_sequence = counters.sequence;
+  stats.audit_head = audit_tip;
+}
+
 }  // namespace
 
 Writer::Writer(lmdb::Env& env, const Tables& tables, WriterOptions options, const Counters& counters,
@@ -59,11 +69,7 @@ Writer::Writer(lmdb::Env& env, const Tables& tables, WriterOptions options, cons
     : env_(env), tables_(tables), options_(std::move(options)), counters_(counters), audit_tip_(audit_tip) {
   {
     MutexLock lock_stats(stats_mutex_);
-    stats_.keys = counters.keys;
-    stats_.live_keys = counters.live_keys;
-    stats_.bytes = counters.bytes;
-    stats_.last_sequence = counters.sequence;
-    stats_.audit_head = audit_tip;
+    publish(stats_, counters, audit_tip);
   }
   // The id is set under the lock the loop takes first, so the thread sees it.
   MutexLock lock_queue(queue_mutex_);
@@ -232,11 +238,7 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
     audit_tip_ = next_tip;
     {
       MutexLock lock_stats(stats_mutex_);
-      stats_.keys = next.keys;
-      stats_.live_keys = next.live_keys;
-      stats_.bytes = next.bytes;
-      stats_.last_sequence = next.sequence;
-      stats_.audit_head = next_tip;
+      publish(stats_, next, next_tip);
       stats_.commits += 1;
       stats_.intents += batch.size();
     }

@@ -5,11 +5,9 @@
 // it, and KVS_MODEL_OPS=<n> changes the number of operations.
 
 #include <algorithm>
-#include <cstdlib>
 #include <deque>
 #include <map>
 #include <optional>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -17,6 +15,7 @@
 #include <catch2/catch.hpp>
 
 #include "kvs/node.hpp"
+#include "support/model_run.hpp"
 #include "support/node_fixture.hpp"
 
 namespace kvs::test {
@@ -97,22 +96,11 @@ class Model {
   }
 };
 
-// Keys with shared prefixes, so that ranges and prefixes cut between neighbours.
-std::vector<std::string> key_pool() {
-  std::vector<std::string> pool;
-  for (const char* first : {"a", "a0", "ab", "b", "users"}) {
-    for (const char* rest : {"", "/1", "/2", "/x/y", "/x/y/z"}) pool.push_back(std::string(first) + rest);
-  }
-  pool.push_back("z");
-  pool.push_back("users/\xc3\xa9");
-  return pool;
-}
-
 std::string describe(const Status& status) { return status.to_string(); }
 
 class ModelRun {
  public:
-  ModelRun(std::uint64_t seed, NodeFixture& fixture) : rng_(seed), fixture_(fixture), pool_(key_pool()) {
+  ModelRun(std::uint64_t seed, NodeFixture& fixture) : dice_(seed), fixture_(fixture), pool_(model_key_pool()) {
     model_.now_ms = fixture.clock.now_ms();
   }
 
@@ -128,9 +116,6 @@ class ModelRun {
   }
 
  private:
-  std::uint64_t pick(std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng_); }
-  bool chance(double p) { return std::bernoulli_distribution(p)(rng_); }
-
   void note(std::string text) {
     log_.push_back(std::to_string(op_) + " @" + std::to_string(model_.now_ms) + " " + std::move(text));
     if (log_.size() > 25) log_.pop_front();
@@ -141,11 +126,11 @@ class ModelRun {
     return text;
   }
 
-  const std::string& some_key() { return pool_[pick(pool_.size())]; }
+  const std::string& some_key() { return pool_[dice_.pick(pool_.size())]; }
 
   // The key as a client might spell it: sometimes with slashes to strip.
   std::string spelled(const std::string& key) {
-    switch (pick(10)) {
+    switch (dice_.pick(10)) {
       case 0: return "/" + key;
       case 1: return key + "/";
       default: return key;
@@ -154,11 +139,11 @@ class ModelRun {
 
   std::string some_document() {
     std::string json = "{\"op\":" + std::to_string(op_);
-    switch (pick(6)) {
-      case 0: json += ",\"pad\":\"" + std::string(pick(3000), 'p') + "\""; break;
+    switch (dice_.pick(6)) {
+      case 0: json += ",\"pad\":\"" + std::string(dice_.pick(3000), 'p') + "\""; break;
       case 1: {  // large and compressible
         json += ",\"rows\":[";
-        for (std::uint64_t i = 0, n = 500 + pick(2000); i < n; ++i) json += (i ? "," : "") + std::string("{\"row\":\"same\"}");
+        for (std::uint64_t i = 0, n = 500 + dice_.pick(2000); i < n; ++i) json += (i ? "," : "") + std::string("{\"row\":\"same\"}");
         json += "]";
         break;
       }
@@ -170,30 +155,30 @@ class ModelRun {
 
   std::optional<std::string> some_uuid_for(const std::string& key) {
     auto it = model_.keys.find(key);
-    switch (pick(4)) {
+    switch (dice_.pick(4)) {
       case 0:
       case 1:
         if (it != model_.keys.end() && it->second.current) return it->second.current->uuid;
         break;
       case 2:
         if (it != model_.keys.end() && it->second.revisions.size() > 1) {
-          return it->second.revisions[1 + pick(it->second.revisions.size() - 1)].uuid;
+          return it->second.revisions[1 + dice_.pick(it->second.revisions.size() - 1)].uuid;
         }
         break;
       default: break;
     }
-    return "00000000-0000-4000-8000-" + std::to_string(100000000000 + pick(899999999999));
+    return "00000000-0000-4000-8000-" + std::to_string(100000000000 + dice_.pick(899999999999));
   }
 
   std::string step() {
-    std::uint64_t roll = pick(1000);
+    std::uint64_t roll = dice_.pick(1000);
     if (roll < 320) return do_put();
     if (roll < 430) return do_remove();
     if (roll < 640) return do_get();
     if (roll < 760) return do_range();
     if (roll < 800) return do_history();
-    if (roll < 955) return do_advance(milliseconds(static_cast<std::int64_t>(pick(2000))));
-    if (roll < 970) return do_advance(-milliseconds(static_cast<std::int64_t>(1 + pick(3000))));
+    if (roll < 955) return do_advance(milliseconds(static_cast<std::int64_t>(dice_.pick(2000))));
+    if (roll < 970) return do_advance(-milliseconds(static_cast<std::int64_t>(1 + dice_.pick(3000))));
     if (roll < 995) return do_sweep();
     return do_reopen();
   }
@@ -203,10 +188,12 @@ class ModelRun {
     const std::string spelling = spelled(key);
     const std::string json = some_document();
     PutOptions options;
-    std::uint64_t condition = pick(10);
+    std::uint64_t condition = dice_.pick(10);
     if (condition < 2) options.if_match = some_uuid_for(key);
     if (condition == 2) options.if_none_match = true;
-    if (chance(0.25)) options.ttl = milliseconds(chance(0.2) ? 0 : static_cast<std::int64_t>(1 + pick(3000)));
+    if (dice_.chance(0.25)) {
+      options.ttl = milliseconds(dice_.chance(0.2) ? 0 : static_cast<std::int64_t>(1 + dice_.pick(3000)));
+    }
     note("put " + spelling + " (" + std::to_string(json.size()) + " bytes)" +
          (options.if_match ? " if_match=" + *options.if_match : "") + (options.if_none_match ? " if_none_match" : "") +
          (options.ttl ? " ttl=" + std::to_string(options.ttl->count()) : ""));
@@ -242,7 +229,7 @@ class ModelRun {
   std::string do_remove() {
     const std::string key = some_key();
     RemoveOptions options;
-    if (chance(0.3)) options.if_match = some_uuid_for(key);
+    if (dice_.chance(0.3)) options.if_match = some_uuid_for(key);
     note("remove " + key + (options.if_match ? " if_match=" + *options.if_match : ""));
     Status status = fixture_.node().remove(spelled(key), options);
     Code expected = Code::kOk;
@@ -301,15 +288,15 @@ class ModelRun {
 
   std::string do_range() {
     RangeQuery query;
-    if (chance(0.5)) query.start_key = some_key();
-    if (chance(0.4)) query.end_key = some_key();
-    if (chance(0.3)) {
+    if (dice_.chance(0.5)) query.start_key = some_key();
+    if (dice_.chance(0.4)) query.end_key = some_key();
+    if (dice_.chance(0.3)) {
       const std::string& key = some_key();
-      query.prefix = key.substr(0, 1 + pick(key.size()));
+      query.prefix = key.substr(0, 1 + dice_.pick(key.size()));
     }
-    query.limit = 1 + pick(chance(0.8) ? 8 : 40);
-    query.values = chance(0.5);
-    if (chance(0.35)) query.delimiter = "/";
+    query.limit = 1 + dice_.pick(dice_.chance(0.8) ? 8 : 40);
+    query.values = dice_.chance(0.5);
+    if (dice_.chance(0.35)) query.delimiter = "/";
     note("range start=" + query.start_key + " end=" + query.end_key + " prefix=" + query.prefix +
          " limit=" + std::to_string(query.limit) + (query.values ? " values" : "") +
          (query.delimiter.empty() ? "" : " delimiter=/"));
@@ -462,7 +449,7 @@ class ModelRun {
     return {};
   }
 
-  std::mt19937_64 rng_;
+  ModelDice dice_;
   NodeFixture& fixture_;
 
  public:
@@ -476,16 +463,6 @@ class ModelRun {
   int op_ = 0;
 };
 
-std::uint64_t seed_from_env() {
-  if (const char* text = std::getenv("KVS_SEED"); text != nullptr && *text != '\0') return std::strtoull(text, nullptr, 10);
-  return std::random_device{}();
-}
-
-int ops_from_env(int fallback) {
-  if (const char* text = std::getenv("KVS_MODEL_OPS"); text != nullptr && *text != '\0') return std::atoi(text);
-  return fallback;
-}
-
 void run_model(std::uint64_t seed, int ops) {
   INFO("seed " << seed << " (replay with KVS_SEED=" << seed << ")");
   NodeFixture fixture([](Config& config) {
@@ -496,19 +473,17 @@ void run_model(std::uint64_t seed, int ops) {
   std::string mismatch = run.run(ops);
   if (!mismatch.empty()) FAIL("seed " << seed << ": " << mismatch);
   CHECK(run.counts["range one level"] > 0);
-  std::string summary;
-  for (const auto& [what, count] : run.counts) summary += " " + what + "=" + std::to_string(count);
-  SUCCEED("seed " << seed << ": " << ops << " operations agree with the model:" << summary);
+  SUCCEED("seed " << seed << ": " << ops << " operations agree with the model:" << model_summary(run.counts));
 }
 
 }  // namespace
 
 TEST_CASE("thousands of random operations agree with an in-memory model", "[node][model]") {
-  run_model(seed_from_env(), ops_from_env(3000));
+  run_model(model_seed_from_env(), model_ops_from_env(3000));
 }
 
 TEST_CASE("the model test agrees on a fixed seed", "[node][model]") {
-  run_model(20261126, ops_from_env(1500));
+  run_model(20261126, model_ops_from_env(1500));
 }
 
 }  // namespace kvs::test

@@ -13,11 +13,9 @@
 // resync_required by design), and concurrency (one thread drives everything).
 
 #include <algorithm>
-#include <cstdlib>
 #include <map>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -25,6 +23,7 @@
 
 #include "kvs/node.hpp"
 #include "kvs/watch.hpp"
+#include "support/model_run.hpp"
 #include "support/node_fixture.hpp"
 
 namespace kvs::test {
@@ -70,11 +69,7 @@ std::string show(const WatchEvent& e) {
 
 class FeedModelRun {
  public:
-  FeedModelRun(std::uint64_t seed, NodeFixture& fixture) : rng_(seed), f_(fixture) {
-    for (const char* first : {"a", "ab", "b", "users"}) {
-      for (const char* rest : {"", "/1", "/2", "/x/y"}) keys_.push_back(std::string(first) + rest);
-    }
-    keys_.push_back("users/\xc3\xa9");
+  FeedModelRun(std::uint64_t seed, NodeFixture& fixture) : dice_(seed), f_(fixture), keys_(model_key_pool()) {
     for (auto [prefix, values] : {std::pair<const char*, bool>{"", true}, {"", false}, {"a", true}, {"users/", false},
                                   {"b/", true}, {"zzz", false}}) {
       Watcher watcher;
@@ -105,8 +100,6 @@ class FeedModelRun {
   std::map<std::string, int> counts;
 
  private:
-  std::uint64_t pick(std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng_); }
-
   std::unique_ptr<Watch> open(const Watcher& watcher, std::optional<std::string> since) {
     WatchOptions options;
     options.prefix = watcher.prefix;
@@ -120,7 +113,7 @@ class FeedModelRun {
   std::string drain(Watcher& watcher) {
     for (;;) {
       std::vector<WatchEvent> out;
-      auto got = watcher.watch->next(out, 1 + pick(40), milliseconds(0));
+      auto got = watcher.watch->next(out, 1 + dice_.pick(40), milliseconds(0));
       if (!got.is_ok()) return "next: " + got.status().to_string();
       if (*got == 0) return {};
       for (auto& event : out) watcher.received.push_back(std::move(event));
@@ -135,27 +128,28 @@ class FeedModelRun {
   }
 
   std::string step() {
-    std::uint64_t roll = pick(1000);
+    std::uint64_t roll = dice_.pick(1000);
     if (roll < 300) return do_put();
     if (roll < 420) return do_remove();
     if (roll < 470) return do_set_meta();
     if (roll < 590) return do_peer();
     if (roll < 760) {
-      f_.clock.advance(milliseconds(static_cast<std::int64_t>(pick(2500))));
+      f_.clock.advance(milliseconds(static_cast<std::int64_t>(dice_.pick(2500))));
       return {};
     }
     if (roll < 830) return do_sweep();
-    if (roll < 930) return drain(watchers_[pick(watchers_.size())]);
-    if (roll < 985) return do_resume(watchers_[pick(watchers_.size())]);
+    if (roll < 930) return drain(watchers_[dice_.pick(watchers_.size())]);
+    if (roll < 985) return do_resume(watchers_[dice_.pick(watchers_.size())]);
     return do_reopen();
   }
 
   std::string do_put() {
-    const std::string& key = keys_[pick(keys_.size())];
-    std::string json = R"({"op":)" + std::to_string(op_) + (pick(4) == 0 ? R"(,"pad":")" + std::string(900, 'p') + "\"" : "") + "}";
+    const std::string& key = keys_[dice_.pick(keys_.size())];
+    std::string json = R"({"op":)" + std::to_string(op_) +
+                       (dice_.pick(4) == 0 ? R"(,"pad":")" + std::string(900, 'p') + "\"" : "") + "}";
     PutOptions options;
-    if (pick(4) == 0) options.ttl = milliseconds(static_cast<std::int64_t>(1 + pick(4000)));
-    if (pick(8) == 0) options.if_none_match = true;
+    if (dice_.pick(4) == 0) options.ttl = milliseconds(static_cast<std::int64_t>(1 + dice_.pick(4000)));
+    if (dice_.pick(8) == 0) options.if_none_match = true;
     bool refused = options.if_none_match && live(key);
     auto result = f_.node().put(key, json, options);
     if (refused) {
@@ -173,7 +167,7 @@ class FeedModelRun {
   }
 
   std::string do_remove() {
-    const std::string& key = keys_[pick(keys_.size())];
+    const std::string& key = keys_[dice_.pick(keys_.size())];
     bool was_live = live(key);
     Status status = f_.node().remove(key);
     if (!was_live) {
@@ -192,10 +186,10 @@ class FeedModelRun {
   }
 
   std::string do_set_meta() {
-    const std::string& key = keys_[pick(keys_.size())];
+    const std::string& key = keys_[dice_.pick(keys_.size())];
     if (!live(key)) return {};
     MetaUpdate update;
-    update.permissions = static_cast<std::uint16_t>(0xF00 | pick(0x100));
+    update.permissions = static_cast<std::uint16_t>(0xF00 | dice_.pick(0x100));
     auto meta = f_.node().set_meta(key, update, {});
     if (!meta.is_ok()) return "set_meta " + key + ": " + meta.status().to_string();
     auto entry = f_.node().get(key);
@@ -209,20 +203,22 @@ class FeedModelRun {
   // A version from a peer: it wins when it is newer than what the node holds (timestamps are
   // never equal here, so the order is the timestamps').
   std::string do_peer() {
-    const std::string& key = keys_[pick(keys_.size())];
+    const std::string& key = keys_[dice_.pick(keys_.size())];
     auto it = model_.find(key);
     const bool held = it != model_.end() && it->second.has_value();
     Version version;
     version.path = key;
     version.uuid = make_uuid_v4(f_.random);
     std::int64_t base = held ? it->second->timestamp_ms : f_.clock.now_ms();
-    std::int64_t offset = static_cast<std::int64_t>(1 + pick(3000));
-    version.timestamp_ms = pick(3) == 0 ? base - offset : base + offset;
+    std::int64_t offset = static_cast<std::int64_t>(1 + dice_.pick(3000));
+    version.timestamp_ms = dice_.pick(3) == 0 ? base - offset : base + offset;
     version.origin_node_id = "peer";
     version.origin_joined_ms = 1;
-    version.deleted = pick(4) == 0;
+    version.deleted = dice_.pick(4) == 0;
     if (!version.deleted) version.data = R"({"peer":)" + std::to_string(op_) + "}";
-    if (!version.deleted && pick(5) == 0) version.expires_at_ms = version.timestamp_ms + static_cast<std::int64_t>(pick(5000));
+    if (!version.deleted && dice_.pick(5) == 0) {
+      version.expires_at_ms = version.timestamp_ms + static_cast<std::int64_t>(dice_.pick(5000));
+    }
     const bool wins = !held || version.timestamp_ms > it->second->timestamp_ms;
     auto applied = f_.node().apply_version(version);
     if (!applied.is_ok()) return "apply_version " + key + ": " + applied.status().to_string();
@@ -268,7 +264,7 @@ class FeedModelRun {
   }
 
   std::string do_resume(Watcher& watcher) {
-    if (pick(2) == 0) {
+    if (dice_.pick(2) == 0) {
       std::string problem = drain(watcher);
       if (!problem.empty()) return problem;
     }
@@ -282,7 +278,7 @@ class FeedModelRun {
   std::string do_reopen() {
     std::vector<std::string> cursors;
     for (auto& watcher : watchers_) {
-      if (pick(2) == 0) {
+      if (dice_.pick(2) == 0) {
         std::string problem = drain(watcher);
         if (!problem.empty()) return problem;
       }
@@ -322,7 +318,7 @@ class FeedModelRun {
     return {};
   }
 
-  std::mt19937_64 rng_;
+  ModelDice dice_;
   NodeFixture& f_;
   std::vector<std::string> keys_;
   std::map<std::string, std::optional<ModelVersion>> model_;  // nullopt: purged
@@ -330,16 +326,6 @@ class FeedModelRun {
   std::vector<Watcher> watchers_;
   int op_ = 0;
 };
-
-std::uint64_t seed_from_env() {
-  if (const char* text = std::getenv("KVS_SEED"); text != nullptr && *text != '\0') return std::strtoull(text, nullptr, 10);
-  return std::random_device{}();
-}
-
-int ops_from_env(int fallback) {
-  if (const char* text = std::getenv("KVS_MODEL_OPS"); text != nullptr && *text != '\0') return std::atoi(text);
-  return fallback;
-}
 
 void run_model(std::uint64_t seed, int ops) {
   INFO("seed " << seed << " (replay with KVS_SEED=" << seed << ")");
@@ -354,19 +340,18 @@ void run_model(std::uint64_t seed, int ops) {
   CHECK(run.counts["expiries"] > 0);
   CHECK(run.counts["resume"] > 0);
   CHECK(run.counts["peer lost"] > 0);
-  std::string summary;
-  for (const auto& [what, count] : run.counts) summary += " " + what + "=" + std::to_string(count);
-  SUCCEED("seed " << seed << ": " << ops << " operations; every watcher agrees with the model:" << summary);
+  SUCCEED("seed " << seed << ": " << ops << " operations; every watcher agrees with the model:"
+                   << model_summary(run.counts));
 }
 
 }  // namespace
 
 TEST_CASE("the change feed agrees with a model of the applied changes", "[node][watch][model]") {
-  run_model(seed_from_env(), ops_from_env(1500));
+  run_model(model_seed_from_env(), model_ops_from_env(1500));
 }
 
 TEST_CASE("the change feed model test agrees on a fixed seed", "[node][watch][model]") {
-  run_model(20261205, ops_from_env(1500));
+  run_model(20261205, model_ops_from_env(1500));
 }
 
 }  // namespace kvs::test

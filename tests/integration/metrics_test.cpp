@@ -22,7 +22,6 @@
 #include "support/server_process.hpp"
 
 using kvs::test::HttpClient;
-using kvs::test::raw_http;
 using kvs::test::raw_status;
 using kvs::test::RawConnection;
 using kvs::test::ServerConfig;
@@ -171,14 +170,20 @@ TEST_CASE("the connection layer's refusals are counted by reason in kvs_connecti
   REQUIRE(server.start());
   HttpClient client(server.base_url());
 
+  // Each refusal from an address of its own: with max_connections_per_client at 2, a refused
+  // connection the server is still closing must not make the next one over the cap.
+  auto refusal_from = [&](const char* source, const std::string& bytes) {
+    RawConnection connection(source, server.port());
+    return raw_status(connection.request(bytes));
+  };
   // 431: a head over max_header_bytes.
   std::string big = "GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(4096, 'a') + "\r\n\r\n";
-  CHECK(raw_status(raw_http(server.port(), big)) == 431);
+  CHECK(refusal_from("127.0.0.6", big) == 431);
   // 413: a body over max_json_size + 1024, refused from its Content-Length.
-  CHECK(raw_status(raw_http(server.port(), "PUT /kv/a HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")) == 413);
+  CHECK(refusal_from("127.0.0.7", "PUT /kv/a HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n") == 413);
   // 400 on the framing: two different Content-Length headers.
-  CHECK(raw_status(raw_http(server.port(),
-                            "PUT /kv/a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")) == 400);
+  CHECK(refusal_from("127.0.0.8", "PUT /kv/a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n") ==
+        400);
   // A head that never ends: closed at header_timeout.
   {
     RawConnection slow("127.0.0.4", server.port());

@@ -5,13 +5,14 @@
 //
 // Three or four real kvs::Node instances in this process, each on its own ManualClock (all at
 // the same time), with the background sweeper off: the test sweeps (Node::sweep_now) and runs
-// anti-entropy rounds (NodeAccess::sync_with) whose /sync/ requests it carries to the peer's
-// handler itself. A "partition" is a write applied to some nodes and not others.
+// production's anti-entropy state machine (NodeAccess::anti_entropy), carrying its /sync/
+// requests to the peer's handler itself. A "partition" is a write applied to some nodes and not others.
 //
 // Not covered here: pushes (a TTL'd write's push is the same apply_version), clock skew and
 // the faulty network (tests/unit/replication/sim_test.cpp), and the REST stream of an expiry
 // (tests/integration/watch_test.cpp).
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -24,6 +25,7 @@
 #include "kvs/version.hpp"
 #include "kvs/watch.hpp"
 #include "node/node_access.hpp"
+#include "replication/anti_entropy.hpp"
 #include "support/node_fixture.hpp"
 
 namespace kvs::test {
@@ -69,14 +71,40 @@ class Nodes {
     for (std::size_t i = 0; i < size(); ++i) sweep(i);
   }
 
-  // One anti-entropy round of node a with node b, over no network at all.
+  // One anti-entropy round of node a with node b, over no network at all: production's state
+  // machine (NodeAccess::anti_entropy), each request answered at once by b's /sync/ handler.
   void sync(std::size_t a, std::size_t b) {
-    auto call = [&](const std::string&, std::string_view target, const std::string& body) -> Result<std::string> {
-      return detail::NodeAccess::answer_sync((*this)[b], target, body);
-    };
-    auto report = detail::NodeAccess::sync_with((*this)[a], "n" + std::to_string(b) + ":7000", call);
-    INFO(report.status().to_string());
-    REQUIRE(report.is_ok());
+    replication::AntiEntropyOptions options;
+    options.throttle_delay = 0ms;
+    options.fetch_delay = 0ms;
+    SeededRandom random(a * 31 + b);
+    replication::SyncTime now{};
+    auto machine = detail::NodeAccess::anti_entropy((*this)[a], options, random, now);
+    INFO(machine.status().to_string());
+    REQUIRE(machine.is_ok());
+    replication::AntiEntropy& round = **machine;
+    const std::string peer = "n" + std::to_string(b);
+    REQUIRE(round.start_round({peer, peer + ":7000"}, now));
+    for (int step = 0; step < 10'000; ++step) {
+      round.on_tick(now);
+      replication::AntiEntropyEffects effects = round.take_effects();
+      for (const auto& applied : (*this)[a].apply_versions(effects.apply)) {
+        INFO(applied.status().to_string());
+        REQUIRE(applied.is_ok());
+      }
+      for (const auto& ended : effects.rounds) {
+        INFO(ended.error);
+        REQUIRE(ended.ok);
+        return;
+      }
+      if (effects.send) {
+        round.on_answer(effects.send->ticket,
+                        detail::NodeAccess::answer_sync((*this)[b], effects.send->target, effects.send->body), now);
+      } else if (round.next_wakeup() != replication::SyncTime::max()) {
+        now = std::max(now, round.next_wakeup());
+      }
+    }
+    FAIL("the round with " << peer << " did not end");
   }
   // Rounds between every ordered pair, a few passes: what anti-entropy does given time.
   void sync_all() {

@@ -53,8 +53,12 @@
 // dies midway through a pull of many pages (the sweep's keyspaces fit in one page), over signed
 // and sometimes tampered answers (run_bootstrap_seed).
 //
-// Not covered: purges during the faulty phase (an expired key purged on one node while a peer
-// still holds an older version of it), request signatures and their replay window (their own
+// TTL sweeps run during the faulty phase too: a node turns what expired by its own clock into
+// the expiry's tombstone while peers may still hold the live version, or an older one that the
+// expired write replaced; none of those may come back.
+//
+// Not covered: tombstone purges during the faulty phase (tombstone_ttl is the operator's bound
+// on how long a partition may last), request signatures and their replay window (their own
 // tests), paged /sync/bucket answers (a page holds a megabyte; the sweep's keys fit in one),
 // and the membership protocol itself (sim_membership_test.cpp).
 //
@@ -92,6 +96,7 @@
 #include <catch2/catch.hpp>
 
 #include "auth/peer_hmac.hpp"
+#include "features/ttl_sweeper.hpp"
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
 #include "kvs/version.hpp"
@@ -121,7 +126,7 @@ constexpr std::uint64_t kCiSeeds = 300;
 constexpr std::uint64_t kLongSeeds = 20000;
 constexpr std::int64_t kMaxSkewMs = 10'000;
 constexpr std::int64_t kStartMs = 1'700'000'000'000;
-// Long enough that nothing is purged during the faulty phase (a few simulated seconds).
+// Long enough that no tombstone is purged during the faulty phase (a few simulated seconds).
 constexpr std::int64_t kTombstoneTtlMs = 600'000;
 // A batch or answer that does not come back within this is a failure to its sender.
 constexpr std::int64_t kTimeoutMs = 400;
@@ -246,6 +251,7 @@ struct SimStats {
   std::uint64_t leaves = 0;
   std::uint64_t joins = 0;
   std::uint64_t quiesce_passes = 0;
+  std::uint64_t swept = 0;              // expiries swept into tombstones during the faulty phase
   std::uint64_t purged = 0;             // versions purged after the faulty phase (expired, tombstones)
   // Acknowledged writes of one key from different nodes with the same timestamp: the order
   // falls through to joined_timestamp (or, when that is equal too, to the uuid).
@@ -280,6 +286,7 @@ struct SimStats {
     leaves += other.leaves;
     joins += other.joins;
     quiesce_passes += other.quiesce_passes;
+    swept += other.swept;
     purged += other.purged;
     timestamp_ties += other.timestamp_ties;
     joined_ties += other.joined_ties;
@@ -366,6 +373,8 @@ class Sim {
         partitioned_ = false;
       } else if (roll < 960) {
         leave_or_join(pick_up());
+      } else {
+        sweep(pick_up());
       }
     }
   }
@@ -448,14 +457,18 @@ class Sim {
         for (const auto& write : writes) {
           if (kvs::supersedes(write, *winner)) winner = &write;
         }
-        const bool gone = winner->deleted || kvs::is_expired(*winner, node_now);
+        auto found = by_path.find(path);
+        // Expired on some node's clock and swept there: every node now holds the expiry's
+        // tombstone, which reads as deleted even where the local clock says not yet expired.
+        const bool swept = found != by_path.end() && !winner->deleted && winner->expires_at_ms &&
+                           found->second == kvs::features::expiry_tombstone(*winner);
+        const bool gone = winner->deleted || swept || kvs::is_expired(*winner, node_now);
         auto live = nodes_[i].node->get(path);
         if (gone && live.is_ok()) {
           problems << nodes_[i].id << " " << path << ": " << (winner->deleted ? "deleted" : "expired")
                    << " key is back (" << describe(*winner) << ")\n";
         }
         if (!gone && !live.is_ok()) problems << nodes_[i].id << " " << path << ": live key unreadable\n";
-        auto found = by_path.find(path);
         if (purged && gone) {
           // Purged everywhere, and nothing older came back in its place.
           if (found != by_path.end()) {
@@ -474,7 +487,7 @@ class Sim {
                      << describe(found->second) << "\n";
           }
         }
-        if (!(found->second == *winner)) {
+        if (!(found->second == *winner) && !swept) {
           problems << nodes_[i].id << " " << path << ": holds " << describe(found->second) << ", expected winner "
                    << describe(*winner) << "\n";
         }
@@ -513,7 +526,8 @@ class Sim {
         << " done, " << stats_.bootstraps_checked << " checked, " << stats_.bootstrap_seed_failures << " seed failures, "
         << stats_.seeds_killed << " seeds killed), " << stats_.crashes
         << " crashes, " << stats_.partitions << " partitions, " << stats_.leaves << " leaves, " << stats_.joins
-        << " joins, " << stats_.quiesce_passes << " quiescence passes, " << stats_.purged << " purged, "
+        << " joins, " << stats_.quiesce_passes << " quiescence passes, " << stats_.swept << " swept, "
+        << stats_.purged << " purged, "
         << stats_.timestamp_ties << " timestamp ties (" << stats_.joined_ties << " also on joined)";
     return out.str();
   }
@@ -1139,6 +1153,15 @@ class Sim {
 
   void crash() { (void)crash_node(pick_up()); }
 
+  // The node's TTL sweep, as its sweeper thread runs it: what expired by its clock becomes the
+  // expiry's tombstone, which peers receive by push or anti-entropy while others may still hold
+  // the live version, or an older one. (Tombstones themselves outlive the faulty phase.)
+  void sweep(std::size_t i) {
+    auto swept = nodes_[i].node->sweep_now();
+    if (!swept.is_ok()) throw std::runtime_error("sweep " + nodes_[i].id + ": " + swept.status().to_string());
+    stats_.swept += *swept;
+  }
+
   void restart(std::optional<std::size_t> i) {
     if (i) open(*i);
   }
@@ -1418,6 +1441,7 @@ void sweep(std::uint64_t first, std::uint64_t count, const char* tag) {
     CHECK(total.joins > 0);
     CHECK(total.deletes > 0);
     CHECK(total.ttl_writes > 0);
+    CHECK(total.swept > 0);
     CHECK(total.purged > 0);
     CHECK(total.timestamp_ties > 0);
     CHECK(total.joined_ties > 0);
@@ -1430,14 +1454,16 @@ void sweep(std::uint64_t first, std::uint64_t count, const char* tag) {
                "duplicated, %llu failed, %llu overflows); answers: %llu tampered, %llu replayed, %llu rejected; "
                "anti-entropy: %llu rounds (%llu failed, %llu repaired), %llu versions fetched, %llu pushed back; "
                "bootstrap: %llu pulls, %llu done (%llu checked), %llu seed failures, %llu seeds killed; %llu crashes, "
-               "%llu partitions, %llu leaves, %llu joins, %llu purged; %llu timestamp ties (%llu also on joined)\n",
+               "%llu partitions, %llu leaves, %llu joins, %llu expiries swept, %llu purged; %llu timestamp ties (%llu also "
+               "on joined)\n",
                seeds.size(), u(total.writes), u(total.ttl_writes), u(total.deletes), u(total.batches_sent),
                u(total.batches_lost), u(total.batches_duplicated), u(total.push_failures), u(total.overflows),
                u(total.answers_tampered), u(total.answers_replayed), u(total.answers_rejected), u(total.rounds),
                u(total.rounds_failed), u(total.rounds_repaired), u(total.fetched), u(total.pushed_back),
                u(total.bootstraps), u(total.bootstraps_done), u(total.bootstraps_checked),
                u(total.bootstrap_seed_failures), u(total.seeds_killed), u(total.crashes), u(total.partitions),
-               u(total.leaves), u(total.joins), u(total.purged), u(total.timestamp_ties), u(total.joined_ties));
+               u(total.leaves), u(total.joins), u(total.swept), u(total.purged), u(total.timestamp_ties),
+               u(total.joined_ties));
 }
 
 }  // namespace

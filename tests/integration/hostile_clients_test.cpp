@@ -403,13 +403,22 @@ TEST_CASE("request framing is strict: 411 without framing, 400 for conflicting l
   CHECK(client.get("/kv/a").status == 200);
 }
 
-TEST_CASE("a flood of bad tokens from one address is answered 429, other addresses still get 401",
-          "[integration][limits]") {
+namespace {
+
+// Auth on and a rate limit of 20 a minute: a flood of bad tokens meets its 429s quickly.
+ServerConfig rate_limited_config() {
   ServerConfig config;
   config.auth_enabled = true;
   config.rate_limiting_enabled = true;
   config.extra_yaml = "rate_limit_requests: 20\nrate_limit_window: 1m\n";
-  ServerProcess server(config);
+  return config;
+}
+
+}  // namespace
+
+TEST_CASE("a flood of bad tokens from one address is answered 429, other addresses still get 401",
+          "[integration][limits]") {
+  ServerProcess server(rate_limited_config());
   REQUIRE(server.start());
   const auto port = server.port();
   std::string forged = "GET /kv/x HTTP/1.1\r\nHost: kvs\r\nAuthorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.forged\r\n\r\n";
@@ -497,11 +506,7 @@ TEST_CASE("an address that keeps sending oversized requests is closed at accept 
 
 TEST_CASE("an address that floods bad tokens past its 429s is closed at accept for a while, others are served",
           "[integration][limits]") {
-  ServerConfig config;
-  config.auth_enabled = true;
-  config.rate_limiting_enabled = true;
-  config.extra_yaml = "rate_limit_requests: 20\nrate_limit_window: 1m\n";
-  ServerProcess server(config);
+  ServerProcess server(rate_limited_config());
   REQUIRE(server.start());
   const auto port = server.port();
   std::ifstream token_file(server.data_dir() + "/admin.token");

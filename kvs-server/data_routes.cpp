@@ -257,6 +257,14 @@ class DataRoutes {
     auto result = node_.range(query);
     if (!result.is_ok()) return write_error(response, result.status());
     JsonWriter json;
+    // Documents are copied as they are; the rest of an item is under 128 bytes plus its path
+    // and uuid (escaping aside), so one allocation usually holds the whole page.
+    std::size_t estimate = 256 + result->cursor.size();
+    for (const auto& item : result->items) {
+      estimate += 128 + item.path.size() + item.uuid.size() + (item.data ? item.data->size() : 0);
+    }
+    for (const auto& prefix : result->prefixes) estimate += 8 + prefix.size();
+    json.reserve(estimate);
     json.begin_object().key("items").begin_array();
     for (const auto& item : result->items) {
       json.begin_object().key("path").string(item.path).key("uuid").string(item.uuid).key("timestamp").number(item.timestamp_ms);

@@ -157,7 +157,11 @@ int http_status(Status::Code code) noexcept {
 
 void write_json(httplib::Response& response, int http_status, std::string body) {
   response.status = http_status;
-  response.set_content(std::move(body), "application/json");
+  // Response::set_content takes a const reference and would copy the body (a _range page is
+  // up to max_range_bytes): move it in and set the header as set_content does.
+  response.body = std::move(body);
+  response.headers.erase("Content-Type");
+  response.set_header("Content-Type", "application/json");
 }
 
 void write_error(httplib::Response& response, const Status& status) {

@@ -3,6 +3,7 @@
 // JsonWriter: builds a JSON text with correctly escaped strings. Documents stored in kvs are
 // already validated JSON, so `raw` embeds them as they are, byte for byte.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -30,6 +31,9 @@ class JsonWriter {
   JsonWriter& null();
   // A JSON text that is known to be valid.
   JsonWriter& raw(std::string_view json);
+
+  // Room for `bytes` of text, so that a large answer is not copied as it grows.
+  void reserve(std::size_t bytes) { out_.reserve(bytes); }
 
   const std::string& str() const noexcept { return out_; }
   std::string take() { return std::move(out_); }

@@ -358,7 +358,7 @@ Result<RangeResult> Node::range(const RangeQuery& query) const {
   };
   using Step = storage::ScanStep;
   std::uint64_t sequence = 0;
-  Status scanned = impl_->store->scan_skipping(start, end, [&](const Version& version, std::string& skip_to) {
+  Status scanned = impl_->store->scan_skipping(start, end, [&](Version& version, std::string& skip_to) {
     if (version.deleted || is_expired(version, now) || util::is_reserved_path(version.path)) return Step::kNext;
     // Only keys the caller may read: the others are skipped as if absent. A rolled-up prefix
     // is listed at its first readable key, and the scan then seeks past everything under it.
@@ -375,8 +375,8 @@ Result<RangeResult> Node::range(const RangeQuery& query) const {
     }
     std::size_t item_bytes = 80 + version.path.size() + version.uuid.size() + (query.values ? version.data.size() : 0);
     if (!admit(item_bytes, version.path)) return Step::kStop;
-    RangeItem item{version.path, version.uuid, version.timestamp_ms, std::nullopt};
-    if (query.values) item.data = version.data;
+    RangeItem item{std::move(version.path), std::move(version.uuid), version.timestamp_ms, std::nullopt};
+    if (query.values) item.data = std::move(version.data);
     result.items.push_back(std::move(item));
     return Step::kNext;
   }, query.values ? storage::RecordPart::kAll : storage::RecordPart::kMetadata, &sequence);

@@ -14,6 +14,8 @@ namespace kvs::storage {
 // reading it.
 enum class ScanStep { kNext, kStop, kSkip };
 
-using ScanVisitor = std::function<ScanStep(const Version&, std::string& skip_to)>;
+// The visitor may move members out of the version it is given (a _range page takes each
+// document instead of copying it): the scan reads nothing of it afterwards.
+using ScanVisitor = std::function<ScanStep(Version&, std::string& skip_to)>;
 
 }  // namespace kvs::storage

@@ -178,7 +178,7 @@ Status Tables::scan_versions(const lmdb::Txn& txn, std::string_view start, std::
   bool reseek = false;       // a skip asked to move the cursor on to lower
   std::string skip_to;
   // Returns false when the scan is over (past `end`, or `visit` said stop).
-  auto offer = [&](const Version& version) {
+  auto offer = [&](Version& version) {
     if (version.path < lower) return true;
     if (!end.empty() && version.path >= end) return false;
     switch (visit(version, skip_to)) {
@@ -198,7 +198,7 @@ Status Tables::scan_versions(const lmdb::Txn& txn, std::string_view start, std::
   std::vector<Version> run;  // decoded versions under hashed keys sharing one prefix
   auto flush_run = [&] {
     std::sort(run.begin(), run.end(), [](const Version& a, const Version& b) { return a.path < b.path; });
-    for (const Version& version : run) {
+    for (Version& version : run) {
       if (!offer(version)) return false;
     }
     run.clear();

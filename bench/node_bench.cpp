@@ -14,6 +14,7 @@
 // Issue 12: Node puts with 64 writers >= 80% of raw LMDB group-committing the same load.
 //
 //   node_bench [--seconds S] [--keys N] [--dir PARENT] [--no-compression] [--gets-only] [--group-only]
+//              [--raw-pad BYTES]
 //
 // S: seconds per measurement (default 2). N: keys for the get test (default 100000). PARENT:
 // where the temporary data directories go (default: the system temp dir); fsync cost depends on
@@ -21,7 +22,10 @@
 // compression_enabled false (the raw LMDB side never compresses). --gets-only runs part 3 alone
 // (for profiling the read path without minutes of fsyncs first). --group-only runs part 2b
 // alone: kvs::Node against raw LMDB group commit at 64 writers (for profiling the put path and
-// comparing builds without the writer sweep).
+// comparing builds without the writer sweep). --raw-pad stores each raw LMDB value of the get
+// test BYTES longer than the document (default 0): with kvs's per-record overhead (~103 bytes
+// here: format, flags, stamps, path, uuid, node id, lengths) it shows what the larger record
+// alone costs raw LMDB, i.e. what a more compact record format could win back.
 
 #include <lmdb.h>
 #include <unistd.h>
@@ -62,6 +66,7 @@ struct Options {
   bool compression = true;  // compression_enabled of the nodes (default: the config default)
   bool gets_only = false;    // skip the put measurements (parts 1 and 2)
   bool group_only = false;   // run part 2b alone
+  std::size_t raw_pad = 0;   // extra bytes per raw LMDB value in the get test
 };
 
 // A small document for the put test (~60 bytes).
@@ -242,7 +247,7 @@ class RawGroupCommit {
 Options parse(int argc, char** argv) {
   Options options;
   kvs::bench::Flags flags(argc, argv, "usage: node_bench [--seconds S] [--keys N] [--dir PARENT] [--no-compression] [--gets-only] "
-                         "[--group-only]");
+                         "[--group-only] [--raw-pad BYTES]");
   while (flags.next()) {
     if (flags.is("--seconds")) options.seconds = flags.number();
     else if (flags.is("--keys")) options.keys = static_cast<std::size_t>(flags.integer());
@@ -250,6 +255,7 @@ Options parse(int argc, char** argv) {
     else if (flags.is("--no-compression")) options.compression = false;
     else if (flags.is("--gets-only")) options.gets_only = true;
     else if (flags.is("--group-only")) options.group_only = true;
+    else if (flags.is("--raw-pad")) options.raw_pad = static_cast<std::size_t>(flags.integer());
     else flags.unknown();
   }
   if (options.gets_only && options.group_only) {
@@ -365,6 +371,7 @@ int main(int argc, char** argv) {
 
   // 3. Random gets on N keys of ~200-byte JSON.
   std::printf("\n== random gets, %zu keys of ~%zu-byte JSON ==\n", options.keys, document(0).size());
+  if (options.raw_pad > 0) std::printf("raw LMDB values padded by %zu bytes\n", options.raw_pad);
   TempDir node_dir("kvs-node-bench", options.parent);
   auto node = open_node(bench_config(node_dir.path(), options));
   {
@@ -393,6 +400,7 @@ int main(int argc, char** argv) {
     for (std::uint64_t n = 0; n < options.keys; ++n) {
       std::string key = key_for(n);
       std::string value = document(n);
+      value.append(options.raw_pad, ' ');
       MDB_val k{key.size(), key.data()};
       MDB_val v{value.size(), value.data()};
       check_mdb(mdb_put(txn, lmdb.dbi, &k, &v, 0), "mdb_put");

@@ -13,13 +13,19 @@
 // Targets (issue 2): Node gets >= 70% of raw LMDB; Node puts with 64 writers >= 20x 1 writer.
 // Issue 12: Node puts with 64 writers >= 80% of raw LMDB group-committing the same load.
 //
-//   node_bench [--seconds S] [--keys N] [--dir PARENT] [--no-compression] [--gets-only]
+//   node_bench [--seconds S] [--keys N] [--dir PARENT] [--no-compression] [--gets-only] [--group-only]
+//              [--raw-pad BYTES]
 //
 // S: seconds per measurement (default 2). N: keys for the get test (default 100000). PARENT:
 // where the temporary data directories go (default: the system temp dir); fsync cost depends on
 // that disk, so run it on the disk you care about. --no-compression runs the nodes with
 // compression_enabled false (the raw LMDB side never compresses). --gets-only runs part 3 alone
-// (for profiling the read path without minutes of fsyncs first).
+// (for profiling the read path without minutes of fsyncs first). --group-only runs part 2b
+// alone: kvs::Node against raw LMDB group commit at 64 writers (for profiling the put path and
+// comparing builds without the writer sweep). --raw-pad stores each raw LMDB value of the get
+// test BYTES longer than the document (default 0): with kvs's per-record overhead (~103 bytes
+// here: format, flags, stamps, path, uuid, node id, lengths) it shows what the larger record
+// alone costs raw LMDB, i.e. what a more compact record format could win back.
 
 #include <lmdb.h>
 #include <unistd.h>
@@ -59,6 +65,8 @@ struct Options {
   std::filesystem::path parent = std::filesystem::temp_directory_path();
   bool compression = true;  // compression_enabled of the nodes (default: the config default)
   bool gets_only = false;    // skip the put measurements (parts 1 and 2)
+  bool group_only = false;   // run part 2b alone
+  std::size_t raw_pad = 0;   // extra bytes per raw LMDB value in the get test
 };
 
 // A small document for the put test (~60 bytes).
@@ -238,14 +246,21 @@ class RawGroupCommit {
 
 Options parse(int argc, char** argv) {
   Options options;
-  kvs::bench::Flags flags(argc, argv, "usage: node_bench [--seconds S] [--keys N] [--dir PARENT] [--no-compression] [--gets-only]");
+  kvs::bench::Flags flags(argc, argv, "usage: node_bench [--seconds S] [--keys N] [--dir PARENT] [--no-compression] [--gets-only] "
+                         "[--group-only] [--raw-pad BYTES]");
   while (flags.next()) {
     if (flags.is("--seconds")) options.seconds = flags.number();
     else if (flags.is("--keys")) options.keys = static_cast<std::size_t>(flags.integer());
     else if (flags.is("--dir")) options.parent = flags.value();
     else if (flags.is("--no-compression")) options.compression = false;
     else if (flags.is("--gets-only")) options.gets_only = true;
+    else if (flags.is("--group-only")) options.group_only = true;
+    else if (flags.is("--raw-pad")) options.raw_pad = static_cast<std::size_t>(flags.integer());
     else flags.unknown();
+  }
+  if (options.gets_only && options.group_only) {
+    std::fprintf(stderr, "node_bench: --gets-only and --group-only exclude each other\n");
+    std::exit(2);
   }
   if (options.seconds <= 0 || options.keys == 0) {
     std::fprintf(stderr, "node_bench: --seconds and --keys must be positive\n");
@@ -280,6 +295,7 @@ int main(int argc, char** argv) {
     // ratios use the mean of the two.
     double node_one_writer_first = 0;
     for (int writers : {1, 2, 4, 8, 16, 32, 64, 1}) {
+      if (options.group_only) break;
       TempDir dir("kvs-node-bench", options.parent);
       auto node = open_node(bench_config(dir.path(), options));
       Figures f = measure(writers, options.seconds, true, [&](int t, std::uint64_t n) {
@@ -299,6 +315,7 @@ int main(int argc, char** argv) {
     // 2. The floor: one LMDB transaction and fsync per put, writers serialised by LMDB's lock.
     double raw_one_writer = 0;
     for (int writers : {1, 64}) {
+      if (options.group_only) break;
       TempDir dir("kvs-lmdb-bench", options.parent);
       RawLmdb lmdb(dir.path());
       Figures f = measure(writers, options.seconds, true, [&](int t, std::uint64_t n) {
@@ -346,9 +363,15 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(node_group.failures), static_cast<unsigned long long>(raw_group.failures));
     std::fflush(stdout);
   }
+  if (options.group_only) {
+    std::printf("\n== summary ==\nputs: kvs::Node / raw LMDB group commit, 64 writers = %.0f%% (target >= 80%%)\n",
+                100 * put_ratio);
+    return 0;
+  }
 
   // 3. Random gets on N keys of ~200-byte JSON.
   std::printf("\n== random gets, %zu keys of ~%zu-byte JSON ==\n", options.keys, document(0).size());
+  if (options.raw_pad > 0) std::printf("raw LMDB values padded by %zu bytes\n", options.raw_pad);
   TempDir node_dir("kvs-node-bench", options.parent);
   auto node = open_node(bench_config(node_dir.path(), options));
   {
@@ -377,6 +400,7 @@ int main(int argc, char** argv) {
     for (std::uint64_t n = 0; n < options.keys; ++n) {
       std::string key = key_for(n);
       std::string value = document(n);
+      value.append(options.raw_pad, ' ');
       MDB_val k{key.size(), key.data()};
       MDB_val v{value.size(), value.data()};
       check_mdb(mdb_put(txn, lmdb.dbi, &k, &v, 0), "mdb_put");

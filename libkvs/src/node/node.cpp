@@ -72,14 +72,16 @@ using ReadCheck = Status (auth::Authority::*)(const Caller&, std::string_view, c
 // place and never moved: each move of a Version copies its short strings.
 Status read_live(const storage::Store& store, std::string_view raw_path, const Clock& clock,
                  const auth::Authority* authority, ReadCheck check, const Caller& caller, Version& out) {
-  auto path = normalize_key(raw_path);
+  // A key that is already normal (the usual case) is read in place, not copied.
+  std::string normalized;
+  auto path = util::normalize_key_view(raw_path, /*allow_reserved=*/false, normalized);
   if (!path.is_ok()) return path.status();
   auto held = store.get(*path, out);
   if (!held.is_ok()) return held.status();
   // Only a version with an expiry can be expired (is_expired), so most reads never ask the
   // clock, which costs more than the rest of the check.
   if (!*held || out.deleted || (out.expires_at_ms.has_value() && is_expired(out, clock.now_ms()))) {
-    return Status::not_found("key " + *path);
+    return Status::not_found("key " + std::string(*path));
   }
   if (authority != nullptr) {
     if (Status allowed = (authority->*check)(caller, *path, meta_of(out)); !allowed.is_ok()) return allowed;

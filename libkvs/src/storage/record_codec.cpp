@@ -78,27 +78,30 @@ Status corrupt(std::string_view what) { return Status::corruption("record: " + s
 
 struct Header {
   std::uint8_t flags = 0;
+  std::uint16_t permissions = 0;
+  std::int64_t origin_joined_ms = 0;
   RecordSummary summary;
 };
 
-// Reads everything up to (not including) the strings after uuid.
-Result<Header> read_header(util::ByteReader& reader) {
+// Reads everything up to (not including) the strings after uuid into `header`, in one pass:
+// the read path decodes a record per get, and a second pass over the fixed fields (or a
+// Result<Header> to move) showed in its profile.
+Status read_header(util::ByteReader& reader, Header& header) {
   std::uint8_t format = reader.u8();
   if (reader.failed()) return corrupt("empty");
   if (format != kRecordFormatV1) return corrupt("unknown format version " + std::to_string(format));
-  Header header;
   header.flags = reader.u8();
   if ((header.flags & ~kKnownFlags) != 0) return corrupt("unknown flags " + std::to_string(header.flags));
-  (void)reader.u16_le();  // permissions: read by decode_record
+  header.permissions = reader.u16_le();
   header.summary.timestamp_ms = reader.i64_le();
-  (void)reader.i64_le();  // origin_joined_ms: read by decode_record
+  header.origin_joined_ms = reader.i64_le();
   if ((header.flags & kFlagExpires) != 0) header.summary.expires_at_ms = reader.i64_le();
   header.summary.path = read_string(reader);
   header.summary.uuid = read_string(reader);
   if (reader.failed()) return corrupt("truncated header");
   header.summary.deleted = (header.flags & kFlagDeleted) != 0;
   header.summary.compressed = (header.flags & kFlagCompressed) != 0;
-  return header;
+  return Status::ok();
 }
 
 }  // namespace
@@ -136,9 +139,9 @@ std::string encode_record(const Version& version, const CodecOptions& options) {
 
 Result<RecordSummary> decode_summary(std::string_view bytes) {
   util::ByteReader reader(bytes);
-  auto header = read_header(reader);
-  if (!header.is_ok()) return header.status();
-  return header->summary;
+  Header header;
+  if (Status read = read_header(reader, header); !read.is_ok()) return read;
+  return header.summary;
 }
 
 Result<Version> decode_record(std::string_view bytes, RecordPart part) {
@@ -149,20 +152,16 @@ Result<Version> decode_record(std::string_view bytes, RecordPart part) {
 
 Status decode_record_into(std::string_view bytes, Version& version, RecordPart part) {
   util::ByteReader reader(bytes);
-  auto header = read_header(reader);
-  if (!header.is_ok()) return header.status();
+  Header header;
+  if (Status read = read_header(reader, header); !read.is_ok()) return read;
 
-  // Re-read the fixed fields that read_header skipped.
-  util::ByteReader fixed(bytes.substr(2));
-  version.permissions = fixed.u16_le();
-  (void)fixed.i64_le();  // timestamp_ms: in the summary
-  version.origin_joined_ms = fixed.i64_le();
-
-  version.path.assign(header->summary.path);
-  version.uuid.assign(header->summary.uuid);
-  version.timestamp_ms = header->summary.timestamp_ms;
-  version.expires_at_ms = header->summary.expires_at_ms;
-  version.deleted = header->summary.deleted;
+  version.permissions = header.permissions;
+  version.origin_joined_ms = header.origin_joined_ms;
+  version.path.assign(header.summary.path);
+  version.uuid.assign(header.summary.uuid);
+  version.timestamp_ms = header.summary.timestamp_ms;
+  version.expires_at_ms = header.summary.expires_at_ms;
+  version.deleted = header.summary.deleted;
   version.origin_node_id.assign(read_string(reader));
   version.owner_uuid.assign(read_string(reader));
   version.group_uuid.assign(read_string(reader));
@@ -175,7 +174,7 @@ Status decode_record_into(std::string_view bytes, Version& version, RecordPart p
     return Status::ok();
   }
 
-  if (!header->summary.compressed) {
+  if (!header.summary.compressed) {
     if (raw_size != data.size()) return corrupt("document length mismatch in the record of " + version.path);
     version.data.assign(data);
     return Status::ok();

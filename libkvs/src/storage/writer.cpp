@@ -3,6 +3,7 @@
 
 #include "storage/writer.hpp"
 
+#include <algorithm>
 #include <exception>
 #include <limits>
 #include <utility>
@@ -80,7 +81,6 @@ Writer::Writer(lmdb::Env& env, const Tables& tables, WriterOptions options, cons
 Writer::~Writer() { stop(); }
 
 Status Writer::submit(Intent& intent) {
-  std::future<void> done = intent.done.get_future();
   {
     MutexLock lock_queue(queue_mutex_);
     if (std::this_thread::get_id() == writer_id_) {
@@ -97,14 +97,12 @@ Status Writer::submit(Intent& intent) {
     // store may be destroyed (with its condition variable) before a later notify would run.
     queue_wakeup_.notify_one();
   }
-  done.wait();
+  MutexLock lock_done(done_mutex_);
+  lock_done.wait(done_wakeup_, [&] { return intent.done; });
   return Status::ok();
 }
 
 Status Writer::submit_all(std::vector<Intent>& intents) {
-  std::vector<std::future<void>> done;
-  done.reserve(intents.size());
-  for (auto& intent : intents) done.push_back(intent.done.get_future());
   {
     MutexLock lock_queue(queue_mutex_);
     if (std::this_thread::get_id() == writer_id_) {
@@ -119,7 +117,10 @@ Status Writer::submit_all(std::vector<Intent>& intents) {
     for (auto& intent : intents) queue_.push_back(&intent);
     queue_wakeup_.notify_one();  // under the lock, as in submit
   }
-  for (auto& future : done) future.wait();
+  MutexLock lock_done(done_mutex_);
+  lock_done.wait(done_wakeup_, [&] {
+    return std::all_of(intents.begin(), intents.end(), [](const Intent& intent) { return intent.done; });
+  });
   return Status::ok();
 }
 
@@ -271,7 +272,14 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
       intent->purged = false;
     }
   }
-  for (Intent* intent : batch) intent->done.set_value();
+  {
+    MutexLock lock_done(done_mutex_);
+    for (Intent* intent : batch) intent->done = true;
+  }
+  // After the unlock, so that woken callers do not wait for it: the condition variable is the
+  // Writer's, which outlives this thread (the destructor joins it), so a caller that returns
+  // and lets its store go first cannot pull it away from under this broadcast.
+  done_wakeup_.notify_all();
   return true;
 }
 

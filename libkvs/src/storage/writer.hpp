@@ -24,7 +24,6 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
-#include <future>
 #include <mutex>
 #include <optional>
 #include <exception>
@@ -68,7 +67,9 @@ struct Intent {
   // of a purge that was a change (an expiry; 0 otherwise).
   std::optional<Version> previous;
   std::uint64_t sequence = 0;
-  std::promise<void> done;
+  // Set by the writer thread, under Writer::done_mutex_, once the outcome above is written;
+  // the caller waits on Writer::done_wakeup_ until it is true.
+  bool done = false;
 };
 
 struct WriterOptions {
@@ -154,6 +155,13 @@ class Writer {
   bool stopping_ KVS_GUARDED_BY(queue_mutex_) = false;
   std::thread::id writer_id_ KVS_GUARDED_BY(queue_mutex_);
   std::thread thread_;
+
+  // done_mutex_ guards the `done` of every queued intent; done_wakeup_ wakes their callers
+  // with one broadcast per batch. A wake per intent (a promise each) cost the writer thread
+  // one futex syscall per intent between a commit and the next batch, and a heap allocation
+  // per intent for the promise's shared state.
+  Mutex done_mutex_;
+  std::condition_variable done_wakeup_;
 
   // stats_mutex_ guards the figures stats() reports.
   mutable Mutex stats_mutex_;

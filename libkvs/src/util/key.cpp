@@ -1,5 +1,7 @@
 #include "util/key.hpp"
 
+#include <utility>
+
 namespace kvs::util {
 
 Result<std::string> normalize_key(std::string_view raw, bool allow_reserved) {
@@ -33,6 +35,34 @@ Result<std::string> normalize_key(std::string_view raw, bool allow_reserved) {
     start = slash + 1;
   }
   return std::string(key);
+}
+
+// One pass over the bytes, checking the same rules as normalize_key; a leading or trailing
+// '/' shows up as an empty first or last segment.
+bool is_normal_key(std::string_view key, bool allow_reserved) noexcept {
+  if (key.empty() || key.size() > kMaxKeyBytes) return false;
+  if (!allow_reserved && is_reserved_path(key)) return false;
+  std::size_t segment_start = 0;
+  for (std::size_t i = 0; i <= key.size(); ++i) {
+    if (i == key.size() || key[i] == '/') {
+      const std::size_t length = i - segment_start;
+      if (length == 0) return false;
+      if (key[segment_start] == '.' && (length == 1 || (length == 2 && key[segment_start + 1] == '.'))) return false;
+      segment_start = i + 1;
+      continue;
+    }
+    auto byte = static_cast<unsigned char>(key[i]);
+    if (byte < 0x20 || byte == 0x7F) return false;
+  }
+  return true;
+}
+
+Result<std::string_view> normalize_key_view(std::string_view raw, bool allow_reserved, std::string& scratch) {
+  if (is_normal_key(raw, allow_reserved)) return raw;
+  auto normalized = normalize_key(raw, allow_reserved);
+  if (!normalized.is_ok()) return normalized.status();
+  scratch = std::move(*normalized);
+  return std::string_view(scratch);
 }
 
 }  // namespace kvs::util

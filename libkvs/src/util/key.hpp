@@ -26,4 +26,14 @@ constexpr bool is_reserved_path(std::string_view path) noexcept { return !path.e
 // segment when `allow_reserved` is false.
 Result<std::string> normalize_key(std::string_view raw, bool allow_reserved);
 
+// True when `key` passes every rule of normalize_key and is already in normal form, so that
+// normalize_key would return it unchanged. Allocates nothing: the read and write paths check
+// the (usual) normal key in place instead of copying it.
+bool is_normal_key(std::string_view key, bool allow_reserved) noexcept;
+
+// normalize_key without its copy for a key that is already normal: a view of `raw` itself
+// when is_normal_key(raw), else of `scratch`, which then holds normalize_key's result. The
+// same errors as normalize_key. The view lives as long as `raw` and `scratch`.
+Result<std::string_view> normalize_key_view(std::string_view raw, bool allow_reserved, std::string& scratch);
+
 }  // namespace kvs::util

@@ -5,6 +5,7 @@
 #include "storage/writer.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <memory>
 #include <stdexcept>
@@ -110,6 +111,41 @@ TEST_CASE("many threads writing concurrently all succeed and share commits", "[s
   CHECK(stats.last_sequence == std::uint64_t{kThreads * kWritesEach});
   CHECK(stats.commits < stats.intents);
   CHECK(scan_paths(*store).size() == std::size_t{kThreads * kWritesEach});
+}
+
+TEST_CASE("a caller is woken by its own batch's commit, not by the batch before it", "[storage][group-commit]") {
+  // The writer wakes callers with one broadcast per batch: a caller whose intent is in a later
+  // batch wakes too, and must go back to waiting until its own batch has committed.
+  TempDir dir;
+  auto store = open_store(options_in(dir));
+  std::atomic<bool> deciding{false};
+  std::atomic<bool> gate{false};
+  std::future<Result<std::optional<Version>>> later;
+  {
+    WriterHold hold(*store);
+    later = write_async(*store, [&](WriteView&) -> Result<std::optional<Version>> {
+      deciding = true;
+      spin_until([&] { return gate.load(); });
+      return std::optional<Version>(make_version("later", "u-later", 1, "{}"));
+    });
+    spin_until([&] { return store->queued_for_testing() == 1; });
+  }  // the held batch commits and its callers are woken; the later intent runs next
+  spin_until([&] { return deciding.load(); });
+  CHECK(later.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout);
+  auto before = store->get("later");
+  REQUIRE(before.is_ok());
+  CHECK_FALSE(before->has_value());
+
+  gate = true;
+  auto written = later.get();
+  REQUIRE(written.is_ok());
+  REQUIRE(written->has_value());
+  CHECK((*written)->uuid == "u-later");
+  // Returned only once committed: the write is there for the next reader.
+  auto after = store->get("later");
+  REQUIRE(after.is_ok());
+  REQUIRE(after->has_value());
+  CHECK((*after)->uuid == "u-later");
 }
 
 TEST_CASE("intents queued while the writer is busy share one commit, up to max_batch", "[storage][group-commit]") {

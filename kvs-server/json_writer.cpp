@@ -83,31 +83,23 @@ void JsonWriter::separate() {
   need_comma_ = true;
 }
 
-JsonWriter& JsonWriter::begin_object() {
+JsonWriter& JsonWriter::open(char bracket) {
   separate();
-  out_.push_back('{');
-  need_comma_ = false;
+  out_.push_back(bracket);
+  need_comma_ = false;  // the first member or element takes no comma
   return *this;
 }
 
-JsonWriter& JsonWriter::end_object() {
-  out_.push_back('}');
-  need_comma_ = true;
+JsonWriter& JsonWriter::close(char bracket) {
+  out_.push_back(bracket);
+  need_comma_ = true;  // the container is a value: whatever follows it does
   return *this;
 }
 
-JsonWriter& JsonWriter::begin_array() {
-  separate();
-  out_.push_back('[');
-  need_comma_ = false;
-  return *this;
-}
-
-JsonWriter& JsonWriter::end_array() {
-  out_.push_back(']');
-  need_comma_ = true;
-  return *this;
-}
+JsonWriter& JsonWriter::begin_object() { return open('{'); }
+JsonWriter& JsonWriter::end_object() { return close('}'); }
+JsonWriter& JsonWriter::begin_array() { return open('['); }
+JsonWriter& JsonWriter::end_array() { return close(']'); }
 
 JsonWriter& JsonWriter::key(std::string_view name) {
   separate();

@@ -40,6 +40,9 @@ class JsonWriter {
 
  private:
   void separate();
+  // Begins or ends an object or array.
+  JsonWriter& open(char bracket);
+  JsonWriter& close(char bracket);
 
   std::string out_;
   bool need_comma_ = false;

@@ -6,9 +6,6 @@
 #include <iterator>
 #include <map>
 #include <mutex>
-#include <regex>
-#include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/http_client.hpp"
+#include "support/prometheus.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -24,6 +22,7 @@ using kvs::test::HttpClient;
 using kvs::test::HttpResponse;
 using kvs::test::json_int;
 using kvs::test::json_string;
+using kvs::test::parse_prometheus;
 using kvs::test::run_kvs_server;
 using kvs::test::ServerConfig;
 using kvs::test::ServerProcess;
@@ -44,28 +43,6 @@ std::string read_file(const std::string& path) {
 }
 
 Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
-
-// Every sample of a Prometheus text body (format 0.0.4) by its series text; fails the test on
-// a line that is neither a HELP/TYPE comment nor a sample.
-std::map<std::string, double> parse_prometheus(const std::string& text) {
-  static const std::regex sample(
-      R"(([a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})?) (\S+))");
-  static const std::regex comment(R"(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .*)");
-  std::map<std::string, double> samples;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    INFO(line);
-    if (line.empty()) continue;
-    std::smatch match;
-    if (line[0] == '#') {
-      CHECK(std::regex_match(line, comment));
-      continue;
-    }
-    REQUIRE(std::regex_match(line, match, sample));
-    samples[match[1]] = std::stod(match[4]);
-  }
-  return samples;
-}
 
 }  // namespace
 

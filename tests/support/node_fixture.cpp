@@ -53,6 +53,17 @@ void NodeFixture::reopen() {
   node_ = std::move(*opened);
 }
 
+std::vector<Version> stored_versions(Node& node) {
+  std::vector<Version> versions;
+  Status exported = node.export_versions([&](const Version& version) {
+    versions.push_back(version);
+    return true;
+  });
+  INFO(exported.to_string());
+  REQUIRE(exported.is_ok());
+  return versions;
+}
+
 std::string json_of_size(std::size_t bytes, std::uint64_t n) {
   std::string head = "{\"n\":" + std::to_string(n) + ",\"pad\":\"";
   std::string tail = "\"}";

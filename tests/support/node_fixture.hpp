@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kvs/config.hpp"
 #include "kvs/node.hpp"
@@ -55,6 +56,10 @@ Caller admin_caller(NodeFixture& fixture);
 // A new user with `scopes`, created by `admin`, and the Caller of a fresh token of it with the
 // same scopes. Fails the test on any refusal.
 Caller new_user_caller(NodeFixture& fixture, const Caller& admin, const std::string& nickname, std::uint8_t scopes);
+
+// Every version `node` stores, tombstones included, as Node::export_versions gives them.
+// Fails the test when the export fails.
+std::vector<Version> stored_versions(Node& node);
 
 // A JSON document of about `bytes` bytes: {"n":<n>,"pad":"xxx..."}.
 std::string json_of_size(std::size_t bytes, std::uint64_t n = 0);

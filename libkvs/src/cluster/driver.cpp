@@ -22,37 +22,30 @@ Driver::Driver(SelfRecord self, ClusterOptions options, const Clock& clock, Rand
 
 Driver::~Driver() { stop(); }
 
-void Driver::start() {
-  {
-    MutexLock lock(mutex_);
-    if (running_ || stopping_) return;
-    running_ = true;
-  }
-  loop_ = std::thread([this] { run(); });
-}
+void Driver::start() { loop_.start([this] { run(); }); }
 
 void Driver::stop() {
+  if (loop_.stopping()) return;
+  loop_.stop();
   {
+    // The loop is gone, and deliver() and report_send_failed() now refuse: nobody takes these.
+    // Taking mutex_ also orders the notify below after any command caller's look at
+    // loop_.stopping(): one that saw it false is asleep on done_ by now, and hears it.
     MutexLock lock(mutex_);
-    if (stopping_) return;
-    stopping_ = true;
+    inbox_.clear();
+    queued_messages_ = 0;
+    queued_other_ = 0;
   }
-  wake_.notify_all();
   done_.notify_all();
-  if (loop_.joinable()) loop_.join();
   // After the loop: no one posts on the lane any more. Closing it fails the queued requests
-  // (their callbacks find stopping_ set and drop the report) and waits out those in flight.
+  // (their callbacks find the loop stopping and drop the report) and waits out those in flight.
   transport_.close(net::Lane::kMembership);
-  MutexLock lock(mutex_);
-  inbox_.clear();
-  queued_messages_ = 0;
-  queued_other_ = 0;
 }
 
 Status Driver::deliver(PeerMessage message) {
   {
     MutexLock lock(mutex_);
-    if (!running_ || stopping_) return Status::unavailable("the cluster loop is not running");
+    if (!loop_.running()) return Status::unavailable("the cluster loop is not running");
     if (queued_messages_ >= options_.inbox_capacity) {
       inbox_rejected_ += 1;
       return Status::unavailable("the cluster inbox is full");
@@ -60,7 +53,7 @@ Status Driver::deliver(PeerMessage message) {
     queued_messages_ += 1;
     inbox_.emplace_back(std::move(message));
   }
-  wake_.notify_one();
+  loop_.wake();
   return Status::ok();
 }
 
@@ -68,24 +61,24 @@ void Driver::report_send_failed(std::string address) {
   {
     MutexLock lock(mutex_);
     // A lost report only means a seed's back-off does not widen: drop it rather than grow.
-    if (stopping_ || queued_other_ >= options_.inbox_capacity) return;
+    if (loop_.stopping() || queued_other_ >= options_.inbox_capacity) return;
     queued_other_ += 1;
     inbox_.emplace_back(SendFailed{std::move(address)});
   }
-  wake_.notify_one();
+  loop_.wake();
 }
 
 Status Driver::command(Input input) {
   MutexLock lock(mutex_);
-  if (!running_ || stopping_) return Status::unavailable("the cluster loop is not running");
+  if (!loop_.running()) return Status::unavailable("the cluster loop is not running");
   if (queued_other_ >= options_.inbox_capacity) return Status::unavailable("the cluster inbox is full");
   queued_other_ += 1;
   inbox_.push_back(std::move(input));
   std::uint64_t ticket = ++commands_posted_;
-  wake_.notify_one();
+  loop_.wake();
   // Commands are applied in posting order, so commands_done_ >= ticket means ours ran.
   bool done = lock.wait_for(done_, options_.command_timeout,
-                             [&]() KVS_REQUIRES(mutex_) { return stopping_ || commands_done_ >= ticket; });
+                             [&]() KVS_REQUIRES(mutex_) { return loop_.stopping() || commands_done_ >= ticket; });
   if (!done || commands_done_ < ticket) return Status::unavailable("the cluster loop did not answer in time");
   return Status::ok();
 }
@@ -96,7 +89,7 @@ Status Driver::leave(bool remember_peers) {
   // process that exits right after leaving (SIGTERM) does not cancel the messages on its way out.
   MutexLock lock(mutex_);
   (void)lock.wait_for(sent_, options_.leave_timeout,
-                      [&]() KVS_REQUIRES(mutex_) { return stopping_ || sends_in_flight_ == 0; });
+                      [&]() KVS_REQUIRES(mutex_) { return loop_.stopping() || sends_in_flight_ == 0; });
   return Status::ok();
 }
 
@@ -129,10 +122,10 @@ void Driver::run() {
       sleep = std::chrono::duration_cast<Duration>(wakeup - now) + Duration(1);
     }
     std::uint64_t commands_in_batch = 0;
+    // An entry posted since the last swap has called wake(): the wait then returns at once.
+    if (!loop_.wait_for(sleep)) break;
     {
       MutexLock lock(mutex_);
-      lock.wait_for(wake_, sleep, [&]() KVS_REQUIRES(mutex_) { return stopping_ || !inbox_.empty(); });
-      if (stopping_) break;
       batch.swap(inbox_);
       queued_messages_ = 0;
       queued_other_ = 0;
@@ -234,7 +227,7 @@ void Driver::on_sent(const std::string& address, const Result<net::PeerAnswer>& 
   {
     MutexLock lock(mutex_);
     sends_in_flight_ -= 1;
-    stopping = stopping_;
+    stopping = loop_.stopping();
   }
   sent_.notify_all();
   if (stopping) return;  // the transport fails what is queued at shutdown: nothing to report

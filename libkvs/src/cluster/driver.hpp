@@ -40,7 +40,6 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <variant>
 #include <vector>
 
@@ -49,6 +48,7 @@
 #include "net/peer_transport.hpp"
 #include "kvs/clock.hpp"
 #include "kvs/status.hpp"
+#include "util/background_thread.hpp"
 #include "util/log_limiter.hpp"
 #include "util/thread_annotations.hpp"
 
@@ -141,8 +141,8 @@ class Driver {
   const DriverOptions options_;
   net::PeerTransport& transport_;
 
+  // Lock order: mutex_ before loop_'s own (loop_.stopping() and running() are read under it).
   mutable Mutex mutex_;
-  std::condition_variable wake_;       // the loop: inbox entry or stop
   std::condition_variable done_;       // command callers: commands_done_ moved
   std::deque<Input> inbox_ KVS_GUARDED_BY(mutex_);
   std::size_t queued_messages_ KVS_GUARDED_BY(mutex_) = 0;
@@ -155,13 +155,11 @@ class Driver {
   // Peers that reject our signature (another cluster_secret), or that do not answer at all.
   util::LogLimiter rejected_log_{std::chrono::seconds(30)};
   util::LogLimiter unreachable_log_{std::chrono::minutes(1)};
-  bool running_ KVS_GUARDED_BY(mutex_) = false;
-  bool stopping_ KVS_GUARDED_BY(mutex_) = false;
 
   mutable Mutex snapshot_mutex_;
   DriverSnapshot snapshot_ KVS_GUARDED_BY(snapshot_mutex_);
 
-  std::thread loop_;
+  util::BackgroundThread loop_;  // last: stopped before the members its body uses go
 };
 
 }  // namespace kvs::cluster

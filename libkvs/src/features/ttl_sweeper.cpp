@@ -25,20 +25,9 @@ TtlSweeper::TtlSweeper(keyspace::Keyspace& keyspace, const Clock& clock, TtlSwee
 
 TtlSweeper::~TtlSweeper() { stop(); }
 
-void TtlSweeper::start() {
-  MutexLock lock(thread_mutex_);
-  if (thread_.joinable() || stopping_) return;
-  thread_ = std::thread([this] { run(); });
-}
+void TtlSweeper::start() { thread_.start([this] { run(); }); }
 
-void TtlSweeper::stop() {
-  {
-    MutexLock lock(thread_mutex_);
-    stopping_ = true;
-  }
-  wakeup_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void TtlSweeper::stop() { thread_.stop(); }
 
 Result<std::size_t> TtlSweeper::sweep_now(bool tombstones) {
   MutexLock lock(sweep_mutex_);
@@ -111,11 +100,8 @@ Result<std::size_t> TtlSweeper::purge_tombstones(std::int64_t now) {
 }
 
 void TtlSweeper::run() {
-  for (;;) {
-    {
-      MutexLock lock(thread_mutex_);
-      if (lock.wait_for(wakeup_, options_.period, [&]() KVS_REQUIRES(thread_mutex_) { return stopping_; })) break;
-    }
+  // Nothing calls wake(): only stop() ends a period early.
+  while (thread_.wait_for(options_.period)) {
     Result<std::size_t> swept = std::size_t{0};
     {
       MutexLock sweep_lock(sweep_mutex_);

@@ -28,17 +28,15 @@
 // destructor; sweep_now() may be called from any thread, and sweeps never overlap.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <mutex>
-#include <thread>
 
 #include "kvs/clock.hpp"
 #include "kvs/status.hpp"
 #include "kvs/version.hpp"
 #include "keyspace/keyspace.hpp"
+#include "util/background_thread.hpp"
 #include "util/thread_annotations.hpp"
 
 namespace kvs::features {
@@ -91,11 +89,7 @@ class TtlSweeper {
   Mutex sweep_mutex_;
   std::int64_t last_tombstone_sweep_ms_ KVS_GUARDED_BY(sweep_mutex_) = 0;
 
-  // thread_mutex_ guards stopping_; wakeup_ ends the thread's wait early.
-  Mutex thread_mutex_;
-  std::condition_variable wakeup_;
-  bool stopping_ KVS_GUARDED_BY(thread_mutex_) = false;
-  std::thread thread_;
+  util::BackgroundThread thread_;  // last: stopped before the members its body uses go
 };
 
 }  // namespace kvs::features

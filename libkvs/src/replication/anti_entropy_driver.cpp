@@ -22,19 +22,13 @@ AntiEntropyDriver::~AntiEntropyDriver() { stop(); }
 
 void AntiEntropyDriver::start() {
   MutexLock lock(mutex_);
-  if (started_ || stopping_) return;
-  started_ = true;
+  if (rounds_ || thread_.stopping()) return;
   rounds_ = std::make_unique<AntiEntropy>(options_, tree_, hooks_.scan, *hooks_.random, hooks_.clock->monotonic_now());
-  thread_ = std::thread([this] { run(); });
+  thread_.start([this] { run(); });
 }
 
 void AntiEntropyDriver::stop() {
-  {
-    MutexLock lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  thread_.stop();
   // Fails what is still queued on the lane (its answer is queued for nobody) and waits out the
   // callbacks in flight: none runs once this returns.
   if (hooks_.transport != nullptr) hooks_.transport->close(net::Lane::kSync);
@@ -43,18 +37,17 @@ void AntiEntropyDriver::stop() {
 void AntiEntropyDriver::answered(std::uint64_t ticket, Result<std::string> answer) {
   {
     MutexLock lock(mutex_);
-    if (stopping_) return;
+    if (thread_.stopping()) return;
     answers_.emplace_back(ticket, std::move(answer));
   }
-  wake_.notify_one();
+  thread_.wake();
 }
 
 void AntiEntropyDriver::run() {
-  for (;;) {
+  while (!thread_.stopping()) {
     std::deque<std::pair<std::uint64_t, Result<std::string>>> answers;
     {
       MutexLock lock(mutex_);
-      if (stopping_) return;
       answers.swap(answers_);
     }
     auto now = hooks_.clock->monotonic_now();
@@ -67,12 +60,9 @@ void AntiEntropyDriver::run() {
       carry_out(std::move(effects));
       continue;
     }
-    MutexLock lock(mutex_);
-    if (stopping_) return;
-    if (!answers_.empty()) continue;
-    // Until an answer, the end of a pause or the next round.
-    auto until = std::min(rounds_->next_wakeup(), now + kMaxSleep);
-    lock.wait_until(wake_, until);
+    // Until an answer, the end of a pause or the next round. An answer queued since the swap
+    // above has called wake(): the wait then returns at once.
+    if (!thread_.wait_until(std::min(rounds_->next_wakeup(), now + kMaxSleep))) return;
   }
 }
 

@@ -14,13 +14,11 @@
 // The transport, the clock, the random source and `tree` must outlive the driver.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -30,6 +28,7 @@
 #include "net/peer_transport.hpp"
 #include "replication/anti_entropy.hpp"
 #include "replication/merkle.hpp"
+#include "util/background_thread.hpp"
 #include "util/thread_annotations.hpp"
 
 namespace kvs::replication {
@@ -75,13 +74,11 @@ class AntiEntropyDriver {
   // The state machine: built by start(), then touched by the driver thread only.
   std::unique_ptr<AntiEntropy> rounds_;
 
+  // mutex_ also makes start() build rounds_ once, before the thread that alone touches it.
   Mutex mutex_;
-  std::condition_variable wake_;
   std::deque<std::pair<std::uint64_t, Result<std::string>>> answers_ KVS_GUARDED_BY(mutex_);
-  bool stopping_ KVS_GUARDED_BY(mutex_) = false;
-  bool started_ KVS_GUARDED_BY(mutex_) = false;
 
-  std::thread thread_;
+  util::BackgroundThread thread_;  // last: stopped before the members its body uses go
 };
 
 }  // namespace kvs::replication

@@ -1,6 +1,7 @@
 #include "replication/replicator.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "kvs/log.hpp"
@@ -12,22 +13,12 @@ Replicator::Replicator(ReplicatorOptions options, ReplicatorHooks hooks)
 
 Replicator::~Replicator() { stop(); }
 
-void Replicator::start() {
-  MutexLock lock(mutex_);
-  if (started_ || stopping_) return;
-  started_ = true;
-  sender_ = std::thread([this] { run(); });
-}
+void Replicator::start() { sender_.start([this] { run(); }); }
 
 void Replicator::stop() {
-  {
-    MutexLock lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (sender_.joinable()) sender_.join();
-  // Fails what is still queued on the lane (those answers find stopping_ set) and waits out the
-  // callbacks in flight: none runs once this returns.
+  sender_.stop();
+  // Fails what is still queued on the lane (those answers find the sender stopping) and waits
+  // out the callbacks in flight: none runs once this returns.
   if (hooks_.transport != nullptr) hooks_.transport->close(net::Lane::kPush);
 }
 
@@ -35,10 +26,10 @@ void Replicator::enqueue(const Version& version) {
   auto now = hooks_.clock->monotonic_now();
   {
     MutexLock lock(mutex_);
-    if (stopping_) return;
+    if (sender_.stopping()) return;
     queues_.enqueue(version, now);
   }
-  wake_.notify_one();
+  sender_.wake();
 }
 
 ReplicatorStats Replicator::stats() const {
@@ -51,15 +42,15 @@ void Replicator::answered(const std::string& peer_id, std::uint64_t ticket, Push
   auto now = hooks_.clock->monotonic_now();
   {
     MutexLock lock(mutex_);
-    if (stopping_) return;
+    if (sender_.stopping()) return;
     queues_.on_answer(peer_id, ticket, outcome, now);
   }
-  wake_.notify_one();
+  sender_.wake();
 }
 
 void Replicator::run() {
   auto next_refresh = hooks_.clock->monotonic_now();
-  for (;;) {
+  while (!sender_.stopping()) {
     auto now = hooks_.clock->monotonic_now();
     std::vector<PeerAddress> peers;
     bool refresh = now >= next_refresh;
@@ -69,20 +60,21 @@ void Replicator::run() {
       next_refresh = now + options_.peer_refresh;
     }
     PushEffects effects;
+    std::optional<std::chrono::steady_clock::time_point> idle_until;
     {
       MutexLock lock(mutex_);
-      if (stopping_) return;
       if (refresh) queues_.set_peers(peers);
       queues_.on_tick(now);
       effects = queues_.take_effects();
-      if (effects.empty()) {
-        // Sleep until a write, an answer, a back-off's end or the next member refresh.
-        auto until = std::min(next_refresh, queues_.next_wakeup());
-        lock.wait_until(wake_, until);
-        continue;
-      }
+      if (effects.empty()) idle_until = std::min(next_refresh, queues_.next_wakeup());
     }
-    carry_out(std::move(effects));
+    if (!idle_until) {
+      carry_out(std::move(effects));
+      continue;
+    }
+    // Sleep until a write, an answer, a back-off's end or the next member refresh. A write or
+    // an answer since the lock was let go has called wake(): the wait then returns at once.
+    if (!sender_.wait_until(*idle_until)) return;
   }
 }
 

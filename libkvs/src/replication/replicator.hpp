@@ -15,10 +15,8 @@
 // The transport and the clock must outlive the Replicator.
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "kvs/clock.hpp"
@@ -26,6 +24,7 @@
 #include "kvs/version.hpp"
 #include "net/peer_transport.hpp"
 #include "replication/push_queues.hpp"
+#include "util/background_thread.hpp"
 #include "util/log_limiter.hpp"
 #include "util/thread_annotations.hpp"
 
@@ -73,14 +72,11 @@ class Replicator {
   const ReplicatorHooks hooks_;
 
   mutable Mutex mutex_;
-  std::condition_variable wake_;
   PushQueues queues_ KVS_GUARDED_BY(mutex_);
-  bool stopping_ KVS_GUARDED_BY(mutex_) = false;
-  bool started_ KVS_GUARDED_BY(mutex_) = false;
   // A peer whose pushes keep failing is reported at most once a minute (sender thread only).
   util::LogLimiter unreachable_log_{std::chrono::minutes(1)};
 
-  std::thread sender_;
+  util::BackgroundThread sender_;  // last: stopped before the members its body uses go
 };
 
 }  // namespace kvs::replication

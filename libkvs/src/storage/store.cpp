@@ -39,6 +39,39 @@ struct Store::Impl {
   std::optional<Tables> tables;
   std::string feed_id;  // read at open; fixed while the store is open
   std::unique_ptr<Writer> writer;
+
+  // Both Store::write overloads: one intent through the writer. `audit` (null for none) must
+  // live until this returns: the writer completes the intent before submit() returns.
+  Result<std::optional<Version>> write(Decide decide, const AuditNote* audit, std::uint8_t tag,
+                                       Headroom headroom) {
+    try {
+      Intent intent;
+      intent.kind = Intent::Kind::kWrite;
+      intent.tag = tag;
+      intent.headroom = headroom;
+      intent.decide = std::move(decide);
+      intent.audit = audit;
+      if (Status queued = writer->submit(intent); !queued.is_ok()) return queued;
+      if (!intent.status.is_ok()) return intent.status;
+      return std::move(intent.written);
+    } catch (...) {
+      return Status::internal("write: " + what_of(std::current_exception()));
+    }
+  }
+
+  // Runs `body` in a read transaction of its own, which ends when `body` returns. A failed
+  // begin is returned as is; an exception (std::bad_alloc, mostly) becomes kInternal named
+  // after `what`, so none leaves the Store.
+  template <class Read>
+  auto read(const char* what, Read&& body) const -> decltype(body(std::declval<lmdb::ReadTxn&>())) {
+    try {
+      lmdb::ReadTxn txn(*env);
+      if (Status s = txn.begin(); !s.is_ok()) return s;
+      return body(txn);
+    } catch (...) {
+      return Status::internal(std::string(what) + ": " + what_of(std::current_exception()));
+    }
+  }
 };
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -96,34 +129,11 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
 }
 
 Result<std::optional<Version>> Store::write(Decide decide, std::uint8_t tag, Headroom headroom) {
-  try {
-    Intent intent;
-    intent.kind = Intent::Kind::kWrite;
-    intent.tag = tag;
-    intent.headroom = headroom;
-    intent.decide = std::move(decide);
-    if (Status queued = impl_->writer->submit(intent); !queued.is_ok()) return queued;
-    if (!intent.status.is_ok()) return intent.status;
-    return std::move(intent.written);
-  } catch (...) {
-    return Status::internal("write: " + what_of(std::current_exception()));
-  }
+  return impl_->write(std::move(decide), nullptr, tag, headroom);
 }
 
 Result<std::optional<Version>> Store::write(Decide decide, AuditNote audit, std::uint8_t tag, Headroom headroom) {
-  try {
-    Intent intent;
-    intent.kind = Intent::Kind::kWrite;
-    intent.tag = tag;
-    intent.headroom = headroom;
-    intent.decide = std::move(decide);
-    intent.audit = &audit;  // lives on this stack until the writer has completed the intent
-    if (Status queued = impl_->writer->submit(intent); !queued.is_ok()) return queued;
-    if (!intent.status.is_ok()) return intent.status;
-    return std::move(intent.written);
-  } catch (...) {
-    return Status::internal("write: " + what_of(std::current_exception()));
-  }
+  return impl_->write(std::move(decide), &audit, tag, headroom);
 }
 
 std::vector<Result<std::optional<Version>>> Store::write_all(std::vector<WriteRequest> requests) {
@@ -234,24 +244,18 @@ Status Store::scan(std::string_view start, std::string_view end,
 
 Status Store::scan_skipping(std::string_view start, std::string_view end, const ScanVisitor& visit,
                             RecordPart part, std::uint64_t* sequence) const {
-  try {
-    lmdb::ReadTxn txn(*impl_->env);
-    if (Status s = txn.begin(); !s.is_ok()) return s;
+  return impl_->read("scan", [&](lmdb::ReadTxn& txn) -> Status {
     if (sequence != nullptr) {
       auto last = impl_->tables->read_sequence(txn);
       if (!last.is_ok()) return last.status();
       *sequence = *last;
     }
     return impl_->tables->scan_versions(txn, start, end, visit, part);
-  } catch (...) {
-    return Status::internal("scan: " + what_of(std::current_exception()));
-  }
+  });
 }
 
 Result<std::vector<StoredRevision>> Store::history(std::string_view path) const {
-  try {
-    lmdb::ReadTxn txn(*impl_->env);
-    if (Status s = txn.begin(); !s.is_ok()) return s;
+  return impl_->read("history", [&](lmdb::ReadTxn& txn) -> Result<std::vector<StoredRevision>> {
     lmdb::Cursor cursor;
     if (Status s = cursor.open(txn, impl_->tables->dbs().revisions, "revisions"); !s.is_ok()) return s;
     std::string key = keys::path_key(path);
@@ -269,15 +273,11 @@ Result<std::vector<StoredRevision>> Store::history(std::string_view path) const 
     }
     if (Status s = cursor.status(What{"history of", path}.text()); !s.is_ok()) return s;
     return revisions;
-  } catch (...) {
-    return Status::internal("history: " + what_of(std::current_exception()));
-  }
+  });
 }
 
 Result<std::optional<StoredRevision>> Store::revision(std::string_view path, std::uint64_t revision) const {
-  try {
-    lmdb::ReadTxn txn(*impl_->env);
-    if (Status s = txn.begin(); !s.is_ok()) return s;
+  return impl_->read("revision", [&](lmdb::ReadTxn& txn) -> Result<std::optional<StoredRevision>> {
     auto bytes = txn.get(impl_->tables->dbs().revisions, keys::revision_key(keys::path_key(path), revision),
                      What{"revision of", path});
     if (!bytes.is_ok()) return bytes.status();
@@ -285,15 +285,11 @@ Result<std::optional<StoredRevision>> Store::revision(std::string_view path, std
     auto version = decode_for(**bytes, path);
     if (!version.is_ok()) return version.status();
     return std::optional<StoredRevision>(StoredRevision{revision, std::move(*version)});
-  } catch (...) {
-    return Status::internal("revision: " + what_of(std::current_exception()));
-  }
+  });
 }
 
 Result<std::vector<std::string>> Store::expired(std::int64_t now_ms, std::size_t limit) const {
-  try {
-    lmdb::ReadTxn txn(*impl_->env);
-    if (Status s = txn.begin(); !s.is_ok()) return s;
+  return impl_->read("expired", [&](lmdb::ReadTxn& txn) -> Result<std::vector<std::string>> {
     lmdb::Cursor cursor;
     if (Status s = cursor.open(txn, impl_->tables->dbs().expiry, "expiry"); !s.is_ok()) return s;
     std::vector<std::string> paths;
@@ -308,15 +304,11 @@ Result<std::vector<std::string>> Store::expired(std::int64_t now_ms, std::size_t
     }
     if (Status s = cursor.status("scan expiry index"); !s.is_ok()) return s;
     return paths;
-  } catch (...) {
-    return Status::internal("expired: " + what_of(std::current_exception()));
-  }
+  });
 }
 
 Status Store::scan_since(std::int64_t since_ms, const std::function<bool(const Version&)>& visit) const {
-  try {
-    lmdb::ReadTxn txn(*impl_->env);
-    if (Status s = txn.begin(); !s.is_ok()) return s;
+  return impl_->read("scan_since", [&](lmdb::ReadTxn& txn) -> Status {
     lmdb::Cursor cursor;
     if (Status s = cursor.open(txn, impl_->tables->dbs().tindex, "time index"); !s.is_ok()) return s;
     bool at = cursor.seek(keys::tindex_seek(since_ms));
@@ -336,18 +328,15 @@ Status Store::scan_since(std::int64_t since_ms, const std::function<bool(const V
     }
     if (Status s = cursor.status("scan time index"); !s.is_ok()) return s;
     return Status::ok();
-  } catch (...) {
-    return Status::internal("scan_since: " + what_of(std::current_exception()));
-  }
+  });
 }
 
 Result<std::vector<std::pair<std::uint64_t, std::string>>> Store::changes(std::uint64_t after,
                                                                           std::size_t limit) const {
-  try {
-    std::vector<std::pair<std::uint64_t, std::string>> changes;
-    if (after == std::numeric_limits<std::uint64_t>::max() || limit == 0) return changes;
-    lmdb::ReadTxn txn(*impl_->env);
-    if (Status s = txn.begin(); !s.is_ok()) return s;
+  using Changes = std::vector<std::pair<std::uint64_t, std::string>>;
+  if (after == std::numeric_limits<std::uint64_t>::max() || limit == 0) return Changes();
+  return impl_->read("changes", [&](lmdb::ReadTxn& txn) -> Result<Changes> {
+    Changes changes;
     lmdb::Cursor cursor;
     if (Status s = cursor.open(txn, impl_->tables->dbs().changes, "changes"); !s.is_ok()) return s;
     bool at = cursor.seek(keys::sequence_key(after + 1));
@@ -363,19 +352,15 @@ Result<std::vector<std::pair<std::uint64_t, std::string>>> Store::changes(std::u
     }
     if (Status s = cursor.status("scan change sequence"); !s.is_ok()) return s;
     return changes;
-  } catch (...) {
-    return Status::internal("changes: " + what_of(std::current_exception()));
-  }
+  });
 }
 
 const std::string& Store::feed_id() const noexcept { return impl_->feed_id; }
 
 Result<ChangePage> Store::read_changes(std::uint64_t after, std::size_t limit, std::size_t max_bytes,
                                        RecordPart part) const {
-  try {
+  return impl_->read("read_changes", [&](lmdb::ReadTxn& txn) -> Result<ChangePage> {
     ChangePage page;
-    lmdb::ReadTxn txn(*impl_->env);
-    if (Status s = txn.begin(); !s.is_ok()) return s;
     auto last = impl_->tables->read_sequence(txn);
     if (!last.is_ok()) return last.status();
     page.last_sequence = *last;
@@ -396,25 +381,17 @@ Result<ChangePage> Store::read_changes(std::uint64_t after, std::size_t limit, s
     }
     if (Status s = cursor.status("read the change log"); !s.is_ok()) return s;
     return page;
-  } catch (...) {
-    return Status::internal("read_changes: " + what_of(std::current_exception()));
-  }
+  });
 }
 
 Result<std::uint64_t> Store::committed_sequence() const {
-  try {
-    lmdb::ReadTxn txn(*impl_->env);
-    if (Status s = txn.begin(); !s.is_ok()) return s;
+  return impl_->read("committed_sequence", [&](lmdb::ReadTxn& txn) {
     return impl_->tables->read_sequence(txn);
-  } catch (...) {
-    return Status::internal("committed_sequence: " + what_of(std::current_exception()));
-  }
+  });
 }
 
 Result<ChangeLogInfo> Store::change_log_info() const {
-  try {
-    lmdb::ReadTxn txn(*impl_->env);
-    if (Status s = txn.begin(); !s.is_ok()) return s;
+  return impl_->read("change_log_info", [&](lmdb::ReadTxn& txn) -> Result<ChangeLogInfo> {
     auto counters = impl_->tables->read_counters(txn);
     if (!counters.is_ok()) return counters.status();
     ChangeLogInfo info;
@@ -430,9 +407,7 @@ Result<ChangeLogInfo> Store::change_log_info() const {
     }
     if (Status s = cursor.status("read the change log"); !s.is_ok()) return s;
     return info;
-  } catch (...) {
-    return Status::internal("change_log_info: " + what_of(std::current_exception()));
-  }
+  });
 }
 
 Result<std::size_t> Store::trim_changes(const ChangeTrim& trim) {
@@ -449,16 +424,12 @@ Result<std::size_t> Store::trim_changes(const ChangeTrim& trim) {
 }
 
 Result<std::optional<std::string>> Store::get_meta(std::string_view name) const {
-  try {
-    lmdb::ReadTxn txn(*impl_->env);
-    if (Status s = txn.begin(); !s.is_ok()) return s;
+  return impl_->read("get_meta", [&](lmdb::ReadTxn& txn) -> Result<std::optional<std::string>> {
     auto bytes = txn.get(impl_->tables->dbs().meta, name, What{"meta", name});
     if (!bytes.is_ok()) return bytes.status();
     if (!bytes->has_value()) return std::optional<std::string>();
     return std::optional<std::string>(std::string(**bytes));
-  } catch (...) {
-    return Status::internal("get_meta: " + what_of(std::current_exception()));
-  }
+  });
 }
 
 Status Store::copy_to_fd(int fd) const {
@@ -466,26 +437,18 @@ Status Store::copy_to_fd(int fd) const {
 }
 
 Result<AuditPage> Store::audit_page(std::uint64_t since, std::size_t limit) const {
-  try {
-    if (!impl_->options.audit_enabled) return Status::unavailable("the audit log is disabled");
-    lmdb::ReadTxn txn(*impl_->env);
-    if (Status s = txn.begin(); !s.is_ok()) return s;
+  if (!impl_->options.audit_enabled) return Status::unavailable("the audit log is disabled");
+  return impl_->read("audit_page", [&](lmdb::ReadTxn& txn) {
     return read_audit_page(txn, impl_->tables->dbs().audit, since, limit);
-  } catch (...) {
-    return Status::internal("audit_page: " + what_of(std::current_exception()));
-  }
+  });
 }
 
 Result<audit::AuditVerifyResult> Store::verify_audit(std::optional<audit::AuditTip> expected_head) const {
-  try {
-    if (!impl_->options.audit_enabled) return Status::unavailable("the audit log is disabled");
-    lmdb::ReadTxn txn(*impl_->env);
-    if (Status s = txn.begin(); !s.is_ok()) return s;
+  if (!impl_->options.audit_enabled) return Status::unavailable("the audit log is disabled");
+  return impl_->read("verify_audit", [&](lmdb::ReadTxn& txn) {
     const audit::AuditKey* key = impl_->options.audit_key ? &*impl_->options.audit_key : nullptr;
     return verify_audit_table(txn, impl_->tables->dbs().audit, key, expected_head);
-  } catch (...) {
-    return Status::internal("verify_audit: " + what_of(std::current_exception()));
-  }
+  });
 }
 
 StoreStats Store::stats() const {

@@ -7,6 +7,7 @@
 #include "auth/records.hpp"
 #include "auth/scopes.hpp"
 #include "kvs/node.hpp"
+#include "support/versions.hpp"
 
 using namespace kvs;
 using namespace kvs::auth;
@@ -16,15 +17,7 @@ namespace {
 constexpr std::int64_t kNowMs = 1'700'000'000'000;
 
 Version auth_version(std::string path, std::string json, std::int64_t timestamp_ms, std::string uuid = "v-1") {
-  Version version;
-  version.path = std::move(path);
-  version.uuid = std::move(uuid);
-  version.timestamp_ms = timestamp_ms;
-  version.data = std::move(json);
-  version.origin_node_id = "node-a";
-  version.origin_joined_ms = 1;
-  version.owner_uuid = "";
-  return version;
+  return kvs::test::make_version(std::move(path), std::move(uuid), timestamp_ms, std::move(json), "node-a", 1);
 }
 
 Version tombstone(std::string path, std::int64_t timestamp_ms, std::string uuid = "v-t") {

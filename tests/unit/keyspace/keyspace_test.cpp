@@ -20,6 +20,7 @@
 #include "features/ttl_sweeper.hpp"
 #include "support/manual_clock.hpp"
 #include "support/temp_dir.hpp"
+#include "support/versions.hpp"
 
 namespace kvs::keyspace {
 namespace {
@@ -53,16 +54,7 @@ class Recorder final : public Observer {
   std::vector<Seen> seen_;
 };
 
-Version make_version(std::string path, std::string uuid, std::int64_t timestamp_ms, std::string data) {
-  Version version;
-  version.path = std::move(path);
-  version.uuid = std::move(uuid);
-  version.timestamp_ms = timestamp_ms;
-  version.data = std::move(data);
-  version.origin_node_id = "node-a";
-  version.origin_joined_ms = 1;
-  return version;
-}
+using kvs::test::make_version;
 
 storage::Decide writes(Version version) {
   return [version](storage::WriteView&) -> Result<std::optional<Version>> { return std::optional<Version>(version); };

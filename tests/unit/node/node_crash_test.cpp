@@ -22,6 +22,7 @@
 #include <catch2/catch.hpp>
 
 #include "kvs/node.hpp"
+#include "support/forked_child.hpp"
 #include "support/node_fixture.hpp"
 
 namespace kvs::test {
@@ -131,15 +132,7 @@ TEST_CASE("a process killed mid-write loses no acknowledged write and leaves no 
     // fork() copies only the calling thread: the parent must have no other thread, or the
     // child could inherit a lock held by one that no longer exists.
     REQUIRE(count_threads() <= kThreadsAtFork);
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-      ::close(fds[0]);
-      run_child(config, round, fds[1]);
-    }
-    ::close(fds[1]);
+    auto [child, read_fd] = fork_child([&](int write_fd) { run_child(config, round, write_fd); });
 
     // Read acknowledgements for a while, then kill the child in the middle of its writes.
     Acks acks;
@@ -148,10 +141,10 @@ TEST_CASE("a process killed mid-write loses no acknowledged write and leaves no 
     const auto deadline = std::chrono::steady_clock::now() + run_for;
     bool child_ended = false;
     while (std::chrono::steady_clock::now() < deadline) {
-      pollfd pfd{fds[0], POLLIN, 0};
+      pollfd pfd{read_fd, POLLIN, 0};
       if (::poll(&pfd, 1, 20) > 0) {
         char chunk[4096];
-        ssize_t got = ::read(fds[0], chunk, sizeof chunk);
+        ssize_t got = ::read(read_fd, chunk, sizeof chunk);
         if (got <= 0) {
           child_ended = true;
           break;
@@ -164,12 +157,12 @@ TEST_CASE("a process killed mid-write loses no acknowledged write and leaves no 
     // Lines already in the pipe were acknowledged before the kill: they count too.
     for (;;) {
       char chunk[4096];
-      ssize_t got = ::read(fds[0], chunk, sizeof chunk);
+      ssize_t got = ::read(read_fd, chunk, sizeof chunk);
       if (got <= 0) break;
       buffer.append(chunk, static_cast<std::size_t>(got));
     }
     parse_lines(buffer, acks);
-    ::close(fds[0]);
+    ::close(read_fd);
     int status = 0;
     REQUIRE(::waitpid(child, &status, 0) == child);
     INFO("child errors: " << (acks.errors.empty() ? std::string("none") : acks.errors.front()));

@@ -39,15 +39,6 @@ std::vector<Version> drain(ExportSnapshot& snapshot, std::size_t page) {
   return all;
 }
 
-std::vector<Version> exported(Node& node) {
-  std::vector<Version> all;
-  REQUIRE(node.export_versions([&](const Version& version) {
-                all.push_back(version);
-                return true;
-              }).is_ok());
-  return all;
-}
-
 std::size_t entries_in(const std::filesystem::path& dir) {
   std::error_code error;
   std::size_t n = 0;
@@ -62,7 +53,7 @@ TEST_CASE("an export snapshot holds every version as of its copy, tombstones inc
   Node& node = fixture.node();
   for (int i = 0; i < 25; ++i) REQUIRE(node.put("k/" + std::to_string(100 + i), "{\"i\":" + std::to_string(i) + "}").is_ok());
   REQUIRE(node.remove("k/105").is_ok());
-  const std::vector<Version> before = exported(node);
+  const std::vector<Version> before = stored_versions(node);
   REQUIRE(before.size() == 25);
 
   auto snapshot = node.export_snapshot();
@@ -121,7 +112,7 @@ TEST_CASE("an export snapshot needs the admin scope for a checked caller, whatev
   REQUIRE(snapshot.is_ok());
   // The reserved auth records (the bootstrap admin) are part of an export, as with
   // export_versions.
-  CHECK(drain(**snapshot, 100) == exported(fixture.node()));
+  CHECK(drain(**snapshot, 100) == stored_versions(fixture.node()));
 }
 
 TEST_CASE("with a log sink set, opening a node sends its INFO events to the sink and nothing to stderr",

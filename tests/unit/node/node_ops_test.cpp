@@ -5,9 +5,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
-#include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +13,7 @@
 
 #include "kvs/node.hpp"
 #include "support/node_fixture.hpp"
+#include "support/prometheus.hpp"
 
 namespace kvs::test {
 namespace {
@@ -24,41 +22,6 @@ using Code = Status::Code;
 using std::chrono::milliseconds;
 
 void with_backups(Config& config) { config.backup_enabled = true; }
-
-// Parses Prometheus text (format 0.0.4) strictly enough to catch a malformed line: every
-// sample line is `name{labels} value` or `name value`, and every family has HELP and TYPE
-// before its samples. Returns the samples by their full series text (`name{labels}`).
-std::map<std::string, double> parse_prometheus(const std::string& text) {
-  static const std::regex sample(R"(([a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})?) (\S+))");
-  static const std::regex comment(R"(# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) .*)");
-  std::map<std::string, double> samples;
-  std::set<std::string> typed;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    INFO(line);
-    if (line.empty()) continue;
-    std::smatch match;
-    if (line[0] == '#') {
-      REQUIRE(std::regex_match(line, match, comment));
-      if (match[1] == "TYPE") typed.insert(match[2]);
-      continue;
-    }
-    REQUIRE(std::regex_match(line, match, sample));
-    std::string series = match[1];
-    std::string name = series.substr(0, series.find('{'));
-    // A histogram's samples carry suffixes of the family name.
-    bool known = typed.count(name) > 0;
-    for (const char* suffix : {"_bucket", "_sum", "_count"}) {
-      std::string s(suffix);
-      if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
-        known = known || typed.count(name.substr(0, name.size() - s.size())) > 0;
-      }
-    }
-    CHECK(known);
-    samples[series] = std::stod(match[4]);
-  }
-  return samples;
-}
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 #include "node/node_access.hpp"
 #include "node/node_impl.hpp"
 #include "support/node_fixture.hpp"
+#include "support/versions.hpp"
 
 namespace kvs::test {
 namespace {
@@ -43,14 +44,7 @@ class Recorder final : public keyspace::Observer {
 };
 
 Version peer_version(std::string path, std::string uuid, std::int64_t timestamp_ms) {
-  Version version;
-  version.path = std::move(path);
-  version.uuid = std::move(uuid);
-  version.timestamp_ms = timestamp_ms;
-  version.data = "{}";
-  version.origin_node_id = "peer";
-  version.origin_joined_ms = 1;
-  return version;
+  return make_version(std::move(path), std::move(uuid), timestamp_ms, "{}", "peer", 1);
 }
 
 TEST_CASE("every kind of node mutation reaches a keyspace observer exactly once", "[node][keyspace]") {

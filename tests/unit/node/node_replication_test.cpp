@@ -10,6 +10,7 @@
 #include "kvs/node.hpp"
 #include "kvs/version.hpp"
 #include "support/node_fixture.hpp"
+#include "support/versions.hpp"
 
 namespace kvs::test {
 namespace {
@@ -18,14 +19,7 @@ using Code = Status::Code;
 
 Version peer_version(std::string path, std::string uuid, std::int64_t timestamp_ms, std::string data,
                      std::int64_t joined_ms = 1'000) {
-  Version version;
-  version.path = std::move(path);
-  version.uuid = std::move(uuid);
-  version.timestamp_ms = timestamp_ms;
-  version.data = std::move(data);
-  version.origin_node_id = "peer";
-  version.origin_joined_ms = joined_ms;
-  return version;
+  return make_version(std::move(path), std::move(uuid), timestamp_ms, std::move(data), "peer", joined_ms);
 }
 
 Version peer_tombstone(std::string path, std::string uuid, std::int64_t timestamp_ms, std::int64_t joined_ms = 1'000) {

@@ -130,17 +130,8 @@ class Nodes {
   std::vector<std::unique_ptr<NodeFixture>> fixtures_;
 };
 
-std::vector<Version> stored(Node& node) {
-  std::vector<Version> versions;
-  REQUIRE(node.export_versions([&](const Version& version) {
-    versions.push_back(version);
-    return true;
-  }).is_ok());
-  return versions;
-}
-
 std::optional<Version> stored_version(Node& node, const std::string& path) {
-  for (auto& version : stored(node)) {
+  for (auto& version : stored_versions(node)) {
     if (version.path == path) return version;
   }
   return std::nullopt;
@@ -159,14 +150,37 @@ PutOptions with_ttl(std::chrono::milliseconds ttl) {
   return options;
 }
 
+// The versions of "k" that expiring_overwrite() wrote.
+struct Overwrite {
+  Version v1;  // no TTL; every node holds it
+  Version v2;  // overwrites v1 with a TTL; only some nodes got it
+};
+
+// The partition the expiry cases start from: n0 writes v1 of "k", without a TTL, and every
+// node gets it; a second later n0 overwrites it with v2, which expires `ttl` later, while the
+// others are cut off: only the nodes of `v2_reaches` get v2.
+Overwrite expiring_overwrite(Nodes& nodes, std::chrono::milliseconds ttl, std::vector<std::size_t> v2_reaches) {
+  Overwrite made;
+  REQUIRE(nodes[0].put("k", R"({"v":1})").is_ok());
+  made.v1 = written(nodes[0], "k");
+  std::vector<std::size_t> others;
+  for (std::size_t i = 1; i < nodes.size(); ++i) others.push_back(i);
+  nodes.replicate(made.v1, others);
+  nodes.advance(1s);
+  REQUIRE(nodes[0].put("k", R"({"v":2})", with_ttl(ttl)).is_ok());
+  made.v2 = written(nodes[0], "k");
+  nodes.replicate(made.v2, std::move(v2_reaches));
+  return made;
+}
+
 void require_same_state(Nodes& nodes) {
   const auto root = nodes[0].merkle_root();
-  const auto versions = stored(nodes[0]);
+  const auto versions = stored_versions(nodes[0]);
   for (std::size_t i = 1; i < nodes.size(); ++i) {
     INFO("node n" << i);
     CHECK(nodes[i].merkle_root().root == root.root);
     CHECK(nodes[i].merkle_root().keys == root.keys);
-    CHECK(stored(nodes[i]) == versions);
+    CHECK(stored_versions(nodes[i]) == versions);
   }
 }
 
@@ -174,15 +188,8 @@ void require_same_state(Nodes& nodes) {
 
 TEST_CASE("an expired value does not bring back the older value a partitioned node held", "[replication][ttl]") {
   Nodes nodes(3);
-  // v1, without a TTL, reaches everyone.
-  REQUIRE(nodes[0].put("k", R"({"v":1})").is_ok());
-  const Version v1 = written(nodes[0], "k");
-  nodes.replicate(v1, {1, 2});
-  // v2 overwrites it with a TTL while n2 is cut off: only n1 gets it.
-  nodes.advance(1s);
-  REQUIRE(nodes[0].put("k", R"({"v":2})", with_ttl(10s)).is_ok());
-  const Version v2 = written(nodes[0], "k");
-  nodes.replicate(v2, {1});
+  // v1 reaches everyone; v2 overwrites it with a TTL while n2 is cut off: only n1 gets it.
+  const Version v1 = expiring_overwrite(nodes, 10s, {1}).v1;
 
   // v2 expires; the nodes that held it sweep; then the partition heals and anti-entropy runs.
   nodes.advance(11s);
@@ -212,11 +219,7 @@ TEST_CASE("an expired value does not bring back the older value a partitioned no
 TEST_CASE("an expired value stays gone whichever node syncs first, and whether the partitioned node swept",
           "[replication][ttl]") {
   Nodes nodes(3);
-  REQUIRE(nodes[0].put("k", R"({"v":1})").is_ok());
-  nodes.replicate(written(nodes[0], "k"), {1, 2});
-  nodes.advance(1s);
-  REQUIRE(nodes[0].put("k", R"({"v":2})", with_ttl(10s)).is_ok());
-  nodes.replicate(written(nodes[0], "k"), {1});
+  expiring_overwrite(nodes, 10s, {1});
   nodes.advance(11s);
   nodes.sweep_all();  // n2 has nothing expired: it keeps v1
   CHECK(nodes[2].get("k")->data == R"({"v":1})");
@@ -234,11 +237,7 @@ TEST_CASE("an expired value stays gone whichever node syncs first, and whether t
 
 TEST_CASE("a write made on a partitioned node before the expiry wins over the expiry", "[replication][ttl]") {
   Nodes nodes(3);
-  REQUIRE(nodes[0].put("k", R"({"v":1})").is_ok());
-  nodes.replicate(written(nodes[0], "k"), {1, 2});
-  nodes.advance(1s);
-  REQUIRE(nodes[0].put("k", R"({"v":2})", with_ttl(10s)).is_ok());
-  nodes.replicate(written(nodes[0], "k"), {1});
+  expiring_overwrite(nodes, 10s, {1});
   // n2, cut off, overwrites v1 after v2 was written but before v2 expires.
   nodes.advance(5s);
   auto v3 = nodes[2].put("k", R"({"v":3})");
@@ -286,12 +285,7 @@ TEST_CASE("an expiry's tombstone lives tombstone_ttl counted from the expiry, no
           "[replication][ttl][tombstone]") {
   // A TTL longer than tombstone_ttl: counted from the write, the tombstone would go at once.
   Nodes nodes(2, /*tombstone_ttl=*/1h);
-  REQUIRE(nodes[0].put("k", R"({"v":1})").is_ok());
-  nodes.replicate(written(nodes[0], "k"), {1});
-  nodes.advance(1s);
-  REQUIRE(nodes[0].put("k", R"({"v":2})", with_ttl(3h)).is_ok());
-  const Version v2 = written(nodes[0], "k");
-  const std::int64_t expires_at = *v2.expires_at_ms;
+  const std::int64_t expires_at = *expiring_overwrite(nodes, 3h, {}).v2.expires_at_ms;
 
   nodes.set_ms(expires_at);
   CHECK(nodes.sweep(0) == 1);  // the expiry
@@ -308,8 +302,8 @@ TEST_CASE("an expiry's tombstone lives tombstone_ttl counted from the expiry, no
   nodes.set_ms(expires_at + 3'600'000);
   CHECK(nodes.sweep(0) == 1);
   CHECK(nodes.sweep(1) == 1);
-  CHECK(stored(nodes[0]).empty());
-  CHECK(stored(nodes[1]).empty());
+  CHECK(stored_versions(nodes[0]).empty());
+  CHECK(stored_versions(nodes[1]).empty());
 }
 
 TEST_CASE("a version that arrives already expired ends as the tombstone a local expiry makes", "[replication][ttl]") {
@@ -324,7 +318,7 @@ TEST_CASE("a version that arrives already expired ends as the tombstone a local 
   nodes.replicate(v, {1});
   CHECK(nodes[1].get("k").status().code() == Code::kNotFound);
   CHECK(nodes.sweep(1) == 1);
-  CHECK(stored(nodes[1]) == stored(nodes[0]));
+  CHECK(stored_versions(nodes[1]) == stored_versions(nodes[0]));
   CHECK(nodes[1].merkle_root().root == nodes[0].merkle_root().root);
 
   // n2 receives the live version and then, before it sweeps, n0's tombstone: it takes the

@@ -11,19 +11,7 @@
 
 using kvs::Version;
 using kvs::test::NodeFixture;
-
-namespace {
-
-std::vector<Version> export_all(kvs::Node& node) {
-  std::vector<Version> versions;
-  REQUIRE(node.export_versions([&](const Version& version) {
-    versions.push_back(version);
-    return true;
-  }).is_ok());
-  return versions;
-}
-
-}  // namespace
+using kvs::test::stored_versions;
 
 TEST_CASE("two nodes that applied the same versions in different orders report the same root", "[replication]") {
   NodeFixture a;
@@ -40,7 +28,7 @@ TEST_CASE("two nodes that applied the same versions in different orders report t
   CHECK(root_a.keys == 20);
   CHECK(root_a.root != empty_root);
 
-  auto versions = export_all(a.node());
+  auto versions = stored_versions(a.node());
   for (auto it = versions.rbegin(); it != versions.rend(); ++it) REQUIRE(b.node().apply_version(*it).is_ok());
   CHECK(b.node().merkle_root().root == root_a.root);
   CHECK(b.node().merkle_root().keys == 20);

@@ -114,6 +114,7 @@ using kvs::detail::NodeAccess;
 using kvs::Result;
 using kvs::Status;
 using kvs::Version;
+using kvs::test::stored_versions;
 
 namespace {
 
@@ -157,16 +158,6 @@ class SimDir {
  private:
   std::filesystem::path path_;
 };
-
-std::vector<Version> export_versions_of(kvs::Node& node) {
-  std::vector<Version> versions;
-  Status status = node.export_versions([&](const Version& version) {
-    versions.push_back(version);
-    return true;
-  });
-  if (!status.is_ok()) throw std::runtime_error("export_versions: " + status.to_string());
-  return versions;
-}
 
 kvs::auth::Authority& authority(kvs::Node& node) { return *NodeAccess::impl(node).authority; }
 
@@ -433,7 +424,7 @@ class Sim {
     if (genuine_rejected_ > 0) problems << genuine_rejected_ << " genuine answers were rejected\n";
     problems << bootstrap_problems_;
     std::vector<std::vector<Version>> held;
-    for (auto& sim : nodes_) held.push_back(export_all(*sim.node));
+    for (auto& sim : nodes_) held.push_back(stored_versions(*sim.node));
     const auto root0 = nodes_[0].node->merkle_root();
     for (std::size_t i = 1; i < nodes_.size(); ++i) {
       auto root = nodes_[i].node->merkle_root();
@@ -546,7 +537,6 @@ class Sim {
     return out.str();
   }
 
-  static std::vector<Version> export_all(kvs::Node& node) { return export_versions_of(node); }
 
   // The monotonic time a node's drivers read.
   kvs::replication::PushTime monotonic() const {
@@ -665,7 +655,7 @@ class Sim {
     }
     // The version the node made, as its keyspace observer hands it to the push queues.
     std::optional<Version> made;
-    for (auto& version : export_all(*sim.node)) {
+    for (auto& version : stored_versions(*sim.node)) {
       if (version.path == key) made = std::move(version);
     }
     if (!made || made->deleted != deleting || made->origin_node_id != sim.id) {
@@ -808,7 +798,7 @@ class Sim {
     if (known == sim.held_at_join.end()) return;  // the seed was down when the pull began
     ++stats_.bootstraps_checked;
     std::map<std::string, Version> held;
-    for (auto& version : export_all(*sim.node)) held.emplace(version.path, std::move(version));
+    for (auto& version : stored_versions(*sim.node)) held.emplace(version.path, std::move(version));
     for (const auto& version : known->second) {
       if (version.expires_at_ms) continue;
       auto found = held.find(version.path);
@@ -851,7 +841,7 @@ class Sim {
     options.retry_max = options.retry_interval * 4;
     sim.held_at_join.clear();
     for (std::size_t seed : seeds) {
-      if (nodes_[seed].node) sim.held_at_join[seed] = export_all(*nodes_[seed].node);
+      if (nodes_[seed].node) sim.held_at_join[seed] = stored_versions(*nodes_[seed].node);
     }
     sim.pull = std::make_unique<kvs::replication::BootstrapPull>(options, monotonic());
     first_seed_ = seeds.front();
@@ -1381,8 +1371,8 @@ std::string run_bootstrap_seed(std::uint64_t seed, std::uint64_t* seed_failures)
     }
     *seed_failures += pull.stats().seed_failures;
     if (pull.state() != kvs::replication::BootstrapState::kDone) return "the pull did not finish";
-    std::vector<Version> expected = export_versions_of(*members.back().node);
-    std::vector<Version> got = export_versions_of(*fresh.node);
+    std::vector<Version> expected = stored_versions(*members.back().node);
+    std::vector<Version> got = stored_versions(*fresh.node);
     if (got != expected) {
       return "the new node holds " + std::to_string(got.size()) + " versions, the seeds " +
              std::to_string(expected.size());

@@ -172,19 +172,8 @@ TEST_CASE("the commit observer is not told of a rolled-back batch", "[storage][o
   auto store = open_store(options);
   REQUIRE(store->write(writes(make_version("before", "u0", 1, "1")), 1).is_ok());
 
-  std::vector<std::future<Result<std::optional<Version>>>> results;
-  {
-    WriterHold hold(*store);
-    results.push_back(write_async(*store, writes(make_version("small", "u1", 2, "1"))));
-    spin_until([&] { return store->queued_for_testing() == 1; });
-    // Larger than the whole map (and allowed the headroom): the batch fails with MDB_MAP_FULL
-    // and rolls back; its intents run again alone, and only "small" fits.
-    Version huge = make_version("huge", "u2", 3, incompressible_document(std::size_t{4} << 20, 1));
-    results.push_back(std::async(std::launch::async, [&store, huge] {
-      return store->write(writes(huge), 0, Headroom::kMayUse);
-    }));
-    spin_until([&] { return store->queued_for_testing() == 2; });
-  }
+  // The batch rolls back; its intents run again alone, and only "small" fits.
+  auto results = write_batch_overflowing_map(*store);
   CHECK(results[0].get().is_ok());
   CHECK(results[1].get().status().code() == Status::Code::kInsufficientStorage);
 

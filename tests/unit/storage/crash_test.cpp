@@ -17,6 +17,7 @@
 
 #include "storage/store.hpp"
 #include "store_support.hpp"
+#include "support/forked_child.hpp"
 #include "support/temp_dir.hpp"
 
 namespace kvs::storage::test {
@@ -55,15 +56,7 @@ TEST_CASE("a process killed mid-write loses no acknowledged write and leaves no 
   kvs::test::TempDir dir;
   StoreOptions options = options_in(dir);
   options.max_revisions = 3;
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::close(fds[0]);
-    write_until_killed(options, fds[1]);
-  }
-  ::close(fds[1]);
+  auto [child, read_fd] = kvs::test::fork_child([&](int write_fd) { write_until_killed(options, write_fd); });
 
   // Read acknowledgements until enough have arrived, then kill; then drain what was already
   // reported (those writes were acknowledged before the kill too).
@@ -72,7 +65,7 @@ TEST_CASE("a process killed mid-write loses no acknowledged write and leaves no 
   std::string pending;
   bool killed = false;
   char buffer[4096];
-  for (ssize_t got; (got = ::read(fds[0], buffer, sizeof buffer)) > 0;) {
+  for (ssize_t got; (got = ::read(read_fd, buffer, sizeof buffer)) > 0;) {
     pending.append(buffer, static_cast<std::size_t>(got));
     for (std::size_t newline; (newline = pending.find('\n')) != std::string::npos;) {
       std::istringstream line(pending.substr(0, newline));
@@ -88,7 +81,7 @@ TEST_CASE("a process killed mid-write loses no acknowledged write and leaves no 
       killed = true;
     }
   }
-  ::close(fds[0]);
+  ::close(read_fd);
   int wait_status = 0;
   REQUIRE(::waitpid(child, &wait_status, 0) == child);
   INFO("child exit status " << wait_status);

@@ -17,6 +17,7 @@
 
 #include "storage/store.hpp"
 #include "support/temp_dir.hpp"
+#include "support/versions.hpp"
 
 namespace kvs::storage::test {
 
@@ -33,16 +34,7 @@ inline std::unique_ptr<Store> open_store(const StoreOptions& options) {
   return std::move(*store);
 }
 
-inline Version make_version(std::string path, std::string uuid, std::int64_t timestamp_ms, std::string data) {
-  Version version;
-  version.path = std::move(path);
-  version.uuid = std::move(uuid);
-  version.timestamp_ms = timestamp_ms;
-  version.data = std::move(data);
-  version.origin_node_id = "node-a";
-  version.origin_joined_ms = 1'600'000'000'000;
-  return version;
-}
+using kvs::test::make_version;
 
 // Writes `version` unconditionally.
 inline Result<std::optional<Version>> put(Store& store, const Version& version) {
@@ -158,5 +150,34 @@ class WriterHold {
   std::atomic<bool> released_{false};
   std::future<Result<std::optional<Version>>> result_;
 };
+
+// Writes of "k0" .. "k<count - 1>", sent one at a time, each once the last is queued: behind a
+// WriterHold they wait in the queue, in that order. Their results, in that order.
+inline std::vector<std::future<Result<std::optional<Version>>>> queue_writes(Store& store, int count) {
+  std::vector<std::future<Result<std::optional<Version>>>> results;
+  for (int i = 0; i < count; ++i) {
+    results.push_back(write_async(store, writes(make_version("k" + std::to_string(i), "u", 1, "1"))));
+    spin_until([&] { return store.queued_for_testing() == results.size(); });
+  }
+  return results;
+}
+
+// One batch that runs out of space: "small" (uuid u1, timestamp 2, fits) and "huge" (u2, 3: a
+// 4 MiB incompressible document, larger than a 1 MiB map, and allowed the headroom so that it
+// reaches LMDB), queued behind a WriterHold so that they share a batch. The batch fails with
+// MDB_MAP_FULL and rolls back; its intents run again alone. Returns the two results in that order.
+// Requires: a store with a 1 MiB map and compression off.
+inline std::vector<std::future<Result<std::optional<Version>>>> write_batch_overflowing_map(Store& store) {
+  std::vector<std::future<Result<std::optional<Version>>>> results;
+  WriterHold hold(store);
+  results.push_back(write_async(store, writes(make_version("small", "u1", 2, "1"))));
+  spin_until([&] { return store.queued_for_testing() == 1; });
+  Version huge = make_version("huge", "u2", 3, incompressible_document(std::size_t{4} << 20, 1));
+  results.push_back(std::async(std::launch::async, [&store, huge] {
+    return store.write(writes(huge), 0, Headroom::kMayUse);
+  }));
+  spin_until([&] { return store.queued_for_testing() == 2; });
+  return results;
+}
 
 }  // namespace kvs::storage::test

@@ -18,6 +18,7 @@
 #include <catch2/catch.hpp>
 
 #include "storage/keys.hpp"
+#include "support/forked_child.hpp"
 #include "support/stored_edit.hpp"
 #include "support/temp_dir.hpp"
 #include "store_support.hpp"
@@ -187,24 +188,18 @@ TEST_CASE("a second open of the same data_dir is refused at once and the first k
     CHECK(second.status().message().find(std::to_string(::getpid())) != std::string::npos);
   }
   SECTION("from another process") {
-    int pipe_fds[2];
-    REQUIRE(::pipe(pipe_fds) == 0);
-    pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-      ::close(pipe_fds[0]);
+    auto [child, read_fd] = kvs::test::fork_child([&](int write_fd) {
       auto second = Store::open(options);
       std::string message = second.is_ok() ? "opened" : second.status().to_string();
-      [[maybe_unused]] auto written = ::write(pipe_fds[1], message.data(), message.size());
+      [[maybe_unused]] auto written = ::write(write_fd, message.data(), message.size());
       ::_exit(!second.is_ok() && second.status().code() == Status::Code::kUnavailable ? 0 : 1);
-    }
-    ::close(pipe_fds[1]);
+    });
     std::string message;
     char buffer[512];
-    for (ssize_t got; (got = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0;) {
+    for (ssize_t got; (got = ::read(read_fd, buffer, sizeof buffer)) > 0;) {
       message.append(buffer, static_cast<std::size_t>(got));
     }
-    ::close(pipe_fds[0]);
+    ::close(read_fd);
     int wait_status = 0;
     REQUIRE(::waitpid(child, &wait_status, 0) == child);
     INFO(message);

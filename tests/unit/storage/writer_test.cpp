@@ -156,10 +156,7 @@ TEST_CASE("intents queued while the writer is busy share one commit, up to max_b
   std::vector<std::future<Result<std::optional<Version>>>> results;
   {
     WriterHold hold(*store);
-    for (int i = 0; i < 10; ++i) {
-      results.push_back(write_async(*store, writes(make_version("k" + std::to_string(i), "u", 1, "1"))));
-      spin_until([&] { return store->queued_for_testing() == results.size(); });
-    }
+    results = queue_writes(*store, 10);
   }
   for (auto& result : results) CHECK(result.get().is_ok());
   // The held intent's commit, then 10 intents in batches of 4, 4 and 2.
@@ -175,10 +172,7 @@ TEST_CASE("a full write queue answers kUnavailable at once", "[storage]") {
   std::vector<std::future<Result<std::optional<Version>>>> results;
   {
     WriterHold hold(*store);
-    for (int i = 0; i < 2; ++i) {
-      results.push_back(write_async(*store, writes(make_version("k" + std::to_string(i), "u", 1, "1"))));
-      spin_until([&] { return store->queued_for_testing() == results.size(); });
-    }
+    results = queue_writes(*store, 2);
     auto refused = put(*store, make_version("k2", "u", 1, "1"));
     CHECK(refused.status().code() == Status::Code::kUnavailable);
     CHECK(refused.status().message().find("full") != std::string::npos);
@@ -197,18 +191,7 @@ TEST_CASE("a batch that runs out of space is rolled back and its intents run aga
   require_put(*store, make_version("before", "u0", 1, "1"));
   auto stats_before = store->stats();
 
-  std::vector<std::future<Result<std::optional<Version>>>> results;
-  {
-    WriterHold hold(*store);
-    results.push_back(write_async(*store, writes(make_version("small", "u1", 2, "1"))));
-    spin_until([&] { return store->queued_for_testing() == 1; });
-    // Larger than the whole map, and allowed the headroom, so it reaches LMDB: MDB_MAP_FULL.
-    Version huge = make_version("huge", "u2", 3, incompressible_document(std::size_t{4} << 20, 1));
-    results.push_back(std::async(std::launch::async, [&store, huge] {
-      return store->write(writes(huge), 0, Headroom::kMayUse);
-    }));
-    spin_until([&] { return store->queued_for_testing() == 2; });
-  }
+  auto results = write_batch_overflowing_map(*store);
   auto small = results[0].get();
   INFO(small.status().to_string());
   CHECK(small.is_ok());

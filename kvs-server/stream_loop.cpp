@@ -25,6 +25,9 @@ constexpr int kMaxEvents = 256;
 constexpr std::size_t kDiscardBytes = 4096;
 // The longest epoll_wait sleeps with no timer due (a bound, not a tick: nothing is polled).
 constexpr int kMaxSleepMs = 60'000;
+// Pull-and-write rounds one stream gets per turn (each up to kMaxPendingBytes) before the
+// others get theirs.
+constexpr int kPumpRounds = 4;
 
 }  // namespace
 
@@ -297,13 +300,8 @@ void StreamLoop::on_socket(std::uint64_t id, std::uint32_t events) {
     ssize_t got = ::recv(stream.fd, discard, sizeof discard, MSG_DONTWAIT);
     if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return close_stream(id);
   }
-  if ((events & EPOLLOUT) != 0) {
-    const auto now = StreamClock::now();
-    flush(stream, now);
-    // flush may have closed it; if not, the room it made may let the source go on.
-    auto again = streams_.find(id);
-    if (again != streams_.end() && again->second->ready && !again->second->ending) pump(*again->second, now);
-  }
+  // Writes what waits, and pulls again if the room it made lets a ready source go on.
+  if ((events & EPOLLOUT) != 0) pump(stream, StreamClock::now());
 }
 
 void StreamLoop::on_timer(std::uint64_t id, StreamClock::time_point now) {
@@ -332,35 +330,47 @@ void StreamLoop::on_timer(std::uint64_t id, StreamClock::time_point now) {
     stream.source_timer = std::max(next, now + std::chrono::milliseconds(1));
     timers_.push(stream.source_timer, id);
   }
-  flush(stream, now);
+  pump(stream, now);
 }
 
 void StreamLoop::pump(Stream& stream, StreamClock::time_point now) {
-  while (stream.ready && !stream.ending && stream.output.has_room()) {
-    std::string payload;
-    const StreamSource::Pull step = stream.source->pull(payload, now);
-    stream.output.append_chunk(payload);
-    if (step == StreamSource::Pull::kCut) return close_stream(stream.id);
-    if (step == StreamSource::Pull::kIdle) stream.ready = false;
-    if (step == StreamSource::Pull::kEnd) {
-      stream.output.append_end();
-      stream.ending = true;
+  // A source with a backlog yields a batch per pull: pull while the output has room, write,
+  // and go on while the socket takes it all. A ready source gets no further readiness call
+  // (its watch is not drained), so stopping here with the output drained would strand it;
+  // after kPumpRounds the stream posts itself instead, and the other streams get their turn.
+  for (int round = 0;; ++round) {
+    while (stream.ready && !stream.ending && stream.output.has_room()) {
+      std::string payload;
+      const StreamSource::Pull step = stream.source->pull(payload, now);
+      stream.output.append_chunk(payload);
+      if (step == StreamSource::Pull::kCut) return close_stream(stream.id);
+      if (step == StreamSource::Pull::kIdle) stream.ready = false;
+      if (step == StreamSource::Pull::kEnd) {
+        stream.output.append_end();
+        stream.ending = true;
+      }
     }
+    if (!flush(stream, now)) return;  // closed: the end was written, or the client is gone
+    if (!stream.ready || stream.ending || stream.output.pending() > 0) return;  // EPOLLOUT or a post resumes it
+    if (round + 1 >= kPumpRounds) return post_ready(stream.id);
   }
-  flush(stream, now);
 }
 
-void StreamLoop::flush(Stream& stream, StreamClock::time_point now) {
+bool StreamLoop::flush(Stream& stream, StreamClock::time_point now) {
   const bool was_pending = stream.output.pending() > 0;
   bool progressed = false;
   switch (stream.output.flush(stream.fd, progressed)) {
     case ChunkedOutput::Flush::kFailed:
-      return close_stream(stream.id);
+      close_stream(stream.id);
+      return false;
     case ChunkedOutput::Flush::kDrained:
       stream.last_progress = now;
-      if (stream.ending) return close_stream(stream.id);  // the final chunk is out: a clean end
+      if (stream.ending) {
+        close_stream(stream.id);  // the final chunk is out: a clean end
+        return false;
+      }
       set_want_write(stream, false);
-      return;
+      return true;
     case ChunkedOutput::Flush::kBlocked:
       if (progressed || !was_pending) stream.last_progress = now;
       set_want_write(stream, true);
@@ -369,8 +379,9 @@ void StreamLoop::flush(Stream& stream, StreamClock::time_point now) {
         stream.write_deadline = stream.last_progress + write_timeout_;
         timers_.push(*stream.write_deadline, stream.id);
       }
-      return;
+      return true;
   }
+  return true;
 }
 
 void StreamLoop::set_want_write(Stream& stream, bool want) {
@@ -388,12 +399,15 @@ void StreamLoop::close_stream(std::uint64_t id) {
   streams_.erase(found);
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, stream->fd, nullptr);
   ::close(stream->fd);
+  {
+    std::lock_guard lock(mutex_);
+    --open_;
+  }
   // The source goes first (its watch, and with it the readiness function and the max_watches
-  // slot), then the connection's own bookkeeping.
+  // slot), then the connection's own bookkeeping. Neither runs under mutex_: a committer may
+  // be in the readiness function, waiting for it, while holding the watch's lock.
   stream->source.reset();
   if (stream->on_closed) stream->on_closed();
-  std::lock_guard lock(mutex_);
-  --open_;
 }
 
 }  // namespace kvs::server

@@ -167,9 +167,12 @@ class StreamLoop {
   void admit(Adoption adoption, StreamClock::time_point now);
   void on_socket(std::uint64_t id, std::uint32_t events);
   void on_timer(std::uint64_t id, StreamClock::time_point now);
-  // Pulls while the stream is ready and its output has room, then writes.
+  // Pulls while the stream is ready and its output has room, then writes; again while the
+  // socket takes everything, for a few rounds. May close the stream.
   void pump(Stream& stream, StreamClock::time_point now);
-  void flush(Stream& stream, StreamClock::time_point now);
+  // Writes what the socket takes, and asks for EPOLLOUT (with a write deadline) when it does
+  // not take all. False when the stream was closed (its end written, or a failed write).
+  bool flush(Stream& stream, StreamClock::time_point now);
   void close_stream(std::uint64_t id);
   void set_want_write(Stream& stream, bool want);
 

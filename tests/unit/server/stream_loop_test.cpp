@@ -261,6 +261,33 @@ TEST_CASE("the stream loop writes the head, a chunk per readiness, and the final
   loop.stop();
 }
 
+TEST_CASE("the stream loop drains a source's backlog of many batches with a single readiness call",
+          "[server][stream_loop]") {
+  // Over kMaxPendingBytes ready at once: the loop writes a part, finds the socket took it, and
+  // must go on by itself, since a source that is not drained gets no further readiness call.
+  StreamLoop loop(10s);
+  REQUIRE(loop.start().is_ok());
+  SocketPair pair;
+  auto state = std::make_shared<FakeState>();
+  REQUIRE(adopt(loop, pair, state, "H\r\n"));
+  CHECK(read_bytes(pair.fds[1], 3, 5s) == "H\r\n");
+  const std::string payload(64 * 1024, 'b');
+  constexpr std::size_t kPayloads = 40;  // 2.5 MiB, ten times the pending bound
+  std::function<void()> ready;
+  {
+    std::lock_guard lock(state->mutex);
+    for (std::size_t i = 0; i < kPayloads; ++i) state->payloads.push_back(payload);
+    ready = state->ready;
+  }
+  REQUIRE(ready);
+  ready();
+  const std::string chunk = "10000\r\n" + payload + "\r\n";
+  const std::string received = read_bytes(pair.fds[1], kPayloads * chunk.size(), 20s);
+  CHECK(received.size() == kPayloads * chunk.size());
+  CHECK(received.substr(received.size() - chunk.size()) == chunk);
+  loop.stop();
+}
+
 TEST_CASE("the stream loop frees a stream whose client hangs up, and stop() ends the others cleanly",
           "[server][stream_loop]") {
   StreamLoop loop(10s);

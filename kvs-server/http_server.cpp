@@ -1,6 +1,7 @@
 #include "http_server.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -127,6 +128,16 @@ thread_local std::chrono::steady_clock::time_point t_request_started{};
 thread_local std::string_view t_route_name{};
 // The socket of the request this worker thread is serving (client_hung_up), or -1.
 thread_local int t_connection_fd = -1;
+// The connection of the request this worker thread is serving, as take_connection() may take
+// it over; null on a thread that serves no request.
+struct Handover {
+  int fd = -1;
+  bool allowed = false;  // plain TCP, nothing of a further request read yet
+  bool taken = false;    // from here httplib's writes are dropped
+  ConnectionLimiter* limiter = nullptr;  // where the connection counts, under its address
+  const std::string* address = nullptr;
+};
+thread_local Handover* t_handover = nullptr;
 // Set by dispatch() when the answer it wrote must be the connection's last (a refusal of an
 // address under penalty); serve_connection() then closes the connection after writing it.
 thread_local bool t_close_after_answer = false;
@@ -191,6 +202,17 @@ bool client_hung_up() {
 std::string RequestContext::header(const std::string& name) const { return http.get_header_value(name); }
 
 bool RequestContext::has_header(const std::string& name) const { return http.has_header(name); }
+
+std::optional<TakenConnection> RequestContext::take_connection() const {
+  Handover* handover = t_handover;
+  if (handover == nullptr || !handover->allowed || handover->taken) return std::nullopt;
+  // A descriptor of its own: the worker's ClientSocket closes the original as usual, which
+  // leaves the socket open (no FIN) while this one refers to it.
+  int fd = ::fcntl(handover->fd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return std::nullopt;
+  handover->taken = true;
+  return TakenConnection{fd, [limiter = handover->limiter, address = *handover->address] { limiter->release(address); }};
+}
 
 // httplib's Server with its request processing opened up: process_request (protected) reads
 // the head kvs has already validated from the stream it is given, routes, and writes the
@@ -433,6 +455,8 @@ class RequestStream final : public httplib::Stream {
     return static_cast<ssize_t>(n);
   }
   ssize_t write(const char* ptr, size_t size) override {
+    // Taken over: the taker writes the answer; httplib's is dropped.
+    if (t_handover != nullptr && t_handover->taken) return static_cast<ssize_t>(size);
     if (!socket_.write_all(ptr, size, std::chrono::steady_clock::now() + write_timeout_)) return -1;
     return static_cast<ssize_t>(size);
   }
@@ -610,8 +634,7 @@ Status HttpServer::serve() {
       continue;
     }
     pool.enqueue([this, fd, address = std::move(address), port = port] {
-      serve_connection(fd, address, port);
-      limiter_.release(address);
+      if (!serve_connection(fd, address, port)) limiter_.release(address);
     });
   }
   router_->set_listening_socket(INVALID_SOCKET);  // streaming answers stop
@@ -662,13 +685,14 @@ void HttpServer::refuse(ClientSocket& socket, const HttpRefusal& refusal, const 
   if (!penalized) socket.linger_close(kLingerTime, kLingerBytes);
 }
 
-void HttpServer::serve_connection(int fd, const std::string& address, int port) {
+bool HttpServer::serve_connection(int fd, const std::string& address, int port) {
   using Clock = std::chrono::steady_clock;
   Connection connection(fd, tls_.get());
   const HeadLimits limits{options_.max_header_bytes, options_.max_headers, kMaxHeaderLineBytes};
   ClientSocket& socket = connection.socket;
   std::string pending;  // bytes read past the previous request (pipelining), then the next head
   char buffer[16384];
+  bool taken = false;   // a handler took the connection over (RequestContext::take_connection)
 
   auto serve_requests = [&] {
     if (!socket.handshake(Clock::now() + options_.header_timeout)) return;
@@ -753,14 +777,22 @@ void HttpServer::serve_connection(int fd, const std::string& address, int port) 
       bool connection_closed = false;
       t_connection_fd = socket.fd();
       t_close_after_answer = false;
+      Handover handover{socket.fd(), tls_ == nullptr && pending.empty(), false, &limiter_, &address};
+      t_handover = &handover;
       bool written = router_->serve(stream, stopping, connection_closed);
+      t_handover = nullptr;
       t_connection_fd = -1;
+      if (handover.taken) {
+        taken = true;
+        return;
+      }
       if (!written || connection_closed || stopping || t_close_after_answer) return;
     }
   };
   serve_requests();
   std::lock_guard lock(connections_mutex_);
   connections_.erase(&connection);
+  return taken;
 }
 
 }  // namespace kvs::server

@@ -24,6 +24,10 @@
 //     Server::process_request (protected, reached through a subclass) routes and answers.
 //  5. Refusals are written by kvs with Connection: close, followed by a lingering close (up to
 //     1 s or 1 MiB read and dropped) so the client sees the answer rather than a reset.
+//  6. A handler may take its connection over (RequestContext::take_connection) for an answer
+//     that outlives the request: a watch stream over plain HTTP is handed to the one stream
+//     loop thread (stream_loop.hpp), and the worker returns to the pool at once. The connection
+//     keeps its place under the connection caps until the stream ends.
 //
 // What an abusive address costs, and how it is kept small:
 //  - Refusals an address can repeat at will count per address (RefusalPenalty,
@@ -49,7 +53,8 @@
 //
 // Workers: a connection holds its worker while idle too (that is the price of keeping
 // httplib's blocking handlers), so the pool grows up to max_connections threads and never
-// queues an admitted connection. One address holds at most max_connections_per_client
+// queues an admitted connection. An open watch stream holds none (step 6), except over TLS,
+// where it keeps its worker for its life (watch_routes.hpp). One address holds at most max_connections_per_client
 // workers, which leaves max_connections - max_connections_per_client connections, each with
 // its worker, for every other address: slow or idle connections from one address cannot starve
 // the others. An idle worker costs its stack's touched pages and a head buffer.
@@ -66,6 +71,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -105,6 +111,12 @@ bool client_hung_up();
 struct RouteInfo;
 struct HttpRefusal;
 
+// A connection a handler has taken over (RequestContext::take_connection).
+struct TakenConnection {
+  int fd = -1;                    // its own descriptor of the socket (plain TCP, non-blocking); the taker closes it
+  std::function<void()> release;  // gives back its place under max_connections(_per_client); once, after the close
+};
+
 // What a handler sees of a request.
 struct RequestContext {
   const httplib::Request& http;
@@ -116,6 +128,16 @@ struct RequestContext {
   // A request header, or "" when absent.
   std::string header(const std::string& name) const;
   bool has_header(const std::string& name) const;
+
+  // Takes the connection over, for an answer that outlives its request (a watch stream): the
+  // taker writes the whole answer, head included; what httplib writes for this request is
+  // dropped, the connection layer never reads from the connection or closes it again, and the
+  // worker returns to the pool when the handler does. The connection still counts toward
+  // max_connections and max_connections_per_client until the taker calls `release`.
+  // nullopt when it cannot be taken: a TLS connection (its session state stays with the
+  // worker's ClientSocket), bytes of a further request already read (pipelining), or taken
+  // already.
+  std::optional<TakenConnection> take_connection() const;
 };
 
 using Handler = std::function<void(RequestContext&, httplib::Response&)>;
@@ -197,7 +219,9 @@ class HttpServer {
   struct Connection;
 
   void dispatch(const httplib::Request& request, httplib::Response& response);
-  void serve_connection(int fd, const std::string& address, int port);
+  // Serves the connection's requests. True when a handler took the connection over: its place
+  // under the connection caps is then released by the taker, not here.
+  bool serve_connection(int fd, const std::string& address, int port);
   // Marks `connection` as waiting for a request (true) or serving one (false). Returns false
   // when the server is stopping and the connection should close instead.
   bool set_idle(Connection& connection, bool idle);

@@ -27,6 +27,7 @@
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
 #include "ops_routes.hpp"
+#include "stream_loop.hpp"
 #include "subcommands.hpp"
 #include "sync_routes.hpp"
 #include "watch_routes.hpp"
@@ -139,6 +140,16 @@ int run_server(const std::string& config_path) {
   // max_json_size fits in twice that plus 1 MiB.
   http.peer_body_max_bytes = 2 * config->max_json_size + (std::size_t{1} << 20);
   kvs::server::HttpServer server(http);
+  // Open watch streams are served by one thread rather than a worker each (stream_loop.hpp).
+  // Declared after the server, whose connection counts the streams release; stopped below
+  // before the node goes, since its streams hold watches and check tokens with it.
+  kvs::server::StreamLoop stream_loop(http.write_timeout);
+  kvs::server::StreamLoop* watch_loop = &stream_loop;
+  if (kvs::Status started = stream_loop.start(); !started.is_ok()) {
+    kvs::log(kvs::LogLevel::kWarn, "server.stream_loop_failed",
+             {{"error", started.to_string()}, {"effect", "each watch stream holds a worker thread"}});
+    watch_loop = nullptr;
+  }
 
   if (config->auth_enabled) {
     // First: every later interceptor (rate limiting) sees the authenticated caller.
@@ -147,7 +158,7 @@ int run_server(const std::string& config_path) {
   }
   kvs::server::register_health_route(server, *node);
   kvs::server::register_data_routes(server, *node);
-  kvs::server::register_watch_routes(server, *node, config->watch_heartbeat);
+  kvs::server::register_watch_routes(server, *node, config->watch_heartbeat, watch_loop);
   kvs::server::register_audit_routes(server, *node);  // only when tamper_logging_enabled
   if (config->clustering_enabled) kvs::server::register_cluster_routes(server, *node);
   if (config->clustering_enabled) kvs::server::register_sync_routes(server, *node);
@@ -186,6 +197,9 @@ int run_server(const std::string& config_path) {
     pthread_kill(signal_thread.native_handle(), SIGTERM);
   }
   signal_thread.join();
+  // The node has closed its watches, so the loop's streams have ended or are ending: the rest
+  // get their final chunk, and the loop's thread is joined while the node is still there.
+  stream_loop.stop();
   // SPEC: a clustered node leaves gracefully on SIGTERM, so that its peers drop it at once rather
   // than suspect it. After the requests in flight (a write acknowledged to a client has been
   // queued for its push) and bounded (about a second when peers do not answer).

@@ -10,6 +10,7 @@
 
 #include "auth_routes.hpp"
 #include "kvs/log.hpp"
+#include "stream_loop.hpp"
 #include "watch_wire.hpp"
 
 namespace kvs::server {
@@ -34,6 +35,8 @@ class CallerCheck {
   }
 
   bool still_valid() const { return !checked_ || node_.authenticate(token_).is_ok(); }
+  // Whether there is a token to check again (auth is on and the caller is no trusted peer).
+  bool needed() const { return checked_; }
 
  private:
   Node& node_;
@@ -44,8 +47,68 @@ class CallerCheck {
 // What makes a wait end early: a gone client or a token that no longer authenticates.
 bool should_stop(const CallerCheck& caller) { return client_hung_up() || !caller.still_valid(); }
 
-// One open stream, shared by the copies httplib makes of its content provider; the last copy
-// goes (closing the watch, and so freeing its max_watches slot) with the response.
+// `batch` framed for the wire, appended to `out`.
+void append_framed(WatchFraming framing, const std::vector<WatchEvent>& batch, std::string& out) {
+  for (const auto& event : batch) out += framed(framing, event.cursor, watch_event_json(event));
+}
+
+// One open stream served by the stream loop (the usual case): the loop calls it on its thread
+// when the watch's ready callback fired, and at its timer. Nothing here waits.
+class LoopWatchStream final : public StreamSource {
+ public:
+  LoopWatchStream(std::unique_ptr<Watch> watch, WatchFraming framing, CallerCheck caller,
+                  std::chrono::milliseconds heartbeat)
+      : watch_(std::move(watch)), framing_(framing), caller_(std::move(caller)), heartbeat_(heartbeat) {}
+
+  void attach(std::function<void()> ready) override { watch_->set_ready_callback(std::move(ready)); }
+
+  // What is ready, up to a batch. The watch closed (the node is stopping) ends the stream with
+  // its final chunk; a failed feed cuts it, and the client resumes from its last cursor.
+  Pull pull(std::string& out, Clock::time_point now) override {
+    batch_.clear();
+    auto got = watch_->next(batch_, kStreamBatch, std::chrono::milliseconds(0));
+    if (!got.is_ok()) {
+      if (got.status().code() == Status::Code::kUnavailable) return Pull::kEnd;
+      log(LogLevel::kError, "watch.failed", {{"error", got.status().to_string()}});
+      return Pull::kCut;
+    }
+    append_framed(framing_, batch_, out);
+    if (!batch_.empty()) last_sent_ = now;
+    // Fewer than a batch: the watch is drained, and its callback fires for the next change.
+    return *got >= kStreamBatch ? Pull::kMore : Pull::kIdle;
+  }
+
+  // The token, checked again at least every kWatchTokenRecheck, then a heartbeat after
+  // watch_heartbeat of silence.
+  bool on_timer(std::string& out, Clock::time_point now, Clock::time_point& next) override {
+    if (!caller_.still_valid()) return false;
+    if (now - last_sent_ >= heartbeat_) {
+      std::string cursor = watch_->cursor();
+      out += framed(framing_, cursor, heartbeat_json(cursor));
+      last_sent_ = now;
+    }
+    next = last_sent_ + heartbeat_;
+    if (caller_.needed()) next = std::min(next, now + kWatchTokenRecheck);
+    return true;
+  }
+
+  Clock::time_point first_timer(Clock::time_point now) override {
+    last_sent_ = now;
+    return caller_.needed() ? std::min(now + heartbeat_, now + kWatchTokenRecheck) : now + heartbeat_;
+  }
+
+ private:
+  std::unique_ptr<Watch> watch_;
+  WatchFraming framing_;
+  CallerCheck caller_;
+  std::chrono::milliseconds heartbeat_;
+  Clock::time_point last_sent_;
+  std::vector<WatchEvent> batch_;
+};
+
+// One open stream on its worker thread (a TLS connection, a HEAD, or one the connection layer
+// could not hand over), shared by the copies httplib makes of its content provider; the last
+// copy goes (closing the watch, and so freeing its max_watches slot) with the response.
 struct WatchStream {
   std::unique_ptr<Watch> watch;
   WatchFraming framing;
@@ -77,7 +140,7 @@ struct WatchStream {
       return false;  // the client sees a cut transfer and resumes from its last cursor
     }
     std::string chunk;
-    for (const auto& event : batch) chunk += framed(framing, event.cursor, watch_event_json(event));
+    append_framed(framing, batch, chunk);
     if (chunk.empty() && Clock::now() - last_sent >= heartbeat) {
       std::string cursor = watch->cursor();
       chunk = framed(framing, cursor, heartbeat_json(cursor));
@@ -92,7 +155,8 @@ struct WatchStream {
 
 class WatchRoutes {
  public:
-  WatchRoutes(Node& node, std::chrono::milliseconds heartbeat) : node_(node), heartbeat_(heartbeat) {}
+  WatchRoutes(Node& node, std::chrono::milliseconds heartbeat, StreamLoop* loop)
+      : node_(node), heartbeat_(heartbeat), loop_(loop) {}
 
   void watch(RequestContext& context, httplib::Response& response) {
     auto request = parse_watch_request(context.target, context.header("Accept"), context.header("Last-Event-ID"));
@@ -109,6 +173,17 @@ class WatchRoutes {
       return long_poll(*request, std::move(*opened), caller, response);
     }
 
+    // A plain GET goes to the stream loop: the worker returns to the pool now, and the loop
+    // writes the head and everything after it.
+    if (loop_ != nullptr && context.http.method == "GET") {
+      if (auto taken = context.take_connection()) {
+        response.status = 200;  // what the response observers count; httplib's answer is dropped
+        loop_->adopt(taken->fd, stream_head(request->framing),
+                     std::make_unique<LoopWatchStream>(std::move(*opened), request->framing, caller, heartbeat_),
+                     std::move(taken->release));
+        return;
+      }
+    }
     auto stream = std::make_shared<WatchStream>(
         WatchStream{std::move(*opened), request->framing, caller, heartbeat_, Clock::now(), {}});
     response.status = 200;
@@ -151,12 +226,13 @@ class WatchRoutes {
 
   Node& node_;
   std::chrono::milliseconds heartbeat_;
+  StreamLoop* loop_;
 };
 
 }  // namespace
 
-void register_watch_routes(HttpServer& server, Node& node, std::chrono::milliseconds heartbeat) {
-  auto routes = std::make_shared<WatchRoutes>(node, heartbeat);
+void register_watch_routes(HttpServer& server, Node& node, std::chrono::milliseconds heartbeat, StreamLoop* loop) {
+  auto routes = std::make_shared<WatchRoutes>(node, heartbeat, loop);
   server.add_route({"kv_watch", "GET", "/kv/_watch", false, true,
                     [routes](RequestContext& c, httplib::Response& r) { routes->watch(c, r); }});
 }

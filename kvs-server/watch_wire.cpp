@@ -113,6 +113,13 @@ std::string framed(WatchFraming framing, std::string_view cursor, std::string_vi
   return framing == WatchFraming::kSse ? sse_event(cursor, object) : ndjson_line(object);
 }
 
+std::string stream_head(WatchFraming framing) {
+  std::string head = "HTTP/1.1 200 OK\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: ";
+  head += framing == WatchFraming::kSse ? "text/event-stream" : "application/x-ndjson";
+  head += "\r\nTransfer-Encoding: chunked\r\nX-Accel-Buffering: no\r\n\r\n";
+  return head;
+}
+
 std::string long_poll_json(const std::vector<WatchEvent>& events, std::string_view cursor) {
   std::string out = "{\"events\":[";
   for (std::size_t i = 0; i < events.size(); ++i) {

@@ -63,6 +63,13 @@ std::string sse_event(std::string_view cursor, std::string_view object);
 // The bytes for `object` in `framing` (kNdjson or kSse).
 std::string framed(WatchFraming framing, std::string_view cursor, std::string_view object);
 
+// The head of a stream's answer, written by the stream loop: status 200, the Content-Type of
+// `framing` (kNdjson or kSse), Cache-Control: no-cache, X-Accel-Buffering: no (reverse proxies
+// that buffer answers pass this one on as it comes), chunked Transfer-Encoding, and
+// Connection: close (the connection ends with the stream). The headers in the order httplib
+// writes them for a worker's stream (by name, case-insensitively).
+std::string stream_head(WatchFraming framing);
+
 // The long poll's answer: {"events":[...],"cursor"}.
 std::string long_poll_json(const std::vector<WatchEvent>& events, std::string_view cursor);
 

@@ -4,15 +4,23 @@
 // duplicate, bad parameters), resuming after a restart, resync_required for another node's
 // cursor, permission filtering between two users, max_watches and a closed stream freeing its
 // slot, the end of a stream when its token is revoked or expires and at once on SIGTERM, and the
-// cursor of every _range answer (list, then watch from there), and an answered watch counted in
-// /metrics but left out of the latency histogram.
+// cursor of every _range answer (list, then watch from there), an answered watch counted in
+// /metrics but left out of the latency histogram, and 600 open streams from several addresses
+// held by far fewer server threads, with other clients served, every stream fed and every slot
+// freed when they close.
 // Not covered here: the feed's own ordering, retention and buffer rules (libkvs unit tests), a
 // watch across nodes (tests/cluster/watch_cluster_test.cpp) and kvsctl watch (kvsctl_test.cpp).
 // Every wait is bounded; no assertion is about speed beyond "before the long poll's wait ended".
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -146,6 +154,81 @@ std::optional<double> metric(const std::string& text, const std::string& series)
     }
   }
   return std::nullopt;
+}
+
+// The server's thread count (Threads: in /proc/<pid>/status), or -1.
+long thread_count(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("Threads:", 0) == 0) return std::stol(line.substr(8));
+  }
+  return -1;
+}
+
+// A bare GET /kv/_watch from a chosen loopback source address (EventStream always connects from
+// 127.0.0.1, and one address may hold only max_connections_per_client connections). What comes
+// back is only collected, not decoded: the test looks for a path in it.
+class RawWatch {
+ public:
+  RawWatch(const std::string& source, std::uint16_t port, const std::string& target) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    REQUIRE(::inet_pton(AF_INET, source.c_str(), &local.sin_addr) == 1);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
+    sockaddr_in remote{};
+    remote.sin_family = AF_INET;
+    remote.sin_port = htons(port);
+    REQUIRE(::inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr) == 1);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&remote), sizeof remote) == 0);
+    std::string request = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    REQUIRE(::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+  }
+  ~RawWatch() { close(); }
+  RawWatch(const RawWatch&) = delete;
+  RawWatch& operator=(const RawWatch&) = delete;
+
+  int fd() const { return fd_; }
+  const std::string& received() const { return received_; }
+  // Reads what is there without waiting; false once the server closed the connection.
+  bool read_available() {
+    char buffer[4096];
+    for (;;) {
+      ssize_t got = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (got > 0) {
+        received_.append(buffer, static_cast<std::size_t>(got));
+        continue;
+      }
+      return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+    }
+  }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+  std::string received_;
+};
+
+// Reads every stream until each one's bytes contain `text`, or `timeout`; how many do.
+std::size_t wait_until_all_received(std::vector<std::unique_ptr<RawWatch>>& streams, const std::string& text,
+                                    std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  auto count = [&] {
+    std::size_t with = 0;
+    for (const auto& stream : streams) with += stream->received().find(text) != std::string::npos ? 1 : 0;
+    return with;
+  };
+  while (count() < streams.size() && Clock::now() < deadline) {
+    std::vector<pollfd> entries;
+    for (const auto& stream : streams) entries.push_back(pollfd{stream->fd(), POLLIN, 0});
+    ::poll(entries.data(), entries.size(), 100);
+    for (auto& stream : streams) stream->read_available();
+  }
+  return count();
 }
 
 }  // namespace
@@ -506,6 +589,56 @@ TEST_CASE("an answered watch is counted but not timed: a stream's lifetime is no
   CHECK(metric(text, R"(kvs_http_requests_total{route="kv_watch",method="GET",status="400"})") == 1);
   // Only the refused one was timed.
   CHECK(metric(text, R"(kvs_http_request_duration_seconds_count{route="kv_watch",method="GET"})") == 1);
+}
+
+TEST_CASE("600 open streams hold no thread each: other clients are served, every stream gets a write, and closing frees them",
+          "[integration][watch]") {
+  // 600 streams from three addresses (200 each, under max_connections_per_client's 256). On
+  // its worker, each stream would hold a thread for its life; the server must hold far fewer.
+  constexpr std::size_t kStreams = 600;
+  const std::vector<std::string> sources{"127.0.0.2", "127.0.0.3", "127.0.0.4"};
+  ServerProcess server(watch_config(false, "max_watches: 700\n"));
+  REQUIRE(server.start());
+  HttpClient client(server.base_url());
+
+  // Opened 50 at a time, each batch's heads awaited: the pool's workers, which it starts for a
+  // burst of connections and keeps a minute, stay few, so the thread count below measures what
+  // the open streams hold.
+  constexpr std::size_t kBatch = 50;
+  std::vector<std::unique_ptr<RawWatch>> streams;
+  for (std::size_t first = 0; first < kStreams; first += kBatch) {
+    std::vector<std::unique_ptr<RawWatch>> batch;
+    for (std::size_t i = first; i < first + kBatch; ++i) {
+      batch.push_back(std::make_unique<RawWatch>(sources[i % sources.size()], server.port(), "/kv/_watch?prefix=many/"));
+    }
+    REQUIRE(wait_until_all_received(batch, "HTTP/1.1 200 OK\r\n", 30s) == kBatch);
+    for (auto& stream : batch) streams.push_back(std::move(stream));
+  }
+  // Every head came, so every watch is open.
+  const std::string open_series = "kvs_watches_open";
+  CHECK(metric(client.get("/metrics").body, open_series) == static_cast<double>(kStreams));
+  const long threads = thread_count(server.pid());
+  INFO("server threads with " << kStreams << " streams open: " << threads);
+  CHECK(threads > 0);
+  CHECK(threads < static_cast<long>(kStreams / 4));
+
+  // (a) Another client is served as usual.
+  CHECK(client.get("/health").status == 200);
+  // (b) One write reaches every stream.
+  REQUIRE(client.put("/kv/many/k", R"({"n":1})").status == 200);
+  CHECK(wait_until_all_received(streams, "\"path\":\"many/k\"", 60s) == kStreams);
+
+  // (c) Closing them frees every watch.
+  for (auto& stream : streams) stream->close();
+  std::optional<double> open;
+  auto deadline = Clock::now() + 30s;
+  while (Clock::now() < deadline) {
+    open = metric(client.get("/metrics").body, open_series);
+    if (open == 0.0) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  CHECK(open == 0.0);
+  CHECK(client.get("/kv/_watch?prefix=many/&wait=0").status == 200);
 }
 
 }  // namespace kvs::test

@@ -23,10 +23,18 @@
 //
 // Lifetime: a Watch may outlive its Node. Once the Node is destroyed, or close_watches() was
 // called, next() answers kUnavailable; destroying a Watch is always safe.
+//
+// A consumer that must not block a thread per watch (an event loop serving many streams) sets
+// a ready callback and takes events with a timeout of 0:
+//
+//   watch->set_ready_callback([loop, id] { loop->post_ready(id); });  // quick, from any thread
+//   ... on the loop thread, at start and at each post:
+//   next(events, 256, 0ms), again while it returns 256: fewer than max means nothing is left
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,7 +75,7 @@ struct WatchOptions {
 };
 
 // One subscription to the change feed. Unsubscribes when destroyed. next() is for one
-// consumer thread; close() may be called from any thread.
+// consumer thread; close() and set_ready_callback() may be called from any thread.
 class KVS_EXPORT Watch {
  public:
   ~Watch();
@@ -87,6 +95,22 @@ class KVS_EXPORT Watch {
 
   // Ends the watch: a waiting next() returns at once, and every later one with kUnavailable.
   void close();
+
+  // Readiness without a waiting thread. `callback` is called when the watch goes from nothing
+  // ready to something ready: for the first change queued after a next() that returned fewer
+  // than its `max` (such a next() has taken all that was ready), and once when the watch is
+  // closed (close(), Node::close_watches, the Node going). It is not called again for changes
+  // that find events still untaken: a consumer that takes `max` and stops must come back by
+  // itself. A consumer that falls behind gets its kResyncRequired from the events it takes.
+  // A watch may hold events before any change comes (a replay after `since`, a resync), so a
+  // consumer calls next() once after setting the callback.
+  // The callback runs on the thread that commits the change or closes the watch, under the
+  // watch's lock: it must be quick, must not throw, and must not call this Watch; it hands
+  // the news to the consumer's thread, which calls next(out, max, 0ms) there.
+  // Replaces the previous callback (empty: none). Once this call, or the Watch's destructor,
+  // has returned, the previous callback is not running and is never called again: the
+  // consumer may then free what it points to. May be called from any thread.
+  void set_ready_callback(std::function<void()> callback);
 
   struct Impl;
 

@@ -140,7 +140,10 @@ void ChangeFeed::on_change(const keyspace::Change& change) {
         } else {
           subscriber->queue.push_back(shared);
         }
-        if (waiting) subscriber->wakeup.notify_all();
+        if (waiting) {
+          subscriber->wakeup.notify_all();
+          if (subscriber->ready_callback) subscriber->ready_callback();
+        }
       }
     }
   }
@@ -215,9 +218,7 @@ void ChangeFeed::close_all() {
   for (auto& [prefix, group] : by_prefix_) {
     for (Subscriber* subscriber : group.subscribers) {
       MutexLock queue_lock(subscriber->mutex);
-      subscriber->closed = true;
-      subscriber->queue.clear();
-      subscriber->wakeup.notify_all();
+      subscriber->close_locked();
     }
   }
 }
@@ -244,7 +245,22 @@ namespace kvs {
 Watch::Impl::Impl(std::shared_ptr<feed::ChangeFeed> feed, std::shared_ptr<feed::Subscriber> subscriber, Caller caller)
     : feed_(std::move(feed)), subscriber_(std::move(subscriber)), caller_(std::move(caller)) {}
 
-Watch::Impl::~Impl() { feed_->unsubscribe(subscriber_.get()); }
+Watch::Impl::~Impl() {
+  // First the callback: from here no committer calls into the consumer, which may be freeing
+  // what the callback points to once this destructor returns.
+  set_ready_callback(nullptr);
+  feed_->unsubscribe(subscriber_.get());
+}
+
+void Watch::Impl::set_ready_callback(std::function<void()> callback) {
+  std::function<void()> previous;
+  {
+    MutexLock lock(subscriber_->mutex);
+    previous = std::exchange(subscriber_->ready_callback, std::move(callback));
+  }
+  // The old callback's captures are released outside the lock: destroying them may take
+  // locks of the consumer's own.
+}
 
 void Watch::Impl::start_at(std::uint64_t position, std::optional<std::uint64_t> replay_until, bool resync) {
   position_.store(position, std::memory_order_release);
@@ -254,9 +270,7 @@ void Watch::Impl::start_at(std::uint64_t position, std::optional<std::uint64_t> 
 
 void Watch::Impl::close() {
   MutexLock lock(subscriber_->mutex);
-  subscriber_->closed = true;
-  subscriber_->queue.clear();
-  subscriber_->wakeup.notify_all();
+  subscriber_->close_locked();
 }
 
 bool Watch::Impl::matches(std::string_view path) const {
@@ -440,6 +454,8 @@ Result<std::size_t> Watch::next(std::vector<WatchEvent>& out, std::size_t max, s
     return Status::internal(std::string("watch: ") + error.what());
   }
 }
+
+void Watch::set_ready_callback(std::function<void()> callback) { impl_->set_ready_callback(std::move(callback)); }
 
 std::string Watch::cursor() const { return impl_->cursor(); }
 

@@ -98,6 +98,21 @@ struct Subscriber {
   std::deque<std::shared_ptr<const LiveEvent>> queue KVS_GUARDED_BY(mutex);
   std::uint64_t dropped_through KVS_GUARDED_BY(mutex) = 0;  // an overflow dropped changes up to here
   bool closed KVS_GUARDED_BY(mutex) = false;
+  // Watch::set_ready_callback: called under `mutex` wherever `wakeup` would wake a waiting
+  // consumer (a change into an empty queue) and once on close. Calling it under the lock is
+  // what makes clearing it final: once the Watch has cleared it (under the same lock), no call
+  // is running or will start, so the consumer may free what the callback points to.
+  std::function<void()> ready_callback KVS_GUARDED_BY(mutex);
+
+  // Marks the subscription closed, drops its queue and tells its consumer (both ways).
+  // Requires: `mutex` held.
+  void close_locked() KVS_REQUIRES(mutex) {
+    if (closed) return;
+    closed = true;
+    queue.clear();
+    wakeup.notify_all();
+    if (ready_callback) ready_callback();
+  }
 };
 
 class ChangeFeed {
@@ -175,6 +190,7 @@ struct Watch::Impl {
   ~Impl();  // unsubscribes
 
   Result<std::size_t> next(std::vector<WatchEvent>& out, std::size_t max, std::chrono::milliseconds timeout);
+  void set_ready_callback(std::function<void()> callback);
   std::string cursor() const { return feed_->cursor_of(position_.load(std::memory_order_acquire)); }
   void close();
 

@@ -178,3 +178,13 @@ TEST_CASE("a long poll returns a leading resync alone and stops before a later o
 
   CHECK(cut_for_long_poll({}).keep == 0);
 }
+
+TEST_CASE("a stream's head is a chunked 200 of its framing's type, uncached, unbuffered and closing with the stream",
+          "[server][watch]") {
+  CHECK(kvs::server::stream_head(WatchFraming::kNdjson) ==
+        "HTTP/1.1 200 OK\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: application/x-ndjson\r\n"
+        "Transfer-Encoding: chunked\r\nX-Accel-Buffering: no\r\n\r\n");
+  CHECK(kvs::server::stream_head(WatchFraming::kSse) ==
+        "HTTP/1.1 200 OK\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/event-stream\r\n"
+        "Transfer-Encoding: chunked\r\nX-Accel-Buffering: no\r\n\r\n");
+}

@@ -94,4 +94,11 @@ Caller new_user_caller(NodeFixture& fixture, const Caller& admin, const std::str
   return *caller;
 }
 
+std::unique_ptr<Watch> open_watch(Node& node, WatchOptions options) {
+  auto watch = node.watch(options);
+  INFO(watch.status().to_string());
+  REQUIRE(watch.is_ok());
+  return std::move(*watch);
+}
+
 }  // namespace kvs::test

@@ -13,6 +13,7 @@
 
 #include "kvs/config.hpp"
 #include "kvs/node.hpp"
+#include "kvs/watch.hpp"
 #include "support/manual_clock.hpp"
 #include "support/temp_dir.hpp"
 
@@ -60,6 +61,9 @@ Caller new_user_caller(NodeFixture& fixture, const Caller& admin, const std::str
 // Every version `node` stores, tombstones included, as Node::export_versions gives them.
 // Fails the test when the export fails.
 std::vector<Version> stored_versions(Node& node);
+
+// A watch on `node` with `options`. Fails the test when Node::watch refuses it.
+std::unique_ptr<Watch> open_watch(Node& node, WatchOptions options = {});
 
 // A JSON document of about `bytes` bytes: {"n":<n>,"pad":"xxx..."}.
 std::string json_of_size(std::size_t bytes, std::uint64_t n = 0);

@@ -24,13 +24,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::unique_ptr<Watch> open_watch(Node& node, WatchOptions options = {}) {
-  auto watch = node.watch(options);
-  INFO(watch.status().to_string());
-  REQUIRE(watch.is_ok());
-  return std::move(*watch);
-}
-
 // Takes up to `max` ready events without waiting; how many.
 std::size_t take(Watch& watch, std::size_t max) {
   std::vector<WatchEvent> out;

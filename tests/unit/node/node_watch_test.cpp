@@ -30,13 +30,6 @@ using Code = Status::Code;
 using Type = WatchEvent::Type;
 using namespace std::chrono_literals;
 
-std::unique_ptr<Watch> open_watch(Node& node, WatchOptions options = {}) {
-  auto watch = node.watch(options);
-  INFO(watch.status().to_string());
-  REQUIRE(watch.is_ok());
-  return std::move(*watch);
-}
-
 WatchOptions watching(std::string prefix, bool values = false) {
   WatchOptions options;
   options.prefix = std::move(prefix);

@@ -513,10 +513,14 @@ Result<BackupInfo> restore_backup(const fs::path& backup, const fs::path& data_d
     }
   }
   if (::rename(temp.c_str(), data.c_str()) != 0) return errno_status("rename into " + data.string());
-  // LMDB's reader table belongs to the old file; it is rebuilt on open.
+  // LMDB's reader table belongs to the old file; it is rebuilt on open. So does the redo log
+  // (storage/redo_log.hpp): its checkpoint and transactions are the old file's, and the
+  // restored data is the backup's as it stands.
   if (::unlink((data_dir / "lock.mdb").c_str()) != 0 && errno != ENOENT) {
     return errno_status("remove " + (data_dir / "lock.mdb").string());
   }
+  fs::remove_all(data_dir / "redo", ec);
+  if (ec) return Status::io_error("remove " + (data_dir / "redo").string() + ": " + ec.message());
   if (Status s = fsync_dir(data_dir); !s) return s;
   return info_of(backup, *layout);
 }

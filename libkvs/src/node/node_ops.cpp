@@ -306,6 +306,7 @@ Result<std::unique_ptr<ExportSnapshot>> Node::export_snapshot(const CallOptions&
   store_options.dir = snapshot->dir;
   store_options.map_size_bytes = impl_->config.map_size_mb * std::size_t{1024} * 1024;
   store_options.max_queue = 1;  // nothing writes to the copy
+  store_options.redo_log = false;
   auto store = storage::Store::open(store_options);
   if (!store.is_ok()) return store.status().with_context("export copy");
   snapshot->store = std::move(*store);

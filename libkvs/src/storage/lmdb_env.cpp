@@ -5,6 +5,7 @@
 
 #include "storage/lmdb_env.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -14,8 +15,10 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
 #include <lmdb.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "kvs/log.hpp"
 #include "storage/store.hpp"
@@ -67,6 +70,64 @@ void warn_unsafe_nosync(const std::filesystem::path& dir) {
 
 MDB_val to_val(std::string_view bytes) { return MDB_val{bytes.size(), const_cast<char*>(bytes.data())}; }
 std::string_view to_view(const MDB_val& val) { return {static_cast<const char*>(val.mv_data), val.mv_size}; }
+
+// LMDB's meta page (data format 1, unchanged since 0.9.0), as far as the redo log's checkpoint
+// reads it: a 16-byte page header (u64 page number, u16 pad, u16 flags, u32 bounds), then
+// MDB_meta: u32 magic, u32 format, u64 address, u64 map size, two 48-byte MDB_db (free pages,
+// main), u64 last page, u64 txnid. A checkpoint is taken only when the page read back has the
+// txnid and last page that mdb_env_info reports, so a layout other than this one is noticed
+// before it is relied on.
+namespace meta {
+static_assert(sizeof(std::size_t) == 8, "the meta page offsets below are for 64-bit LMDB");
+constexpr std::size_t kFlags = 10;
+constexpr std::uint16_t kFlagMeta = 0x08;  // P_META
+constexpr std::size_t kMagic = 16;
+constexpr std::uint32_t kMagicValue = 0xBEEFC0DE;
+constexpr std::size_t kFormat = 20;
+constexpr std::uint32_t kFormatValue = 1;
+constexpr std::size_t kLastPage = 136;
+constexpr std::size_t kTxnid = 144;
+constexpr std::size_t kEnd = 152;
+constexpr int kSlots = 2;
+
+template <class U>
+U read(std::string_view page, std::size_t offset) {
+  U value{};
+  std::memcpy(&value, page.data() + offset, sizeof value);
+  return value;
+}
+
+// True when `page` is a meta page of LMDB's data format 1.
+bool is_meta(std::string_view page) {
+  return page.size() >= kEnd && (read<std::uint16_t>(page, kFlags) & kFlagMeta) != 0 &&
+         read<std::uint32_t>(page, kMagic) == kMagicValue && read<std::uint32_t>(page, kFormat) == kFormatValue;
+}
+
+Status pread_all(int fd, char* out, std::size_t size, off_t offset, const std::filesystem::path& file) {
+  std::size_t done = 0;
+  while (done < size) {
+    ssize_t got = ::pread(fd, out + done, size - done, offset + static_cast<off_t>(done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      return Status::io_error("read the meta pages of " + file.string() + ": " +
+                              (got < 0 ? std::strerror(errno) : "file too short"));
+    }
+    done += static_cast<std::size_t>(got);
+  }
+  return Status::ok();
+}
+
+Status pwrite_all(int fd, std::string_view bytes, off_t offset, const std::filesystem::path& file) {
+  while (!bytes.empty()) {
+    ssize_t put = ::pwrite(fd, bytes.data(), bytes.size(), offset);
+    if (put < 0 && errno == EINTR) continue;
+    if (put < 0) return Status::io_error("write the meta pages of " + file.string() + ": " + std::strerror(errno));
+    bytes.remove_prefix(static_cast<std::size_t>(put));
+    offset += put;
+  }
+  return Status::ok();
+}
+}  // namespace meta
 
 }  // namespace
 
@@ -183,8 +244,133 @@ Result<std::unique_ptr<Env>> Env::open(const std::filesystem::path& dir, std::si
   // Reader slots left behind by dead processes would pin old pages forever.
   int stale = 0;
   mdb_reader_check(env->env_, &stale);
+  env->dir_ = dir;
   env->readers_ = std::make_unique<ReaderPool>(env->env_);
   return env;
+}
+
+bool Env::durable_build() noexcept {
+#if defined(KVS_BENCH_UNSAFE_NOSYNC)
+  return false;
+#else
+  return true;
+#endif
+}
+
+Status Env::set_commit_sync(bool sync) {
+#if defined(KVS_BENCH_UNSAFE_NOSYNC)
+  (void)sync;
+  return Status::ok();  // never syncs
+#else
+  int rc = mdb_env_set_flags(env_, MDB_NOSYNC, sync ? 0 : 1);
+  if (rc != 0) return lmdb_status(rc, "set MDB_NOSYNC");
+  return Status::ok();
+#endif
+}
+
+Status Env::sync() {
+  int rc = mdb_env_sync(env_, 1);
+  if (rc != 0) return lmdb_status(rc, "sync " + (dir_ / "data.mdb").string());
+  return Status::ok();
+}
+
+Result<std::uint64_t> Env::last_txnid() const {
+  MDB_envinfo info{};
+  int rc = mdb_env_info(env_, &info);
+  if (rc != 0) return lmdb_status(rc, "environment info");
+  return std::uint64_t{info.me_last_txnid};
+}
+
+PinnedSnapshot::~PinnedSnapshot() { mdb_txn_abort(txn_); }
+
+Result<std::unique_ptr<PinnedSnapshot>> Env::pin() const {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return lmdb_status(rc, "begin the checkpoint's read transaction");
+  return std::unique_ptr<PinnedSnapshot>(new PinnedSnapshot(txn, mdb_txn_id(txn)));
+}
+
+Result<RedoCheckpoint> Env::checkpoint_of(std::uint64_t txnid) const {
+  MDB_envinfo info{};
+  int rc = mdb_env_info(env_, &info);
+  if (rc != 0) return lmdb_status(rc, "environment info");
+  MDB_stat stat{};
+  rc = mdb_env_stat(env_, &stat);
+  if (rc != 0) return lmdb_status(rc, "environment stat");
+  if (info.me_last_txnid != txnid) {
+    return Status::internal("checkpoint of transaction " + std::to_string(txnid) + " asked for, but the last is " +
+                            std::to_string(info.me_last_txnid));
+  }
+  int fd = -1;
+  rc = mdb_env_get_fd(env_, &fd);
+  if (rc != 0) return lmdb_status(rc, "environment file");
+  const std::filesystem::path file = dir_ / "data.mdb";
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Status::io_error("stat " + file.string() + ": " + std::strerror(errno));
+  const std::size_t page_size = stat.ms_psize;
+  std::string pages(page_size * meta::kSlots, '\0');
+  if (Status s = meta::pread_all(fd, pages.data(), pages.size(), 0, file); !s.is_ok()) return s;
+  for (int slot = 0; slot < meta::kSlots; ++slot) {
+    std::string_view page = std::string_view(pages).substr(static_cast<std::size_t>(slot) * page_size, page_size);
+    if (!meta::is_meta(page) || meta::read<std::uint64_t>(page, meta::kTxnid) != txnid) continue;
+    if (meta::read<std::uint64_t>(page, meta::kLastPage) != info.me_last_pgno) break;
+    RedoCheckpoint checkpoint;
+    checkpoint.txnid = txnid;
+    checkpoint.data_dev = static_cast<std::uint64_t>(st.st_dev);
+    checkpoint.data_ino = static_cast<std::uint64_t>(st.st_ino);
+    checkpoint.meta_page = std::string(page);
+    return checkpoint;
+  }
+  return Status::internal("the meta pages of " + file.string() + " do not show transaction " + std::to_string(txnid) +
+                          " as this build of kvs expects LMDB's file format to: no checkpoint can be taken");
+}
+
+std::vector<RedoDb> Env::databases() const {
+  MutexLock lock(databases_mutex_);
+  return databases_;
+}
+
+Result<bool> checkpoint_matches(const std::filesystem::path& dir, const RedoCheckpoint& checkpoint) {
+  const std::filesystem::path file = dir / "data.mdb";
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) {
+    if (errno == ENOENT) return false;
+    return Status::io_error("stat " + file.string() + ": " + std::strerror(errno));
+  }
+  return static_cast<std::uint64_t>(st.st_dev) == checkpoint.data_dev &&
+         static_cast<std::uint64_t>(st.st_ino) == checkpoint.data_ino;
+}
+
+Status restore_checkpoint(const std::filesystem::path& dir, const RedoCheckpoint& checkpoint) {
+  const std::filesystem::path file = dir / "data.mdb";
+  const std::string_view page = checkpoint.meta_page;
+  if (!meta::is_meta(page) || meta::read<std::uint64_t>(page, meta::kTxnid) != checkpoint.txnid) {
+    return Status::corruption("the redo log's checkpoint does not hold a meta page of transaction " +
+                              std::to_string(checkpoint.txnid));
+  }
+  const int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return Status::io_error("open " + file.string() + ": " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Status::io_error("stat " + file.string() + ": " + std::strerror(errno));
+  const std::uint64_t needed = (meta::read<std::uint64_t>(page, meta::kLastPage) + 1) * page.size();
+  if (static_cast<std::uint64_t>(st.st_size) < needed) {
+    return Status::corruption(file.string() + " is " + std::to_string(st.st_size) + " bytes, shorter than the " +
+                              std::to_string(needed) + " its redo log checkpoint needs");
+  }
+  // The page goes into both slots, each with its own page number: LMDB opens at the higher
+  // txnid of the two, and both are the checkpoint's now.
+  for (int slot = 0; slot < meta::kSlots; ++slot) {
+    std::string copy(page);
+    const std::uint64_t page_number = static_cast<std::uint64_t>(slot);
+    std::memcpy(copy.data(), &page_number, sizeof page_number);
+    if (Status s = meta::pwrite_all(fd, copy, static_cast<off_t>(slot * page.size()), file); !s.is_ok()) return s;
+  }
+  if (::fdatasync(fd) != 0) return Status::io_error("sync " + file.string() + ": " + std::strerror(errno));
+  return Status::ok();
 }
 
 Result<MapUsage> Env::usage() const {
@@ -276,8 +462,11 @@ Status WriteTxn::begin(Env& env) {
     txn_ = nullptr;
     return lmdb_status(rc, "begin write transaction");
   }
+  env_ = &env;
   return Status::ok();
 }
+
+std::uint64_t WriteTxn::id() const noexcept { return mdb_txn_id(txn_); }
 
 Status WriteTxn::commit() {
   int rc = mdb_txn_commit(txn_);
@@ -292,9 +481,16 @@ void WriteTxn::abort() noexcept {
 }
 
 Result<Dbi> WriteTxn::open_db(const char* name) {
+  if (redo_ != nullptr) {
+    return Status::internal(std::string("database ") + name + " opened while the redo log records: too late");
+  }
   MDB_dbi dbi = 0;
   int rc = mdb_dbi_open(txn_, name, MDB_CREATE, &dbi);
   if (rc != 0) return lmdb_status(rc, std::string("open database ") + name);
+  MutexLock lock(env_->databases_mutex_);
+  auto known = std::find_if(env_->databases_.begin(), env_->databases_.end(),
+                            [dbi](const RedoDb& db) { return db.handle == dbi; });
+  if (known == env_->databases_.end()) env_->databases_.push_back(RedoDb{dbi, name});
   return dbi;
 }
 
@@ -303,6 +499,7 @@ Status WriteTxn::put(Dbi dbi, std::string_view key, std::string_view value, What
   MDB_val v = to_val(value);
   int rc = mdb_put(txn_, dbi, &k, &v, mode == PutMode::kAppend ? MDB_APPEND : 0U);
   if (rc != 0) return lmdb_status(rc, "put " + what.text());
+  if (redo_ != nullptr) redo_->put(dbi, key, value);
   return Status::ok();
 }
 
@@ -310,6 +507,7 @@ Status WriteTxn::del(Dbi dbi, std::string_view key, What what) {
   MDB_val k = to_val(key);
   int rc = mdb_del(txn_, dbi, &k, nullptr);
   if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_status(rc, "delete " + what.text());
+  if (rc == 0 && redo_ != nullptr) redo_->del(dbi, key);
   return Status::ok();
 }
 
@@ -326,6 +524,8 @@ Status Cursor::open(const Txn& txn, Dbi dbi, std::string_view what) {
     cursor_ = nullptr;
     return lmdb_status(rc, What{"cursor on", what}.text());
   }
+  dbi_ = dbi;
+  redo_ = txn.redo_;
   return Status::ok();
 }
 
@@ -361,6 +561,9 @@ bool Cursor::seek_before(std::string_view key) {
 }
 
 Status Cursor::del(std::string_view operation) {
+  // Recorded before: the key lives in the page the delete rewrites. A failed delete fails the
+  // transaction, and its record is never appended.
+  if (redo_ != nullptr) redo_->del(dbi_, key_);
   int rc = mdb_cursor_del(cursor_, 0);
   if (rc != 0) return lmdb_status(rc, operation);
   return Status::ok();

@@ -21,8 +21,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "kvs/status.hpp"
+#include "storage/redo_log.hpp"
+#include "util/thread_annotations.hpp"
 
 // LMDB's opaque handles, declared (as lmdb.h declares them) so that no other file needs lmdb.h.
 struct MDB_env;
@@ -45,6 +48,23 @@ struct What {
 
 class ReaderPool;
 
+// A read transaction held open to keep one snapshot whole: while it lives, LMDB reuses none of
+// the pages that snapshot reads (the redo log's checkpoint, storage/redo_log.hpp). Closed on
+// destruction; any thread (MDB_NOTLS). Requires: its Env outlives it.
+class PinnedSnapshot {
+ public:
+  ~PinnedSnapshot();
+  PinnedSnapshot(const PinnedSnapshot&) = delete;
+  PinnedSnapshot& operator=(const PinnedSnapshot&) = delete;
+  std::uint64_t txnid() const noexcept { return txnid_; }
+
+ private:
+  friend class Env;
+  PinnedSnapshot(MDB_txn* txn, std::uint64_t txnid) : txn_(txn), txnid_(txnid) {}
+  MDB_txn* txn_;
+  std::uint64_t txnid_;
+};
+
 // How much of the map is in use, from the last committed meta page (mdb_env_info) and the
 // data file's size. The pages below `next_page` are in use or on the freelist; the map past it
 // is unwritten, and the file grows into it as pages are written there.
@@ -59,9 +79,31 @@ class Env {
  public:
   // Opens (creating when missing) the environment in directory `dir`, with room for 16 named
   // databases and a map of `map_size_bytes` (the file grows lazily). Every commit is durable
-  // when it returns (no MDB_NOSYNC). kIOError (kCorruption for a damaged file) on failure.
+  // when it returns until set_commit_sync(false). kIOError (kCorruption for a damaged file) on
+  // failure.
   // Requires: the caller holds the directory's lock file, so the process opens it only once.
   static Result<std::unique_ptr<Env>> open(const std::filesystem::path& dir, std::size_t map_size_bytes);
+
+  // False only in a build made to measure what fsync costs (KVS_BENCH_UNSAFE_NOSYNC), whose
+  // commits are never durable: the redo log is left out there too.
+  static bool durable_build() noexcept;
+
+  // Whether a commit syncs before it returns (LMDB's default) or leaves the syncing to sync()
+  // (MDB_NOSYNC: the redo log's mode). Between transactions only.
+  Status set_commit_sync(bool sync);
+  // Syncs every committed transaction to disk (mdb_env_sync, forced). Any thread, also while
+  // a write transaction runs.
+  Status sync();
+  // The last committed transaction's id.
+  Result<std::uint64_t> last_txnid() const;
+  // Opens a read transaction on the last committed state and keeps it (PinnedSnapshot).
+  Result<std::unique_ptr<PinnedSnapshot>> pin() const;
+  // The checkpoint of committed transaction `txnid`, which must be the last one: its meta page
+  // read back from data.mdb and the file's identity. kInternal when the page read back is not
+  // that transaction's (a layout this code does not know: no checkpoint is made then).
+  Result<RedoCheckpoint> checkpoint_of(std::uint64_t txnid) const;
+  // The named databases opened so far, for the redo log's segment headers.
+  std::vector<RedoDb> databases() const;
   ~Env();
   Env(const Env&) = delete;
   Env& operator=(const Env&) = delete;
@@ -80,8 +122,20 @@ class Env {
   friend class WriteTxn;
 
   MDB_env* env_ = nullptr;
+  std::filesystem::path dir_;
   std::unique_ptr<ReaderPool> readers_;  // idle read transactions; reset before env_ closes
+  mutable Mutex databases_mutex_;
+  std::vector<RedoDb> databases_ KVS_GUARDED_BY(databases_mutex_);  // as open_db opened them
 };
+
+// Whether <dir>/data.mdb is the file `checkpoint` was taken of (same device and inode). False
+// when there is no data.mdb.
+Result<bool> checkpoint_matches(const std::filesystem::path& dir, const RedoCheckpoint& checkpoint);
+// Writes the checkpoint's meta page over both meta pages of <dir>/data.mdb and syncs it, so
+// that LMDB opens at the checkpoint's transaction, whatever was committed after it. Before
+// Env::open, under the directory's lock. kCorruption when the page is not a meta page of that
+// transaction or the file is too short to hold the pages it names.
+Status restore_checkpoint(const std::filesystem::path& dir, const RedoCheckpoint& checkpoint);
 
 // What a transaction of either kind can do. Values returned as string_view point into LMDB's
 // memory map: valid until the transaction writes again or ends.
@@ -100,6 +154,7 @@ class Txn {
   ~Txn() = default;
   friend class Cursor;
   MDB_txn* txn_ = nullptr;
+  RedoRecord* redo_ = nullptr;  // write transactions: where changes are recorded, or null
 };
 
 // A read snapshot for the length of one call. Read transactions are recycled (reset and
@@ -132,8 +187,14 @@ class WriteTxn : public Txn {
   WriteTxn& operator=(const WriteTxn&) = delete;
 
   Status begin(Env& env);
-  // LMDB's default commit: durable (fsync) before it returns. The transaction is over either
-  // way.
+  // The transaction's id: the one it commits as (when it changes anything).
+  std::uint64_t id() const noexcept;
+  // From now on every put and delete, this transaction's and its cursors', is also added to
+  // `record` (null: no longer). open_db is refused while recording: a segment header lists
+  // the databases, which must all be open before the log starts.
+  void record_into(RedoRecord* record) noexcept { redo_ = record; }
+  // Durable (fsync) before it returns unless the Env's commits do not sync
+  // (Env::set_commit_sync). The transaction is over either way.
   Status commit();
   void abort() noexcept;
 
@@ -142,6 +203,9 @@ class WriteTxn : public Txn {
   Status put(Dbi dbi, std::string_view key, std::string_view value, What what, PutMode mode = PutMode::kOverwrite);
   // Deletes `key`; a key that is already gone is fine.
   Status del(Dbi dbi, std::string_view key, What what);
+
+ private:
+  Env* env_ = nullptr;
 };
 
 // A cursor, closed on scope exit. Each move returns true when the cursor is on an entry; false
@@ -179,6 +243,8 @@ class Cursor {
   bool move(int op);
 
   MDB_cursor* cursor_ = nullptr;
+  Dbi dbi_ = 0;
+  RedoRecord* redo_ = nullptr;  // the transaction's, when it records
   int rc_ = 0;
   std::string_view key_;
   std::string_view value_;

@@ -42,8 +42,10 @@ std::uint64_t headroom_bytes(std::uint64_t map_bytes) noexcept;
 // above: the record, its revision and its change log entry (a put's entry holds the document
 // too), B-tree pages half full, plus 1 KiB for the index and audit entries and page splits.
 // So a batch of client writes stops short of the headroom rather than past it.
+// With the redo log the same bytes go into its record as well, on the same disk, until the next
+// checkpoint deletes it: three copies more.
 constexpr std::uint64_t write_cost_bytes(std::uint64_t path_bytes, std::uint64_t data_bytes) noexcept {
-  return 6 * (path_bytes + data_bytes) + 1024;
+  return 9 * (path_bytes + data_bytes) + 1536;
 }
 
 // Whether a client write of the smallest kind would be let through now: what readiness asks.

@@ -7,17 +7,23 @@
 #include <algorithm>
 #include <exception>
 #include <limits>
+#include <span>
+#include <string>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 
 #include "storage/audit_table.hpp"
+#include "storage/checkpointer.hpp"
 #include "storage/keys.hpp"
 #include "storage/lmdb_env.hpp"
 #include "storage/lock_file.hpp"
+#include "storage/redo_log.hpp"
 #include "storage/record_codec.hpp"
 #include "storage/space.hpp"
 #include "storage/tables.hpp"
 #include "storage/writer.hpp"
+#include "kvs/log.hpp"
 #include "util/private_dir.hpp"
 
 namespace kvs::storage {
@@ -27,6 +33,60 @@ using lmdb::What;
 
 bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
+// Reads the redo log's checkpoint and, unless a clean close took it, when it belongs to this
+// data.mdb, writes its meta page back (lmdb::restore_checkpoint): LMDB then opens at the
+// checkpoint, and replay redoes the rest. A checkpoint of another file (data.mdb replaced or copied) is dropped when the log
+// holds nothing after it, and refused when it does: those transactions belong to the other
+// file and cannot be applied to this one.
+Result<std::optional<RedoCheckpoint>> restore_from_checkpoint(const std::filesystem::path& dir, const RedoLog& redo) {
+  auto checkpoint = redo.read_checkpoint();
+  if (!checkpoint.is_ok() || !checkpoint->has_value()) return checkpoint;
+  // After a clean close data.mdb is whole as it stands, and may have been changed since with
+  // LMDB's own tools: writing the checkpoint's meta page back would undo those changes.
+  if ((*checkpoint)->clean) return std::optional<RedoCheckpoint>();
+  auto matches = lmdb::checkpoint_matches(dir, **checkpoint);
+  if (!matches.is_ok()) return matches.status();
+  if (!*matches) {
+    auto pending = redo.has_records_after((*checkpoint)->txnid);
+    if (!pending.is_ok()) return pending.status();
+    if (*pending) {
+      return Status::corruption("data.mdb in " + dir.string() +
+                                " is not the file its redo log was written for (it was replaced or copied while "
+                                "the log held transactions not yet in it); move " + redo.dir().string() +
+                                " aside to open the directory without them");
+    }
+    log(LogLevel::kInfo, "storage.redo_checkpoint_dropped",
+        {{"data_dir", dir.string()}, {"detail", "the checkpoint was of another data.mdb and nothing is to replay"}});
+    return std::optional<RedoCheckpoint>();
+  }
+  if (Status s = lmdb::restore_checkpoint(dir, **checkpoint); !s.is_ok()) return s;
+  return checkpoint;
+}
+
+// Redoes one logged transaction, which must commit as `txnid`.
+Status redo_transaction(lmdb::Env& env, std::unordered_map<std::string, lmdb::Dbi>& dbis, std::uint64_t txnid,
+                        std::span<const RedoOperation> operations) {
+  lmdb::WriteTxn txn;
+  if (Status s = txn.begin(env); !s.is_ok()) return s;
+  if (txn.id() != txnid) {
+    return Status::corruption("redo log transaction " + std::to_string(txnid) + " would commit as " +
+                              std::to_string(txn.id()));
+  }
+  for (const RedoOperation& op : operations) {
+    auto known = dbis.find(std::string(op.db));
+    if (known == dbis.end()) {
+      auto opened = txn.open_db(std::string(op.db).c_str());
+      if (!opened.is_ok()) return opened.status();
+      known = dbis.emplace(std::string(op.db), *opened).first;
+    }
+    const What what{"redo of", op.db};
+    Status s = op.kind == RedoOperation::Kind::kPut ? txn.put(known->second, op.key, op.value, what)
+                                                     : txn.del(known->second, op.key, what);
+    if (!s.is_ok()) return s;
+  }
+  return txn.commit();
+}
+
 
 }  // namespace
 
@@ -35,6 +95,7 @@ bool starts_with(std::string_view text, std::string_view prefix) { return text.s
 struct Store::Impl {
   StoreOptions options;
   std::unique_ptr<LockFile> lock;
+  std::unique_ptr<RedoLog> redo;  // null without a redo log
   std::unique_ptr<lmdb::Env> env;
   std::optional<Tables> tables;
   std::string feed_id;  // read at open; fixed while the store is open
@@ -92,9 +153,53 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     if (!lock.is_ok()) return lock.status();
     impl->lock = std::move(*lock);
 
+    // Recovery, with a redo log: LMDB opens at the last checkpoint and the log after it is
+    // redone (storage/redo_log.hpp). A build without durable commits has no log to make.
+    const bool redo = options.redo_log && lmdb::Env::durable_build();
+    std::optional<RedoCheckpoint> checkpoint;
+    if (redo) {
+      auto opened = RedoLog::open(options.dir / "redo");
+      if (!opened.is_ok()) return opened.status();
+      impl->redo = std::move(*opened);
+      auto restored = restore_from_checkpoint(options.dir, *impl->redo);
+      if (!restored.is_ok()) return restored.status();
+      checkpoint = std::move(*restored);
+    }
+
     auto env = lmdb::Env::open(options.dir, options.map_size_bytes);
     if (!env.is_ok()) return env.status();
     impl->env = std::move(*env);
+
+    // Held until the first checkpoint after replay is durable: replay's transactions must not
+    // reuse the pages of the state it starts from, which is what a crash meanwhile recovers.
+    std::unique_ptr<lmdb::PinnedSnapshot> replay_pin;
+    if (redo) {
+      auto start = impl->env->last_txnid();
+      if (!start.is_ok()) return start.status();
+      if (checkpoint && *start != checkpoint->txnid) {
+        return Status::corruption("data.mdb in " + options.dir.string() + " opened at transaction " +
+                                  std::to_string(*start) + ", not at its redo log checkpoint's " +
+                                  std::to_string(checkpoint->txnid));
+      }
+      auto pin = impl->env->pin();
+      if (!pin.is_ok()) return pin.status();
+      replay_pin = std::move(*pin);
+      if (Status s = impl->env->set_commit_sync(false); !s.is_ok()) return s;
+      std::unordered_map<std::string, lmdb::Dbi> dbis;
+      auto replayed = impl->redo->replay(*start, [&](std::uint64_t txnid, std::span<const RedoOperation> ops) {
+        return redo_transaction(*impl->env, dbis, txnid, ops);
+      });
+      if (!replayed.is_ok()) return replayed.status().with_context("redo log replay in " + options.dir.string());
+      if (replayed->transactions > 0 || replayed->dropped_bytes > 0) {
+        log(replayed->dropped_bytes > 0 ? LogLevel::kWarn : LogLevel::kInfo, "storage.redo_replayed",
+            {{"data_dir", options.dir.string()},
+             {"transactions", std::to_string(replayed->transactions)},
+             {"from_txnid", std::to_string(*start)},
+             {"to_txnid", std::to_string(replayed->last_txnid)},
+             {"dropped_bytes", std::to_string(replayed->dropped_bytes)},
+             {"dropped_reason", replayed->dropped_reason}});
+      }
+    }
 
     // The databases, the counters and the audit chain's tip, in one transaction.
     lmdb::WriteTxn txn;
@@ -118,9 +223,22 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     }
     if (Status s = txn.commit(); !s.is_ok()) return s;
 
-    WriterOptions writer_options{options.dir, std::max<std::size_t>(options.max_batch, 1),
-                                 std::max<std::size_t>(options.max_queue, 1), options.audit_enabled,
-                                 options.audit_key, options.commit_observer};
+    WriterOptions writer_options;
+    writer_options.dir = options.dir;
+    writer_options.max_batch = std::max<std::size_t>(options.max_batch, 1);
+    writer_options.max_queue = std::max<std::size_t>(options.max_queue, 1);
+    writer_options.audit_enabled = options.audit_enabled;
+    writer_options.audit_key = options.audit_key;
+    writer_options.commit_observer = options.commit_observer;
+    if (redo) {
+      // Syncs what open and replay committed and takes the first checkpoint; from here the
+      // log and its checkpoints keep the store recoverable, and the replay pin can go.
+      auto checkpointer = Checkpointer::open(*impl->env, *impl->redo, options.checkpoint);
+      if (!checkpointer.is_ok()) return checkpointer.status();
+      replay_pin.reset();
+      writer_options.redo = impl->redo.get();
+      writer_options.checkpointer = std::move(*checkpointer);
+    }
     impl->writer = std::make_unique<Writer>(*impl->env, *impl->tables, std::move(writer_options), *counters, tip);
     return std::unique_ptr<Store>(new Store(std::move(impl)));
   } catch (...) {

@@ -23,16 +23,21 @@
 //
 // Threading: reads run on the caller's thread in their own read transaction, begun and ended
 // within the call. Writes (and purges, put_meta) are queued to one writer thread, which takes
-// up to max_batch queued intents into one write transaction and commits it once, durably (LMDB's
-// default commit: fsync) — group commit; each `write` returns after the commit that holds it
-// is durable and the commit observer (StoreOptions::commit_observer) has seen it. A second
+// up to max_batch queued intents into one write transaction and commits it once (group
+// commit); each `write` returns after the commit that holds it is durable and the commit
+// observer (StoreOptions::commit_observer) has seen it. Durable means synced to disk: by the
+// redo log (<dir>/redo, storage/redo_log.hpp), whose one sequential sync covers every batch
+// committed meanwhile, or without it by LMDB's own synced commit. With the log, a batch is
+// visible to readers from its commit, a moment before it is durable. A second
 // process opening the same directory fails at once: the directory is held with an exclusive
 // flock on `<dir>/LOCK`. Every method is safe from any thread; no exception leaves the Store.
 // The Store must outlive every call into it.
 //
-// Files: store.cpp (this facade and the reads), writer.cpp (queue, batches, group commit,
-// commit observer), tables.cpp and audit_table.cpp (the databases' upkeep), lmdb_env.cpp (the
-// only code that talks to LMDB), record_codec.cpp and keys.cpp (value and key formats).
+// Files: store.cpp (this facade, the reads, recovery at open), writer.cpp (queue, batches,
+// group commit, the redo log's syncer, commit observer), redo_log.cpp and checkpointer.cpp
+// (the write-ahead log and its checkpoints), tables.cpp and audit_table.cpp (the databases'
+// upkeep), lmdb_env.cpp (the only code that talks to LMDB), record_codec.cpp and keys.cpp
+// (value and key formats).
 
 #include <cstddef>
 #include <cstdint>
@@ -50,6 +55,7 @@
 #include "kvs/status.hpp"
 #include "kvs/version.hpp"
 #include "storage/change_log.hpp"
+#include "storage/redo_log.hpp"
 #include "storage/record_codec.hpp"
 #include "storage/scan.hpp"
 
@@ -74,9 +80,9 @@ struct Committed {
 // Told of every committed mutation, once per committed batch, in the writer's (commit) order:
 // the writes that wrote a version and the purges that removed one. put_meta, append_audit, a
 // Decide that wrote nothing, a purge that removed nothing and every intent of a rolled-back
-// batch are not reported. It runs on the writer thread, after the batch is durable and before
-// any caller of that batch is woken, so when write() or purge() returns the observer has seen
-// its mutation. It must be quick (every writer waits for it), must not throw (an exception is
+// batch are not reported. It runs on the writer thread (with a redo log: on its syncer
+// thread, batch by batch in commit order), after the batch is durable and before any caller of
+// that batch is woken, so when write() or purge() returns the observer has seen its mutation. It must be quick (every writer waits for it), must not throw (an exception is
 // logged and dropped), and must not call write, write_all, purge, put_meta or append_audit
 // (they would wait for themselves: refused with kInternal). Reading the Store from it is fine.
 using CommitObserver = std::function<void(std::span<const Committed> batch)>;
@@ -100,6 +106,11 @@ struct StoreOptions {
   // Stamps each change log entry with when it was applied (retention by age); null: the
   // system clock. Borrowed: must outlive the Store.
   const Clock* clock = nullptr;
+  // Commits go through the redo log in <dir>/redo (storage/redo_log.hpp): one sequential sync
+  // per group of batches instead of LMDB's two per batch. Off: every commit syncs LMDB, as for
+  // a copy nothing writes to. Either way a write returns only once it is durable.
+  bool redo_log = true;
+  CheckpointPolicy checkpoint;
 };
 
 // A page of the change log, read from one snapshot.

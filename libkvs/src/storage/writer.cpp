@@ -72,18 +72,45 @@ Writer::Writer(lmdb::Env& env, const Tables& tables, WriterOptions options, cons
     MutexLock lock_stats(stats_mutex_);
     publish(stats_, counters, audit_tip);
   }
-  // The id is set under the lock the loop takes first, so the thread sees it.
+  // The writer's id is set under the lock its loop takes first, so the thread sees it.
   MutexLock lock_queue(queue_mutex_);
   thread_ = std::thread([this] { loop(); });
   writer_id_ = thread_.get_id();
+  if (options_.redo != nullptr) {
+    syncer_.start([this] {
+      {
+        // Before any batch reaches the observer, which runs on this thread.
+        MutexLock lock(queue_mutex_);
+        syncer_id_ = std::this_thread::get_id();
+      }
+      sync_loop();
+    });
+  }
 }
 
-Writer::~Writer() { stop(); }
+Writer::~Writer() {
+  stop();
+  if (options_.redo == nullptr) return;
+  // The writer has drained its queue; the syncer drains what it was handed, then the last
+  // checkpoint leaves no log to replay at the next open.
+  syncer_.stop();
+  if (redo_failure().is_ok()) {
+    auto txnid = env_.last_txnid();
+    Status saved = txnid.is_ok() ? options_.checkpointer->checkpoint_now(*txnid, /*clean=*/true)
+                                   : txnid.status();
+    if (!saved.is_ok()) {
+      log(LogLevel::kWarn, "storage.final_checkpoint_failed",
+          {{"data_dir", options_.dir.string()},
+           {"error", saved.message()},
+           {"detail", "the next open replays the redo log instead"}});
+    }
+  }
+}
 
 Status Writer::submit(Intent& intent) {
   {
     MutexLock lock_queue(queue_mutex_);
-    if (std::this_thread::get_id() == writer_id_) {
+    if (std::this_thread::get_id() == writer_id_ || std::this_thread::get_id() == syncer_id_) {
       return Status::internal("a write was made from the writer thread (a Decide or the commit observer); "
                               "it would wait for itself");
     }
@@ -105,7 +132,7 @@ Status Writer::submit(Intent& intent) {
 Status Writer::submit_all(std::vector<Intent>& intents) {
   {
     MutexLock lock_queue(queue_mutex_);
-    if (std::this_thread::get_id() == writer_id_) {
+    if (std::this_thread::get_id() == writer_id_ || std::this_thread::get_id() == syncer_id_) {
       return Status::internal("a write was made from the writer thread (a Decide or the commit observer); "
                               "it would wait for itself");
     }
@@ -213,14 +240,31 @@ Writer::BatchSpace Writer::measure_batch_space() {
 // running out of space with several intents: the batch is rolled back and handed back (false)
 // with no intent complete, for the loop to run them again one by one.
 bool Writer::run_batch(std::vector<Intent*>& batch) {
+  if (options_.redo != nullptr) {
+    if (Status failed = redo_failure(); !failed.is_ok()) {
+      for (Intent* intent : batch) intent->status = failed;
+      complete(batch);
+      return true;
+    }
+  }
   Status failure;
   Counters next = counters_;
   audit::AuditTip next_tip = audit_tip_;
   BatchSpace space = measure_batch_space();
   const std::uint64_t room_before = space.room;
+  // Short of space, a whole checkpoint follows every batch (storage/checkpointer.hpp): the log
+  // and the pages the checkpoint's pin holds back stay as small as one batch, and the next
+  // measure sees the space they took free again.
+  space_tight_ = space.space.has_value() && space.room < kSpaceReuseRoom;
   lmdb::WriteTxn txn;
+  std::uint64_t txnid = 0;
   try {
     failure = txn.begin(env_);
+    if (failure.is_ok() && options_.redo != nullptr) {
+      txnid = txn.id();
+      record_.begin(txnid);
+      txn.record_into(&record_);
+    }
     for (std::size_t i = 0; failure.is_ok() && i < batch.size(); ++i) {
       failure = run_intent(txn, *batch[i], next, next_tip, space);
     }
@@ -235,6 +279,7 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
     // Each write that went in took its estimate out of the room (run_intent): room the next
     // batches must not count on until the space is measured again.
     if (last_measure_) last_measure_->spent += room_before - space.room;
+    checkpointed_for_space_ = false;
     counters_ = next;
     audit_tip_ = next_tip;
     {
@@ -242,6 +287,10 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
       publish(stats_, next, next_tip);
       stats_.commits += 1;
       stats_.intents += batch.size();
+    }
+    if (options_.redo != nullptr) {
+      log_committed(batch, txnid);
+      return true;  // the syncer notifies and completes
     }
     notify(batch);
   } else {
@@ -258,6 +307,15 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
       intent->trimmed = 0;
       intent->sequence = 0;
     }
+    if (out_of_space && options_.redo != nullptr && !checkpointed_for_space_) {
+      // The checkpoint's pin keeps LMDB from reusing pages freed since it was taken, purges'
+      // among them. A checkpoint of the last commit frees them; then the batch runs again.
+      auto last = env_.last_txnid();
+      if (last.is_ok() && options_.checkpointer->checkpoint_now(*last).is_ok()) {
+        checkpointed_for_space_ = true;
+        return run_batch(batch);
+      }
+    }
     if (out_of_space && batch.size() > 1) return false;  // the caller runs them one by one
     std::string message = "write transaction of " + std::to_string(batch.size()) +
                           " intents rolled back, nothing written: " + failure.message();
@@ -272,6 +330,11 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
       intent->purged = false;
     }
   }
+  complete(batch);
+  return true;
+}
+
+void Writer::complete(const std::vector<Intent*>& batch) {
   {
     MutexLock lock_done(done_mutex_);
     for (Intent* intent : batch) intent->done = true;
@@ -280,7 +343,93 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
   // Writer's, which outlives this thread (the destructor joins it), so a caller that returns
   // and lets its store go first cannot pull it away from under this broadcast.
   done_wakeup_.notify_all();
-  return true;
+}
+
+Status Writer::redo_failure() const {
+  MutexLock lock(sync_mutex_);
+  if (!redo_failure_.is_ok()) return redo_failure_;
+  return options_.checkpointer->failure();
+}
+
+// The batch is committed in LMDB but not yet durable. Once its record is in the log (in the
+// page cache: a crash of the process alone loses nothing from here on), the syncer makes it
+// durable. A record the log could not take is made durable the other way, by a whole
+// checkpoint; when that fails too, the batch's outcome is unknown and the store stops taking
+// writes.
+void Writer::log_committed(std::vector<Intent*>& batch, std::uint64_t txnid) {
+  Status logged = Status::ok();
+  if (!record_.empty()) {
+    auto position = options_.redo->append(record_);
+    if (!position.is_ok()) {
+      logged = position.status();
+      log(LogLevel::kError, "storage.redo_append_failed",
+          {{"data_dir", options_.dir.string()}, {"error", logged.message()}, {"detail", "taking a checkpoint instead"}});
+      logged = options_.checkpointer->checkpoint_now(txnid);
+    }
+  }
+  Status outcome = Status::ok();
+  if (!logged.is_ok()) {
+    outcome = Status::io_error("the write was applied but could not be made durable (" + logged.message() +
+                               "); it may be lost at the next restart. No more writes are taken: restart kvs "
+                               "once the disk is healthy");
+    MutexLock lock(sync_mutex_);
+    if (redo_failure_.is_ok()) redo_failure_ = outcome;
+  }
+  {
+    MutexLock lock(sync_mutex_);
+    to_sync_.push_back(Synced{batch, options_.redo->position(), outcome});
+  }
+  syncer_.wake();
+  if (logged.is_ok() && space_tight_) {
+    // Whole, before the next batch measures the space: what the log held is free again then.
+    if (Status saved = options_.checkpointer->checkpoint_now(txnid); !saved.is_ok()) {
+      log(LogLevel::kWarn, "storage.checkpoint_failed", {{"data_dir", options_.dir.string()}, {"error", saved.message()}});
+    }
+  } else if (logged.is_ok() && options_.checkpointer->due()) {
+    if (Status begun = options_.checkpointer->begin(txnid); !begun.is_ok()) {
+      // Nothing is lost: the checkpoint in force and the log after it still recover
+      // everything; the next due checkpoint tries again.
+      log(LogLevel::kWarn, "storage.checkpoint_not_begun", {{"data_dir", options_.dir.string()}, {"error", begun.message()}});
+    }
+  }
+}
+
+void Writer::sync_loop() {
+  do {
+    sync_round();
+  } while (syncer_.wait_for(std::chrono::hours(1)));
+  sync_round();  // stopping: what the writer handed over before it stopped
+}
+
+void Writer::sync_round() {
+  for (;;) {
+    std::deque<Synced> batches;
+    {
+      MutexLock lock(sync_mutex_);
+      batches.swap(to_sync_);
+    }
+    if (batches.empty()) return;
+    Status synced = options_.redo->sync_through(batches.back().position);
+    if (!synced.is_ok()) {
+      synced = Status::io_error("the write was applied but the redo log could not be synced (" + synced.message() +
+                                "); it may be lost at the next restart. No more writes are taken: restart kvs "
+                                "once the disk is healthy");
+      MutexLock lock(sync_mutex_);
+      if (redo_failure_.is_ok()) redo_failure_ = synced;
+    }
+    for (Synced& entry : batches) {
+      // The observer hears of every committed mutation whatever the sync did, so that its view
+      // (Merkle tree, change feed) follows what LMDB holds; the callers hear the truth.
+      notify(entry.batch);
+      const Status& failed = !entry.outcome.is_ok() ? entry.outcome : synced;
+      if (!failed.is_ok()) {
+        for (Intent* intent : entry.batch) {
+          if (intent->status.is_ok()) intent->status = failed;
+        }
+      }
+      complete(entry.batch);
+    }
+  }
 }
 
 // The pointers handed out point into the intents, which stay alive (their callers are still

@@ -3,8 +3,16 @@
 // storage::Writer: the store's single writer thread and its queue. Callers queue intents
 // (writes, purges, put_meta, audit events) and wait; the writer takes up to max_batch queued
 // intents into one write transaction, runs them in queue order through Tables, commits once
-// (one fsync: group commit), tells the commit observer what the batch changed, and only then
-// wakes the callers of that batch. Before each batch it knows the free space (storage/space.hpp)
+// (group commit), tells the commit observer what the batch changed, and only then wakes the
+// callers of that batch.
+//
+// With a redo log (WriterOptions::redo, storage/redo_log.hpp) the commit does not sync: the
+// writer appends the batch's record to the log and hands the batch to the syncer thread, which
+// syncs the log once for every batch that has queued up meanwhile, then tells the observer and
+// wakes the callers, batch by batch in commit order. The writer goes on with the next batch
+// while the log syncs. A batch is visible to readers from its commit, before it is durable;
+// its callers and the observer hear of it only once it is durable. Without a redo log each
+// commit syncs LMDB itself and the writer thread does both. Before each batch it knows the free space (storage/space.hpp)
 // and refuses, intent by intent, client writes that would eat into the headroom kept for
 // deletes. The space is measured afresh before a batch unless a measure less than
 // kSpaceReuseFor old, less what the writes since are estimated to take (write_cost_bytes,
@@ -35,9 +43,12 @@
 #include "audit/chain.hpp"
 #include "kvs/status.hpp"
 #include "kvs/version.hpp"
+#include "storage/checkpointer.hpp"
 #include "storage/lmdb_env.hpp"
+#include "storage/redo_log.hpp"
 #include "storage/store.hpp"
 #include "storage/tables.hpp"
+#include "util/background_thread.hpp"
 #include "util/thread_annotations.hpp"
 
 namespace kvs::storage {
@@ -79,6 +90,10 @@ struct WriterOptions {
   bool audit_enabled = false;
   std::optional<audit::AuditKey> audit_key;  // seals new entries keyed; nullopt: unkeyed
   CommitObserver commit_observer;  // may be empty
+  // The redo log and its checkpointer (both or neither). The log is borrowed and must outlive
+  // the Writer; the Writer owns the checkpointer, and takes a last checkpoint when it stops.
+  RedoLog* redo = nullptr;
+  std::unique_ptr<Checkpointer> checkpointer;
 };
 
 class Writer {
@@ -87,7 +102,8 @@ class Writer {
   // starts at once.
   Writer(lmdb::Env& env, const Tables& tables, WriterOptions options, const Counters& counters,
          const audit::AuditTip& audit_tip);
-  // Completes every queued intent, then stops the thread.
+  // Completes every queued intent, then stops the threads; with a redo log, takes a last
+  // checkpoint so that the next open has nothing to replay.
   ~Writer();
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
@@ -135,6 +151,17 @@ class Writer {
   const audit::AuditKey* audit_key() const noexcept { return options_.audit_key ? &*options_.audit_key : nullptr; }
   // Tells the observer what the committed `batch` changed, in order.
   void notify(const std::vector<Intent*>& batch);
+  // Marks every intent of `batch` done and wakes their callers.
+  void complete(const std::vector<Intent*>& batch);
+  // With a redo log, after `txnid` committed: appends its record, queues the batch for the
+  // syncer, and begins a checkpoint when one is due.
+  void log_committed(std::vector<Intent*>& batch, std::uint64_t txnid);
+  // The syncer thread's loop, and one round of it: sync the log through the last queued
+  // batch, then notify and complete each queued batch in order.
+  void sync_loop();
+  void sync_round();
+  // Not ok once the redo log or a checkpoint failed: every later batch is refused with it.
+  Status redo_failure() const;
 
   lmdb::Env& env_;
   const Tables& tables_;
@@ -162,6 +189,24 @@ class Writer {
   // per intent for the promise's shared state.
   Mutex done_mutex_;
   std::condition_variable done_wakeup_;
+
+  // The redo log's side (null / empty without one). The record and the flag are the writer
+  // thread's; the flag is set by a checkpoint taken to free pages for a batch that ran out of
+  // space, and cleared by the next commit, so that a batch is retried after one such
+  // checkpoint only.
+  RedoRecord record_;
+  bool checkpointed_for_space_ = false;
+  bool space_tight_ = false;  // the last batch's room was below kSpaceReuseRoom
+  struct Synced {
+    std::vector<Intent*> batch;
+    std::uint64_t position = 0;  // the log position after its record
+    Status outcome;              // not ok: what every intent of the batch is told instead
+  };
+  mutable Mutex sync_mutex_;
+  std::deque<Synced> to_sync_ KVS_GUARDED_BY(sync_mutex_);
+  Status redo_failure_ KVS_GUARDED_BY(sync_mutex_);
+  std::thread::id syncer_id_ KVS_GUARDED_BY(queue_mutex_);
+  util::BackgroundThread syncer_;
 
   // stats_mutex_ guards the figures stats() reports.
   mutable Mutex stats_mutex_;

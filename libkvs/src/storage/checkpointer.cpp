@@ -1,0 +1,135 @@
+// The redo log's checkpoints: the writer thread's half, the background half, and the whole one
+// for open and shutdown. Threading as checkpointer.hpp says.
+
+#include "storage/checkpointer.hpp"
+
+#include <utility>
+
+#include "kvs/log.hpp"
+
+namespace kvs::storage {
+
+Checkpointer::Checkpointer(lmdb::Env& env, RedoLog& log, CheckpointPolicy policy)
+    : env_(env), log_(log), policy_(policy) {}
+
+Result<std::unique_ptr<Checkpointer>> Checkpointer::open(lmdb::Env& env, RedoLog& log, CheckpointPolicy policy) {
+  std::unique_ptr<Checkpointer> checkpointer(new Checkpointer(env, log, policy));
+  auto txnid = env.last_txnid();
+  if (!txnid.is_ok()) return txnid.status();
+  if (Status s = checkpointer->checkpoint_now(*txnid); !s.is_ok()) return s;
+  checkpointer->thread_.start([raw = checkpointer.get()] {
+    while (raw->thread_.wait_for(std::chrono::hours(1))) raw->finish();
+  });
+  return checkpointer;
+}
+
+Checkpointer::~Checkpointer() { thread_.stop(); }
+
+bool Checkpointer::due() const {
+  MutexLock lock(mutex_);
+  if (running_ || !failure_.is_ok()) return false;
+  return std::chrono::steady_clock::now() - last_ >= policy_.interval ||
+         log_.position() - last_position_ >= policy_.log_bytes;
+}
+
+Status Checkpointer::failure() const {
+  MutexLock lock(mutex_);
+  return failure_;
+}
+
+void Checkpointer::wait_idle() {
+  MutexLock lock(mutex_);
+  lock.wait(idle_, [this]() KVS_REQUIRES(mutex_) { return !running_; });
+}
+
+Status Checkpointer::begin(std::uint64_t txnid) {
+  wait_idle();
+  auto checkpoint = env_.checkpoint_of(txnid);
+  if (!checkpoint.is_ok()) return checkpoint.status();
+  auto pin = env_.pin();
+  if (!pin.is_ok()) return pin.status();
+  if ((*pin)->txnid() != txnid) {
+    return Status::internal("checkpoint pin is on transaction " + std::to_string((*pin)->txnid()) + ", not " +
+                            std::to_string(txnid));
+  }
+  // Records of txnid + 1 on go to a new segment, so that once this checkpoint is durable every
+  // older segment can go whole.
+  if (Status s = log_.start_segment(txnid + 1, env_.databases()); !s.is_ok()) return s;
+  {
+    MutexLock lock(mutex_);
+    next_ = std::move(*checkpoint);
+    next_pin_ = std::move(*pin);
+    running_ = true;
+    last_ = std::chrono::steady_clock::now();
+    last_position_ = log_.position();
+  }
+  thread_.wake();
+  return Status::ok();
+}
+
+void Checkpointer::finish() {
+  std::optional<RedoCheckpoint> next;
+  {
+    MutexLock lock(mutex_);
+    if (!running_) return;
+    next = next_;
+  }
+  Status status = env_.sync();
+  if (status.is_ok()) status = log_.write_checkpoint(*next);
+  std::unique_ptr<lmdb::PinnedSnapshot> released;
+  {
+    MutexLock lock(mutex_);
+    if (status.is_ok()) {
+      released = std::exchange(pin_, std::move(next_pin_));
+    } else {
+      released = std::move(next_pin_);
+      if (failure_.is_ok()) failure_ = status.with_context("redo log checkpoint");
+    }
+    next_.reset();
+  }
+  released.reset();  // outside the lock: closing a read transaction takes LMDB's reader lock
+  if (status.is_ok()) {
+    // Best effort: a segment left behind is skipped at replay (its records are all before the
+    // checkpoint) and removed by the next checkpoint.
+    if (Status removed = log_.remove_segments_through(next->txnid); !removed.is_ok()) {
+      log(LogLevel::kWarn, "storage.redo_log_cleanup", {{"error", removed.message()}});
+    }
+  } else {
+    log(LogLevel::kError, "storage.checkpoint_failed",
+        {{"error", status.message()},
+         {"detail", "writes are refused from now on; the last checkpoint and the redo log after it stay the "
+                    "recovery point: restart kvs once the disk is healthy"}});
+  }
+  {
+    MutexLock lock(mutex_);
+    running_ = false;
+  }
+  idle_.notify_all();
+}
+
+Status Checkpointer::checkpoint_now(std::uint64_t txnid, bool clean) {
+  wait_idle();
+  {
+    MutexLock lock(mutex_);
+    if (!failure_.is_ok()) return failure_;
+  }
+  Status status = env_.sync();
+  auto checkpoint = status.is_ok() ? env_.checkpoint_of(txnid) : Result<RedoCheckpoint>(status);
+  if (!checkpoint.is_ok()) return checkpoint.status();
+  checkpoint->clean = clean;
+  auto pin = env_.pin();
+  if (!pin.is_ok()) return pin.status();
+  if (Status s = log_.write_checkpoint(*checkpoint); !s.is_ok()) return s;
+  if (Status s = log_.start_segment(txnid + 1, env_.databases()); !s.is_ok()) return s;
+  std::unique_ptr<lmdb::PinnedSnapshot> released;
+  {
+    MutexLock lock(mutex_);
+    released = std::exchange(pin_, std::move(*pin));
+    last_ = std::chrono::steady_clock::now();
+    last_position_ = log_.position();
+  }
+  released.reset();
+  return log_.remove_segments_through(txnid);
+}
+
+}  // namespace kvs::storage

@@ -1,0 +1,35 @@
+// util::crc32c: the published check values, and that it notices any single flipped bit.
+
+#include "util/crc32c.hpp"
+
+#include <string>
+
+#include <catch2/catch.hpp>
+
+using kvs::util::crc32c;
+
+TEST_CASE("crc32c matches the published check values", "[crc32c]") {
+  // The standard check value (CRC-32C of "123456789") and RFC 3720's test vectors.
+  CHECK(crc32c("123456789") == 0xE3069283U);
+  CHECK(crc32c(std::string(32, '\0')) == 0x8A9136AAU);
+  CHECK(crc32c(std::string(32, '\xFF')) == 0x62A8AB43U);
+  std::string ascending;
+  for (int i = 0; i < 32; ++i) ascending.push_back(static_cast<char>(i));
+  CHECK(crc32c(ascending) == 0x46DD794EU);
+  CHECK(crc32c("") == 0U);
+}
+
+TEST_CASE("crc32c continues across pieces and sees every changed bit", "[crc32c]") {
+  const std::string text = "a record of some length, split anywhere";
+  for (std::size_t cut = 0; cut <= text.size(); ++cut) {
+    CHECK(crc32c(text.substr(cut), crc32c(text.substr(0, cut))) == crc32c(text));
+  }
+  const std::uint32_t whole = crc32c(text);
+  for (std::size_t byte = 0; byte < text.size(); ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string flipped = text;
+      flipped[byte] = static_cast<char>(flipped[byte] ^ (1 << bit));
+      CHECK(crc32c(flipped) != whole);
+    }
+  }
+}

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <utility>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -39,7 +40,9 @@ Result<std::unique_ptr<TlsContext>> TlsContext::load(const std::string& cert_fil
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
   // Writes are retried with the same buffer after WANT_WRITE; partial writes keep the loop simple.
-  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
+  // A stream loop's output buffer may move between a write and its retry (it appends, and drops
+  // what went out): the bytes at its front stay the same, which is what OpenSSL checks then.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1 ||
       SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_check_private_key(ctx) != 1) {
@@ -51,6 +54,8 @@ Result<std::unique_ptr<TlsContext>> TlsContext::load(const std::string& cert_fil
 }
 
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+
+void TlsSessionFree::operator()(ssl_st* ssl) const noexcept { SSL_free(ssl); }
 
 ClientSocket::ClientSocket(int fd, const TlsContext* tls) : fd_(fd) {
   int flags = ::fcntl(fd_, F_GETFL, 0);
@@ -64,6 +69,13 @@ ClientSocket::ClientSocket(int fd, const TlsContext* tls) : fd_(fd) {
 ClientSocket::~ClientSocket() {
   if (ssl_ != nullptr) SSL_free(ssl_);
   ::close(fd_);
+}
+
+TlsSession ClientSocket::release_tls(int fd) {
+  // A socket BIO holds no bytes of its own (what OpenSSL read ahead stays in the session), so
+  // swapping it for one on the new descriptor loses nothing. On failure the session is kept.
+  if (ssl_ == nullptr || SSL_set_fd(ssl_, fd) != 1) return nullptr;
+  return TlsSession(std::exchange(ssl_, nullptr));
 }
 
 bool ClientSocket::wait(short events, Deadline deadline) {

@@ -23,6 +23,12 @@ namespace kvs::server {
 
 using Deadline = std::chrono::steady_clock::time_point;
 
+// An established TLS session, owned (SSL_free on destruction; no close_notify is sent).
+struct TlsSessionFree {
+  void operator()(ssl_st* ssl) const noexcept;
+};
+using TlsSession = std::unique_ptr<ssl_st, TlsSessionFree>;
+
 class TlsContext {
  public:
   // kInvalidArgument naming tls_cert_file/tls_key_file when they cannot be loaded.
@@ -60,6 +66,12 @@ class ClientSocket {
   void linger_close(std::chrono::milliseconds linger, std::size_t max_bytes);
 
   int fd() const noexcept { return fd_; }
+
+  // Gives up the TLS session, rebound to `fd` (another descriptor of the same socket, which the
+  // caller owns), for a connection taken over after its handshake; this ClientSocket must then
+  // not be read or written. Null for plain TCP, or when the session cannot be rebound (it is
+  // then kept here).
+  TlsSession release_tls(int fd);
 
  private:
   // Waits for `events` (POLLIN/POLLOUT) until `deadline`.

@@ -131,9 +131,9 @@ thread_local int t_connection_fd = -1;
 // The connection of the request this worker thread is serving, as take_connection() may take
 // it over; null on a thread that serves no request.
 struct Handover {
-  int fd = -1;
-  bool allowed = false;  // plain TCP, nothing of a further request read yet
+  ClientSocket* socket = nullptr;
   bool taken = false;    // from here httplib's writes are dropped
+  bool tls = false;      // the socket speaks TLS: its session goes with the connection
   ConnectionLimiter* limiter = nullptr;  // where the connection counts, under its address
   const std::string* address = nullptr;
 };
@@ -205,13 +205,24 @@ bool RequestContext::has_header(const std::string& name) const { return http.has
 
 std::optional<TakenConnection> RequestContext::take_connection() const {
   Handover* handover = t_handover;
-  if (handover == nullptr || !handover->allowed || handover->taken) return std::nullopt;
+  if (handover == nullptr || handover->taken) return std::nullopt;
   // A descriptor of its own: the worker's ClientSocket closes the original as usual, which
   // leaves the socket open (no FIN) while this one refers to it.
-  int fd = ::fcntl(handover->fd, F_DUPFD_CLOEXEC, 0);
+  int fd = ::fcntl(handover->socket->fd(), F_DUPFD_CLOEXEC, 0);
   if (fd < 0) return std::nullopt;
+  TlsSession tls;
+  if (handover->tls) {
+    // The session was established by the worker's handshake and has written nothing of this
+    // request's answer, so it moves whole; the worker's socket never touches it again.
+    tls = handover->socket->release_tls(fd);
+    if (!tls) {
+      ::close(fd);
+      return std::nullopt;
+    }
+  }
   handover->taken = true;
-  return TakenConnection{fd, [limiter = handover->limiter, address = *handover->address] { limiter->release(address); }};
+  return TakenConnection{fd, std::move(tls),
+                         [limiter = handover->limiter, address = *handover->address] { limiter->release(address); }};
 }
 
 // httplib's Server with its request processing opened up: process_request (protected) reads
@@ -777,7 +788,7 @@ bool HttpServer::serve_connection(int fd, const std::string& address, int port) 
       bool connection_closed = false;
       t_connection_fd = socket.fd();
       t_close_after_answer = false;
-      Handover handover{socket.fd(), tls_ == nullptr && pending.empty(), false, &limiter_, &address};
+      Handover handover{&socket, false, tls_ != nullptr, &limiter_, &address};
       t_handover = &handover;
       bool written = router_->serve(stream, stopping, connection_closed);
       t_handover = nullptr;

@@ -25,9 +25,12 @@
 //  5. Refusals are written by kvs with Connection: close, followed by a lingering close (up to
 //     1 s or 1 MiB read and dropped) so the client sees the answer rather than a reset.
 //  6. A handler may take its connection over (RequestContext::take_connection) for an answer
-//     that outlives the request: a watch stream over plain HTTP is handed to the one stream
-//     loop thread (stream_loop.hpp), and the worker returns to the pool at once. The connection
-//     keeps its place under the connection caps until the stream ends.
+//     that outlives the request: a watch stream, over plain TCP or TLS (the session moves with
+//     the socket), is handed to the one stream loop thread (stream_loop.hpp), and the worker
+//     returns to the pool at once. The connection keeps its place under the connection caps
+//     until the stream ends, and ends with it: bytes of further requests pipelined behind the
+//     taken one are dropped unanswered (the stream's head says Connection: close, so the client
+//     knows to send them again on another connection).
 //
 // What an abusive address costs, and how it is kept small:
 //  - Refusals an address can repeat at will count per address (RefusalPenalty,
@@ -53,8 +56,7 @@
 //
 // Workers: a connection holds its worker while idle too (that is the price of keeping
 // httplib's blocking handlers), so the pool grows up to max_connections threads and never
-// queues an admitted connection. An open watch stream holds none (step 6), except over TLS,
-// where it keeps its worker for its life (watch_routes.hpp). One address holds at most max_connections_per_client
+// queues an admitted connection. An open watch stream holds none (step 6). One address holds at most max_connections_per_client
 // workers, which leaves max_connections - max_connections_per_client connections, each with
 // its worker, for every other address: slow or idle connections from one address cannot starve
 // the others. An idle worker costs its stack's touched pages and a head buffer.
@@ -113,7 +115,8 @@ struct HttpRefusal;
 
 // A connection a handler has taken over (RequestContext::take_connection).
 struct TakenConnection {
-  int fd = -1;                    // its own descriptor of the socket (plain TCP, non-blocking); the taker closes it
+  int fd = -1;                    // its own descriptor of the socket (non-blocking); the taker closes it
+  TlsSession tls;                 // the established session on `fd`; null for plain TCP
   std::function<void()> release;  // gives back its place under max_connections(_per_client); once, after the close
 };
 
@@ -133,10 +136,10 @@ struct RequestContext {
   // taker writes the whole answer, head included; what httplib writes for this request is
   // dropped, the connection layer never reads from the connection or closes it again, and the
   // worker returns to the pool when the handler does. The connection still counts toward
-  // max_connections and max_connections_per_client until the taker calls `release`.
-  // nullopt when it cannot be taken: a TLS connection (its session state stays with the
-  // worker's ClientSocket), bytes of a further request already read (pipelining), or taken
-  // already.
+  // max_connections and max_connections_per_client until the taker calls `release`. A TLS
+  // connection's session goes with it. Bytes of further requests already read (pipelining)
+  // are dropped: the taker's answer must end the connection (Connection: close).
+  // nullopt when it cannot be taken: taken already, or no descriptor or session to spare.
   std::optional<TakenConnection> take_connection() const;
 };
 

@@ -147,7 +147,7 @@ int run_server(const std::string& config_path) {
   kvs::server::StreamLoop* watch_loop = &stream_loop;
   if (kvs::Status started = stream_loop.start(); !started.is_ok()) {
     kvs::log(kvs::LogLevel::kWarn, "server.stream_loop_failed",
-             {{"error", started.to_string()}, {"effect", "each watch stream holds a worker thread"}});
+             {{"error", started.to_string()}, {"effect", "watch streams are refused (503); long polls still work"}});
     watch_loop = nullptr;
   }
 

@@ -1,5 +1,6 @@
 #include "stream_loop.hpp"
 
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -8,8 +9,12 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "kvs/log.hpp"
 
@@ -23,6 +28,8 @@ constexpr int kMaxEvents = 256;
 // What the loop reads and drops at most per readable event (a client has nothing to send after
 // its request; this only keeps a chatty one from costing more than a read per wake-up).
 constexpr std::size_t kDiscardBytes = 4096;
+// What a close reads and drops at most before it closes (see StreamConnection::close).
+constexpr std::size_t kCloseDrainBytes = 64 * 1024;
 // The longest epoll_wait sleeps with no timer due (a bound, not a tick: nothing is polled).
 constexpr int kMaxSleepMs = 60'000;
 // Pull-and-write rounds one stream gets per turn (each up to kMaxPendingBytes) before the
@@ -54,6 +61,85 @@ void DeadlineQueue::pop_due(StreamClock::time_point now, std::vector<std::uint64
   }
 }
 
+// ---- StreamConnection ---------------------------------------------------------------------------
+
+StreamConnection::StreamConnection(int fd, TlsSession tls) : fd_(fd), tls_(std::move(tls)) {
+  int flags = ::fcntl(fd_, F_GETFL, 0);
+  if (flags >= 0 && (flags & O_NONBLOCK) == 0) ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+  // See the header: the output buffer moves between a write and its retry.
+  if (tls_) SSL_set_mode(tls_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+StreamConnection::StreamConnection(StreamConnection&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), tls_(std::move(other.tls_)) {}
+
+StreamConnection::~StreamConnection() { close(false); }
+
+StreamConnection::Write StreamConnection::write(const char* data, std::size_t size, std::size_t& wrote) {
+  wrote = 0;
+  if (tls_) {
+    // The thread's OpenSSL error queue must be empty for SSL_get_error to be right, and this
+    // thread serves every session: each failure clears what it left.
+    int put = SSL_write(tls_.get(), data, static_cast<int>(std::min<std::size_t>(size, INT_MAX)));
+    if (put > 0) {
+      wrote = static_cast<std::size_t>(put);
+      return Write::kWrote;
+    }
+    switch (SSL_get_error(tls_.get(), put)) {
+      case SSL_ERROR_WANT_WRITE: return Write::kWantWritable;
+      case SSL_ERROR_WANT_READ: return Write::kWantReadable;
+      default:
+        ERR_clear_error();
+        return Write::kFailed;
+    }
+  }
+  for (;;) {
+    ssize_t put = ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (put > 0) {
+      wrote = static_cast<std::size_t>(put);
+      return Write::kWrote;
+    }
+    if (put < 0 && errno == EINTR) continue;
+    if (put < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Write::kWantWritable;
+    return Write::kFailed;
+  }
+}
+
+StreamConnection::Input StreamConnection::discard_input() {
+  char discard[kDiscardBytes];
+  if (tls_) {
+    // Through the session, which may find records of its own in what came (a key update).
+    int got = SSL_read(tls_.get(), discard, sizeof discard);
+    if (got > 0) return Input::kOpen;
+    switch (SSL_get_error(tls_.get(), got)) {
+      case SSL_ERROR_WANT_READ: return Input::kOpen;
+      case SSL_ERROR_WANT_WRITE: return Input::kWantWritable;
+      default:  // SSL_ERROR_ZERO_RETURN (close_notify), an end of stream, a reset, a bad record
+        ERR_clear_error();
+        return Input::kGone;
+    }
+  }
+  ssize_t got = ::recv(fd_, discard, sizeof discard, MSG_DONTWAIT);
+  if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return Input::kGone;
+  return Input::kOpen;
+}
+
+void StreamConnection::close(bool clean) {
+  if (fd_ < 0) return;
+  if (tls_ && clean) {
+    // One try: close_notify goes if the socket takes it now; the client's is not awaited.
+    if (SSL_shutdown(tls_.get()) < 0) ERR_clear_error();
+  }
+  tls_.reset();
+  char scratch[16384];
+  for (std::size_t dropped = 0; dropped < kCloseDrainBytes;) {
+    ssize_t got = ::recv(fd_, scratch, sizeof scratch, MSG_DONTWAIT);
+    if (got <= 0) break;
+    dropped += static_cast<std::size_t>(got);
+  }
+  ::close(std::exchange(fd_, -1));
+}
+
 // ---- ChunkedOutput ------------------------------------------------------------------------------
 
 void ChunkedOutput::append_chunk(std::string_view payload) {
@@ -68,25 +154,24 @@ void ChunkedOutput::append_raw(std::string_view bytes) { data_.append(bytes); }
 
 void ChunkedOutput::append_end() { data_.append("0\r\n\r\n"); }
 
-ChunkedOutput::Flush ChunkedOutput::flush(int fd, bool& progressed) {
+ChunkedOutput::Flush ChunkedOutput::flush(StreamConnection& connection, bool& progressed) {
   progressed = false;
   while (sent_ < data_.size()) {
-    ssize_t wrote = ::send(fd, data_.data() + sent_, data_.size() - sent_, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (wrote > 0) {
-      sent_ += static_cast<std::size_t>(wrote);
+    std::size_t wrote = 0;
+    const auto step = connection.write(data_.data() + sent_, data_.size() - sent_, wrote);
+    if (step == StreamConnection::Write::kWrote) {
+      sent_ += wrote;
       progressed = true;
       continue;
     }
-    if (wrote < 0 && errno == EINTR) continue;
-    if (wrote < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      // Keep the unsent tail only: what went out is not held while the client is slow.
-      if (sent_ > 0) {
-        data_.erase(0, sent_);
-        sent_ = 0;
-      }
-      return Flush::kBlocked;
+    if (step == StreamConnection::Write::kFailed) return Flush::kFailed;
+    // Keep the unsent tail only: what went out is not held while the client is slow. The tail
+    // moves to the front, which a TLS retry allows (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
+    if (sent_ > 0) {
+      data_.erase(0, sent_);
+      sent_ = 0;
     }
-    return Flush::kFailed;
+    return step == StreamConnection::Write::kWantReadable ? Flush::kBlockedOnRead : Flush::kBlocked;
   }
   data_.clear();
   sent_ = 0;
@@ -96,14 +181,17 @@ ChunkedOutput::Flush ChunkedOutput::flush(int fd, bool& progressed) {
 // ---- StreamLoop ---------------------------------------------------------------------------------
 
 struct StreamLoop::Stream {
+  explicit Stream(StreamConnection taken) : connection(std::move(taken)) {}
   std::uint64_t id = 0;
-  int fd = -1;
+  StreamConnection connection;
   std::unique_ptr<StreamSource> source;
   std::function<void()> on_closed;
   ChunkedOutput output;
   bool ready = true;         // the source may have payload: pull when the output has room
   bool ending = false;       // the final chunk is queued: close once it is written
   bool want_write = false;   // EPOLLOUT is in the stream's epoll entry
+  bool write_waits = false;  // the output waits for the socket to be writable
+  bool read_waits = false;   // a TLS read waits for the socket to be writable
   StreamClock::time_point source_timer;     // when the source's on_timer is due
   StreamClock::time_point last_progress;    // the last time a byte went out, or output was empty
   // When the write deadline was last put in the timer queue for (one reminder at a time).
@@ -153,13 +241,13 @@ void StreamLoop::stop() {
   running_ = false;
 }
 
-bool StreamLoop::adopt(int fd, std::string head, std::unique_ptr<StreamSource> source,
+bool StreamLoop::adopt(StreamConnection connection, std::string head, std::unique_ptr<StreamSource> source,
                        std::function<void()> on_closed) {
   {
     std::lock_guard lock(mutex_);
     if (running_ && !stopping_) {
       ++open_;
-      adoptions_.push_back(Adoption{fd, std::move(head), std::move(source), std::move(on_closed)});
+      adoptions_.push_back(Adoption{std::move(connection), std::move(head), std::move(source), std::move(on_closed)});
       if (!wake_pending_) {
         wake_pending_ = true;
         std::uint64_t one = 1;
@@ -168,7 +256,7 @@ bool StreamLoop::adopt(int fd, std::string head, std::unique_ptr<StreamSource> s
       return true;
     }
   }
-  ::close(fd);
+  connection.close(false);
   source.reset();
   if (on_closed) on_closed();
   return false;
@@ -251,8 +339,8 @@ void StreamLoop::run() {
         Stream& stream = *streams_.at(id);
         if (!stream.ending) stream.output.append_end();
         bool progressed = false;
-        (void)stream.output.flush(stream.fd, progressed);
-        close_stream(id);
+        const bool drained = stream.output.flush(stream.connection, progressed) == ChunkedOutput::Flush::kDrained;
+        close_stream(id, drained);
       }
       return;
     }
@@ -260,12 +348,11 @@ void StreamLoop::run() {
 }
 
 void StreamLoop::admit(Adoption adoption, StreamClock::time_point now) {
-  auto stream = std::make_unique<Stream>();
+  auto stream = std::make_unique<Stream>(std::move(adoption.connection));
   {
     std::lock_guard lock(mutex_);
     stream->id = next_id_++;
   }
-  stream->fd = adoption.fd;
   stream->source = std::move(adoption.source);
   stream->on_closed = std::move(adoption.on_closed);
   stream->output.append_raw(adoption.head);
@@ -275,7 +362,7 @@ void StreamLoop::admit(Adoption adoption, StreamClock::time_point now) {
   epoll_event entry{};
   entry.events = EPOLLIN | EPOLLRDHUP;
   entry.data.u64 = added.id;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, added.fd, &entry) != 0) {
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, added.connection.fd(), &entry) != 0) {
     log(LogLevel::kWarn, "stream_loop.add_failed", {{"error", std::strerror(errno)}});
     close_stream(added.id);
     return;
@@ -295,13 +382,29 @@ void StreamLoop::on_socket(std::uint64_t id, std::uint32_t events) {
   if (found == streams_.end()) return;
   Stream& stream = *found->second;
   if ((events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) != 0) return close_stream(id);  // the client is gone
-  if ((events & EPOLLIN) != 0) {
-    char discard[kDiscardBytes];
-    ssize_t got = ::recv(stream.fd, discard, sizeof discard, MSG_DONTWAIT);
-    if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return close_stream(id);
+  // A TLS read that had to send first goes on once the socket takes bytes again.
+  if ((events & EPOLLIN) != 0 || ((events & EPOLLOUT) != 0 && stream.read_waits)) {
+    if (!read_input(stream)) return;
   }
-  // Writes what waits, and pulls again if the room it made lets a ready source go on.
-  if ((events & EPOLLOUT) != 0) pump(stream, StreamClock::now());
+  // Writes what waits, and pulls again if the room it made lets a ready source go on. A TLS
+  // write may have waited for this read (kBlockedOnRead), so any pending output is retried.
+  if ((events & EPOLLOUT) != 0 || stream.output.pending() > 0) pump(stream, StreamClock::now());
+}
+
+bool StreamLoop::read_input(Stream& stream) {
+  switch (stream.connection.discard_input()) {
+    case StreamConnection::Input::kGone:
+      close_stream(stream.id);
+      return false;
+    case StreamConnection::Input::kWantWritable:
+      stream.read_waits = true;
+      break;
+    case StreamConnection::Input::kOpen:
+      stream.read_waits = false;
+      break;
+  }
+  update_interest(stream);
+  return true;
 }
 
 void StreamLoop::on_timer(std::uint64_t id, StreamClock::time_point now) {
@@ -359,21 +462,27 @@ void StreamLoop::pump(Stream& stream, StreamClock::time_point now) {
 bool StreamLoop::flush(Stream& stream, StreamClock::time_point now) {
   const bool was_pending = stream.output.pending() > 0;
   bool progressed = false;
-  switch (stream.output.flush(stream.fd, progressed)) {
+  const ChunkedOutput::Flush result = stream.output.flush(stream.connection, progressed);
+  switch (result) {
     case ChunkedOutput::Flush::kFailed:
       close_stream(stream.id);
       return false;
     case ChunkedOutput::Flush::kDrained:
       stream.last_progress = now;
       if (stream.ending) {
-        close_stream(stream.id);  // the final chunk is out: a clean end
+        close_stream(stream.id, true);  // the final chunk is out: a clean end
         return false;
       }
-      set_want_write(stream, false);
+      stream.write_waits = false;
+      update_interest(stream);
       return true;
     case ChunkedOutput::Flush::kBlocked:
+    case ChunkedOutput::Flush::kBlockedOnRead:
       if (progressed || !was_pending) stream.last_progress = now;
-      set_want_write(stream, true);
+      // Waiting on a read needs no EPOLLOUT (EPOLLIN is always asked for): asking would wake
+      // the loop at once, again and again, while the socket has room.
+      stream.write_waits = result == ChunkedOutput::Flush::kBlocked;
+      update_interest(stream);
       if (!stream.write_deadline) {
         // The write deadline: on_timer finds the output still stuck, or moves it on.
         stream.write_deadline = stream.last_progress + write_timeout_;
@@ -384,21 +493,22 @@ bool StreamLoop::flush(Stream& stream, StreamClock::time_point now) {
   return true;
 }
 
-void StreamLoop::set_want_write(Stream& stream, bool want) {
+void StreamLoop::update_interest(Stream& stream) {
+  const bool want = stream.write_waits || stream.read_waits;
   if (stream.want_write == want) return;
   epoll_event entry{};
   entry.events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0u);
   entry.data.u64 = stream.id;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, stream.fd, &entry) == 0) stream.want_write = want;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, stream.connection.fd(), &entry) == 0) stream.want_write = want;
 }
 
-void StreamLoop::close_stream(std::uint64_t id) {
+void StreamLoop::close_stream(std::uint64_t id, bool clean) {
   auto found = streams_.find(id);
   if (found == streams_.end()) return;
   std::unique_ptr<Stream> stream = std::move(found->second);
   streams_.erase(found);
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, stream->fd, nullptr);
-  ::close(stream->fd);
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, stream->connection.fd(), nullptr);
+  stream->connection.close(clean);
   {
     std::lock_guard lock(mutex_);
     --open_;

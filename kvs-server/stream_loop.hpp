@@ -8,10 +8,13 @@
 //
 // A worker takes the connection over (RequestContext::take_connection), builds the stream's
 // StreamSource and calls adopt(), which queues it and returns at once. The loop thread then
-// owns the socket (plain TCP, non-blocking) and the source, and sleeps in epoll_wait on:
-//  - the sockets: EPOLLRDHUP/EPOLLHUP/EPOLLERR or a read of 0 is a client gone; the stream
-//    ends at once (its source, and so its watch and max_watches slot, is freed). What a client
-//    sends after its request is read and dropped. EPOLLOUT is asked for only while output waits.
+// owns the connection (StreamConnection: the socket, non-blocking, and for TLS the session
+// the worker's handshake established) and the source, and sleeps in epoll_wait on:
+//  - the sockets: EPOLLRDHUP/EPOLLHUP/EPOLLERR, a read of 0, or a TLS client's close_notify is
+//    a client gone; the stream ends at once (its source, and so its watch and max_watches
+//    slot, is freed). What a client sends after its request is read and dropped (through the
+//    session for TLS, which may need it: a key update). EPOLLOUT is asked for only while output
+//    waits for the socket to take it, or while a TLS read has a record of its own to send.
 //  - one eventfd: adopt(), stop() and the sources' readiness (the function given to attach(),
 //    which a watch's committer calls) post into a queue under mutex_; the eventfd is written
 //    only when that queue goes from empty to not empty, so a burst of changes that makes a
@@ -27,10 +30,19 @@
 // byte has gone out for write_timeout, as the worker's write deadline did. Pending output per
 // stream is at most kMaxPendingBytes plus one pull.
 //
-// A stream ends cleanly (the terminating zero-length chunk, then the close) when its source
-// says so (the node closed its watches, the token stopped working) and on stop(); it is cut
-// (closed without it) when the client is gone, its writes stall, or the source fails. Either
-// way on_closed runs on the loop thread after the socket is closed.
+// A stream ends cleanly (the terminating zero-length chunk, for TLS a close_notify if the
+// socket takes it at once, then the close) when its source says so (the node closed its
+// watches, the token stopped working) and on stop(); it is cut (closed without them) when the
+// client is gone, its writes stall, or the source fails. Either way on_closed runs on the loop
+// thread after the socket is closed.
+//
+// TLS, without blocking: SSL_write may ask to wait for the socket to be writable or, less
+// often, readable (SSL_ERROR_WANT_WRITE / _READ); the loop waits for that event and writes
+// again. The session is set to SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER:
+// a retried write may come from another address (the pending output is compacted and grows),
+// and it always starts with the same unsent bytes and is no shorter, which is what OpenSSL
+// requires of a retry. The same bounds hold as for plain TCP: the pending bytes are counted
+// before encryption, and a write that waits on a read counts toward write_timeout.
 //
 // Threading: adopt(), stop() and the readiness functions are safe from any thread; everything
 // else, sources included, runs on the loop thread. Lock order: a source's readiness function
@@ -52,6 +64,7 @@
 #include <utility>
 #include <vector>
 
+#include "client_socket.hpp"
 #include "kvs/status.hpp"
 
 namespace kvs::server {
@@ -104,10 +117,54 @@ class DeadlineQueue {
   std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;
 };
 
+// One taken-over connection as the loop speaks to it: plain TCP, or TLS over an established
+// session; no call blocks. Owns the descriptor and the session. Used by one thread at a time.
+// Requires: SIGPIPE ignored (kvs-server's main does so), since OpenSSL writes with write(2).
+class StreamConnection {
+ public:
+  enum class Write {
+    kWrote,         // `wrote` bytes (> 0) went
+    kWantWritable,  // nothing went: retry when the socket is writable
+    kWantReadable,  // nothing went: retry when the socket is readable (TLS)
+    kFailed,        // the client is gone or the session failed
+  };
+  enum class Input {
+    kOpen,          // read what was there and dropped it
+    kWantWritable,  // a TLS read must send a record first: read again when writable
+    kGone,          // the client closed (end of stream, close_notify) or the connection failed
+  };
+
+  // Takes `fd` (a connected socket; made non-blocking here) and `tls` (null: plain TCP).
+  explicit StreamConnection(int fd, TlsSession tls = nullptr);
+  ~StreamConnection();  // close(false)
+  StreamConnection(StreamConnection&& other) noexcept;
+  StreamConnection& operator=(StreamConnection&&) = delete;
+  StreamConnection(const StreamConnection&) = delete;
+  StreamConnection& operator=(const StreamConnection&) = delete;
+
+  // Writes from `data` (size > 0).
+  Write write(const char* data, std::size_t size, std::size_t& wrote);
+  // Reads and drops what the client sent, up to a bound per call.
+  Input discard_input();
+  // Closes the connection. `clean`: the answer ended as it should, so a TLS session sends its
+  // close_notify first (once, if the socket takes it now; the client's is not awaited). Bytes
+  // the client sent are read and dropped first (a bounded amount), so that the close is a FIN
+  // after the last output rather than a reset that could overtake it. Idempotent.
+  void close(bool clean);
+
+  int fd() const noexcept { return fd_; }
+  bool is_tls() const noexcept { return tls_ != nullptr; }
+
+ private:
+  int fd_;
+  TlsSession tls_;
+};
+
 // The bytes a stream has framed but the socket has not yet taken, as HTTP/1.1 chunks.
 class ChunkedOutput {
  public:
-  enum class Flush { kDrained, kBlocked, kFailed };
+  // kBlocked: waits for the socket to be writable; kBlockedOnRead: for it to be readable (TLS).
+  enum class Flush { kDrained, kBlocked, kBlockedOnRead, kFailed };
   // `payload` as one chunk: its size in lower-case hex, CRLF, the bytes, CRLF. Nothing for an
   // empty payload (a zero-length chunk would end the body).
   void append_chunk(std::string_view payload);
@@ -118,9 +175,11 @@ class ChunkedOutput {
   // Whether the loop may pull more: pending bytes under kMaxPendingBytes.
   bool has_room() const noexcept { return pending() < kMaxPendingBytes; }
   std::size_t pending() const noexcept { return data_.size() - sent_; }
-  // Writes what `fd` (non-blocking) takes: kDrained when nothing is left, kBlocked when the
-  // socket's buffer is full, kFailed on an error (a reset client). `progressed`: a byte went.
-  Flush flush(int fd, bool& progressed);
+  // Writes what `connection` takes: kDrained when nothing is left, kBlocked(OnRead) when it
+  // takes no more for now, kFailed on an error (a reset client). `progressed`: a byte went.
+  // While blocked, the unsent bytes stay at the front and are only appended to, so the retry a
+  // TLS session requires is what the next flush writes.
+  Flush flush(StreamConnection& connection, bool& progressed);
 
  private:
   std::string data_;
@@ -142,11 +201,12 @@ class StreamLoop {
   // their on_closed, and joins the thread; later adoptions are closed at once. Idempotent.
   void stop();
 
-  // Takes over the connection `fd` (plain TCP, non-blocking; the loop closes it), whose answer
-  // begins with `head` (written first), served from `source`. `on_closed` runs once, on the
-  // loop thread, after the socket is closed. Returns at once. False when the loop is not
-  // running: then the connection is closed and on_closed has run, on this thread.
-  bool adopt(int fd, std::string head, std::unique_ptr<StreamSource> source, std::function<void()> on_closed);
+  // Takes over `connection`, whose answer begins with `head` (written first), served from
+  // `source`. `on_closed` runs once, on the loop thread, after the socket is closed. Returns at
+  // once. False when the loop is not running: then the connection is closed and on_closed has
+  // run, on this thread.
+  bool adopt(StreamConnection connection, std::string head, std::unique_ptr<StreamSource> source,
+             std::function<void()> on_closed);
 
   // Open streams (adopted and not yet closed), for tests and metrics.
   std::size_t open_streams() const;
@@ -154,7 +214,7 @@ class StreamLoop {
  private:
   struct Stream;
   struct Adoption {
-    int fd;
+    StreamConnection connection;
     std::string head;
     std::unique_ptr<StreamSource> source;
     std::function<void()> on_closed;
@@ -173,8 +233,12 @@ class StreamLoop {
   // Writes what the socket takes, and asks for EPOLLOUT (with a write deadline) when it does
   // not take all. False when the stream was closed (its end written, or a failed write).
   bool flush(Stream& stream, StreamClock::time_point now);
-  void close_stream(std::uint64_t id);
-  void set_want_write(Stream& stream, bool want);
+  // Reads and drops what the client sent; false when it is gone (the stream is then closed).
+  bool read_input(Stream& stream);
+  // `clean`: the stream ended with its final chunk (see StreamConnection::close).
+  void close_stream(std::uint64_t id, bool clean = false);
+  // Asks for EPOLLOUT while the output or a TLS read waits for the socket to be writable.
+  void update_interest(Stream& stream);
 
   const std::chrono::milliseconds write_timeout_;
   int epoll_fd_ = -1;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -52,11 +53,11 @@ void append_framed(WatchFraming framing, const std::vector<WatchEvent>& batch, s
   for (const auto& event : batch) out += framed(framing, event.cursor, watch_event_json(event));
 }
 
-// One open stream served by the stream loop (the usual case): the loop calls it on its thread
-// when the watch's ready callback fired, and at its timer. Nothing here waits.
-class LoopWatchStream final : public StreamSource {
+// One open stream, served by the stream loop: the loop calls it on its thread when the watch's
+// ready callback fired, and at its timer. Nothing here waits.
+class WatchSource final : public StreamSource {
  public:
-  LoopWatchStream(std::unique_ptr<Watch> watch, WatchFraming framing, CallerCheck caller,
+  WatchSource(std::unique_ptr<Watch> watch, WatchFraming framing, CallerCheck caller,
                   std::chrono::milliseconds heartbeat)
       : watch_(std::move(watch)), framing_(framing), caller_(std::move(caller)), heartbeat_(heartbeat) {}
 
@@ -106,53 +107,6 @@ class LoopWatchStream final : public StreamSource {
   std::vector<WatchEvent> batch_;
 };
 
-// One open stream on its worker thread (a TLS connection, a HEAD, or one the connection layer
-// could not hand over), shared by the copies httplib makes of its content provider; the last
-// copy goes (closing the watch, and so freeing its max_watches slot) with the response.
-struct WatchStream {
-  std::unique_ptr<Watch> watch;
-  WatchFraming framing;
-  CallerCheck caller;
-  std::chrono::milliseconds heartbeat;
-  Clock::time_point last_sent;
-  std::vector<WatchEvent> batch;
-
-  // One wake-up: waits for events (or a heartbeat's due time) and writes them. Returns false
-  // to cut the connection (the client is gone, or the feed failed), true otherwise; the stream
-  // ends cleanly (sink.done) when the node closes its watches or the token stops working.
-  bool pump(httplib::DataSink& sink) {
-    if (client_hung_up()) return false;
-    if (!caller.still_valid()) {
-      sink.done();
-      return true;
-    }
-    auto now = Clock::now();
-    auto until_heartbeat = std::chrono::duration_cast<std::chrono::milliseconds>(last_sent + heartbeat - now);
-    auto timeout = std::clamp(until_heartbeat, std::chrono::milliseconds(0), kWatchWakeup);
-    batch.clear();
-    auto got = watch->next(batch, kStreamBatch, timeout);
-    if (!got.is_ok()) {
-      if (got.status().code() == Status::Code::kUnavailable) {  // closed: the server is stopping
-        sink.done();
-        return true;
-      }
-      log(LogLevel::kError, "watch.failed", {{"error", got.status().to_string()}});
-      return false;  // the client sees a cut transfer and resumes from its last cursor
-    }
-    std::string chunk;
-    append_framed(framing, batch, chunk);
-    if (chunk.empty() && Clock::now() - last_sent >= heartbeat) {
-      std::string cursor = watch->cursor();
-      chunk = framed(framing, cursor, heartbeat_json(cursor));
-    }
-    if (chunk.empty()) return true;
-    // Never a zero-length write: httplib would take it for the end of the content.
-    if (!sink.write(chunk.data(), chunk.size())) return false;
-    last_sent = Clock::now();
-    return true;
-  }
-};
-
 class WatchRoutes {
  public:
   WatchRoutes(Node& node, std::chrono::milliseconds heartbeat, StreamLoop* loop)
@@ -173,30 +127,39 @@ class WatchRoutes {
       return long_poll(*request, std::move(*opened), caller, response);
     }
 
-    // A plain GET goes to the stream loop: the worker returns to the pool now, and the loop
-    // writes the head and everything after it.
-    if (loop_ != nullptr && context.http.method == "GET") {
-      if (auto taken = context.take_connection()) {
-        response.status = 200;  // what the response observers count; httplib's answer is dropped
-        loop_->adopt(taken->fd, stream_head(request->framing),
-                     std::make_unique<LoopWatchStream>(std::move(*opened), request->framing, caller, heartbeat_),
-                     std::move(taken->release));
-        return;
-      }
+    if (context.http.method == "HEAD") return head_only(request->framing, response);
+
+    // The stream loop writes the head and everything after it; the worker returns to the pool
+    // now. Bytes pipelined behind this request are dropped: the head says Connection: close.
+    std::optional<TakenConnection> taken;
+    if (loop_ != nullptr) taken = context.take_connection();
+    if (!taken) {
+      // The loop did not start, or no descriptor was left to take the connection with.
+      return write_error(response, Status::unavailable("watch streams are not available now; retry later, or "
+                                                       "long-poll with wait="));
     }
-    auto stream = std::make_shared<WatchStream>(
-        WatchStream{std::move(*opened), request->framing, caller, heartbeat_, Clock::now(), {}});
-    response.status = 200;
-    response.set_header("Cache-Control", "no-cache");
-    // Reverse proxies that buffer answers (nginx) pass this one on as it comes.
-    response.set_header("X-Accel-Buffering", "no");
-    const char* type = request->framing == WatchFraming::kSse ? "text/event-stream" : "application/x-ndjson";
-    response.set_chunked_content_provider(type, [stream](std::size_t, httplib::DataSink& sink) {
-      return stream->pump(sink);
-    });
+    response.status = 200;  // what the response observers count; httplib's answer is dropped
+    loop_->adopt(StreamConnection(taken->fd, std::move(taken->tls)), stream_head(request->framing),
+                 std::make_unique<WatchSource>(std::move(*opened), request->framing, caller, heartbeat_),
+                 std::move(taken->release));
   }
 
  private:
+  // A HEAD of a stream: the head a GET would get (its status too: the watch was opened, and is
+  // closed again here), with no body, and the connection stays open for the next request. The
+  // content provider only makes httplib write the stream's headers; it is never called for a
+  // HEAD.
+  static void head_only(WatchFraming framing, httplib::Response& response) {
+    response.status = 200;
+    response.set_header("Cache-Control", "no-cache");
+    response.set_header("X-Accel-Buffering", "no");
+    const char* type = framing == WatchFraming::kSse ? "text/event-stream" : "application/x-ndjson";
+    response.set_chunked_content_provider(type, [](std::size_t, httplib::DataSink& sink) {
+      sink.done();
+      return true;
+    });
+  }
+
   // Waits up to `wait` for the first events, then answers them, up to `limit`. Wakes up every
   // kWatchWakeup to notice a gone client or a token that stopped working (either ends the wait).
   void long_poll(const WatchRequest& request, std::unique_ptr<Watch> watch, const CallerCheck& caller,

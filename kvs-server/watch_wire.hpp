@@ -67,7 +67,7 @@ std::string framed(WatchFraming framing, std::string_view cursor, std::string_vi
 // `framing` (kNdjson or kSse), Cache-Control: no-cache, X-Accel-Buffering: no (reverse proxies
 // that buffer answers pass this one on as it comes), chunked Transfer-Encoding, and
 // Connection: close (the connection ends with the stream). The headers in the order httplib
-// writes them for a worker's stream (by name, case-insensitively).
+// writes them for a HEAD of the stream (by name, case-insensitively).
 std::string stream_head(WatchFraming framing);
 
 // The long poll's answer: {"events":[...],"cursor"}.

@@ -3,8 +3,14 @@
 // does not read, and the loop serving a stream end to end (head, a chunk per readiness, the
 // final chunk when the source ends, a client hang-up freeing the source, stop() ending what is
 // open).
+// The same over TLS, with a real OpenSSL client on one end and, on the other, a session
+// handshaken by the connection layer's ClientSocket and released as take_connection releases
+// it: the framing and the clean end (final chunk, close_notify), a backlog many times the
+// socket's buffers arriving intact through retried writes, a client that stops reading
+// holding the output at the pending bound until the write timeout cuts it, and a hang-up or a
+// close_notify freeing the stream.
 // Not covered here: watches behind the sources and the connection handover (tests/integration/
-// watch_test.cpp runs them against a real server).
+// watch_test.cpp and watch_tls_test.cpp run them against a real server).
 
 #include "stream_loop.hpp"
 
@@ -14,6 +20,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cerrno>
 #include <chrono>
 #include <deque>
@@ -27,6 +34,10 @@
 
 #include <catch2/catch.hpp>
 
+#include "client_socket.hpp"
+#include "support/temp_dir.hpp"
+#include "support/tls_client.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -34,6 +45,7 @@ using kvs::server::ChunkedOutput;
 using kvs::server::DeadlineQueue;
 using kvs::server::StreamClock;
 using kvs::server::StreamLoop;
+using kvs::server::StreamConnection;
 using kvs::server::StreamSource;
 
 // A connected pair of non-blocking stream sockets: [0] the server's end, [1] the client's.
@@ -84,6 +96,7 @@ bool closed_within(int fd, std::chrono::milliseconds timeout) {
 struct FakeState {
   std::mutex mutex;
   std::deque<std::string> payloads;
+  std::size_t pulled_bytes = 0;  // payload bytes the loop took
   bool end = false;
   std::function<void()> ready;
   std::atomic<int> timers{0};
@@ -104,6 +117,7 @@ class FakeSource final : public StreamSource {
     if (!state_->payloads.empty()) {
       out = std::move(state_->payloads.front());
       state_->payloads.pop_front();
+      state_->pulled_bytes += out.size();
       return state_->payloads.empty() ? (state_->end ? Pull::kEnd : Pull::kIdle) : Pull::kMore;
     }
     return state_->end ? Pull::kEnd : Pull::kIdle;
@@ -132,12 +146,77 @@ void push(FakeState& state, std::string payload, bool end = false) {
 }
 
 bool adopt(StreamLoop& loop, SocketPair& pair, const std::shared_ptr<FakeState>& state, std::string head = "HEAD\r\n") {
-  return loop.adopt(pair.release_server(), std::move(head), std::make_unique<FakeSource>(state),
+  return loop.adopt(StreamConnection(pair.release_server()), std::move(head), std::make_unique<FakeSource>(state),
                     [state] { state->closed.set_value(); });
 }
 
 bool ready_within(std::future<void>& future, std::chrono::milliseconds timeout) {
   return future.wait_for(timeout) == std::future_status::ready;
+}
+
+// The server's TLS context, with a certificate made for this run. OpenSSL writes to its socket
+// with write(2), which raises SIGPIPE on a closed connection: kvs-server ignores it (main), and
+// so does this test process once it speaks TLS.
+const kvs::server::TlsContext& server_tls() {
+  static const bool ignored = std::signal(SIGPIPE, SIG_IGN) != SIG_ERR;
+  REQUIRE(ignored);
+  static const kvs::test::TempDir dir("kvs-stream-loop-tls");
+  static const std::unique_ptr<kvs::server::TlsContext> context = [] {
+    kvs::test::write_self_signed_certificate((dir / "cert.pem").string(), (dir / "key.pem").string());
+    auto loaded = kvs::server::TlsContext::load((dir / "cert.pem").string(), (dir / "key.pem").string());
+    REQUIRE(loaded.is_ok());
+    return std::move(*loaded);
+  }();
+  return *context;
+}
+
+// A TLS connection over a socketpair: the client's end, and the server's end as the loop gets
+// it from take_connection (handshaken by a ClientSocket, released onto a descriptor of its own).
+struct TlsPair {
+  std::unique_ptr<kvs::test::TlsClient> client;
+  std::unique_ptr<StreamConnection> server;
+};
+
+TlsPair tls_pair() {
+  SocketPair pair;
+  const int server_fd = pair.release_server();
+  TlsPair made;
+  made.client = std::make_unique<kvs::test::TlsClient>(std::exchange(pair.fds[1], -1));
+  const kvs::server::TlsContext& context = server_tls();
+  auto server_side = std::async(std::launch::async, [server_fd, &context]() -> std::unique_ptr<StreamConnection> {
+    kvs::server::ClientSocket socket(server_fd, &context);
+    if (!socket.handshake(std::chrono::steady_clock::now() + 10s)) return nullptr;
+    int own = ::fcntl(server_fd, F_DUPFD_CLOEXEC, 0);
+    kvs::server::TlsSession session = socket.release_tls(own);
+    if (!session) {
+      ::close(own);
+      return nullptr;
+    }
+    return std::make_unique<StreamConnection>(own, std::move(session));
+  });
+  REQUIRE(made.client->handshake(10s));
+  made.server = server_side.get();
+  REQUIRE(made.server);
+  REQUIRE(made.server->is_tls());
+  return made;
+}
+
+bool adopt_tls(StreamLoop& loop, TlsPair& pair, const std::shared_ptr<FakeState>& state, std::string head) {
+  return loop.adopt(std::move(*pair.server), std::move(head), std::make_unique<FakeSource>(state),
+                    [state] { state->closed.set_value(); });
+}
+
+// Hands `state`'s source the payloads, with one readiness call.
+void push_all(FakeState& state, const std::vector<std::string>& payloads, bool end) {
+  std::function<void()> ready;
+  {
+    std::lock_guard lock(state.mutex);
+    for (const auto& payload : payloads) state.payloads.push_back(payload);
+    state.end = end;
+    ready = state.ready;
+  }
+  REQUIRE(ready);
+  ready();
 }
 
 }  // namespace
@@ -177,8 +256,9 @@ TEST_CASE("chunked output frames each payload as an HTTP chunk and the end as a 
   output.append_end();
   const std::string expected = "HTTP/1.1 200 OK\r\n\r\n8\r\n{\"a\":1}\n\r\n1a\r\n" + std::string(26, 'x') + "\r\n0\r\n\r\n";
   CHECK(output.pending() == expected.size());
+  StreamConnection server(pair.release_server());
   bool progressed = false;
-  CHECK(output.flush(pair.fds[0], progressed) == ChunkedOutput::Flush::kDrained);
+  CHECK(output.flush(server, progressed) == ChunkedOutput::Flush::kDrained);
   CHECK(progressed);
   CHECK(output.pending() == 0);
   CHECK(read_bytes(pair.fds[1], expected.size(), 5s) == expected);
@@ -190,6 +270,7 @@ TEST_CASE("chunked output to a client that does not read keeps only the unsent b
   int small = 4096;
   ::setsockopt(pair.fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
   ::setsockopt(pair.fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  StreamConnection server(pair.release_server());
   ChunkedOutput output;
   const std::string payload(64 * 1024, 'p');
   std::size_t appended = 0;
@@ -201,11 +282,11 @@ TEST_CASE("chunked output to a client that does not read keeps only the unsent b
   CHECK(output.pending() >= kvs::server::kMaxPendingBytes);
   CHECK(output.pending() < kvs::server::kMaxPendingBytes + payload.size() + 32);
   bool progressed = false;
-  CHECK(output.flush(pair.fds[0], progressed) == ChunkedOutput::Flush::kBlocked);
+  CHECK(output.flush(server, progressed) == ChunkedOutput::Flush::kBlocked);
   CHECK(progressed);  // the socket took what its buffers hold
   const std::size_t left = output.pending();
   CHECK(left > 0);
-  CHECK(output.flush(pair.fds[0], progressed) == ChunkedOutput::Flush::kBlocked);
+  CHECK(output.flush(server, progressed) == ChunkedOutput::Flush::kBlocked);
   CHECK_FALSE(progressed);
   CHECK(output.pending() == left);
 
@@ -215,7 +296,7 @@ TEST_CASE("chunked output to a client that does not read keeps only the unsent b
   ChunkedOutput::Flush state = ChunkedOutput::Flush::kBlocked;
   while (std::chrono::steady_clock::now() < deadline) {
     received += read_bytes(pair.fds[1], 1 << 20, 20ms);
-    state = output.flush(pair.fds[0], progressed);
+    state = output.flush(server, progressed);
     if (state == ChunkedOutput::Flush::kDrained) break;
   }
   CHECK(state == ChunkedOutput::Flush::kDrained);
@@ -322,4 +403,127 @@ TEST_CASE("the stream loop frees a stream whose client hangs up, and stop() ends
   CHECK_FALSE(adopt(loop, late_pair, late));
   CHECK(ready_within(late_closed, 0ms));
   CHECK(closed_within(late_pair.fds[1], 5s));
+}
+
+TEST_CASE("over TLS the stream loop writes the head and the chunks, and ends with the final chunk and close_notify",
+          "[server][stream_loop][tls]") {
+  StreamLoop loop(10s);
+  REQUIRE(loop.start().is_ok());
+  TlsPair pair = tls_pair();
+  auto state = std::make_shared<FakeState>();
+  auto destroyed = state->destroyed.get_future();
+  auto closed = state->closed.get_future();
+  {
+    std::lock_guard lock(state->mutex);
+    state->payloads.push_back("first\n");
+  }
+  REQUIRE(adopt_tls(loop, pair, state, "HEAD\r\n"));
+  auto& client = *pair.client;
+  const std::string head_and_first = "HEAD\r\n6\r\nfirst\n\r\n";
+  CHECK(client.read_until(head_and_first, 5s));
+  CHECK(client.received() == head_and_first);
+
+  push(*state, "second\n");
+  CHECK(client.read_until("7\r\nsecond\n\r\n", 5s));
+  push(*state, "last\n", true);
+  CHECK(client.ends_within(5s));
+  CHECK(client.received() == head_and_first + "7\r\nsecond\n\r\n5\r\nlast\n\r\n0\r\n\r\n");
+  CHECK(client.got_close_notify());
+  CHECK(ready_within(destroyed, 5s));
+  CHECK(ready_within(closed, 5s));
+  CHECK(loop.open_streams() == 0);
+  loop.stop();
+}
+
+TEST_CASE("over TLS a backlog many times the socket's buffers arrives whole and in order through retried writes",
+          "[server][stream_loop][tls]") {
+  StreamLoop loop(10s);
+  REQUIRE(loop.start().is_ok());
+  TlsPair pair = tls_pair();
+  int small = 4096;  // the socket refuses writes early and often: SSL_write must retry
+  ::setsockopt(pair.server->fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  auto state = std::make_shared<FakeState>();
+  REQUIRE(adopt_tls(loop, pair, state, "H\r\n"));
+  REQUIRE(pair.client->read_until("H\r\n", 5s));
+
+  std::vector<std::string> payloads;
+  std::string expected = "H\r\n";
+  for (int i = 0; i < 40; ++i) {  // 2.5 MiB, ten times the pending bound
+    payloads.emplace_back(64 * 1024, static_cast<char>('a' + i % 26));
+    expected += "10000\r\n" + payloads.back() + "\r\n";
+  }
+  expected += "0\r\n\r\n";
+  push_all(*state, payloads, true);
+  CHECK(pair.client->ends_within(30s));
+  CHECK(pair.client->received().size() == expected.size());
+  CHECK(pair.client->received() == expected);
+  CHECK(pair.client->got_close_notify());
+  loop.stop();
+}
+
+TEST_CASE("over TLS a client that stops reading holds the output at the pending bound until the write timeout cuts it",
+          "[server][stream_loop][tls]") {
+  StreamLoop loop(500ms);
+  REQUIRE(loop.start().is_ok());
+  TlsPair pair = tls_pair();
+  int small = 4096;
+  ::setsockopt(pair.server->fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  auto state = std::make_shared<FakeState>();
+  auto destroyed = state->destroyed.get_future();
+  auto closed = state->closed.get_future();
+  REQUIRE(adopt_tls(loop, pair, state, "H\r\n"));
+
+  // 4 MiB ready at once; the client reads none of it.
+  const std::vector<std::string> payloads(64, std::string(64 * 1024, 'p'));
+  push_all(*state, payloads, false);
+  CHECK(ready_within(destroyed, 10s));  // cut: no byte went out for write_timeout
+  CHECK(ready_within(closed, 5s));
+  {
+    std::lock_guard lock(state->mutex);
+    INFO("pulled " << state->pulled_bytes << " bytes");
+    // The loop stopped pulling at the bound: what it took is the bound, one payload past it,
+    // and what the socket's small buffers held.
+    CHECK(state->pulled_bytes <= kvs::server::kMaxPendingBytes + 2 * payloads.front().size());
+    CHECK_FALSE(state->payloads.empty());
+  }
+  // The client finds the connection cut: no final chunk, no close_notify.
+  CHECK(pair.client->ends_within(10s));
+  CHECK_FALSE(pair.client->got_close_notify());
+  CHECK(pair.client->received().find("0\r\n\r\n") == std::string::npos);
+  CHECK(loop.open_streams() == 0);
+  loop.stop();
+}
+
+TEST_CASE("over TLS a client that hangs up or sends close_notify frees its stream, and stop() ends the others cleanly",
+          "[server][stream_loop][tls]") {
+  StreamLoop loop(10s);
+  REQUIRE(loop.start().is_ok());
+  TlsPair hung_pair = tls_pair();
+  TlsPair notify_pair = tls_pair();
+  TlsPair open_pair = tls_pair();
+  auto hung = std::make_shared<FakeState>();
+  auto notify = std::make_shared<FakeState>();
+  auto open = std::make_shared<FakeState>();
+  auto hung_destroyed = hung->destroyed.get_future();
+  auto notify_destroyed = notify->destroyed.get_future();
+  auto open_closed = open->closed.get_future();
+  REQUIRE(adopt_tls(loop, hung_pair, hung, "A\r\n"));
+  REQUIRE(adopt_tls(loop, notify_pair, notify, "B\r\n"));
+  REQUIRE(adopt_tls(loop, open_pair, open, "C\r\n"));
+  CHECK(hung_pair.client->read_until("A\r\n", 5s));
+  CHECK(notify_pair.client->read_until("B\r\n", 5s));
+  CHECK(open_pair.client->read_until("C\r\n", 5s));
+  CHECK(loop.open_streams() == 3);
+
+  hung_pair.client->close();               // the socket closes: an end of stream
+  notify_pair.client->send_close_notify();  // the session ends, the socket stays open
+  CHECK(ready_within(hung_destroyed, 5s));
+  CHECK(ready_within(notify_destroyed, 5s));
+  CHECK(loop.open_streams() == 1);
+
+  loop.stop();
+  CHECK(ready_within(open_closed, 1s));
+  CHECK(open_pair.client->ends_within(5s));
+  CHECK(open_pair.client->received() == "C\r\n0\r\n\r\n");
+  CHECK(open_pair.client->got_close_notify());
 }

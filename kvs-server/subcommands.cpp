@@ -62,19 +62,38 @@ std::optional<CommonArgs> parse_args(const char* command, const std::vector<std:
   return parsed;
 }
 
-}  // namespace
-
-// Loads the configuration (which must exist: an operator command never writes one) and opens
-// the node. Prints the problem and sets `exit_code` on failure.
-std::unique_ptr<Node> open_node(const char* command, const std::string& config_path, int& exit_code) {
+// The configuration at `config_path`, which must exist (an operator command never writes one),
+// with its warnings printed. Prints the problem and returns nullopt when it cannot be loaded.
+std::optional<Config> load_command_config(const char* command, const std::string& config_path) {
   std::vector<std::string> warnings;
   auto config = load_config(config_path, &warnings);
   if (!config.is_ok()) {
     std::fprintf(stderr, "kvs-server %s: %s\n", command, config.status().message().c_str());
+    return std::nullopt;
+  }
+  for (const auto& warning : warnings) std::fprintf(stderr, "kvs-server %s: warning: %s\n", command, warning.c_str());
+  return std::move(*config);
+}
+
+// The node an export or import works on: `args` parsed (--config only) and open_node. Prints
+// the problem and sets `exit_code` on failure.
+std::unique_ptr<Node> open_command_node(const char* command, const std::vector<std::string>& args, int& exit_code) {
+  auto parsed = parse_args(command, args, false);
+  if (!parsed) {
     exit_code = 2;
     return nullptr;
   }
-  for (const auto& warning : warnings) std::fprintf(stderr, "kvs-server %s: warning: %s\n", command, warning.c_str());
+  return open_node(command, parsed->config_path, exit_code);
+}
+
+}  // namespace
+
+std::unique_ptr<Node> open_node(const char* command, const std::string& config_path, int& exit_code) {
+  auto config = load_command_config(command, config_path);
+  if (!config) {
+    exit_code = 2;
+    return nullptr;
+  }
   // Commands print their own results; the node's routine log lines would only be noise.
   if (auto level = parse_log_level(config->log_level); level.is_ok() && *level > LogLevel::kWarn) {
     set_log_level(*level);
@@ -99,10 +118,8 @@ std::unique_ptr<Node> open_node(const char* command, const std::string& config_p
 }
 
 int run_export(const std::vector<std::string>& args) {
-  auto parsed = parse_args("export", args, false);
-  if (!parsed) return 2;
   int exit_code = 0;
-  auto node = open_node("export", parsed->config_path, exit_code);
+  auto node = open_command_node("export", args, exit_code);
   if (!node) return exit_code;
   std::size_t count = 0;
   bool write_failed = false;
@@ -129,10 +146,8 @@ int run_export(const std::vector<std::string>& args) {
 }
 
 int run_import(const std::vector<std::string>& args) {
-  auto parsed = parse_args("import", args, false);
-  if (!parsed) return 2;
   int exit_code = 0;
-  auto node = open_node("import", parsed->config_path, exit_code);
+  auto node = open_command_node("import", args, exit_code);
   if (!node) return exit_code;
   std::size_t applied = 0;
   std::size_t kept = 0;
@@ -163,13 +178,8 @@ int run_import(const std::vector<std::string>& args) {
 int run_restore(const std::vector<std::string>& args) {
   auto parsed = parse_args("restore", args, true);
   if (!parsed) return 2;
-  std::vector<std::string> warnings;
-  auto config = load_config(parsed->config_path, &warnings);
-  if (!config.is_ok()) {
-    std::fprintf(stderr, "kvs-server restore: %s\n", config.status().message().c_str());
-    return 2;
-  }
-  for (const auto& warning : warnings) std::fprintf(stderr, "kvs-server restore: warning: %s\n", warning.c_str());
+  auto config = load_command_config("restore", parsed->config_path);
+  if (!config) return 2;
   // The whole backup is verified (checksum, sizes, an LMDB file that opens) before data_dir
   // changes, and the data_dir lock is held meanwhile: a running server makes this refuse.
   std::error_code exists_error;

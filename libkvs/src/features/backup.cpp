@@ -275,7 +275,7 @@ Status scan_body(int fd, const fs::path& path, const Layout& l,
 
 BackupInfo info_of(const fs::path& path, const Layout& l) {
   BackupInfo info;
-  info.path = path;
+  info.path = path.string();
   info.bytes = l.file_size;
   info.uncompressed_bytes = l.uncompressed_size;
   info.created_at_ms = l.created_at_ms;
@@ -445,7 +445,7 @@ Result<BackupInfo> write_backup(const fs::path& path, const std::function<Status
   }
 
   BackupInfo info;
-  info.path = path;
+  info.path = path.string();
   info.bytes = header.size() + body_size + trailer.size();
   info.uncompressed_bytes = uncompressed;
   info.created_at_ms = options.created_at_ms;
@@ -538,7 +538,7 @@ Result<std::vector<BackupInfo>> list_backups(const fs::path& dir) {
     if (!name.ends_with(kBackupExtension) || name.starts_with(".")) continue;
     if (!entry.is_regular_file(ec)) continue;
     BackupInfo info;
-    info.path = path;
+    info.path = path.string();
     auto fd = open_for_read(path);
     if (!fd) {
       info.problem = fd.status().message();
@@ -558,7 +558,7 @@ Result<std::vector<BackupInfo>> list_backups(const fs::path& dir) {
   if (ec) return Status::io_error("list backups in " + dir.string() + ": " + ec.message());
   std::sort(out.begin(), out.end(), [](const BackupInfo& a, const BackupInfo& b) {
     if (a.created_at_ms != b.created_at_ms) return a.created_at_ms > b.created_at_ms;
-    return a.path.filename() > b.path.filename();
+    return fs::path(a.path).filename() > fs::path(b.path).filename();
   });
   return out;
 }
@@ -583,7 +583,7 @@ Result<std::vector<fs::path>> apply_retention(const fs::path& dir, std::int64_t 
       remove = mtime_ms(b.path) < cutoff_ms;
     }
     if (!remove) continue;
-    if (::unlink(b.path.c_str()) != 0 && errno != ENOENT) return errno_status("remove backup " + b.path.string());
+    if (::unlink(b.path.c_str()) != 0 && errno != ENOENT) return errno_status("remove backup " + b.path);
     removed.push_back(b.path);
   }
 

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "features/cron.hpp"
+#include "kvs/operations.hpp"
 #include "kvs/status.hpp"
 
 namespace kvs::features {
@@ -40,14 +41,8 @@ namespace kvs::features {
 inline constexpr std::uint8_t kBackupFormatVersion = 1;
 inline constexpr std::string_view kBackupExtension = ".kvsbackup";
 
-struct BackupInfo {
-  std::filesystem::path path;
-  std::uint64_t bytes = 0;               // size of the backup file
-  std::uint64_t uncompressed_bytes = 0;  // size of the LMDB copy inside
-  std::int64_t created_at_ms = 0;
-  std::string node_id;                   // the node it was taken from
-  std::string problem;                   // list_backups only: why the file looks unusable, else empty
-};
+// A backup file is described by the public kvs::BackupInfo (kvs/operations.hpp), so that Node
+// hands out what these functions return as it is.
 
 struct BackupWriteOptions {
   std::int64_t created_at_ms = 0;        // recorded in the header (the caller's wall clock)

@@ -33,12 +33,12 @@ Result<BackupOutcome> BackupService::run(const std::function<Status(int fd)>& co
 
   BackupOutcome outcome;
   outcome.info = std::move(*written);
-  outcome.duration_ms = static_cast<std::int64_t>(duration_ms);
+  outcome.info.duration_ms = static_cast<std::int64_t>(duration_ms);
   if (metrics_ != nullptr) {
     metrics_->backups.labels({"ok"}).inc();
     metrics_->backup_last_success.set(static_cast<double>(outcome.info.created_at_ms) / 1000.0);
     metrics_->backup_last_bytes.set(static_cast<double>(outcome.info.bytes));
-    metrics_->backup_last_duration.set(static_cast<double>(outcome.duration_ms) / 1000.0);
+    metrics_->backup_last_duration.set(static_cast<double>(outcome.info.duration_ms) / 1000.0);
   }
   auto removed = apply_retention(settings_.dir, settings_.retention_days, clock_.now_ms());
   if (removed) {

@@ -33,8 +33,7 @@ struct BackupSettings {
 };
 
 struct BackupOutcome {
-  BackupInfo info;
-  std::int64_t duration_ms = 0;
+  BackupInfo info;                             // with duration_ms: how long the backup took
   std::vector<std::filesystem::path> removed;  // deleted by retention after this backup
   Status retention;                            // retention's own result; the backup stands either way
 };

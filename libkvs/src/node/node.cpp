@@ -66,25 +66,24 @@ Status require_live(const Result<std::optional<Version>>& held, const std::strin
 // Authority::check_read or check_read_meta.
 using ReadCheck = Status (auth::Authority::*)(const Caller&, std::string_view, const KeyMeta&) const;
 
-// What get and get_meta share: the live version at `raw_path`, read into `out`, once
-// `authority` (null for a caller that is not checked) lets `caller` pass `check`.
-// kInvalidArgument for a bad path, kNotFound, or the check's code. The version is decoded in
-// place and never moved: each move of a Version copies its short strings.
-Status read_live(const storage::Store& store, std::string_view raw_path, const Clock& clock,
-                 const auth::Authority* authority, ReadCheck check, const Caller& caller, Version& out) {
+// What get and get_meta share: the live version at `raw_path`, read into `out`, once `caller`
+// passes `check` (when its calls are checked). kInvalidArgument for a bad path, kNotFound, or
+// the check's code. The version is decoded in place and never moved: each move of a Version
+// copies its short strings. `impl` is the Node's Impl (deduced: the type is private to Node).
+Status read_live(const auto& impl, std::string_view raw_path, const Caller& caller, ReadCheck check, Version& out) {
   // A key that is already normal (the usual case) is read in place, not copied.
   std::string normalized;
   auto path = util::normalize_key_view(raw_path, /*allow_reserved=*/false, normalized);
   if (!path.is_ok()) return path.status();
-  auto held = store.get(*path, out);
+  auto held = impl.store->get(*path, out);
   if (!held.is_ok()) return held.status();
   // Only a version with an expiry can be expired (is_expired), so most reads never ask the
   // clock, which costs more than the rest of the check.
-  if (!*held || out.deleted || (out.expires_at_ms.has_value() && is_expired(out, clock.now_ms()))) {
+  if (!*held || out.deleted || (out.expires_at_ms.has_value() && is_expired(out, impl.clock->now_ms()))) {
     return Status::not_found("key " + std::string(*path));
   }
-  if (authority != nullptr) {
-    if (Status allowed = (authority->*check)(caller, *path, meta_of(out)); !allowed.is_ok()) return allowed;
+  if (impl.checked(caller)) {
+    if (Status allowed = (*impl.authority.*check)(caller, *path, meta_of(out)); !allowed.is_ok()) return allowed;
   }
   return Status::ok();
 }
@@ -282,9 +281,7 @@ Result<WriteResult> Node::put(std::string_view raw_path, std::string_view json, 
 
 Result<Entry> Node::get(std::string_view raw_path, const ReadOptions& options) const {
   Version version;
-  Status read = read_live(*impl_->store, raw_path, *impl_->clock,
-                          impl_->checked(options.caller) ? impl_->authority.get() : nullptr,
-                          &auth::Authority::check_read, options.caller, version);
+  Status read = read_live(*impl_, raw_path, options.caller, &auth::Authority::check_read, version);
   if (!read.is_ok()) return read;
   return to_entry(std::move(version));
 }
@@ -469,9 +466,7 @@ Result<Entry> Node::get_revision(std::string_view raw_path, std::uint64_t revisi
 
 Result<KeyMeta> Node::get_meta(std::string_view raw_path, const ReadOptions& options) const {
   Version version;
-  Status read = read_live(*impl_->store, raw_path, *impl_->clock,
-                          impl_->checked(options.caller) ? impl_->authority.get() : nullptr,
-                          &auth::Authority::check_read_meta, options.caller, version);
+  Status read = read_live(*impl_, raw_path, options.caller, &auth::Authority::check_read_meta, version);
   if (!read.is_ok()) return read;
   return meta_of(version);
 }

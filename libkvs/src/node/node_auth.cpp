@@ -15,16 +15,22 @@
 namespace kvs {
 namespace {
 
-User to_user(const auth::UserRecord& record) {
+// The public form of the Authority's records, and of the record a user or group change stores.
+User to_public(const auth::UserRecord& record) {
   return User{record.uuid, record.nickname, record.scopes, record.created_at_ms};
 }
-
-Group to_group(const auth::GroupRecord& record) {
+Group to_public(const auth::GroupRecord& record) {
   return Group{record.uuid, record.name, record.members, record.created_at_ms};
 }
+Token to_public(const auth::MintedToken& minted) { return Token{minted.token, minted.token_id, minted.expires_at_ms}; }
+User to_public(const auth::UserWrite& prepared) { return to_public(prepared.user); }
+Group to_public(const auth::GroupWrite& prepared) { return to_public(prepared.group); }
 
-Token to_token(const auth::MintedToken& minted) {
-  return Token{minted.token, minted.token_id, minted.expires_at_ms};
+// The public form of `result`'s value, or its failure.
+template <class T>
+auto to_public(const Result<T>& result) -> Result<decltype(to_public(*result))> {
+  if (!result.is_ok()) return result.status();
+  return to_public(*result);
 }
 
 Status auth_disabled() { return Status::unavailable("authentication is disabled (auth_enabled: false)"); }
@@ -142,27 +148,20 @@ Result<Caller> Node::authenticate(std::string_view token) const {
 }
 
 Result<User> Node::create_user(std::string_view nickname, std::uint8_t scopes, const CallOptions& options) {
-  auto done = write_auth_change(*impl_, options.caller, features::audit_action::kUserCreate, [&] {
+  return to_public(write_auth_change(*impl_, options.caller, features::audit_action::kUserCreate, [&] {
     return impl_->authority->prepare_create_user(options.caller, nickname, scopes);
-  });
-  if (!done.is_ok()) return done.status();
-  return to_user(done->user);
+  }));
 }
 
 Result<User> Node::get_user(std::string_view uuid, const CallOptions& options) const {
-  const Caller& caller = options.caller;
   if (!impl_->config.auth_enabled) return auth_disabled();
-  auto user = impl_->authority->get_user(caller, uuid);
-  if (!user.is_ok()) return user.status();
-  return to_user(*user);
+  return to_public(impl_->authority->get_user(options.caller, uuid));
 }
 
 Result<User> Node::update_user(std::string_view uuid, const UserChange& change, const CallOptions& options) {
-  auto done = write_auth_change(*impl_, options.caller, features::audit_action::kUserUpdate, [&] {
+  return to_public(write_auth_change(*impl_, options.caller, features::audit_action::kUserUpdate, [&] {
     return impl_->authority->prepare_update_user(options.caller, uuid, auth::UserUpdate{change.nickname, change.scopes});
-  });
-  if (!done.is_ok()) return done.status();
-  return to_user(done->user);
+  }));
 }
 
 Status Node::remove_user(std::string_view uuid, const CallOptions& options) {
@@ -176,33 +175,26 @@ Result<std::vector<User>> Node::list_users(const CallOptions& options) const {
   if (!impl_->config.auth_enabled) return auth_disabled();
   if (!auth::is_superuser(caller)) return Status::permission_denied("only an admin may list users");
   std::vector<User> users;
-  for (const auto& record : impl_->authority->state().users()) users.push_back(to_user(record));
+  for (const auto& record : impl_->authority->state().users()) users.push_back(to_public(record));
   std::sort(users.begin(), users.end(), [](const User& a, const User& b) { return a.nickname < b.nickname; });
   return users;
 }
 
 Result<Group> Node::create_group(std::string_view name, std::vector<std::string> members, const CallOptions& options) {
-  auto done = write_auth_change(*impl_, options.caller, features::audit_action::kGroupCreate, [&] {
+  return to_public(write_auth_change(*impl_, options.caller, features::audit_action::kGroupCreate, [&] {
     return impl_->authority->prepare_create_group(options.caller, name, std::move(members));
-  });
-  if (!done.is_ok()) return done.status();
-  return to_group(done->group);
+  }));
 }
 
 Result<Group> Node::get_group(std::string_view uuid, const CallOptions& options) const {
-  const Caller& caller = options.caller;
   if (!impl_->config.auth_enabled) return auth_disabled();
-  auto group = impl_->authority->get_group(caller, uuid);
-  if (!group.is_ok()) return group.status();
-  return to_group(*group);
+  return to_public(impl_->authority->get_group(options.caller, uuid));
 }
 
 Result<Group> Node::update_group(std::string_view uuid, const GroupChange& change, const CallOptions& options) {
-  auto done = write_auth_change(*impl_, options.caller, features::audit_action::kGroupUpdate, [&] {
+  return to_public(write_auth_change(*impl_, options.caller, features::audit_action::kGroupUpdate, [&] {
     return impl_->authority->prepare_update_group(options.caller, uuid, auth::GroupUpdate{change.name, change.members});
-  });
-  if (!done.is_ok()) return done.status();
-  return to_group(done->group);
+  }));
 }
 
 Status Node::remove_group(std::string_view uuid, const CallOptions& options) {
@@ -213,9 +205,7 @@ Status Node::remove_group(std::string_view uuid, const CallOptions& options) {
 
 Result<Token> Node::mint_token(std::string_view user_uuid, std::uint8_t scopes, const TokenOptions& options) {
   if (!impl_->config.auth_enabled) return auth_disabled();
-  auto minted = impl_->authority->mint_token(options.caller, user_uuid, scopes, options.ttl);
-  if (!minted.is_ok()) return minted.status();
-  return to_token(*minted);
+  return to_public(impl_->authority->mint_token(options.caller, user_uuid, scopes, options.ttl));
 }
 
 Status Node::revoke_token(std::string_view token_id, const CallOptions& options) {
@@ -231,9 +221,7 @@ Result<Token> Node::issue_token(std::string_view nickname, std::optional<std::ui
   if (!impl_->config.auth_enabled) return auth_disabled();
   auto user = impl_->authority->state().find_user_by_nickname(nickname);
   if (!user) return Status::not_found("no user with nickname '" + std::string(nickname.substr(0, 200)) + "'");
-  auto minted = impl_->authority->issue_token(*user, scopes.value_or(user->scopes), ttl);
-  if (!minted.is_ok()) return minted.status();
-  return to_token(*minted);
+  return to_public(impl_->authority->issue_token(*user, scopes.value_or(user->scopes), ttl));
 }
 
 std::optional<std::uint8_t> scope_from_name(std::string_view name) noexcept { return auth::parse_scope(name); }

@@ -33,17 +33,6 @@
 namespace kvs {
 namespace {
 
-BackupInfo to_public(const features::BackupInfo& info) {
-  BackupInfo out;
-  out.path = info.path.string();
-  out.bytes = info.bytes;
-  out.uncompressed_bytes = info.uncompressed_bytes;
-  out.created_at_ms = info.created_at_ms;
-  out.node_id = info.node_id;
-  out.problem = info.problem;
-  return out;
-}
-
 // Backups and the backup list are admin business: the embedding application (trusted), or a
 // token with the admin scope when auth is on.
 Status check_admin(const Caller& caller, const Config& config, std::string_view what) {
@@ -60,13 +49,13 @@ struct Node::Impl::Ops final : keyspace::Observer {
   std::unique_ptr<features::RateLimiter> limiter;    // null when rate_limiting_enabled is off
   std::unique_ptr<features::BackupService> backups;  // null when backup_enabled is off
 
-  // The backup scheduler thread wakes every second and asks `scheduler` whether a backup is
-  // due (a one-second poll, like the sweeper, so a wall clock that jumps is noticed soon).
-  // `mutex` guards `stopping`.
   // Held while an export snapshot is copied and opened, so that the sweep of copies left by a
   // crash never takes a fresh copy whose store has not locked it yet.
   std::mutex export_mutex;
 
+  // The backup scheduler thread wakes every second and asks `scheduler` whether a backup is
+  // due (a one-second poll, like the sweeper, so a wall clock that jumps is noticed soon).
+  // `mutex` guards `stopping`.
   std::optional<features::BackupScheduler> scheduler;
   std::mutex mutex;
   std::condition_variable wakeup;
@@ -91,6 +80,29 @@ struct Node::Impl::Ops final : keyspace::Observer {
       case keyspace::Origin::kExpiry:
       case keyspace::Origin::kTombstonePurge: break;
     }
+  }
+
+  // Takes a backup of `impl`'s store now, for Node::backup_now and the scheduler alike, and
+  // logs it: `event` ("backup.done", "backup.scheduled") and the audit head the backup holds,
+  // or "backup.failed". Returns the backup's info, or why it failed. Requires: `backups` set.
+  Result<BackupInfo> run_backup(const Impl& impl, std::string_view event) {
+    const storage::Store* store = impl.store;
+    // Read before the copy begins, so the backup holds this head.
+    const audit::AuditTip head = store->stats().audit_head;
+    auto outcome = backups->run([store](int fd) { return store->copy_to_fd(fd); });
+    if (!outcome.is_ok()) {
+      log(LogLevel::kError, "backup.failed", {{"error", outcome.status().to_string()}});
+      return outcome.status();
+    }
+    if (!outcome->retention.is_ok()) {
+      log(LogLevel::kWarn, "backup.retention_failed", {{"error", outcome->retention.to_string()}});
+    }
+    log(LogLevel::kInfo, event,
+        {{"path", outcome->info.path}, {"bytes", std::to_string(outcome->info.bytes)},
+         {"duration_ms", std::to_string(outcome->info.duration_ms)},
+         {"removed", std::to_string(outcome->removed.size())}});
+    impl.log_audit_head(head, "backup " + outcome->info.path);
+    return std::move(outcome->info);
   }
 
   ~Ops() {
@@ -148,22 +160,8 @@ Status Node::Impl::open_ops(bool scheduler) {
           // Unlocked while the backup runs, so that the destructor can ask it to stop and
           // waits only for this one backup.
           lock.unlock();
-          const storage::Store* store = impl->store;
-          // Read before the copy begins, so the backup holds this head.
-          const audit::AuditTip head = store->stats().audit_head;
-          auto outcome = state->backups->run([store](int fd) { return store->copy_to_fd(fd); });
-          if (outcome.is_ok()) {
-            log(LogLevel::kInfo, "backup.scheduled",
-                {{"path", outcome->info.path.string()}, {"bytes", std::to_string(outcome->info.bytes)},
-                 {"duration_ms", std::to_string(outcome->duration_ms)},
-                 {"removed", std::to_string(outcome->removed.size())}});
-            impl->log_audit_head(head, "backup " + outcome->info.path.string());
-            if (!outcome->retention.is_ok()) {
-              log(LogLevel::kWarn, "backup.retention_failed", {{"error", outcome->retention.to_string()}});
-            }
-          } else {
-            log(LogLevel::kError, "backup.failed", {{"error", outcome.status().to_string()}});
-          }
+          // A failure is logged there; the next backup is tried at its own time.
+          static_cast<void>(state->run_backup(*impl, "backup.scheduled"));
           lock.lock();
         }
       });
@@ -178,35 +176,13 @@ Status Node::Impl::open_ops(bool scheduler) {
 Result<BackupInfo> Node::backup_now(const CallOptions& options) {
   if (Status allowed = check_admin(options.caller, impl_->config, "a backup"); !allowed.is_ok()) return allowed;
   if (!impl_->ops->backups) return Status::unavailable("backups are disabled (backup_enabled is false)");
-  const storage::Store* store = impl_->store;
-  // Read before the copy begins, so the backup holds this head.
-  const audit::AuditTip head = store->stats().audit_head;
-  auto outcome = impl_->ops->backups->run([store](int fd) { return store->copy_to_fd(fd); });
-  if (!outcome.is_ok()) {
-    log(LogLevel::kError, "backup.failed", {{"error", outcome.status().to_string()}});
-    return outcome.status();
-  }
-  if (!outcome->retention.is_ok()) {
-    log(LogLevel::kWarn, "backup.retention_failed", {{"error", outcome->retention.to_string()}});
-  }
-  log(LogLevel::kInfo, "backup.done",
-      {{"path", outcome->info.path.string()}, {"bytes", std::to_string(outcome->info.bytes)},
-       {"duration_ms", std::to_string(outcome->duration_ms)}, {"removed", std::to_string(outcome->removed.size())}});
-  impl_->log_audit_head(head, "backup " + outcome->info.path.string());
-  BackupInfo info = to_public(outcome->info);
-  info.duration_ms = outcome->duration_ms;
-  return info;
+  return impl_->ops->run_backup(*impl_, "backup.done");
 }
 
 Result<std::vector<BackupInfo>> Node::list_backups(const CallOptions& options) const {
   if (Status allowed = check_admin(options.caller, impl_->config, "the backup list"); !allowed.is_ok()) return allowed;
   if (!impl_->ops->backups) return Status::unavailable("backups are disabled (backup_enabled is false)");
-  auto listed = impl_->ops->backups->list();
-  if (!listed.is_ok()) return listed.status();
-  std::vector<BackupInfo> out;
-  out.reserve(listed->size());
-  for (const auto& info : *listed) out.push_back(to_public(info));
-  return out;
+  return impl_->ops->backups->list();
 }
 
 // ---- Online export ---------------------------------------------------------------------------
@@ -389,17 +365,13 @@ RateLimitDecision Node::admit_request(const Caller& caller, std::string_view rem
 }
 
 Result<BackupInfo> verify_backup(const std::string& backup_path) {
-  auto verified = features::verify_backup(backup_path);
-  if (!verified.is_ok()) return verified.status();
-  return to_public(*verified);
+  return features::verify_backup(backup_path);
 }
 
 Result<BackupInfo> restore_backup(const Config& config, const std::string& backup_path) {
   // restore_backup verifies the whole file before it touches data_dir, and holds the data_dir
   // lock while it works, so a node cannot start on a half-restored directory.
-  auto restored = features::restore_backup(backup_path, config.data_dir);
-  if (!restored.is_ok()) return restored.status();
-  return to_public(*restored);
+  return features::restore_backup(backup_path, config.data_dir);
 }
 
 }  // namespace kvs

@@ -1,6 +1,8 @@
 #include "storage/record_codec.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <memory>
 
 #include <zstd.h>
@@ -81,8 +83,10 @@ void put_varint(std::string& out, std::uint32_t value) {
 
 // A varint of at most kMaxVarintBytes below 2^32; anything else fails the reader.
 std::uint32_t read_varint(util::ByteReader& reader) {
-  std::uint64_t value = 0;
-  for (std::size_t i = 0; i < kMaxVarintBytes; ++i) {
+  std::uint8_t first = reader.u8();  // 0 once the reader has failed
+  if ((first & 0x80) == 0) return first;  // every length under 128: most of a record's
+  std::uint64_t value = first & 0x7F;
+  for (std::size_t i = 1; i < kMaxVarintBytes; ++i) {
     std::uint8_t byte = reader.u8();  // 0 once the reader has failed, which ends the loop
     value |= static_cast<std::uint64_t>(byte & 0x7F) << (7 * i);
     if ((byte & 0x80) == 0) {
@@ -130,17 +134,34 @@ bool put_binary_uuid(std::string& out, std::string_view text) {
   return true;
 }
 
+// The two hex digits of every byte value: a uuid is spelled out on every get, and a lookup a
+// byte cost a third of doing it a digit at a time with the dashes tested for in the loop.
+constexpr std::array<std::array<char, 2>, 256> kHexPairs = [] {
+  constexpr char kDigits[] = "0123456789abcdef";
+  std::array<std::array<char, 2>, 256> pairs{};
+  for (std::size_t byte = 0; byte < 256; ++byte) pairs[byte] = {kDigits[byte >> 4], kDigits[byte & 0x0F]};
+  return pairs;
+}();
+// Where the digits of each uuid byte go in its text.
+constexpr std::array<std::uint8_t, kUuidBytes> kUuidTextAt = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+
 // The canonical text of 16 uuid bytes, into `out` (its buffer reused).
 void assign_uuid_text(std::string& out, std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  out.resize(kUuidTextBytes);
-  char* text = out.data();
-  std::size_t at = 0;
+  char text[kUuidTextBytes];
   for (std::size_t i = 0; i < kUuidBytes; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) text[at++] = '-';
-    auto byte = static_cast<unsigned char>(bytes[i]);
-    text[at++] = kDigits[byte >> 4];
-    text[at++] = kDigits[byte & 0x0F];
+    std::memcpy(text + kUuidTextAt[i], kHexPairs[static_cast<unsigned char>(bytes[i])].data(), 2);
+  }
+  text[8] = text[13] = text[18] = text[23] = '-';
+  out.assign(text, kUuidTextBytes);
+}
+
+// out = text, without a call into std::string's general replace for the empty fields that
+// most records hold (owner and group with auth off).
+void assign(std::string& out, std::string_view text) {
+  if (text.empty()) {
+    out.clear();
+  } else {
+    out.assign(text);
   }
 }
 
@@ -325,9 +346,9 @@ Status decode_record_into(std::string_view bytes, Version& version, RecordPart p
   std::uint32_t raw_size = 0;
   std::string_view data;
   if (v2) {
-    version.origin_node_id.assign(read_string(reader));
-    version.owner_uuid.assign(read_string(reader));
-    version.group_uuid.assign(read_string(reader));
+    assign(version.origin_node_id, read_string(reader));
+    assign(version.owner_uuid, read_string(reader));
+    assign(version.group_uuid, read_string(reader));
     if (compressed) raw_size = read_varint(reader);
     data = read_string(reader);
     if (!compressed) raw_size = static_cast<std::uint32_t>(data.size());

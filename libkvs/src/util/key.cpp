@@ -37,22 +37,28 @@ Result<std::string> normalize_key(std::string_view raw, bool allow_reserved) {
   return std::string(key);
 }
 
-// One pass over the bytes, checking the same rules as normalize_key; a leading or trailing
-// '/' shows up as an empty first or last segment.
+// One pass over the bytes, checking the same rules as normalize_key: every get runs it, so it
+// looks at each byte once and tests segments only where one starts (after a '/', or at the
+// start: `previous` begins as a virtual '/'). A leading or trailing '/' shows up as an empty
+// first or last segment.
 bool is_normal_key(std::string_view key, bool allow_reserved) noexcept {
-  if (key.empty() || key.size() > kMaxKeyBytes) return false;
+  if (key.empty() || key.size() > kMaxKeyBytes || key.back() == '/') return false;
   if (!allow_reserved && is_reserved_path(key)) return false;
-  std::size_t segment_start = 0;
-  for (std::size_t i = 0; i <= key.size(); ++i) {
-    if (i == key.size() || key[i] == '/') {
-      const std::size_t length = i - segment_start;
-      if (length == 0) return false;
-      if (key[segment_start] == '.' && (length == 1 || (length == 2 && key[segment_start + 1] == '.'))) return false;
-      segment_start = i + 1;
-      continue;
-    }
-    auto byte = static_cast<unsigned char>(key[i]);
+  const std::size_t size = key.size();
+  char previous = '/';
+  for (std::size_t i = 0; i < size; ++i) {
+    const char c = key[i];
+    const auto byte = static_cast<unsigned char>(c);
     if (byte < 0x20 || byte == 0x7F) return false;
+    if (previous == '/') {
+      if (c == '/') return false;  // an empty segment
+      if (c == '.') {
+        // "." or "..": a segment of dots that ends at the next '/' or the end.
+        const std::size_t dots = (i + 1 < size && key[i + 1] == '.') ? 2 : 1;
+        if (i + dots == size || key[i + dots] == '/') return false;
+      }
+    }
+    previous = c;
   }
   return true;
 }

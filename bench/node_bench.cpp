@@ -23,9 +23,10 @@
 // (for profiling the read path without minutes of fsyncs first). --group-only runs part 2b
 // alone: kvs::Node against raw LMDB group commit at 64 writers (for profiling the put path and
 // comparing builds without the writer sweep). --raw-pad stores each raw LMDB value of the get
-// test BYTES longer than the document (default 0): with kvs's per-record overhead (~103 bytes
-// here: format, flags, stamps, path, uuid, node id, lengths) it shows what the larger record
-// alone costs raw LMDB, i.e. what a more compact record format could win back.
+// test BYTES longer than the document (default 0): with kvs's per-record overhead (46 bytes here
+// in record format 2: format, flags, permissions, stamps, 16-byte uuid, node id, varint
+// lengths; 103 in format 1, which also repeated the path) it shows what the larger record alone
+// costs raw LMDB.
 
 #include <lmdb.h>
 #include <unistd.h>

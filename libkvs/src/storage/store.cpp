@@ -438,7 +438,7 @@ Status Store::scan_since(std::int64_t since_ms, const std::function<bool(const V
       if (!bytes->has_value()) {
         return Status::corruption("time index entry " + std::string(cursor.key()) + " has no version");
       }
-      auto version = decode_record(**bytes);
+      auto version = decode_record(**bytes, RecordPart::kAll, path_key);  // a short path is its key
       if (!version.is_ok()) return version.status().with_context("scan_since");
       // Timestamps outside the 13 digits are clamped in the key; the version itself decides.
       if (version->timestamp_ms >= since_ms && !visit(*version)) return Status::ok();

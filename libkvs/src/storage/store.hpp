@@ -5,7 +5,7 @@
 // Databases (LMDB named DBIs) and what they hold. A "path key" is the path itself, or for a
 // path longer than 400 bytes its first 400 bytes + a 16-byte BLAKE2b hash (LMDB keys are at
 // most 511 bytes; storage/keys.hpp has the details):
-//   meta      "format_version" -> "1" (an unknown one fails open with kCorruption),
+//   meta      "format_version" -> "2" (an unknown one fails open with kCorruption),
 //             "stats.*" -> big-endian u64 counters, "feed_id" -> the change feed's id (16 hex
 //             digits, random per data directory), and the embedder's settings (put_meta)
 //   versions  path key -> encoded current Version (tombstones included; storage/record_codec.cpp

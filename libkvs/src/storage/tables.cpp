@@ -21,8 +21,15 @@ using lmdb::What;
 
 // meta: the on-disk format version (text), the persistent counters (big-endian u64) and the
 // embedder's own settings (put_meta). The first two are reserved names.
+//
+// Format version "2" came with record format 2 (record_codec.cpp), which builds of version "1"
+// cannot read: a directory of version "1" is moved to "2" at open, so that such a build
+// refuses it whole (naming both versions) rather than failing on each record it meets. Its
+// format 1 records stay as they are and read on; each is rewritten in format 2 when its path
+// is next written.
 constexpr std::string_view kFormatVersionName = "format_version";
-constexpr std::string_view kFormatVersion = "1";
+constexpr std::string_view kFormatVersion = "2";
+constexpr std::string_view kFormatVersionBeforeRecordV2 = "1";
 constexpr std::string_view kCounterPrefix = "stats.";
 constexpr std::string_view kKeysName = "stats.keys";
 constexpr std::string_view kLiveKeysName = "stats.live_keys";
@@ -89,7 +96,8 @@ Result<Version> decode_for(std::string_view bytes, std::string_view path) {
 }
 
 Status decode_for_into(std::string_view bytes, std::string_view path, Version& out) {
-  if (Status decoded = decode_record_into(bytes, out); !decoded.is_ok()) {
+  // `path` is the record's key when it leaves its path out (only a short path is stored so).
+  if (Status decoded = decode_record_into(bytes, out, RecordPart::kAll, path); !decoded.is_ok()) {
     return decoded.with_context(What{"key", path}.text());
   }
   if (out.path != path) {
@@ -113,7 +121,10 @@ Result<Tables> Tables::open(lmdb::WriteTxn& txn, const TableOptions& options, st
   auto format = txn.get(dbs.meta, kFormatVersionName, What{"meta format_version"});
   if (!format.is_ok()) return format.status();
   if (format->has_value()) {
-    if (**format != kFormatVersion) {
+    if (**format == kFormatVersionBeforeRecordV2) {
+      Status moved = txn.put(dbs.meta, kFormatVersionName, kFormatVersion, What{"meta format_version"});
+      if (!moved.is_ok()) return moved;
+    } else if (**format != kFormatVersion) {
       return Status::corruption("data_dir " + std::string(dir) + " has on-disk format version '" +
                                 std::string(**format) + "'; this build reads version " +
                                 std::string(kFormatVersion));
@@ -208,7 +219,7 @@ Status Tables::scan_versions(const lmdb::Txn& txn, std::string_view start, std::
   bool at = cursor.seek(keys::seek_key(start));
   while (at) {
     std::string_view key = cursor.key();
-    auto version = decode_record(cursor.value(), part);
+    auto version = decode_record(cursor.value(), part, key);
     if (!version.is_ok()) return version.status().with_context("scan");
     if (keys::is_hashed(key)) {
       std::string_view prefix = key.substr(0, keys::kMaxInlinePath);
@@ -321,10 +332,10 @@ Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counte
   std::optional<Version> replaced;
   if (old_bytes->has_value()) {
     // Copy what is needed out of the summary now: LMDB's memory may move on the next write.
-    auto old = decode_summary(**old_bytes);
+    auto old = decode_summary(**old_bytes, key);
     if (!old.is_ok()) return old.status().with_context(What{"current version of", path}.text());
     if (previous != nullptr || version.deleted) {
-      auto decoded = decode_record(**old_bytes, RecordPart::kMetadata);
+      auto decoded = decode_record(**old_bytes, RecordPart::kMetadata, key);
       if (!decoded.is_ok()) return decoded.status().with_context(What{"current version of", path}.text());
       replaced = std::move(*decoded);
     }
@@ -345,8 +356,14 @@ Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counte
     next.bytes -= std::min<std::uint64_t>(next.bytes, old_size);
   }
 
+  // The record with its path goes to the revisions and the change log, which are read without
+  // a path key to take it from; `versions` stores a short path's record without it, since the
+  // path is its key: the record every get reads is the smaller.
   std::string record = encode_record(version, options_.codec);
-  if (Status s = txn.put(dbs_.versions, key, record, What{"version of", path}); !s.is_ok()) return s;
+  std::string keyed;
+  std::string_view stored = record;
+  if (!keys::is_hashed(key)) stored = keyed = drop_path(record);
+  if (Status s = txn.put(dbs_.versions, key, stored, What{"version of", path}); !s.is_ok()) return s;
   // A tombstone never expires again: an expired version's tombstone keeps expires_at_ms (its
   // deletion time, the same on every node) but leaves the index the sweeper reads.
   if (version.expires_at_ms && !version.deleted) {
@@ -395,7 +412,7 @@ Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counte
   if (previous != nullptr) *previous = std::move(replaced);
   next.keys += 1;
   if (!version.deleted && !is_reserved_path(path)) next.live_keys += 1;
-  next.bytes += record.size();
+  next.bytes += stored.size();
   return Status::ok();
 }
 
@@ -456,7 +473,7 @@ Result<bool> Tables::purge_version(lmdb::WriteTxn& txn, std::string_view path, s
   auto bytes = txn.get(dbs_.versions, key, what);
   if (!bytes.is_ok()) return bytes.status();
   if (!bytes->has_value()) return false;
-  auto held = decode_summary(**bytes);
+  auto held = decode_summary(**bytes, key);
   if (!held.is_ok()) return held.status().with_context(What{"current version of", path}.text());
   if (held->uuid != uuid || held->path != path) return false;
 
@@ -464,7 +481,7 @@ Result<bool> Tables::purge_version(lmdb::WriteTxn& txn, std::string_view path, s
   // change log entry of an expiry.
   std::optional<Version> gone;
   if (removed != nullptr || !held->deleted) {
-    auto version = decode_record(**bytes, RecordPart::kMetadata);
+    auto version = decode_record(**bytes, RecordPart::kMetadata, key);
     if (!version.is_ok()) return version.status().with_context(What{"current version of", path}.text());
     gone = std::move(*version);
   }

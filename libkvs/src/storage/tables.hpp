@@ -73,7 +73,7 @@ class Tables {
  public:
   // Opens (creating when missing) every database inside `txn`, which the caller then commits.
   // A new environment gets the format version and zero counters; an existing one must carry
-  // this build's format version. An environment without a change feed id (new, from before
+  // this build's format version, or "1", which it moves to this one (tables.cpp says why). An environment without a change feed id (new, from before
   // the feed, or restored: see forget_feed_id) gets a fresh random one. kCorruption naming `dir` for an unknown format version (or
   // versions without one); LMDB's error otherwise.
   static Result<Tables> open(lmdb::WriteTxn& txn, const TableOptions& options, std::string_view dir);

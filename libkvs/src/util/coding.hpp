@@ -7,8 +7,10 @@
 // enough; `ByteReader` reads a whole layout front to back and checks every length itself.
 // Header-only and pure: safe from any thread.
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -21,9 +23,17 @@ void put_be(std::string& out, U value) {
   for (std::size_t i = sizeof(U); i-- > 0;) out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
 }
 
+// Little-endian: on a little-endian host one copy, not a byte at a time (GCC does not merge the
+// loop; the record codec runs these on every get and put).
 template <class U>
 void put_le(std::string& out, U value) {
-  for (std::size_t i = 0; i < sizeof(U); ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
+  if constexpr (std::endian::native == std::endian::little) {
+    char bytes[sizeof(U)];
+    std::memcpy(bytes, &value, sizeof(U));
+    out.append(bytes, sizeof(U));
+  } else {
+    for (std::size_t i = 0; i < sizeof(U); ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
+  }
 }
 
 template <class U>
@@ -35,9 +45,15 @@ U get_be(std::string_view bytes) noexcept {
 
 template <class U>
 U get_le(std::string_view bytes) noexcept {
-  std::uint64_t value = 0;
-  for (std::size_t i = 0; i < sizeof(U); ++i) value |= std::uint64_t{static_cast<unsigned char>(bytes[i])} << (8 * i);
-  return static_cast<U>(value);
+  if constexpr (std::endian::native == std::endian::little) {
+    U value;
+    std::memcpy(&value, bytes.data(), sizeof(U));
+    return value;
+  } else {
+    std::uint64_t value = 0;
+    for (std::size_t i = 0; i < sizeof(U); ++i) value |= std::uint64_t{static_cast<unsigned char>(bytes[i])} << (8 * i);
+    return static_cast<U>(value);
+  }
 }
 
 }  // namespace coding_detail

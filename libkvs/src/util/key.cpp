@@ -1,5 +1,7 @@
 #include "util/key.hpp"
 
+#include <array>
+#include <cstdint>
 #include <utility>
 
 namespace kvs::util {
@@ -37,24 +39,41 @@ Result<std::string> normalize_key(std::string_view raw, bool allow_reserved) {
   return std::string(key);
 }
 
-// One pass over the bytes, checking the same rules as normalize_key; a leading or trailing
-// '/' shows up as an empty first or last segment.
+namespace {
+
+// What is_normal_key makes of each byte: most bytes it passes over; a control character ends
+// the check; a '/' ends a segment, which is then checked.
+enum ByteClass : std::uint8_t { kPlain, kControl, kSlash };
+constexpr std::array<std::uint8_t, 256> kByteClasses = [] {
+  std::array<std::uint8_t, 256> classes{};
+  for (std::size_t byte = 0; byte < 0x20; ++byte) classes[byte] = kControl;
+  classes[0x7F] = kControl;
+  classes[static_cast<unsigned char>('/')] = kSlash;
+  return classes;
+}();
+
+// A segment that normalize_key refuses: empty, "." or "..".
+bool is_bad_segment(std::string_view segment) noexcept {
+  return segment.empty() || segment == "." || segment == "..";
+}
+
+}  // namespace
+
+// One pass over the bytes, checking the same rules as normalize_key: every get runs it, so each
+// byte costs one table lookup, and a segment is checked only where it ends. A leading or
+// trailing '/' shows up as an empty first or last segment.
 bool is_normal_key(std::string_view key, bool allow_reserved) noexcept {
   if (key.empty() || key.size() > kMaxKeyBytes) return false;
   if (!allow_reserved && is_reserved_path(key)) return false;
   std::size_t segment_start = 0;
-  for (std::size_t i = 0; i <= key.size(); ++i) {
-    if (i == key.size() || key[i] == '/') {
-      const std::size_t length = i - segment_start;
-      if (length == 0) return false;
-      if (key[segment_start] == '.' && (length == 1 || (length == 2 && key[segment_start + 1] == '.'))) return false;
-      segment_start = i + 1;
-      continue;
-    }
-    auto byte = static_cast<unsigned char>(key[i]);
-    if (byte < 0x20 || byte == 0x7F) return false;
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    const std::uint8_t byte_class = kByteClasses[static_cast<unsigned char>(key[i])];
+    if (byte_class == kPlain) continue;
+    if (byte_class == kControl) return false;
+    if (is_bad_segment(key.substr(segment_start, i - segment_start))) return false;
+    segment_start = i + 1;
   }
-  return true;
+  return !is_bad_segment(key.substr(segment_start));
 }
 
 Result<std::string_view> normalize_key_view(std::string_view raw, bool allow_reserved, std::string& scratch) {

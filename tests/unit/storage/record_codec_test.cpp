@@ -153,7 +153,7 @@ TEST_CASE("a metadata-only decode checks the record's structure but never opens 
 
 TEST_CASE("a record begins with its format version byte and an unknown one is corruption", "[storage][codec]") {
   std::string record = encode_record(sample("{}"), {true, 3});
-  CHECK(static_cast<std::uint8_t>(record[0]) == kRecordFormatV1);
+  CHECK(static_cast<std::uint8_t>(record[0]) == kRecordFormatV2);
   record[0] = 9;
   auto decoded = decode_record(record);
   CHECK(decoded.status().code() == Status::Code::kCorruption);

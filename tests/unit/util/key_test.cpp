@@ -57,6 +57,29 @@ TEST_CASE("is_normal_key holds exactly for the keys normalize_key returns unchan
   CHECK(is_normal_key("_users/x", true));
 }
 
+TEST_CASE("is_normal_key agrees with normalize_key on every short key over the bytes that matter",
+          "[util][key]") {
+  // Every key of up to 5 bytes drawn from: a letter, the separator, a dot, the reserved mark,
+  // and a control character.
+  const std::string alphabet = std::string("a/._") + '\x01';
+  std::vector<std::string> keys = {""};
+  for (std::size_t begin = 0, length = 1; length <= 5; ++length) {
+    const std::size_t end = keys.size();
+    for (std::size_t k = begin; k < end; ++k) {
+      for (char c : alphabet) keys.push_back(keys[k] + c);
+    }
+    begin = end;
+  }
+  for (bool allow_reserved : {false, true}) {
+    for (const std::string& key : keys) {
+      auto normalized = normalize_key(key, allow_reserved);
+      const bool unchanged = normalized.is_ok() && *normalized == key;
+      if (is_normal_key(key, allow_reserved) != unchanged) FAIL("key '" << key << "', allow_reserved " << allow_reserved);
+    }
+  }
+  CHECK(keys.size() == 1 + 5 + 25 + 125 + 625 + 3125);
+}
+
 TEST_CASE("normalize_key_view returns a normal key in place and normalises the rest into scratch", "[util][key]") {
   std::string scratch;
   const std::string normal = "users/john/profile";

@@ -68,6 +68,14 @@ void warn_unsafe_nosync(const std::filesystem::path& dir) {
 }
 #endif
 
+// The last commit's meta page as LMDB reports it (txnid, last page, map size) and the main
+// database's figures (page size).
+Status info_and_stat(MDB_env* env, MDB_envinfo& info, MDB_stat& stat) {
+  if (int rc = mdb_env_info(env, &info); rc != 0) return lmdb_status(rc, "environment info");
+  if (int rc = mdb_env_stat(env, &stat); rc != 0) return lmdb_status(rc, "environment stat");
+  return Status::ok();
+}
+
 MDB_val to_val(std::string_view bytes) { return MDB_val{bytes.size(), const_cast<char*>(bytes.data())}; }
 std::string_view to_view(const MDB_val& val) { return {static_cast<const char*>(val.mv_data), val.mv_size}; }
 
@@ -292,18 +300,14 @@ Result<std::unique_ptr<PinnedSnapshot>> Env::pin() const {
 
 Result<RedoCheckpoint> Env::checkpoint_of(std::uint64_t txnid) const {
   MDB_envinfo info{};
-  int rc = mdb_env_info(env_, &info);
-  if (rc != 0) return lmdb_status(rc, "environment info");
   MDB_stat stat{};
-  rc = mdb_env_stat(env_, &stat);
-  if (rc != 0) return lmdb_status(rc, "environment stat");
+  if (Status s = info_and_stat(env_, info, stat); !s.is_ok()) return s;
   if (info.me_last_txnid != txnid) {
     return Status::internal("checkpoint of transaction " + std::to_string(txnid) + " asked for, but the last is " +
                             std::to_string(info.me_last_txnid));
   }
   int fd = -1;
-  rc = mdb_env_get_fd(env_, &fd);
-  if (rc != 0) return lmdb_status(rc, "environment file");
+  if (int rc = mdb_env_get_fd(env_, &fd); rc != 0) return lmdb_status(rc, "environment file");
   const std::filesystem::path file = dir_ / "data.mdb";
   struct stat st {};
   if (::fstat(fd, &st) != 0) return Status::io_error("stat " + file.string() + ": " + std::strerror(errno));
@@ -375,18 +379,14 @@ Status restore_checkpoint(const std::filesystem::path& dir, const RedoCheckpoint
 
 Result<MapUsage> Env::usage() const {
   MDB_envinfo info{};
-  int rc = mdb_env_info(env_, &info);
-  if (rc != 0) return lmdb_status(rc, "environment info");
   MDB_stat stat{};
-  rc = mdb_env_stat(env_, &stat);
-  if (rc != 0) return lmdb_status(rc, "environment stat");
+  if (Status s = info_and_stat(env_, info, stat); !s.is_ok()) return s;
   MapUsage usage;
   usage.page_bytes = stat.ms_psize;
   usage.map_bytes = info.me_mapsize;
   usage.next_page = static_cast<std::uint64_t>(info.me_last_pgno) + 1;
   int fd = -1;
-  rc = mdb_env_get_fd(env_, &fd);
-  if (rc != 0) return lmdb_status(rc, "environment file");
+  if (int rc = mdb_env_get_fd(env_, &fd); rc != 0) return lmdb_status(rc, "environment file");
   struct stat file {};
   if (::fstat(fd, &file) != 0) return Status::io_error(std::string("stat of data.mdb: ") + std::strerror(errno));
   usage.file_bytes = static_cast<std::uint64_t>(file.st_size);

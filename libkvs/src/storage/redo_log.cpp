@@ -113,11 +113,14 @@ std::string encode_header(std::uint64_t first_txnid, std::span<const RedoDb> dbs
   return header;
 }
 
+// kCorruption naming the damaged file (`what`: "segment", "checkpoint") and why.
+Status damaged_file(std::string_view what, const std::filesystem::path& file, std::string_view why) {
+  return Status::corruption("redo log " + std::string(what) + " " + file.string() + ": " + std::string(why));
+}
+
 Result<SegmentHeader> decode_header(std::string_view bytes, const std::filesystem::path& file) {
   util::ByteReader reader(bytes);
-  auto damaged = [&file](std::string_view why) {
-    return Status::corruption("redo log segment " + file.string() + ": " + std::string(why));
-  };
+  auto damaged = [&file](std::string_view why) { return damaged_file("segment", file, why); };
   if (reader.bytes(kSegmentMagic.size()) != kSegmentMagic) return damaged("not a redo log segment");
   if (reader.u32_le() != kFormat) return damaged("unknown format");
   SegmentHeader header;
@@ -193,9 +196,7 @@ Result<std::optional<RedoCheckpoint>> RedoLog::read_checkpoint() const {
   auto bytes = read_file(file);
   if (!bytes.is_ok()) return bytes.status();
   util::ByteReader reader(*bytes);
-  auto damaged = [&file](std::string_view why) {
-    return Status::corruption("redo log checkpoint " + file.string() + ": " + std::string(why));
-  };
+  auto damaged = [&file](std::string_view why) { return damaged_file("checkpoint", file, why); };
   if (reader.bytes(kCheckpointMagic.size()) != kCheckpointMagic) return damaged("not a checkpoint file");
   if (reader.u32_le() != kFormat) return damaged("unknown format");
   RedoCheckpoint checkpoint;

@@ -345,6 +345,15 @@ void Writer::complete(const std::vector<Intent*>& batch) {
   done_wakeup_.notify_all();
 }
 
+Status Writer::fail_redo(const Status& cause) {
+  Status failed = Status::io_error("the write was applied but could not be made durable (" + cause.message() +
+                                   "); it may be lost at the next restart. No more writes are taken: restart kvs "
+                                   "once the disk is healthy");
+  MutexLock lock(sync_mutex_);
+  if (redo_failure_.is_ok()) redo_failure_ = failed;
+  return failed;
+}
+
 Status Writer::redo_failure() const {
   MutexLock lock(sync_mutex_);
   if (!redo_failure_.is_ok()) return redo_failure_;
@@ -367,14 +376,7 @@ void Writer::log_committed(std::vector<Intent*>& batch, std::uint64_t txnid) {
       logged = options_.checkpointer->checkpoint_now(txnid);
     }
   }
-  Status outcome = Status::ok();
-  if (!logged.is_ok()) {
-    outcome = Status::io_error("the write was applied but could not be made durable (" + logged.message() +
-                               "); it may be lost at the next restart. No more writes are taken: restart kvs "
-                               "once the disk is healthy");
-    MutexLock lock(sync_mutex_);
-    if (redo_failure_.is_ok()) redo_failure_ = outcome;
-  }
+  const Status outcome = logged.is_ok() ? Status::ok() : fail_redo(logged);
   {
     MutexLock lock(sync_mutex_);
     to_sync_.push_back(Synced{batch, options_.redo->position(), outcome});
@@ -410,13 +412,7 @@ void Writer::sync_round() {
     }
     if (batches.empty()) return;
     Status synced = options_.redo->sync_through(batches.back().position);
-    if (!synced.is_ok()) {
-      synced = Status::io_error("the write was applied but the redo log could not be synced (" + synced.message() +
-                                "); it may be lost at the next restart. No more writes are taken: restart kvs "
-                                "once the disk is healthy");
-      MutexLock lock(sync_mutex_);
-      if (redo_failure_.is_ok()) redo_failure_ = synced;
-    }
+    if (!synced.is_ok()) synced = fail_redo(synced);
     for (Synced& entry : batches) {
       // The observer hears of every committed mutation whatever the sync did, so that its view
       // (Merkle tree, change feed) follows what LMDB holds; the callers hear the truth.

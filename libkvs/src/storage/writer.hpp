@@ -162,6 +162,9 @@ class Writer {
   void sync_round();
   // Not ok once the redo log or a checkpoint failed: every later batch is refused with it.
   Status redo_failure() const;
+  // Records that a committed batch could not be made durable for `cause`, and returns what its
+  // callers (and every later batch) are told.
+  Status fail_redo(const Status& cause);
 
   lmdb::Env& env_;
   const Tables& tables_;

@@ -413,9 +413,11 @@ void Writer::sync_round() {
     if (batches.empty()) return;
     Status synced = options_.redo->sync_through(batches.back().position);
     if (!synced.is_ok()) synced = fail_redo(synced);
+    // The observer hears of every committed mutation whatever the sync did, so that its view
+    // (Merkle tree, change feed) follows what LMDB holds; the callers hear the truth. They are
+    // woken once for the whole round: a broadcast per batch woke every waiting caller as many
+    // times as there were batches.
     for (Synced& entry : batches) {
-      // The observer hears of every committed mutation whatever the sync did, so that its view
-      // (Merkle tree, change feed) follows what LMDB holds; the callers hear the truth.
       notify(entry.batch);
       const Status& failed = !entry.outcome.is_ok() ? entry.outcome : synced;
       if (!failed.is_ok()) {
@@ -423,8 +425,14 @@ void Writer::sync_round() {
           if (intent->status.is_ok()) intent->status = failed;
         }
       }
-      complete(entry.batch);
     }
+    {
+      MutexLock lock_done(done_mutex_);
+      for (const Synced& entry : batches) {
+        for (Intent* intent : entry.batch) intent->done = true;
+      }
+    }
+    done_wakeup_.notify_all();
   }
 }
 

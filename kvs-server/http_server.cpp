@@ -13,9 +13,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <limits>
 #include <mutex>
 #include <thread>
@@ -24,6 +22,7 @@
 #include <httplib.h>
 
 #include "json_writer.hpp"
+#include "worker_pool.hpp"
 #include "request_head.hpp"
 #include "kvs/log.hpp"
 
@@ -36,78 +35,6 @@ namespace {
 constexpr std::size_t kCostlyRequestsPerAddress = 1;
 constexpr std::size_t kCostlyRequestsWaitingPerAddress = 8;
 constexpr std::chrono::seconds kCostlyRequestWait{10};
-
-// The worker pool of the accept loop. One job serves one connection for its whole keep-alive
-// life, so a fixed pool smaller than the number of connections would leave the extra ones
-// waiting for a free worker. This pool starts `min_threads` workers and adds one whenever a job
-// arrives with no idle worker, up to `max_threads`; past that, jobs queue. Workers above the
-// minimum exit after a minute without work.
-class ElasticThreadPool final : public httplib::TaskQueue {
- public:
-  ElasticThreadPool(std::size_t min_threads, std::size_t max_threads)
-      : min_threads_(min_threads), max_threads_(std::max(min_threads, max_threads)) {
-    std::lock_guard lock(mutex_);
-    for (std::size_t i = 0; i < min_threads_; ++i) spawn_locked();
-  }
-
-  ~ElasticThreadPool() override { shutdown(); }
-
-  void enqueue(std::function<void()> job) override {
-    std::lock_guard lock(mutex_);
-    jobs_.push_back(std::move(job));
-    if (idle_ < jobs_.size() && live_ < max_threads_) spawn_locked();
-    wakeup_.notify_one();
-  }
-
-  // Lets queued jobs finish, then waits for every worker to exit.
-  void shutdown() override {
-    std::unique_lock lock(mutex_);
-    shutting_down_ = true;
-    wakeup_.notify_all();
-    exited_.wait(lock, [&] { return live_ == 0; });
-  }
-
- private:
-  // Requires: mutex_ held.
-  void spawn_locked() {
-    ++live_;
-    // Detached: a worker's last touch of the pool is under mutex_ (decrementing live_ and
-    // notifying), and shutdown() waits for live_ == 0 under the same mutex.
-    std::thread([this] { run(); }).detach();
-  }
-
-  void run() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      ++idle_;
-      bool woke = wakeup_.wait_for(lock, std::chrono::seconds(60),
-                                   [&] { return !jobs_.empty() || shutting_down_; });
-      --idle_;
-      if (jobs_.empty()) {
-        if (shutting_down_ || (!woke && live_ > min_threads_)) break;
-        continue;
-      }
-      auto job = std::move(jobs_.front());
-      jobs_.pop_front();
-      lock.unlock();
-      job();
-      lock.lock();
-    }
-    --live_;
-    exited_.notify_all();
-  }
-
-  const std::size_t min_threads_;
-  const std::size_t max_threads_;
-  std::mutex mutex_;
-  std::condition_variable wakeup_;
-  std::condition_variable exited_;
-  // Guarded by mutex_.
-  std::deque<std::function<void()>> jobs_;
-  std::size_t live_ = 0;
-  std::size_t idle_ = 0;
-  bool shutting_down_ = false;
-};
 
 // The code name of an error httplib produced itself (before any handler ran).
 Status status_for_http(int http) {
@@ -594,7 +521,7 @@ Status HttpServer::serve() {
   // Every admitted connection gets a worker at once (see the header), so the pool may grow to
   // the connection cap; the margin covers a connection that has released its count while its
   // worker has not yet gone back to the pool.
-  ElasticThreadPool pool(options_.min_threads, options_.max_connections + 16);
+  WorkerPool pool(options_.min_threads, options_.max_connections + 16);
   bool failed = false;
   auto last_fd_warning = std::chrono::steady_clock::time_point{};
   Tarpit tarpit;  // penalized addresses' connections, held unread before their reset

@@ -1,10 +1,16 @@
-// CRC-32C, reflected, one table lookup per byte: the redo log checks a few megabytes a second,
-// far below what a byte table does, so neither slicing tables nor the SSE4.2 instruction (and
-// its run-time dispatch) earn their keep.
+// CRC-32C, reflected. Where the CPU has SSE4.2 (checked once, at first use), its crc32
+// instruction takes 8 bytes a step; elsewhere a table takes one byte a step. The redo log
+// checks every record it writes, about 1.5 KB per client write: with the table alone that was
+// 5% of a busy server's instructions under PUT load.
 
 #include "util/crc32c.hpp"
 
 #include <array>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 namespace kvs::util {
 namespace {
@@ -23,12 +29,41 @@ constexpr std::array<std::uint32_t, 256> make_table() {
 
 constexpr std::array<std::uint32_t, 256> kTable = make_table();
 
+#if defined(__x86_64__)
+// The raw (not inverted) CRC of `bytes` from `crc`, with the SSE4.2 instruction.
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(std::string_view bytes, std::uint32_t crc) noexcept {
+  const char* p = bytes.data();
+  std::size_t n = bytes.size();
+  std::uint64_t wide = crc;
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, sizeof word);
+    wide = _mm_crc32_u64(wide, word);
+  }
+  crc = static_cast<std::uint32_t>(wide);
+  for (; n > 0; ++p, --n) crc = _mm_crc32_u8(crc, static_cast<unsigned char>(*p));
+  return crc;
+}
+
+bool has_sse42() noexcept {
+  static const bool has = __builtin_cpu_supports("sse4.2") != 0;
+  return has;
+}
+#endif
+
 }  // namespace
 
-std::uint32_t crc32c(std::string_view bytes, std::uint32_t crc) noexcept {
+std::uint32_t crc32c_portable(std::string_view bytes, std::uint32_t crc) noexcept {
   crc = ~crc;
   for (char c : bytes) crc = kTable[(crc ^ static_cast<unsigned char>(c)) & 0xFFU] ^ (crc >> 8);
   return ~crc;
+}
+
+std::uint32_t crc32c(std::string_view bytes, std::uint32_t crc) noexcept {
+#if defined(__x86_64__)
+  if (has_sse42()) return ~crc32c_sse42(bytes, ~crc);
+#endif
+  return crc32c_portable(bytes, crc);
 }
 
 }  // namespace kvs::util

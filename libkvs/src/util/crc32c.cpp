@@ -46,7 +46,12 @@ __attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(std::string_view by
 }
 
 bool has_sse42() noexcept {
-  static const bool has = __builtin_cpu_supports("sse4.2") != 0;
+  // __builtin_cpu_init first: a CRC asked for from another library's static constructor may
+  // come before the one that fills in what __builtin_cpu_supports reads.
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("sse4.2") != 0;
+  }();
   return has;
 }
 #endif

@@ -367,9 +367,12 @@ Status Writer::redo_failure() const {
 // writes.
 void Writer::log_committed(std::vector<Intent*>& batch, std::uint64_t txnid) {
   Status logged = Status::ok();
+  std::optional<std::uint64_t> appended;  // the log position after the record
   if (!record_.empty()) {
     auto position = options_.redo->append(record_);
-    if (!position.is_ok()) {
+    if (position.is_ok()) {
+      appended = *position;
+    } else {
       logged = position.status();
       log(LogLevel::kError, "storage.redo_append_failed",
           {{"data_dir", options_.dir.string()}, {"error", logged.message()}, {"detail", "taking a checkpoint instead"}});
@@ -379,7 +382,7 @@ void Writer::log_committed(std::vector<Intent*>& batch, std::uint64_t txnid) {
   const Status outcome = logged.is_ok() ? Status::ok() : fail_redo(logged);
   {
     MutexLock lock(sync_mutex_);
-    to_sync_.push_back(Synced{batch, options_.redo->position(), outcome});
+    to_sync_.push_back(Synced{batch, appended ? *appended : options_.redo->position(), outcome});
   }
   syncer_.wake();
   if (logged.is_ok() && space_tight_) {

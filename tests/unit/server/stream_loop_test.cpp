@@ -201,6 +201,13 @@ TlsPair tls_pair() {
   return made;
 }
 
+// Shrinks the server side's send buffer so that the socket refuses writes early and often:
+// SSL_write must retry.
+void shrink_send_buffer(TlsPair& pair) {
+  int small = 4096;
+  ::setsockopt(pair.server->fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+}
+
 bool adopt_tls(StreamLoop& loop, TlsPair& pair, const std::shared_ptr<FakeState>& state, std::string head) {
   return loop.adopt(std::move(*pair.server), std::move(head), std::make_unique<FakeSource>(state),
                     [state] { state->closed.set_value(); });
@@ -440,8 +447,7 @@ TEST_CASE("over TLS a backlog many times the socket's buffers arrives whole and 
   StreamLoop loop(10s);
   REQUIRE(loop.start().is_ok());
   TlsPair pair = tls_pair();
-  int small = 4096;  // the socket refuses writes early and often: SSL_write must retry
-  ::setsockopt(pair.server->fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  shrink_send_buffer(pair);
   auto state = std::make_shared<FakeState>();
   REQUIRE(adopt_tls(loop, pair, state, "H\r\n"));
   REQUIRE(pair.client->read_until("H\r\n", 5s));
@@ -466,8 +472,7 @@ TEST_CASE("over TLS a client that stops reading holds the output at the pending 
   StreamLoop loop(500ms);
   REQUIRE(loop.start().is_ok());
   TlsPair pair = tls_pair();
-  int small = 4096;
-  ::setsockopt(pair.server->fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  shrink_send_buffer(pair);
   auto state = std::make_shared<FakeState>();
   auto destroyed = state->destroyed.get_future();
   auto closed = state->closed.get_future();

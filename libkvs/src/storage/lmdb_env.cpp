@@ -405,10 +405,72 @@ Status Env::copy_to_fd(int fd) const {
   return Status::ok();
 }
 
+void Env::set_overlay(std::shared_ptr<const Overlay> overlay) {
+  const bool held = overlay != nullptr;
+  std::shared_ptr<const Overlay> replaced;
+  {
+    MutexLock lock(overlay_mutex_);
+    replaced = std::exchange(overlay_, std::move(overlay));
+  }
+  held_.store(held, std::memory_order_release);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overlay
+
+void Overlay::publish(std::vector<Change>& changes) {
+  const std::uint64_t batch = batches_.load(std::memory_order_relaxed) + 1;
+  {
+    WriterLock lock(mutex_);
+    for (Change& change : changes) {
+      Keys& keys = dbs_[change.dbi];
+      auto it = keys.find(change.key);
+      if (it == keys.end()) it = keys.emplace(std::move(change.key), nullptr).first;
+      std::unique_ptr<Version>& head = it->second;
+      if (head && head->batch == batch) {
+        // Changed again within this batch, which no reader sees yet: in place.
+        head->deleted = change.deleted;
+        head->value = std::move(change.value);
+        continue;
+      }
+      auto version = std::make_unique<Version>();
+      version->batch = batch;
+      version->deleted = change.deleted;
+      version->value = std::move(change.value);
+      version->older = std::move(head);
+      head = std::move(version);
+    }
+  }
+  // After the inserts: a reader that sees this count finds all of them.
+  batches_.store(batch, std::memory_order_release);
+}
+
+const Overlay::Version* Overlay::at(const Version* head, std::uint64_t visible) noexcept {
+  while (head != nullptr && head->batch > visible) head = head->older.get();
+  return head;
+}
+
+const Overlay::Keys* Overlay::keys(Dbi dbi) const {
+  auto found = dbs_.find(dbi);
+  return found == dbs_.end() ? nullptr : &found->second;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Transactions
 
 Result<std::optional<std::string_view>> Txn::get(Dbi dbi, std::string_view key, What what) const {
+  if (overlay_) {
+    ReaderLock lock(overlay_->mutex_);
+    if (const Overlay::Keys* keys = overlay_->keys(dbi)) {
+      auto found = keys->find(key);
+      if (found != keys->end()) {
+        if (const Overlay::Version* version = Overlay::at(found->second.get(), visible_)) {
+          if (version->deleted) return std::optional<std::string_view>();
+          return std::optional<std::string_view>(version->value);
+        }
+      }
+    }
+  }
   MDB_val k = to_val(key);
   MDB_val v{0, nullptr};
   int rc = mdb_get(txn_, dbi, &k, &v);
@@ -450,9 +512,23 @@ ReadTxn::~ReadTxn() {
 }
 
 Status ReadTxn::begin() {
+  // The overlay before the snapshot: the writer commits the held transaction before it takes
+  // the overlay away, so a reader that finds none has a snapshot with every batch in it.
+  std::shared_ptr<const Overlay> overlay;
+  if (env_.held_.load(std::memory_order_acquire)) {
+    MutexLock lock(env_.overlay_mutex_);
+    overlay = env_.overlay_;
+  }
+  const std::uint64_t visible = overlay ? overlay->batches() : 0;
   auto txn = env_.readers_->take();
   if (!txn.is_ok()) return txn.status();
   txn_ = *txn;
+  // A snapshot newer than the overlay's base already holds the held transaction, committed
+  // meanwhile, with every batch of it: then LMDB alone is the newer, whole state.
+  if (overlay && mdb_txn_id(txn_) == overlay->base()) {
+    overlay_ = std::move(overlay);
+    visible_ = visible;
+  }
   return Status::ok();
 }
 
@@ -463,6 +539,16 @@ Status WriteTxn::begin(Env& env) {
     return lmdb_status(rc, "begin write transaction");
   }
   env_ = &env;
+  return Status::ok();
+}
+
+Status WriteTxn::begin_nested(WriteTxn& parent) {
+  int rc = mdb_txn_begin(parent.env_->env_, parent.txn_, 0, &txn_);
+  if (rc != 0) {
+    txn_ = nullptr;
+    return lmdb_status(rc, "begin nested write transaction");
+  }
+  env_ = parent.env_;
   return Status::ok();
 }
 
@@ -500,6 +586,7 @@ Status WriteTxn::put(Dbi dbi, std::string_view key, std::string_view value, What
   int rc = mdb_put(txn_, dbi, &k, &v, mode == PutMode::kAppend ? MDB_APPEND : 0U);
   if (rc != 0) return lmdb_status(rc, "put " + what.text());
   if (redo_ != nullptr) redo_->put(dbi, key, value);
+  if (staged_ != nullptr) staged_->push_back(Change{dbi, false, std::string(key), std::string(value)});
   return Status::ok();
 }
 
@@ -508,11 +595,240 @@ Status WriteTxn::del(Dbi dbi, std::string_view key, What what) {
   int rc = mdb_del(txn_, dbi, &k, nullptr);
   if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_status(rc, "delete " + what.text());
   if (rc == 0 && redo_ != nullptr) redo_->del(dbi, key);
+  if (rc == 0 && staged_ != nullptr) staged_->push_back(Change{dbi, true, std::string(key), {}});
   return Status::ok();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Cursor
+
+// A read cursor over a database the overlay holds keys of: LMDB's entries and the overlay's,
+// merged in key order, the overlay's winning where both hold a key and its deletes hiding
+// LMDB's entries. Each side has its own position; `forward` says which way the last move
+// went. Moving on in the same direction steps the side(s) the cursor is on; turning round
+// places both sides afresh around the current key (as LevelDB's merging iterator does), so
+// no side is ever stepped from a position the other direction left it in.
+struct MergeState {
+  enum class Side : std::uint8_t { kBefore, kOn, kAfter };  // before the first entry, on one, after the last
+  enum class From : std::uint8_t { kLmdb, kOverlay, kBoth };
+
+  MergeState(const Overlay& overlay_in, const Overlay::Keys& keys_in, std::uint64_t visible_in)
+      : overlay(overlay_in), keys(keys_in), visible(visible_in), it(keys_in.end()) {}
+
+  const Overlay& overlay;
+  const Overlay::Keys& keys;  // guarded by overlay.mutex_: every move holds it shared
+  const std::uint64_t visible;
+  bool forward = true;
+  bool on = false;  // the last move ended on an entry
+  From from = From::kLmdb;
+  Side lside = Side::kBefore;
+  std::string_view lkey, lvalue;
+  Side oside = Side::kBefore;
+  Overlay::Keys::const_iterator it;
+
+  // LMDB's side.
+  void lmove(Cursor& c, MDB_cursor_op op, std::string_view key = {}) {
+    MDB_val k = to_val(key);
+    MDB_val v{0, nullptr};
+    c.rc_ = mdb_cursor_get(c.cursor_, &k, &v, op);
+    if (c.rc_ == 0) {
+      lside = Side::kOn;
+      lkey = to_view(k);
+      lvalue = to_view(v);
+    } else {
+      lside = op == MDB_PREV || op == MDB_LAST ? Side::kBefore : Side::kAfter;
+    }
+  }
+  void lnext(Cursor& c) {
+    if (lside == Side::kBefore) lmove(c, MDB_FIRST);
+    else if (lside == Side::kOn) lmove(c, MDB_NEXT);
+  }
+  void lprev(Cursor& c) {
+    if (lside == Side::kAfter) lmove(c, MDB_LAST);
+    else if (lside == Side::kOn) lmove(c, MDB_PREV);
+  }
+  void lseek(Cursor& c, std::string_view key) {
+    if (key.empty()) lmove(c, MDB_FIRST);  // LMDB refuses an empty key
+    else lmove(c, MDB_SET_RANGE, key);
+  }
+  void lseek_before(Cursor& c, std::string_view key) {
+    lseek(c, key);
+    if (lside == Side::kOn) lmove(c, MDB_PREV);
+    else if (!c.failed()) lmove(c, MDB_LAST);  // every key is < `key`
+  }
+
+  // The overlay's side: only keys with a version the reader sees count.
+  bool seen(Overlay::Keys::const_iterator at) const { return Overlay::at(at->second.get(), visible) != nullptr; }
+  void oskip_forward() {
+    while (it != keys.end() && !seen(it)) ++it;
+    oside = it == keys.end() ? Side::kAfter : Side::kOn;
+  }
+  void oskip_back() {  // requires it != keys.end()
+    for (;;) {
+      if (seen(it)) {
+        oside = Side::kOn;
+        return;
+      }
+      if (it == keys.begin()) {
+        oside = Side::kBefore;
+        return;
+      }
+      --it;
+    }
+  }
+  void ofirst() {
+    it = keys.begin();
+    oskip_forward();
+  }
+  void olast() {
+    if (keys.empty()) {
+      oside = Side::kBefore;
+      return;
+    }
+    it = std::prev(keys.end());
+    oskip_back();
+  }
+  void onext() {
+    if (oside == Side::kBefore) {
+      ofirst();
+    } else if (oside == Side::kOn) {
+      ++it;
+      oskip_forward();
+    }
+  }
+  void oprev() {
+    if (oside == Side::kAfter) {
+      olast();
+    } else if (oside == Side::kOn) {
+      if (it == keys.begin()) {
+        oside = Side::kBefore;
+        return;
+      }
+      --it;
+      oskip_back();
+    }
+  }
+  void oseek(std::string_view key) {
+    it = keys.lower_bound(key);
+    oskip_forward();
+  }
+  void oseek_before(std::string_view key) {
+    it = keys.lower_bound(key);
+    if (it == keys.begin()) {
+      oside = Side::kBefore;
+      return;
+    }
+    --it;
+    oskip_back();
+  }
+
+  // Puts the cursor on the nearer of the two sides' entries in the direction of travel,
+  // stepping over the overlay's deletes (and the LMDB entries they hide).
+  bool settle(Cursor& c) {
+    for (;;) {
+      const bool lmdb_on = lside == Side::kOn && !c.failed();
+      const bool overlay_on = oside == Side::kOn;
+      if (c.failed() || (!lmdb_on && !overlay_on)) {
+        c.key_ = {};
+        c.value_ = {};
+        return on = false;
+      }
+      int order = 0;  // < 0: LMDB's entry comes first this way; > 0: the overlay's; 0: one key
+      if (!overlay_on) {
+        order = -1;
+      } else if (!lmdb_on) {
+        order = 1;
+      } else {
+        const int compared = lkey.compare(it->first);
+        order = forward ? compared : -compared;
+      }
+      if (order < 0) {
+        c.key_ = lkey;
+        c.value_ = lvalue;
+        from = From::kLmdb;
+        return on = true;
+      }
+      const Overlay::Version* version = Overlay::at(it->second.get(), visible);
+      if (version->deleted) {
+        if (forward) {
+          onext();
+          if (order == 0) lnext(c);
+        } else {
+          oprev();
+          if (order == 0) lprev(c);
+        }
+        continue;
+      }
+      c.key_ = it->first;
+      c.value_ = version->value;
+      from = order == 0 ? From::kBoth : From::kOverlay;
+      return on = true;
+    }
+  }
+
+  bool first(Cursor& c) {
+    ReaderLock lock(overlay.mutex_);
+    forward = true;
+    lmove(c, MDB_FIRST);
+    ofirst();
+    return settle(c);
+  }
+  bool last(Cursor& c) {
+    ReaderLock lock(overlay.mutex_);
+    forward = false;
+    lmove(c, MDB_LAST);
+    olast();
+    return settle(c);
+  }
+  bool seek(Cursor& c, std::string_view key) {
+    ReaderLock lock(overlay.mutex_);
+    forward = true;
+    lseek(c, key);
+    oseek(key);
+    return settle(c);
+  }
+  bool seek_before(Cursor& c, std::string_view key) {
+    ReaderLock lock(overlay.mutex_);
+    forward = false;
+    lseek_before(c, key);
+    oseek_before(key);
+    return settle(c);
+  }
+  bool next(Cursor& c) {
+    if (!on) return false;
+    ReaderLock lock(overlay.mutex_);
+    if (forward) {
+      if (from != From::kOverlay) lnext(c);
+      if (from != From::kLmdb) onext();
+    } else {
+      // Turning round: both sides to the first key after the current one.
+      const std::string current(c.key_);
+      forward = true;
+      lseek(c, current);
+      if (lside == Side::kOn && lkey == current) lnext(c);
+      it = keys.upper_bound(current);
+      oskip_forward();
+    }
+    return settle(c);
+  }
+  bool prev(Cursor& c) {
+    if (!on) return false;
+    ReaderLock lock(overlay.mutex_);
+    if (!forward) {
+      if (from != From::kOverlay) lprev(c);
+      if (from != From::kLmdb) oprev();
+    } else {
+      // Turning round: both sides to the last key before the current one.
+      const std::string current(c.key_);
+      forward = false;
+      lseek_before(c, current);
+      oseek_before(current);
+    }
+    return settle(c);
+  }
+};
+
+Cursor::Cursor() = default;
 
 Cursor::~Cursor() {
   if (cursor_ != nullptr) mdb_cursor_close(cursor_);
@@ -526,6 +842,15 @@ Status Cursor::open(const Txn& txn, Dbi dbi, std::string_view what) {
   }
   dbi_ = dbi;
   redo_ = txn.redo_;
+  staged_ = txn.staged_;
+  if (txn.overlay_) {
+    // Keys published after the transaction began are not seen, so a database with none now
+    // has none this cursor sees.
+    ReaderLock lock(txn.overlay_->mutex_);
+    if (const Overlay::Keys* keys = txn.overlay_->keys(dbi)) {
+      merge_ = std::make_unique<MergeState>(*txn.overlay_, *keys, txn.visible_);
+    }
+  }
   return Status::ok();
 }
 
@@ -543,18 +868,20 @@ bool Cursor::move(int op) {
   return true;
 }
 
-bool Cursor::first() { return move(MDB_FIRST); }
-bool Cursor::last() { return move(MDB_LAST); }
-bool Cursor::next() { return move(MDB_NEXT); }
-bool Cursor::prev() { return move(MDB_PREV); }
+bool Cursor::first() { return merge_ ? merge_->first(*this) : move(MDB_FIRST); }
+bool Cursor::last() { return merge_ ? merge_->last(*this) : move(MDB_LAST); }
+bool Cursor::next() { return merge_ ? merge_->next(*this) : move(MDB_NEXT); }
+bool Cursor::prev() { return merge_ ? merge_->prev(*this) : move(MDB_PREV); }
 
 bool Cursor::seek(std::string_view key) {
+  if (merge_) return merge_->seek(*this, key);
   if (key.empty()) return first();  // LMDB refuses an empty key
   key_ = key;
   return move(MDB_SET_RANGE);
 }
 
 bool Cursor::seek_before(std::string_view key) {
+  if (merge_) return merge_->seek_before(*this, key);
   if (seek(key)) return prev();
   if (failed()) return false;
   return last();  // every key is < `key`
@@ -564,6 +891,7 @@ Status Cursor::del(std::string_view operation) {
   // Recorded before: the key lives in the page the delete rewrites. A failed delete fails the
   // transaction, and its record is never appended.
   if (redo_ != nullptr) redo_->del(dbi_, key_);
+  if (staged_ != nullptr) staged_->push_back(Change{dbi_, true, std::string(key_), {}});
   int rc = mdb_cursor_del(cursor_, 0);
   if (rc != 0) return lmdb_status(rc, operation);
   return Status::ok();

@@ -13,10 +13,18 @@
 // is used by one thread at a time, begun and ended within one call. There is one WriteTxn at a
 // time (LMDB serialises them; storage has one writer thread), and it and its cursors are used
 // only on the thread that began it.
+//
+// A held write transaction (storage/writer.hpp): the writer may keep one write transaction
+// open across many batches, each batch a nested transaction inside it, and commit it to LMDB
+// only every few tens of milliseconds. LMDB's readers cannot see a batch until then, so each
+// batch is also published to an Overlay, which every ReadTxn begun while it stands merges over
+// its LMDB snapshot (Txn::get and Cursor do the merging; their callers see one keyspace).
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,6 +55,59 @@ struct What {
 };
 
 class ReaderPool;
+struct MergeState;
+
+// One change a batch made, as the overlay keeps it: a put of `value`, or a delete.
+struct Change {
+  Dbi dbi = 0;
+  bool deleted = false;
+  std::string key;
+  std::string value;
+};
+
+// The batches of the held write transaction, committed into it but not to LMDB, as readers
+// see them until it commits (see the header comment). Batches are numbered from 1 in publish
+// order; a reader sees the batches published before it began (`visible`) and none after, so a
+// read is one consistent state however many batches land meanwhile. The overlay only grows:
+// a key's versions are kept newest first, and none is changed or freed once visible, so a
+// reader may keep views into it for as long as it holds the overlay.
+//
+// Threading: publish on the writer thread; the rest from any thread. Readers take the mutex
+// shared for each lookup or cursor move, the writer takes it exclusively to publish.
+class Overlay {
+ public:
+  // For a held transaction begun on committed transaction `base_txnid`.
+  explicit Overlay(std::uint64_t base_txnid) : base_(base_txnid) {}
+  Overlay(const Overlay&) = delete;
+  Overlay& operator=(const Overlay&) = delete;
+
+  std::uint64_t base() const noexcept { return base_; }
+  // The batches published so far.
+  std::uint64_t batches() const noexcept { return batches_.load(std::memory_order_acquire); }
+  // Publishes one batch's changes, made in this order (a later change of a key wins).
+  void publish(std::vector<Change>& changes);
+
+ private:
+  friend class Txn;
+  friend class Cursor;
+  friend struct MergeState;
+  struct Version {
+    std::uint64_t batch = 0;
+    bool deleted = false;
+    std::string value;
+    std::unique_ptr<Version> older;
+  };
+  using Keys = std::map<std::string, std::unique_ptr<Version>, std::less<>>;
+  // The newest version of `head`'s chain that batch `visible` sees; null when none.
+  static const Version* at(const Version* head, std::uint64_t visible) noexcept;
+  // The keys of `dbi`, or null when the overlay has none.
+  const Keys* keys(Dbi dbi) const KVS_REQUIRES_SHARED(mutex_);
+
+  const std::uint64_t base_;
+  mutable SharedMutex mutex_;
+  std::map<Dbi, Keys> dbs_ KVS_GUARDED_BY(mutex_);
+  std::atomic<std::uint64_t> batches_{0};
+};
 
 // A read transaction held open to keep one snapshot whole: while it lives, LMDB reuses none of
 // the pages that snapshot reads (the redo log's checkpoint, storage/redo_log.hpp). Closed on
@@ -116,6 +177,11 @@ class Env {
   // thread. kIOError when the file cannot be examined.
   Result<MapUsage> usage() const;
 
+  // The overlay of the held write transaction, which read transactions begun from now on merge
+  // over their snapshot; null once it is committed (set it to null only after the commit).
+  // Writer thread.
+  void set_overlay(std::shared_ptr<const Overlay> overlay);
+
  private:
   Env() = default;
   friend class ReadTxn;
@@ -124,6 +190,11 @@ class Env {
   MDB_env* env_ = nullptr;
   std::filesystem::path dir_;
   std::unique_ptr<ReaderPool> readers_;  // idle read transactions; reset before env_ closes
+  // The held transaction's overlay. `held_` says whether there is one, so that a read with
+  // none (no writes coming in) does not touch the mutex.
+  std::atomic<bool> held_{false};
+  mutable Mutex overlay_mutex_;
+  std::shared_ptr<const Overlay> overlay_ KVS_GUARDED_BY(overlay_mutex_);
   mutable Mutex databases_mutex_;
   std::vector<RedoDb> databases_ KVS_GUARDED_BY(databases_mutex_);  // as open_db opened them
 };
@@ -154,7 +225,12 @@ class Txn {
   ~Txn() = default;
   friend class Cursor;
   MDB_txn* txn_ = nullptr;
-  RedoRecord* redo_ = nullptr;  // write transactions: where changes are recorded, or null
+  RedoRecord* redo_ = nullptr;           // write transactions: where changes are recorded, or null
+  std::vector<Change>* staged_ = nullptr;  // write transactions: where changes are staged, or null
+  // Read transactions begun while a transaction was held: its overlay, and the batches of it
+  // this one sees. Null otherwise.
+  std::shared_ptr<const Overlay> overlay_;
+  std::uint64_t visible_ = 0;
 };
 
 // A read snapshot for the length of one call. Read transactions are recycled (reset and
@@ -187,12 +263,19 @@ class WriteTxn : public Txn {
   WriteTxn& operator=(const WriteTxn&) = delete;
 
   Status begin(Env& env);
-  // The transaction's id: the one it commits as (when it changes anything).
+  // Begins a transaction nested in `parent` (which must stay untouched until this one ends):
+  // committing it folds its changes into the parent, aborting it drops them alone.
+  Status begin_nested(WriteTxn& parent);
+  // The transaction's id: the one it commits as (when it changes anything); a nested one has
+  // its parent's.
   std::uint64_t id() const noexcept;
   // From now on every put and delete, this transaction's and its cursors', is also added to
   // `record` (null: no longer). open_db is refused while recording: a segment header lists
   // the databases, which must all be open before the log starts.
   void record_into(RedoRecord* record) noexcept { redo_ = record; }
+  // The same for `changes` (null: no longer), for the overlay of a held transaction.
+  void stage_into(std::vector<Change>* changes) noexcept { staged_ = changes; }
+  bool active() const noexcept { return txn_ != nullptr; }
   // Durable (fsync) before it returns unless the Env's commits do not sync
   // (Env::set_commit_sync). The transaction is over either way.
   Status commit();
@@ -214,7 +297,7 @@ class WriteTxn : public Txn {
 // Requires: its transaction outlives it.
 class Cursor {
  public:
-  Cursor() = default;
+  Cursor();
   ~Cursor();
   Cursor(const Cursor&) = delete;
   Cursor& operator=(const Cursor&) = delete;
@@ -241,10 +324,13 @@ class Cursor {
 
  private:
   bool move(int op);
+  friend struct MergeState;
 
   MDB_cursor* cursor_ = nullptr;
   Dbi dbi_ = 0;
-  RedoRecord* redo_ = nullptr;  // the transaction's, when it records
+  RedoRecord* redo_ = nullptr;           // the transaction's, when it records
+  std::vector<Change>* staged_ = nullptr;  // the transaction's, when it stages
+  std::unique_ptr<MergeState> merge_;    // a read transaction's overlay of this database, if any
   int rc_ = 0;
   std::string_view key_;
   std::string_view value_;

@@ -288,7 +288,24 @@ Result<RedoReplay> RedoLog::replay(std::uint64_t after, const Apply& apply) cons
   if (!segments.is_ok()) return segments.status();
   RedoReplay result;
   std::uint64_t expected = after + 1;  // the txnid the next record redone must have
+  // The records of one transaction, applied together: a held transaction (storage/writer.hpp)
+  // is logged as one record per batch, all with its txnid, in one segment (a segment starts
+  // only at a checkpoint, after a commit). Each record was complete when its batch was
+  // acknowledged, so the records before a torn one are redone even when the transaction has
+  // more that were lost.
   std::vector<RedoOperation> operations;
+  std::uint64_t pending_txnid = 0;
+  bool pending = false;
+  auto apply_pending = [&]() -> Status {
+    if (!pending) return Status::ok();
+    pending = false;
+    if (Status applied = apply(pending_txnid, operations); !applied.is_ok()) return applied;
+    operations.clear();
+    ++result.transactions;
+    result.last_txnid = pending_txnid;
+    expected = pending_txnid + 1;
+    return Status::ok();
+  };
   for (std::size_t s = 0; s < segments->size(); ++s) {
     const std::filesystem::path& file = (*segments)[s].second;
     if (!result.dropped_reason.empty()) {
@@ -330,7 +347,11 @@ Result<RedoReplay> RedoLog::replay(std::uint64_t after, const Apply& apply) cons
       }
       util::ByteReader reader(body);
       const std::uint64_t txnid = reader.u64_le();
-      operations.clear();
+      const bool continues = pending && txnid == pending_txnid;
+      if (!continues) {
+        if (Status applied = apply_pending(); !applied.is_ok()) return applied;
+      }
+      const std::size_t first_operation = operations.size();
       while (!reader.at_end() && !reader.failed()) {
         RedoOperation op;
         const std::uint8_t kind = reader.u8();
@@ -360,16 +381,20 @@ Result<RedoReplay> RedoLog::replay(std::uint64_t after, const Apply& apply) cons
                                   " does not decode");
       }
       rest.remove_prefix(kRecordHead + size);
-      if (txnid < expected) continue;  // already in data.mdb as of the checkpoint
+      if (continues) continue;
+      if (txnid < expected) {  // already in data.mdb as of the checkpoint
+        operations.resize(first_operation);
+        continue;
+      }
       if (txnid != expected) {
         return Status::corruption("redo log " + file.string() + ": transaction " + std::to_string(txnid) +
                                   " follows " + std::to_string(expected - 1) + "; the transactions between are missing");
       }
-      if (Status applied = apply(txnid, operations); !applied.is_ok()) return applied;
-      ++result.transactions;
-      result.last_txnid = txnid;
-      ++expected;
+      pending = true;
+      pending_txnid = txnid;
     }
+    // The operations point into this segment's bytes: applied before they go.
+    if (Status applied = apply_pending(); !applied.is_ok()) return applied;
   }
   return result;
 }

@@ -17,9 +17,12 @@
 // checkpoint, a read transaction on S stays open, so LMDB reuses none of S's pages: S stays
 // whole on disk whatever else is written. At open, the saved meta page is written back over
 // both of data.mdb's meta pages (lmdb::restore_checkpoint), which makes S the newest state
-// again, and the log's records after S are redone, each one LMDB transaction. A record holds
-// the physical changes of its transaction (put and delete of key and value, per database), so
-// replay is exact and knows nothing of what the changes mean.
+// again, and the log's records after S are redone, each transaction's records as one LMDB
+// transaction. A record holds the physical changes of one batch (put and delete of key and
+// value, per database), so replay is exact and knows nothing of what the changes mean. A
+// transaction is one batch, or several when the writer holds it open across batches
+// (storage/writer.hpp): then its records follow one another in one segment, all with its
+// txnid.
 //
 // Files, in <data_dir>/redo/ (mode 0700, files 0600):
 //   checkpoint        "KVSCKPT1", u32 format, u64 txnid S, u8 clean (1: taken by a clean
@@ -33,7 +36,7 @@
 //                     key, and for a put u32 value size, value. All little-endian.
 // Replay stops at the first record that is short or fails its CRC (a torn tail): what follows
 // it, in its segment and in later ones, is not applied, and recovery ends at the last complete
-// transaction before it.
+// record before it (each record was whole on disk before its batch was acknowledged).
 //
 // Threading: append and start_segment on the writer thread only; sync_through from any thread;
 // write_checkpoint and remove_segments_before on one thread at a time. The log's own state is
@@ -139,9 +142,9 @@ class RedoLog {
 
   // True when some segment holds a complete record of a transaction after `txnid`.
   Result<bool> has_records_after(std::uint64_t txnid) const;
-  // Reads the records of transactions after `txnid` in log order and calls `apply` with each
-  // record's txnid and operations; records must follow one another (txnid + 1 each), or replay
-  // fails with kCorruption. Stops at a torn or damaged record, as the header says. A failure of
+  // Reads the records of transactions after `txnid` in log order and calls `apply` once per
+  // transaction with its txnid and the operations of all its records; transactions must follow
+  // one another (txnid + 1 each), or replay fails with kCorruption. Stops at a torn or damaged record, as the header says. A failure of
   // `apply` ends replay with that status.
   using Apply = std::function<Status(std::uint64_t txnid, std::span<const RedoOperation> operations)>;
   Result<RedoReplay> replay(std::uint64_t after, const Apply& apply) const;

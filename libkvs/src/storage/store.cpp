@@ -238,6 +238,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
       replay_pin.reset();
       writer_options.redo = impl->redo.get();
       writer_options.checkpointer = std::move(*checkpointer);
+      writer_options.hold = options.hold;
     }
     impl->writer = std::make_unique<Writer>(*impl->env, *impl->tables, std::move(writer_options), *counters, tip);
     return std::unique_ptr<Store>(new Store(std::move(impl)));
@@ -551,6 +552,12 @@ Result<std::optional<std::string>> Store::get_meta(std::string_view name) const 
 }
 
 Status Store::copy_to_fd(int fd) const {
+  // LMDB's copy reads committed state: the held transaction commits first, so that the copy
+  // has every write acknowledged before this call.
+  Intent commit;
+  commit.kind = Intent::Kind::kCommit;
+  if (Status s = impl_->writer->submit(commit); !s.is_ok()) return s;
+  if (!commit.status.is_ok()) return commit.status;
   return impl_->env->copy_to_fd(fd);
 }
 

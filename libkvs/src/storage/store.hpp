@@ -28,7 +28,9 @@
 // observer (StoreOptions::commit_observer) has seen it. Durable means synced to disk: by the
 // redo log (<dir>/redo, storage/redo_log.hpp), whose one sequential sync covers every batch
 // committed meanwhile, or without it by LMDB's own synced commit. With the log, a batch is
-// visible to readers from its commit, a moment before it is durable. A second
+// visible to readers from its commit, a moment before it is durable; the writer may also hold
+// its LMDB transaction open across batches (StoreOptions::hold), and readers then see the
+// batches through an overlay on their snapshot (storage/lmdb_env.hpp). A second
 // process opening the same directory fails at once: the directory is held with an exclusive
 // flock on `<dir>/LOCK`. Every method is safe from any thread; no exception leaves the Store.
 // The Store must outlive every call into it.
@@ -39,6 +41,7 @@
 // upkeep), lmdb_env.cpp (the only code that talks to LMDB), record_codec.cpp and keys.cpp
 // (value and key formats).
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -111,6 +114,9 @@ struct StoreOptions {
   // a copy nothing writes to. Either way a write returns only once it is durable.
   bool redo_log = true;
   CheckpointPolicy checkpoint;
+  // With the redo log: how long the writer may hold one LMDB write transaction open across
+  // batches (storage/writer.hpp says why); zero commits every batch to LMDB.
+  std::chrono::milliseconds hold{50};
 };
 
 // A page of the change log, read from one snapshot.

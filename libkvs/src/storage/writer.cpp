@@ -174,15 +174,32 @@ void Writer::loop() {
   std::vector<Intent*> batch;
   batch.reserve(options_.max_batch);
   for (;;) {
+    bool commit_now = false;  // the held transaction's time is up, or the writer stops
+    bool finished = false;
     {
       MutexLock lock_queue(queue_mutex_);
-      lock_queue.wait(queue_wakeup_, [&]() KVS_REQUIRES(queue_mutex_) { return stopping_ || !queue_.empty(); });
-      // Stopping drains first: the loop ends only once every queued intent is complete.
-      if (queue_.empty()) return;
-      while (!queue_.empty() && batch.size() < options_.max_batch) {
+      const auto ready = [&]() KVS_REQUIRES(queue_mutex_) { return stopping_ || !queue_.empty(); };
+      if (held_.active()) {
+        // The held transaction commits when its time is up, writes or none.
+        const auto left = held_since_ + options_.hold - std::chrono::steady_clock::now();
+        commit_now = !lock_queue.wait_for(queue_wakeup_, left, ready);
+      } else {
+        lock_queue.wait(queue_wakeup_, ready);
+      }
+      // Stopping drains first: the loop ends only once every queued intent is complete, and
+      // the held transaction is committed (on this thread, which began it).
+      if (!commit_now && queue_.empty()) finished = commit_now = true;
+      while (!commit_now && !queue_.empty() && batch.size() < options_.max_batch) {
         batch.push_back(queue_.front());
         queue_.pop_front();
       }
+    }
+    if (commit_now) {
+      if (Status s = commit_held(); !s.is_ok()) {
+        log(LogLevel::kError, "storage.commit_failed", {{"data_dir", options_.dir.string()}, {"error", s.message()}});
+      }
+      if (finished) return;
+      continue;
     }
     if (!run_batch(batch)) {
       // Out of space with several intents in one transaction: one client write may have
@@ -256,14 +273,28 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
   // and the pages the checkpoint's pin holds back stay as small as one batch, and the next
   // measure sees the space they took free again.
   space_tight_ = space.space.has_value() && space.room < kSpaceReuseRoom;
+  // Held: the batch is a transaction nested in the held one. Short of space it is not held
+  // (a whole checkpoint follows every batch then, and needs it committed).
+  const bool hold = options_.redo != nullptr && options_.hold.count() > 0 && !space_tight_;
+  if (!hold && held_.active()) failure = commit_held();
   lmdb::WriteTxn txn;
   std::uint64_t txnid = 0;
+  staged_.clear();
   try {
-    failure = txn.begin(env_);
+    if (failure.is_ok() && hold && !held_.active()) {
+      failure = held_.begin(env_);
+      if (failure.is_ok()) {
+        overlay_ = std::make_shared<lmdb::Overlay>(held_.id() - 1);
+        env_.set_overlay(overlay_);
+        held_since_ = std::chrono::steady_clock::now();
+      }
+    }
+    if (failure.is_ok()) failure = hold ? txn.begin_nested(held_) : txn.begin(env_);
     if (failure.is_ok() && options_.redo != nullptr) {
       txnid = txn.id();
       record_.begin(txnid);
       txn.record_into(&record_);
+      if (hold) txn.stage_into(&staged_);
     }
     for (std::size_t i = 0; failure.is_ok() && i < batch.size(); ++i) {
       failure = run_intent(txn, *batch[i], next, next_tip, space);
@@ -274,6 +305,11 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
     failure = Status::internal("write batch threw: " + what_of(std::current_exception()));
   }
   txn.abort();
+  if (failure.is_ok() && hold) {
+    // In the held transaction now: readers see the batch from here on, as from a commit.
+    overlay_->publish(staged_);
+    staged_.clear();
+  }
 
   if (failure.is_ok()) {
     // Each write that went in took its estimate out of the room (run_intent): room the next
@@ -289,7 +325,13 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
       stats_.intents += batch.size();
     }
     if (options_.redo != nullptr) {
-      log_committed(batch, txnid);
+      Held held = Held::kNo;
+      if (hold) {
+        const bool asked =
+            std::any_of(batch.begin(), batch.end(), [](const Intent* i) { return i->kind == Intent::Kind::kCommit; });
+        held = asked || std::chrono::steady_clock::now() - held_since_ >= options_.hold ? Held::kCommitNow : Held::kOpen;
+      }
+      log_committed(batch, txnid, held);
       return true;  // the syncer notifies and completes
     }
     notify(batch);
@@ -310,7 +352,8 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
     if (out_of_space && options_.redo != nullptr && !checkpointed_for_space_) {
       // The checkpoint's pin keeps LMDB from reusing pages freed since it was taken, purges'
       // among them. A checkpoint of the last commit frees them; then the batch runs again.
-      auto last = env_.last_txnid();
+      Status committed = commit_held();
+      auto last = committed.is_ok() ? env_.last_txnid() : Result<std::uint64_t>(committed);
       if (last.is_ok() && options_.checkpointer->checkpoint_now(*last).is_ok()) {
         checkpointed_for_space_ = true;
         return run_batch(batch);
@@ -365,7 +408,7 @@ Status Writer::redo_failure() const {
 // durable. A record the log could not take is made durable the other way, by a whole
 // checkpoint; when that fails too, the batch's outcome is unknown and the store stops taking
 // writes.
-void Writer::log_committed(std::vector<Intent*>& batch, std::uint64_t txnid) {
+void Writer::log_committed(std::vector<Intent*>& batch, std::uint64_t txnid, Held held) {
   Status logged = Status::ok();
   std::optional<std::uint64_t> appended;  // the log position after the record
   if (!record_.empty()) {
@@ -376,8 +419,17 @@ void Writer::log_committed(std::vector<Intent*>& batch, std::uint64_t txnid) {
       logged = position.status();
       log(LogLevel::kError, "storage.redo_append_failed",
           {{"data_dir", options_.dir.string()}, {"error", logged.message()}, {"detail", "taking a checkpoint instead"}});
-      logged = options_.checkpointer->checkpoint_now(txnid);
+      logged = commit_held();
+      if (logged.is_ok()) logged = options_.checkpointer->checkpoint_now(txnid);
+      held = Held::kNo;
     }
+  }
+  if (held == Held::kCommitNow) {
+    // After the append, so that a checkpoint this commit begins starts its new segment after
+    // the record; before the batch goes to the syncer, so that a caller who asked for the
+    // commit (kCommit) hears back only once it is done.
+    logged = commit_held();
+    held = Held::kNo;
   }
   const Status outcome = logged.is_ok() ? Status::ok() : fail_redo(logged);
   {
@@ -385,6 +437,7 @@ void Writer::log_committed(std::vector<Intent*>& batch, std::uint64_t txnid) {
     to_sync_.push_back(Synced{batch, appended ? *appended : options_.redo->position(), outcome});
   }
   syncer_.wake();
+  if (held == Held::kOpen) return;  // its checkpoints wait for the held transaction's commit
   if (logged.is_ok() && space_tight_) {
     // Whole, before the next batch measures the space: what the log held is free again then.
     if (Status saved = options_.checkpointer->checkpoint_now(txnid); !saved.is_ok()) {
@@ -397,6 +450,27 @@ void Writer::log_committed(std::vector<Intent*>& batch, std::uint64_t txnid) {
       log(LogLevel::kWarn, "storage.checkpoint_not_begun", {{"data_dir", options_.dir.string()}, {"error", begun.message()}});
     }
   }
+}
+
+Status Writer::commit_held() {
+  if (!held_.active()) return Status::ok();
+  const std::uint64_t txnid = held_.id();
+  Status committed = held_.commit();
+  if (!committed.is_ok()) {
+    // The overlay stays: reads go on seeing the batches, which the log holds for the restart.
+    // fail_redo's answer is for callers of a batch; this one's caller gets the cause.
+    committed = committed.with_context("commit of the held write transaction");
+    static_cast<void>(fail_redo(committed));
+    return committed;
+  }
+  env_.set_overlay(nullptr);  // after the commit: LMDB's snapshots hold every batch now
+  overlay_.reset();
+  if (options_.checkpointer->due()) {
+    if (Status begun = options_.checkpointer->begin(txnid); !begun.is_ok()) {
+      log(LogLevel::kWarn, "storage.checkpoint_not_begun", {{"data_dir", options_.dir.string()}, {"error", begun.message()}});
+    }
+  }
+  return Status::ok();
 }
 
 void Writer::sync_loop() {
@@ -467,6 +541,9 @@ Status Writer::run_intent(lmdb::WriteTxn& txn, Intent& intent, Counters& next, a
                           BatchSpace& space) {
   const bool observed = static_cast<bool>(options_.commit_observer);
   switch (intent.kind) {
+    case Intent::Kind::kCommit:
+      return Status::ok();  // run_batch commits the held transaction after the batch
+
     case Intent::Kind::kPutMeta:
       return txn.put(tables_.dbs().meta, intent.name, intent.value, lmdb::What{"meta", intent.name});
 

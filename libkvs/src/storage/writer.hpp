@@ -12,7 +12,18 @@
 // wakes the callers, batch by batch in commit order. The writer goes on with the next batch
 // while the log syncs. A batch is visible to readers from its commit, before it is durable;
 // its callers and the observer hear of it only once it is durable. Without a redo log each
-// commit syncs LMDB itself and the writer thread does both. Before each batch it knows the free space (storage/space.hpp)
+// commit syncs LMDB itself and the writer thread does both.
+//
+// With a redo log and WriterOptions::hold, the writer also holds its write transaction open
+// across batches: each batch is a transaction nested in it (so a failed batch rolls back
+// alone), published to the readers' overlay when it commits into it (lmdb_env.hpp), and
+// logged as a record of the held transaction's id. The held transaction commits to LMDB once
+// it has been open `hold` long, when a whole checkpoint is wanted, and when the writer stops.
+// Why: every LMDB commit copies the root-to-leaf path of each table it touches to fresh pages
+// (the checkpoint's pin keeps LMDB from reusing any), and all of them reach the disk at the
+// next checkpoint. A commit of many batches copies each path and each shared leaf once, which
+// cuts the bytes written per PUT several times over and with them the checkpoint's sync bursts
+// that the log's syncs queued behind. Before each batch it knows the free space (storage/space.hpp)
 // and refuses, intent by intent, client writes that would eat into the headroom kept for
 // deletes. The space is measured afresh before a batch unless a measure less than
 // kSpaceReuseFor old, less what the writes since are estimated to take (write_cost_bytes,
@@ -59,7 +70,9 @@ std::string what_of(const std::exception_ptr& error);
 // One queued request to the writer thread. It lives on the stack of the caller, which waits
 // for `done` before it reads the outcome and lets the intent go.
 struct Intent {
-  enum class Kind : std::uint8_t { kWrite, kPurge, kPutMeta, kAudit, kTrimChanges };
+  // kCommit changes nothing: it commits the held transaction (if any) to LMDB once its batch
+  // is done, for a caller about to read LMDB's files themselves (a backup copy).
+  enum class Kind : std::uint8_t { kWrite, kPurge, kPutMeta, kAudit, kTrimChanges, kCommit };
   Kind kind = Kind::kWrite;
   std::uint8_t tag = 0;              // kWrite, kPurge: for the commit observer
   Headroom headroom = Headroom::kKeep;  // kWrite: whether it may use the space headroom
@@ -94,6 +107,9 @@ struct WriterOptions {
   // the Writer; the Writer owns the checkpointer, and takes a last checkpoint when it stops.
   RedoLog* redo = nullptr;
   std::unique_ptr<Checkpointer> checkpointer;
+  // With a redo log: how long the writer may hold its write transaction open across batches
+  // (see above); zero commits every batch.
+  std::chrono::milliseconds hold{0};
 };
 
 class Writer {
@@ -153,9 +169,19 @@ class Writer {
   void notify(const std::vector<Intent*>& batch);
   // Marks every intent of `batch` done and wakes their callers.
   void complete(const std::vector<Intent*>& batch);
-  // With a redo log, after `txnid` committed: appends its record, queues the batch for the
-  // syncer, and begins a checkpoint when one is due.
-  void log_committed(std::vector<Intent*>& batch, std::uint64_t txnid);
+  // With a redo log, after a batch of transaction `txnid` committed (to LMDB, or into the held
+  // transaction): appends its record, commits the held transaction when asked to, queues the
+  // batch for the syncer, and begins a checkpoint when one is due.
+  enum class Held : std::uint8_t {
+    kNo,         // the batch's own transaction, committed to LMDB
+    kOpen,       // in the held transaction, which stays open
+    kCommitNow,  // in the held transaction, which commits now
+  };
+  void log_committed(std::vector<Intent*>& batch, std::uint64_t txnid, Held held);
+  // Commits the held transaction to LMDB, if one is open, and begins a checkpoint when one is
+  // due. Its batches are logged already, some acknowledged: a failed commit stops the store
+  // taking writes (fail_redo), and the overlay stays, so reads go on seeing them. Writer thread.
+  Status commit_held();
   // The syncer thread's loop, and one round of it: sync the log through the last queued
   // batch, then notify and complete each queued batch in order.
   void sync_loop();
@@ -198,6 +224,12 @@ class Writer {
   // space, and cleared by the next commit, so that a batch is retried after one such
   // checkpoint only.
   RedoRecord record_;
+  // The held transaction (WriterOptions::hold), its overlay, when it began, and the changes
+  // of the batch being run; writer thread only.
+  lmdb::WriteTxn held_;
+  std::shared_ptr<lmdb::Overlay> overlay_;
+  std::chrono::steady_clock::time_point held_since_;
+  std::vector<lmdb::Change> staged_;
   bool checkpointed_for_space_ = false;
   bool space_tight_ = false;  // the last batch's room was below kSpaceReuseRoom
   struct Synced {

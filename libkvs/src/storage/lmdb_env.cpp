@@ -766,33 +766,27 @@ struct MergeState {
     }
   }
 
-  bool first(Cursor& c) {
+  // Places both sides afresh (`place_lmdb`, `place_overlay`) for travel `forward_in`, then
+  // settles on the nearer entry.
+  template <class PlaceLmdb, class PlaceOverlay>
+  bool place(Cursor& c, bool forward_in, PlaceLmdb place_lmdb, PlaceOverlay place_overlay) {
     ReaderLock lock(overlay.mutex_);
-    forward = true;
-    lmove(c, MDB_FIRST);
-    ofirst();
+    forward = forward_in;
+    place_lmdb();
+    place_overlay();
     return settle(c);
+  }
+  bool first(Cursor& c) {
+    return place(c, true, [&] { lmove(c, MDB_FIRST); }, [&] { ofirst(); });
   }
   bool last(Cursor& c) {
-    ReaderLock lock(overlay.mutex_);
-    forward = false;
-    lmove(c, MDB_LAST);
-    olast();
-    return settle(c);
+    return place(c, false, [&] { lmove(c, MDB_LAST); }, [&] { olast(); });
   }
   bool seek(Cursor& c, std::string_view key) {
-    ReaderLock lock(overlay.mutex_);
-    forward = true;
-    lseek(c, key);
-    oseek(key);
-    return settle(c);
+    return place(c, true, [&] { lseek(c, key); }, [&] { oseek(key); });
   }
   bool seek_before(Cursor& c, std::string_view key) {
-    ReaderLock lock(overlay.mutex_);
-    forward = false;
-    lseek_before(c, key);
-    oseek_before(key);
-    return settle(c);
+    return place(c, false, [&] { lseek_before(c, key); }, [&] { oseek_before(key); });
   }
   bool next(Cursor& c) {
     if (!on) return false;

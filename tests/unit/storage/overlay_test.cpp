@@ -79,22 +79,30 @@ struct Held {
   }
 };
 
-std::vector<std::pair<std::string, std::string>> scan_forward(const lmdb::ReadTxn& txn, lmdb::Dbi dbi) {
+// The value a get finds at `key`; nullopt when there is none.
+std::optional<std::string> value_at(const lmdb::ReadTxn& txn, lmdb::Dbi dbi, std::string_view key) {
+  auto got = txn.get(dbi, key, lmdb::What{"item"});
+  REQUIRE(got.is_ok());
+  if (!got->has_value()) return std::nullopt;
+  return std::string(**got);
+}
+
+// Every entry a cursor reaches from one end to the other, in the order it reaches them.
+std::vector<std::pair<std::string, std::string>> scan(const lmdb::ReadTxn& txn, lmdb::Dbi dbi, bool forward) {
   std::vector<std::pair<std::string, std::string>> out;
   lmdb::Cursor cursor;
   REQUIRE(cursor.open(txn, dbi, "items").is_ok());
-  for (bool at = cursor.first(); at; at = cursor.next()) out.emplace_back(cursor.key(), cursor.value());
+  for (bool at = forward ? cursor.first() : cursor.last(); at; at = forward ? cursor.next() : cursor.prev()) {
+    out.emplace_back(cursor.key(), cursor.value());
+  }
   REQUIRE_FALSE(cursor.failed());
   return out;
 }
-
+std::vector<std::pair<std::string, std::string>> scan_forward(const lmdb::ReadTxn& txn, lmdb::Dbi dbi) {
+  return scan(txn, dbi, true);
+}
 std::vector<std::pair<std::string, std::string>> scan_backward(const lmdb::ReadTxn& txn, lmdb::Dbi dbi) {
-  std::vector<std::pair<std::string, std::string>> out;
-  lmdb::Cursor cursor;
-  REQUIRE(cursor.open(txn, dbi, "items").is_ok());
-  for (bool at = cursor.last(); at; at = cursor.prev()) out.emplace_back(cursor.key(), cursor.value());
-  REQUIRE_FALSE(cursor.failed());
-  return out;
+  return scan(txn, dbi, false);
 }
 
 std::vector<std::pair<std::string, std::string>> forward_of(const Model& model) { return {model.begin(), model.end()}; }
@@ -199,10 +207,7 @@ TEST_CASE("readers see the held transaction's batches merged over LMDB, as of wh
     // A database no batch touched reads from LMDB alone.
     lmdb::ReadTxn txn(*held.env);
     REQUIRE(txn.begin().is_ok());
-    auto got = txn.get(held.other, "k", lmdb::What{"other"});
-    REQUIRE(got.is_ok());
-    REQUIRE(got->has_value());
-    CHECK(**got == "untouched");
+    CHECK(value_at(txn, held.other, "k") == "untouched");
     Model other{{"k", "untouched"}};
     CHECK(scan_forward(txn, held.other) == forward_of(other));
   }
@@ -228,10 +233,7 @@ TEST_CASE("a reader whose snapshot is newer than the overlay's base reads LMDB a
   REQUIRE(later.commit().is_ok());
   lmdb::ReadTxn txn(*held.env);
   REQUIRE(txn.begin().is_ok());
-  auto got = txn.get(held.dbi, "a", lmdb::What{"item"});
-  REQUIRE(got.is_ok());
-  REQUIRE(got->has_value());
-  CHECK(**got == "y");
+  CHECK(value_at(txn, held.dbi, "a") == "y");
   CHECK(scan_forward(txn, held.dbi) == forward_of(Model{{"a", "y"}}));
   held.env->set_overlay(nullptr);
 }

@@ -101,6 +101,19 @@ void lose_pages_after_checkpoint(const StoreOptions& options) {
   ::close(fd);
 }
 
+// Cuts 100 bytes off the log's last segment. Each write is its own record of well over 100
+// bytes, so this tears exactly the last write's record, and losing it is what recovery must show.
+void tear_last_record(const StoreOptions& options) {
+  std::vector<fs::path> segments;
+  for (const auto& entry : fs::directory_iterator(options.dir / "redo")) {
+    if (entry.path().extension() == ".log") segments.push_back(entry.path());
+  }
+  std::sort(segments.begin(), segments.end());
+  REQUIRE_FALSE(segments.empty());
+  const fs::path last = segments.back();
+  fs::resize_file(last, fs::file_size(last) - 100);
+}
+
 // Every write of the child is there, as written; the counters and the audit chain agree.
 void require_all_writes(const StoreOptions& options, int writes) {
   auto store = open_store(options);
@@ -139,16 +152,7 @@ TEST_CASE("a torn redo log tail recovers to the last complete transaction", "[st
   const StoreOptions options = recovery_options(dir);
   write_and_die(options);
   lose_pages_after_checkpoint(options);
-  std::vector<fs::path> segments;
-  for (const auto& entry : fs::directory_iterator(options.dir / "redo")) {
-    if (entry.path().extension() == ".log") segments.push_back(entry.path());
-  }
-  std::sort(segments.begin(), segments.end());
-  REQUIRE_FALSE(segments.empty());
-  // One transaction per write; each record is well over 100 bytes, so cutting 100 bytes tears
-  // exactly the last write's record and losing it is what recovery must show.
-  const fs::path last = segments.back();
-  fs::resize_file(last, fs::file_size(last) - 100);
+  tear_last_record(options);
   require_all_writes(options, kWrites - 1);
 }
 
@@ -162,14 +166,7 @@ TEST_CASE("writes of a held transaction that never committed come back from the 
   write_and_die(options);
   SECTION("the log whole") { require_all_writes(options, kWrites); }
   SECTION("a torn tail: the batches before it come back") {
-    std::vector<fs::path> segments;
-    for (const auto& entry : fs::directory_iterator(options.dir / "redo")) {
-      if (entry.path().extension() == ".log") segments.push_back(entry.path());
-    }
-    std::sort(segments.begin(), segments.end());
-    REQUIRE_FALSE(segments.empty());
-    const fs::path last = segments.back();
-    fs::resize_file(last, fs::file_size(last) - 100);
+    tear_last_record(options);
     require_all_writes(options, kWrites - 1);
   }
 }

@@ -1,9 +1,10 @@
 #pragma once
 
 // storage::lmdb: the LMDB environment, its transactions and cursors, and how LMDB's return
-// codes become Status values. This header and lmdb_env.cpp are the only places in kvs that
-// know LMDB: the rest of storage works through the small RAII types below, and nothing outside
-// storage sees them at all (store.hpp is storage's front header).
+// codes become Status values. This header, lmdb_detail.hpp, lmdb_env.cpp and lmdb_cursor.cpp
+// are the only places in kvs that know LMDB: the rest of storage works through the small RAII
+// types below, and nothing outside storage sees them at all (store.hpp is storage's front
+// header).
 //
 // Ownership: Env owns the MDB_env and a pool of idle read transactions; every ReadTxn,
 // WriteTxn and Cursor borrows from it, so the Env must outlive them. A cursor borrows its

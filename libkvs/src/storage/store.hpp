@@ -38,7 +38,7 @@
 // Files: store.cpp (this facade, the reads, recovery at open), writer.cpp (queue, batches,
 // group commit, the redo log's syncer, commit observer), redo_log.cpp and checkpointer.cpp
 // (the write-ahead log and its checkpoints), tables.cpp and audit_table.cpp (the databases'
-// upkeep), lmdb_env.cpp (the only code that talks to LMDB), record_codec.cpp and keys.cpp
+// upkeep), lmdb_env.cpp and lmdb_cursor.cpp (the only code that talks to LMDB), record_codec.cpp and keys.cpp
 // (value and key formats).
 
 #include <chrono>

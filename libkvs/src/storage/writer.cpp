@@ -307,8 +307,7 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
   txn.abort();
   if (failure.is_ok() && hold) {
     // In the held transaction now: readers see the batch from here on, as from a commit.
-    overlay_->publish(staged_);
-    staged_.clear();
+    overlay_->publish(staged_);  // its strings move out; the next batch clears the vector
   }
 
   if (failure.is_ok()) {

@@ -124,8 +124,7 @@ Status Writer::submit(Intent& intent) {
     // store may be destroyed (with its condition variable) before a later notify would run.
     queue_wakeup_.notify_one();
   }
-  MutexLock lock_done(done_mutex_);
-  lock_done.wait(done_wakeup_, [&] { return intent.done; });
+  intent.done.wait();
   return Status::ok();
 }
 
@@ -144,10 +143,7 @@ Status Writer::submit_all(std::vector<Intent>& intents) {
     for (auto& intent : intents) queue_.push_back(&intent);
     queue_wakeup_.notify_one();  // under the lock, as in submit
   }
-  MutexLock lock_done(done_mutex_);
-  lock_done.wait(done_wakeup_, [&] {
-    return std::all_of(intents.begin(), intents.end(), [](const Intent& intent) { return intent.done; });
-  });
+  for (Intent& intent : intents) intent.done.wait();
   return Status::ok();
 }
 
@@ -376,15 +372,9 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
   return true;
 }
 
+// A caller may let its intent go as soon as it is set: nothing here touches one after.
 void Writer::complete(const std::vector<Intent*>& batch) {
-  {
-    MutexLock lock_done(done_mutex_);
-    for (Intent* intent : batch) intent->done = true;
-  }
-  // After the unlock, so that woken callers do not wait for it: the condition variable is the
-  // Writer's, which outlives this thread (the destructor joins it), so a caller that returns
-  // and lets its store go first cannot pull it away from under this broadcast.
-  done_wakeup_.notify_all();
+  for (Intent* intent : batch) intent->done.set();
 }
 
 Status Writer::fail_redo(const Status& cause) {
@@ -490,9 +480,8 @@ void Writer::sync_round() {
     Status synced = options_.redo->sync_through(batches.back().position);
     if (!synced.is_ok()) synced = fail_redo(synced);
     // The observer hears of every committed mutation whatever the sync did, so that its view
-    // (Merkle tree, change feed) follows what LMDB holds; the callers hear the truth. They are
-    // woken once for the whole round: a broadcast per batch woke every waiting caller as many
-    // times as there were batches.
+    // (Merkle tree, change feed) follows what LMDB holds; the callers hear the truth, each as
+    // soon as its batch's observers have run.
     for (Synced& entry : batches) {
       notify(entry.batch);
       const Status& failed = !entry.outcome.is_ok() ? entry.outcome : synced;
@@ -501,14 +490,8 @@ void Writer::sync_round() {
           if (intent->status.is_ok()) intent->status = failed;
         }
       }
+      complete(entry.batch);
     }
-    {
-      MutexLock lock_done(done_mutex_);
-      for (const Synced& entry : batches) {
-        for (Intent* intent : entry.batch) intent->done = true;
-      }
-    }
-    done_wakeup_.notify_all();
   }
 }
 

@@ -1,5 +1,6 @@
 #include "support/cluster_nodes.hpp"
 
+#include <algorithm>
 #include <thread>
 #include <utility>
 
@@ -128,6 +129,11 @@ double metric_value(const ServerProcess& server, const std::string& name) {
 }
 
 std::string address_of(const ServerProcess& server) { return "127.0.0.1:" + std::to_string(server.port()); }
+
+bool any_logged(const std::vector<ServerProcess*>& servers, const std::string& text) {
+  return std::any_of(servers.begin(), servers.end(),
+                     [&](const ServerProcess* server) { return server->stderr_text().find(text) != std::string::npos; });
+}
 
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -85,6 +85,9 @@ bool same_root(const std::vector<ServerProcess*>& servers);
 // The value of the unlabelled metric `name` in `server`'s /metrics; -1 when it is missing.
 double metric_value(const ServerProcess& server, const std::string& name);
 
+// Whether any of `servers` has written `text` to its standard error (its log) so far.
+bool any_logged(const std::vector<ServerProcess*>& servers, const std::string& text);
+
 // The address peers use to reach `server` ("127.0.0.1:<port>").
 std::string address_of(const ServerProcess& server);
 

@@ -169,6 +169,7 @@ class HttpServer::Router final : public httplib::Server {
 struct HttpServer::Connection {
   Connection(int fd, const TlsContext* tls) : socket(fd, tls) {}
   ClientSocket socket;
+  std::atomic<bool> idle{false};  // waiting for (or reading) a request head
 };
 
 HttpServer::HttpServer(HttpOptions options)
@@ -374,14 +375,22 @@ constexpr std::size_t kLingerBytes = 1 << 20;
 // never read.
 constexpr int kTarpitReceiveBuffer = 4096;
 
-// What httplib reads and writes through: the validated request (head and body) from memory,
-// the answer to the socket with a write deadline per call.
+// What httplib reads of a request (the validated head and the body, from memory) and writes of
+// its answer. Writes are gathered and sent together: httplib writes an answer's head and body
+// separately, and two sends made two TCP segments, two wake-ups of the client and a syscall
+// more per request. An answer larger than kGatherBytes (a stream of GET /admin/export) goes out
+// in pieces of about that size; the connection loop flushes the rest once httplib is done.
 class RequestStream final : public httplib::Stream {
  public:
+  static constexpr std::size_t kGatherBytes = 16384;
+
+  // `out` is the connection's buffer, empty, reused from request to request; `local` caches the
+  // connection's local address and port (getsockname) across its requests.
   RequestStream(ClientSocket& socket, const std::string& request, const std::string& remote_address,
-                int remote_port, std::chrono::milliseconds write_timeout)
+                int remote_port, std::chrono::milliseconds write_timeout, std::string& out,
+                std::optional<std::pair<std::string, int>>& local)
       : socket_(socket), request_(request), remote_address_(remote_address), remote_port_(remote_port),
-        write_timeout_(write_timeout) {}
+        write_timeout_(write_timeout), out_(out), local_(local) {}
 
   using httplib::Stream::write;
   bool is_readable() const override { return true; }   // the whole request is in memory
@@ -395,19 +404,41 @@ class RequestStream final : public httplib::Stream {
   ssize_t write(const char* ptr, size_t size) override {
     // Taken over: the taker writes the answer; httplib's is dropped.
     if (t_handover != nullptr && t_handover->taken) return static_cast<ssize_t>(size);
-    if (!socket_.write_all(ptr, size, std::chrono::steady_clock::now() + write_timeout_)) return -1;
+    if (out_.size() + size > kGatherBytes) {
+      if (!flush()) return -1;
+      if (size >= kGatherBytes) {
+        if (!socket_.write_all(ptr, size, std::chrono::steady_clock::now() + write_timeout_)) return -1;
+        return static_cast<ssize_t>(size);
+      }
+    }
+    out_.append(ptr, size);
     return static_cast<ssize_t>(size);
+  }
+  // Sends what is gathered; false when the connection failed or the write deadline passed.
+  bool flush() {
+    if (out_.empty()) return true;
+    const bool sent = socket_.write_all(out_.data(), out_.size(), std::chrono::steady_clock::now() + write_timeout_);
+    out_.clear();
+    return sent;
   }
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
     ip = remote_address_;
     port = remote_port_;
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
+    if (!local_) local_ = local_address(socket_.fd());
+    ip = local_->first;
+    port = local_->second;
+  }
+  socket_t socket() const override { return socket_.fd(); }
+
+ private:
+  static std::pair<std::string, int> local_address(int fd) {
     sockaddr_storage local{};
     socklen_t length = sizeof local;
-    port = 0;
-    if (::getsockname(socket_.fd(), reinterpret_cast<sockaddr*>(&local), &length) != 0) return;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) != 0) return {"", 0};
     char host[INET6_ADDRSTRLEN] = {};
+    int port = 0;
     if (local.ss_family == AF_INET) {
       auto* in = reinterpret_cast<sockaddr_in*>(&local);
       ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
@@ -417,17 +448,17 @@ class RequestStream final : public httplib::Stream {
       ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
       port = ntohs(in6->sin6_port);
     }
-    ip = host;
+    return {host, port};
   }
-  socket_t socket() const override { return socket_.fd(); }
 
- private:
   ClientSocket& socket_;
   const std::string& request_;
   std::size_t offset_ = 0;
   const std::string& remote_address_;
   int remote_port_;
   std::chrono::milliseconds write_timeout_;
+  std::string& out_;
+  std::optional<std::pair<std::string, int>>& local_;
 };
 
 std::string_view reason_phrase(int status) {
@@ -591,14 +622,15 @@ void HttpServer::stop() {
   stop_requested_ = true;
   // Wakes every worker waiting for (or reading) a request head; a worker in the middle of a
   // request finishes it and then sees stop_requested_.
-  for (const auto& [connection, idle] : connections_) {
-    if (idle) ::shutdown(connection->socket.fd(), SHUT_RDWR);
+  for (Connection* connection : connections_) {
+    if (connection->idle) ::shutdown(connection->socket.fd(), SHUT_RDWR);
   }
 }
 
+// Both sides store, then load the other's flag, all sequentially consistent: a worker going idle
+// either sees stop_requested_ (and closes by itself) or is seen idle by stop() (and shut down).
 bool HttpServer::set_idle(Connection& connection, bool idle) {
-  std::lock_guard lock(connections_mutex_);
-  connections_[&connection] = idle;
+  connection.idle = idle;
   return !stop_requested_;
 }
 
@@ -626,11 +658,17 @@ void HttpServer::refuse(ClientSocket& socket, const HttpRefusal& refusal, const 
 bool HttpServer::serve_connection(int fd, const std::string& address, int port) {
   using Clock = std::chrono::steady_clock;
   Connection connection(fd, tls_.get());
+  {
+    std::lock_guard lock(connections_mutex_);
+    connections_.insert(&connection);
+  }
   const HeadLimits limits{options_.max_header_bytes, options_.max_headers, kMaxHeaderLineBytes};
   ClientSocket& socket = connection.socket;
   std::string pending;  // bytes read past the previous request (pipelining), then the next head
   char buffer[16384];
   bool taken = false;   // a handler took the connection over (RequestContext::take_connection)
+  std::string answer;   // what httplib writes of an answer, gathered (RequestStream)
+  std::optional<std::pair<std::string, int>> local;  // the local address, once httplib asks
 
   auto serve_requests = [&] {
     if (!socket.handshake(Clock::now() + options_.header_timeout)) return;
@@ -710,7 +748,7 @@ bool HttpServer::serve_connection(int fd, const std::string& address, int port) 
         request = serialize_head(head, 0);
       }
 
-      RequestStream stream(socket, request, address, port, options_.write_timeout);
+      RequestStream stream(socket, request, address, port, options_.write_timeout, answer, local);
       bool stopping = stop_requested_.load();
       bool connection_closed = false;
       t_connection_fd = socket.fd();
@@ -724,6 +762,7 @@ bool HttpServer::serve_connection(int fd, const std::string& address, int port) 
         taken = true;
         return;
       }
+      if (!stream.flush()) return;
       if (!written || connection_closed || stopping || t_close_after_answer) return;
     }
   };

@@ -78,6 +78,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "client_socket.hpp"
@@ -249,9 +250,11 @@ class HttpServer {
   std::vector<ResponseObserver> observers_;
   std::vector<std::function<void(std::string_view)>> refusal_observers_;
   // The open connections, so that stop() can close the idle ones at once (a connection in the
-  // middle of a request finishes it). Guarded by connections_mutex_.
+  // middle of a request finishes it). The set is guarded by connections_mutex_, taken when a
+  // connection opens and closes; each connection's idle flag is its own atomic, so a request
+  // takes no lock shared with the other connections (set_idle says how stop() still sees it).
   std::mutex connections_mutex_;
-  std::unordered_map<Connection*, bool> connections_;  // -> idle
+  std::unordered_set<Connection*> connections_;
   std::atomic<bool> stop_requested_{false};
 };
 

@@ -11,7 +11,10 @@
 # what fsync costs. Setup as bench/etcd_compare.sh: both servers with auth, rate limiting,
 # clustering, backups and audit off, each preloaded with the same 100,000 keys of 200-byte
 # JSON, every request on a random one of them, wrk -t2 at c=16 and c=64, A and B alternating
-# within each round. Needs wrk and curl. Listens on 127.0.0.1 only.
+# within each round. Besides throughput and p99 it prints each server's CPU time and context
+# switches per request (all its threads; bench_proc_usage in lib.sh): on a shared machine
+# throughput moves by 10-15% from run to run, CPU per request far less. Needs wrk and curl.
+# Listens on 127.0.0.1 only.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -32,10 +35,13 @@ bench_check_server "$server_b"
 
 declare -A port=([a]=18471 [b]=18472)
 declare -A binary=([a]="$server_a" [b]="$server_b")
+declare -A pid
 for side in a b; do
   server=${binary[$side]}
   kvs_start "$side" "${port[$side]}" false "map_size_mb: 4096"
+  pid[$side]=${pids[-1]}
 done
+tick_us=$((1000000 / $(getconf CLK_TCK)))
 # The unsafe build says so at start; a durable A must not.
 if [ "$nosync" = 1 ]; then
   grep -q "MDB_NOSYNC" "$work/b.log" || { echo "kvs_ab: --nosync, but $server_b is not a KVS_BENCH_UNSAFE_NOSYNC build" >&2; exit 1; }
@@ -61,11 +67,17 @@ for round in $(seq "$rounds"); do
       order="a b"
       [ $((round % 2)) = 0 ] && order="b a"
       for side in $order; do
+        read -r ticks0 switches0 < <(bench_proc_usage "${pid[$side]}")
         read -r rps p99 < <(bench_wrk "$work/$op.lua" "http://127.0.0.1:${port[$side]}" "$c" "$seconds")
-        printf 'round %d  c=%-3d %s %-4s %10.0f req/s  p99 %8.2f ms  (load %s)\n' "$round" "$c" "$side" "$op" "$rps" "$p99" \
-          "$(cut -d' ' -f1 /proc/loadavg)"
+        read -r ticks1 switches1 < <(bench_proc_usage "${pid[$side]}")
+        read -r cpu cs < <(awk -v t="$((ticks1 - ticks0))" -v s="$((switches1 - switches0))" -v n="$rps" \
+          -v secs="$seconds" -v tick="$tick_us" 'BEGIN { n *= secs; printf "%.1f %.2f\n", t * tick / n, s / n }')
+        printf 'round %d  c=%-3d %s %-4s %10.0f req/s  p99 %8.2f ms  CPU %6.1f us/req  %5.2f switches/req  (load %s)\n' \
+          "$round" "$c" "$side" "$op" "$rps" "$p99" "$cpu" "$cs" "$(cut -d' ' -f1 /proc/loadavg)"
         results[$side,$op,$c,rps]+="$rps "
         results[$side,$op,$c,p99]+="$p99 "
+        results[$side,$op,$c,cpu]+="$cpu "
+        results[$side,$op,$c,cs]+="$cs "
       done
     done
   done
@@ -75,15 +87,22 @@ echo
 label="B/A"
 [ "$nosync" = 1 ] && label="durable/no-sync"
 echo "medians over $rounds rounds of ${seconds}s; A=$server_a B=$server_b; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "(us: the server's CPU time per request; sw: its context switches per request)"
 for c in 16 64; do
   for op in put get; do
     ar=$(bench_median <<<"${results[a,$op,$c,rps]}")
     br=$(bench_median <<<"${results[b,$op,$c,rps]}")
     ap=$(bench_median <<<"${results[a,$op,$c,p99]}")
     bp=$(bench_median <<<"${results[b,$op,$c,p99]}")
-    awk -v c="$c" -v op="$op" -v ar="$ar" -v br="$br" -v ap="$ap" -v bp="$bp" -v nosync="$nosync" -v label="$label" 'BEGIN {
+    ac=$(bench_median <<<"${results[a,$op,$c,cpu]}")
+    bc=$(bench_median <<<"${results[b,$op,$c,cpu]}")
+    as=$(bench_median <<<"${results[a,$op,$c,cs]}")
+    bs=$(bench_median <<<"${results[b,$op,$c,cs]}")
+    awk -v c="$c" -v op="$op" -v ar="$ar" -v br="$br" -v ap="$ap" -v bp="$bp" -v ac="$ac" -v bc="$bc" -v as="$as" -v bs="$bs" \
+      -v nosync="$nosync" -v label="$label" 'BEGIN {
       ratio = nosync ? ar / br : br / ar
-      printf "c=%-3d %-4s A %9.0f req/s p99 %7.2f ms | B %9.0f req/s p99 %7.2f ms | %s throughput %.2fx\n",
-             c, op, ar, ap, br, bp, label, ratio }'
+      cpu_ratio = nosync ? ac / bc : bc / ac
+      printf "c=%-3d %-4s A %9.0f req/s p99 %7.2f ms %6.1f us %5.2f sw | B %9.0f req/s p99 %7.2f ms %6.1f us %5.2f sw | %s throughput %.2fx, CPU per request %.2fx\n",
+             c, op, ar, ap, ac, as, br, bp, bc, bs, label, ratio, cpu_ratio }'
   done
 done

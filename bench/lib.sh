@@ -18,6 +18,11 @@
 #                                  runs wrk -t2 with the Lua SCRIPT and prints "<req/s> <p99 ms>";
 #                                  exits when wrk saw a non-2xx answer or a socket error, since a
 #                                  fast wrong answer is no figure. KVS_TOKEN passes to the script.
+#   bench_proc_usage PID           prints "<CPU ticks> <context switches>" that PID has used so far,
+#                                  all its threads together (ticks of 1/CLK_TCK s, user and
+#                                  system; voluntary and involuntary switches): read before and
+#                                  after a load to get its CPU and switches per request, figures
+#                                  that move much less with a noisy machine than throughput does
 #   bench_median                   the median of the numbers on stdin (separated by blanks or
 #                                  newlines), for a figure measured over several rounds
 # Everything listens on 127.0.0.1 only.
@@ -130,6 +135,13 @@ bench_wrk() {
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/, "", v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/, "", v)} else if (v ~ /s$/) {sub(/s$/, "", v); v*=1000}; print v}' <<<"$out")
   echo "$rps $p99"
+}
+
+bench_proc_usage() {
+  local ticks switches
+  ticks=$(awk '{print $14 + $15}' "/proc/$1/stat")
+  switches=$(cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}')
+  echo "$ticks $switches"
 }
 
 bench_median() {

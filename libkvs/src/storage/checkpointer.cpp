@@ -3,11 +3,20 @@
 
 #include "storage/checkpointer.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "kvs/log.hpp"
 
 namespace kvs::storage {
+namespace {
+
+// Bounds of a prepared segment's size: an idle store's is small; a busy one's, at most what
+// the policy's default lets a segment grow to before a checkpoint.
+constexpr std::uint64_t kMinPrepared = std::uint64_t{1} << 20;
+constexpr std::uint64_t kMaxPrepared = std::uint64_t{64} << 20;
+
+}  // namespace
 
 Checkpointer::Checkpointer(lmdb::Env& env, RedoLog& log, CheckpointPolicy policy)
     : env_(env), log_(log), policy_(policy) {}
@@ -61,7 +70,9 @@ Status Checkpointer::begin(std::uint64_t txnid) {
     next_pin_ = std::move(*pin);
     running_ = true;
     last_ = std::chrono::steady_clock::now();
-    last_position_ = log_.position();
+    const std::uint64_t position = log_.position();
+    segment_bytes_ = position - last_position_;
+    last_position_ = position;
   }
   thread_.wake();
   return Status::ok();
@@ -105,6 +116,20 @@ void Checkpointer::finish() {
     running_ = false;
   }
   idle_.notify_all();
+  if (!status.is_ok()) return;
+  // The next segment's file, zeros written and synced ahead (RedoLog::prepare_segment says
+  // why), half again as large as the segment just closed, so that the next one fits at the
+  // same rate of writes. After running_ is cleared: the writer's next begin need not wait for
+  // it; one that comes first makes its segment as before, and the file serves the one after.
+  // Best effort: without it a segment grows as it goes.
+  std::uint64_t bytes = 0;
+  {
+    MutexLock lock(mutex_);
+    bytes = std::clamp<std::uint64_t>(segment_bytes_ / 2 * 3, kMinPrepared, kMaxPrepared);
+  }
+  if (Status prepared = log_.prepare_segment(bytes); !prepared.is_ok()) {
+    log(LogLevel::kWarn, "storage.redo_log_prepare", {{"error", prepared.message()}});
+  }
 }
 
 Status Checkpointer::checkpoint_now(std::uint64_t txnid, bool clean) {

@@ -80,6 +80,7 @@ class Checkpointer {
   bool running_ KVS_GUARDED_BY(mutex_) = false;
   std::chrono::steady_clock::time_point last_ KVS_GUARDED_BY(mutex_);
   std::uint64_t last_position_ KVS_GUARDED_BY(mutex_) = 0;  // the log's position at the last begin
+  std::uint64_t segment_bytes_ KVS_GUARDED_BY(mutex_) = 0;  // of the segment the last begin closed
   Status failure_ KVS_GUARDED_BY(mutex_);
   util::BackgroundThread thread_;
 };

@@ -31,6 +31,9 @@ constexpr std::uint32_t kFormat = 1;
 constexpr std::string_view kCheckpointName = "checkpoint";
 constexpr std::string_view kSegmentSuffix = ".log";
 constexpr std::size_t kRecordHead = 8 + 4;  // body size, CRC
+// The files segments are prepared in (prepare_segment) until start_segment names one: this,
+// then a number, a new one each time, so that a preparation never touches a file being taken.
+constexpr std::string_view kPreparedPrefix = "segment.prepared.";
 
 Status errno_status(const std::string& what) { return Status::io_error(what + ": " + std::strerror(errno)); }
 
@@ -51,8 +54,10 @@ class Fd {
   int fd_;
 };
 
-// Writes `parts` in order, with as few writev calls as the kernel allows.
-Status write_all(int fd, std::initializer_list<std::string_view> parts, const std::filesystem::path& file) {
+// Writes `parts` in order from file offset `offset`, with as few pwritev calls as the kernel
+// allows.
+Status write_all(int fd, off_t offset, std::initializer_list<std::string_view> parts,
+                 const std::filesystem::path& file) {
   std::array<iovec, 2> vec{};
   if (parts.size() > vec.size()) return Status::internal("write of more parts than write_all takes");
   std::size_t count = 0;
@@ -64,11 +69,12 @@ Status write_all(int fd, std::initializer_list<std::string_view> parts, const st
   }
   std::size_t first = 0;
   while (first < count) {
-    ssize_t written = ::writev(fd, vec.data() + first, static_cast<int>(count - first));
+    ssize_t written = ::pwritev(fd, vec.data() + first, static_cast<int>(count - first), offset);
     if (written < 0) {
       if (errno == EINTR) continue;
       return errno_status("write " + file.string());
     }
+    offset += static_cast<off_t>(written);
     auto left = static_cast<std::size_t>(written);
     while (first < count && left >= vec[first].iov_len) left -= vec[first++].iov_len;
     if (first < count) {
@@ -195,15 +201,43 @@ struct RedoLog::Segment {
   Fd fd;
   std::filesystem::path path;
   std::uint64_t end = 0;  // the log position after its last record
-  explicit Segment(int raw_fd, std::filesystem::path file) : fd(raw_fd), path(std::move(file)) {}
+  off_t offset = 0;       // where the next record goes in the file; the writer thread's
+  off_t written = 0;      // the file's size: zeros after `offset` when it was prepared
+  Segment(int raw_fd, std::filesystem::path file, off_t at, off_t size)
+      : fd(raw_fd), path(std::move(file)), offset(at), written(size) {}
 };
+
+struct RedoLog::Prepared {
+  Fd fd;
+  std::filesystem::path path;
+  off_t size = 0;
+  Prepared(int raw_fd, std::filesystem::path file, off_t bytes) : fd(raw_fd), path(std::move(file)), size(bytes) {}
+};
+
+RedoLog::RedoLog(std::filesystem::path dir) : dir_(std::move(dir)) {}
 
 Result<std::unique_ptr<RedoLog>> RedoLog::open(const std::filesystem::path& dir) {
   if (Status made = util::create_private_directories(dir); !made.is_ok()) return made;
+  // Files prepared and never used (the store closed or crashed first) hold nothing.
+  std::error_code error;
+  std::filesystem::directory_iterator it(dir, error);
+  for (; !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+    if (!it->path().filename().string().starts_with(kPreparedPrefix)) continue;
+    if (::unlink(it->path().c_str()) != 0 && errno != ENOENT) return errno_status("remove " + it->path().string());
+  }
+  if (error) return Status::io_error("list " + dir.string() + ": " + error.message());
   return std::unique_ptr<RedoLog>(new RedoLog(dir));
 }
 
-RedoLog::~RedoLog() = default;
+RedoLog::~RedoLog() {
+  // Best effort, for the disk space of a closed store: the zeros a prepared segment still has
+  // after its records, and a prepared file never used. Replay reads neither.
+  MutexLock lock(mutex_);
+  if (current_ && current_->offset < current_->written) {
+    static_cast<void>(::ftruncate(current_->fd.get(), current_->offset));
+  }
+  if (prepared_) static_cast<void>(::unlink(prepared_->path.c_str()));
+}
 
 Result<std::optional<RedoCheckpoint>> RedoLog::read_checkpoint() const {
   const std::filesystem::path file = dir_ / kCheckpointName;
@@ -248,7 +282,7 @@ Status RedoLog::write_checkpoint(const RedoCheckpoint& checkpoint) {
   {
     Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd.valid()) return errno_status("create " + temp.string());
-    if (Status s = write_all(fd.get(), {bytes}, temp); !s.is_ok()) return s;
+    if (Status s = write_all(fd.get(), 0, {bytes}, temp); !s.is_ok()) return s;
     if (::fdatasync(fd.get()) != 0) return errno_status("sync " + temp.string());
   }
   if (::rename(temp.c_str(), file.c_str()) != 0) return errno_status("rename " + temp.string());
@@ -336,6 +370,12 @@ Result<RedoReplay> RedoLog::replay(std::uint64_t after, const Apply& apply) cons
       }
       const std::uint64_t size = util::get_u64_le(rest);
       const std::uint32_t crc = util::get_u32_le(rest.substr(8));
+      if (size == 0 && crc == 0) {
+        // The zeros of a prepared segment: its records end here. Bytes after them were
+        // written past a record never written whole, so nothing after them was acknowledged.
+        if (rest.find_first_not_of('\0') != std::string_view::npos) stop("zeros before further bytes");
+        break;
+      }
       if (size < 8 || size > rest.size() - kRecordHead) {
         stop("record cut short");
         break;
@@ -412,15 +452,61 @@ Status RedoLog::start_segment(std::uint64_t first_txnid, std::span<const RedoDb>
   }
   const std::filesystem::path file = dir_ / segment_name(first_txnid);
   const std::string header = encode_header(first_txnid, dbs);
-  Fd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600));
+  std::unique_ptr<Prepared> prepared;
+  {
+    MutexLock lock(mutex_);
+    prepared = std::move(prepared_);
+  }
+  const bool use_prepared = prepared && prepared->size > static_cast<off_t>(header.size());
+  const off_t size = use_prepared ? prepared->size : static_cast<off_t>(header.size());
+  if (use_prepared) {
+    // The header goes in first and is synced, then the file takes its name: a crash leaves
+    // either a prepared file (removed at the next open) or a whole segment header.
+    const std::filesystem::path& from = prepared->path;
+    if (Status s = write_all(prepared->fd.get(), 0, {header}, from); !s.is_ok()) return s;
+    if (::fdatasync(prepared->fd.get()) != 0) return errno_status("sync " + from.string());
+    if (::rename(from.c_str(), file.c_str()) != 0) return errno_status("rename " + from.string());
+  }
+  Fd fd(use_prepared ? prepared->fd.release() : ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd.valid()) return errno_status("create " + file.string());
-  if (Status s = write_all(fd.get(), {header}, file); !s.is_ok()) return s;
-  if (::fdatasync(fd.get()) != 0) return errno_status("sync " + file.string());
+  if (!use_prepared) {
+    if (Status s = write_all(fd.get(), 0, {header}, file); !s.is_ok()) return s;
+    if (::fdatasync(fd.get()) != 0) return errno_status("sync " + file.string());
+  }
   if (Status s = sync_dir(dir_); !s.is_ok()) return s;
-  auto segment = std::make_shared<Segment>(fd.release(), file);
+  auto segment = std::make_shared<Segment>(fd.release(), file, static_cast<off_t>(header.size()), size);
   MutexLock lock(mutex_);
   segment->end = position_;
   current_ = std::move(segment);
+  return Status::ok();
+}
+
+Status RedoLog::prepare_segment(std::uint64_t bytes) {
+  std::filesystem::path file;
+  {
+    MutexLock lock(mutex_);
+    if (prepared_) return Status::ok();
+    file = dir_ / (std::string(kPreparedPrefix) + std::to_string(++prepared_count_));
+  }
+  Fd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd.valid()) return errno_status("create " + file.string());
+  // Zeros really written, not fallocate: space fallocate reserves is marked unwritten, and
+  // the first write into it changes the file's extents, which again needs the journal.
+  const std::string zeros(std::size_t{1} << 20, '\0');
+  Status written;
+  off_t size = 0;
+  while (written.is_ok() && static_cast<std::uint64_t>(size) < bytes) {
+    written = write_all(fd.get(), size, {zeros}, file);
+    size += static_cast<off_t>(zeros.size());
+  }
+  if (written.is_ok() && ::fdatasync(fd.get()) != 0) written = errno_status("sync " + file.string());
+  if (!written.is_ok()) {
+    static_cast<void>(::unlink(file.c_str()));  // out of space, most likely: give it back
+    return written;
+  }
+  auto made = std::make_unique<Prepared>(fd.release(), file, size);
+  MutexLock lock(mutex_);
+  prepared_ = std::move(made);
   return Status::ok();
 }
 
@@ -435,9 +521,12 @@ Result<std::uint64_t> RedoLog::append(const RedoRecord& record) {
   head.reserve(kRecordHead);
   util::put_u64_le(head, record.body().size());
   util::put_u32_le(head, util::crc32c(record.body()));
-  // One writev for head and body; a short write (or a crash between its parts) leaves a
+  // One pwritev for head and body; a short write (or a crash between its parts) leaves a
   // record that replay's checks end the log at.
-  if (Status s = write_all(segment->fd.get(), {head, record.body()}, segment->path); !s.is_ok()) return s;
+  if (Status s = write_all(segment->fd.get(), segment->offset, {head, record.body()}, segment->path); !s.is_ok()) {
+    return s;
+  }
+  segment->offset += static_cast<off_t>(head.size() + record.body().size());
   MutexLock lock(mutex_);
   position_ += head.size() + record.body().size();
   segment->end = position_;

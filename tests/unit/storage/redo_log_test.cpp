@@ -189,6 +189,82 @@ TEST_CASE("redo log replay stops at a torn or damaged tail and keeps every compl
   }
 }
 
+// Writes `bytes` over `file` from `offset` on, keeping its size.
+void write_at(const fs::path& file, std::uintmax_t offset, const std::string& bytes) {
+  std::fstream io(file, std::ios::binary | std::ios::in | std::ios::out);
+  io.seekp(static_cast<std::streamoff>(offset));
+  io.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+TEST_CASE("a prepared segment takes records into its zeros, and replay ends them at the zeros", "[storage][redo]") {
+  kvs::test::TempDir dir;
+  const fs::path redo = dir.path() / "redo";
+  std::uint64_t one = 0;    // log positions after records 1, 2 and 3
+  std::uint64_t two = 0;
+  std::uint64_t three = 0;
+  {
+    auto log = open_log(redo);
+    REQUIRE(log->start_segment(1, kDbs).is_ok());
+    auto first = log->append(record_of(1));
+    REQUIRE(first.is_ok());
+    one = *first;
+    REQUIRE(log->prepare_segment(1000).is_ok());  // rounded up to a MiB
+    REQUIRE(log->prepare_segment(1000).is_ok());  // one is prepared already: nothing more
+    REQUIRE(log->start_segment(2, kDbs).is_ok());
+    const fs::path segment = segments_in(redo).at(1);
+    CHECK(fs::file_size(segment) == (1u << 20));  // the prepared file, now named
+    auto second = log->append(record_of(2));
+    REQUIRE(second.is_ok());
+    auto third = log->append(record_of(3));
+    REQUIRE(third.is_ok());
+    REQUIRE(log->sync_through(*third).is_ok());
+    CHECK(fs::file_size(segment) == (1u << 20));  // written into, not grown
+    two = *second;
+    three = *third;
+
+    Replayed all = replay_all(*log, 0);
+    CHECK(all.summary.transactions == 3);
+    CHECK(all.summary.last_txnid == 3);
+    CHECK(all.summary.dropped_bytes == 0);
+    CHECK(all.summary.dropped_reason.empty());
+    // Prepared and never taken: gone with the log, as the zeros after the last record are.
+    REQUIRE(log->prepare_segment(1).is_ok());
+  }
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(redo)) files.push_back(entry.path().filename());
+  CHECK(files.size() == 2);  // the two segments, no prepared file
+  const fs::path segment = segments_in(redo).at(1);
+  // Both segments have the same header; the second holds records 2 and 3 and now ends there.
+  const std::uint64_t header = fs::file_size(segments_in(redo).at(0)) - one;
+  CHECK(fs::file_size(segment) == header + (three - one));
+
+  SECTION("a torn last record among the zeros ends replay before it") {
+    fs::resize_file(segment, 1u << 20);  // the zeros back, as after a crash
+    const std::uint64_t third_starts = header + (two - one);
+    write_at(segment, third_starts + 20, std::string(8, '\0'));  // inside its body: the CRC fails
+    auto log = open_log(redo);
+    Replayed replayed = replay_all(*log, 0);
+    CHECK(replayed.summary.transactions == 2);
+    CHECK(replayed.summary.last_txnid == 2);
+    CHECK_THAT(replayed.summary.dropped_reason, Catch::Contains("checksum"));
+  }
+  SECTION("zeros with bytes after them end replay at the zeros, and say so") {
+    fs::resize_file(segment, 1u << 20);
+    write_at(segment, 1u << 19, "stray");
+    auto log = open_log(redo);
+    Replayed replayed = replay_all(*log, 0);
+    CHECK(replayed.summary.transactions == 3);
+    CHECK_THAT(replayed.summary.dropped_reason, Catch::Contains("zeros before further bytes"));
+  }
+  SECTION("a prepared file left by a crash is removed at open") {
+    const fs::path left = redo / "segment.prepared.7";
+    std::ofstream(left, std::ios::binary) << std::string(4096, '\0');
+    auto log = open_log(redo);
+    CHECK_FALSE(fs::exists(left));
+    CHECK(replay_all(*log, 0).summary.transactions == 3);
+  }
+}
+
 TEST_CASE("a redo log checkpoint round-trips and a damaged one is refused", "[storage][redo]") {
   kvs::test::TempDir dir;
   auto log = open_log(dir.path() / "redo");

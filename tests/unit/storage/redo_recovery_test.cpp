@@ -7,8 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -101,8 +103,11 @@ void lose_pages_after_checkpoint(const StoreOptions& options) {
   ::close(fd);
 }
 
-// Cuts 100 bytes off the log's last segment. Each write is its own record of well over 100
-// bytes, so this tears exactly the last write's record, and losing it is what recovery must show.
+// Zeros the last 100 bytes of the records of the log's last segment (the file keeps its size,
+// as a crash into a prepared segment leaves it). The records end at the last byte that is not
+// zero, give or take the few zero bytes a record may end with; each write is its own record of
+// well over 100 bytes, so this tears exactly the last write's record, and losing it is what
+// recovery must show.
 void tear_last_record(const StoreOptions& options) {
   std::vector<fs::path> segments;
   for (const auto& entry : fs::directory_iterator(options.dir / "redo")) {
@@ -111,7 +116,15 @@ void tear_last_record(const StoreOptions& options) {
   std::sort(segments.begin(), segments.end());
   REQUIRE_FALSE(segments.empty());
   const fs::path last = segments.back();
-  fs::resize_file(last, fs::file_size(last) - 100);
+  std::string bytes(fs::file_size(last), '\0');
+  {
+    std::ifstream in(last, std::ios::binary);
+    in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  const std::size_t end = bytes.find_last_not_of('\0') + 1;
+  REQUIRE(end > 100);
+  std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(end - 100), bytes.end(), '\0');
+  std::ofstream(last, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 // Every write of the child is there, as written; the counters and the audit chain agree.

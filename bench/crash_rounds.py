@@ -2,10 +2,11 @@
 """crash_rounds: kill -9 a kvs-server during concurrent PUTs, many times, and check what survived.
 
     bench/crash_rounds.py [--server BIN] [--rounds N] [--writers W] [--reset-every K] [--seed S]
+                          [--kill-after MAX]
 
 Each round starts kvs-server on one data_dir, runs W writer threads that PUT over keep-alive
 connections and record every acknowledged write (path, uuid), sends SIGKILL after a random
-0.05-1.2 s, restarts the server on the same data_dir and checks:
+0.05-MAX s (default 1.2), restarts the server on the same data_dir and checks:
   - every acknowledged write of every earlier round is present with its uuid (a key that one
     writer overwrites holds its last acknowledged uuid, or the one write it had in flight);
   - GET /sync/merkle/root equals the root recomputed here from GET /admin/export (every
@@ -13,7 +14,9 @@ connections and record every acknowledged write (path, uuid), sends SIGKILL afte
     tree the server rebuilt at start and the versions on disk agree;
   - GET /audit/verify answers ok, and its head is at or past the head seen before the kill;
   - nothing present is a document that no writer sent.
-Every K rounds the data_dir starts afresh, so a long run stays fast. Prints one line per
+Every K rounds the data_dir starts afresh, so a long run stays fast. A MAX over 2 s lets kills
+land after the first background checkpoints (about one a second), in a log segment made from a
+file prepared ahead with zeros. Prints one line per
 round and a summary; exits 1 when any round failed. The unit suite's "process killed
 mid-write" test (tests/unit/node/node_crash_test.cpp) runs a few rounds of the same idea in
 process; this one goes through the real server and many more rounds. Loopback only.
@@ -230,6 +233,7 @@ def main():
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--reset-every", type=int, default=25)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--kill-after", type=float, default=1.2, help="longest wait before the SIGKILL, in seconds")
     parser.add_argument("--keep", action="store_true", help="keep the work directory of a failed run")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
@@ -254,7 +258,7 @@ def main():
                        for t in range(args.writers)]
             for t in threads:
                 t.start()
-            time.sleep(rng.uniform(0.05, 1.2))
+            time.sleep(rng.uniform(0.05, args.kill_after))
             server.kill()
             stop.set()
             for t in threads:

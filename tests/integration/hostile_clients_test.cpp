@@ -570,12 +570,17 @@ TEST_CASE("an address that floods bad tokens past its 429s is closed at accept f
   }
   check_refused_from("127.0.0.3", port, forged, 401, "unauthenticated");
 
-  // The penalty is short; afterwards the address gets SPEC's answer again, 429 with Retry-After.
+  // The penalty is short; afterwards the address gets SPEC's answers again: 429 with Retry-After
+  // while the rate limiter still counts its 20 admitted requests, or 401 once its sliding window
+  // has moved on (windows are aligned on the clock, so a boundary may fall within this test and
+  // free the address 3 s after it).
   CHECK(served_again_from("127.0.0.2", port, 20s));
   Connection after("127.0.0.2", port);
   std::string again = after.request(forged);
-  CHECK(raw_status(again) == 429);
-  CHECK(again.find("Retry-After: ") != std::string::npos);
+  const int again_status = raw_status(again);
+  CHECK((again_status == 429 || again_status == 401));
+  if (again_status == 429) CHECK(again.find("Retry-After: ") != std::string::npos);
+  CHECK(again.find("Connection: close") == std::string::npos);
 }
 
 TEST_CASE("oversized bodies from one address earn it the same penalty", "[integration][limits]") {

@@ -8,8 +8,9 @@
 // open a read transaction on S (the pin that keeps S's pages from reuse), and start a new log
 // segment for S + 1 on. The second runs on the checkpointer's own thread and is the slow one:
 // sync data.mdb, write the checkpoint file, then drop the previous pin and the segments S
-// covers. Until the file is written the previous checkpoint and its pin stand, so a crash at
-// any moment leaves one whole checkpoint with the log after it.
+// covers, and last prepare the file the next checkpoint starts its segment in
+// (RedoLog::prepare_segment). Until the file is written the previous checkpoint and its pin
+// stand, so a crash at any moment leaves one whole checkpoint with the log after it.
 //
 // A failed sync of data.mdb is not retried: after a failed fsync the kernel may have dropped
 // the pages, and a later fsync would succeed without them. The checkpointer reports the

@@ -213,10 +213,8 @@ class Writer {
   std::thread::id writer_id_ KVS_GUARDED_BY(queue_mutex_);
   std::thread thread_;
 
-  // Callers are woken each by its own intent's `done` (util::Completion): a syscall per intent,
-  // on the thread that completes the batch. One broadcast per batch on a shared condition
-  // variable woke every waiting caller instead (64 callers, a batch of 20: 44 woken for
-  // nothing), each of which then took the shared mutex in turn to find that out.
+  // Callers are woken each by its own intent's `done`, by the thread that completes the batch
+  // (util::Completion says why not one broadcast).
 
   // The redo log's side (null / empty without one). The record and the flag are the writer
   // thread's; the flag is set by a checkpoint taken to free pages for a batch that ran out of

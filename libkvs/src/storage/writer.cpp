@@ -324,7 +324,13 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
       if (hold) {
         const bool asked =
             std::any_of(batch.begin(), batch.end(), [](const Intent* i) { return i->kind == Intent::Kind::kCommit; });
-        held = asked || std::chrono::steady_clock::now() - held_since_ >= options_.hold ? Held::kCommitNow : Held::kOpen;
+        if (asked) {
+          held = Held::kCommitFirst;
+        } else if (std::chrono::steady_clock::now() - held_since_ >= options_.hold) {
+          held = Held::kCommitAfter;
+        } else {
+          held = Held::kOpen;
+        }
       }
       log_committed(batch, txnid, held);
       return true;  // the syncer notifies and completes
@@ -413,10 +419,14 @@ void Writer::log_committed(std::vector<Intent*>& batch, std::uint64_t txnid, Hel
       held = Held::kNo;
     }
   }
-  if (held == Held::kCommitNow) {
-    // After the append, so that a checkpoint this commit begins starts its new segment after
-    // the record; before the batch goes to the syncer, so that a caller who asked for the
-    // commit (kCommit) hears back only once it is done.
+  // The held transaction commits after the append, so that a checkpoint its commit begins
+  // starts its new segment after the record. A caller who asked for the commit (kCommit) hears
+  // back only once it is done. Otherwise the batch goes to the syncer first, and the log syncs
+  // while LMDB writes the held transaction's pages (several ms): the batch whose time is up
+  // does not wait for both one after the other. Its record is in the log either way, so once
+  // synced it is as durable as any other; a failed commit fails the later batches
+  // (fail_redo), not this one.
+  if (held == Held::kCommitFirst) {
     logged = commit_held();
     held = Held::kNo;
   }
@@ -426,6 +436,14 @@ void Writer::log_committed(std::vector<Intent*>& batch, std::uint64_t txnid, Hel
     to_sync_.push_back(Synced{batch, appended ? *appended : options_.redo->position(), outcome});
   }
   syncer_.wake();
+  if (held == Held::kCommitAfter) {
+    // commit_held logs nothing itself: its callers say what failed.
+    if (Status committed = commit_held(); !committed.is_ok()) {
+      log(LogLevel::kError, "storage.commit_failed", {{"data_dir", options_.dir.string()}, {"error", committed.message()}});
+      return;
+    }
+    held = Held::kNo;
+  }
   if (held == Held::kOpen) return;  // its checkpoints wait for the held transaction's commit
   if (logged.is_ok() && space_tight_) {
     // Whole, before the next batch measures the space: what the log held is free again then.

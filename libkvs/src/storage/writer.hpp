@@ -171,12 +171,14 @@ class Writer {
   // Marks every intent of `batch` done and wakes their callers.
   void complete(const std::vector<Intent*>& batch);
   // With a redo log, after a batch of transaction `txnid` committed (to LMDB, or into the held
-  // transaction): appends its record, commits the held transaction when asked to, queues the
-  // batch for the syncer, and begins a checkpoint when one is due.
+  // transaction): appends its record, queues the batch for the syncer, commits the held
+  // transaction when `held` says so (before queueing the batch for kCommitFirst, after it for
+  // kCommitAfter), and begins a checkpoint when one is due.
   enum class Held : std::uint8_t {
-    kNo,         // the batch's own transaction, committed to LMDB
-    kOpen,       // in the held transaction, which stays open
-    kCommitNow,  // in the held transaction, which commits now
+    kNo,           // the batch's own transaction, committed to LMDB
+    kOpen,         // in the held transaction, which stays open
+    kCommitFirst,  // in the held transaction, which commits before the batch syncs (kCommit)
+    kCommitAfter,  // in the held transaction, which commits while the batch syncs
   };
   void log_committed(std::vector<Intent*>& batch, std::uint64_t txnid, Held held);
   // Commits the held transaction to LMDB, if one is open, and begins a checkpoint when one is

@@ -148,35 +148,7 @@ const char* type_name(MetricType type) {
 
 }  // namespace
 
-std::vector<double> default_latency_buckets() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-}
-
-// ---- Histogram --------------------------------------------------------------------------------
-
-Histogram::Histogram(const std::vector<double>& bounds)
-    : bounds_(bounds), buckets_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds.size() + 1)) {}
-
-void Histogram::observe(double value) noexcept {
-  const auto it = std::lower_bound(bounds_.begin(), bounds_.end(), value);
-  const auto index = static_cast<std::size_t>(it - bounds_.begin());  // bounds_.size(): +Inf
-  buckets_[index].fetch_add(1, std::memory_order_relaxed);
-  sum_.fetch_add(value, std::memory_order_relaxed);
-}
-
-Histogram::Snapshot Histogram::snapshot() const {
-  Snapshot s;
-  s.cumulative.reserve(bounds_.size() + 1);
-  std::uint64_t running = 0;
-  for (std::size_t i = 0; i <= bounds_.size(); ++i) {
-    running += buckets_[i].load(std::memory_order_relaxed);
-    s.cumulative.push_back(running);
-  }
-  // The count is the +Inf bucket, so the exposition is consistent with itself.
-  s.count = running;
-  s.sum = sum_.load(std::memory_order_relaxed);
-  return s;
-}
+std::vector<double> default_latency_buckets() { return util::latency_bounds(); }
 
 // ---- Families ---------------------------------------------------------------------------------
 
@@ -408,6 +380,17 @@ NodeMetrics::NodeMetrics(MetricsRegistry& r)
       keys(r.gauge("kvs_keys", "Live keys stored on this node (tombstones excluded).").get()),
       stored_bytes(r.gauge("kvs_stored_bytes", "Bytes of encoded current versions stored on this node.").get()),
       writes(r.counter("kvs_writes_total", "Versions this node applied, by kind: put and delete (its clients), replicated (from peers), import.", {"kind"})),
+      disk_wal_fsync(r.histogram("kvs_disk_wal_fsync_duration_seconds",
+                                 "Syncs of the redo log, in seconds: every durable write waits for one.")
+                         .get()),
+      disk_backend_commit(r.histogram("kvs_disk_backend_commit_duration_seconds",
+                                      "LMDB commits (the writing of a transaction's pages), in seconds: no write "
+                                      "is taken meanwhile.")
+                              .get()),
+      disk_checkpoint_sync(r.histogram("kvs_disk_checkpoint_sync_duration_seconds",
+                                       "Syncs of data.mdb for checkpoints, in seconds: they share the disk with the "
+                                       "redo log's syncs.")
+                               .get()),
       members_alive(r.gauge("kvs_members_alive", "Live cluster members, this node included.").get()),
       replication_queue_depth(
           r.gauge("kvs_replication_queue_depth", "Replication pushes queued and not yet acknowledged.").get()),

@@ -33,13 +33,12 @@
 #include <string_view>
 #include <vector>
 
+#include "util/histogram.hpp"
 #include "util/thread_annotations.hpp"
 
 namespace kvs::features {
 
-// Latency buckets, in seconds: 100 µs .. 10 s. They start well below Prometheus' default
-// (5 ms) because a GET served from LMDB's page cache takes a few hundred microseconds: with
-// the default buckets every read would fall into the first one and no quantile could resolve.
+// Latency buckets, in seconds: util::latency_bounds() (100 µs .. 10 s).
 std::vector<double> default_latency_buckets();
 
 class Counter {
@@ -61,26 +60,8 @@ class Gauge {
   std::atomic<double> value_{0.0};
 };
 
-class Histogram {
- public:
-  // `bounds`: ascending upper bounds, without +Inf. Borrowed: owned by the family.
-  explicit Histogram(const std::vector<double>& bounds);
-
-  // Counts `value` in the first bucket whose upper bound is >= value (le: less or equal).
-  void observe(double value) noexcept;
-
-  struct Snapshot {
-    std::vector<std::uint64_t> cumulative;  // one per bound, then +Inf (== count)
-    double sum = 0;
-    std::uint64_t count = 0;
-  };
-  Snapshot snapshot() const;
-
- private:
-  const std::vector<double>& bounds_;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> buckets_;  // bounds_.size() + 1, not cumulative
-  std::atomic<double> sum_{0.0};
-};
+// A histogram series: util::Histogram, its bounds owned by its family.
+using Histogram = util::Histogram;
 
 enum class MetricType : std::uint8_t { kCounter, kGauge, kHistogram };
 
@@ -215,6 +196,11 @@ struct NodeMetrics {
   Gauge& keys;                              // kvs_keys: live keys
   Gauge& stored_bytes;                      // kvs_stored_bytes: bytes of current versions
   CounterFamily& writes;                    // kvs_writes_total{kind}: put, delete, replicated
+  // The disk, as the store's threads waited for it (storage::DiskTimings, copied in before
+  // each render): log syncs, LMDB commits, checkpoint syncs of data.mdb.
+  Histogram& disk_wal_fsync;                // kvs_disk_wal_fsync_duration_seconds
+  Histogram& disk_backend_commit;           // kvs_disk_backend_commit_duration_seconds
+  Histogram& disk_checkpoint_sync;          // kvs_disk_checkpoint_sync_duration_seconds
 
   // Cluster.
   Gauge& members_alive;                     // kvs_members_alive, this node included

@@ -1,8 +1,8 @@
 // GET /metrics as an operator's Prometheus reads it, against a real kvs-server: every line is
 // valid exposition text (HELP and TYPE before each family's samples, histogram buckets that
 // never decrease and end in +Inf == _count), and the operator metrics exist and move: build
-// info, the process gauges, sub-millisecond latency buckets and the connection layer's
-// refusals. Not covered: the registry's own rendering rules (tests/unit/features).
+// info, the process gauges, sub-millisecond latency buckets, the disk's latencies and the
+// connection layer's refusals. Not covered: the registry's own rendering rules (tests/unit/features).
 
 #include <chrono>
 #include <cmath>
@@ -159,6 +159,17 @@ TEST_CASE("/metrics is valid exposition text with build info, process metrics an
   CHECK(after.samples.count(get + "0.00025\"}") == 1);
   CHECK(sample(after, get + "+Inf\"}") == 200);
   CHECK(sample(after, R"(kvs_http_request_duration_seconds_count{route="kv",method="GET"})") == 200);
+
+  // The disk as the store waited for it: each of the 200 PUTs returned after a log sync of its
+  // own (one client, one request at a time), and opening the store synced data.mdb for its
+  // first checkpoint. Commits of the held transaction come every 50 ms while writes come in.
+  CHECK(after.types.at("kvs_disk_wal_fsync_duration_seconds") == "histogram");
+  CHECK(sample(after, "kvs_disk_wal_fsync_duration_seconds_count") >= 200);
+  CHECK(sample(after, "kvs_disk_wal_fsync_duration_seconds_sum") > 0);
+  CHECK(sample(after, R"(kvs_disk_wal_fsync_duration_seconds_bucket{le="0.0001"})") >= 0);
+  CHECK(sample(after, "kvs_disk_checkpoint_sync_duration_seconds_count") >= 1);
+  CHECK(after.types.at("kvs_disk_backend_commit_duration_seconds") == "histogram");
+  CHECK(sample(after, "kvs_disk_backend_commit_duration_seconds_count") >= 1);
 }
 
 TEST_CASE("the connection layer's refusals are counted by reason in kvs_connections_refused_total",

@@ -27,6 +27,7 @@
 #include "kvs/log.hpp"
 #include "kvs/node.hpp"
 #include "node/node_impl.hpp"
+#include "storage/disk_timings.hpp"
 #include "storage/lock_file.hpp"
 #include "storage/store.hpp"
 
@@ -304,6 +305,10 @@ std::string Node::metrics_text() const {
   metrics.keys.set(static_cast<double>(stats.live_keys));
   metrics.stored_bytes.set(static_cast<double>(stats.bytes));
   metrics.audit_last_seq.set(static_cast<double>(stats.audit_head.seq));
+  const storage::DiskTimings& disk = impl_->store->disk_timings();
+  metrics.disk_wal_fsync.assign(disk.log_sync.snapshot());
+  metrics.disk_backend_commit.assign(disk.commit.snapshot());
+  metrics.disk_checkpoint_sync.assign(disk.checkpoint_sync.snapshot());
   Health now = health();
   metrics.members_alive.set(static_cast<double>(now.member_count));
   metrics.read_only.set(impl_->config.read_only ? 1.0 : 0.0);

@@ -18,11 +18,12 @@ constexpr std::uint64_t kMaxPrepared = std::uint64_t{64} << 20;
 
 }  // namespace
 
-Checkpointer::Checkpointer(lmdb::Env& env, RedoLog& log, CheckpointPolicy policy)
-    : env_(env), log_(log), policy_(policy) {}
+Checkpointer::Checkpointer(lmdb::Env& env, RedoLog& log, CheckpointPolicy policy, DiskTimings* timings)
+    : env_(env), log_(log), policy_(policy), timings_(timings) {}
 
-Result<std::unique_ptr<Checkpointer>> Checkpointer::open(lmdb::Env& env, RedoLog& log, CheckpointPolicy policy) {
-  std::unique_ptr<Checkpointer> checkpointer(new Checkpointer(env, log, policy));
+Result<std::unique_ptr<Checkpointer>> Checkpointer::open(lmdb::Env& env, RedoLog& log, CheckpointPolicy policy,
+                                                         DiskTimings* timings) {
+  std::unique_ptr<Checkpointer> checkpointer(new Checkpointer(env, log, policy, timings));
   auto txnid = env.last_txnid();
   if (!txnid.is_ok()) return txnid.status();
   if (Status s = checkpointer->checkpoint_now(*txnid); !s.is_ok()) return s;
@@ -33,6 +34,13 @@ Result<std::unique_ptr<Checkpointer>> Checkpointer::open(lmdb::Env& env, RedoLog
 }
 
 Checkpointer::~Checkpointer() { thread_.stop(); }
+
+Status Checkpointer::sync_data() {
+  const auto start = std::chrono::steady_clock::now();
+  Status synced = env_.sync();
+  if (timings_ != nullptr) timings_->checkpoint_sync.observe(seconds_since(start));
+  return synced;
+}
 
 bool Checkpointer::due() const {
   MutexLock lock(mutex_);
@@ -85,7 +93,7 @@ void Checkpointer::finish() {
     if (!running_) return;
     next = next_;
   }
-  Status status = env_.sync();
+  Status status = sync_data();
   if (status.is_ok()) status = log_.write_checkpoint(*next);
   std::unique_ptr<lmdb::PinnedSnapshot> released;
   {
@@ -138,7 +146,7 @@ Status Checkpointer::checkpoint_now(std::uint64_t txnid, bool clean) {
     MutexLock lock(mutex_);
     if (!failure_.is_ok()) return failure_;
   }
-  Status status = env_.sync();
+  Status status = sync_data();
   auto checkpoint = status.is_ok() ? env_.checkpoint_of(txnid) : Result<RedoCheckpoint>(status);
   if (!checkpoint.is_ok()) return checkpoint.status();
   checkpoint->clean = clean;

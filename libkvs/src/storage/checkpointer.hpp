@@ -29,6 +29,7 @@
 #include <string>
 
 #include "kvs/status.hpp"
+#include "storage/disk_timings.hpp"
 #include "storage/lmdb_env.hpp"
 #include "storage/redo_log.hpp"
 #include "util/background_thread.hpp"
@@ -41,7 +42,9 @@ class Checkpointer {
   // Takes a first checkpoint of the last committed transaction, synchronously (data.mdb is
   // synced first), starts the log's first segment after it and deletes every older segment.
   // Call with no write transaction running, after recovery.
-  static Result<std::unique_ptr<Checkpointer>> open(lmdb::Env& env, RedoLog& log, CheckpointPolicy policy);
+  // `timings` (may be null; borrowed, outlives the Checkpointer) takes each sync of data.mdb.
+  static Result<std::unique_ptr<Checkpointer>> open(lmdb::Env& env, RedoLog& log, CheckpointPolicy policy,
+                                                    DiskTimings* timings = nullptr);
   // Waits for a running background half; takes no final checkpoint (close does).
   ~Checkpointer();
   Checkpointer(const Checkpointer&) = delete;
@@ -61,7 +64,9 @@ class Checkpointer {
   Status failure() const;
 
  private:
-  Checkpointer(lmdb::Env& env, RedoLog& log, CheckpointPolicy policy);
+  Checkpointer(lmdb::Env& env, RedoLog& log, CheckpointPolicy policy, DiskTimings* timings);
+  // Syncs data.mdb, timed.
+  Status sync_data();
   // The background half for the checkpoint begun with `pin`/`checkpoint`.
   void finish();
   // Waits until no background half runs.
@@ -70,6 +75,7 @@ class Checkpointer {
   lmdb::Env& env_;
   RedoLog& log_;
   const CheckpointPolicy policy_;
+  DiskTimings* const timings_;
 
   mutable Mutex mutex_;
   std::condition_variable idle_;

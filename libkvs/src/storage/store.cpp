@@ -15,6 +15,7 @@
 
 #include "storage/audit_table.hpp"
 #include "storage/checkpointer.hpp"
+#include "storage/disk_timings.hpp"
 #include "storage/keys.hpp"
 #include "storage/lmdb_env.hpp"
 #include "storage/lock_file.hpp"
@@ -94,6 +95,7 @@ Status redo_transaction(lmdb::Env& env, std::unordered_map<std::string, lmdb::Db
 // tables and the environment, and the directory lock last.
 struct Store::Impl {
   StoreOptions options;
+  DiskTimings timings;  // before the writer and its checkpointer, which observe into it
   std::unique_ptr<LockFile> lock;
   std::unique_ptr<RedoLog> redo;  // null without a redo log
   std::unique_ptr<lmdb::Env> env;
@@ -230,10 +232,11 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     writer_options.audit_enabled = options.audit_enabled;
     writer_options.audit_key = options.audit_key;
     writer_options.commit_observer = options.commit_observer;
+    writer_options.timings = &impl->timings;
     if (redo) {
       // Syncs what open and replay committed and takes the first checkpoint; from here the
       // log and its checkpoints keep the store recoverable, and the replay pin can go.
-      auto checkpointer = Checkpointer::open(*impl->env, *impl->redo, options.checkpoint);
+      auto checkpointer = Checkpointer::open(*impl->env, *impl->redo, options.checkpoint, &impl->timings);
       if (!checkpointer.is_ok()) return checkpointer.status();
       replay_pin.reset();
       writer_options.redo = impl->redo.get();
@@ -575,6 +578,8 @@ Result<audit::AuditVerifyResult> Store::verify_audit(std::optional<audit::AuditT
     return verify_audit_table(txn, impl_->tables->dbs().audit, key, expected_head);
   });
 }
+
+const DiskTimings& Store::disk_timings() const { return impl_->timings; }
 
 StoreStats Store::stats() const {
   return impl_->writer->stats();

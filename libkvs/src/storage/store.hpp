@@ -64,6 +64,8 @@
 
 namespace kvs::storage {
 
+struct DiskTimings;  // storage/disk_timings.hpp
+
 // One mutation of a committed batch, as the commit observer sees it. The pointers are valid
 // only during the observer's call.
 struct Committed {
@@ -337,6 +339,9 @@ class Store {
 
   // Counters as of the last commit (kept in memory; never fails).
   StoreStats stats() const;
+  // How long the store's threads have waited for the disk since open (disk_timings.hpp). Any
+  // thread; valid while the Store lives.
+  const DiskTimings& disk_timings() const;
 
   // Room for writes now: free map pages and disk space against the headroom. kIOError when
   // the file or its filesystem cannot be examined.

@@ -55,6 +55,7 @@
 #include "kvs/status.hpp"
 #include "kvs/version.hpp"
 #include "storage/checkpointer.hpp"
+#include "storage/disk_timings.hpp"
 #include "storage/lmdb_env.hpp"
 #include "storage/redo_log.hpp"
 #include "storage/store.hpp"
@@ -111,6 +112,9 @@ struct WriterOptions {
   // With a redo log: how long the writer may hold its write transaction open across batches
   // (see above); zero commits every batch.
   std::chrono::milliseconds hold{0};
+  // Takes the duration of each commit that is not nested and of each log sync (may be null;
+  // borrowed, outlives the Writer).
+  DiskTimings* timings = nullptr;
 };
 
 class Writer {

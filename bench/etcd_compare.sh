@@ -19,7 +19,8 @@
 # back would have waited. A server that stalls now and then for a few ms is charged for each
 # stall many times over, and its p99 (and mean) come out well above what its closed-loop
 # clients saw; a server with smooth latencies is charged little. So the p99 here rewards short
-# stalls: it is the figure to compare, not the one to quote as a client's wait.
+# stalls: it is the figure to compare, not the one to quote as a client's wait. For that, run
+# build/bench/closed_loop against either store (bench/closed_loop.cpp).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 

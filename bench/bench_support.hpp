@@ -132,6 +132,10 @@ struct Figures {
   double seconds = 0;
   double p50_us = 0;           // with latencies only
   double p99_us = 0;
+  double mean_us = 0;
+  double p90_us = 0;
+  double p999_us = 0;
+  double max_us = 0;
   double rate() const { return seconds > 0 ? static_cast<double>(ops) / seconds : 0; }
 };
 
@@ -177,7 +181,13 @@ Figures measure(int threads, double seconds, bool latencies, Op op) {
     if (!all.empty()) {
       std::sort(all.begin(), all.end());
       figures.p50_us = all[all.size() / 2];
+      figures.p90_us = all[std::min(all.size() - 1, all.size() * 90 / 100)];
       figures.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+      figures.p999_us = all[std::min(all.size() - 1, all.size() * 999 / 1000)];
+      figures.max_us = all.back();
+      double sum = 0;
+      for (float v : all) sum += v;
+      figures.mean_us = sum / static_cast<double>(all.size());
     }
   }
   return figures;

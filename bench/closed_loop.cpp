@@ -11,15 +11,13 @@
 // need not be. Each request PUTs the same 200-byte JSON document as etcd_compare.sh to a random
 // one of N keys bench/k<n> (default 100,000, as that script preloads). Loopback only.
 
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "bench_support.hpp"
@@ -27,7 +25,6 @@
 
 namespace {
 
-using kvs::bench::Clock;
 
 std::string base64(std::string_view in) {
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -82,57 +79,33 @@ int main(int argc, char** argv) {
   if (port <= 0 || port > 65535 || connections < 1 || seconds <= 0 || keys < 1) flags.unknown();
   const std::string document = "{\"name\":\"" + std::string(179, 'x') + "\",\"n\":12345}";
 
-  std::atomic<bool> stop{false};
-  std::atomic<std::uint64_t> failures{0};
-  std::vector<std::vector<float>> samples(static_cast<std::size_t>(connections));
-  std::vector<std::thread> clients;
-  const auto started = Clock::now();
-  for (int c = 0; c < connections; ++c) {
-    clients.emplace_back([&, c] {
-      try {
-        kvs::test::RawConnection connection("127.0.0.1", static_cast<std::uint16_t>(port));
-        kvs::bench::FastRandom random{0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(c + 1)};
-        auto& mine = samples[static_cast<std::size_t>(c)];
-        while (!stop.load(std::memory_order_relaxed)) {
-          const std::string request = put_request(etcd, random.next() % keys, document);
-          const auto before = Clock::now();
-          const std::string response = connection.request(request, std::chrono::seconds(30));
-          const auto after = Clock::now();
-          if (response.rfind("HTTP/1.1 200", 0) != 0) {
-            ++failures;
-            return;  // the connection's state is unknown: stop this client
-          }
-          mine.push_back(std::chrono::duration<float, std::micro>(after - before).count());
-        }
-      } catch (const std::exception& error) {
-        std::fprintf(stderr, "closed_loop: %s\n", error.what());
-        ++failures;
-      }
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& client : clients) client.join();
-  const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
-
-  std::vector<float> all;
-  for (const auto& s : samples) all.insert(all.end(), s.begin(), s.end());
-  if (all.empty() || failures > 0) {
-    std::fprintf(stderr, "closed_loop: %zu requests answered 200, %llu clients failed\n", all.size(),
-                 static_cast<unsigned long long>(failures.load()));
+  // One connection per client, made before the clock starts.
+  std::vector<std::unique_ptr<kvs::test::RawConnection>> links;
+  std::vector<kvs::bench::FastRandom> randoms;
+  try {
+    for (int c = 0; c < connections; ++c) {
+      links.push_back(std::make_unique<kvs::test::RawConnection>("127.0.0.1", static_cast<std::uint16_t>(port)));
+      randoms.push_back(kvs::bench::FastRandom{0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(c + 1)});
+    }
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "closed_loop: %s\n", error.what());
     return 1;
   }
-  std::sort(all.begin(), all.end());
-  double sum = 0;
-  for (float v : all) sum += v;
-  const auto at = [&](double p) {
-    return all[std::min(all.size() - 1, static_cast<std::size_t>(p * static_cast<double>(all.size())))] / 1000.0;
-  };
-  const double rate = static_cast<double>(all.size()) / elapsed;
+  const kvs::bench::Figures figures =
+      kvs::bench::measure(connections, seconds, /*latencies=*/true, [&](int c, std::uint64_t) {
+        const auto index = static_cast<std::size_t>(c);
+        const std::string request = put_request(etcd, randoms[index].next() % keys, document);
+        return links[index]->request(request, std::chrono::seconds(30)).rfind("HTTP/1.1 200", 0) == 0;
+      });
+  if (figures.failures > 0 || figures.ops == 0) {
+    std::fprintf(stderr, "closed_loop: %llu requests answered 200, %llu not\n",
+                 static_cast<unsigned long long>(figures.ops), static_cast<unsigned long long>(figures.failures));
+    return 1;
+  }
   std::printf("closed_loop: %s PUT, c=%d, %.1f s: %.0f req/s, mean %.2f ms (Little's law: %.2f ms), "
               "p50 %.2f, p90 %.2f, p99 %.2f, p99.9 %.2f, max %.2f ms  (load %s)\n",
-              etcd ? "etcd" : "kvs", connections, elapsed, rate, sum / static_cast<double>(all.size()) / 1000.0,
-              1000.0 * connections / rate, at(0.5), at(0.9), at(0.99), at(0.999),
-              static_cast<double>(all.back()) / 1000.0, kvs::bench::load_average().c_str());
+              etcd ? "etcd" : "kvs", connections, figures.seconds, figures.rate(), figures.mean_us / 1000,
+              1000.0 * connections / figures.rate(), figures.p50_us / 1000, figures.p90_us / 1000,
+              figures.p99_us / 1000, figures.p999_us / 1000, figures.max_us / 1000, kvs::bench::load_average().c_str());
   return 0;
 }

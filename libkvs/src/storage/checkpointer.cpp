@@ -36,10 +36,7 @@ Result<std::unique_ptr<Checkpointer>> Checkpointer::open(lmdb::Env& env, RedoLog
 Checkpointer::~Checkpointer() { thread_.stop(); }
 
 Status Checkpointer::sync_data() {
-  const auto start = std::chrono::steady_clock::now();
-  Status synced = env_.sync();
-  if (timings_ != nullptr) timings_->checkpoint_sync.observe(seconds_since(start));
-  return synced;
+  return timed(timings_ != nullptr ? &timings_->checkpoint_sync : nullptr, [&] { return env_.sync(); });
 }
 
 bool Checkpointer::due() const {

@@ -25,9 +25,15 @@ struct DiskTimings {
   util::Histogram checkpoint_sync{util::latency_bounds()};
 };
 
-// Seconds since `start`, for an observation.
-inline double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+// Runs `work` and returns what it returns; when `histogram` is set, observes how long it took,
+// in seconds. Without one, no clock is read.
+template <class Work>
+auto timed(util::Histogram* histogram, Work&& work) {
+  if (histogram == nullptr) return work();
+  const auto start = std::chrono::steady_clock::now();
+  auto result = work();
+  histogram->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return result;
 }
 
 }  // namespace kvs::storage

@@ -297,9 +297,9 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
     }
     if (failure.is_ok()) failure = tables_.write_counters(txn, next);
     if (failure.is_ok()) {
-      const auto start = std::chrono::steady_clock::now();
-      failure = txn.commit();
-      if (!hold && options_.timings != nullptr) options_.timings->commit.observe(seconds_since(start));
+      // A nested commit only folds the batch into the held transaction: not a commit to time.
+      util::Histogram* commits = hold || options_.timings == nullptr ? nullptr : &options_.timings->commit;
+      failure = timed(commits, [&] { return txn.commit(); });
     }
   } catch (...) {
     failure = Status::internal("write batch threw: " + what_of(std::current_exception()));
@@ -466,9 +466,8 @@ void Writer::log_committed(std::vector<Intent*>& batch, std::uint64_t txnid, Hel
 Status Writer::commit_held() {
   if (!held_.active()) return Status::ok();
   const std::uint64_t txnid = held_.id();
-  const auto start = std::chrono::steady_clock::now();
-  Status committed = held_.commit();
-  if (options_.timings != nullptr) options_.timings->commit.observe(seconds_since(start));
+  Status committed = timed(options_.timings != nullptr ? &options_.timings->commit : nullptr,
+                           [&] { return held_.commit(); });
   if (!committed.is_ok()) {
     // The overlay stays: reads go on seeing the batches, which the log holds for the restart.
     // fail_redo's answer is for callers of a batch; this one's caller gets the cause.
@@ -501,9 +500,8 @@ void Writer::sync_round() {
       batches.swap(to_sync_);
     }
     if (batches.empty()) return;
-    const auto start = std::chrono::steady_clock::now();
-    Status synced = options_.redo->sync_through(batches.back().position);
-    if (options_.timings != nullptr) options_.timings->log_sync.observe(seconds_since(start));
+    Status synced = timed(options_.timings != nullptr ? &options_.timings->log_sync : nullptr,
+                          [&] { return options_.redo->sync_through(batches.back().position); });
     if (!synced.is_ok()) synced = fail_redo(synced);
     // The observer hears of every committed mutation whatever the sync did, so that its view
     // (Merkle tree, change feed) follows what LMDB holds; the callers hear the truth, each as

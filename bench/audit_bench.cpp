@@ -2,7 +2,7 @@
 //
 // This program plays the storage writer's part directly on storage's LMDB wrappers
 // (node_audit_bench measures it through kvs::Node): each write puts the records a PUT puts
-// (current version, revision, change sequence, time index) and, with audit on, also appends the
+// (current version, revision log entry, change sequence, time index) and, with audit on, also appends the
 // chained audit entry in the same transaction as storage::Store does (here the tip is read once
 // per transaction; the Store keeps it in memory between commits), then
 // storage::append_audit_entry per write. Runs alternate off/on so drift hits both, and the best
@@ -69,7 +69,7 @@ double run(const fs::path& dir, int audit, int writes, int batch) {
     lmdb::WriteTxn txn;
     check(txn.begin(env), "begin");
     versions = open_db(txn, "versions");
-    revisions = open_db(txn, "revisions");
+    revisions = open_db(txn, "revision_log");
     changes = open_db(txn, "changes");
     tindex = open_db(txn, "tindex");
     audit_dbi = open_db(txn, "audit");
@@ -93,7 +93,7 @@ double run(const fs::path& dir, int audit, int writes, int batch) {
       const std::string path = "users/" + std::to_string(done % 5000) + "/profile";
       ++seq;
       put(txn, versions, path, value);
-      put(txn, revisions, path + '\0' + be64(seq), value);
+      put(txn, revisions, be64(seq), value);
       put(txn, changes, be64(seq), path);
       put(txn, tindex, "_ts:" + std::to_string(1'700'000'000'000 + done) + ":" + path, "");
       if (audit != 0) {

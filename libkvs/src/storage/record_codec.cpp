@@ -25,12 +25,15 @@ namespace {
 //                        bit 2 data is one zstd frame (else the document as sent)
 //                        bit 3 path left out: it is the key the record is stored under
 //                        bit 4 uuid stored as 16 bytes (else as a string)
-//                        bits 5-7 zero (a decoder refuses a record with any of them set)
+//                        bit 5 a revision reference follows the fixed fields (`versions` only)
+//                        bits 6-7 zero (a decoder refuses a record with any of them set)
 //   2       2     u16 permissions
 //   4       8     i64 timestamp_ms
 //   12      8     i64 origin_joined_ms
 //   20      8     i64 expires_at_ms                 only when flags bit 1 is set
-//   then          string path                       only when flags bit 3 is clear
+//   then          varint64 revision, varint64 head, varint64 since: the RevisionRef, only when
+//                 flags bit 5 is set (a "varint64" is the same coding up to 10 bytes, any u64)
+//                 string path                       only when flags bit 3 is clear
 //                 uuid: with flags bit 4, the 16 bytes that the 32 hex digits of its canonical
 //                       text spell (lower case, dashes after digits 8, 12, 16 and 20: how every
 //                       uuid kvs makes is written); any other uuid as a string
@@ -65,15 +68,18 @@ constexpr std::uint8_t kFlagExpires = 1U << 1;
 constexpr std::uint8_t kFlagCompressed = 1U << 2;
 constexpr std::uint8_t kFlagPathFromKey = 1U << 3;
 constexpr std::uint8_t kFlagBinaryUuid = 1U << 4;
+constexpr std::uint8_t kFlagRevisionRef = 1U << 5;
 constexpr std::uint8_t kKnownFlagsV1 = kFlagDeleted | kFlagExpires | kFlagCompressed;
-constexpr std::uint8_t kKnownFlagsV2 = kKnownFlagsV1 | kFlagPathFromKey | kFlagBinaryUuid;
+constexpr std::uint8_t kKnownFlagsV2 = kKnownFlagsV1 | kFlagPathFromKey | kFlagBinaryUuid | kFlagRevisionRef;
 
 constexpr std::size_t kFixedBytes = 20;  // format, flags, permissions, timestamp, joined
 constexpr std::size_t kUuidTextBytes = 36;
 constexpr std::size_t kUuidBytes = 16;
 constexpr std::size_t kMaxVarintBytes = 5;
+constexpr std::size_t kMaxVarint64Bytes = 10;
 
-void put_varint(std::string& out, std::uint32_t value) {
+// Both a varint (values below 2^32) and a varint64.
+void put_varint(std::string& out, std::uint64_t value) {
   while (value >= 0x80) {
     out.push_back(static_cast<char>((value & 0x7F) | 0x80));
     value >>= 7;
@@ -93,6 +99,19 @@ std::uint32_t read_varint(util::ByteReader& reader) {
       if (value > 0xFFFF'FFFFU) break;
       return static_cast<std::uint32_t>(value);
     }
+  }
+  reader.bytes(reader.remaining() + 1);  // too long or too large: fail the reader
+  return 0;
+}
+
+// A varint64 of at most kMaxVarint64Bytes whose value fits a u64; anything else fails the reader.
+std::uint64_t read_varint64(util::ByteReader& reader) {
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < kMaxVarint64Bytes; ++i) {
+    std::uint8_t byte = reader.u8();  // 0 once the reader has failed, which ends the loop
+    if (i == kMaxVarint64Bytes - 1 && byte > 1) break;  // bits past 64
+    value |= static_cast<std::uint64_t>(byte & 0x7F) << (7 * i);
+    if ((byte & 0x80) == 0) return value;
   }
   reader.bytes(reader.remaining() + 1);  // too long or too large: fail the reader
   return 0;
@@ -208,9 +227,12 @@ struct Header {
   std::int64_t origin_joined_ms = 0;
   std::int64_t timestamp_ms = 0;
   std::optional<std::int64_t> expires_at_ms;
+  std::optional<RevisionRef> revision_ref;
   std::string_view path;
   std::string_view uuid;  // the text, or (format 2, flags bit 4) the 16 bytes
 };
+
+std::size_t fixed_fields_size(std::uint8_t flags) { return kFixedBytes + ((flags & kFlagExpires) != 0 ? 8 : 0); }
 
 Status read_header(util::ByteReader& reader, std::string_view key, Header& header) {
   // The fixed fields in one read, with one bounds check rather than one a field.
@@ -230,6 +252,13 @@ Status read_header(util::ByteReader& reader, std::string_view key, Header& heade
   header.timestamp_ms = util::get_i64_le(std::string_view(fixed.data() + 4, 8));
   header.origin_joined_ms = util::get_i64_le(std::string_view(fixed.data() + 12, 8));
   if ((header.flags & kFlagExpires) != 0) header.expires_at_ms = reader.i64_le();
+  if ((header.flags & kFlagRevisionRef) != 0) {
+    RevisionRef ref;
+    ref.revision = read_varint64(reader);
+    ref.head = read_varint64(reader);
+    ref.since = read_varint64(reader);
+    header.revision_ref = ref;
+  }
   if (!v2) {
     header.path = read_string_v1(reader);
     header.uuid = read_string_v1(reader);
@@ -299,7 +328,8 @@ std::string drop_path(std::string_view record) {
   if (record.size() < kFixedBytes || static_cast<std::uint8_t>(record[0]) != kRecordFormatV2) return std::string(record);
   const auto flags = static_cast<std::uint8_t>(record[1]);
   if ((flags & kFlagPathFromKey) != 0) return std::string(record);
-  const std::size_t path_at = kFixedBytes + ((flags & kFlagExpires) != 0 ? 8 : 0);
+  if ((flags & kFlagRevisionRef) != 0) return std::string(record);
+  const std::size_t path_at = fixed_fields_size(flags);
   util::ByteReader reader(record.substr(std::min(path_at, record.size())));
   read_string(reader);  // the path
   if (reader.failed()) return std::string(record);
@@ -310,6 +340,29 @@ std::string drop_path(std::string_view record) {
   out.append(record.substr(rest_at));
   out[1] = static_cast<char>(flags | kFlagPathFromKey);
   return out;
+}
+
+std::string with_revision_ref(std::string_view record, const RevisionRef& ref) {
+  if (record.size() < kFixedBytes || static_cast<std::uint8_t>(record[0]) != kRecordFormatV2) return std::string(record);
+  const auto flags = static_cast<std::uint8_t>(record[1]);
+  if ((flags & kFlagRevisionRef) != 0) return std::string(record);
+  const std::size_t ref_at = std::min(fixed_fields_size(flags), record.size());
+  std::string out;
+  out.reserve(record.size() + 3 * kMaxVarint64Bytes);
+  out.append(record.substr(0, ref_at));
+  put_varint(out, ref.revision);
+  put_varint(out, ref.head);
+  put_varint(out, ref.since);
+  out.append(record.substr(ref_at));
+  out[1] = static_cast<char>(flags | kFlagRevisionRef);
+  return out;
+}
+
+Result<std::optional<RevisionRef>> decode_revision_ref(std::string_view bytes, std::string_view key) {
+  util::ByteReader reader(bytes);
+  Header header;
+  if (Status read = read_header(reader, key, header); !read.is_ok()) return read;
+  return header.revision_ref;
 }
 
 Result<RecordSummary> decode_summary(std::string_view bytes, std::string_view key) {
@@ -323,6 +376,7 @@ Result<RecordSummary> decode_summary(std::string_view bytes, std::string_view ke
   summary.expires_at_ms = header.expires_at_ms;
   summary.deleted = (header.flags & kFlagDeleted) != 0;
   summary.compressed = (header.flags & kFlagCompressed) != 0;
+  summary.revision_ref = header.revision_ref;
   return summary;
 }
 

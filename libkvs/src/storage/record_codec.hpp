@@ -7,6 +7,8 @@
 // and it pays; a flag says so and decoding decompresses transparently, so the compression
 // setting may change between opens.
 //
+// A `versions` record may also carry a RevisionRef (below), which decoding a Version skips.
+//
 // A record of format 2 may leave its path out (RecordPath::kFromKey) when it is stored under a
 // key that is its path: the `versions` entry of a path of at most keys::kMaxInlinePath bytes.
 // Such a record decodes only with that key passed in. Records stored anywhere else (revisions,
@@ -64,6 +66,26 @@ std::string encode_record(const Version& version, const CodecOptions& options);
 // A record already without its path, or not from encode_record, comes back whole.
 std::string drop_path(std::string_view record);
 
+// Where the revisions of a path are (storage/revision_log.hpp): what its `versions` record
+// carries beside the version, and no other record does. Revisions of one path form a chain in
+// the revision log, newest first: `head` is the entry of the current version, revision number
+// `revision`; each entry names the one before it. `since` is the entry of revision 1 of this
+// chain: an entry of the same path older than it belongs to a chain that was purged.
+struct RevisionRef {
+  std::uint64_t revision = 0;
+  std::uint64_t head = 0;
+  std::uint64_t since = 0;
+  friend bool operator==(const RevisionRef&, const RevisionRef&) = default;
+};
+
+// `record` (from encode_record or drop_path) with `ref` added. A record that has one already,
+// or is not of format 2, comes back whole.
+std::string with_revision_ref(std::string_view record, const RevisionRef& ref);
+
+// The revision reference of a stored record, nullopt when it has none; errors as for
+// decode_record (only the fields up to the uuid are read).
+Result<std::optional<RevisionRef>> decode_revision_ref(std::string_view bytes, std::string_view key = {});
+
 // Which part of a record decode_record fills in.
 enum class RecordPart : std::uint8_t {
   kAll,       // every field, the document decompressed
@@ -94,6 +116,7 @@ struct RecordSummary {
   std::optional<std::int64_t> expires_at_ms;
   bool deleted = false;
   bool compressed = false;
+  std::optional<RevisionRef> revision_ref;
 };
 Result<RecordSummary> decode_summary(std::string_view bytes, std::string_view key = {});
 

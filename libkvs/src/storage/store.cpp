@@ -32,7 +32,6 @@ namespace {
 
 using lmdb::What;
 
-bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
 // Reads the redo log's checkpoint and, unless a clean close took it, when it belongs to this
 // data.mdb, writes its meta page back (lmdb::restore_checkpoint): LMDB then opens at the
@@ -377,37 +376,11 @@ Status Store::scan_skipping(std::string_view start, std::string_view end, const 
 }
 
 Result<std::vector<StoredRevision>> Store::history(std::string_view path) const {
-  return impl_->read("history", [&](lmdb::ReadTxn& txn) -> Result<std::vector<StoredRevision>> {
-    lmdb::Cursor cursor;
-    if (Status s = cursor.open(txn, impl_->tables->dbs().revisions, "revisions"); !s.is_ok()) return s;
-    std::string key = keys::path_key(path);
-    std::string prefix = keys::revision_prefix(key);
-
-    std::vector<StoredRevision> revisions;
-    bool at = cursor.seek_before(keys::revision_key(key, std::numeric_limits<std::uint64_t>::max()));
-    while (at && starts_with(cursor.key(), prefix)) {
-      if (keys::is_revision_of(cursor.key(), prefix)) {
-        auto version = decode_for(cursor.value(), path);
-        if (!version.is_ok()) return version.status();
-        revisions.push_back(StoredRevision{keys::revision_number(cursor.key()), std::move(*version)});
-      }
-      at = cursor.prev();
-    }
-    if (Status s = cursor.status(What{"history of", path}.text()); !s.is_ok()) return s;
-    return revisions;
-  });
+  return impl_->read("history", [&](lmdb::ReadTxn& txn) { return impl_->tables->read_history(txn, path); });
 }
 
 Result<std::optional<StoredRevision>> Store::revision(std::string_view path, std::uint64_t revision) const {
-  return impl_->read("revision", [&](lmdb::ReadTxn& txn) -> Result<std::optional<StoredRevision>> {
-    auto bytes = txn.get(impl_->tables->dbs().revisions, keys::revision_key(keys::path_key(path), revision),
-                     What{"revision of", path});
-    if (!bytes.is_ok()) return bytes.status();
-    if (!bytes->has_value()) return std::optional<StoredRevision>();
-    auto version = decode_for(**bytes, path);
-    if (!version.is_ok()) return version.status();
-    return std::optional<StoredRevision>(StoredRevision{revision, std::move(*version)});
-  });
+  return impl_->read("revision", [&](lmdb::ReadTxn& txn) { return impl_->tables->read_revision(txn, path, revision); });
 }
 
 Result<std::vector<std::string>> Store::expired(std::int64_t now_ms, std::size_t limit) const {

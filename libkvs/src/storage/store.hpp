@@ -5,12 +5,16 @@
 // Databases (LMDB named DBIs) and what they hold. A "path key" is the path itself, or for a
 // path longer than 400 bytes its first 400 bytes + a 16-byte BLAKE2b hash (LMDB keys are at
 // most 511 bytes; storage/keys.hpp has the details):
-//   meta      "format_version" -> "2" (an unknown one fails open with kCorruption),
+//   meta      "format_version" -> "3" (an unknown one fails open with kCorruption),
 //             "stats.*" -> big-endian u64 counters, "feed_id" -> the change feed's id (16 hex
 //             digits, random per data directory), and the embedder's settings (put_meta)
 //   versions  path key -> encoded current Version (tombstones included; storage/record_codec.cpp
 //             documents the record field by field)
-//   revisions path key \0 big-endian u64 revision -> encoded Version (when history is enabled)
+//   revision_log  big-endian u64 id -> revision log entry (each version applied while history
+//             is on, with its revision number and the id of its path's revision before it;
+//             storage/revision_log.hpp). A `versions` record names its path's newest entry
+//   revisions path key \0 big-endian u64 revision -> encoded Version: revisions written before
+//             the revision log, moved to it when their path is next written
 //   expiry    big-endian i64 expires_at_ms (sign bit flipped), path key -> path (live versions
 //             with a TTL; a tombstone keeps its expires_at_ms but has no entry)
 //   tindex    "_ts:{timestamp, 13 digits zero-padded}:{path key}" -> empty (time index, bootstrap)
@@ -37,8 +41,8 @@
 //
 // Files: store.cpp (this facade, the reads, recovery at open), writer.cpp (queue, batches,
 // group commit, the redo log's syncer, commit observer), redo_log.cpp and checkpointer.cpp
-// (the write-ahead log and its checkpoints), tables.cpp and audit_table.cpp (the databases'
-// upkeep), lmdb_env.cpp and lmdb_cursor.cpp (the only code that talks to LMDB), record_codec.cpp and keys.cpp
+// (the write-ahead log and its checkpoints), tables.cpp, tables_revisions.cpp and audit_table.cpp
+// (the databases' upkeep), revision_log.cpp (its entries), lmdb_env.cpp and lmdb_cursor.cpp (the only code that talks to LMDB), record_codec.cpp and keys.cpp
 // (value and key formats).
 
 #include <chrono>
@@ -60,6 +64,7 @@
 #include "storage/change_log.hpp"
 #include "storage/redo_log.hpp"
 #include "storage/record_codec.hpp"
+#include "storage/revision_log.hpp"
 #include "storage/scan.hpp"
 
 namespace kvs::storage {
@@ -199,11 +204,6 @@ enum class Headroom : std::uint8_t {
   kMayUse,  // commits while there is any room (token revocations)
 };
 
-struct StoredRevision {
-  std::uint64_t revision = 0;
-  Version version;
-};
-
 struct StoreStats {
   std::uint64_t keys = 0;                  // current versions held, tombstones included
   std::uint64_t live_keys = 0;             // not tombstones, not reserved ('_...') keys
@@ -263,8 +263,9 @@ class Store {
 
   // Removes the current version of `path` outright, with its expiry and time index entries,
   // only while its uuid is still `uuid` (purges of expired keys and old tombstones).
-  // Revisions are dropped too (a key written again later starts again at revision 1); a purge
-  // takes no change sequence number. Returns true when removed, false when the key is absent
+  // Its revisions go too: none is shown again (a key written again later starts again at
+  // revision 1), and the revision log's sweep deletes them. A purge of a tombstone takes no
+  // change sequence number; an expiry's does. Returns true when removed, false when the key is absent
   // or holds another uuid. Runs on the writer thread, so it is ordered with writes. `tag` is
   // handed to the commit observer with the removed version.
   Result<bool> purge(std::string_view path, std::string_view uuid, std::uint8_t tag = 0);

@@ -5,7 +5,6 @@
 #include "storage/tables.hpp"
 
 #include <algorithm>
-#include <limits>
 #include <utility>
 #include <vector>
 
@@ -23,19 +22,23 @@ using lmdb::What;
 // embedder's own settings (put_meta). The first two are reserved names.
 //
 // Format version "2" came with record format 2 (record_codec.cpp), which builds of version "1"
-// cannot read: a directory of version "1" is moved to "2" at open, so that such a build
-// refuses it whole (naming both versions) rather than failing on each record it meets. Its
-// format 1 records stay as they are and read on; each is rewritten in format 2 when its path
-// is next written.
+// cannot read; version "3" with the revision log (revision_log.hpp) and the revision reference
+// in `versions` records, which builds of version "2" cannot read. A directory of an earlier
+// version is moved to "3" at open, so that such a build refuses it whole (naming both versions)
+// rather than failing on each record it meets. What it holds stays as it is and reads on:
+// format 1 records, and revisions in the path-keyed "revisions" database; each path's record
+// is rewritten in format 2, and its revisions moved to the log, when the path is next written.
 constexpr std::string_view kFormatVersionName = "format_version";
-constexpr std::string_view kFormatVersion = "2";
-constexpr std::string_view kFormatVersionBeforeRecordV2 = "1";
+constexpr std::string_view kFormatVersion = "3";
+constexpr std::string_view kEarlierFormatVersions[] = {"1", "2"};
 constexpr std::string_view kCounterPrefix = "stats.";
 constexpr std::string_view kKeysName = "stats.keys";
 constexpr std::string_view kLiveKeysName = "stats.live_keys";
 constexpr std::string_view kBytesName = "stats.bytes";
 constexpr std::string_view kSequenceName = "stats.last_sequence";
 constexpr std::string_view kChangeBytesName = "stats.change_bytes";
+constexpr std::string_view kRevisionIdName = "stats.last_revision_id";
+constexpr std::string_view kRevisionSweepName = "stats.revision_sweep";
 
 bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
@@ -108,9 +111,10 @@ Status decode_for_into(std::string_view bytes, std::string_view path, Version& o
 
 Result<Tables> Tables::open(lmdb::WriteTxn& txn, const TableOptions& options, std::string_view dir) {
   Dbs dbs;
-  std::pair<const char*, lmdb::Dbi*> named[] = {{"meta", &dbs.meta},         {"versions", &dbs.versions},
-                                                {"revisions", &dbs.revisions}, {"expiry", &dbs.expiry},
-                                                {"tindex", &dbs.tindex},     {"changes", &dbs.changes}};
+  std::pair<const char*, lmdb::Dbi*> named[] = {
+      {"meta", &dbs.meta},     {"versions", &dbs.versions}, {"revision_log", &dbs.revision_log},
+      {"revisions", &dbs.path_revisions}, {"expiry", &dbs.expiry}, {"tindex", &dbs.tindex},
+      {"changes", &dbs.changes}};
   for (auto& [name, dbi] : named) {
     auto opened = txn.open_db(name);
     if (!opened.is_ok()) return opened.status();
@@ -121,7 +125,8 @@ Result<Tables> Tables::open(lmdb::WriteTxn& txn, const TableOptions& options, st
   auto format = txn.get(dbs.meta, kFormatVersionName, What{"meta format_version"});
   if (!format.is_ok()) return format.status();
   if (format->has_value()) {
-    if (**format == kFormatVersionBeforeRecordV2) {
+    if (std::find(std::begin(kEarlierFormatVersions), std::end(kEarlierFormatVersions), **format) !=
+        std::end(kEarlierFormatVersions)) {
       Status moved = txn.put(dbs.meta, kFormatVersionName, kFormatVersion, What{"meta format_version"});
       if (!moved.is_ok()) return moved;
     } else if (**format != kFormatVersion) {
@@ -251,7 +256,9 @@ Result<Counters> Tables::read_counters(const lmdb::Txn& txn) const {
                                                           {kLiveKeysName, &counters.live_keys},
                                                           {kBytesName, &counters.bytes},
                                                           {kSequenceName, &counters.sequence},
-                                                          {kChangeBytesName, &counters.change_bytes}};
+                                                          {kChangeBytesName, &counters.change_bytes},
+                                                          {kRevisionIdName, &counters.revision_id},
+                                                          {kRevisionSweepName, &counters.revision_sweep}};
   for (auto& [name, field] : fields) {
     auto value = read_counter(txn, dbs_.meta, name);
     if (!value.is_ok()) return value.status();
@@ -265,6 +272,8 @@ Status Tables::write_counters(lmdb::WriteTxn& txn, const Counters& counters) con
   if (Status s = write_counter(txn, dbs_.meta, kLiveKeysName, counters.live_keys); !s.is_ok()) return s;
   if (Status s = write_counter(txn, dbs_.meta, kBytesName, counters.bytes); !s.is_ok()) return s;
   if (Status s = write_counter(txn, dbs_.meta, kChangeBytesName, counters.change_bytes); !s.is_ok()) return s;
+  if (Status s = write_counter(txn, dbs_.meta, kRevisionIdName, counters.revision_id); !s.is_ok()) return s;
+  if (Status s = write_counter(txn, dbs_.meta, kRevisionSweepName, counters.revision_sweep); !s.is_ok()) return s;
   return write_counter(txn, dbs_.meta, kSequenceName, counters.sequence);
 }
 
@@ -330,6 +339,8 @@ Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counte
   // The version replaced, metadata only (no decompression): for a commit observer, and for a
   // tombstone's change log entry, which is visible as the version it replaced.
   std::optional<Version> replaced;
+  std::optional<RevisionRef> old_ref;  // where the path's revisions are, before this write
+  bool old_unreferenced = false;       // it held a version that names no revisions
   if (old_bytes->has_value()) {
     // Copy what is needed out of the summary now: LMDB's memory may move on the next write.
     auto old = decode_summary(**old_bytes, key);
@@ -339,6 +350,8 @@ Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counte
       if (!decoded.is_ok()) return decoded.status().with_context(What{"current version of", path}.text());
       replaced = std::move(*decoded);
     }
+    old_ref = old->revision_ref;
+    old_unreferenced = !old_ref.has_value();
     std::size_t old_size = (*old_bytes)->size();
     bool old_live = !old->deleted && !is_reserved_path(path);
     std::int64_t old_timestamp = old->timestamp_ms;
@@ -363,6 +376,20 @@ Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counte
   std::string keyed;
   std::string_view stored = record;
   if (!keys::is_hashed(key)) stored = keyed = drop_path(record);
+  if (keeps_revisions()) {
+    // The version is its path's next revision: appended to the revision log, and named by the
+    // reference its `versions` record carries. A path last written before the log, or with
+    // history off, may still have revisions in the old layout: they move to the log first.
+    if (old_unreferenced) {
+      auto adopted = adopt_path_revisions(txn, key, next);
+      if (!adopted.is_ok()) return adopted.status();
+      old_ref = *adopted;
+    }
+    auto ref = append_revision(txn, record, old_ref, next);
+    if (!ref.is_ok()) return ref.status();
+    keyed = with_revision_ref(stored, *ref);
+    stored = keyed;
+  }
   if (Status s = txn.put(dbs_.versions, key, stored, What{"version of", path}); !s.is_ok()) return s;
   // A tombstone never expires again: an expired version's tombstone keeps expires_at_ms (its
   // deletion time, the same on every node) but leaves the index the sweeper reads.
@@ -373,9 +400,6 @@ Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counte
   if (Status s = txn.put(dbs_.tindex, keys::tindex_key(version.timestamp_ms, key), {}, What{"time index of", path});
       !s.is_ok()) {
     return s;
-  }
-  if (options_.revision_history_enabled && options_.max_revisions > 0) {
-    if (Status s = append_revision(txn, key, record); !s.is_ok()) return s;
   }
   // The change log entry. A put of a client key reuses the record just encoded, document and
   // all; a tombstone shows the replaced version's owner, group and bits; a reserved key's
@@ -416,56 +440,6 @@ Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counte
   return Status::ok();
 }
 
-// Stores `record` as the next revision of the path and drops the oldest beyond max_revisions.
-// Revision numbers of a path are contiguous: each new one is the newest + 1 and only the
-// oldest are dropped.
-Status Tables::append_revision(lmdb::WriteTxn& txn, std::string_view path_key, std::string_view record) const {
-  std::string prefix = keys::revision_prefix(path_key);
-  lmdb::Cursor cursor;
-  if (Status s = cursor.open(txn, dbs_.revisions, "revisions"); !s.is_ok()) return s;
-
-  // The newest revision: step back from the first key past this path's revisions.
-  std::uint64_t newest = 0;
-  bool at = cursor.seek_before(keys::revision_key(path_key, std::numeric_limits<std::uint64_t>::max()));
-  while (at && starts_with(cursor.key(), prefix)) {
-    if (keys::is_revision_of(cursor.key(), prefix)) {
-      newest = keys::revision_number(cursor.key());
-      break;
-    }
-    at = cursor.prev();
-  }
-  if (Status s = cursor.status("find newest revision"); !s.is_ok()) return s;
-
-  std::uint64_t revision = newest + 1;
-  Status stored = txn.put(dbs_.revisions, keys::revision_key(path_key, revision), record, What{"revision"});
-  if (!stored.is_ok()) return stored;
-  if (revision <= options_.max_revisions) return Status::ok();
-  std::uint64_t drop_through = revision - options_.max_revisions;
-  at = cursor.seek(prefix);
-  while (at && starts_with(cursor.key(), prefix)) {
-    if (keys::is_revision_of(cursor.key(), prefix)) {
-      if (keys::revision_number(cursor.key()) > drop_through) break;
-      if (Status s = cursor.del("drop old revision"); !s.is_ok()) return s;
-    }
-    at = cursor.next();
-  }
-  return cursor.status("drop old revisions");
-}
-
-Status Tables::drop_revisions(lmdb::WriteTxn& txn, std::string_view path_key) const {
-  std::string prefix = keys::revision_prefix(path_key);
-  lmdb::Cursor cursor;
-  if (Status s = cursor.open(txn, dbs_.revisions, "revisions"); !s.is_ok()) return s;
-  bool at = cursor.seek(prefix);
-  while (at && starts_with(cursor.key(), prefix)) {
-    if (keys::is_revision_of(cursor.key(), prefix)) {
-      if (Status s = cursor.del("drop revision"); !s.is_ok()) return s;
-    }
-    at = cursor.next();
-  }
-  return cursor.status("drop revisions");
-}
-
 Result<bool> Tables::purge_version(lmdb::WriteTxn& txn, std::string_view path, std::string_view uuid,
                                    Counters& next, std::optional<Version>* removed) const {
   std::string key = keys::path_key(path);
@@ -500,7 +474,11 @@ Result<bool> Tables::purge_version(lmdb::WriteTxn& txn, std::string_view path, s
       !s.is_ok()) {
     return s;
   }
-  if (Status s = drop_revisions(txn, key); !s.is_ok()) return s;
+  // Its revisions in the log are now unkept (no version heads their chain) and go with the
+  // sweep; any in the old layout go now.
+  if (!held->revision_ref) {
+    if (Status s = drop_path_revisions(txn, key); !s.is_ok()) return s;
+  }
   if (expired_live) {
     // A live version leaving the store is a delete for the feed: the version's own uuid, and
     // the moment it expired as its timestamp. A purged tombstone changes nothing visible.

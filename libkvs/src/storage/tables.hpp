@@ -3,7 +3,8 @@
 // storage::Tables: the layout of the store's named databases (store.hpp lists them and what
 // they hold) and their upkeep: writing a version with every index entry that goes with it
 // (revisions, expiry, time index, change sequence, counters), purging one, and reading a
-// version back. The audit database is kept by audit_table.hpp.
+// version and its revisions back. The audit database is kept by audit_table.hpp; the revision
+// log's upkeep is in tables_revisions.cpp.
 //
 // Tables holds no transaction and no mutable state: every call works inside the transaction it
 // is given, on that transaction's thread. The writer thread calls the write side; any thread
@@ -23,6 +24,7 @@
 #include "storage/change_log.hpp"
 #include "storage/lmdb_env.hpp"
 #include "storage/record_codec.hpp"
+#include "storage/revision_log.hpp"
 #include "storage/scan.hpp"
 
 namespace kvs::storage {
@@ -31,7 +33,9 @@ namespace kvs::storage {
 struct Dbs {
   lmdb::Dbi meta = 0;
   lmdb::Dbi versions = 0;
-  lmdb::Dbi revisions = 0;
+  lmdb::Dbi revision_log = 0;
+  lmdb::Dbi path_revisions = 0;  // "revisions": the layout before the revision log, read until
+                                 // each path's next write moves its revisions to the log
   lmdb::Dbi expiry = 0;
   lmdb::Dbi tindex = 0;
   lmdb::Dbi changes = 0;
@@ -46,6 +50,8 @@ struct Counters {
   std::uint64_t sequence = 0;   // the last change sequence number given out (never reused,
                                 // also once the change log is trimmed)
   std::uint64_t change_bytes = 0;  // keys and values of the change log's entries
+  std::uint64_t revision_id = 0;   // the last revision log id given out (never reused)
+  std::uint64_t revision_sweep = 0;  // the revision log id the sweep goes on from
 };
 
 
@@ -73,7 +79,7 @@ class Tables {
  public:
   // Opens (creating when missing) every database inside `txn`, which the caller then commits.
   // A new environment gets the format version and zero counters; an existing one must carry
-  // this build's format version, or "1", which it moves to this one (tables.cpp says why). An environment without a change feed id (new, from before
+  // this build's format version, or "1" or "2", which it moves to this one (tables.cpp says why). An environment without a change feed id (new, from before
   // the feed, or restored: see forget_feed_id) gets a fresh random one. kCorruption naming `dir` for an unknown format version (or
   // versions without one); LMDB's error otherwise.
   static Result<Tables> open(lmdb::WriteTxn& txn, const TableOptions& options, std::string_view dir);
@@ -122,6 +128,19 @@ class Tables {
   Result<bool> purge_version(lmdb::WriteTxn& txn, std::string_view path, std::string_view uuid, Counters& next,
                              std::optional<Version>* removed) const;
 
+  // Revisions of `path`, newest first: at most max_revisions, as of `txn`.
+  Result<std::vector<StoredRevision>> read_history(const lmdb::Txn& txn, std::string_view path) const;
+  // Revision `revision` of `path`, nullopt when it is not among those read_history returns.
+  Result<std::optional<StoredRevision>> read_revision(const lmdb::Txn& txn, std::string_view path,
+                                                      std::uint64_t revision) const;
+
+  // Examines up to `budget` revision log entries from next.revision_sweep on, wrapping to the
+  // first entry at the end, and deletes those that are no longer kept (revision_is_kept: their
+  // path was written max_revisions times since, or purged, or written with history off).
+  // Updates next.revision_sweep. An entry that does not decode is left alone. Errors as for
+  // apply_version.
+  Status sweep_revisions(lmdb::WriteTxn& txn, Counters& next, std::size_t budget) const;
+
   // Removes the oldest change log entries as `trim` says (entries of the old path-only format
   // go first, whatever their age) and updates next.change_bytes. Returns how many it removed.
   // Errors as for apply_version.
@@ -130,8 +149,18 @@ class Tables {
  private:
   Tables(const Dbs& dbs, const TableOptions& options) : dbs_(dbs), options_(options) {}
 
-  Status append_revision(lmdb::WriteTxn& txn, std::string_view path_key, std::string_view record) const;
-  Status drop_revisions(lmdb::WriteTxn& txn, std::string_view path_key) const;
+  bool keeps_revisions() const noexcept { return options_.revision_history_enabled && options_.max_revisions > 0; }
+  // Appends `record` to the revision log as the next revision of its path, after the one
+  // `previous` heads (nullopt: the first of a new chain), and returns the reference the new
+  // current version carries.
+  Result<RevisionRef> append_revision(lmdb::WriteTxn& txn, std::string_view record,
+                                      const std::optional<RevisionRef>& previous, Counters& next) const;
+  // Moves the revisions of `path_key` kept in the old path-keyed layout to the revision log,
+  // oldest first, and returns the reference to the newest (nullopt when it held none).
+  Result<std::optional<RevisionRef>> adopt_path_revisions(lmdb::WriteTxn& txn, std::string_view path_key,
+                                                          Counters& next) const;
+  Status drop_path_revisions(lmdb::WriteTxn& txn, std::string_view path_key) const;
+  Result<std::vector<StoredRevision>> read_path_revisions(const lmdb::Txn& txn, std::string_view path) const;
   // Appends the change log entry of `event` under the next sequence number (next.sequence
   // afterwards). `record`: the event's record when already encoded; null: encoded here.
   Status append_change(lmdb::WriteTxn& txn, ChangeEntry::Type type, const Version& event, const std::string* record,

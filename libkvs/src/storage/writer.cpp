@@ -26,6 +26,8 @@ std::string what_of(const std::exception_ptr& error) {
 
 namespace {
 
+// Revision log entries the sweep examines for each change a batch makes (run_batch).
+constexpr std::size_t kSweepPerChange = 2;
 
 class TxnWriteView final : public WriteView {
  public:
@@ -295,6 +297,10 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
     for (std::size_t i = 0; failure.is_ok() && i < batch.size(); ++i) {
       failure = run_intent(txn, *batch[i], next, next_tip, space);
     }
+    // The revision log's sweep keeps pace with the changes: two entries examined for each, so
+    // a pass over the log ends before as many changes again have been written, and the log
+    // stays within about twice what the paths keep.
+    if (failure.is_ok()) failure = tables_.sweep_revisions(txn, next, kSweepPerChange * (next.sequence - counters_.sequence));
     if (failure.is_ok()) failure = tables_.write_counters(txn, next);
     if (failure.is_ok()) {
       // A nested commit only folds the batch into the held transaction: not a commit to time.

@@ -1,5 +1,7 @@
 #include "storage/record_codec.hpp"
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -175,6 +177,45 @@ TEST_CASE("a damaged record decodes to kCorruption, never to garbage", "[storage
   // A flipped byte in a zstd frame is caught by its checksum or its structure, or (if the
   // byte is in a literal run) yields a different document of the right length; never a crash.
   if (!decoded.is_ok()) CHECK(decoded.status().code() == Status::Code::kCorruption);
+}
+
+TEST_CASE("a versions record carries a revision reference that decoding a Version skips", "[storage][codec]") {
+  const std::uint64_t kMax = ~std::uint64_t{0};
+  for (const RevisionRef& ref : {RevisionRef{1, 1, 1}, RevisionRef{300, 1'000'000, 17}, RevisionRef{kMax, kMax, kMax}}) {
+    for (bool short_path : {true, false}) {
+      Version version = sample(repetitive(2000));
+      std::string record = encode_record(version, {true, 3});
+      std::string key;
+      if (short_path) {
+        record = drop_path(record);
+        key = version.path;
+      }
+      const std::string with_ref = with_revision_ref(record, ref);
+      INFO(ref.revision << " " << short_path);
+      CHECK(decode_revision_ref(with_ref, key).value() == std::optional<RevisionRef>(ref));
+      CHECK(decode_revision_ref(record, key).value() == std::nullopt);
+      CHECK(decode_record(with_ref, RecordPart::kAll, key).value() == version);
+      CHECK(decode_summary(with_ref, key).value().revision_ref == std::optional<RevisionRef>(ref));
+      CHECK(decode_summary(with_ref, key).value().uuid == version.uuid);
+      // Neither adds to a record that has one.
+      CHECK(with_revision_ref(with_ref, RevisionRef{2, 2, 2}) == with_ref);
+      CHECK(drop_path(with_ref) == with_ref);
+      for (std::size_t size = 0; size < with_ref.size(); ++size) {
+        CHECK(decode_record(with_ref.substr(0, size), RecordPart::kAll, key).status().code() ==
+              Status::Code::kCorruption);
+      }
+    }
+  }
+  // A varint64 past 64 bits, or longer than 10 bytes, is corrupt.
+  std::string record = with_revision_ref(encode_record(sample("{}"), {false, 3}), RevisionRef{kMax, 1, 1});
+  const std::size_t ref_at = 20 + 8;  // the fixed fields and expires_at_ms
+  REQUIRE(record.substr(ref_at, 10) == std::string(9, '\xFF') + '\x01');
+  std::string past = record;
+  past[ref_at + 9] = '\x02';
+  CHECK(decode_revision_ref(past).status().code() == Status::Code::kCorruption);
+  std::string longer = record;
+  longer[ref_at + 9] = '\x81';
+  CHECK(decode_revision_ref(longer).status().code() == Status::Code::kCorruption);
 }
 
 TEST_CASE("expiry keys sort by time, negative times first", "[storage][keys]") {

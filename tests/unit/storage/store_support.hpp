@@ -15,6 +15,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "storage/keys.hpp"
+#include "storage/lmdb_env.hpp"
 #include "storage/store.hpp"
 #include "support/temp_dir.hpp"
 #include "support/versions.hpp"
@@ -178,6 +180,69 @@ inline std::vector<std::future<Result<std::optional<Version>>>> write_batch_over
   }));
   spin_until([&] { return store.queued_for_testing() == 2; });
   return results;
+}
+
+// Turns the closed store in `dir` into what a build of on-disk format version "2" left: the
+// revisions of each path under path keys in "revisions" (each version's record as it was, with
+// its path), `versions` records without a revision reference, no revision log, and
+// format_version "2". Records are encoded again with default codec options.
+inline void rewrite_as_format_2(const std::filesystem::path& dir) {
+  auto env = lmdb::Env::open(dir, std::size_t{1} << 30);
+  INFO(env.status().to_string());
+  REQUIRE(env.is_ok());
+  lmdb::WriteTxn txn;
+  REQUIRE(txn.begin(**env).is_ok());
+  auto meta = txn.open_db("meta");
+  auto versions = txn.open_db("versions");
+  auto log = txn.open_db("revision_log");
+  auto by_path = txn.open_db("revisions");
+  REQUIRE((meta.is_ok() && versions.is_ok() && log.is_ok() && by_path.is_ok()));
+  {
+    lmdb::Cursor cursor;
+    REQUIRE(cursor.open(txn, *log, "revision_log").is_ok());
+    for (bool at = cursor.first(); at; at = cursor.first()) {
+      auto entry = decode_revision_entry(cursor.value());
+      REQUIRE(entry.is_ok());
+      auto version = decode_record(entry->record);
+      REQUIRE(version.is_ok());
+      REQUIRE(txn.put(*by_path, keys::revision_key(keys::path_key(version->path), entry->revision), entry->record,
+                      lmdb::What{"revision"})
+                  .is_ok());
+      REQUIRE(cursor.del("move").is_ok());
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> records;
+  {
+    lmdb::Cursor cursor;
+    REQUIRE(cursor.open(txn, *versions, "versions").is_ok());
+    for (bool at = cursor.first(); at; at = cursor.next()) {
+      auto version = decode_record(cursor.value(), RecordPart::kAll, cursor.key());
+      REQUIRE(version.is_ok());
+      std::string record = encode_record(*version, CodecOptions{});
+      if (!keys::is_hashed(cursor.key())) record = drop_path(record);
+      records.emplace_back(std::string(cursor.key()), std::move(record));
+    }
+  }
+  for (const auto& [key, record] : records) REQUIRE(txn.put(*versions, key, record, lmdb::What{"version"}).is_ok());
+  for (const char* name : {"stats.last_revision_id", "stats.revision_sweep"}) {
+    REQUIRE(txn.del(*meta, name, lmdb::What{"counter"}).is_ok());
+  }
+  REQUIRE(txn.put(*meta, "format_version", "2", lmdb::What{"format"}).is_ok());
+  REQUIRE(txn.commit().is_ok());
+}
+
+// The number of entries in the named database of the closed store in `dir`.
+inline std::uint64_t stored_entries(const std::filesystem::path& dir, const char* database) {
+  auto env = lmdb::Env::open(dir, std::size_t{1} << 30);
+  REQUIRE(env.is_ok());
+  lmdb::WriteTxn txn;
+  REQUIRE(txn.begin(**env).is_ok());
+  auto dbi = txn.open_db(database);
+  REQUIRE(dbi.is_ok());
+  auto entries = txn.entries(*dbi, lmdb::What{database});
+  REQUIRE(entries.is_ok());
+  txn.abort();
+  return *entries;
 }
 
 }  // namespace kvs::storage::test

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <map>
+#include <random>
 #include <system_error>
 #include <utility>
 
@@ -27,10 +28,16 @@ namespace {
 
 constexpr std::string_view kSegmentMagic = "KVSREDO1";
 constexpr std::string_view kCheckpointMagic = "KVSCKPT1";
-constexpr std::uint32_t kFormat = 1;
+constexpr std::uint32_t kCheckpointFormat = 1;
+// Segment formats: 2 (written) salts its records' CRCs, 1 (still replayed) does not.
+constexpr std::uint32_t kSegmentFormatUnsalted = 1;
+constexpr std::uint32_t kSegmentFormat = 2;
 constexpr std::string_view kCheckpointName = "checkpoint";
 constexpr std::string_view kSegmentSuffix = ".log";
 constexpr std::size_t kRecordHead = 8 + 4;  // body size, CRC
+// A record head of zeros: what follows each record, and the header of a new segment, so that
+// a segment's records end there whatever bytes lie beyond (a recycled file's old records).
+constexpr std::string_view kEndOfRecords("\0\0\0\0\0\0\0\0\0\0\0\0", kRecordHead);
 // The files segments are prepared in (prepare_segment) until start_segment names one: this,
 // then a number, a new one each time, so that a preparation never touches a file being taken.
 constexpr std::string_view kPreparedPrefix = "segment.prepared.";
@@ -58,7 +65,7 @@ class Fd {
 // allows.
 Status write_all(int fd, off_t offset, std::initializer_list<std::string_view> parts,
                  const std::filesystem::path& file) {
-  std::array<iovec, 2> vec{};
+  std::array<iovec, 3> vec{};
   if (parts.size() > vec.size()) return Status::internal("write of more parts than write_all takes");
   std::size_t count = 0;
   for (std::string_view part : parts) {
@@ -119,15 +126,32 @@ std::string segment_name(std::uint64_t first_txnid) {
 
 // A segment's header, decoded.
 struct SegmentHeader {
+  std::uint32_t format = 0;
   std::uint64_t first_txnid = 0;
+  std::uint32_t salt = 0;  // format 2
   std::map<std::uint32_t, std::string> dbs;
   std::size_t size = 0;  // bytes, the CRC included
 };
 
-std::string encode_header(std::uint64_t first_txnid, std::span<const RedoDb> dbs) {
+// The CRC a record's head holds: of the segment's salt and the body (format 2), or of the body
+// alone (format 1).
+std::uint32_t record_crc(std::uint32_t format, std::uint32_t salt, std::string_view body) {
+  if (format == kSegmentFormatUnsalted) return util::crc32c(body);
+  std::string seed;
+  util::put_u32_le(seed, salt);
+  return util::crc32c(body, util::crc32c(seed));
+}
+
+std::uint32_t new_salt() {
+  std::random_device device;
+  return static_cast<std::uint32_t>(device());
+}
+
+std::string encode_header(std::uint64_t first_txnid, std::uint32_t salt, std::span<const RedoDb> dbs) {
   std::string header(kSegmentMagic);
-  util::put_u32_le(header, kFormat);
+  util::put_u32_le(header, kSegmentFormat);
   util::put_u64_le(header, first_txnid);
+  util::put_u32_le(header, salt);
   util::put_u32_le(header, static_cast<std::uint32_t>(dbs.size()));
   for (const RedoDb& db : dbs) {
     util::put_u32_le(header, db.handle);
@@ -147,9 +171,11 @@ Result<SegmentHeader> decode_header(std::string_view bytes, const std::filesyste
   util::ByteReader reader(bytes);
   auto damaged = [&file](std::string_view why) { return damaged_file("segment", file, why); };
   if (reader.bytes(kSegmentMagic.size()) != kSegmentMagic) return damaged("not a redo log segment");
-  if (reader.u32_le() != kFormat) return damaged("unknown format");
   SegmentHeader header;
+  header.format = reader.u32_le();
+  if (header.format != kSegmentFormat && header.format != kSegmentFormatUnsalted) return damaged("unknown format");
   header.first_txnid = reader.u64_le();
+  if (header.format == kSegmentFormat) header.salt = reader.u32_le();
   const std::uint32_t count = reader.u32_le();
   for (std::uint32_t i = 0; i < count && !reader.failed(); ++i) {
     const std::uint32_t handle = reader.u32_le();
@@ -200,11 +226,12 @@ void RedoRecord::del(std::uint32_t db, std::string_view key) {
 struct RedoLog::Segment {
   Fd fd;
   std::filesystem::path path;
+  std::uint32_t salt = 0;
   std::uint64_t end = 0;  // the log position after its last record
   off_t offset = 0;       // where the next record goes in the file; the writer thread's
-  off_t written = 0;      // the file's size: zeros after `offset` when it was prepared
-  Segment(int raw_fd, std::filesystem::path file, off_t at, off_t size)
-      : fd(raw_fd), path(std::move(file)), offset(at), written(size) {}
+  off_t written = 0;      // the file's size: after `offset`, zeros or a recycled file's old bytes
+  Segment(int raw_fd, std::filesystem::path file, std::uint32_t segment_salt, off_t at, off_t size)
+      : fd(raw_fd), path(std::move(file)), salt(segment_salt), offset(at), written(size) {}
 };
 
 struct RedoLog::Prepared {
@@ -230,13 +257,15 @@ Result<std::unique_ptr<RedoLog>> RedoLog::open(const std::filesystem::path& dir)
 }
 
 RedoLog::~RedoLog() {
-  // Best effort, for the disk space of a closed store: the zeros a prepared segment still has
-  // after its records, and a prepared file never used. Replay reads neither.
+  // Best effort, for the disk space of a closed store: what a prepared or recycled segment
+  // still has after its records, a prepared file never used, and a segment kept for
+  // recycling. Replay reads none of them.
   MutexLock lock(mutex_);
   if (current_ && current_->offset < current_->written) {
     static_cast<void>(::ftruncate(current_->fd.get(), current_->offset));
   }
   if (prepared_) static_cast<void>(::unlink(prepared_->path.c_str()));
+  if (!recyclable_.empty()) static_cast<void>(::unlink(recyclable_.c_str()));
 }
 
 Result<std::optional<RedoCheckpoint>> RedoLog::read_checkpoint() const {
@@ -251,7 +280,7 @@ Result<std::optional<RedoCheckpoint>> RedoLog::read_checkpoint() const {
   util::ByteReader reader(*bytes);
   auto damaged = [&file](std::string_view why) { return damaged_file("checkpoint", file, why); };
   if (reader.bytes(kCheckpointMagic.size()) != kCheckpointMagic) return damaged("not a checkpoint file");
-  if (reader.u32_le() != kFormat) return damaged("unknown format");
+  if (reader.u32_le() != kCheckpointFormat) return damaged("unknown format");
   RedoCheckpoint checkpoint;
   checkpoint.txnid = reader.u64_le();
   checkpoint.clean = reader.u8() == 1;
@@ -268,7 +297,7 @@ Result<std::optional<RedoCheckpoint>> RedoLog::read_checkpoint() const {
 
 Status RedoLog::write_checkpoint(const RedoCheckpoint& checkpoint) {
   std::string bytes(kCheckpointMagic);
-  util::put_u32_le(bytes, kFormat);
+  util::put_u32_le(bytes, kCheckpointFormat);
   util::put_u64_le(bytes, checkpoint.txnid);
   bytes.push_back(checkpoint.clean ? '\1' : '\0');
   util::put_u64_le(bytes, checkpoint.data_dev);
@@ -365,15 +394,16 @@ Result<RedoReplay> RedoLog::replay(std::uint64_t after, const Apply& apply) cons
         result.dropped_bytes += rest.size();
       };
       if (rest.size() < kRecordHead) {
-        stop("record head cut short");
+        // The zeros after the last record, cut short (the file was truncated there): the end.
+        if (rest.find_first_not_of('\0') != std::string_view::npos) stop("record head cut short");
         break;
       }
       const std::uint64_t size = util::get_u64_le(rest);
       const std::uint32_t crc = util::get_u32_le(rest.substr(8));
       if (size == 0 && crc == 0) {
-        // The zeros of a prepared segment: its records end here. Bytes after them were
-        // written past a record never written whole, so nothing after them was acknowledged.
-        if (rest.find_first_not_of('\0') != std::string_view::npos) stop("zeros before further bytes");
+        // The zeros after the last record: the segment's records end here. What lies beyond
+        // is a prepared file's zeros, a recycled file's old records, or part of a record whose
+        // head never reached the disk, which no sync covered and so was never acknowledged.
         break;
       }
       if (size < 8 || size > rest.size() - kRecordHead) {
@@ -381,7 +411,7 @@ Result<RedoReplay> RedoLog::replay(std::uint64_t after, const Apply& apply) cons
         break;
       }
       const std::string_view body = rest.substr(kRecordHead, size);
-      if (util::crc32c(body) != crc) {
+      if (record_crc(header->format, header->salt, body) != crc) {
         stop("record checksum mismatch");
         break;
       }
@@ -451,30 +481,34 @@ Status RedoLog::start_segment(std::uint64_t first_txnid, std::span<const RedoDb>
     if (Status s = sync_through(previous->end); !s.is_ok()) return s;
   }
   const std::filesystem::path file = dir_ / segment_name(first_txnid);
-  const std::string header = encode_header(first_txnid, dbs);
+  // A fresh salt each time: a recycled file's old records fail the new segment's CRCs.
+  const std::uint32_t salt = new_salt();
+  const std::string header = encode_header(first_txnid, salt, dbs);
+  const off_t header_end = static_cast<off_t>(header.size() + kEndOfRecords.size());
   std::unique_ptr<Prepared> prepared;
   {
     MutexLock lock(mutex_);
     prepared = std::move(prepared_);
   }
-  const bool use_prepared = prepared && prepared->size > static_cast<off_t>(header.size());
-  const off_t size = use_prepared ? prepared->size : static_cast<off_t>(header.size());
+  const bool use_prepared = prepared && prepared->size > header_end;
+  const off_t size = use_prepared ? prepared->size : header_end;
   if (use_prepared) {
     // The header goes in first and is synced, then the file takes its name: a crash leaves
-    // either a prepared file (removed at the next open) or a whole segment header.
+    // either a prepared file (removed at the next open) or a whole segment header, with no
+    // record after it.
     const std::filesystem::path& from = prepared->path;
-    if (Status s = write_all(prepared->fd.get(), 0, {header}, from); !s.is_ok()) return s;
+    if (Status s = write_all(prepared->fd.get(), 0, {header, kEndOfRecords}, from); !s.is_ok()) return s;
     if (::fdatasync(prepared->fd.get()) != 0) return errno_status("sync " + from.string());
     if (::rename(from.c_str(), file.c_str()) != 0) return errno_status("rename " + from.string());
   }
   Fd fd(use_prepared ? prepared->fd.release() : ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd.valid()) return errno_status("create " + file.string());
   if (!use_prepared) {
-    if (Status s = write_all(fd.get(), 0, {header}, file); !s.is_ok()) return s;
+    if (Status s = write_all(fd.get(), 0, {header, kEndOfRecords}, file); !s.is_ok()) return s;
     if (::fdatasync(fd.get()) != 0) return errno_status("sync " + file.string());
   }
   if (Status s = sync_dir(dir_); !s.is_ok()) return s;
-  auto segment = std::make_shared<Segment>(fd.release(), file, static_cast<off_t>(header.size()), size);
+  auto segment = std::make_shared<Segment>(fd.release(), file, salt, static_cast<off_t>(header.size()), size);
   MutexLock lock(mutex_);
   segment->end = position_;
   current_ = std::move(segment);
@@ -483,23 +517,33 @@ Status RedoLog::start_segment(std::uint64_t first_txnid, std::span<const RedoDb>
 
 Status RedoLog::prepare_segment(std::uint64_t bytes) {
   std::filesystem::path file;
+  bool recycled = false;
   {
     MutexLock lock(mutex_);
     if (prepared_) return Status::ok();
-    file = dir_ / (std::string(kPreparedPrefix) + std::to_string(++prepared_count_));
+    recycled = !recyclable_.empty();
+    file = recycled ? std::exchange(recyclable_, std::filesystem::path())
+                    : dir_ / (std::string(kPreparedPrefix) + std::to_string(++prepared_count_));
   }
-  Fd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  off_t size = 0;
+  Fd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (recycled ? 0 : O_TRUNC), 0600));
   if (!fd.valid()) return errno_status("create " + file.string());
+  if (recycled) {
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return errno_status("stat " + file.string());
+    size = st.st_size;
+  }
   // Zeros really written, not fallocate: space fallocate reserves is marked unwritten, and
-  // the first write into it changes the file's extents, which again needs the journal.
+  // the first write into it changes the file's extents, which again needs the journal. A
+  // recycled file gets them only past its end, when it is smaller than asked.
   const std::string zeros(std::size_t{1} << 20, '\0');
   Status written;
-  off_t size = 0;
+  const off_t from = size;
   while (written.is_ok() && static_cast<std::uint64_t>(size) < bytes) {
     written = write_all(fd.get(), size, {zeros}, file);
     size += static_cast<off_t>(zeros.size());
   }
-  if (written.is_ok() && ::fdatasync(fd.get()) != 0) written = errno_status("sync " + file.string());
+  if (written.is_ok() && size > from && ::fdatasync(fd.get()) != 0) written = errno_status("sync " + file.string());
   if (!written.is_ok()) {
     static_cast<void>(::unlink(file.c_str()));  // out of space, most likely: give it back
     return written;
@@ -520,13 +564,16 @@ Result<std::uint64_t> RedoLog::append(const RedoRecord& record) {
   std::string head;
   head.reserve(kRecordHead);
   util::put_u64_le(head, record.body().size());
-  util::put_u32_le(head, util::crc32c(record.body()));
-  // One pwritev for head and body; a short write (or a crash between its parts) leaves a
-  // record that replay's checks end the log at.
-  if (Status s = write_all(segment->fd.get(), segment->offset, {head, record.body()}, segment->path); !s.is_ok()) {
+  util::put_u32_le(head, record_crc(kSegmentFormat, segment->salt, record.body()));
+  // One pwritev for head, body and the zeros that end the records after it (the next record
+  // writes over them); a short write (or a crash between its parts) leaves a record that
+  // replay's checks end the log at.
+  if (Status s = write_all(segment->fd.get(), segment->offset, {head, record.body(), kEndOfRecords}, segment->path);
+      !s.is_ok()) {
     return s;
   }
   segment->offset += static_cast<off_t>(head.size() + record.body().size());
+  segment->written = std::max(segment->written, segment->offset + static_cast<off_t>(kEndOfRecords.size()));
   MutexLock lock(mutex_);
   position_ += head.size() + record.body().size();
   segment->end = position_;
@@ -568,8 +615,22 @@ Status RedoLog::remove_segments_through(std::uint64_t txnid) {
     // A segment's records run up to the next segment's first txnid - 1.
     const bool next_starts_after = i + 1 < segments->size() && (*segments)[i + 1].first <= txnid + 1;
     if (path == current || !next_starts_after) continue;
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_status("remove " + path.string());
     removed = true;
+    {
+      // One is kept for prepare_segment to reuse: its blocks are allocated and written, so a
+      // record written into them needs no journal commit, and no zeros need writing first. It
+      // takes a prepared file's name (durable with the folder's sync below) before anything
+      // is written into it: a crash then leaves a file that open removes, never a segment
+      // whose old records sit under a new header.
+      MutexLock lock(mutex_);
+      if (recyclable_.empty() && !prepared_) {
+        std::filesystem::path kept = dir_ / (std::string(kPreparedPrefix) + std::to_string(++prepared_count_));
+        if (::rename(path.c_str(), kept.c_str()) != 0) return errno_status("rename " + path.string());
+        recyclable_ = std::move(kept);
+        continue;
+      }
+    }
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_status("remove " + path.string());
   }
   if (removed) return sync_dir(dir_);
   return Status::ok();

@@ -29,13 +29,17 @@
 //                     close), u64 st_dev and st_ino of data.mdb, u32 meta page size, the meta
 //                     page, u32 CRC-32C of all before it. Replaced whole (written aside,
 //                     synced, renamed, directory synced).
-//   <first txnid>.log a segment: "KVSREDO1", u32 format, u64 first txnid, u32 count, then per
-//                     database u32 handle, u16 name size, name; u32 CRC-32C of the header. Then
-//                     records: u64 body size, u32 CRC-32C of the body, body = u64 txnid, then
-//                     operations: u8 kind (1 put, 2 delete), u32 database handle, u32 key size,
-//                     key, and for a put u32 value size, value. All little-endian.
-//                     A segment made from a prepared file (prepare_segment) is zeros after its
-//                     last record; a record head of zeros ends its records.
+//   <first txnid>.log a segment: "KVSREDO1", u32 format (2), u64 first txnid, u32 salt (random
+//                     per segment), u32 count, then per database u32 handle, u16 name size,
+//                     name; u32 CRC-32C of the header. Then records: u64 body size, u32 CRC-32C
+//                     of the salt (4 bytes) and the body, body = u64 txnid, then operations: u8
+//                     kind (1 put, 2 delete), u32 database handle, u32 key size, key, and for a
+//                     put u32 value size, value. All little-endian. A record head of zeros ends
+//                     the records: one is written after the header and after each record (the
+//                     next record goes over it), so a segment's records end there whatever
+//                     follows: zeros of a prepared file, or old records of a recycled one
+//                     (prepare_segment), whose CRCs do not match the new salt. Format 1, still
+//                     replayed, has no salt and CRCs of the body alone.
 // Replay stops at the first record that is short or fails its CRC (a torn tail): what follows
 // it, in its segment and in later ones, is not applied, and recovery ends at the last complete
 // record before it (each record was whole on disk before its batch was acknowledged).
@@ -156,8 +160,10 @@ class RedoLog {
   // segment it replaces, creates the new one (from the prepared file when there is one) and
   // syncs the folder. Writer thread.
   Status start_segment(std::uint64_t first_txnid, std::span<const RedoDb> dbs);
-  // Prepares the file of the next segment: `bytes` (rounded up to a MiB) of zeros, written and
-  // synced, for start_segment to take. A record appended into space already written makes its
+  // Prepares the file of the next segment, for start_segment to take: a segment that
+  // remove_segments_through kept instead of deleting it, renamed (and grown with zeros to
+  // `bytes` when smaller), or else a new file of `bytes` (rounded up to a MiB) of zeros,
+  // written and synced. A record appended into space already written makes its
   // fdatasync write just the data; one that grows the file must also commit the file system's
   // journal (the new size and blocks), which under load cost the sync two to three times as
   // long (ext4, a PUT load: mean 738-826 us against 263-435 us, p99 8.3-10.3 ms against
@@ -173,7 +179,8 @@ class RedoLog {
   // the kernel may have dropped the pages, and a second fsync would wrongly succeed.
   Status sync_through(std::uint64_t position);
   // Deletes every segment whose records are all of transactions up to `txnid` (the segments
-  // before the one holding txnid + 1), then syncs the folder.
+  // before the one holding txnid + 1), then syncs the folder; keeps one of them for
+  // prepare_segment to recycle while none is prepared (deleted with the log if never used).
   Status remove_segments_through(std::uint64_t txnid);
 
   // Bytes appended since open, and of them durable.
@@ -195,6 +202,7 @@ class RedoLog {
   Status sync_failure_ KVS_GUARDED_BY(mutex_);
   std::unique_ptr<Prepared> prepared_ KVS_GUARDED_BY(mutex_);  // prepare_segment's file, not yet taken
   std::uint64_t prepared_count_ KVS_GUARDED_BY(mutex_) = 0;  // files prepared, for their names
+  std::filesystem::path recyclable_ KVS_GUARDED_BY(mutex_);  // a removed segment kept for prepare_segment
 };
 
 }  // namespace kvs::storage

@@ -3,10 +3,12 @@
 // round-trips and a damaged one is refused.
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -59,6 +61,9 @@ Replayed replay_all(const RedoLog& log, std::uint64_t after) {
   out.summary = *result;
   return out;
 }
+
+// The record head of zeros that follows a segment's last record.
+constexpr std::uintmax_t kEndOfRecords = 12;
 
 std::vector<fs::path> segments_in(const fs::path& dir) {
   std::vector<fs::path> segments;
@@ -131,13 +136,13 @@ TEST_CASE("redo log replay stops at a torn or damaged tail and keeps every compl
     REQUIRE(log->start_segment(1, kDbs).is_ok());
     REQUIRE(log->append(record_of(1)).is_ok());
     REQUIRE(log->append(record_of(2)).is_ok());
-    two_records = fs::file_size(segments_in(redo).at(0));
+    two_records = fs::file_size(segments_in(redo).at(0)) - kEndOfRecords;
     auto end = log->append(record_of(3));
     REQUIRE(end.is_ok());
     REQUIRE(log->sync_through(*end).is_ok());
   }
   const fs::path segment = segments_in(redo).at(0);
-  const std::uintmax_t whole = fs::file_size(segment);
+  const std::uintmax_t whole = fs::file_size(segment);  // closed: it ends at its last record
   std::string bytes(whole, '\0');
   {
     std::ifstream in(segment, std::ios::binary);
@@ -158,6 +163,16 @@ TEST_CASE("redo log replay stops at a torn or damaged tail and keeps every compl
       CHECK(replayed.summary.last_txnid == 2);
       CHECK(replayed.summary.dropped_bytes == size - two_records);
       if (size > two_records) CHECK_FALSE(replayed.summary.dropped_reason.empty());
+    }
+    // Cut in the zeros after it, as a crash leaves it: every record is whole, nothing dropped.
+    for (std::uintmax_t zeros = 0; zeros <= kEndOfRecords; ++zeros) {
+      rewrite(bytes + std::string(zeros, '\0'));
+      auto log = open_log(redo);
+      Replayed replayed = replay_all(*log, 0);
+      INFO(zeros << " zeros after the last record");
+      CHECK(replayed.summary.transactions == 3);
+      CHECK(replayed.summary.dropped_bytes == 0);
+      CHECK(replayed.summary.dropped_reason.empty());
     }
   }
   SECTION("any byte of the last record flipped") {
@@ -235,7 +250,7 @@ TEST_CASE("a prepared segment takes records into its zeros, and replay ends them
   CHECK(files.size() == 2);  // the two segments, no prepared file
   const fs::path segment = segments_in(redo).at(1);
   // Both segments have the same header; the second holds records 2 and 3 and now ends there.
-  const std::uint64_t header = fs::file_size(segments_in(redo).at(0)) - one;
+  const std::uint64_t header = fs::file_size(segments_in(redo).at(0)) - one - kEndOfRecords;
   CHECK(fs::file_size(segment) == header + (three - one));
 
   SECTION("a torn last record among the zeros ends replay before it") {
@@ -248,13 +263,14 @@ TEST_CASE("a prepared segment takes records into its zeros, and replay ends them
     CHECK(replayed.summary.last_txnid == 2);
     CHECK_THAT(replayed.summary.dropped_reason, Catch::Contains("checksum"));
   }
-  SECTION("zeros with bytes after them end replay at the zeros, and say so") {
+  SECTION("bytes after the zeros are not read: replay ends at the zeros") {
     fs::resize_file(segment, 1u << 20);
     write_at(segment, 1u << 19, "stray");
     auto log = open_log(redo);
     Replayed replayed = replay_all(*log, 0);
     CHECK(replayed.summary.transactions == 3);
-    CHECK_THAT(replayed.summary.dropped_reason, Catch::Contains("zeros before further bytes"));
+    CHECK(replayed.summary.dropped_bytes == 0);
+    CHECK(replayed.summary.dropped_reason.empty());
   }
   SECTION("a prepared file left by a crash is removed at open") {
     const fs::path left = redo / "segment.prepared.7";
@@ -263,6 +279,76 @@ TEST_CASE("a prepared segment takes records into its zeros, and replay ends them
     CHECK_FALSE(fs::exists(left));
     CHECK(replay_all(*log, 0).summary.transactions == 3);
   }
+}
+
+std::string file_bytes(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+ino_t inode_of(const fs::path& file) {
+  struct stat st {};
+  REQUIRE(::stat(file.c_str(), &st) == 0);
+  return st.st_ino;
+}
+
+TEST_CASE("a segment removed after a checkpoint is recycled as a later one, and its old records never replay",
+          "[storage][redo]") {
+  kvs::test::TempDir dir;
+  const fs::path redo = dir.path() / "redo";
+  auto log = open_log(redo);
+  REQUIRE(log->start_segment(1, kDbs).is_ok());
+  for (std::uint64_t txnid = 1; txnid <= 5; ++txnid) REQUIRE(log->append(record_of(txnid)).is_ok());
+  REQUIRE(log->start_segment(6, kDbs).is_ok());
+  auto six = log->append(record_of(6));
+  REQUIRE(six.is_ok());
+  const fs::path old = segments_in(redo).at(0);
+  const ino_t old_inode = inode_of(old);
+  const std::uintmax_t old_size = fs::file_size(old);
+
+  // A checkpoint at 5: the first segment goes, kept aside under a prepared file's name.
+  REQUIRE(log->remove_segments_through(5).is_ok());
+  CHECK(segments_in(redo).size() == 1);
+  CHECK_FALSE(fs::exists(old));
+  REQUIRE(log->prepare_segment(1).is_ok());
+  REQUIRE(log->start_segment(7, kDbs).is_ok());
+  const fs::path recycled = segments_in(redo).at(1);
+  CHECK(inode_of(recycled) == old_inode);
+  CHECK(fs::file_size(recycled) == old_size);  // as large as asked already: no zeros written
+  auto seven = log->append(record_of(7));
+  REQUIRE(seven.is_ok());
+  REQUIRE(log->sync_through(*seven).is_ok());
+
+  // Records 2 to 5 of the old segment lie after record 7: replay reads 6 and 7 only.
+  Replayed replayed = replay_all(*log, 5);
+  CHECK(replayed.summary.transactions == 2);
+  CHECK(replayed.summary.last_txnid == 7);
+  CHECK(replayed.summary.dropped_bytes == 0);
+  CHECK(replayed.summary.dropped_reason.empty());
+
+  // A record written whole under another segment's salt, even one with the very txnid replay
+  // expects next, fails this segment's CRC where the zeros after record 7 were.
+  std::string foreign;
+  std::uintmax_t header = 0;
+  {
+    kvs::test::TempDir other_dir;
+    auto other = open_log(other_dir.path());
+    REQUIRE(other->start_segment(8, kDbs).is_ok());
+    header = fs::file_size(segments_in(other_dir.path()).at(0)) - kEndOfRecords;
+    auto eight = other->append(record_of(8));
+    REQUIRE(eight.is_ok());
+    foreign = file_bytes(segments_in(other_dir.path()).at(0)).substr(header, *eight);
+  }
+  const std::uintmax_t after_seven = header + (*seven - *six);
+  REQUIRE(file_bytes(recycled).substr(after_seven, kEndOfRecords) == std::string(kEndOfRecords, '\0'));
+  write_at(recycled, after_seven, foreign);
+  Replayed salted = replay_all(*log, 5);
+  CHECK(salted.summary.transactions == 2);
+  CHECK_THAT(salted.summary.dropped_reason, Catch::Contains("checksum"));
+  // The same record appended to this segment replays.
+  write_at(recycled, after_seven, std::string(kEndOfRecords, '\0'));
+  REQUIRE(log->append(record_of(8)).is_ok());
+  CHECK(replay_all(*log, 5).summary.transactions == 3);
 }
 
 TEST_CASE("a redo log checkpoint round-trips and a damaged one is refused", "[storage][redo]") {

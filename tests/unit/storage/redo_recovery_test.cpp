@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "store_support.hpp"
 #include "support/forked_child.hpp"
 #include "support/temp_dir.hpp"
+#include "util/coding.hpp"
 
 namespace kvs::storage::test {
 namespace {
@@ -103,28 +105,54 @@ void lose_pages_after_checkpoint(const StoreOptions& options) {
   ::close(fd);
 }
 
-// Zeros the last 100 bytes of the records of the log's last segment (the file keeps its size,
-// as a crash into a prepared segment leaves it). The records end at the last byte that is not
-// zero, give or take the few zero bytes a record may end with; each write is its own record of
-// well over 100 bytes, so this tears exactly the last write's record, and losing it is what
-// recovery must show.
-void tear_last_record(const StoreOptions& options) {
+std::vector<fs::path> segments_of(const StoreOptions& options) {
   std::vector<fs::path> segments;
   for (const auto& entry : fs::directory_iterator(options.dir / "redo")) {
     if (entry.path().extension() == ".log") segments.push_back(entry.path());
   }
   std::sort(segments.begin(), segments.end());
-  REQUIRE_FALSE(segments.empty());
-  const fs::path last = segments.back();
-  std::string bytes(fs::file_size(last), '\0');
-  {
-    std::ifstream in(last, std::ios::binary);
-    in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return segments;
+}
+
+std::string bytes_of(const fs::path& file) {
+  std::string bytes(fs::file_size(file), '\0');
+  std::ifstream in(file, std::ios::binary);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return bytes;
+}
+
+// Where the records of a segment end, walked as redo_log.hpp lays them out: at the record head
+// of zeros after the last (what follows may be a recycled file's old records).
+std::size_t records_end(std::string_view bytes) {
+  // The header: magic, format 2, first txnid, salt, then the databases and a CRC.
+  REQUIRE(bytes.size() > 28);
+  REQUIRE(util::get_u32_le(bytes.substr(8)) == 2);
+  std::size_t at = 24;
+  const std::uint32_t dbs = util::get_u32_le(bytes.substr(at));
+  at += 4;
+  for (std::uint32_t i = 0; i < dbs; ++i) at += 4 + 2 + util::get_u16_le(bytes.substr(at + 4));
+  at += 4;
+  for (;;) {
+    REQUIRE(at + 12 <= bytes.size());
+    const std::uint64_t size = util::get_u64_le(bytes.substr(at));
+    if (size == 0) return at;
+    at += 12 + size;
   }
-  const std::size_t end = bytes.find_last_not_of('\0') + 1;
+}
+
+// Zeros the last 100 bytes of the records of the log's last segment (the file keeps its size,
+// as a crash leaves it). Each write is its own record of well over 100 bytes, so this tears
+// exactly the last write's record, and losing it is what recovery must show.
+void tear_last_record(const StoreOptions& options) {
+  const std::vector<fs::path> segments = segments_of(options);
+  REQUIRE_FALSE(segments.empty());
+  std::string bytes = bytes_of(segments.back());
+  const std::size_t end = records_end(bytes);
   REQUIRE(end > 100);
-  std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(end - 100), bytes.end(), '\0');
-  std::ofstream(last, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(end - 100), bytes.begin() + static_cast<std::ptrdiff_t>(end),
+            '\0');
+  std::ofstream(segments.back(), std::ios::binary | std::ios::trunc)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 // Every write of the child is there, as written; the counters and the audit chain agree.
@@ -167,6 +195,41 @@ TEST_CASE("a torn redo log tail recovers to the last complete transaction", "[st
   lose_pages_after_checkpoint(options);
   tear_last_record(options);
   require_all_writes(options, kWrites - 1);
+}
+
+// Whether some segment of the log holds bytes other than zeros after its records: the old
+// records of a recycled file, which the new segment's records were too few to cover.
+bool old_records_after_records(const StoreOptions& options) {
+  for (const fs::path& segment : segments_of(options)) {
+    const std::string bytes = bytes_of(segment);
+    if (bytes.find_first_not_of('\0', records_end(bytes)) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_CASE("with segments recycled, a crash recovers every write, and a torn tail all but the last", "[storage][redo]") {
+  // A checkpoint every few records' worth of log: old segments are recycled as new ones, so
+  // the last segment's records may be followed by old ones, which replay must not take. Whether
+  // they are depends on how many records the last segment got before the crash: the child is
+  // run again (in a new directory) until they are.
+  std::unique_ptr<kvs::test::TempDir> dir;
+  StoreOptions options;
+  bool recycled = false;
+  for (int attempt = 0; attempt < 10 && !recycled; ++attempt) {
+    dir = std::make_unique<kvs::test::TempDir>();
+    options = recovery_options(*dir);
+    options.checkpoint.interval = std::chrono::milliseconds(1);
+    options.checkpoint.log_bytes = 4096;
+    options.hold = std::chrono::milliseconds(0);  // a checkpoint can follow any write
+    write_and_die(options);
+    recycled = old_records_after_records(options);
+  }
+  REQUIRE(recycled);
+  SECTION("the log whole") { require_all_writes(options, kWrites); }
+  SECTION("a torn tail") {
+    tear_last_record(options);
+    require_all_writes(options, kWrites - 1);
+  }
 }
 
 TEST_CASE("writes of a held transaction that never committed come back from the log", "[storage][redo]") {

@@ -136,8 +136,9 @@ class Tables {
 
   // Examines up to `budget` revision log entries from next.revision_sweep on, wrapping to the
   // first entry at the end, and deletes those that are no longer kept (revision_is_kept: their
-  // path was written max_revisions times since, or purged, or written with history off).
-  // Updates next.revision_sweep. An entry that does not decode is left alone. Errors as for
+  // path was written max_revisions times since, or purged, or written with history off). With
+  // history off (or max_revisions 0) none is kept: the log empties as writes go on. Updates
+  // next.revision_sweep. An entry that does not decode is left alone. Errors as for
   // apply_version.
   Status sweep_revisions(lmdb::WriteTxn& txn, Counters& next, std::size_t budget) const;
 

@@ -40,8 +40,6 @@ constexpr std::string_view kChangeBytesName = "stats.change_bytes";
 constexpr std::string_view kRevisionIdName = "stats.last_revision_id";
 constexpr std::string_view kRevisionSweepName = "stats.revision_sweep";
 
-bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
-
 // Keys whose first segment starts with '_' are the system's own (users, groups, ...): they
 // are not counted as live keys.
 bool is_reserved_path(std::string_view path) { return !path.empty() && path.front() == '_'; }
@@ -89,7 +87,7 @@ Result<std::string> make_feed_id() {
 }  // namespace
 
 bool is_reserved_meta(std::string_view name) {
-  return name == kFormatVersionName || starts_with(name, kCounterPrefix) || name == kFeedIdName;
+  return name == kFormatVersionName || name.starts_with(kCounterPrefix) || name == kFeedIdName;
 }
 
 Result<Version> decode_for(std::string_view bytes, std::string_view path) {

@@ -156,6 +156,20 @@ class Tables {
   // current version carries.
   Result<RevisionRef> append_revision(lmdb::WriteTxn& txn, std::string_view record,
                                       const std::optional<RevisionRef>& previous, Counters& next) const;
+  // Appends `record` as revision `revision` after the one `previous` heads: the one append of
+  // the log, for a new revision and for one moved from the old layout.
+  Result<RevisionRef> put_revision(lmdb::WriteTxn& txn, std::uint64_t revision, std::string_view record,
+                                   const std::optional<RevisionRef>& previous, Counters& next) const;
+  // What `versions` holds for a path: whether a version, and the reference it carries.
+  struct CurrentRef {
+    bool held = false;
+    std::optional<RevisionRef> ref;
+  };
+  Result<CurrentRef> read_current_ref(const lmdb::Txn& txn, std::string_view path_key, std::string_view path) const;
+  // Calls `visit` on each kept entry of the chain `head` heads, newest first, until it returns
+  // false.
+  Status walk_revisions(const lmdb::Txn& txn, std::string_view path, const RevisionRef& head,
+                        const std::function<bool(const RevisionEntry&)>& visit) const;
   // Moves the revisions of `path_key` kept in the old path-keyed layout to the revision log,
   // oldest first, and returns the reference to the newest (nullopt when it held none).
   Result<std::optional<RevisionRef>> adopt_path_revisions(lmdb::WriteTxn& txn, std::string_view path_key,

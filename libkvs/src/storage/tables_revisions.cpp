@@ -16,22 +16,23 @@ namespace {
 
 using lmdb::What;
 
-bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
-
 }  // namespace
 
 // Ids only grow, so each entry lands at the end of the log.
-Result<RevisionRef> Tables::append_revision(lmdb::WriteTxn& txn, std::string_view record,
-                                            const std::optional<RevisionRef>& previous, Counters& next) const {
+Result<RevisionRef> Tables::put_revision(lmdb::WriteTxn& txn, std::uint64_t revision, std::string_view record,
+                                         const std::optional<RevisionRef>& previous, Counters& next) const {
   const std::uint64_t id = next.revision_id + 1;
-  RevisionRef ref{1, id, id};
-  if (previous) ref = RevisionRef{previous->revision + 1, id, previous->since};
-  std::string entry = encode_revision_entry(ref.revision, previous ? previous->head : 0, record);
+  std::string entry = encode_revision_entry(revision, previous ? previous->head : 0, record);
   Status stored = txn.put(dbs_.revision_log, keys::sequence_key(id), entry, What{"revision log entry"},
                           lmdb::PutMode::kAppend);
   if (!stored.is_ok()) return stored;
   next.revision_id = id;
-  return ref;
+  return RevisionRef{revision, id, previous ? previous->since : id};
+}
+
+Result<RevisionRef> Tables::append_revision(lmdb::WriteTxn& txn, std::string_view record,
+                                            const std::optional<RevisionRef>& previous, Counters& next) const {
+  return put_revision(txn, previous ? previous->revision + 1 : 1, record, previous, next);
 }
 
 Result<std::optional<RevisionRef>> Tables::adopt_path_revisions(lmdb::WriteTxn& txn, std::string_view path_key,
@@ -41,17 +42,12 @@ Result<std::optional<RevisionRef>> Tables::adopt_path_revisions(lmdb::WriteTxn& 
   if (Status s = cursor.open(txn, dbs_.path_revisions, "revisions"); !s.is_ok()) return s;
   std::optional<RevisionRef> ref;
   bool at = cursor.seek(prefix);
-  while (at && starts_with(cursor.key(), prefix)) {
+  while (at && cursor.key().starts_with(prefix)) {
     if (keys::is_revision_of(cursor.key(), prefix)) {
       // Numbered as they were: the next write goes on from the newest.
-      const std::uint64_t revision = keys::revision_number(cursor.key());
-      const std::uint64_t id = next.revision_id + 1;
-      std::string entry = encode_revision_entry(revision, ref ? ref->head : 0, cursor.value());
-      Status stored = txn.put(dbs_.revision_log, keys::sequence_key(id), entry, What{"revision log entry"},
-                              lmdb::PutMode::kAppend);
-      if (!stored.is_ok()) return stored;
-      next.revision_id = id;
-      ref = RevisionRef{revision, id, ref ? ref->since : id};
+      auto moved = put_revision(txn, keys::revision_number(cursor.key()), cursor.value(), ref, next);
+      if (!moved.is_ok()) return moved.status();
+      ref = *moved;
       if (Status s = cursor.del("move a revision to the log"); !s.is_ok()) return s;
     }
     at = cursor.next();
@@ -65,7 +61,7 @@ Status Tables::drop_path_revisions(lmdb::WriteTxn& txn, std::string_view path_ke
   lmdb::Cursor cursor;
   if (Status s = cursor.open(txn, dbs_.path_revisions, "revisions"); !s.is_ok()) return s;
   bool at = cursor.seek(prefix);
-  while (at && starts_with(cursor.key(), prefix)) {
+  while (at && cursor.key().starts_with(prefix)) {
     if (keys::is_revision_of(cursor.key(), prefix)) {
       if (Status s = cursor.del("drop revision"); !s.is_ok()) return s;
     }
@@ -81,7 +77,7 @@ Result<std::vector<StoredRevision>> Tables::read_path_revisions(const lmdb::Txn&
   const std::string prefix = keys::revision_prefix(key);
   std::vector<StoredRevision> revisions;
   bool at = cursor.seek_before(keys::revision_key(key, std::numeric_limits<std::uint64_t>::max()));
-  while (at && starts_with(cursor.key(), prefix) && revisions.size() < options_.max_revisions) {
+  while (at && cursor.key().starts_with(prefix) && revisions.size() < options_.max_revisions) {
     if (keys::is_revision_of(cursor.key(), prefix)) {
       auto version = decode_for(cursor.value(), path);
       if (!version.is_ok()) return version.status();
@@ -93,43 +89,62 @@ Result<std::vector<StoredRevision>> Tables::read_path_revisions(const lmdb::Txn&
   return revisions;
 }
 
-Result<std::vector<StoredRevision>> Tables::read_history(const lmdb::Txn& txn, std::string_view path) const {
-  const std::string key = keys::path_key(path);
-  auto current = txn.get(dbs_.versions, key, What{"version of", path});
+Result<Tables::CurrentRef> Tables::read_current_ref(const lmdb::Txn& txn, std::string_view path_key,
+                                                   std::string_view path) const {
+  auto current = txn.get(dbs_.versions, path_key, What{"version of", path});
   if (!current.is_ok()) return current.status();
-  if (!current->has_value()) return std::vector<StoredRevision>{};
-  auto ref = decode_revision_ref(**current, key);
+  if (!current->has_value()) return CurrentRef{};
+  auto ref = decode_revision_ref(**current, path_key);
   if (!ref.is_ok()) return ref.status().with_context(What{"current version of", path}.text());
-  if (!ref->has_value()) return read_path_revisions(txn, path);
+  return CurrentRef{true, *ref};
+}
 
-  // The chain from its head, as far back as it is kept. A link the sweep already took (the
-  // max_revisions of an earlier open was smaller) ends it.
-  std::vector<StoredRevision> revisions;
-  std::uint64_t id = (*ref)->head;
-  while (id != 0 && revisions.size() < options_.max_revisions) {
+// The chain from its head, as far back as it is kept. A link the sweep already took (the
+// max_revisions of an earlier open was smaller) ends it.
+Status Tables::walk_revisions(const lmdb::Txn& txn, std::string_view path, const RevisionRef& head,
+                              const std::function<bool(const RevisionEntry&)>& visit) const {
+  for (std::uint64_t id = head.head; id != 0;) {
     auto bytes = txn.get(dbs_.revision_log, keys::sequence_key(id), What{"revision of", path});
     if (!bytes.is_ok()) return bytes.status();
     if (!bytes->has_value()) break;
     auto entry = decode_revision_entry(**bytes);
     if (!entry.is_ok()) return entry.status().with_context(What{"revision of", path}.text());
-    if (!revision_is_kept(**ref, id, entry->revision, options_.max_revisions)) break;
-    auto version = decode_for(entry->record, path);
-    if (!version.is_ok()) return version.status();
-    revisions.push_back(StoredRevision{entry->revision, std::move(*version)});
+    if (!revision_is_kept(head, id, entry->revision, options_.max_revisions) || !visit(*entry)) break;
     id = entry->previous;
   }
+  return Status::ok();
+}
+
+Result<std::vector<StoredRevision>> Tables::read_history(const lmdb::Txn& txn, std::string_view path) const {
+  const std::string key = keys::path_key(path);
+  auto current = read_current_ref(txn, key, path);
+  if (!current.is_ok()) return current.status();
+  if (!current->held) return std::vector<StoredRevision>{};
+  if (!current->ref) return read_path_revisions(txn, path);
+
+  std::vector<StoredRevision> revisions;
+  Status failed;
+  Status walked = walk_revisions(txn, path, *current->ref, [&](const RevisionEntry& entry) {
+    auto version = decode_for(entry.record, path);
+    if (!version.is_ok()) {
+      failed = version.status();
+      return false;
+    }
+    revisions.push_back(StoredRevision{entry.revision, std::move(*version)});
+    return revisions.size() < options_.max_revisions;
+  });
+  if (!walked.is_ok()) return walked;
+  if (!failed.is_ok()) return failed;
   return revisions;
 }
 
 Result<std::optional<StoredRevision>> Tables::read_revision(const lmdb::Txn& txn, std::string_view path,
                                                              std::uint64_t revision) const {
   const std::string key = keys::path_key(path);
-  auto current = txn.get(dbs_.versions, key, What{"version of", path});
+  auto current = read_current_ref(txn, key, path);
   if (!current.is_ok()) return current.status();
-  if (!current->has_value()) return std::optional<StoredRevision>();
-  auto ref = decode_revision_ref(**current, key);
-  if (!ref.is_ok()) return ref.status().with_context(What{"current version of", path}.text());
-  if (!ref->has_value()) {
+  if (!current->held) return std::optional<StoredRevision>();
+  if (!current->ref) {
     auto bytes = txn.get(dbs_.path_revisions, keys::revision_key(key, revision), What{"revision of", path});
     if (!bytes.is_ok()) return bytes.status();
     if (!bytes->has_value()) return std::optional<StoredRevision>();
@@ -137,26 +152,23 @@ Result<std::optional<StoredRevision>> Tables::read_revision(const lmdb::Txn& txn
     if (!version.is_ok()) return version.status();
     return std::optional<StoredRevision>(StoredRevision{revision, std::move(*version)});
   }
-  const RevisionRef& head = **ref;
-  if (revision == 0 || revision > head.revision || head.revision - revision >= options_.max_revisions) {
-    return std::optional<StoredRevision>();
-  }
-  std::uint64_t id = head.head;
-  while (id != 0) {
-    auto bytes = txn.get(dbs_.revision_log, keys::sequence_key(id), What{"revision of", path});
-    if (!bytes.is_ok()) return bytes.status();
-    if (!bytes->has_value()) break;
-    auto entry = decode_revision_entry(**bytes);
-    if (!entry.is_ok()) return entry.status().with_context(What{"revision of", path}.text());
-    if (!revision_is_kept(head, id, entry->revision, options_.max_revisions) || entry->revision < revision) break;
-    if (entry->revision == revision) {
-      auto version = decode_for(entry->record, path);
-      if (!version.is_ok()) return version.status();
-      return std::optional<StoredRevision>(StoredRevision{revision, std::move(*version)});
+  std::optional<StoredRevision> found;
+  Status failed;
+  Status walked = walk_revisions(txn, path, *current->ref, [&](const RevisionEntry& entry) {
+    if (entry.revision > revision) return true;
+    if (entry.revision == revision) {
+      auto version = decode_for(entry.record, path);
+      if (!version.is_ok()) {
+        failed = version.status();
+      } else {
+        found = StoredRevision{revision, std::move(*version)};
+      }
     }
-    id = entry->previous;
-  }
-  return std::optional<StoredRevision>();
+    return false;
+  });
+  if (!walked.is_ok()) return walked;
+  if (!failed.is_ok()) return failed;
+  return found;
 }
 
 // Each entry is judged against its path's current reference: a read of `versions` (its pages

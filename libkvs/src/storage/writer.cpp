@@ -300,7 +300,9 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
     // The revision log's sweep keeps pace with the changes: two entries examined for each, so
     // a pass over the log ends before as many changes again have been written, and the log
     // stays within about twice what the paths keep.
-    if (failure.is_ok()) failure = tables_.sweep_revisions(txn, next, kSweepPerChange * (next.sequence - counters_.sequence));
+    if (failure.is_ok()) {
+      failure = tables_.sweep_revisions(txn, next, kSweepPerChange * (next.sequence - counters_.sequence));
+    }
     if (failure.is_ok()) failure = tables_.write_counters(txn, next);
     if (failure.is_ok()) {
       // A nested commit only folds the batch into the held transaction: not a commit to time.

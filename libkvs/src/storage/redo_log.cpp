@@ -126,20 +126,19 @@ std::string segment_name(std::uint64_t first_txnid) {
 
 // A segment's header, decoded.
 struct SegmentHeader {
-  std::uint32_t format = 0;
   std::uint64_t first_txnid = 0;
-  std::uint32_t salt = 0;  // format 2
+  std::uint32_t crc_seed = 0;  // record_crc_seed of its salt (format 2); 0 (format 1)
   std::map<std::uint32_t, std::string> dbs;
   std::size_t size = 0;  // bytes, the CRC included
 };
 
-// The CRC a record's head holds: of the segment's salt and the body (format 2), or of the body
-// alone (format 1).
-std::uint32_t record_crc(std::uint32_t format, std::uint32_t salt, std::string_view body) {
-  if (format == kSegmentFormatUnsalted) return util::crc32c(body);
-  std::string seed;
-  util::put_u32_le(seed, salt);
-  return util::crc32c(body, util::crc32c(seed));
+// The CRC a record's head holds is of the segment's salt (4 bytes) and the body (format 2), or
+// of the body alone (format 1): the body's CRC continued from this seed, which is the salt's
+// CRC, computed once a segment (0 for format 1).
+std::uint32_t record_crc_seed(std::uint32_t salt) {
+  std::string bytes;
+  util::put_u32_le(bytes, salt);
+  return util::crc32c(bytes);
 }
 
 std::uint32_t new_salt() {
@@ -172,10 +171,10 @@ Result<SegmentHeader> decode_header(std::string_view bytes, const std::filesyste
   auto damaged = [&file](std::string_view why) { return damaged_file("segment", file, why); };
   if (reader.bytes(kSegmentMagic.size()) != kSegmentMagic) return damaged("not a redo log segment");
   SegmentHeader header;
-  header.format = reader.u32_le();
-  if (header.format != kSegmentFormat && header.format != kSegmentFormatUnsalted) return damaged("unknown format");
+  const std::uint32_t format = reader.u32_le();
+  if (format != kSegmentFormat && format != kSegmentFormatUnsalted) return damaged("unknown format");
   header.first_txnid = reader.u64_le();
-  if (header.format == kSegmentFormat) header.salt = reader.u32_le();
+  if (format == kSegmentFormat) header.crc_seed = record_crc_seed(reader.u32_le());
   const std::uint32_t count = reader.u32_le();
   for (std::uint32_t i = 0; i < count && !reader.failed(); ++i) {
     const std::uint32_t handle = reader.u32_le();
@@ -226,12 +225,12 @@ void RedoRecord::del(std::uint32_t db, std::string_view key) {
 struct RedoLog::Segment {
   Fd fd;
   std::filesystem::path path;
-  std::uint32_t salt = 0;
+  std::uint32_t crc_seed = 0;  // record_crc_seed of its salt
   std::uint64_t end = 0;  // the log position after its last record
   off_t offset = 0;       // where the next record goes in the file; the writer thread's
   off_t written = 0;      // the file's size: after `offset`, zeros or a recycled file's old bytes
-  Segment(int raw_fd, std::filesystem::path file, std::uint32_t segment_salt, off_t at, off_t size)
-      : fd(raw_fd), path(std::move(file)), salt(segment_salt), offset(at), written(size) {}
+  Segment(int raw_fd, std::filesystem::path file, std::uint32_t seed, off_t at, off_t size)
+      : fd(raw_fd), path(std::move(file)), crc_seed(seed), offset(at), written(size) {}
 };
 
 struct RedoLog::Prepared {
@@ -411,7 +410,7 @@ Result<RedoReplay> RedoLog::replay(std::uint64_t after, const Apply& apply) cons
         break;
       }
       const std::string_view body = rest.substr(kRecordHead, size);
-      if (record_crc(header->format, header->salt, body) != crc) {
+      if (util::crc32c(body, header->crc_seed) != crc) {
         stop("record checksum mismatch");
         break;
       }
@@ -508,7 +507,8 @@ Status RedoLog::start_segment(std::uint64_t first_txnid, std::span<const RedoDb>
     if (::fdatasync(fd.get()) != 0) return errno_status("sync " + file.string());
   }
   if (Status s = sync_dir(dir_); !s.is_ok()) return s;
-  auto segment = std::make_shared<Segment>(fd.release(), file, salt, static_cast<off_t>(header.size()), size);
+  auto segment =
+      std::make_shared<Segment>(fd.release(), file, record_crc_seed(salt), static_cast<off_t>(header.size()), size);
   MutexLock lock(mutex_);
   segment->end = position_;
   current_ = std::move(segment);
@@ -564,7 +564,7 @@ Result<std::uint64_t> RedoLog::append(const RedoRecord& record) {
   std::string head;
   head.reserve(kRecordHead);
   util::put_u64_le(head, record.body().size());
-  util::put_u32_le(head, record_crc(kSegmentFormat, segment->salt, record.body()));
+  util::put_u32_le(head, util::crc32c(record.body(), segment->crc_seed));
   // One pwritev for head, body and the zeros that end the records after it (the next record
   // writes over them); a short write (or a crash between its parts) leaves a record that
   // replay's checks end the log at.

@@ -147,11 +147,11 @@ struct Effects {
 
 // Counters for metrics and tests.
 struct CoreStats {
-  std::uint64_t messages_in = 0;
-  std::uint64_t messages_out = 0;
-  std::uint64_t send_failures = 0;
-  std::uint64_t gossip_rounds = 0;
-  std::uint64_t refutations = 0;
+  std::uint64_t messages_in = 0;    // messages handed to on_message while running
+  std::uint64_t messages_out = 0;   // messages put in Effects::send
+  std::uint64_t send_failures = 0;  // sends reported failed (on_send_failed)
+  std::uint64_t gossip_rounds = 0;  // gossip rounds begun, with or without a peer to send to
+  std::uint64_t refutations = 0;    // times this node raised its incarnation to refute a suspicion
 };
 
 class Core {

@@ -136,14 +136,14 @@ std::string header_bytes(std::int64_t created_at_ms, std::string_view node_id) {
 
 // What the header and trailer say, checked for shape but not for content.
 struct Layout {
-  std::uint64_t file_size = 0;
-  std::uint64_t header_size = 0;
-  std::uint64_t body_size = 0;
-  std::uint64_t uncompressed_size = 0;
-  std::int64_t created_at_ms = 0;
-  std::string node_id;
-  std::string header;                         // the raw header bytes
-  std::array<unsigned char, kTrailerBytes> trailer{};
+  std::uint64_t file_size = 0;          // from fstat
+  std::uint64_t header_size = 0;        // the fixed part and the node id
+  std::uint64_t body_size = 0;          // the compressed body, as the trailer says
+  std::uint64_t uncompressed_size = 0;  // the body decompressed, as the trailer says
+  std::int64_t created_at_ms = 0;       // from the header
+  std::string node_id;                  // from the header
+  std::string header;                   // the raw header bytes
+  std::array<unsigned char, kTrailerBytes> trailer{};  // the raw trailer bytes
 };
 
 Result<Layout> read_layout(int fd, const fs::path& path) {

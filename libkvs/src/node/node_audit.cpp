@@ -23,16 +23,15 @@ Status check_audit_admin(const Caller& caller, const Config& config) {
 Status audit_disabled() { return Status::unavailable("the audit log is disabled (tamper_logging_enabled: false)"); }
 
 AuditEntry to_public(const features::AuditEntry& entry) {
-  AuditEntry out;
-  out.seq = entry.seq;
-  out.timestamp_ms = entry.time_ms;
-  out.actor = entry.actor;
-  out.action = entry.action;
-  out.path = entry.path;
-  if (entry.value_hash != features::AuditHash{}) out.value_hash = util::to_hex(entry.value_hash);
-  out.prev_hash = util::to_hex(entry.prev_hash);
-  out.hash = util::to_hex(entry.entry_hash);
-  return out;
+  const bool has_value = entry.value_hash != features::AuditHash{};
+  return AuditEntry{.seq = entry.seq,
+                    .timestamp_ms = entry.time_ms,
+                    .actor = entry.actor,
+                    .action = entry.action,
+                    .path = entry.path,
+                    .value_hash = has_value ? util::to_hex(entry.value_hash) : std::string(),
+                    .prev_hash = util::to_hex(entry.prev_hash),
+                    .hash = util::to_hex(entry.entry_hash)};
 }
 
 }  // namespace

@@ -62,9 +62,9 @@ struct BootstrapEvent {
     kGaveUp,              // no seed answered for `timeout`
   };
   Kind kind = Kind::kProgress;
-  std::string seed;
-  std::string error;
-  std::uint64_t versions = 0;
+  std::string seed;            // the seed it is about; empty for kGaveUp
+  std::string error;           // kSeedFailed, kSignatureRejected, kGaveUp: why
+  std::uint64_t versions = 0;  // kProgress: in the page; kDone, kGaveUp: applied in all
 };
 
 struct BootstrapEffects {

@@ -35,6 +35,7 @@ inline constexpr std::uint8_t kRevisionEntryV1 = 1;
 //   1       8     u64 revision number, little-endian
 //   9       8     u64 id of the entry of the revision before it (0: none), little-endian
 //   17      ...   the version's record, with its path, to the end
+inline constexpr std::size_t kRevisionEntryHeaderBytes = 17;  // the fields before the record
 std::string encode_revision_entry(std::uint64_t revision, std::uint64_t previous, std::string_view record);
 
 struct RevisionEntry {

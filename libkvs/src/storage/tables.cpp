@@ -61,18 +61,17 @@ Status write_counter(lmdb::WriteTxn& txn, lmdb::Dbi meta, std::string_view name,
 // Every field of `version` but its document: the event version of a change that shows no
 // document (a delete, an expiry, a reserved key's write, which the feed never serves).
 Version without_data(const Version& version) {
-  Version event;
-  event.path = version.path;
-  event.uuid = version.uuid;
-  event.timestamp_ms = version.timestamp_ms;
-  event.origin_node_id = version.origin_node_id;
-  event.origin_joined_ms = version.origin_joined_ms;
-  event.expires_at_ms = version.expires_at_ms;
-  event.owner_uuid = version.owner_uuid;
-  event.group_uuid = version.group_uuid;
-  event.permissions = version.permissions;
-  event.deleted = version.deleted;
-  return event;
+  return Version{.path = version.path,
+                 .uuid = version.uuid,
+                 .timestamp_ms = version.timestamp_ms,
+                 .data = {},
+                 .origin_node_id = version.origin_node_id,
+                 .origin_joined_ms = version.origin_joined_ms,
+                 .expires_at_ms = version.expires_at_ms,
+                 .owner_uuid = version.owner_uuid,
+                 .group_uuid = version.group_uuid,
+                 .permissions = version.permissions,
+                 .deleted = version.deleted};
 }
 
 // A new change feed id: 8 random bytes as hex. Random from the OS, not the Random seam: like

@@ -51,6 +51,21 @@ inline void edit_stored_value(const std::filesystem::path& data_dir, const char*
   });
 }
 
+// Puts `value` under `key` (new or not) in the named database `database` of the environment in
+// `data_dir`: an entry the Store would not have written, or has not yet swept.
+inline void put_stored_value(const std::filesystem::path& data_dir, const char* database, std::string_view key,
+                             std::string_view value) {
+  auto env = storage::lmdb::Env::open(data_dir, std::size_t{1} << 30);
+  INFO(env.status().to_string());
+  REQUIRE(env.is_ok());
+  storage::lmdb::WriteTxn txn;
+  REQUIRE(txn.begin(**env).is_ok());
+  auto dbi = txn.open_db(database);
+  REQUIRE(dbi.is_ok());
+  REQUIRE(txn.put(*dbi, key, value, storage::lmdb::What{"put value"}).is_ok());
+  REQUIRE(txn.commit().is_ok());
+}
+
 // Deletes the value under `key` in the named database `database` of the environment in
 // `data_dir`. The value must exist.
 inline void delete_stored_value(const std::filesystem::path& data_dir, const char* database, std::string_view key) {

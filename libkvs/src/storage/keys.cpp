@@ -71,6 +71,10 @@ std::string tindex_key(std::int64_t timestamp_ms, std::string_view path_key) {
   return tindex_seek(timestamp_ms).append(path_key);
 }
 
+bool tindex_names(std::string_view key, std::int64_t timestamp_ms) {
+  return key.size() > kTimeIndexHeaderSize && key.substr(0, kTimeIndexHeaderSize) == tindex_seek(timestamp_ms);
+}
+
 std::string_view tindex_path_key(std::string_view key) noexcept {
   if (key.size() <= kTimeIndexHeaderSize || key.substr(0, kTimeIndexPrefix.size()) != kTimeIndexPrefix ||
       key[kTimeIndexHeaderSize - 1] != ':') {

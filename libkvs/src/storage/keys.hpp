@@ -61,6 +61,9 @@ std::string tindex_key(std::int64_t timestamp_ms, std::string_view path_key);
 std::string tindex_seek(std::int64_t since_ms);
 // The path key inside a time-index key; empty when `key` is not one.
 std::string_view tindex_path_key(std::string_view key) noexcept;
+// True when `key` is the time-index key of a version stamped `timestamp_ms` (its path aside):
+// the entry of its path's current version, when that version is stamped so.
+bool tindex_names(std::string_view key, std::int64_t timestamp_ms);
 
 // changes: big-endian u64 sequence number.
 std::string sequence_key(std::uint64_t sequence);

@@ -412,13 +412,18 @@ Status Store::scan_since(std::int64_t since_ms, const std::function<bool(const V
       if (path_key.empty()) return Status::corruption("malformed time index key " + std::string(cursor.key()));
       auto bytes = txn.get(impl_->tables->dbs().versions, path_key, What{"version in the time index"});
       if (!bytes.is_ok()) return bytes.status();
+      // An entry of a version since replaced or purged, left for the sweep (sweep_time_index).
       if (!bytes->has_value()) {
-        return Status::corruption("time index entry " + std::string(cursor.key()) + " has no version");
+        at = cursor.next();
+        continue;
       }
       auto version = decode_record(**bytes, RecordPart::kAll, path_key);  // a short path is its key
       if (!version.is_ok()) return version.status().with_context("scan_since");
       // Timestamps outside the 13 digits are clamped in the key; the version itself decides.
-      if (version->timestamp_ms >= since_ms && !visit(*version)) return Status::ok();
+      if (keys::tindex_names(cursor.key(), version->timestamp_ms) && version->timestamp_ms >= since_ms &&
+          !visit(*version)) {
+        return Status::ok();
+      }
       at = cursor.next();
     }
     if (Status s = cursor.status("scan time index"); !s.is_ok()) return s;

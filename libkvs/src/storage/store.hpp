@@ -5,7 +5,7 @@
 // Databases (LMDB named DBIs) and what they hold. A "path key" is the path itself, or for a
 // path longer than 400 bytes its first 400 bytes + a 16-byte BLAKE2b hash (LMDB keys are at
 // most 511 bytes; storage/keys.hpp has the details):
-//   meta      "format_version" -> "3" (an unknown one fails open with kCorruption),
+//   meta      "format_version" -> "4" (an unknown one fails open with kCorruption),
 //             "stats.*" -> big-endian u64 counters, "feed_id" -> the change feed's id (16 hex
 //             digits, random per data directory), and the embedder's settings (put_meta)
 //   versions  path key -> encoded current Version (tombstones included; storage/record_codec.cpp
@@ -17,7 +17,9 @@
 //             the revision log, moved to it when their path is next written
 //   expiry    big-endian i64 expires_at_ms (sign bit flipped), path key -> path (live versions
 //             with a TTL; a tombstone keeps its expires_at_ms but has no entry)
-//   tindex    "_ts:{timestamp, 13 digits zero-padded}:{path key}" -> empty (time index, bootstrap)
+//   tindex    "_ts:{timestamp, 13 digits zero-padded}:{path key}" -> empty (time index, bootstrap).
+//             A write leaves its path's old entry; Tables::sweep_time_index deletes it later
+//             and reads pass it over
 //   changes   big-endian u64 sequence -> change log entry (every version this node applied,
 //             and every expiry; storage/change_log.hpp). Sequence numbers are never reused:
 //             the last one given out is a counter that trimming the log leaves alone
@@ -298,8 +300,9 @@ class Store {
   // Paths whose expires_at_ms <= now_ms, oldest first, at most `limit`.
   Result<std::vector<std::string>> expired(std::int64_t now_ms, std::size_t limit) const;
 
-  // Versions with timestamp_ms >= since_ms from the time index, oldest first. `visit` returns
-  // false to stop; it runs inside the read transaction, as for scan.
+  // Versions with timestamp_ms >= since_ms from the time index, oldest first, each once (the
+  // index's entries of versions since replaced are passed over). `visit` returns false to
+  // stop; it runs inside the read transaction, as for scan.
   Status scan_since(std::int64_t since_ms, const std::function<bool(const Version&)>& visit) const;
 
   // The change sequence: (sequence, path) after `after`, ascending, at most `limit`.

@@ -28,9 +28,12 @@ using lmdb::What;
 // rather than failing on each record it meets. What it holds stays as it is and reads on:
 // format 1 records, and revisions in the path-keyed "revisions" database; each path's record
 // is rewritten in format 2, and its revisions moved to the log, when the path is next written.
+// Version "4" came with the time index that keeps old entries until its sweep deletes them,
+// which builds of version "3" would take for corruption (an entry with no version) or serve
+// twice; an index of an earlier version holds no old entries and reads on as it is.
 constexpr std::string_view kFormatVersionName = "format_version";
-constexpr std::string_view kFormatVersion = "3";
-constexpr std::string_view kEarlierFormatVersions[] = {"1", "2"};
+constexpr std::string_view kFormatVersion = "4";
+constexpr std::string_view kEarlierFormatVersions[] = {"1", "2", "3"};
 constexpr std::string_view kCounterPrefix = "stats.";
 constexpr std::string_view kKeysName = "stats.keys";
 constexpr std::string_view kLiveKeysName = "stats.live_keys";
@@ -39,6 +42,7 @@ constexpr std::string_view kSequenceName = "stats.last_sequence";
 constexpr std::string_view kChangeBytesName = "stats.change_bytes";
 constexpr std::string_view kRevisionIdName = "stats.last_revision_id";
 constexpr std::string_view kRevisionSweepName = "stats.revision_sweep";
+constexpr std::string_view kTimeIndexSweepName = "stats.time_index_sweep";  // a key, not a u64
 
 // Keys whose first segment starts with '_' are the system's own (users, groups, ...): they
 // are not counted as live keys.
@@ -261,6 +265,9 @@ Result<Counters> Tables::read_counters(const lmdb::Txn& txn) const {
     if (!value.is_ok()) return value.status();
     *field = *value;
   }
+  auto sweep = txn.get(dbs_.meta, kTimeIndexSweepName, What{"meta", kTimeIndexSweepName});
+  if (!sweep.is_ok()) return sweep.status();
+  if (sweep->has_value()) counters.time_index_sweep = **sweep;
   return counters;
 }
 
@@ -271,6 +278,11 @@ Status Tables::write_counters(lmdb::WriteTxn& txn, const Counters& counters) con
   if (Status s = write_counter(txn, dbs_.meta, kChangeBytesName, counters.change_bytes); !s.is_ok()) return s;
   if (Status s = write_counter(txn, dbs_.meta, kRevisionIdName, counters.revision_id); !s.is_ok()) return s;
   if (Status s = write_counter(txn, dbs_.meta, kRevisionSweepName, counters.revision_sweep); !s.is_ok()) return s;
+  if (Status s = txn.put(dbs_.meta, kTimeIndexSweepName, counters.time_index_sweep,
+                         What{"meta", kTimeIndexSweepName});
+      !s.is_ok()) {
+    return s;
+  }
   return write_counter(txn, dbs_.meta, kSequenceName, counters.sequence);
 }
 
@@ -351,16 +363,13 @@ Status Tables::apply_version(lmdb::WriteTxn& txn, const Version& version, Counte
     old_unreferenced = !old_ref.has_value();
     std::size_t old_size = (*old_bytes)->size();
     bool old_live = !old->deleted && !is_reserved_path(path);
-    std::int64_t old_timestamp = old->timestamp_ms;
     std::optional<std::int64_t> old_expiry = old->expires_at_ms;
     if (old_expiry) {
       Status s = txn.del(dbs_.expiry, keys::expiry_key(*old_expiry, key), What{"expiry of", path});
       if (!s.is_ok()) return s;
     }
-    if (Status s = txn.del(dbs_.tindex, keys::tindex_key(old_timestamp, key), What{"time index of", path});
-        !s.is_ok()) {
-      return s;
-    }
+    // The old version's time index entry stays, for sweep_time_index: deleting it here would
+    // touch a random page of the index on every write.
     next.keys -= 1;
     if (old_live) next.live_keys -= 1;
     next.bytes -= std::min<std::uint64_t>(next.bytes, old_size);
@@ -490,6 +499,41 @@ Result<bool> Tables::purge_version(lmdb::WriteTxn& txn, std::string_view path, s
   if (live) next.live_keys -= 1;
   next.bytes -= std::min<std::uint64_t>(next.bytes, size);
   return true;
+}
+
+// Like the revision log's sweep: each entry is judged by a read of `versions`, and the entries
+// that go are deleted next to one another, a few pages dirtied for many deletes.
+Status Tables::sweep_time_index(lmdb::WriteTxn& txn, Counters& next, std::size_t budget) const {
+  if (budget == 0) return Status::ok();
+  lmdb::Cursor cursor;
+  if (Status s = cursor.open(txn, dbs_.tindex, "time index"); !s.is_ok()) return s;
+  const bool resumed = !next.time_index_sweep.empty();
+  bool at = resumed ? cursor.seek(next.time_index_sweep) : cursor.first();
+  if (!at && resumed) at = cursor.first();  // past the end: a new pass
+  for (std::size_t examined = 0; at && examined < budget; ++examined) {
+    const std::string_view key = cursor.key();
+    const std::string_view path_key = keys::tindex_path_key(key);
+    bool goes = false;
+    if (!path_key.empty()) {
+      auto current = txn.get(dbs_.versions, path_key, What{"version in the time index"});
+      if (!current.is_ok()) return current.status();
+      if (!current->has_value()) {
+        goes = true;
+      } else {
+        // A current version that does not decode is not this sweep's to judge.
+        auto summary = decode_summary(**current, path_key);
+        goes = summary.is_ok() && !keys::tindex_names(key, summary->timestamp_ms);
+      }
+    }
+    if (goes) {
+      if (Status s = cursor.del("sweep the time index"); !s.is_ok()) return s;
+    }
+    at = cursor.next();
+  }
+  if (Status s = cursor.status("sweep the time index"); !s.is_ok()) return s;
+  // At the end: the next sweep starts a new pass.
+  next.time_index_sweep = at ? std::string(cursor.key()) : std::string();
+  return Status::ok();
 }
 
 }  // namespace kvs::storage

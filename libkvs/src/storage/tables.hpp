@@ -52,6 +52,7 @@ struct Counters {
   std::uint64_t change_bytes = 0;  // keys and values of the change log's entries
   std::uint64_t revision_id = 0;   // the last revision log id given out (never reused)
   std::uint64_t revision_sweep = 0;  // the revision log id the sweep goes on from
+  std::string time_index_sweep;      // the time index key the sweep goes on from ("": the first)
 };
 
 
@@ -141,6 +142,14 @@ class Tables {
   // next.revision_sweep. An entry that does not decode is left alone. Errors as for
   // apply_version.
   Status sweep_revisions(lmdb::WriteTxn& txn, Counters& next, std::size_t budget) const;
+
+  // Examines up to `budget` time index entries from next.time_index_sweep on, wrapping to the
+  // first at the end, and deletes those that no longer name their path's current version: a
+  // write leaves its path's old entry for this sweep rather than delete it (a random page of
+  // the index each time), and the sweep, walking in key order, deletes the old entries of a
+  // page together. Updates next.time_index_sweep. An entry whose version does not decode is
+  // left alone. Errors as for apply_version.
+  Status sweep_time_index(lmdb::WriteTxn& txn, Counters& next, std::size_t budget) const;
 
   // Removes the oldest change log entries as `trim` says (entries of the old path-only format
   // go first, whatever their age) and updates next.change_bytes. Returns how many it removed.

@@ -297,12 +297,12 @@ bool Writer::run_batch(std::vector<Intent*>& batch) {
     for (std::size_t i = 0; failure.is_ok() && i < batch.size(); ++i) {
       failure = run_intent(txn, *batch[i], next, next_tip, space);
     }
-    // The revision log's sweep keeps pace with the changes: two entries examined for each, so
-    // a pass over the log ends before as many changes again have been written, and the log
-    // stays within about twice what the paths keep.
-    if (failure.is_ok()) {
-      failure = tables_.sweep_revisions(txn, next, kSweepPerChange * (next.sequence - counters_.sequence));
-    }
+    // The sweeps of the revision log and the time index keep pace with the changes: two
+    // entries examined for each, so a pass ends before as many changes again have been
+    // written, and each stays within about twice what the paths keep.
+    const std::size_t sweep_budget = kSweepPerChange * (next.sequence - counters_.sequence);
+    if (failure.is_ok()) failure = tables_.sweep_revisions(txn, next, sweep_budget);
+    if (failure.is_ok()) failure = tables_.sweep_time_index(txn, next, sweep_budget);
     if (failure.is_ok()) failure = tables_.write_counters(txn, next);
     if (failure.is_ok()) {
       // A nested commit only folds the batch into the held transaction: not a commit to time.

@@ -257,7 +257,7 @@ TEST_CASE("a store written before format 2 opens, reads its records and moves to
   plant_v1_records(options, fixtures);
 
   auto store = open_store(options);
-  CHECK(*store->get_meta("format_version") == std::optional<std::string>("3"));
+  CHECK(*store->get_meta("format_version") == std::optional<std::string>("4"));
   for (const V1Fixture& fixture : fixtures) {
     INFO(fixture.name);
     CHECK(require_get(*store, fixture.version.path) == fixture.version);

@@ -212,7 +212,7 @@ TEST_CASE("revisions kept by path (format 2) read on, and move to the log at the
 
   {
     auto store = open_store(options);
-    CHECK(*store->get_meta("format_version") == std::optional<std::string>("3"));
+    CHECK(*store->get_meta("format_version") == std::optional<std::string>("4"));
     CHECK(revision_numbers(*store, "a") == std::vector<std::uint64_t>{3, 2, 1});
     CHECK(revision_numbers(*store, std::string(600, 'l')) == std::vector<std::uint64_t>{2, 1});
     auto two = store->revision("a", 2);

@@ -264,7 +264,7 @@ TEST_CASE("an unknown on-disk format version fails open with kCorruption", "[sto
   open_store(options).reset();
 
   kvs::test::edit_stored_value(options.dir, "meta", "format_version", [](std::string old) {
-    CHECK(old == "3");
+    CHECK(old == "4");
     return std::string("99");
   });
 
@@ -339,8 +339,8 @@ TEST_CASE("meta values round-trip and the store's own names are reserved", "[sto
   REQUIRE(store->put_meta("cluster_secret", "s3cret").is_ok());
   CHECK(*store->get_meta("cluster_secret") == std::optional<std::string>("s3cret"));
   CHECK(*store->get_meta("absent") == std::nullopt);
-  CHECK(*store->get_meta("format_version") == std::optional<std::string>("3"));
-  CHECK(store->put_meta("format_version", "3").code() == Status::Code::kInvalidArgument);
+  CHECK(*store->get_meta("format_version") == std::optional<std::string>("4"));
+  CHECK(store->put_meta("format_version", "4").code() == Status::Code::kInvalidArgument);
   CHECK(store->put_meta("stats.keys", "2").code() == Status::Code::kInvalidArgument);
 }
 

@@ -4,6 +4,7 @@
 #include "storage/tables.hpp"
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -11,6 +12,7 @@
 #include "storage/keys.hpp"
 #include "storage/store.hpp"
 #include "store_support.hpp"
+#include "support/stored_edit.hpp"
 #include "support/temp_dir.hpp"
 
 namespace kvs::storage::test {
@@ -142,11 +144,79 @@ TEST_CASE("scan_since returns versions stamped at or after the cutoff, oldest fi
   }
 }
 
+TEST_CASE("scan_since passes over time index entries of versions replaced or purged", "[storage][tindex]") {
+  TempDir dir;
+  auto options = options_in(dir);
+  {
+    auto store = open_store(options);
+    require_put(*store, make_version("a", "u1", 1'700'000'000'500, "1"));
+    require_put(*store, make_version("b", "u2", 1'700'000'000'600, "1"));
+  }
+  // What the sweep has not reached yet: an entry of an older version of a, and one of a path
+  // that holds no version.
+  kvs::test::put_stored_value(options.dir, "tindex", keys::tindex_key(1'700'000'000'100, "a"), "");
+  kvs::test::put_stored_value(options.dir, "tindex", keys::tindex_key(1'700'000'000'200, "gone"), "");
+  REQUIRE(stored_entries(options.dir, "tindex") == 4);
+
+  auto store = open_store(options);
+  CHECK(since_paths(*store, 0) == std::vector<std::string>{"a", "b"});
+  CHECK(since_paths(*store, 1'700'000'000'550) == std::vector<std::string>{"b"});
+}
+
+TEST_CASE("a write leaves its path's old time index entry to the sweep, which keeps the index near one entry a path",
+          "[storage][tindex]") {
+  TempDir dir;
+  auto options = options_in(dir);
+  {
+    auto store = open_store(options);
+    std::int64_t timestamp = 1'700'000'000'000;
+    for (int round = 0; round < 30; ++round) {
+      for (int n = 0; n < 20; ++n) {
+        const std::string path = "p/" + std::to_string(n);
+        require_put(*store, make_version(path, path + "-" + std::to_string(round), ++timestamp, "1"));
+      }
+    }
+    std::vector<std::string> expected;
+    for (int n = 0; n < 20; ++n) expected.push_back("p/" + std::to_string(n));
+    CHECK(since_paths(*store, 0) == expected);
+    REQUIRE(store->purge("p/0", "p/0-29").is_ok());
+    expected.erase(expected.begin());
+    // Enough writes of other paths for the sweep to pass over the whole index again.
+    for (int n = 0; n < 40; ++n) require_put(*store, make_version("q", "q-" + std::to_string(n), ++timestamp, "1"));
+    expected.push_back("q");
+    CHECK(since_paths(*store, 0) == expected);
+  }
+  // 640 entries were put for 20 paths; the sweep examined two for each write.
+  const std::uint64_t left = stored_entries(options.dir, "tindex");
+  INFO(left);
+  CHECK(left <= 2 * 20 + 2);
+}
+
+TEST_CASE("a directory of on-disk format 3 opens as format 4", "[storage][tindex]") {
+  TempDir dir;
+  auto options = options_in(dir);
+  {
+    auto store = open_store(options);
+    require_put(*store, make_version("a", "u1", 1'700'000'000'500, "1"));
+  }
+  kvs::test::edit_stored_value(options.dir, "meta", "format_version", [](std::string old) {
+    CHECK(old == "4");
+    return std::string("3");
+  });
+  auto store = open_store(options);
+  CHECK(*store->get_meta("format_version") == std::optional<std::string>("4"));
+  CHECK(since_paths(*store, 0) == std::vector<std::string>{"a"});
+}
+
 TEST_CASE("the time index key is _ts: with a 13-digit zero-padded timestamp", "[storage]") {
   CHECK(keys::tindex_key(42, "a/b") == "_ts:0000000000042:a/b");
   CHECK(keys::tindex_key(1'700'000'000'000, "k") == "_ts:1700000000000:k");
   CHECK(keys::tindex_path_key("_ts:1700000000000:k") == "k");
   CHECK(keys::tindex_path_key("bogus").empty());
+  CHECK(keys::tindex_names("_ts:1700000000000:k", 1'700'000'000'000));
+  CHECK_FALSE(keys::tindex_names("_ts:1700000000000:k", 1'700'000'000'001));
+  CHECK(keys::tindex_names(keys::tindex_key(-5, "k"), -1));  // both clamped to 0
+  CHECK_FALSE(keys::tindex_names("_ts:1700000000000:", 1'700'000'000'000));  // no path key
 }
 
 TEST_CASE("every applied version gets the next change sequence number, across reopens", "[storage]") {

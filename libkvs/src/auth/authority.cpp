@@ -14,6 +14,11 @@ Status denied(std::string_view operation, std::string_view path) {
   return Status::permission_denied(std::string(operation) + " " + std::string(path.substr(0, 200)) + ": not allowed");
 }
 
+// kNotFound for the user or group `uuid`, which came with the request: cut to 200 bytes.
+Status no_such(std::string_view kind, std::string_view uuid) {
+  return Status::not_found(std::string(kind) + " " + std::string(uuid.substr(0, 200)));
+}
+
 // The reserved write that stores `user` (or `group`) as it is.
 UserWrite write_of(UserRecord user) {
   ReservedWrite write;
@@ -160,7 +165,7 @@ Result<MintedToken> Authority::mint_token(const Caller& caller, std::string_view
     return Status::permission_denied("only an admin may mint tokens for another user");
   }
   auto user = state_.user(user_uuid);
-  if (!user) return Status::not_found("user " + std::string(user_uuid.substr(0, 200)));
+  if (!user) return no_such("user", user_uuid);
   auto allowed = check_mint(caller, user_uuid, scopes, user->scopes);
   if (!allowed.is_ok()) return allowed;
   return issue_token(*user, scopes, ttl);
@@ -206,7 +211,7 @@ Result<UserWrite> Authority::prepare_update_user(const Caller& caller, std::stri
                                                  const UserUpdate& update) {
   if (!may_administer(caller)) return Status::permission_denied("only an admin may change users");
   auto user = state_.user(uuid);
-  if (!user) return Status::not_found("user " + std::string(uuid.substr(0, 200)));
+  if (!user) return no_such("user", uuid);
   if (update.nickname) {
     if (!is_valid_name(*update.nickname)) return Status::invalid_argument("bad nickname");
     auto holder = state_.find_user_by_nickname(*update.nickname);
@@ -228,7 +233,7 @@ Result<UserWrite> Authority::prepare_update_user(const Caller& caller, std::stri
 Result<ReservedWrite> Authority::prepare_delete_user(const Caller& caller, std::string_view uuid) {
   if (!may_administer(caller)) return Status::permission_denied("only an admin may delete users");
   auto user = state_.user(uuid);
-  if (!user) return Status::not_found("user " + std::string(uuid.substr(0, 200)));
+  if (!user) return no_such("user", uuid);
   if (is_admin(user->scopes) && admin_count_without(user->uuid) == 0) {
     return Status::precondition_failed("user " + user->uuid + " is the last admin");
   }
@@ -242,7 +247,7 @@ Result<UserRecord> Authority::get_user(const Caller& caller, std::string_view uu
   bool self = !caller.trusted && !caller.user_uuid.empty() && caller.user_uuid == uuid;
   if (!may_administer(caller) && !self) return Status::permission_denied("only an admin may read other users");
   auto user = state_.user(uuid);
-  if (!user) return Status::not_found("user " + std::string(uuid.substr(0, 200)));
+  if (!user) return no_such("user", uuid);
   return *user;
 }
 
@@ -274,7 +279,7 @@ Result<GroupWrite> Authority::prepare_update_group(const Caller& caller, std::st
                                                    const GroupUpdate& update) {
   if (!may_administer(caller)) return Status::permission_denied("only an admin may change groups");
   auto group = state_.group(uuid);
-  if (!group) return Status::not_found("group " + std::string(uuid.substr(0, 200)));
+  if (!group) return no_such("group", uuid);
   if (update.name) {
     if (!is_valid_name(*update.name)) return Status::invalid_argument("bad group name");
     group->name = *update.name;
@@ -290,7 +295,7 @@ Result<GroupWrite> Authority::prepare_update_group(const Caller& caller, std::st
 
 Result<ReservedWrite> Authority::prepare_delete_group(const Caller& caller, std::string_view uuid) {
   if (!may_administer(caller)) return Status::permission_denied("only an admin may delete groups");
-  if (!state_.group(uuid)) return Status::not_found("group " + std::string(uuid.substr(0, 200)));
+  if (!state_.group(uuid)) return no_such("group", uuid);
   ReservedWrite write;
   write.path = group_key(uuid);
   write.deleted = true;
@@ -300,7 +305,7 @@ Result<ReservedWrite> Authority::prepare_delete_group(const Caller& caller, std:
 Result<GroupRecord> Authority::get_group(const Caller& caller, std::string_view uuid) const {
   if (!may_administer(caller)) return Status::permission_denied("only an admin may read groups");
   auto group = state_.group(uuid);
-  if (!group) return Status::not_found("group " + std::string(uuid.substr(0, 200)));
+  if (!group) return no_such("group", uuid);
   return *group;
 }
 

@@ -6,7 +6,8 @@
 // path longer than 400 bytes its first 400 bytes + a 16-byte BLAKE2b hash (LMDB keys are at
 // most 511 bytes; storage/keys.hpp has the details):
 //   meta      "format_version" -> "4" (an unknown one fails open with kCorruption),
-//             "stats.*" -> big-endian u64 counters, "feed_id" -> the change feed's id (16 hex
+//             "stats.*" -> big-endian u64 counters (and stats.time_index_sweep -> the time index
+//             key its sweep goes on from), "feed_id" -> the change feed's id (16 hex
 //             digits, random per data directory), and the embedder's settings (put_meta)
 //   versions  path key -> encoded current Version (tombstones included; storage/record_codec.cpp
 //             documents the record field by field)

@@ -18,8 +18,9 @@ namespace {
 
 using lmdb::What;
 
-// meta: the on-disk format version (text), the persistent counters (big-endian u64) and the
-// embedder's own settings (put_meta). The first two are reserved names.
+// meta: the on-disk format version (text), the persistent counters (big-endian u64; the time
+// index sweep's position is a key) and the embedder's own settings (put_meta). The first two
+// are reserved names.
 //
 // Format version "2" came with record format 2 (record_codec.cpp), which builds of version "1"
 // cannot read; version "3" with the revision log (revision_log.hpp) and the revision reference

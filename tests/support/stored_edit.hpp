@@ -19,11 +19,11 @@ namespace kvs::test {
 
 namespace stored_edit_detail {
 
-// Opens the environment in `data_dir`, requires a value under `key` in the named database
-// `database`, runs change(txn, dbi, value) in a write transaction and commits it.
-inline void change_stored_value(
-    const std::filesystem::path& data_dir, const char* database, std::string_view key,
-    const std::function<void(storage::lmdb::WriteTxn&, storage::lmdb::Dbi, std::string_view)>& change) {
+// Opens the environment in `data_dir`, runs change(txn, dbi) on the named database `database`
+// in a write transaction and commits it.
+inline void change_stored_database(
+    const std::filesystem::path& data_dir, const char* database,
+    const std::function<void(storage::lmdb::WriteTxn&, storage::lmdb::Dbi)>& change) {
   auto env = storage::lmdb::Env::open(data_dir, std::size_t{1} << 30);
   INFO(env.status().to_string());
   REQUIRE(env.is_ok());
@@ -31,11 +31,20 @@ inline void change_stored_value(
   REQUIRE(txn.begin(**env).is_ok());
   auto dbi = txn.open_db(database);
   REQUIRE(dbi.is_ok());
-  auto held = txn.get(*dbi, key, storage::lmdb::What{"stored value"});
-  REQUIRE(held.is_ok());
-  REQUIRE(held->has_value());
-  change(txn, *dbi, **held);
+  change(txn, *dbi);
   REQUIRE(txn.commit().is_ok());
+}
+
+// The same, requiring a value under `key`: runs change(txn, dbi, value).
+inline void change_stored_value(
+    const std::filesystem::path& data_dir, const char* database, std::string_view key,
+    const std::function<void(storage::lmdb::WriteTxn&, storage::lmdb::Dbi, std::string_view)>& change) {
+  change_stored_database(data_dir, database, [&](storage::lmdb::WriteTxn& txn, storage::lmdb::Dbi dbi) {
+    auto held = txn.get(dbi, key, storage::lmdb::What{"stored value"});
+    REQUIRE(held.is_ok());
+    REQUIRE(held->has_value());
+    change(txn, dbi, **held);
+  });
 }
 
 }  // namespace stored_edit_detail
@@ -55,15 +64,10 @@ inline void edit_stored_value(const std::filesystem::path& data_dir, const char*
 // `data_dir`: an entry the Store would not have written, or has not yet swept.
 inline void put_stored_value(const std::filesystem::path& data_dir, const char* database, std::string_view key,
                              std::string_view value) {
-  auto env = storage::lmdb::Env::open(data_dir, std::size_t{1} << 30);
-  INFO(env.status().to_string());
-  REQUIRE(env.is_ok());
-  storage::lmdb::WriteTxn txn;
-  REQUIRE(txn.begin(**env).is_ok());
-  auto dbi = txn.open_db(database);
-  REQUIRE(dbi.is_ok());
-  REQUIRE(txn.put(*dbi, key, value, storage::lmdb::What{"put value"}).is_ok());
-  REQUIRE(txn.commit().is_ok());
+  stored_edit_detail::change_stored_database(data_dir, database,
+                                             [&](storage::lmdb::WriteTxn& txn, storage::lmdb::Dbi dbi) {
+    REQUIRE(txn.put(dbi, key, value, storage::lmdb::What{"put value"}).is_ok());
+  });
 }
 
 // Deletes the value under `key` in the named database `database` of the environment in

@@ -53,8 +53,11 @@ struct Node::Impl::Replication final : keyspace::Observer {
       tree.remove(*change.version);
       return;
     }
-    if (change.previous != nullptr) tree.remove(*change.previous);
-    tree.add(*change.version);
+    if (change.previous != nullptr) {
+      tree.replace(*change.previous, *change.version);
+    } else {
+      tree.add(*change.version);
+    }
     if (change.origin != keyspace::Origin::kLocal) return;
     if (replication::Replicator* replicator = push_to.load(std::memory_order_acquire)) {
       replicator->enqueue(*change.version);

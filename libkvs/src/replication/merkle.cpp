@@ -27,6 +27,42 @@ std::uint64_t u64_le_at(const std::uint8_t* digest, std::size_t offset) {
   return util::get_u64_le(std::string_view(reinterpret_cast<const char*>(digest) + offset, 8));
 }
 
+using Limbs = std::array<std::uint64_t, 4>;  // little-endian limbs of a 256-bit number
+
+Limbs limbs_of(const Digest& digest) {
+  Limbs limbs{};
+  for (std::size_t limb = 0; limb < 4; ++limb) limbs[limb] = u64_le_at(digest.data(), limb * 8);
+  return limbs;
+}
+
+// sum += term, mod 2^256.
+void add_to(Limbs& sum, const Limbs& term) {
+  unsigned carry = 0;
+  for (std::size_t limb = 0; limb < 4; ++limb) {
+    const std::uint64_t a = sum[limb];
+    const std::uint64_t s = a + term[limb];
+    const unsigned c1 = s < a ? 1u : 0u;
+    const std::uint64_t t = s + carry;
+    const unsigned c2 = t < s ? 1u : 0u;
+    sum[limb] = t;
+    carry = c1 | c2;
+  }
+}
+
+// sum -= term, mod 2^256.
+void subtract_from(Limbs& sum, const Limbs& term) {
+  unsigned borrow = 0;
+  for (std::size_t limb = 0; limb < 4; ++limb) {
+    const std::uint64_t a = sum[limb];
+    const std::uint64_t d = a - term[limb];
+    const unsigned b1 = a < term[limb] ? 1u : 0u;
+    const std::uint64_t t = d - borrow;
+    const unsigned b2 = d < borrow ? 1u : 0u;
+    sum[limb] = t;
+    borrow = b1 | b2;
+  }
+}
+
 }  // namespace
 
 std::size_t bucket_of(std::string_view path) noexcept {
@@ -51,10 +87,8 @@ void MerkleTree::remove(const Version& version) { fold(version, false); }
 
 void MerkleTree::fold(const Version& version, bool add) {
   // Hashing happens outside the lock; only the 256-bit addition is serialised.
-  Digest digest = version_digest(version);
-  std::array<std::uint64_t, 4> term{};
-  for (std::size_t limb = 0; limb < 4; ++limb) term[limb] = u64_le_at(digest.data(), limb * 8);
-  std::size_t bucket = bucket_of(version.path);
+  const Limbs term = limbs_of(version_digest(version));
+  const std::size_t bucket = bucket_of(version.path);
   MutexLock lock(mutex_);
   Leaf& leaf = leaves_[bucket];
   {
@@ -63,34 +97,37 @@ void MerkleTree::fold(const Version& version, bool add) {
     if (entry->second == 0) leaf.paths.erase(entry);
   }
   if (add) {
-    unsigned carry = 0;
-    for (std::size_t limb = 0; limb < 4; ++limb) {
-      std::uint64_t a = leaf.sum[limb];
-      std::uint64_t s = a + term[limb];
-      unsigned c1 = s < a ? 1u : 0u;
-      std::uint64_t t = s + carry;
-      unsigned c2 = t < s ? 1u : 0u;
-      leaf.sum[limb] = t;
-      carry = c1 | c2;
-    }
+    add_to(leaf.sum, term);
     ++leaf.count;
     ++keys_;
   } else {
-    unsigned borrow = 0;
-    for (std::size_t limb = 0; limb < 4; ++limb) {
-      std::uint64_t a = leaf.sum[limb];
-      std::uint64_t d = a - term[limb];
-      unsigned b1 = a < term[limb] ? 1u : 0u;
-      std::uint64_t t = d - borrow;
-      unsigned b2 = d < borrow ? 1u : 0u;
-      leaf.sum[limb] = t;
-      borrow = b1 | b2;
-    }
+    subtract_from(leaf.sum, term);
     // Counts wrap like the sums: a removal reported before its addition (reports commute)
     // leaves them right once both are in.
     --leaf.count;
     --keys_;
   }
+  touch(bucket);
+}
+
+void MerkleTree::replace(const Version& previous, const Version& current) {
+  if (previous.path != current.path) {
+    remove(previous);
+    add(current);
+    return;
+  }
+  const Limbs out = limbs_of(version_digest(previous));
+  const Limbs in = limbs_of(version_digest(current));
+  const std::size_t bucket = bucket_of(current.path);
+  MutexLock lock(mutex_);
+  // One path's -1 and +1 cancel, in its listing and in the counts.
+  Leaf& leaf = leaves_[bucket];
+  subtract_from(leaf.sum, out);
+  add_to(leaf.sum, in);
+  touch(bucket);
+}
+
+void MerkleTree::touch(std::size_t bucket) {
   branch_dirty_[bucket / kFanout] = true;
   root_dirty_ = true;
 }

@@ -64,6 +64,10 @@ class MerkleTree {
   // Folds `version` in (a key that became current) or out (a key replaced or purged).
   void add(const Version& version);
   void remove(const Version& version);
+  // The same as remove(previous) then add(current), in one step. For one path, the common case
+  // (every write of a key that has a version), the path's listing does not change, so the
+  // leaf's map is not touched: only the sum moves.
+  void replace(const Version& previous, const Version& current);
   // Removes every contribution.
   void clear();
 
@@ -90,6 +94,8 @@ class MerkleTree {
   };
 
   void fold(const Version& version, bool add);
+  // Marks the hashes over `bucket` for recomputation.
+  void touch(std::size_t bucket) KVS_REQUIRES(mutex_);
   Digest leaf_value(const Leaf& leaf) const;
   void refresh() const KVS_REQUIRES(mutex_);
 

@@ -86,6 +86,50 @@ TEST_CASE("replacing a key's version gives the tree of the replacement alone", "
   CHECK(reordered.keys() == 2);
 }
 
+TEST_CASE("replace is remove then add whatever order the reports arrive in", "[replication]") {
+  Version v1 = version_of("users/john", "u1", 100);
+  Version v2 = version_of("users/john", "u2", 200);
+  Version v3 = version_of("users/john", "u3", 300, true);
+  Version other = version_of("users/jane", "u4", 150);
+  const std::vector<bool> every(kLeafCount, true);
+
+  MerkleTree direct;
+  direct.add(other);
+  direct.add(v3);
+
+  // In order: the key's listing and the counts stay as they were.
+  MerkleTree replaced;
+  replaced.add(other);
+  replaced.add(v1);
+  replaced.replace(v1, v2);
+  replaced.replace(v2, v3);
+  CHECK(replaced.root() == direct.root());
+  CHECK(replaced.keys() == 2);
+  CHECK(replaced.paths(every, "", 10) == direct.paths(every, "", 10));
+
+  // A replacement reported before the add it replaces, and one before its own predecessor's.
+  MerkleTree reordered;
+  reordered.replace(v2, v3);
+  reordered.replace(v1, v2);
+  reordered.add(other);
+  CHECK(reordered.root() != direct.root());  // v1 is not in yet
+  reordered.add(v1);
+  CHECK(reordered.root() == direct.root());
+  CHECK(reordered.keys() == 2);
+  CHECK(reordered.paths(every, "", 10) == std::vector<std::string>{"users/jane", "users/john"});
+
+  // Across two paths it is a remove and an add.
+  MerkleTree moved;
+  moved.add(other);
+  moved.add(v1);
+  moved.replace(v1, version_of("users/joan", "u5", 100));
+  MerkleTree moved_direct;
+  moved_direct.add(other);
+  moved_direct.add(version_of("users/joan", "u5", 100));
+  CHECK(moved.root() == moved_direct.root());
+  CHECK(moved.paths(every, "", 10) == std::vector<std::string>{"users/jane", "users/joan"});
+}
+
 TEST_CASE("an empty tree and a tree emptied again have the same root", "[replication]") {
   MerkleTree empty;
   MerkleTree emptied;

@@ -16,6 +16,15 @@ namespace {
 constexpr std::uint64_t kMinPrepared = std::uint64_t{1} << 20;
 constexpr std::uint64_t kMaxPrepared = std::uint64_t{64} << 20;
 
+// The background checkpoint writes data.mdb back this much of the file at a time before it
+// syncs (lmdb::Env::write_back). A checkpoint writes back a second's writes of random pages,
+// about one write per PUT, and a single fsync hands them all to the device at once: the redo
+// log's syncs, which every acknowledgement waits for, then queue behind them. With 256 KiB
+// steps, PUT at 16 connections on the bench (100k keys) kept its p99 at 7.6-8.4 ms against
+// 10.2-13.6 ms, with the log's sync p99 under 2.5 ms against 5 ms; the checkpoint takes about
+// twice as long, in the background.
+constexpr std::size_t kWriteBackStep = std::size_t{256} << 10;
+
 }  // namespace
 
 Checkpointer::Checkpointer(lmdb::Env& env, RedoLog& log, CheckpointPolicy policy, DiskTimings* timings)
@@ -35,8 +44,13 @@ Result<std::unique_ptr<Checkpointer>> Checkpointer::open(lmdb::Env& env, RedoLog
 
 Checkpointer::~Checkpointer() { thread_.stop(); }
 
-Status Checkpointer::sync_data() {
-  return timed(timings_ != nullptr ? &timings_->checkpoint_sync : nullptr, [&] { return env_.sync(); });
+Status Checkpointer::sync_data(bool paced) {
+  return timed(timings_ != nullptr ? &timings_->checkpoint_sync : nullptr, [&] {
+    if (paced) {
+      if (Status s = env_.write_back(kWriteBackStep); !s.is_ok()) return s;
+    }
+    return env_.sync();
+  });
 }
 
 bool Checkpointer::due() const {
@@ -90,7 +104,7 @@ void Checkpointer::finish() {
     if (!running_) return;
     next = next_;
   }
-  Status status = sync_data();
+  Status status = sync_data(/*paced=*/true);
   if (status.is_ok()) status = log_.write_checkpoint(*next);
   std::unique_ptr<lmdb::PinnedSnapshot> released;
   {
@@ -143,7 +157,7 @@ Status Checkpointer::checkpoint_now(std::uint64_t txnid, bool clean) {
     MutexLock lock(mutex_);
     if (!failure_.is_ok()) return failure_;
   }
-  Status status = sync_data();
+  Status status = sync_data(/*paced=*/false);
   auto checkpoint = status.is_ok() ? env_.checkpoint_of(txnid) : Result<RedoCheckpoint>(status);
   if (!checkpoint.is_ok()) return checkpoint.status();
   checkpoint->clean = clean;

@@ -7,15 +7,15 @@
 // after S commits, before the next transaction begins, and is cheap: read back S's meta page,
 // open a read transaction on S (the pin that keeps S's pages from reuse), and start a new log
 // segment for S + 1 on. The second runs on the checkpointer's own thread and is the slow one:
-// sync data.mdb, write the checkpoint file, then drop the previous pin and the segments S
-// covers, and last prepare the file the next checkpoint starts its segment in
-// (RedoLog::prepare_segment). Until the file is written the previous checkpoint and its pin
+// write data.mdb back a step at a time and sync it, write the checkpoint file, then drop the
+// previous pin and the segments S covers, and last prepare the file the next checkpoint starts
+// its segment in (RedoLog::prepare_segment). Until the file is written the previous checkpoint and its pin
 // stand, so a crash at any moment leaves one whole checkpoint with the log after it.
 //
-// A failed sync of data.mdb is not retried: after a failed fsync the kernel may have dropped
-// the pages, and a later fsync would succeed without them. The checkpointer reports the
-// failure (failure()), the previous checkpoint stays the recovery point, and the writer
-// refuses further writes.
+// A failed write-back or sync of data.mdb is not retried: after a failed write the kernel may
+// have dropped the pages, and a later fsync would succeed without them. The checkpointer
+// reports the failure (failure()), the previous checkpoint stays the recovery point, and the
+// writer refuses further writes.
 //
 // Threading: open, begin and close on one thread (the writer thread once it runs); due and
 // failure from any thread. The background half is serialised with the next: begin waits while
@@ -65,8 +65,10 @@ class Checkpointer {
 
  private:
   Checkpointer(lmdb::Env& env, RedoLog& log, CheckpointPolicy policy, DiskTimings* timings);
-  // Syncs data.mdb, timed.
-  Status sync_data();
+  // Syncs data.mdb, timed; `paced` (the background half) writes it back in steps first
+  // (kWriteBackStep in checkpointer.cpp), which keeps the redo log's syncs from queueing
+  // behind the whole checkpoint's writes.
+  Status sync_data(bool paced);
   // The background half for the checkpoint begun with `pin`/`checkpoint`.
   void finish();
   // Waits until no background half runs.

@@ -282,6 +282,23 @@ Status Env::sync() {
   return Status::ok();
 }
 
+Status Env::write_back(std::size_t step_bytes) {
+  const std::string file = (dir_ / "data.mdb").string();
+  int fd = -1;
+  if (int rc = mdb_env_get_fd(env_, &fd); rc != 0) return lmdb_status(rc, "write back " + file);
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) return Status::io_error("stat " + file + ": " + std::strerror(errno));
+  const auto step = static_cast<off_t>(std::max<std::size_t>(step_bytes, 4096));
+  constexpr unsigned kWriteAndWait =
+      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+  for (off_t offset = 0; offset < st.st_size; offset += step) {
+    while (::sync_file_range(fd, offset, step, kWriteAndWait) != 0) {
+      if (errno != EINTR) return Status::io_error("write back " + file + ": " + std::strerror(errno));
+    }
+  }
+  return Status::ok();
+}
+
 Result<std::uint64_t> Env::last_txnid() const {
   MDB_envinfo info{};
   int rc = mdb_env_info(env_, &info);

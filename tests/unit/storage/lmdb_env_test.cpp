@@ -5,11 +5,18 @@
 #include "storage/lmdb_env.hpp"
 
 #include <fstream>
+#include <cstdint>
 #include <memory>
+#include <optional>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "storage/store.hpp"
 #include "store_support.hpp"
@@ -19,6 +26,25 @@ namespace kvs::storage::test {
 namespace {
 
 using kvs::test::TempDir;
+
+// The page cache's view of a file (the cachestat system call, Linux 6.5), or nullopt where the
+// kernel has none.
+struct CacheStat {
+  std::uint64_t cached = 0, dirty = 0, writeback = 0, evicted = 0, recently_evicted = 0;
+};
+std::optional<CacheStat> cache_stat(const std::filesystem::path& file) {
+  struct Range {
+    std::uint64_t offset = 0, length = 0;  // length 0: to the end of the file
+  } range;
+  CacheStat stat;
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  constexpr long kCachestat = 451;  // the same number on every architecture
+  long rc = ::syscall(kCachestat, fd, &range, &stat, 0);
+  ::close(fd);
+  if (rc != 0) return std::nullopt;
+  return stat;
+}
 
 struct Fixture {
   TempDir dir{"kvs-lmdb"};
@@ -118,6 +144,37 @@ TEST_CASE("an append out of key order is refused as an LMDB error", "[storage][l
   CHECK(refused.code() == Status::Code::kIOError);
   CHECK(refused.message().find("put item a") != std::string::npos);
   CHECK(refused.message().find("MDB_KEYEXIST") != std::string::npos);
+}
+
+TEST_CASE("write_back leaves no page of data.mdb dirty", "[storage][lmdb]") {
+  Fixture fixture({});
+  REQUIRE(fixture.env->set_commit_sync(false).is_ok());
+  {
+    // About 3 MiB of pages, over a dozen steps of 256 KiB.
+    lmdb::WriteTxn txn;
+    REQUIRE(txn.begin(*fixture.env).is_ok());
+    for (int i = 0; i < 3000; ++i) {
+      REQUIRE(txn.put(fixture.dbi, "key/" + std::to_string(100000 + i), std::string(900, 'v'), lmdb::What{"item"})
+                  .is_ok());
+    }
+    REQUIRE(txn.commit().is_ok());
+  }
+  const auto file = fixture.dir.path() / "data.mdb";
+  auto before = cache_stat(file);
+  if (!before) {
+    WARN("this kernel has no cachestat: write_back is checked only for its answer");
+    CHECK(fixture.env->write_back(std::size_t{256} << 10).is_ok());
+    return;
+  }
+  // A commit without sync leaves its pages dirty (the kernel writes back after 30 s at the
+  // earliest, by default).
+  CHECK(before->dirty > 500);
+  REQUIRE(fixture.env->write_back(std::size_t{256} << 10).is_ok());
+  auto after = cache_stat(file);
+  REQUIRE(after);
+  CHECK(after->dirty == 0);
+  CHECK(after->writeback == 0);
+  CHECK(fixture.env->sync().is_ok());
 }
 
 TEST_CASE("check_environment_file accepts a store's copy and refuses anything else", "[storage][lmdb]") {

@@ -282,13 +282,15 @@ Status Env::sync() {
   return Status::ok();
 }
 
-Status Env::write_back(std::size_t step_bytes) {
+Status Env::write_back(std::size_t step_bytes, std::size_t max_steps) {
   const std::string file = (dir_ / "data.mdb").string();
   int fd = -1;
   if (int rc = mdb_env_get_fd(env_, &fd); rc != 0) return lmdb_status(rc, "write back " + file);
   struct stat st{};
   if (::fstat(fd, &st) != 0) return Status::io_error("stat " + file + ": " + std::strerror(errno));
-  const auto step = static_cast<off_t>(std::max<std::size_t>(step_bytes, 4096));
+  const auto size = static_cast<std::size_t>(st.st_size);
+  const std::size_t steps = std::max<std::size_t>(max_steps, 1);
+  const auto step = static_cast<off_t>(std::max({step_bytes, (size + steps - 1) / steps, std::size_t{4096}}));
   constexpr unsigned kWriteAndWait =
       SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
   for (off_t offset = 0; offset < st.st_size; offset += step) {

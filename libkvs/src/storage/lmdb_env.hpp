@@ -156,14 +156,16 @@ class Env {
   // Syncs every committed transaction to disk (mdb_env_sync, forced). Any thread, also while
   // a write transaction runs.
   Status sync();
-  // Writes data.mdb's dirty pages to the device and waits for them, `step_bytes` of the file at
-  // a time (sync_file_range), so that the device queue never holds more than one step's pages
-  // of it: a sync of another file (the redo log's) queues behind that much at most, not behind
-  // the whole file's. Not a sync: the device's cache and the file's metadata are left for
-  // sync(), which then finds little to write. Any thread, as sync().
+  // Writes data.mdb's dirty pages to the device and waits for them, a step of the file at a
+  // time (sync_file_range), so that the device queue never holds more than one step's pages of
+  // it: a sync of another file (the redo log's) queues behind that much at most, not behind
+  // the whole file's. A step is `step_bytes`, or larger in a file of more than `max_steps`
+  // such steps: each costs a system call even where nothing is dirty (about a microsecond).
+  // Not a sync: the device's cache and the file's metadata are left for sync(), which then
+  // finds little to write. Any thread, as sync().
   // A failed write is reported here and may not be reported again by the sync that follows
   // (the file's error is consumed): the caller must take it as that sync's failure.
-  Status write_back(std::size_t step_bytes);
+  Status write_back(std::size_t step_bytes, std::size_t max_steps);
   // The last committed transaction's id.
   Result<std::uint64_t> last_txnid() const;
   // Opens a read transaction on the last committed state and keeps it (PinnedSnapshot).

@@ -170,13 +170,18 @@ TEST_CASE("write_back leaves no page of data.mdb dirty", "[storage][lmdb]") {
   auto before = cache_stat(file);
   if (!before) {
     WARN("no cachestat here (a kernel before 6.5, or tmpfs): write_back is checked only for its answer");
-    CHECK(fixture.env->write_back(std::size_t{256} << 10).is_ok());
+    CHECK(fixture.env->write_back(std::size_t{256} << 10, 4096).is_ok());
     return;
   }
   // A commit without sync leaves its pages dirty (the kernel writes back after 30 s at the
   // earliest, by default).
   CHECK(before->dirty > 500);
-  REQUIRE(fixture.env->write_back(std::size_t{256} << 10).is_ok());
+  SECTION("in steps of the size asked") {
+    REQUIRE(fixture.env->write_back(std::size_t{256} << 10, 4096).is_ok());
+  }
+  SECTION("in larger steps where the file holds more than max_steps") {
+    REQUIRE(fixture.env->write_back(4096, 3).is_ok());
+  }
   auto after = cache_stat(file);
   REQUIRE(after);
   CHECK(after->dirty == 0);

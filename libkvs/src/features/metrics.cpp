@@ -388,8 +388,9 @@ NodeMetrics::NodeMetrics(MetricsRegistry& r)
                                       "is taken meanwhile.")
                               .get()),
       disk_checkpoint_sync(r.histogram("kvs_disk_checkpoint_sync_duration_seconds",
-                                       "Syncs of data.mdb for checkpoints, in seconds: they share the disk with the "
-                                       "redo log's syncs.")
+                                       "Syncs of data.mdb for checkpoints, each with the write-back of its pages "
+                                       "in steps before it, in seconds: they share the disk with the redo log's "
+                                       "syncs.")
                                .get()),
       members_alive(r.gauge("kvs_members_alive", "Live cluster members, this node included.").get()),
       replication_queue_depth(

@@ -9,8 +9,8 @@
 // segment for S + 1 on. The second runs on the checkpointer's own thread and is the slow one:
 // write data.mdb back a step at a time and sync it, write the checkpoint file, then drop the
 // previous pin and the segments S covers, and last prepare the file the next checkpoint starts
-// its segment in (RedoLog::prepare_segment). Until the file is written the previous checkpoint and its pin
-// stand, so a crash at any moment leaves one whole checkpoint with the log after it.
+// its segment in (RedoLog::prepare_segment). Until the file is written the previous checkpoint
+// and its pin stand, so a crash at any moment leaves one whole checkpoint with the log after it.
 //
 // A failed write-back or sync of data.mdb is not retried: after a failed write the kernel may
 // have dropped the pages, and a later fsync would succeed without them. The checkpointer

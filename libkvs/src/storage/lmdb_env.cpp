@@ -283,11 +283,13 @@ Status Env::sync() {
 }
 
 Status Env::write_back(std::size_t step_bytes, std::size_t max_steps) {
-  const std::string file = (dir_ / "data.mdb").string();
+  auto failed = [this](std::string_view what) {
+    return Status::io_error(std::string(what) + " " + (dir_ / "data.mdb").string() + ": " + std::strerror(errno));
+  };
   int fd = -1;
-  if (int rc = mdb_env_get_fd(env_, &fd); rc != 0) return lmdb_status(rc, "write back " + file);
+  if (int rc = mdb_env_get_fd(env_, &fd); rc != 0) return lmdb_status(rc, "write back data.mdb");
   struct stat st{};
-  if (::fstat(fd, &st) != 0) return Status::io_error("stat " + file + ": " + std::strerror(errno));
+  if (::fstat(fd, &st) != 0) return failed("stat");
   const auto size = static_cast<std::size_t>(st.st_size);
   const std::size_t steps = std::max<std::size_t>(max_steps, 1);
   const auto step = static_cast<off_t>(std::max({step_bytes, (size + steps - 1) / steps, std::size_t{4096}}));
@@ -295,7 +297,7 @@ Status Env::write_back(std::size_t step_bytes, std::size_t max_steps) {
       SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
   for (off_t offset = 0; offset < st.st_size; offset += step) {
     while (::sync_file_range(fd, offset, step, kWriteAndWait) != 0) {
-      if (errno != EINTR) return Status::io_error("write back " + file + ": " + std::strerror(errno));
+      if (errno != EINTR) return failed("write back");
     }
   }
   return Status::ok();

@@ -5,10 +5,10 @@
 #
 #   bench/kvs_ab.sh [--nosync] SERVER_A SERVER_B [SECONDS] [ROUNDS]
 #
-# With --nosync, SERVER_B must be a build configured with -DKVS_BENCH_UNSAFE_NOSYNC=ON (its
-# commits skip fsync: NOT durable; the script checks the server's start-up warning) and
-# SERVER_A the normal durable build; the ratios printed are then durable / no-sync, which is
-# what fsync costs. Setup as bench/etcd_compare.sh: both servers with auth, rate limiting,
+# With --nosync, SERVER_B must be a build configured with -DKVS_BENCH_UNSAFE_NOSYNC=ON (the
+# same server, redo log, held transaction and checkpoints included, with every sync skipped:
+# NOT durable; the script checks the server's start-up warning) and SERVER_A the normal
+# durable build; the ratios printed are then durable / no-sync, which is what syncing costs. Setup as bench/etcd_compare.sh: both servers with auth, rate limiting,
 # clustering, backups and audit off, each preloaded with the same 100,000 keys of 200-byte
 # JSON, every request on a random one of them, wrk -t2 at c=16 and c=64, A and B alternating
 # within each round. Besides throughput and p99 it prints each server's CPU time and context
@@ -44,8 +44,8 @@ done
 tick_us=$((1000000 / $(getconf CLK_TCK)))
 # The unsafe build says so at start; a durable A must not.
 if [ "$nosync" = 1 ]; then
-  grep -q "MDB_NOSYNC" "$work/b.log" || { echo "kvs_ab: --nosync, but $server_b is not a KVS_BENCH_UNSAFE_NOSYNC build" >&2; exit 1; }
-  if grep -q "MDB_NOSYNC" "$work/a.log"; then echo "kvs_ab: --nosync, but $server_a is not durable" >&2; exit 1; fi
+  grep -q "KVS_BENCH_UNSAFE_NOSYNC" "$work/b.log" || { echo "kvs_ab: --nosync, but $server_b is not a KVS_BENCH_UNSAFE_NOSYNC build" >&2; exit 1; }
+  if grep -q "KVS_BENCH_UNSAFE_NOSYNC" "$work/a.log"; then echo "kvs_ab: --nosync, but $server_a is not durable" >&2; exit 1; fi
 fi
 
 document='{"name":"'$(printf 'x%.0s' $(seq 179))'","n":12345}'

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "kvs/log.hpp"
+#include "storage/file_sync.hpp"
 #include "storage/lmdb_detail.hpp"
 #include "storage/store.hpp"
 #include "storage/tables.hpp"
@@ -38,17 +39,24 @@ constexpr unsigned kMaxReaders = 512;
 constexpr std::size_t kMaxIdleReaders = 64;
 
 #if defined(KVS_BENCH_UNSAFE_NOSYNC)
+// The build that measures what syncing costs (storage/file_sync.hpp): sync and write_back
+// return at once, and commits run with MDB_NOSYNC.
+constexpr bool kNeverSync = true;
+
 // On stderr whatever the log level or sink, and in the log: this build loses acknowledged
 // writes on a crash, and must never be mistaken for a normal one.
 void warn_unsafe_nosync(const std::filesystem::path& dir) {
   std::fprintf(stderr,
-               "WARNING: this kvs was built with KVS_BENCH_UNSAFE_NOSYNC: LMDB runs with MDB_NOSYNC, commits are "
-               "NOT durable and a crash loses acknowledged writes. For benchmarks only. (%s)\n",
+               "WARNING: this kvs was built with KVS_BENCH_UNSAFE_NOSYNC: it never syncs (LMDB runs with "
+               "MDB_NOSYNC, the redo log and the checkpoints skip their syncs), writes are NOT durable and a crash "
+               "loses acknowledged writes. For benchmarks only. (%s)\n",
                dir.c_str());
   log(LogLevel::kWarn, "storage.unsafe_nosync",
       {{"data_dir", dir.string()},
-       {"detail", "built with KVS_BENCH_UNSAFE_NOSYNC: MDB_NOSYNC, writes are not durable; benchmarks only"}});
+       {"detail", "built with KVS_BENCH_UNSAFE_NOSYNC: no syncs, writes are not durable; benchmarks only"}});
 }
+#else
+constexpr bool kNeverSync = false;
 #endif
 
 // The last commit's meta page as LMDB reports it (txnid, last page, map size) and the main
@@ -257,14 +265,6 @@ Result<std::unique_ptr<Env>> Env::open(const std::filesystem::path& dir, std::si
   return env;
 }
 
-bool Env::durable_build() noexcept {
-#if defined(KVS_BENCH_UNSAFE_NOSYNC)
-  return false;
-#else
-  return true;
-#endif
-}
-
 Status Env::set_commit_sync(bool sync) {
 #if defined(KVS_BENCH_UNSAFE_NOSYNC)
   (void)sync;
@@ -277,6 +277,7 @@ Status Env::set_commit_sync(bool sync) {
 }
 
 Status Env::sync() {
+  if constexpr (kNeverSync) return Status::ok();
   int rc = mdb_env_sync(env_, 1);
   if (rc != 0) return lmdb_status(rc, "sync " + (dir_ / "data.mdb").string());
   return Status::ok();
@@ -286,6 +287,7 @@ Status Env::write_back(std::size_t step_bytes, std::size_t max_steps) {
   auto failed = [this](std::string_view what) {
     return Status::io_error(std::string(what) + " " + (dir_ / "data.mdb").string() + ": " + std::strerror(errno));
   };
+  if constexpr (kNeverSync) return Status::ok();
   int fd = -1;
   if (int rc = mdb_env_get_fd(env_, &fd); rc != 0) return lmdb_status(rc, "write back data.mdb");
   struct stat st{};
@@ -394,7 +396,7 @@ Status restore_checkpoint(const std::filesystem::path& dir, const RedoCheckpoint
     std::memcpy(copy.data(), &page_number, sizeof page_number);
     if (Status s = meta::pwrite_all(fd, copy, static_cast<off_t>(slot * page.size()), file); !s.is_ok()) return s;
   }
-  if (::fdatasync(fd) != 0) return Status::io_error("sync " + file.string() + ": " + std::strerror(errno));
+  if (sync_data(fd) != 0) return Status::io_error("sync " + file.string() + ": " + std::strerror(errno));
   return Status::ok();
 }
 

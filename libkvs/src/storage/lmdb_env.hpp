@@ -146,10 +146,6 @@ class Env {
   // Requires: the caller holds the directory's lock file, so the process opens it only once.
   static Result<std::unique_ptr<Env>> open(const std::filesystem::path& dir, std::size_t map_size_bytes);
 
-  // False only in a build made to measure what fsync costs (KVS_BENCH_UNSAFE_NOSYNC), whose
-  // commits are never durable: the redo log is left out there too.
-  static bool durable_build() noexcept;
-
   // Whether a commit syncs before it returns (LMDB's default) or leaves the syncing to sync()
   // (MDB_NOSYNC: the redo log's mode). Between transactions only.
   Status set_commit_sync(bool sync);

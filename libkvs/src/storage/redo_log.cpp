@@ -19,6 +19,7 @@
 #include <system_error>
 #include <utility>
 
+#include "storage/file_sync.hpp"
 #include "util/coding.hpp"
 #include "util/crc32c.hpp"
 #include "util/private_dir.hpp"
@@ -95,7 +96,7 @@ Status write_all(int fd, off_t offset, std::initializer_list<std::string_view> p
 Status sync_dir(const std::filesystem::path& dir) {
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return errno_status("open " + dir.string());
-  if (::fsync(fd.get()) != 0) return errno_status("sync " + dir.string());
+  if (sync_all(fd.get()) != 0) return errno_status("sync " + dir.string());
   return Status::ok();
 }
 
@@ -311,7 +312,7 @@ Status RedoLog::write_checkpoint(const RedoCheckpoint& checkpoint) {
     Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd.valid()) return errno_status("create " + temp.string());
     if (Status s = write_all(fd.get(), 0, {bytes}, temp); !s.is_ok()) return s;
-    if (::fdatasync(fd.get()) != 0) return errno_status("sync " + temp.string());
+    if (sync_data(fd.get()) != 0) return errno_status("sync " + temp.string());
   }
   if (::rename(temp.c_str(), file.c_str()) != 0) return errno_status("rename " + temp.string());
   return sync_dir(dir_);
@@ -497,14 +498,14 @@ Status RedoLog::start_segment(std::uint64_t first_txnid, std::span<const RedoDb>
     // record after it.
     const std::filesystem::path& from = prepared->path;
     if (Status s = write_all(prepared->fd.get(), 0, {header, kEndOfRecords}, from); !s.is_ok()) return s;
-    if (::fdatasync(prepared->fd.get()) != 0) return errno_status("sync " + from.string());
+    if (sync_data(prepared->fd.get()) != 0) return errno_status("sync " + from.string());
     if (::rename(from.c_str(), file.c_str()) != 0) return errno_status("rename " + from.string());
   }
   Fd fd(use_prepared ? prepared->fd.release() : ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd.valid()) return errno_status("create " + file.string());
   if (!use_prepared) {
     if (Status s = write_all(fd.get(), 0, {header, kEndOfRecords}, file); !s.is_ok()) return s;
-    if (::fdatasync(fd.get()) != 0) return errno_status("sync " + file.string());
+    if (sync_data(fd.get()) != 0) return errno_status("sync " + file.string());
   }
   if (Status s = sync_dir(dir_); !s.is_ok()) return s;
   auto segment =
@@ -543,7 +544,7 @@ Status RedoLog::prepare_segment(std::uint64_t bytes) {
     written = write_all(fd.get(), size, {zeros}, file);
     size += static_cast<off_t>(zeros.size());
   }
-  if (written.is_ok() && size > from && ::fdatasync(fd.get()) != 0) written = errno_status("sync " + file.string());
+  if (written.is_ok() && size > from && sync_data(fd.get()) != 0) written = errno_status("sync " + file.string());
   if (!written.is_ok()) {
     static_cast<void>(::unlink(file.c_str()));  // out of space, most likely: give it back
     return written;
@@ -590,7 +591,7 @@ Status RedoLog::sync_through(std::uint64_t position) {
     segment = current_;
     end = segment->end;
   }
-  const int rc = ::fdatasync(segment->fd.get());
+  const int rc = sync_data(segment->fd.get());
   const int error = errno;
   MutexLock lock(mutex_);
   if (rc != 0) {

@@ -155,8 +155,8 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     impl->lock = std::move(*lock);
 
     // Recovery, with a redo log: LMDB opens at the last checkpoint and the log after it is
-    // redone (storage/redo_log.hpp). A build without durable commits has no log to make.
-    const bool redo = options.redo_log && lmdb::Env::durable_build();
+    // redone (storage/redo_log.hpp).
+    const bool redo = options.redo_log;
     std::optional<RedoCheckpoint> checkpoint;
     if (redo) {
       auto opened = RedoLog::open(options.dir / "redo");

@@ -6,7 +6,9 @@
 // Each is fdatasync(2) or fsync(2), except in a build configured with KVS_BENCH_UNSAFE_NOSYNC,
 // made only to measure what the syncs cost (bench/kvs_ab.sh --nosync): there each returns 0 at
 // once, and lmdb::Env skips its syncs too, so that build runs the durable build's code (redo
-// log, held transaction, checkpoints) with nothing made durable.
+// log, held transaction, checkpoints) with nothing made durable. In that build alone, the
+// environment variable KVS_BENCH_SYNC_DELAY_US makes each data sync sleep that long instead:
+// the durable build's throughput on a device whose syncs took that long.
 
 namespace kvs::storage {
 

@@ -9,15 +9,16 @@
 # same server, redo log, held transaction and checkpoints included, with every sync skipped:
 # NOT durable; the script checks the server's start-up warning) and SERVER_A the normal
 # durable build; the ratios printed are then durable / no-sync, which is what syncing costs.
-# KVS_BENCH_SYNC_DELAY_US=N in the environment makes each of B's log syncs a sleep of N µs
-# instead (the no-sync build alone reads it): what the durable build would do on a device
-# whose syncs took that long. Setup as bench/etcd_compare.sh: both servers with auth, rate limiting,
-# clustering, backups and audit off, each preloaded with the same 100,000 keys of 200-byte
-# JSON, every request on a random one of them, wrk -t2 at c=16 and c=64, A and B alternating
-# within each round. Besides throughput and p99 it prints each server's CPU time and context
-# switches per request (all its threads; bench_proc_usage in lib.sh): on a shared machine
-# throughput moves by 10-15% from run to run, CPU per request far less. Needs wrk and curl.
-# Listens on 127.0.0.1 only.
+# KVS_BENCH_SYNC_DELAY_US=N in the environment makes each fdatasync of B (the redo log's,
+# chiefly) a sleep of N µs instead (the no-sync build alone reads it): what the durable build
+# would do on a device whose syncs took that long.
+#
+# Setup as bench/etcd_compare.sh: both servers with auth, rate limiting, clustering, backups
+# and audit off, each preloaded with the same 100,000 keys of 200-byte JSON, every request on
+# a random one of them, wrk -t2 at c=16 and c=64, A and B alternating within each round.
+# Besides throughput and p99 it prints each server's CPU time and context switches per request
+# (all its threads; bench_proc_usage in lib.sh): on a shared machine throughput moves by 10-15%
+# from run to run, CPU per request far less. Needs wrk and curl. Listens on 127.0.0.1 only.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 

@@ -14,8 +14,8 @@ namespace kvs::storage {
 namespace {
 
 // KVS_BENCH_SYNC_DELAY_US: how long each data sync of this build sleeps instead (default 0).
-// It asks what the durable build would do on a device whose syncs took that long (bench/
-// kvs_ab.sh --nosync); the sleep costs a wake-up on top, as a real sync does.
+// It asks what the durable build would do on a device whose syncs took that long
+// (bench/kvs_ab.sh --nosync); the sleep costs a wake-up on top, as a real sync does.
 long sync_delay_us() {
   static const long delay = [] {
     const char* value = std::getenv("KVS_BENCH_SYNC_DELAY_US");

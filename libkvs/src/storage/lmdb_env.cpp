@@ -266,14 +266,10 @@ Result<std::unique_ptr<Env>> Env::open(const std::filesystem::path& dir, std::si
 }
 
 Status Env::set_commit_sync(bool sync) {
-#if defined(KVS_BENCH_UNSAFE_NOSYNC)
-  (void)sync;
-  return Status::ok();  // never syncs
-#else
+  if constexpr (kNeverSync) return Status::ok();  // MDB_NOSYNC since open
   int rc = mdb_env_set_flags(env_, MDB_NOSYNC, sync ? 0 : 1);
   if (rc != 0) return lmdb_status(rc, "set MDB_NOSYNC");
   return Status::ok();
-#endif
 }
 
 Status Env::sync() {

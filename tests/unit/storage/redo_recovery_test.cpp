@@ -157,8 +157,6 @@ Records records_of(std::string_view bytes) {
   return records;
 }
 
-std::size_t records_end(std::string_view bytes) { return records_of(bytes).end; }
-
 // The newest segment holding a record, and its records; none when no segment holds one. The
 // newest segment of all may have none: the writer starts a segment when a checkpoint begins,
 // before the next write comes.
@@ -240,7 +238,7 @@ TEST_CASE("a torn redo log tail recovers to the last complete transaction", "[st
 bool old_records_after_records(const StoreOptions& options) {
   for (const fs::path& segment : segments_of(options)) {
     const std::string bytes = bytes_of(segment);
-    if (bytes.find_first_not_of('\0', records_end(bytes)) != std::string::npos) return true;
+    if (bytes.find_first_not_of('\0', records_of(bytes).end) != std::string::npos) return true;
   }
   return false;
 }
